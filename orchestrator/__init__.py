@@ -1,0 +1,3 @@
+"""Batch orchestrator for personalised Pictory videos."""
+
+__version__ = "0.1.0"

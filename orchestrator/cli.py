@@ -1,0 +1,145 @@
+"""The ``orchestrator`` command: parse, build config, call one library function, print.
+
+Exit codes: 0 every row done · 1 some rows failed, ambiguous or pending · 2 bad usage or input ·
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from orchestrator import __version__
+from orchestrator.errors import UserError
+
+EXIT_OK = 0
+EXIT_ROWS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+EPILOG = """exit codes: 0 every row done; 1 some rows failed, ambiguous or pending;
+2 bad usage or input (nothing sent); 130 interrupted (resume picks up where it stopped)"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from orchestrator.simulator.cli import add_parser as add_sim_parser
+
+    parser = argparse.ArgumentParser(
+        prog="orchestrator",
+        description="Render one personalised Pictory video per manifest row; resumable, never "
+        "double-billed.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="render every row of a manifest", epilog=EPILOG)
+    run.add_argument("manifest", type=Path, metavar="MANIFEST", help=".csv, .json or .jsonl")
+    run.add_argument(
+        "--template",
+        type=Path,
+        metavar="FILE",
+        help="the .pictai project (rows may override it with a template column)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run directory for the ledger, videos and results "
+        "(default: runs/MANIFEST-NAME); the same --out resumes",
+    )
+    _add_run_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    resume = sub.add_parser("resume", help="continue the batch recorded in RUN_DIR", epilog=EPILOG)
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    _add_run_options(resume)
+    resume.set_defaults(func=_cmd_resume)
+
+    validate = sub.add_parser("validate", help="check a manifest against its template, offline")
+    validate.add_argument("manifest", type=Path, metavar="MANIFEST")
+    validate.add_argument("--template", type=Path, metavar="FILE")
+    validate.set_defaults(func=_cmd_validate)
+
+    report = sub.add_parser("report", help="write RUN_DIR/results.csv from the ledger")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.set_defaults(func=_cmd_report)
+
+    add_sim_parser(sub)
+    return parser
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML settings (config.example.toml)"
+    )
+    p.add_argument("--concurrency", type=int, metavar="N", help="rows in flight at once")
+    p.add_argument(
+        "--simulate",
+        nargs="?",
+        const="demo",
+        metavar="PROFILE",
+        choices=["demo", "realistic", "flaky", "test"],
+        help="run against the embedded simulator (profile: demo [default], realistic, "
+        "flaky, test) instead of the real API",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="also retry rows that failed permanently in an earlier run",
+    )
+    p.add_argument(
+        "--rerender-ambiguous",
+        action="store_true",
+        help="render again rows whose earlier render may or may not exist (may bill twice)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="print every event")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.commands import run_command
+
+    out = args.out or Path("runs") / args.manifest.stem
+    return run_command(args, manifest=args.manifest, template=args.template, run_dir=out)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from orchestrator.commands import resume_command
+
+    return resume_command(args)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from orchestrator.commands import validate_command
+
+    return validate_command(args.manifest, args.template)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from orchestrator.commands import report_command
+
+    return report_command(args.run_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UserError as exc:
+        print(f"orchestrator: error: {exc}", file=sys.stderr)
+        for line in getattr(exc, "lines", []):
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("orchestrator: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+_ = anyio

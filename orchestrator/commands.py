@@ -1,0 +1,173 @@
+"""What each CLI command does, given parsed arguments. Kept apart so ``cli`` stays a parser.
+
+Each function returns the process exit code; user mistakes are raised as ``UserError`` and turned
+into one line and exit 2 by ``cli.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.config import Config, Credentials, load_config, load_credentials
+from orchestrator.console import ConsoleSink
+from orchestrator.errors import RunDirError
+from orchestrator.events import FanoutSink, JsonlLogSink
+from orchestrator.ledger import LEDGER_NAME, replay
+from orchestrator.results import write_results
+from orchestrator.run import RunSpec, RunSummary, execute
+from orchestrator.validate import validate_manifest
+
+LOG_NAME = "log.jsonl"
+
+
+def run_command(
+    args: argparse.Namespace, *, manifest: Path, template: Path | None, run_dir: Path
+) -> int:
+    warnings: list[str] = []
+    config = load_config(args.config, warn=warnings)
+    for warning in warnings:
+        print(f"orchestrator: warning: {warning}", file=sys.stderr)
+    config = _apply_overrides(config, args)
+    simulate: str | None = args.simulate
+    credentials = load_credentials(required=simulate is None)
+    spec = RunSpec(
+        manifest=manifest, template=template, run_dir=run_dir, retry_failed=args.retry_failed
+    )
+    summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
+    _print_summary(summary)
+    return summary.exit_code
+
+
+def resume_command(args: argparse.Namespace) -> int:
+    run_dir: Path = args.run_dir
+    first = _first_run_record(run_dir)
+    template = first.get("template")
+    return run_command(
+        args,
+        manifest=Path(first["manifest"]),
+        template=Path(template) if template else None,
+        run_dir=run_dir,
+    )
+
+
+def validate_command(manifest: Path, template: Path | None) -> int:
+    report = validate_manifest(manifest, template)
+    for problem in report.problems:
+        print(problem)
+    for warning in getattr(report, "warnings", []):
+        print(f"warning: {warning}")
+    if report.problem_count > len(report.problems):
+        print(f"… and {report.problem_count - len(report.problems)} more problems")
+    if report.ok:
+        print(f"{manifest}: {report.rows} rows, no problems")
+        return 0
+    print(f"{manifest}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
+    return 2
+
+
+def report_command(run_dir: Path) -> int:
+    first = _first_run_record(run_dir)
+    template = first.get("template")
+    state = replay(run_dir / LEDGER_NAME)
+    path, counts = write_results(
+        run_dir, Path(first["manifest"]), Path(template) if template else None, state
+    )
+    print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    return 0 if set(counts) <= {"done"} else 1
+
+
+def _first_run_record(run_dir: Path) -> dict[str, Any]:
+    ledger = run_dir / LEDGER_NAME
+    if not ledger.exists():
+        raise RunDirError(f"{run_dir} holds no ledger ({LEDGER_NAME}); is it a run directory?")
+    state = replay(ledger)
+    if not state.runs:
+        raise RunDirError(f"{ledger} has no run record; start the batch with `orchestrator run`")
+    return state.runs[0]
+
+
+def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
+    limits = config.limits
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            raise RunDirError("--concurrency must be at least 1")
+        limits = limits.model_copy(update={"max_rows_in_flight": args.concurrency})
+    run = config.run
+    if args.rerender_ambiguous:
+        run = run.model_copy(update={"rerender_ambiguous": True})
+    return config.model_copy(update={"limits": limits, "run": run})
+
+
+async def _run(
+    spec: RunSpec, config: Config, credentials: Credentials, simulate: str | None, verbose: bool
+) -> RunSummary:
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    secrets = credentials.secrets()
+    log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets)
+    sink = FanoutSink(log, ConsoleSink(secrets=secrets, verbose=verbose))
+    try:
+        async with _target(config, simulate) as effective:
+            return await execute(spec, effective, credentials, sink=sink)
+    finally:
+        log.close()
+
+
+@contextlib.asynccontextmanager
+async def _target(config: Config, simulate: str | None) -> AsyncIterator[Config]:
+    """The real API, or with ``--simulate`` the embedded simulator on a free loopback port."""
+    if simulate is None:
+        yield config
+        return
+    from orchestrator.simulator import SimSettings, running_simulator
+
+    settings = SimSettings.for_profile(simulate)
+    async with running_simulator(settings, host="127.0.0.1", port=0) as sim:
+        yield simulated_config(config, sim.base_url, settings)
+
+
+def simulated_config(config: Config, base_url: str, settings: Any) -> Config:
+    """Point at the simulator and scale polling to its compressed durations."""
+    preview_s = float(settings.preview_s)
+    render_s = float(settings.render_s)
+    poll = config.poll.model_copy(
+        update={
+            "preview_interval_s": max(0.005, preview_s / 4),
+            "render_interval_s": max(0.005, render_s / 4),
+            "preview_deadline_s": max(30.0, preview_s * 50),
+            "render_deadline_s": max(60.0, render_s * 50),
+        }
+    )
+    update: dict[str, Any] = {"base_url": base_url}
+    api = config.api.model_copy(update=update)
+    limits = config.limits
+    rate = getattr(settings, "rate_limit_rps", None)
+    if rate:
+        limits = limits.model_copy(update={"max_requests_per_s": float(rate)})
+    return config.model_copy(update={"api": api, "poll": poll, "limits": limits})
+
+
+def _print_summary(summary: RunSummary) -> None:
+    counts = summary.counts
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
+    print(
+        f"{sum(counts.values())} rows: "
+        + ", ".join(parts)
+        + f" ({summary.skipped_done} already done before this run) in {summary.elapsed_s:.1f} s, "
+        f"{summary.requests} API requests",
+        file=sys.stderr,
+    )
+    if summary.results_path is not None:
+        print(f"results: {summary.results_path}", file=sys.stderr)
+    if counts.get("ambiguous"):
+        print(
+            "ambiguous rows may or may not have rendered; see README 'Delivery contract' "
+            "(--rerender-ambiguous renders them again)",
+            file=sys.stderr,
+        )

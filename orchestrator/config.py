@@ -1,0 +1,175 @@
+"""Settings: the TOML config file, the environment, and their defaults.
+
+This is the only module that reads environment variables. The config is a frozen pydantic model
+that rejects unknown keys (``extra="forbid"``), so a typo is an error naming the key, never silently
+dropped. Secrets come only from the environment and are held as ``SecretStr`` so they never print.
+
+Precedence, lowest first: defaults here → ``--config FILE`` → environment (``PICTORY_API_BASE_URL``)
+→ command-line options.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from orchestrator.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.pictory.ai/pictoryapis"
+ENV_BASE_URL = "PICTORY_API_BASE_URL"
+ENV_CLIENT_ID = "PICTORY_CLIENT_ID"
+ENV_CLIENT_SECRET = "PICTORY_CLIENT_SECRET"
+ENV_USER_ID = "PICTORY_USER_ID"
+ENV_API_KEY = "PICTORY_API_KEY"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiConfig(_Section):
+    base_url: str = DEFAULT_BASE_URL
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0)
+    upload_timeout_s: float = Field(300.0, gt=0)
+    token_refresh_margin_s: float = Field(300.0, ge=0)
+    user_agent: str = "pictory-orchestrator/0.1 (+https://github.com/)"
+
+
+class LimitsConfig(_Section):
+    max_requests_per_s: float = Field(5.0, gt=0)
+    max_requests_per_minute: float | None = Field(None, gt=0)
+    max_rows_in_flight: int = Field(16, ge=1)
+    max_renders_in_flight: int = Field(8, ge=1)
+    max_downloads_in_flight: int = Field(4, ge=1)
+
+
+class PollConfig(_Section):
+    preview_interval_s: float = Field(15.0, gt=0)
+    render_interval_s: float = Field(20.0, gt=0)
+    jitter_fraction: float = Field(0.2, ge=0, le=1)
+    preview_deadline_s: float = Field(1800.0, gt=0)
+    render_deadline_s: float = Field(7200.0, gt=0)
+
+
+class RetryConfig(_Section):
+    max_attempts: int = Field(6, ge=1)
+    base_delay_s: float = Field(1.0, ge=0)
+    max_delay_s: float = Field(60.0, ge=0)
+
+
+class RunConfig(_Section):
+    rerender_ambiguous: bool = False
+    render_with_params: bool = True
+
+
+class Config(_Section):
+    api: ApiConfig = ApiConfig()
+    limits: LimitsConfig = LimitsConfig()
+    poll: PollConfig = PollConfig()
+    retry: RetryConfig = RetryConfig()
+    run: RunConfig = RunConfig()
+
+    def public_dict(self) -> dict[str, Any]:
+        """The effective config as plain data; it holds no secrets by construction."""
+        return self.model_dump(mode="json")
+
+
+class Credentials(BaseModel):
+    """Either an API key (``pictai_...``) or client credentials plus a user id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr | None = None
+    client_id: SecretStr | None = None
+    client_secret: SecretStr | None = None
+    user_id: str | None = None
+
+    @property
+    def kind(self) -> Literal["api_key", "client_credentials"]:
+        return "api_key" if self.api_key is not None else "client_credentials"
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so sinks can scrub them from anything they write."""
+        values = [self.api_key, self.client_id, self.client_secret]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+def load_config(path: Path | None, *, warn: list[str] | None = None) -> Config:
+    """Read ``path`` (TOML) over the defaults, then the environment's base URL.
+
+    Raises ConfigError naming the file and key for unknown keys and wrong types.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        if warn is not None and _readable_by_others(path) and _mentions_secret(data):
+            warn.append(
+                f"{path} holds a secret and other users can read it; run `chmod 600 {path}`"
+            )
+    env_base = os.environ.get(ENV_BASE_URL)
+    if env_base:
+        data.setdefault("api", {})
+        if isinstance(data["api"], dict):
+            data["api"]["base_url"] = env_base
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        where = f"{path}: " if path is not None else ""
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(
+                f"{where}unknown key {key!r}; see config.example.toml for the keys there are"
+            ) from exc
+        raise ConfigError(f"{where}key {key!r}: {first['msg']}") from exc
+
+
+def load_credentials(*, required: bool) -> Credentials:
+    """Secrets come only from the environment. ``required`` is False in simulation."""
+    env = os.environ
+    api_key = env.get(ENV_API_KEY, "").strip()
+    client_id = env.get(ENV_CLIENT_ID, "").strip()
+    client_secret = env.get(ENV_CLIENT_SECRET, "").strip()
+    user_id = env.get(ENV_USER_ID, "").strip() or None
+    if api_key:
+        return Credentials(api_key=SecretStr(api_key))
+    if client_id and client_secret:
+        return Credentials(
+            client_id=SecretStr(client_id), client_secret=SecretStr(client_secret), user_id=user_id
+        )
+    if required:
+        raise ConfigError(
+            f"no Pictory credentials: set {ENV_API_KEY}, or {ENV_CLIENT_ID}, {ENV_CLIENT_SECRET} "
+            f"and {ENV_USER_ID}; or try the tool offline with --simulate"
+        )
+    return Credentials(
+        client_id=SecretStr("simulated-client"),
+        client_secret=SecretStr("simulated-secret"),
+        user_id="simulated-user",
+    )
+
+
+def _readable_by_others(path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
+
+
+def _mentions_secret(data: dict[str, Any]) -> bool:
+    text = repr(data).lower()
+    return any(word in text for word in ("secret", "api_key", "pictai_", "token"))

@@ -1,0 +1,178 @@
+"""Every exception the orchestrator raises, and the verdict each one carries.
+
+Foreign exceptions (aiohttp's, OS errors while reading input) are translated into these in exactly
+one place per dependency: ``orchestrator.client`` for the network, ``orchestrator.manifest`` and
+``orchestrator.template`` for input files. Nothing else catches aiohttp's exceptions.
+
+Hierarchy::
+
+    OrchestratorError
+    ├── UserError                 the user can fix it; the CLI prints one line and exits 2
+    │   ├── InputError            a file's content: names file, line, field
+    │   │   ├── ManifestError
+    │   │   └── TemplateError
+    │   ├── ConfigError           a config key or environment variable
+    │   └── RunDirError           the run directory is locked, or belongs to another manifest
+    └── ApiError                  a call to the Pictory API went wrong; carries a verdict
+        ├── NotDeliveredError     the request never left (connection refused, DNS): retry
+        ├── TransientError        5xx, read timeout on a safe request: retry with backoff
+        │   └── JobStuckError     a job outlived its stage's deadline: fail the row, resumable
+        ├── RateLimitedError      429: wait ``retry_after_s`` and slow down
+        ├── AuthError             401: refresh the token once, then retry once
+        ├── PermanentError        4xx validation, 403, 404: fail the row with the API's message
+        │   └── JobFailedError    a job reported ``status: failed``
+        ├── AmbiguousError        a job-creating request with an unknown fate: never resent
+        └── DownloadError         the video bytes were cut short or refused
+            └── LinkExpiredError  video URL answered 403/404/410: re-read the job
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OrchestratorError(Exception):
+    """Base of everything we raise on purpose."""
+
+
+class UserError(OrchestratorError):
+    """A mistake the user can fix. Printed as one line; exit status 2."""
+
+
+class InputError(UserError):
+    """A problem inside an input file, located as precisely as we can."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.field = field
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        field = f"field {self.field!r}: " if self.field else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}{field}{self.message}{hint}"
+
+
+class ManifestError(InputError):
+    """The manifest cannot be read, or one of its rows is invalid."""
+
+
+class TemplateError(InputError):
+    """A .pictai template cannot be read or holds no usable project."""
+
+
+class ConfigError(UserError):
+    """A config file key, value or environment variable is wrong."""
+
+
+class RunDirError(UserError):
+    """The run directory cannot be used: locked by another run, or made for another manifest."""
+
+
+class ApiError(OrchestratorError):
+    """A Pictory API call failed. Subclasses carry the verdict; fields carry the context."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str = "",
+        status: int | None = None,
+        error_code: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.message = message
+        self.endpoint = endpoint
+        self.status = status
+        self.error_code = error_code
+        self.retry_after_s = retry_after_s
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        parts = [self.message]
+        if self.endpoint:
+            parts.append(f"endpoint={self.endpoint}")
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        if self.error_code:
+            parts.append(f"code={self.error_code}")
+        return " ".join(parts)
+
+    @property
+    def kind(self) -> str:
+        """Short class name used in the ledger and results (``transient``, ``permanent``...)."""
+        return _KINDS.get(type(self), "error")
+
+
+class NotDeliveredError(ApiError):
+    retryable = True
+
+
+class TransientError(ApiError):
+    retryable = True
+
+
+class JobStuckError(TransientError):
+    pass
+
+
+class RateLimitedError(ApiError):
+    retryable = True
+
+
+class AuthError(ApiError):
+    retryable = True
+
+
+class PermanentError(ApiError):
+    retryable = False
+
+
+class JobFailedError(PermanentError):
+    pass
+
+
+class AmbiguousError(ApiError):
+    retryable = False
+
+
+class DownloadError(ApiError):
+    retryable = True
+
+
+class LinkExpiredError(DownloadError):
+    pass
+
+
+_KINDS: dict[type[ApiError], str] = {
+    ApiError: "error",
+    NotDeliveredError: "not_delivered",
+    TransientError: "transient",
+    JobStuckError: "stuck",
+    RateLimitedError: "rate_limited",
+    AuthError: "auth",
+    PermanentError: "permanent",
+    JobFailedError: "job_failed",
+    AmbiguousError: "ambiguous",
+    DownloadError: "download",
+    LinkExpiredError: "link_expired",
+}

@@ -1,0 +1,67 @@
+"""Progress and log events go to a sink, so the terminal, the log file and tests listen alike.
+
+An event is a kind (``row_done``, ``retry``, ``rate``...) and flat JSON-able fields. Sinks never
+raise into the pipeline. ``JsonlLogSink`` scrubs every known secret from what it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+
+class Sink(Protocol):
+    def emit(self, kind: str, **fields: Any) -> None: ...
+
+
+class NullSink:
+    def emit(self, kind: str, **fields: Any) -> None:
+        return None
+
+
+class ListSink:
+    """Keeps every event; for tests."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        self.events.append((kind, fields))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.events]
+
+
+class FanoutSink:
+    def __init__(self, *sinks: Sink) -> None:
+        self.sinks = list(sinks)
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        for sink in self.sinks:
+            sink.emit(kind, **fields)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Replace every secret value in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class JsonlLogSink:
+    """Appends one JSON object per event to ``RUN_DIR/log.jsonl`` (line-buffered, no fsync)."""
+
+    def __init__(self, path: Path, secrets: list[str]) -> None:
+        self._file: TextIO = path.open("a", encoding="utf-8", buffering=1)
+        self._secrets = secrets
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        record = {"ts": round(time.time(), 3), "event": kind, **fields}
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        self._file.write(scrub(line, self._secrets) + "\n")
+
+    def close(self) -> None:
+        self._file.close()

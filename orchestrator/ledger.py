@@ -1,0 +1,303 @@
+"""The run's memory: ``RUN_DIR/ledger.jsonl``, append-only, one JSON event per line.
+
+Every state change of a row is an event; replaying the file rebuilds every row's state, which is
+how a run resumes after a crash, a Ctrl-C or a failure. ``append`` returns only once the event is
+on disk (written and fsynced); concurrent appends share one fsync (group commit), so durability
+does not cap throughput.
+
+Events (``e`` is the type; every event has ``ts``, seconds since the epoch):
+
+===================  ==========================================================================
+``run``              a run session began: ``session``, ``manifest``, ``manifest_sha256``,
+                     ``template``, ``config`` (no secrets). The file's first line is one.
+``template``         a template was uploaded: ``sha256`` (of the .pictai bytes), ``template_id``
+``row``              a row was admitted: ``row`` (identity), ``line``, ``output``
+``preview_job``      the preview job exists: ``row``, ``job``
+``preview_ready``    the preview finished: ``row``, ``job``
+``render_intent``    we are about to send the render request: ``row``, ``preview_job``
+``render_refused``   the render request was answered with an error, so no job was started:
+                     ``row``, ``kind``, ``message`` (clears the intent)
+``render_job``       the render job exists: ``row``, ``job``
+``render_ready``     the render finished: ``row``, ``job``, ``video_url``, ``duration_s``
+``downloaded``       the video is in place: ``row``, ``file``, ``bytes``, ``sha256``
+``failed``           the row failed: ``row``, ``stage``, ``kind``, ``message``, ``permanent``
+``ambiguous``        a render may or may not exist: ``row``, ``stage``, ``message``
+``retry``            a failed row starts over (its earlier jobs are abandoned): ``row``, ``reason``
+===================  ==========================================================================
+
+A torn last line (the process died mid-write) is dropped on open. Any other line that is not a
+ledger event is an error naming the line: the file is only ever written by us, so such a line
+means it was edited or damaged, and guessing could render a video twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from orchestrator.errors import RunDirError
+
+LEDGER_NAME = "ledger.jsonl"
+LOCK_NAME = "run.lock"
+
+RowStatus = Literal["pending", "done", "failed", "ambiguous"]
+
+
+@dataclass(slots=True)
+class RowState:
+    """Everything the ledger knows about one row."""
+
+    row: str
+    line: int | None = None
+    output: str | None = None
+    attempts: int = 0
+    preview_job: str | None = None
+    preview_ready: bool = False
+    render_intent: bool = False
+    render_job: str | None = None
+    video_url: str | None = None
+    duration_s: float | None = None
+    file: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    status: RowStatus = "pending"
+    fail_stage: str | None = None
+    fail_kind: str | None = None
+    fail_message: str | None = None
+    fail_permanent: bool = False
+
+    def restart(self) -> None:
+        """Forget the jobs of an earlier attempt (after a ``retry`` event)."""
+        self.preview_job = None
+        self.preview_ready = False
+        self.render_intent = False
+        self.render_job = None
+        self.video_url = None
+        self.status = "pending"
+        self.fail_stage = self.fail_kind = self.fail_message = None
+        self.fail_permanent = False
+
+
+@dataclass(slots=True)
+class LedgerState:
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    templates: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, RowState] = field(default_factory=dict)
+
+    def row(self, row_id: str) -> RowState:
+        state = self.rows.get(row_id)
+        if state is None:
+            state = self.rows[row_id] = RowState(row=row_id)
+        return state
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Fold one event into the state. Unknown event types are ignored (forward compatible)."""
+        kind = event.get("e")
+        if kind == "run":
+            self.runs.append(event)
+            return
+        if kind == "template":
+            self.templates[event["sha256"]] = event["template_id"]
+            return
+        row_id = event.get("row")
+        if not isinstance(row_id, str):
+            return
+        state = self.row(row_id)
+        if kind == "row":
+            state.attempts += 1
+            state.line = event.get("line", state.line)
+            state.output = event.get("output", state.output)
+        elif kind == "preview_job":
+            state.preview_job = event["job"]
+        elif kind == "preview_ready":
+            state.preview_ready = True
+        elif kind == "render_intent":
+            state.render_intent = True
+        elif kind == "render_refused":
+            state.render_intent = False
+        elif kind == "render_job":
+            state.render_job = event["job"]
+            if state.status == "ambiguous":  # resolved after the fact (e.g. by a webhook)
+                state.status = "pending"
+        elif kind == "render_ready":
+            state.video_url = event.get("video_url")
+            state.duration_s = event.get("duration_s")
+        elif kind == "downloaded":
+            state.file = event["file"]
+            state.bytes = event["bytes"]
+            state.sha256 = event["sha256"]
+            state.status = "done"
+        elif kind == "failed":
+            state.status = "failed"
+            state.fail_stage = event.get("stage")
+            state.fail_kind = event.get("kind")
+            state.fail_message = event.get("message")
+            state.fail_permanent = bool(event.get("permanent"))
+        elif kind == "ambiguous":
+            state.status = "ambiguous"
+            state.fail_stage = event.get("stage")
+            state.fail_kind = "ambiguous"
+            state.fail_message = event.get("message")
+        elif kind == "retry":
+            state.restart()
+
+
+def read_events(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, event)``; drop a torn last line; raise on damage elsewhere."""
+    with path.open("rb") as f:
+        pending: tuple[int, bytes] | None = None
+        for number, raw in enumerate(f, start=1):
+            if pending is not None:
+                yield pending[0], _decode(path, *pending)
+            pending = (number, raw)
+        if pending is not None:
+            number, raw = pending
+            if not raw.endswith(b"\n"):
+                return  # torn by a crash mid-write: the event was never acknowledged
+            yield number, _decode(path, number, raw)
+
+
+def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or not isinstance(event.get("e"), str):
+        raise RunDirError(
+            f"{path}:{number}: this line is not a ledger event (the file was edited or damaged). "
+            "Restore the ledger from a backup, or remove that line if you know what it held; "
+            "orchestrator will not guess, because guessing could render a video twice"
+        )
+    return event
+
+
+def replay(path: Path) -> LedgerState:
+    state = LedgerState()
+    if path.exists():
+        for _, event in read_events(path):
+            state.apply(event)
+    return state
+
+
+class Ledger:
+    """Durable, append-only event log with group commit. Open with ``Ledger.open(run_dir)``."""
+
+    def __init__(self, path: Path, fd: int, lock_fd: int, state: LedgerState) -> None:
+        self.path = path
+        self.state = state
+        self._fd = fd
+        self._lock_fd = lock_fd
+        self._pending: list[bytes] = []
+        self._enqueued = 0
+        self._durable = 0
+        self._flushing = False
+        self._flushed = anyio.Event()
+        self._error: BaseException | None = None
+        self.fsyncs = 0
+
+    @classmethod
+    def open(cls, run_dir: Path) -> Ledger:
+        """Lock the run dir, replay the ledger, and drop a torn tail so appends start clean."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(run_dir)
+        try:
+            path = run_dir / LEDGER_NAME
+            state = replay(path)
+            _truncate_torn_tail(path)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(path, fd, lock_fd, state)
+
+    def close(self) -> None:
+        os.close(self._fd)
+        os.close(self._lock_fd)
+
+    async def append(self, event: dict[str, Any]) -> None:
+        """Record ``event``; returns once it is on disk. The in-memory state follows at once."""
+        event = {"e": event["e"], "ts": round(time.time(), 3), **event}
+        line = json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n"
+        self.state.apply(event)
+        self._pending.append(line.encode("utf-8"))
+        self._enqueued += 1
+        ticket = self._enqueued
+        while self._durable < ticket:
+            if self._error is not None:
+                raise self._error
+            if self._flushing:
+                await self._flushed.wait()
+                continue
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._flushing = True
+        batch, self._pending = self._pending, []
+        upto = self._enqueued
+        try:
+            await anyio.to_thread.run_sync(self._write_and_sync, b"".join(batch))
+            self._durable = upto
+        except OSError as exc:
+            self._error = exc
+            raise
+        finally:
+            self._flushing = False
+            done, self._flushed = self._flushed, anyio.Event()
+            done.set()
+
+    def _write_and_sync(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self.fsyncs += 1
+
+
+def _lock(run_dir: Path) -> int:
+    path = run_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode("ascii", "replace").strip() or "another process"
+        os.close(fd)
+        raise RunDirError(
+            f"{run_dir} is in use by another run (pid {holder}); wait for it to finish, "
+            "or choose another --out"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode("ascii"))
+    return fd
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    if not path.exists():
+        return
+    with path.open("rb+") as f:
+        data_end = f.seek(0, os.SEEK_END)
+        if data_end == 0:
+            return
+        f.seek(data_end - 1)
+        if f.read(1) == b"\n":
+            return
+        # Walk back to the last newline; everything after it is a torn event.
+        pos = data_end
+        while pos > 0:
+            step = min(4096, pos)
+            f.seek(pos - step)
+            chunk = f.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                f.truncate(pos - step + idx + 1)
+                return
+            pos -= step
+        f.truncate(0)

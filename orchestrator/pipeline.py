@@ -1,0 +1,75 @@
+"""One row through its flow, and the one place a row's final exception becomes a ledger outcome.
+
+A flow is a sequence of stages (``orchestrator.stages``). Each stage skips work the ledger already
+records, so the same function starts a fresh row and resumes an interrupted one.
+
+Row outcomes:
+
+==========================  ======================================================
+exception escaping a stage  ledger event and row status
+==========================  ======================================================
+none                        ``downloaded`` → done
+RowAmbiguous                ``ambiguous`` (already written by the render stage)
+PermanentError              ``failed``, permanent: retried only with --retry-failed
+any other ApiError          ``failed``, not permanent: retried by the next resume
+cancellation                nothing: the row stays where the ledger says, resumable
+==========================  ======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from orchestrator.errors import ApiError, PermanentError
+from orchestrator.ledger import RowStatus
+from orchestrator.retry import RetryPolicy
+from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.download import download
+from orchestrator.stages.preview import preview
+from orchestrator.stages.render import RowAmbiguous, render
+
+Stage = Callable[[RowJob, Services], Awaitable[None]]
+
+STAGE_NAMES = ("preview", "render", "download")
+
+
+def template_flow(download_policy: RetryPolicy) -> list[tuple[str, Stage]]:
+    """The bulk flow: set variables → preview → render → download."""
+    return [
+        ("preview", preview),
+        ("render", render),
+        ("download", partial(download, policy=download_policy)),
+    ]
+
+
+async def run_row(row: RowJob, svc: Services, flow: list[tuple[str, Stage]]) -> RowStatus:
+    """Run ``row`` through ``flow``; record and return its outcome."""
+    await svc.ledger.append(
+        {"e": "row", "row": row.row_id, "line": row.line, "output": row.output_name}
+    )
+    svc.sink.emit("row_started", row=row.row_id, line=row.line)
+    stage_name = "start"
+    try:
+        for stage_name, stage in flow:
+            svc.sink.emit("stage", row=row.row_id, stage=stage_name)
+            await stage(row, svc)
+    except RowAmbiguous:
+        return "ambiguous"
+    except ApiError as exc:
+        permanent = isinstance(exc, PermanentError)
+        await svc.ledger.append(
+            {
+                "e": "failed",
+                "row": row.row_id,
+                "stage": stage_name,
+                "kind": exc.kind,
+                "message": exc.describe(),
+                "permanent": permanent,
+            }
+        )
+        svc.sink.emit(
+            "row_failed", row=row.row_id, stage=stage_name, kind=exc.kind, message=exc.describe()
+        )
+        return "failed"
+    return "done"

@@ -1,0 +1,142 @@
+"""What the Pictory API answers, parsed into our own small models.
+
+Every quirk of ``../shared/pictory-api.md`` is understood here and nowhere else:
+
+- from-template answers ``data.jobId``; render answers ``data.job_id``; storyboard may answer a
+  top-level ``jobId``;
+- a finished preview in the legacy shape has no ``status``: done = ``status == "completed"`` or
+  ``renderParams`` present;
+- a finished render offers ``videoURL`` and/or ``shareVideoURL`` / ``videoShareURL``: prefer the
+  first, fall back to the others;
+- a failed job answers ``success: false`` with ``data.status == "failed"`` and an error code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JobStatus = Literal["pending", "in-progress", "completed", "failed"]
+
+_VIDEO_URL_KEYS = ("videoURL", "shareVideoURL", "videoShareURL")
+_SUBTITLE_KEYS = ("srtFile", "vttFile", "txtFile")
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """One reading of ``GET /v1/jobs/{id}`` (or a webhook carrying the same JSON)."""
+
+    job_id: str
+    status: JobStatus
+    progress_pct: float | None = None
+    preview_url: str | None = None
+    render_params: dict[str, Any] | None = None
+    video_url: str | None = None
+    video_duration_s: float | None = None
+    subtitle_urls: dict[str, str] = field(default_factory=dict)
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    template_id: str
+    variables: dict[str, str]
+
+
+def _data(body: Any) -> dict[str, Any]:
+    if isinstance(body, dict):
+        data = body.get("data")
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def created_job_id(body: Any) -> str | None:
+    """The new job's id from any create answer: ``data.jobId``, ``data.job_id`` or ``jobId``."""
+    data = _data(body)
+    for source in (data, body if isinstance(body, dict) else {}):
+        for key in ("jobId", "job_id"):
+            value = source.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def parse_template(body: Any) -> TemplateInfo | None:
+    """The bare template object answered by ``POST /v1/templates``."""
+    if not isinstance(body, dict):
+        return None
+    template_id = body.get("templateId")
+    if not isinstance(template_id, str) or not template_id:
+        return None
+    variables = body.get("variables")
+    return TemplateInfo(
+        template_id=template_id,
+        variables={str(k): str(v) for k, v in variables.items()}
+        if isinstance(variables, dict)
+        else {},
+    )
+
+
+def parse_job(job_id: str, body: Any) -> JobState:
+    """Interpret a job answer in either the legacy or the current shape."""
+    data = _data(body)
+    status = str(data.get("status") or "").lower()
+    failed = status == "failed" or (isinstance(body, dict) and body.get("success") is False)
+    if failed:
+        return JobState(
+            job_id=job_id,
+            status="failed",
+            error_code=_str_or_none(data.get("error_code")),
+            error_message=_str_or_none(data.get("error_message")) or "job failed",
+        )
+    video_url = next((data[k] for k in _VIDEO_URL_KEYS if _nonempty_str(data.get(k))), None)
+    render_params = data.get("renderParams")
+    completed = status == "completed" or isinstance(render_params, dict)
+    if completed:
+        return JobState(
+            job_id=job_id,
+            status="completed",
+            progress_pct=100.0,
+            preview_url=_str_or_none(data.get("preview")),
+            render_params=render_params if isinstance(render_params, dict) else None,
+            video_url=video_url,
+            video_duration_s=_float_or_none(data.get("videoDuration")),
+            subtitle_urls={k: data[k] for k in _SUBTITLE_KEYS if _nonempty_str(data.get(k))},
+        )
+    return JobState(
+        job_id=job_id,
+        status="pending" if status == "pending" else "in-progress",
+        progress_pct=_float_or_none(data.get("renderProgress")),
+    )
+
+
+def error_detail(body: Any) -> tuple[str | None, str | None]:
+    """``(error_code, error_message)`` from the legacy error envelope, or from ``data``."""
+    if not isinstance(body, dict):
+        return None, None
+    for source in (body.get("error"), body.get("data"), body):
+        if isinstance(source, dict) and ("error_code" in source or "error_message" in source):
+            return _str_or_none(source.get("error_code")), _str_or_none(source.get("error_message"))
+    message = body.get("message")
+    return None, message if isinstance(message, str) else None
+
+
+def _nonempty_str(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,62 @@
+"""From manifest rows to ``RowJob``s: each row's template, identity and output name.
+
+Shared by ``run`` (which admits them lazily) and ``results`` (which lists them in order), so a
+row's identity is computed one way only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from orchestrator.errors import ManifestError
+from orchestrator.manifest import (
+    ManifestRow,
+    read_manifest,
+    resolve_template_path,
+    row_identity,
+    safe_output_name,
+)
+from orchestrator.stages.base import RowJob
+from orchestrator.template import Template, load_template
+
+
+class TemplateCache:
+    """Loads each template file once (by resolved path)."""
+
+    def __init__(self) -> None:
+        self._by_path: dict[Path, Template] = {}
+
+    def get(self, path: Path) -> Template:
+        key = path.resolve()
+        template = self._by_path.get(key)
+        if template is None:
+            template = self._by_path[key] = load_template(path)
+        return template
+
+
+def iter_row_jobs(
+    manifest: Path, default_template: Path | None, cache: TemplateCache
+) -> Iterator[tuple[ManifestRow, RowJob]]:
+    for row in read_manifest(manifest):
+        template_path = resolve_template_path(row, manifest) or default_template
+        if template_path is None:
+            raise ManifestError(
+                "no template for this row",
+                file=manifest,
+                line=row.line,
+                field="template",
+                hint="pass --template FILE or fill the row's template column",
+            )
+        template = cache.get(template_path)
+        row_id = row_identity(row, template.sha256)
+        yield (
+            row,
+            RowJob(
+                row_id=row_id,
+                line=row.line,
+                variables=dict(row.variables),
+                template=template,
+                output_name=safe_output_name(row, row_id),
+            ),
+        )

@@ -1,0 +1,247 @@
+"""A batch from start to finish: pre-flight, ledger, task pool, results. ``execute`` is the API.
+
+Rows are read from the manifest lazily and admitted into a bounded pool (``max_rows_in_flight``),
+so a million-row manifest never becomes a million tasks. A row the ledger says is done is skipped;
+a row with recorded jobs re-attaches to them (see ``pipeline``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.client import PictoryClient
+from orchestrator.clock import Clock, RealClock
+from orchestrator.config import Config, Credentials
+from orchestrator.errors import ManifestError, RunDirError
+from orchestrator.events import Sink
+from orchestrator.ledger import Ledger, RowState
+from orchestrator.limits import RateLimiter
+from orchestrator.manifest import manifest_digest
+from orchestrator.pipeline import run_row, template_flow
+from orchestrator.results import write_results
+from orchestrator.retry import RetryPolicy
+from orchestrator.rows import TemplateCache, iter_row_jobs
+from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.template_upload import TemplateRegistry
+from orchestrator.validate import validate_manifest
+
+VIDEOS_DIR = "videos"
+MAX_PROBLEMS_SHOWN = 20
+
+
+class ValidationFailed(ManifestError):
+    """Pre-flight found problems; nothing was sent. Carries every problem line."""
+
+    def __init__(self, lines: list[str], total: int) -> None:
+        self.lines = lines
+        self.total = total
+        super().__init__(f"{total} problem(s) in the manifest; nothing was sent")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    manifest: Path
+    template: Path | None
+    run_dir: Path
+    retry_failed: bool = False
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    counts: Counter[str] = field(default_factory=Counter)
+    skipped_done: int = 0
+    started: int = 0
+    requests: int = 0
+    elapsed_s: float = 0.0
+    results_path: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row is done, 1 when some failed, are ambiguous or still pending."""
+        bad = sum(n for status, n in self.counts.items() if status != "done")
+        return 0 if bad == 0 else 1
+
+
+async def execute(
+    spec: RunSpec,
+    config: Config,
+    credentials: Credentials,
+    *,
+    sink: Sink,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+) -> RunSummary:
+    """Run (or resume) the batch ``spec`` against ``config.api.base_url``."""
+    clock = clock or RealClock()
+    rng = rng or random.Random()
+    started_at = time.monotonic()
+    report = await anyio.to_thread.run_sync(validate_manifest, spec.manifest, spec.template)
+    if not report.ok:
+        raise ValidationFailed(
+            [str(p) for p in report.problems[:MAX_PROBLEMS_SHOWN]], report.problem_count
+        )
+    ledger = Ledger.open(spec.run_dir)
+    try:
+        _check_same_manifest(ledger, spec)
+        digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
+        await ledger.append(
+            {
+                "e": "run",
+                "session": len(ledger.state.runs) + 1,
+                "manifest": str(spec.manifest.resolve()),
+                "manifest_sha256": digest,
+                "template": str(spec.template.resolve()) if spec.template else None,
+                "config": config.public_dict(),
+            }
+        )
+        sink.emit(
+            "run_started", run_dir=str(spec.run_dir), rows=report.rows, base_url=config.api.base_url
+        )
+        summary = RunSummary(run_dir=spec.run_dir)
+        async with _client(config, credentials, clock, rng, sink) as client:
+            await _pool(spec, config, client, ledger, sink, clock, rng, summary)
+            summary.requests = client.requests_sent
+        path, counts = await anyio.to_thread.run_sync(
+            write_results, spec.run_dir, spec.manifest, spec.template, ledger.state
+        )
+        summary.results_path = path
+        summary.counts = counts
+        summary.elapsed_s = time.monotonic() - started_at
+        sink.emit(
+            "run_finished",
+            **dict(counts),
+            elapsed_s=round(summary.elapsed_s, 3),
+            requests=summary.requests,
+        )
+        return summary
+    finally:
+        ledger.close()
+
+
+@contextlib.asynccontextmanager
+async def _client(
+    config: Config, credentials: Credentials, clock: Clock, rng: random.Random, sink: Sink
+) -> AsyncIterator[PictoryClient]:
+    limiter = RateLimiter(
+        clock,
+        max_rps=config.limits.max_requests_per_s,
+        max_per_minute=config.limits.max_requests_per_minute,
+    )
+    policy = RetryPolicy(
+        max_attempts=config.retry.max_attempts,
+        base_delay_s=config.retry.base_delay_s,
+        max_delay_s=config.retry.max_delay_s,
+    )
+
+    def on_retry(endpoint: str, kind: str, delay_s: float) -> None:
+        sink.emit("retry", endpoint=endpoint, kind=kind, delay_s=round(delay_s, 3))
+
+    async with PictoryClient(
+        config.api,
+        credentials,
+        clock=clock,
+        limiter=limiter,
+        retry_policy=policy,
+        rng=rng,
+        on_retry=on_retry,
+    ) as client:
+        yield client
+
+
+async def _pool(
+    spec: RunSpec,
+    config: Config,
+    client: PictoryClient,
+    ledger: Ledger,
+    sink: Sink,
+    clock: Clock,
+    rng: random.Random,
+    summary: RunSummary,
+) -> None:
+    videos_dir = spec.run_dir / VIDEOS_DIR
+    videos_dir.mkdir(parents=True, exist_ok=True)
+    policy = RetryPolicy(
+        max_attempts=config.retry.max_attempts,
+        base_delay_s=config.retry.base_delay_s,
+        max_delay_s=config.retry.max_delay_s,
+    )
+    svc = Services(
+        client=client,
+        ledger=ledger,
+        clock=clock,
+        sink=sink,
+        poll=config.poll,
+        videos_dir=videos_dir,
+        render_slots=anyio.CapacityLimiter(config.limits.max_renders_in_flight),
+        download_slots=anyio.CapacityLimiter(config.limits.max_downloads_in_flight),
+        templates=TemplateRegistry(client, ledger, sink),
+        rng=rng,
+        rerender_ambiguous=config.run.rerender_ambiguous,
+        render_with_params=config.run.render_with_params,
+    )
+    flow = template_flow(policy)
+    row_slots = anyio.CapacityLimiter(config.limits.max_rows_in_flight)
+
+    async def work(job: RowJob) -> None:
+        try:
+            await run_row(job, svc, flow)
+        finally:
+            row_slots.release_on_behalf_of(job)
+
+    cache = TemplateCache()
+    async with anyio.create_task_group() as tg:
+        for _, job in iter_row_jobs(spec.manifest, spec.template, cache):
+            state = ledger.state.rows.get(job.row_id)
+            if not await _admit(state, spec, config, ledger, job):
+                summary.skipped_done += state is not None and state.status == "done"
+                continue
+            await row_slots.acquire_on_behalf_of(job)
+            summary.started += 1
+            tg.start_soon(work, job)
+
+
+async def _admit(
+    state: RowState | None, spec: RunSpec, config: Config, ledger: Ledger, job: RowJob
+) -> bool:
+    """Decide whether this run works on the row; record a restart when its old jobs are dead."""
+    if state is None or state.status == "pending":
+        return True
+    if state.status == "done":
+        return False
+    if state.status == "ambiguous":
+        return config.run.rerender_ambiguous
+    # failed
+    if state.fail_permanent and not spec.retry_failed:
+        return False
+    if state.fail_kind == "job_failed":
+        await ledger.append(
+            {
+                "e": "retry",
+                "row": job.row_id,
+                "reason": f"previous job failed: {state.fail_message}",
+            }
+        )
+    return True
+
+
+def _check_same_manifest(ledger: Ledger, spec: RunSpec) -> None:
+    if not ledger.state.runs:
+        return
+    first: dict[str, Any] = ledger.state.runs[0]
+    recorded = first.get("manifest")
+    if recorded and Path(recorded) != spec.manifest.resolve():
+        raise RunDirError(
+            f"{spec.run_dir} belongs to the manifest {recorded}, not {spec.manifest.resolve()}; "
+            "use another --out for a different batch (an edited or extended copy of the same "
+            "manifest file is fine: rows are matched by identity)"
+        )

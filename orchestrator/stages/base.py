@@ -1,0 +1,50 @@
+"""What every stage receives: the row being worked on and the run's shared services."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.client import PictoryClient
+from orchestrator.clock import Clock
+from orchestrator.config import PollConfig
+from orchestrator.events import Sink
+from orchestrator.ledger import Ledger, RowState
+from orchestrator.template import Template
+
+
+@dataclass
+class RowJob:
+    """One manifest row on its way through a flow. ``scratch`` holds in-run values (not durable)."""
+
+    row_id: str
+    line: int
+    variables: dict[str, str]
+    template: Template
+    output_name: str
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Services:
+    """The run's shared side effects and limits, handed to every stage."""
+
+    client: PictoryClient
+    ledger: Ledger
+    clock: Clock
+    sink: Sink
+    poll: PollConfig
+    videos_dir: Path
+    render_slots: anyio.CapacityLimiter
+    download_slots: anyio.CapacityLimiter
+    templates: Any  # stages.template_upload.TemplateRegistry (kept loose to avoid an import cycle)
+    rng: random.Random = field(default_factory=random.Random)
+    rerender_ambiguous: bool = False
+    render_with_params: bool = True
+
+    def state(self, row: RowJob) -> RowState:
+        return self.ledger.state.row(row.row_id)

@@ -1,0 +1,66 @@
+"""Stage 1: set the variables (``POST /v1/video/from-template``) and wait for the preview job.
+
+An ambiguous preview request (connection lost after sending) is simply sent again: a preview is
+not billed, so an orphan preview job costs nothing. A template id the API no longer knows (404)
+is uploaded again once.
+"""
+
+from __future__ import annotations
+
+from orchestrator.errors import AmbiguousError, PermanentError
+from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.poll import wait_for_job
+
+MAX_AMBIGUOUS_PREVIEW_RESENDS = 3
+
+
+async def create_preview(row: RowJob, svc: Services) -> None:
+    state = svc.state(row)
+    if state.preview_job is not None or state.render_job is not None:
+        return
+    reuploaded = False
+    resends = 0
+    while True:
+        template_id = await svc.templates.template_id(row.template)
+        try:
+            job_id = await svc.client.create_preview(template_id, row.variables)
+            break
+        except AmbiguousError:
+            resends += 1
+            if resends > MAX_AMBIGUOUS_PREVIEW_RESENDS:
+                raise
+            svc.sink.emit("preview_resent", row=row.row_id, reason="connection lost")
+        except PermanentError as exc:
+            if exc.status == 404 and not reuploaded:
+                reuploaded = True
+                await svc.templates.forget(row.template, template_id)
+                continue
+            raise
+    await svc.ledger.append({"e": "preview_job", "row": row.row_id, "job": job_id})
+    svc.sink.emit("stage", row=row.row_id, stage="preview", job=job_id)
+
+
+async def wait_preview(row: RowJob, svc: Services) -> None:
+    state = svc.state(row)
+    if state.render_job is not None or "render_params" in row.scratch:
+        return
+    assert state.preview_job is not None
+    job = await wait_for_job(
+        svc.client,
+        state.preview_job,
+        clock=svc.clock,
+        rng=svc.rng,
+        interval_s=svc.poll.preview_interval_s,
+        jitter_fraction=svc.poll.jitter_fraction,
+        deadline_s=svc.poll.preview_deadline_s,
+        stage="preview",
+    )
+    row.scratch["render_params"] = job.render_params
+    if not state.preview_ready:
+        await svc.ledger.append({"e": "preview_ready", "row": row.row_id, "job": state.preview_job})
+
+
+async def preview(row: RowJob, svc: Services) -> None:
+    """The whole preview stage: create (unless recorded), then wait until it is ready."""
+    await create_preview(row, svc)
+    await wait_preview(row, svc)

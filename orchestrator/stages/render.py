@@ -1,0 +1,106 @@
+"""Stage 2: ``PUT /v1/video/render/{previewJobId}`` and wait for the render. This spends money.
+
+Delivery contract (also in the README): the intent to render is written and fsynced *before* the
+request is sent, and the job id right after the answer. So on resume a row is in one of:
+
+- no intent: the render was never sent; send it;
+- intent and job id: re-attach to that job and poll it; never send again;
+- intent, no job id: the process died, or the connection dropped, between the two. We cannot know
+  whether Pictory started a render, so the row is *ambiguous*: reported, and not rendered again
+  unless the user says so (``--rerender-ambiguous``), which records why before sending.
+
+A render request answered with an error (4xx, 5xx, 429 after every retry) started no job; that
+failure is recorded as ``render_refused``, which clears the intent.
+"""
+
+from __future__ import annotations
+
+from orchestrator.errors import AmbiguousError, ApiError
+from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.poll import wait_for_job
+
+
+class RowAmbiguous(Exception):
+    """The row stops here: a render may exist that we cannot find. Already recorded."""
+
+
+async def request_render(row: RowJob, svc: Services) -> None:
+    state = svc.state(row)
+    if state.render_job is not None:
+        return
+    if state.render_intent:
+        if not svc.rerender_ambiguous:
+            await _record_ambiguous(row, svc, "render intent recorded without a job id")
+            raise RowAmbiguous
+        svc.sink.emit("rerender", row=row.row_id, reason="--rerender-ambiguous")
+    assert state.preview_job is not None
+    params = row.scratch.get("render_params") if svc.render_with_params else None
+    await svc.ledger.append(
+        {"e": "render_intent", "row": row.row_id, "preview_job": state.preview_job}
+    )
+    try:
+        job_id = await svc.client.render(state.preview_job, params)
+    except AmbiguousError as exc:
+        await _record_ambiguous(row, svc, exc.message)
+        raise RowAmbiguous from exc
+    except ApiError as exc:
+        # Answered with an error: no job was started, so the intent is void.
+        await svc.ledger.append(
+            {"e": "render_refused", "row": row.row_id, "kind": exc.kind, "message": exc.message}
+        )
+        raise
+    await svc.ledger.append({"e": "render_job", "row": row.row_id, "job": job_id})
+    svc.sink.emit("stage", row=row.row_id, stage="render", job=job_id)
+
+
+async def wait_render(row: RowJob, svc: Services) -> None:
+    state = svc.state(row)
+    if state.status == "done":
+        return
+    assert state.render_job is not None
+
+    def progress(job: object) -> None:
+        pct = getattr(job, "progress_pct", None)
+        svc.sink.emit("render_progress", row=row.row_id, pct=pct, status=getattr(job, "status", ""))
+
+    job = await wait_for_job(
+        svc.client,
+        state.render_job,
+        clock=svc.clock,
+        rng=svc.rng,
+        interval_s=svc.poll.render_interval_s,
+        jitter_fraction=svc.poll.jitter_fraction,
+        deadline_s=svc.poll.render_deadline_s,
+        stage="render",
+        on_progress=progress,
+    )
+    if job.video_url is None:
+        raise ApiError("render completed without any video URL", endpoint="GET /v1/jobs")
+    row.scratch["video_url"] = job.video_url
+    if state.video_url is None:
+        await svc.ledger.append(
+            {
+                "e": "render_ready",
+                "row": row.row_id,
+                "job": state.render_job,
+                "video_url": job.video_url,
+                "duration_s": job.video_duration_s,
+            }
+        )
+
+
+async def render(row: RowJob, svc: Services) -> None:
+    """The whole render stage, holding one of the account's render slots throughout."""
+    state = svc.state(row)
+    if state.video_url is not None or state.status == "done":
+        return
+    async with svc.render_slots:
+        await request_render(row, svc)
+        await wait_render(row, svc)
+
+
+async def _record_ambiguous(row: RowJob, svc: Services, message: str) -> None:
+    await svc.ledger.append(
+        {"e": "ambiguous", "row": row.row_id, "stage": "render", "message": message}
+    )
+    svc.sink.emit("row_ambiguous", row=row.row_id, message=message)
