@@ -11,8 +11,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import anyio
-
 from orchestrator import __version__
 from orchestrator.errors import UserError
 
@@ -70,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report.set_defaults(func=_cmd_report)
 
+    status = sub.add_parser("status", help="where a batch stands (works while it runs)")
+    status.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    status.set_defaults(func=_cmd_status)
+
     add_sim_parser(sub)
     return parser
 
@@ -97,6 +99,44 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--rerender-ambiguous",
         action="store_true",
         help="render again rows whose earlier render may or may not exist (may bill twice)",
+    )
+    p.add_argument(
+        "--webhook",
+        action="store_true",
+        help="let Pictory call a local receiver when jobs finish instead of polling "
+        "(set [webhook] public_url when Pictory cannot reach this machine)",
+    )
+    p.add_argument(
+        "--halt-after",
+        metavar="N|P%",
+        help="stop admitting rows after N failed rows, or once P%% of finished rows "
+        "failed (the batch is probably broken)",
+    )
+    p.add_argument(
+        "--max-renders",
+        type=int,
+        metavar="N",
+        help="send at most N render requests in this run (a spend cap)",
+    )
+    p.add_argument(
+        "--until", metavar="HH:MM", help="start no row that would not finish by this time of day"
+    )
+    p.add_argument(
+        "--window",
+        metavar="HH:MM-HH:MM",
+        help="start rows only inside this daily window (waits for it to open)",
+    )
+    p.add_argument(
+        "--at-window-end",
+        choices=["finish", "stop"],
+        default="finish",
+        help="when the window closes: let in-flight rows finish (default) or stop "
+        "them and leave them for the next resume",
+    )
+    p.add_argument(
+        "--check-quota",
+        action="store_true",
+        help="read the account's video-minute quota first and refuse a batch that cannot fit",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="print every event")
 
@@ -126,6 +166,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return report_command(args.run_dir)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from orchestrator.commands import status_command
+
+    return status_command(args.run_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -140,6 +186,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("orchestrator: interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     return code
-
-
-_ = anyio

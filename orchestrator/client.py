@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -102,6 +102,10 @@ class PictoryClient:
             await self._session.close()
             self._session = None
 
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
     # ---- the API, one method per endpoint we use -------------------------------------------
 
     async def upload_template(self, content: bytes) -> TemplateInfo:
@@ -132,11 +136,16 @@ class PictoryClient:
         render_params: dict[str, Any] | None,
         *,
         webhook: str | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
+        """Start a billable render. ``before_send`` runs after the rate limiter admits the request
+        and right before it is sent (the ledger's intent record), so the window in which a crash
+        leaves the render ambiguous is one round trip."""
         payload: dict[str, Any] = dict(render_params or {})
         if webhook:
             payload["webhook"] = webhook
-        return await self._create("PUT", f"/v1/video/render/{preview_job_id}", payload)
+        path = f"/v1/video/render/{preview_job_id}"
+        return await self._create("PUT", path, payload, before_send=before_send)
 
     async def get_job(self, job_id: str) -> JobState:
         body = await self._call("GET", f"/v1/jobs/{job_id}", accept_failed_job=True)
@@ -191,8 +200,17 @@ class PictoryClient:
 
     # ---- transport ---------------------------------------------------------------------------
 
-    async def _create(self, method: str, path: str, payload: dict[str, Any]) -> str:
-        body = await self._call(method, path, json=payload, creates_job=True)
+    async def _create(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any],
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
+        body = await self._call(
+            method, path, json=payload, creates_job=True, before_send=before_send
+        )
         job_id = responses.created_job_id(body)
         if job_id is None:
             raise PermanentError("the API answered without a job id", endpoint=f"{method} {path}")
@@ -208,11 +226,14 @@ class PictoryClient:
         content_type: str | None = None,
         creates_job: bool = False,
         accept_failed_job: bool = False,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Any:
         endpoint = f"{method} {path}"
 
         async def attempt() -> Any:
             await self._limiter.acquire()
+            if before_send is not None:
+                await before_send()
             try:
                 body = await self._send(
                     method,
@@ -438,4 +459,3 @@ def _fsync(fd: int) -> None:
     import os
 
     os.fsync(fd)
-

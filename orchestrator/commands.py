@@ -15,13 +15,17 @@ from typing import Any
 
 import anyio
 
+from orchestrator.admission import HaltPolicy, Window
 from orchestrator.config import Config, Credentials, load_config, load_credentials
-from orchestrator.console import ConsoleSink
-from orchestrator.errors import RunDirError
+from orchestrator.console import console_sink
+from orchestrator.errors import RunDirError, UserError
 from orchestrator.events import FanoutSink, JsonlLogSink
 from orchestrator.ledger import LEDGER_NAME, replay
+from orchestrator.manifest import read_manifest
 from orchestrator.results import write_results
 from orchestrator.run import RunSpec, RunSummary, execute
+from orchestrator.simulator.settings import SimSettings
+from orchestrator.status import status
 from orchestrator.validate import validate_manifest
 
 LOG_NAME = "log.jsonl"
@@ -38,7 +42,15 @@ def run_command(
     simulate: str | None = args.simulate
     credentials = load_credentials(required=simulate is None)
     spec = RunSpec(
-        manifest=manifest, template=template, run_dir=run_dir, retry_failed=args.retry_failed
+        manifest=manifest,
+        template=template,
+        run_dir=run_dir,
+        retry_failed=args.retry_failed,
+        halt=HaltPolicy.parse(args.halt_after) if args.halt_after else None,
+        max_renders=_positive(args.max_renders, "--max-renders"),
+        window=_window(args),
+        at_window_end=args.at_window_end,
+        check_quota=args.check_quota,
     )
     summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
     _print_summary(summary)
@@ -83,6 +95,32 @@ def report_command(run_dir: Path) -> int:
     return 0 if set(counts) <= {"done"} else 1
 
 
+def status_command(run_dir: Path) -> int:
+    first = _first_run_record(run_dir)
+    total: int | None = None
+    with contextlib.suppress(UserError):
+        total = sum(1 for _ in read_manifest(Path(first["manifest"])))
+    for line in status(run_dir, total).lines():
+        print(line)
+    return 0
+
+
+def _positive(value: int | None, option: str) -> int | None:
+    if value is not None and value < 1:
+        raise UserError(f"{option} must be at least 1")
+    return value
+
+
+def _window(args: argparse.Namespace) -> Window | None:
+    if args.window and args.until:
+        raise UserError("give either --window or --until, not both")
+    if args.window:
+        return Window.parse(args.window)
+    if args.until:
+        return Window.parse(args.until, option="--until")
+    return None
+
+
 def _first_run_record(run_dir: Path) -> dict[str, Any]:
     ledger = run_dir / LEDGER_NAME
     if not ledger.exists():
@@ -97,12 +135,15 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     limits = config.limits
     if args.concurrency is not None:
         if args.concurrency < 1:
-            raise RunDirError("--concurrency must be at least 1")
+            raise UserError("--concurrency must be at least 1")
         limits = limits.model_copy(update={"max_rows_in_flight": args.concurrency})
     run = config.run
     if args.rerender_ambiguous:
         run = run.model_copy(update={"rerender_ambiguous": True})
-    return config.model_copy(update={"limits": limits, "run": run})
+    webhook = config.webhook
+    if args.webhook:
+        webhook = webhook.model_copy(update={"enabled": True})
+    return config.model_copy(update={"limits": limits, "run": run, "webhook": webhook})
 
 
 async def _run(
@@ -111,11 +152,13 @@ async def _run(
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     secrets = credentials.secrets()
     log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets)
-    sink = FanoutSink(log, ConsoleSink(secrets=secrets, verbose=verbose))
+    display = console_sink(secrets=secrets, verbose=verbose)
+    sink = FanoutSink(log, display)
     try:
         async with _target(config, simulate) as effective:
             return await execute(spec, effective, credentials, sink=sink)
     finally:
+        display.close()
         log.close()
 
 
@@ -125,31 +168,35 @@ async def _target(config: Config, simulate: str | None) -> AsyncIterator[Config]
     if simulate is None:
         yield config
         return
-    from orchestrator.simulator import SimSettings, running_simulator
+    from orchestrator.simulator import running_simulator
 
     settings = SimSettings.for_profile(simulate)
     async with running_simulator(settings, host="127.0.0.1", port=0) as sim:
         yield simulated_config(config, sim.base_url, settings)
 
 
-def simulated_config(config: Config, base_url: str, settings: Any) -> Config:
-    """Point at the simulator and scale polling to its compressed durations."""
-    preview_s = float(settings.preview_s)
-    render_s = float(settings.render_s)
+def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Config:
+    """Point at the simulator, and fit polling and limits to its profile, as a user would fit
+    them to their account: poll about four times per nominal job duration, run at the simulated
+    account's request limit, and keep as many renders in flight as it allows."""
+    preview_s = settings.scaled_s(settings.preview_s)
+    render_s = settings.scaled_s(settings.render_s)
     poll = config.poll.model_copy(
         update={
             "preview_interval_s": max(0.005, preview_s / 4),
             "render_interval_s": max(0.005, render_s / 4),
             "preview_deadline_s": max(30.0, preview_s * 50),
             "render_deadline_s": max(60.0, render_s * 50),
+            "webhook_fallback_interval_s": max(0.05, (preview_s + render_s) * 3),
         }
     )
-    update: dict[str, Any] = {"base_url": base_url}
-    api = config.api.model_copy(update=update)
-    limits = config.limits
-    rate = getattr(settings, "rate_limit_rps", None)
-    if rate:
-        limits = limits.model_copy(update={"max_requests_per_s": float(rate)})
+    api = config.api.model_copy(update={"base_url": base_url})
+    limits_update: dict[str, Any] = {}
+    if settings.rate_limit_rps:
+        limits_update["max_requests_per_s"] = settings.rate_limit_rps
+    if settings.max_concurrent_renders:
+        limits_update["max_renders_in_flight"] = settings.max_concurrent_renders
+    limits = config.limits.model_copy(update=limits_update)
     return config.model_copy(update={"api": api, "poll": poll, "limits": limits})
 
 

@@ -55,6 +55,14 @@ class PollConfig(_Section):
     jitter_fraction: float = Field(0.2, ge=0, le=1)
     preview_deadline_s: float = Field(1800.0, gt=0)
     render_deadline_s: float = Field(7200.0, gt=0)
+    webhook_fallback_interval_s: float = Field(300.0, gt=0)
+
+
+class WebhookConfig(_Section):
+    enabled: bool = False
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(0, ge=0, le=65535)
+    public_url: str | None = None
 
 
 class RetryConfig(_Section):
@@ -66,6 +74,8 @@ class RetryConfig(_Section):
 class RunConfig(_Section):
     rerender_ambiguous: bool = False
     render_with_params: bool = True
+    assumed_row_s: float = Field(600.0, gt=0)
+    assumed_video_minutes: float = Field(1.0, gt=0)
 
 
 class Config(_Section):
@@ -74,6 +84,7 @@ class Config(_Section):
     poll: PollConfig = PollConfig()
     retry: RetryConfig = RetryConfig()
     run: RunConfig = RunConfig()
+    webhook: WebhookConfig = WebhookConfig()
 
     def public_dict(self) -> dict[str, Any]:
         """The effective config as plain data; it holds no secrets by construction."""

@@ -13,11 +13,11 @@ from typing import Any, Protocol, TextIO
 
 
 class Sink(Protocol):
-    def emit(self, kind: str, **fields: Any) -> None: ...
+    def emit(self, kind: str, /, **fields: Any) -> None: ...
 
 
 class NullSink:
-    def emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, kind: str, /, **fields: Any) -> None:
         return None
 
 
@@ -27,7 +27,7 @@ class ListSink:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, kind: str, /, **fields: Any) -> None:
         self.events.append((kind, fields))
 
     def kinds(self) -> list[str]:
@@ -38,7 +38,7 @@ class FanoutSink:
     def __init__(self, *sinks: Sink) -> None:
         self.sinks = list(sinks)
 
-    def emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, kind: str, /, **fields: Any) -> None:
         for sink in self.sinks:
             sink.emit(kind, **fields)
 
@@ -58,7 +58,7 @@ class JsonlLogSink:
         self._file: TextIO = path.open("a", encoding="utf-8", buffering=1)
         self._secrets = secrets
 
-    def emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, kind: str, /, **fields: Any) -> None:
         record = {"ts": round(time.time(), 3), "event": kind, **fields}
         line = json.dumps(record, ensure_ascii=False, default=str)
         self._file.write(scrub(line, self._secrets) + "\n")

@@ -219,6 +219,10 @@ class Ledger:
         return cls(path, fd, lock_fd, state)
 
     def close(self) -> None:
+        """Write what cancelled appenders left pending, then release the file and the lock."""
+        if self._pending and self._error is None:
+            batch, self._pending = self._pending, []
+            self._write_and_sync(b"".join(batch))
         os.close(self._fd)
         os.close(self._lock_fd)
 

@@ -10,6 +10,7 @@ exception escaping a stage  ledger event and row status
 ==========================  ======================================================
 none                        ``downloaded`` → done
 RowAmbiguous                ``ambiguous`` (already written by the render stage)
+RowDeferred                 nothing: the spend cap stopped it before its render; pending
 PermanentError              ``failed``, permanent: retried only with --retry-failed
 any other ApiError          ``failed``, not permanent: retried by the next resume
 cancellation                nothing: the row stays where the ledger says, resumable
@@ -24,7 +25,7 @@ from functools import partial
 from orchestrator.errors import ApiError, PermanentError
 from orchestrator.ledger import RowStatus
 from orchestrator.retry import RetryPolicy
-from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.base import RowDeferred, RowJob, Services
 from orchestrator.stages.download import download
 from orchestrator.stages.preview import preview
 from orchestrator.stages.render import RowAmbiguous, render
@@ -56,6 +57,9 @@ async def run_row(row: RowJob, svc: Services, flow: list[tuple[str, Stage]]) -> 
             await stage(row, svc)
     except RowAmbiguous:
         return "ambiguous"
+    except RowDeferred:
+        svc.sink.emit("row_deferred", row=row.row_id)
+        return "pending"
     except ApiError as exc:
         permanent = isinstance(exc, PermanentError)
         await svc.ledger.append(

@@ -8,20 +8,24 @@ a row with recorded jobs re-attaches to them (see ``pipeline``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import random
+import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
+import anyio.abc
 
+from orchestrator.admission import Admission, HaltPolicy, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
-from orchestrator.errors import ManifestError, RunDirError
+from orchestrator.errors import ManifestError, RunDirError, UserError
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger, RowState
 from orchestrator.limits import RateLimiter
@@ -33,9 +37,15 @@ from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.validate import validate_manifest
+from orchestrator.webhooks import WebhookReceiver
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
+RATE_REPORT_INTERVAL_S = 2.0
+
+
+class QuotaError(UserError):
+    """The account's remaining video minutes cannot fit the batch; nothing was rendered."""
 
 
 class ValidationFailed(ManifestError):
@@ -53,6 +63,11 @@ class RunSpec:
     template: Path | None
     run_dir: Path
     retry_failed: bool = False
+    halt: HaltPolicy | None = None
+    max_renders: int | None = None
+    window: Window | None = None
+    at_window_end: Literal["finish", "stop"] = "finish"
+    check_quota: bool = False
 
 
 @dataclass
@@ -64,10 +79,14 @@ class RunSummary:
     requests: int = 0
     elapsed_s: float = 0.0
     results_path: Path | None = None
+    interrupted: bool = False
+    stop_reason: str | None = None
 
     @property
     def exit_code(self) -> int:
-        """0 when every row is done, 1 when some failed, are ambiguous or still pending."""
+        """130 after a signal; 0 when every row is done; 1 when some are not (yet)."""
+        if self.interrupted:
+            return 130
         bad = sum(n for status, n in self.counts.items() if status != "done")
         return 0 if bad == 0 else 1
 
@@ -105,16 +124,36 @@ async def execute(
             }
         )
         sink.emit(
-            "run_started", run_dir=str(spec.run_dir), rows=report.rows, base_url=config.api.base_url
+            "run_started",
+            run_dir=str(spec.run_dir),
+            rows=report.rows,
+            already_done=sum(1 for r in ledger.state.rows.values() if r.status == "done"),
+            base_url=config.api.base_url,
         )
         summary = RunSummary(run_dir=spec.run_dir)
-        async with _client(config, credentials, clock, rng, sink) as client:
-            await _pool(spec, config, client, ledger, sink, clock, rng, summary)
+        admission = Admission(
+            clock,
+            sink,
+            halt=spec.halt,
+            max_renders=spec.max_renders,
+            window=spec.window,
+            assumed_row_s=config.run.assumed_row_s,
+        )
+        async with (
+            _client(config, credentials, clock, rng, sink) as client,
+            _webhooks(config) as webhooks,
+        ):
+            if spec.check_quota:
+                await _check_quota(client, ledger, config, report.rows, sink)
+            await _pool(
+                spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks
+            )
             summary.requests = client.requests_sent
         path, counts = await anyio.to_thread.run_sync(
             write_results, spec.run_dir, spec.manifest, spec.template, ledger.state
         )
         summary.results_path = path
+        summary.stop_reason = admission.stop_reason
         summary.counts = counts
         summary.elapsed_s = time.monotonic() - started_at
         sink.emit(
@@ -137,11 +176,7 @@ async def _client(
         max_rps=config.limits.max_requests_per_s,
         max_per_minute=config.limits.max_requests_per_minute,
     )
-    policy = RetryPolicy(
-        max_attempts=config.retry.max_attempts,
-        base_delay_s=config.retry.base_delay_s,
-        max_delay_s=config.retry.max_delay_s,
-    )
+    policy = _retry_policy(config)
 
     def on_retry(endpoint: str, kind: str, delay_s: float) -> None:
         sink.emit("retry", endpoint=endpoint, kind=kind, delay_s=round(delay_s, 3))
@@ -158,6 +193,44 @@ async def _client(
         yield client
 
 
+async def _check_quota(
+    client: PictoryClient, ledger: Ledger, config: Config, rows: int, sink: Sink
+) -> None:
+    """Refuse a batch whose remaining renders cannot fit in the account's video minutes."""
+    quota = await client.quota()
+    minutes = quota.get("videoMinutes")
+    if not isinstance(minutes, dict):
+        sink.emit("quota_unknown", answer=str(quota)[:200])
+        return
+    used = float(minutes.get("used", 0.0))
+    limit = float(minutes.get("limit", 0.0))
+    done = sum(1 for r in ledger.state.rows.values() if r.status == "done")
+    durations = [r.duration_s for r in ledger.state.rows.values() if r.duration_s]
+    per_video_min = (
+        sum(durations) / len(durations) / 60 if durations else config.run.assumed_video_minutes
+    )
+    needed = max(0, rows - done) * per_video_min
+    sink.emit("quota", used=used, limit=limit, needed=round(needed, 1))
+    if needed > limit - used:
+        raise QuotaError(
+            f"the batch needs about {needed:.0f} video minutes ({rows - done} videos × "
+            f"{per_video_min:.1f} min) but the account has {limit - used:.0f} of {limit:.0f} "
+            "left; render fewer rows (--max-renders) or raise the plan's quota"
+        )
+
+
+@contextlib.asynccontextmanager
+async def _webhooks(config: Config) -> AsyncIterator[WebhookReceiver | None]:
+    if not config.webhook.enabled:
+        yield None
+        return
+    hook = config.webhook
+    async with WebhookReceiver(
+        host=hook.listen_host, port=hook.listen_port, public_url=hook.public_url
+    ) as receiver:
+        yield receiver
+
+
 async def _pool(
     spec: RunSpec,
     config: Config,
@@ -167,14 +240,12 @@ async def _pool(
     clock: Clock,
     rng: random.Random,
     summary: RunSummary,
+    admission: Admission,
+    webhooks: WebhookReceiver | None,
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
     videos_dir.mkdir(parents=True, exist_ok=True)
-    policy = RetryPolicy(
-        max_attempts=config.retry.max_attempts,
-        base_delay_s=config.retry.base_delay_s,
-        max_delay_s=config.retry.max_delay_s,
-    )
+    policy = _retry_policy(config)
     svc = Services(
         client=client,
         ledger=ledger,
@@ -185,6 +256,8 @@ async def _pool(
         render_slots=anyio.CapacityLimiter(config.limits.max_renders_in_flight),
         download_slots=anyio.CapacityLimiter(config.limits.max_downloads_in_flight),
         templates=TemplateRegistry(client, ledger, sink),
+        admission=admission,
+        webhooks=webhooks,
         rng=rng,
         rerender_ambiguous=config.run.rerender_ambiguous,
         render_with_params=config.run.render_with_params,
@@ -193,21 +266,96 @@ async def _pool(
     row_slots = anyio.CapacityLimiter(config.limits.max_rows_in_flight)
 
     async def work(job: RowJob) -> None:
+        started = clock.now()
         try:
-            await run_row(job, svc, flow)
+            status = await run_row(job, svc, flow)
+            admission.row_finished(status, clock.now() - started)
         finally:
             row_slots.release_on_behalf_of(job)
 
-    cache = TemplateCache()
-    async with anyio.create_task_group() as tg:
+    async def feed(tg: anyio.abc.TaskGroup) -> None:
+        cache = TemplateCache()
         for _, job in iter_row_jobs(spec.manifest, spec.template, cache):
             state = ledger.state.rows.get(job.row_id)
             if not await _admit(state, spec, config, ledger, job):
                 summary.skipped_done += state is not None and state.status == "done"
                 continue
             await row_slots.acquire_on_behalf_of(job)
+            if not await admission.admit():
+                row_slots.release_on_behalf_of(job)
+                return
             summary.started += 1
             tg.start_soon(work, job)
+
+    rows_scope = anyio.CancelScope()
+    feed_scope = anyio.CancelScope()
+
+    def stop(reason: str) -> None:
+        admission.request_stop(reason)
+        feed_scope.cancel()
+
+    async with anyio.create_task_group() as control_tg:
+        control_tg.start_soon(_watch_signals, stop, rows_scope, sink, summary)
+        control_tg.start_soon(_report_rate, client, sink, clock)
+        if spec.window is not None and spec.at_window_end == "stop":
+            control_tg.start_soon(_close_at_window_end, spec.window, clock, rows_scope, sink)
+        with rows_scope:
+            async with anyio.create_task_group() as rows_tg:
+                with feed_scope:
+                    await feed(rows_tg)
+        control_tg.cancel_scope.cancel()
+
+
+async def _watch_signals(
+    stop: Callable[[str], None],
+    rows_scope: anyio.CancelScope,
+    sink: Sink,
+    summary: RunSummary,
+) -> None:
+    """First SIGINT/SIGTERM: stop admitting and drain. Second: cancel the rows at once."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        count = 0
+        async for signum in signals:
+            count += 1
+            summary.interrupted = True
+            name = signal.Signals(signum).name
+            if count == 1:
+                sink.emit("interrupt", signal=name, action="draining")
+                stop(f"{name}: finishing the rows in flight; press Ctrl-C again to stop at once")
+            else:
+                sink.emit("interrupt", signal=name, action="stopping now")
+                rows_scope.cancel()
+                return
+
+
+async def _close_at_window_end(
+    window: Window, clock: Clock, rows_scope: anyio.CancelScope, sink: Sink
+) -> None:
+    """With ``--at-window-end stop``: when the window closes, leave in-flight rows for resume."""
+    await clock.sleep(window.seconds_left(dt.datetime.now()))
+    sink.emit("window_closed", action="leaving in-flight rows for the next resume")
+    rows_scope.cancel()
+
+
+async def _report_rate(client: PictoryClient, sink: Sink, clock: Clock) -> None:
+    """Every few seconds: the limiter's current rate and 429 count (display, log, ``status``)."""
+    while True:
+        await clock.sleep(RATE_REPORT_INTERVAL_S)
+        limiter = client.limiter
+        sink.emit(
+            "rate",
+            rps=round(limiter.current_rps, 2),
+            rate_limited=limiter.rate_limited_total,
+            requests=client.requests_sent,
+        )
+
+
+def _retry_policy(config: Config) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=config.retry.max_attempts,
+        base_delay_s=config.retry.base_delay_s,
+        max_delay_s=config.retry.max_delay_s,
+    )
 
 
 async def _admit(

@@ -15,9 +15,14 @@ from orchestrator.config import PollConfig
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger, RowState
 from orchestrator.template import Template
+from orchestrator.webhooks import WebhookReceiver
 
 
-@dataclass
+class RowDeferred(Exception):
+    """The row stops for now without failing (spend cap reached): left pending for a resume."""
+
+
+@dataclass(eq=False)
 class RowJob:
     """One manifest row on its way through a flow. ``scratch`` holds in-run values (not durable)."""
 
@@ -42,9 +47,18 @@ class Services:
     render_slots: anyio.CapacityLimiter
     download_slots: anyio.CapacityLimiter
     templates: Any  # stages.template_upload.TemplateRegistry (kept loose to avoid an import cycle)
+    admission: Any  # admission.Admission: the spend cap is asked before every new render
+    webhooks: WebhookReceiver | None = None
     rng: random.Random = field(default_factory=random.Random)
     rerender_ambiguous: bool = False
     render_with_params: bool = True
 
     def state(self, row: RowJob) -> RowState:
         return self.ledger.state.row(row.row_id)
+
+    def webhook_url(self, row: RowJob, stage: str) -> str | None:
+        return self.webhooks.url_for(row.row_id, stage) if self.webhooks is not None else None
+
+    def poll_interval_s(self, interval_s: float) -> float:
+        """In webhook mode polling is only the fallback, so it is slow."""
+        return self.poll.webhook_fallback_interval_s if self.webhooks is not None else interval_s

@@ -23,7 +23,9 @@ async def create_preview(row: RowJob, svc: Services) -> None:
     while True:
         template_id = await svc.templates.template_id(row.template)
         try:
-            job_id = await svc.client.create_preview(template_id, row.variables)
+            job_id = await svc.client.create_preview(
+                template_id, row.variables, webhook=svc.webhook_url(row, "preview")
+            )
             break
         except AmbiguousError:
             resends += 1
@@ -37,6 +39,7 @@ async def create_preview(row: RowJob, svc: Services) -> None:
                 continue
             raise
     await svc.ledger.append({"e": "preview_job", "row": row.row_id, "job": job_id})
+    row.scratch["preview_fresh"] = True
     svc.sink.emit("stage", row=row.row_id, stage="preview", job=job_id)
 
 
@@ -50,10 +53,12 @@ async def wait_preview(row: RowJob, svc: Services) -> None:
         state.preview_job,
         clock=svc.clock,
         rng=svc.rng,
-        interval_s=svc.poll.preview_interval_s,
+        interval_s=svc.poll_interval_s(svc.poll.preview_interval_s),
         jitter_fraction=svc.poll.jitter_fraction,
         deadline_s=svc.poll.preview_deadline_s,
         stage="preview",
+        fresh=bool(row.scratch.get("preview_fresh")),
+        webhooks=svc.webhooks,
     )
     row.scratch["render_params"] = job.render_params
     if not state.preview_ready:

@@ -16,7 +16,7 @@ failure is recorded as ``render_refused``, which clears the intent.
 from __future__ import annotations
 
 from orchestrator.errors import AmbiguousError, ApiError
-from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.base import RowDeferred, RowJob, Services
 from orchestrator.stages.poll import wait_for_job
 
 
@@ -34,15 +34,29 @@ async def request_render(row: RowJob, svc: Services) -> None:
             raise RowAmbiguous
         svc.sink.emit("rerender", row=row.row_id, reason="--rerender-ambiguous")
     assert state.preview_job is not None
+    if not svc.admission.take_render():
+        raise RowDeferred("spend cap reached")
     params = row.scratch.get("render_params") if svc.render_with_params else None
-    await svc.ledger.append(
-        {"e": "render_intent", "row": row.row_id, "preview_job": state.preview_job}
-    )
+    preview_job = state.preview_job
+
+    async def record_intent() -> None:
+        await svc.ledger.append(
+            {"e": "render_intent", "row": row.row_id, "preview_job": preview_job}
+        )
+
     try:
-        job_id = await svc.client.render(state.preview_job, params)
+        job_id = await svc.client.render(
+            preview_job,
+            params,
+            webhook=svc.webhook_url(row, "render"),
+            before_send=record_intent,
+        )
     except AmbiguousError as exc:
-        await _record_ambiguous(row, svc, exc.message)
-        raise RowAmbiguous from exc
+        found = await _find_by_webhook(row, svc)
+        if found is None:
+            await _record_ambiguous(row, svc, exc.message)
+            raise RowAmbiguous from exc
+        job_id = found
     except ApiError as exc:
         # Answered with an error: no job was started, so the intent is void.
         await svc.ledger.append(
@@ -50,6 +64,7 @@ async def request_render(row: RowJob, svc: Services) -> None:
         )
         raise
     await svc.ledger.append({"e": "render_job", "row": row.row_id, "job": job_id})
+    row.scratch["render_fresh"] = True
     svc.sink.emit("stage", row=row.row_id, stage="render", job=job_id)
 
 
@@ -68,11 +83,13 @@ async def wait_render(row: RowJob, svc: Services) -> None:
         state.render_job,
         clock=svc.clock,
         rng=svc.rng,
-        interval_s=svc.poll.render_interval_s,
+        interval_s=svc.poll_interval_s(svc.poll.render_interval_s),
         jitter_fraction=svc.poll.jitter_fraction,
         deadline_s=svc.poll.render_deadline_s,
         stage="render",
+        fresh=bool(row.scratch.get("render_fresh")),
         on_progress=progress,
+        webhooks=svc.webhooks,
     )
     if job.video_url is None:
         raise ApiError("render completed without any video URL", endpoint="GET /v1/jobs")
@@ -97,6 +114,16 @@ async def render(row: RowJob, svc: Services) -> None:
     async with svc.render_slots:
         await request_render(row, svc)
         await wait_render(row, svc)
+
+
+async def _find_by_webhook(row: RowJob, svc: Services) -> str | None:
+    """In webhook mode a lost render answer can be recovered: the callback for this row's render
+    hook names the job. Wait for it as long as a render may take."""
+    if svc.webhooks is None:
+        return None
+    svc.sink.emit("render_lost_answer", row=row.row_id, action="waiting for its webhook")
+    job = await svc.webhooks.wait_hook(row.row_id, "render", svc.poll.render_deadline_s)
+    return job.job_id if job is not None else None
 
 
 async def _record_ambiguous(row: RowJob, svc: Services, message: str) -> None:

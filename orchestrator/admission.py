@@ -1,0 +1,187 @@
+"""Whether the run may start another row, and another render: signals, halts, windows, caps.
+
+The pool asks ``Admission`` before it admits each row; the render stage asks it before it spends
+money. Every reason to stop admitting is recorded in ``stop_reason`` (the first one wins) and sent
+to the sink once.
+
+- ``request_stop``: the first Ctrl-C / SIGTERM: stop admitting, drain what is in flight.
+- halt policy (``--halt-after N`` or ``P%``): too many rows failed; the batch is probably broken.
+- spend cap (``--max-renders N``): this run sends at most N render requests.
+- window (``--window HH:MM-HH:MM`` / ``--until HH:MM``): rows start only inside it, and near its
+  end only if the observed row durations say they can finish in time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orchestrator.clock import Clock
+from orchestrator.errors import UserError
+from orchestrator.events import Sink
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class HaltPolicy:
+    """Stop admitting after ``count`` failed rows, or once ``percent`` of finished rows failed."""
+
+    count: int | None = None
+    percent: float | None = None
+    min_finished_for_percent: int = 20
+
+    @classmethod
+    def parse(cls, text: str) -> HaltPolicy:
+        text = text.strip()
+        try:
+            if text.endswith("%"):
+                pct = float(text[:-1])
+                if not 0 < pct <= 100:
+                    raise ValueError
+                return cls(percent=pct)
+            count = int(text)
+            if count < 1:
+                raise ValueError
+            return cls(count=count)
+        except ValueError:
+            raise UserError(
+                f"--halt-after {text!r}: give a number of failed rows (e.g. 10) or a share of "
+                "finished rows (e.g. 5%)"
+            ) from None
+
+    def tripped(self, finished: int, failed: int) -> bool:
+        if self.count is not None and failed >= self.count:
+            return True
+        return (
+            self.percent is not None
+            and finished >= self.min_finished_for_percent
+            and failed * 100.0 / finished >= self.percent
+        )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A daily time-of-day window; ``start`` None means "from now" (``--until``)."""
+
+    start: dt.time | None
+    end: dt.time
+
+    @classmethod
+    def parse(cls, text: str, *, option: str = "--window") -> Window:
+        if option == "--until":
+            return cls(start=None, end=_parse_hhmm(text, option))
+        start_text, sep, end_text = text.partition("-")
+        if not sep:
+            raise UserError(f"{option} {text!r}: write it as HH:MM-HH:MM, e.g. 22:00-06:30")
+        return cls(start=_parse_hhmm(start_text, option), end=_parse_hhmm(end_text, option))
+
+    def seconds_until_open(self, now: dt.datetime) -> float:
+        """0 inside the window, else the wait until it next opens."""
+        if self.start is None or self._inside(now.time()):
+            return 0.0
+        opens = dt.datetime.combine(now.date(), self.start, now.tzinfo)
+        if opens <= now:
+            opens += dt.timedelta(days=1)
+        return (opens - now).total_seconds()
+
+    def seconds_left(self, now: dt.datetime) -> float:
+        """Seconds until the window closes (only meaningful inside it)."""
+        closes = dt.datetime.combine(now.date(), self.end, now.tzinfo)
+        if closes <= now:
+            closes += dt.timedelta(days=1)
+        return (closes - now).total_seconds()
+
+    def _inside(self, t: dt.time) -> bool:
+        assert self.start is not None
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end  # crosses midnight
+
+
+def _parse_hhmm(text: str, option: str) -> dt.time:
+    match = _HHMM.match(text.strip())
+    if match is None:
+        raise UserError(f"{option}: {text!r} is not a time of day; use HH:MM (24 h), e.g. 06:30")
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+class Admission:
+    def __init__(
+        self,
+        clock: Clock,
+        sink: Sink,
+        *,
+        halt: HaltPolicy | None = None,
+        max_renders: int | None = None,
+        window: Window | None = None,
+        assumed_row_s: float = 600.0,
+        wall_now: Callable[[], dt.datetime] = dt.datetime.now,
+    ) -> None:
+        self._clock = clock
+        self._sink = sink
+        self._halt = halt
+        self._max_renders = max_renders
+        self._window = window
+        self._assumed_row_s = assumed_row_s
+        self._wall_now = wall_now
+        self.stop_reason: str | None = None
+        self.renders_sent = 0
+        self.finished = 0
+        self.failed = 0
+        self._durations_s: list[float] = []
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self._sink.emit("stop_admitting", reason=reason)
+
+    def row_finished(self, status: str, duration_s: float | None) -> None:
+        self.finished += 1
+        if status in ("failed", "ambiguous"):
+            self.failed += 1
+        elif status == "done" and duration_s is not None:
+            self._durations_s.append(duration_s)
+            del self._durations_s[:-200]  # a recent window is what predicts the next rows
+        if self._halt is not None and self._halt.tripped(self.finished, self.failed):
+            self.request_stop(
+                f"halt policy: {self.failed} of {self.finished} finished rows failed; "
+                "the batch looks broken (template, account?); fix it and resume"
+            )
+
+    def take_render(self) -> bool:
+        """May this run send one more render request? Counts it when yes."""
+        if self._max_renders is not None and self.renders_sent >= self._max_renders:
+            self.request_stop(f"spend cap: {self._max_renders} renders sent (--max-renders)")
+            return False
+        self.renders_sent += 1
+        return True
+
+    def expected_row_s(self) -> float:
+        if not self._durations_s:
+            return self._assumed_row_s
+        ordered = sorted(self._durations_s)
+        return ordered[int(0.9 * (len(ordered) - 1))]  # p90: near the end, be cautious
+
+    async def admit(self) -> bool:
+        """Wait for the window if needed; False when no further row should start."""
+        if self.stop_reason is not None:
+            return False
+        if self._window is None:
+            return True
+        wait_s = self._window.seconds_until_open(self._wall_now())
+        if wait_s > 0:
+            self._sink.emit("waiting_for_window", wait_s=round(wait_s))
+            await self._clock.sleep(wait_s)
+            if self.stop_reason is not None:
+                return False
+        left_s = self._window.seconds_left(self._wall_now())
+        if left_s < self.expected_row_s():
+            self.request_stop(
+                f"window closes in {left_s / 60:.0f} min and a row takes about "
+                f"{self.expected_row_s() / 60:.0f} min; resume in the next window"
+            )
+            return False
+        return True

@@ -1,0 +1,197 @@
+"""The one classification point: what to do after a call failed, and the loop that does it.
+
+``classify`` turns an exception into a ``Decision``; ``call_with_retry`` runs a call, classifies
+each failure, waits on the given clock, and re-raises the last exception when the decision is
+``fail`` or ``ambiguous`` (the caller records it in the ledger). Nothing else in the package decides
+whether an API error is retried.
+
+Decision table (first matching row wins; ``attempt`` counts from 1, the attempt that just failed)::
+
+    exception                           action                   delay_s
+    ----------------------------------  -----------------------  ----------------------------------
+    not an ApiError: anyio cancellation re-raised, never retried -
+      KeyboardInterrupt, SystemExit,
+      programming errors
+    AmbiguousError                      ambiguous                -  (the delivery contract decides)
+    PermanentError, JobFailedError      fail                     -
+    JobStuckError                       fail                     -  (deadline passed; resumable)
+    AuthError after this call refreshed fail                     -
+    attempt >= max_attempts             fail, kind kept          -
+    AuthError                           refresh_auth_then_retry  0  (refresh opens the next attempt)
+    RateLimitedError                    retry                    retry_after_s (or
+                                                                 default_retry_after_s)
+                                                                 + U(0, rate_limit_jitter_s)
+    NotDeliveredError, TransientError,  retry                    U(0, min(max_delay_s,
+      DownloadError, LinkExpiredError                              base_delay_s * 2**(attempt-1)))
+    any other ApiError                  retry if .retryable, else fail
+
+Backoff uses *full jitter* (AWS architecture blog, "Exponential Backoff And Jitter"): the wait is
+uniform between zero and the exponential cap, so rows failing together do not retry together. A
+429's ``Retry-After`` is honoured as a floor, never shortened, plus positive jitter.
+
+Cancellation is never retried (tenacity's trap: catching ``BaseException`` swallows it):
+``call_with_retry`` only catches ``ApiError``, and ``classify`` re-raises anything else.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from orchestrator.clock import Clock
+from orchestrator.errors import (
+    AmbiguousError,
+    ApiError,
+    AuthError,
+    DownloadError,
+    JobStuckError,
+    NotDeliveredError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+
+T = TypeVar("T")
+
+Action = Literal["retry", "refresh_auth_then_retry", "fail", "ambiguous"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How hard to try. ``max_attempts`` counts every call of the function, the first included."""
+
+    max_attempts: int = 6
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    rate_limit_jitter_s: float = 0.5
+    default_retry_after_s: float = 2.0
+    """Used when a 429 carries no (usable) ``Retry-After``."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"RetryPolicy: max_attempts={self.max_attempts} must be >= 1")
+        for name in ("base_delay_s", "max_delay_s", "rate_limit_jitter_s", "default_retry_after_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"RetryPolicy: {name}={value!r} must be a finite number >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do after one failed attempt. ``kind`` is the exception's (``transient``...)."""
+
+    action: Action
+    kind: str
+    delay_s: float = 0.0
+    reason: str = ""
+
+    @property
+    def retries(self) -> bool:
+        """True when another attempt follows (after ``delay_s``, or after an auth refresh)."""
+        return self.action in ("retry", "refresh_auth_then_retry")
+
+
+def backoff_cap_s(attempt: int, policy: RetryPolicy) -> float:
+    """Upper bound of the full-jitter wait after failed attempt number ``attempt`` (from 1)."""
+    exponent = max(0, attempt - 1)
+    if exponent >= 64:  # 2**64 seconds is forever; avoid float overflow on absurd counts
+        return policy.max_delay_s
+    return min(policy.max_delay_s, policy.base_delay_s * 2.0**exponent)
+
+
+def classify(
+    exc: BaseException,
+    *,
+    attempt: int,
+    policy: RetryPolicy,
+    rng: random.Random,
+    auth_refreshed: bool = False,
+) -> Decision:
+    """The decision table of this module's docstring. Re-raises ``exc`` if it is no ApiError.
+
+    ``attempt`` is the number (from 1) of the attempt that failed with ``exc``;
+    ``auth_refreshed`` says whether this call already refreshed its credentials once.
+    """
+    if not isinstance(exc, ApiError):
+        raise exc  # cancellation, KeyboardInterrupt, bugs: never retried, never swallowed
+    kind = exc.kind
+    if isinstance(exc, AmbiguousError):
+        return Decision("ambiguous", kind, reason="the request may have created a job")
+    if isinstance(exc, PermanentError):
+        return Decision("fail", kind, reason="permanent error")
+    if isinstance(exc, JobStuckError):
+        return Decision("fail", kind, reason="the job outlived its deadline")
+    if isinstance(exc, AuthError) and auth_refreshed:
+        return Decision("fail", kind, reason="401 again after refreshing the token")
+    retryable = isinstance(
+        exc, NotDeliveredError | TransientError | RateLimitedError | AuthError | DownloadError
+    )
+    if not (retryable or exc.retryable):
+        return Decision("fail", kind, reason="not retryable")
+    if attempt >= policy.max_attempts:
+        return Decision("fail", kind, reason=f"gave up after {attempt} attempts")
+    if isinstance(exc, AuthError):
+        return Decision("refresh_auth_then_retry", kind, reason="401: refresh the token once")
+    if isinstance(exc, RateLimitedError):
+        return Decision("retry", kind, _rate_limit_delay_s(exc, policy, rng), "429")
+    delay_s = rng.uniform(0.0, backoff_cap_s(attempt, policy))
+    return Decision("retry", kind, delay_s, "backoff with full jitter")
+
+
+def _rate_limit_delay_s(exc: RateLimitedError, policy: RetryPolicy, rng: random.Random) -> float:
+    retry_after_s = exc.retry_after_s
+    if retry_after_s is None or not math.isfinite(retry_after_s) or retry_after_s < 0:
+        retry_after_s = policy.default_retry_after_s
+    return retry_after_s + rng.uniform(0.0, policy.rate_limit_jitter_s)
+
+
+async def call_with_retry(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    clock: Clock,
+    rng: random.Random,
+    on_rate_limited: Callable[[float | None], None] | None = None,
+    refresh_auth: Callable[[], Awaitable[None]] | None = None,
+    on_retry: Callable[[Decision, BaseException, int], None] | None = None,
+) -> T:
+    """Call ``fn`` until it returns, or re-raise its last exception when the table says so.
+
+    * ``on_rate_limited(retry_after_s)`` is called for every 429 (the rate limiter's hook), the
+      last one included.
+    * ``refresh_auth()`` runs at the start of the attempt that follows a 401, at most once per
+      call; an exception it raises counts as that attempt's failure and is classified like any
+      other. Without ``refresh_auth`` a 401 fails at once.
+    * ``on_retry(decision, exc, attempt)`` is called before each wait (logging, event sink).
+
+    Only ``ApiError`` is caught: cancellation and programming errors propagate untouched.
+    """
+    auth_refreshed = False
+    refresh_first = False
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            if refresh_first and refresh_auth is not None:
+                refresh_first = False
+                await refresh_auth()
+            return await fn()
+        except ApiError as exc:
+            if isinstance(exc, RateLimitedError) and on_rate_limited is not None:
+                on_rate_limited(exc.retry_after_s)
+            decision = classify(
+                exc, attempt=attempt, policy=policy, rng=rng, auth_refreshed=auth_refreshed
+            )
+            if decision.action == "refresh_auth_then_retry" and refresh_auth is None:
+                raise
+            if not decision.retries:
+                raise
+            if on_retry is not None:
+                on_retry(decision, exc, attempt)
+        if decision.action == "refresh_auth_then_retry":
+            auth_refreshed = refresh_first = True
+        else:
+            await clock.sleep(decision.delay_s)

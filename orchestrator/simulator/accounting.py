@@ -1,0 +1,104 @@
+"""What a test (or a benchmark) can read back: ``Simulator.stats()`` and ``GET /__sim__/stats``.
+
+Shape of the stats dict::
+
+    {
+      "requests": {"POST /v1/video/from-template": 12, "GET /v1/jobs/{id}": 40, ...},
+      "requests_total": 57,
+      "rate_limited": 3,            # 429s served (limit and injected)
+      "renders_started": 10,
+      "duplicate_renders": 0,       # renders beyond the first for one (template, variables)
+      "renders_per_preview": {"<preview job id>": 1, ...},
+      "faults": {"drop_after": 1, ...},                          # injected faults, by kind
+      "videos": {"<render job id>": {"bytes": 10321, "sha256": "..."}},   # finished renders
+      "uploads": {"count": 1, "bytes": 51013},
+      "webhooks": {"sent": 2, "failed": 0, "skipped": 0},
+      "jobs": {"preview": 11, "render": 10, "transcription": 0, "live": 21},
+      "templates": 1,
+      "quota_minutes_used": {"<account>": 5.1}
+    }
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.simulator.media import VideoDigest
+
+
+class Accounting:
+    """Counters and the ledger of renders and their videos."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.rate_limited = 0
+        self.renders_started = 0
+        self.duplicate_renders = 0
+        self.renders_per_preview: Counter[str] = Counter()
+        self.jobs_created: Counter[str] = Counter()
+        self.upload_count = 0
+        self.upload_bytes = 0
+        self.webhooks: Counter[str] = Counter(sent=0, failed=0, skipped=0)
+        self.minutes_used: dict[str, float] = {}
+        self._render_keys: set[bytes] = set()
+        self._videos: dict[str, tuple[float, VideoDigest]] = {}
+
+    def count_request(self, route: str) -> None:
+        self.requests[route] += 1
+
+    def record_render(
+        self,
+        *,
+        key: str,
+        preview_id: str | None,
+        account: str,
+        video_minutes: float,
+    ) -> None:
+        """A render started. ``key`` identifies what it renders (template + variables…)."""
+        self.renders_started += 1
+        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        if digest in self._render_keys:
+            self.duplicate_renders += 1
+        else:
+            self._render_keys.add(digest)
+        if preview_id is not None:
+            self.renders_per_preview[preview_id] += 1
+        self.minutes_used[account] = self.minutes_used.get(account, 0.0) + video_minutes
+
+    def record_video(self, job_id: str, end_at: float, video: VideoDigest) -> None:
+        """A render that will complete at ``end_at`` with these bytes."""
+        self._videos[job_id] = (end_at, video)
+
+    def videos(self, now: float) -> dict[str, dict[str, Any]]:
+        return {
+            job_id: {"bytes": video.size, "sha256": video.sha256}
+            for job_id, (end_at, video) in self._videos.items()
+            if end_at <= now
+        }
+
+    def snapshot(
+        self, *, now: float, faults: Mapping[str, int], live_jobs: int, templates: int
+    ) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "requests_total": sum(self.requests.values()),
+            "rate_limited": self.rate_limited,
+            "renders_started": self.renders_started,
+            "duplicate_renders": self.duplicate_renders,
+            "renders_per_preview": dict(self.renders_per_preview),
+            "faults": dict(faults),
+            "videos": self.videos(now),
+            "uploads": {"count": self.upload_count, "bytes": self.upload_bytes},
+            "webhooks": dict(self.webhooks),
+            "jobs": {
+                "preview": self.jobs_created["preview"],
+                "render": self.jobs_created["render"],
+                "transcription": self.jobs_created["transcription"],
+                "live": live_jobs,
+            },
+            "templates": templates,
+            "quota_minutes_used": {k: round(v, 3) for k, v in self.minutes_used.items()},
+        }

@@ -1,0 +1,134 @@
+"""Who is calling: legacy access tokens, API keys, and the per-account request-rate limit.
+
+Accounts: a legacy caller's account is its ``client_id`` (the token remembers it); an API-key
+caller's account is the key. Any non-empty credentials are accepted. Account names in the stats
+never contain a secret: keys are shown as a short hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from orchestrator.simulator.answers import ApiProblem
+from orchestrator.simulator.faults import FaultPlan
+
+API_KEY_PREFIX = "pictai_"
+USER_ID_HEADER = "X-Pictory-User-Id"
+TOKEN_SWEEP_EVERY = 1024
+
+
+def unauthorized(message: str, code: str = "UNAUTHORIZED") -> ApiProblem:
+    return ApiProblem(401, code, message)
+
+
+def client_account(client_id: str) -> str:
+    return f"client:{client_id}"
+
+
+def key_account(api_key: str) -> str:
+    return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:12]
+
+
+@dataclass(slots=True)
+class Token:
+    account: str
+    expires_at: float
+
+
+class Authenticator:
+    """Issues legacy tokens and checks the ``Authorization`` header of every other call."""
+
+    def __init__(
+        self,
+        *,
+        token_lifetime_s: float,
+        new_token: Callable[[], str],
+        faults: FaultPlan,
+    ) -> None:
+        self._lifetime_s = token_lifetime_s
+        self._new_token = new_token
+        self._faults = faults
+        self._tokens: dict[str, Token] = {}
+        self._issued = 0
+
+    def issue(self, client_id: str, now: float) -> tuple[str, float]:
+        """A new token for ``client_id``: ``(access_token, expires_in_s)``."""
+        self._issued += 1
+        if self._issued % TOKEN_SWEEP_EVERY == 0:
+            self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}
+        token = self._new_token()
+        self._tokens[token] = Token(client_account(client_id), now + self._lifetime_s)
+        return token, self._lifetime_s
+
+    def authenticate(self, headers: Mapping[str, str], now: float) -> str:
+        """The calling account, or a 401 that says what is missing or wrong."""
+        value = headers.get("Authorization", "").strip()
+        if not value:
+            raise unauthorized(
+                "missing Authorization header: send the access token from /v1/oauth2/token "
+                "or an API key starting 'pictai_'"
+            )
+        scheme, _, rest = value.partition(" ")
+        bearer = scheme.lower() == "bearer" and bool(rest.strip())
+        credential = rest.strip() if bearer else value
+        if credential.startswith(API_KEY_PREFIX):
+            if bearer:
+                raise unauthorized("send the API key bare in Authorization, without 'Bearer '")
+            return key_account(credential)
+        token = self._tokens.get(credential)
+        if token is None:
+            raise unauthorized("unknown access token; ask /v1/oauth2/token for a new one")
+        if now >= token.expires_at:
+            del self._tokens[credential]
+            raise unauthorized("the access token has expired; ask for a new one", "TOKEN_EXPIRED")
+        if not headers.get(USER_ID_HEADER, "").strip():
+            raise unauthorized(
+                f"missing {USER_ID_HEADER} header: it is required with client-credential tokens",
+                "MISSING_USER_ID",
+            )
+        if self._faults.token_revoked():
+            del self._tokens[credential]
+            raise unauthorized("the access token was revoked; ask for a new one", "TOKEN_REVOKED")
+        return token.account
+
+
+class RateLimiter:
+    """A fixed window per account: at most ``rps × window`` requests per window.
+
+    The window is 1 s (longer when ``rps`` < 1, so that at least one request fits).
+    """
+
+    def __init__(self, rps: float | None) -> None:
+        self._rps = rps
+        if rps is None:
+            self._window_s, self._max = 1.0, 0
+        else:
+            self._window_s = max(1.0, 1.0 / rps)
+            self._max = max(1, math.floor(rps * self._window_s + 1e-9))
+        self._windows: dict[str, tuple[int, int]] = {}
+
+    def retry_after_s(self, account: str, now: float) -> int | None:
+        """Count one request; ``None`` if allowed, else whole seconds to wait (at least 1)."""
+        if self._rps is None:
+            return None
+        window = int(now // self._window_s)
+        current, count = self._windows.get(account, (window, 0))
+        if current != window:
+            count = 0
+        if count >= self._max:
+            wait_s = (window + 1) * self._window_s - now
+            return max(1, math.ceil(wait_s))
+        self._windows[account] = (window, count + 1)
+        return None
+
+
+def rate_limited(retry_after_s: int) -> ApiProblem:
+    return ApiProblem(
+        429,
+        "RATE_LIMITED",
+        f"too many requests; retry after {retry_after_s} s and slow down",
+        headers={"Retry-After": str(retry_after_s)},
+    )

@@ -1,0 +1,119 @@
+"""The ``sim`` subcommand: serve the simulator until Ctrl-C.
+
+``orchestrator sim --profile demo --port 8765`` prints the base URL to point a client at, then
+logs one line per request (method, path, status, milliseconds) to stderr. Ctrl-C stops it
+cleanly with exit status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.simulator.server import running_simulator
+from orchestrator.simulator.settings import PROFILE_NAMES, SimSettings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``sim`` on an ``argparse`` subparsers object; ``args.func(args)`` runs it."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "sim",
+        help="serve the embedded Pictory API simulator",
+        description="Serve a simulated Pictory API (any non-empty credentials are accepted).",
+    )
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    parser.add_argument(
+        "--profile", choices=PROFILE_NAMES, default="demo", help="behaviour (default %(default)s)"
+    )
+    parser.add_argument(
+        "--rate-limit", type=float, metavar="RPS", help="requests per second per account"
+    )
+    parser.add_argument(
+        "--max-concurrent-renders", type=int, metavar="N", help="renders at once per account"
+    )
+    parser.add_argument("--preview-seconds", type=float, metavar="S", help="nominal preview time")
+    parser.add_argument("--render-seconds", type=float, metavar="S", help="nominal render time")
+    parser.add_argument("--seed", type=int, metavar="N", help="seed for faults and durations")
+    parser.add_argument(
+        "--new-shapes",
+        action="store_true",
+        help="answer the newer shapes (status on previews, data.jobId everywhere)",
+    )
+    parser.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> SimSettings:
+    """The profile's settings with the command-line overrides applied."""
+    overrides: dict[str, Any] = {
+        "rate_limit_rps": args.rate_limit,
+        "max_concurrent_renders": args.max_concurrent_renders,
+        "preview_s": args.preview_seconds,
+        "render_s": args.render_seconds,
+        "seed": args.seed,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.new_shapes:
+        overrides["new_shapes"] = True
+    return SimSettings.for_profile(args.profile, **overrides)
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def serve(settings: SimSettings, host: str, port: int) -> None:
+    """Serve until cancelled."""
+    async with running_simulator(settings, host=host, port=port, log_request=_log) as sim:
+        print(f"Pictory API simulator ({settings_summary(settings)})", flush=True)
+        print(f"base URL: {sim.base_url}", flush=True)
+        print("any non-empty credentials are accepted (client id/secret or a pictai_ key)")
+        print(f"stats: {sim.stats_url}   stop: Ctrl-C", flush=True)
+        await asyncio.Event().wait()
+
+
+def settings_summary(settings: SimSettings) -> str:
+    rate = f"{settings.rate_limit_rps:g} req/s" if settings.rate_limit_rps else "no rate limit"
+    cap = settings.max_concurrent_renders
+    renders = f"{cap} renders at once" if cap else "no render cap"
+    return (
+        f"preview ~{settings.scaled_s(settings.preview_s):g} s, "
+        f"render ~{settings.scaled_s(settings.render_s):g} s, {rate}, {renders}, "
+        f"seed {settings.seed}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``sim`` subcommand; returns the exit status."""
+    try:
+        settings = settings_from_args(args)
+    except (ValidationError, ValueError) as exc:
+        print(f"orchestrator sim: invalid option: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        asyncio.run(serve(settings, args.host, args.port))
+    except KeyboardInterrupt:
+        print("simulator stopped", file=sys.stderr)
+    except OSError as exc:
+        print(f"orchestrator sim: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+    return str(exc)

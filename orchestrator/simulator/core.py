@@ -1,0 +1,259 @@
+"""The simulator's state and its verbs, independent of HTTP.
+
+``Simulator`` owns the clock, the seeded generators (ids, durations, faults), the stores and the
+accounting. Route handlers translate requests into calls here; ``views`` turns jobs into answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from orchestrator.simulator import media
+from orchestrator.simulator.accounting import Accounting
+from orchestrator.simulator.answers import ApiProblem, dumps, invalid_body, job_not_found
+from orchestrator.simulator.auth import Authenticator, RateLimiter, rate_limited
+from orchestrator.simulator.faults import FaultPlan, JobFate
+from orchestrator.simulator.jobs import Job, JobKind, JobStore, Phase
+from orchestrator.simulator.settings import SimSettings
+from orchestrator.simulator.templates import Template, TemplateStore
+
+Clock = Callable[[], float]
+CDN_PREFIX = "/__cdn__"
+STORAGE_PREFIX = "/__storage__"
+
+
+class WebhookScheduler(Protocol):
+    def schedule(self, due_at: float, job_id: str, url: str) -> None: ...
+
+
+class Simulator:
+    """One simulated Pictory account system. Cheap to build; all state in memory."""
+
+    def __init__(self, settings: SimSettings | None = None, *, clock: Clock | None = None) -> None:
+        self.settings = settings or SimSettings()
+        self.clock: Clock = clock or time.time
+        seed = self.settings.seed
+        self._ids = random.Random(f"{seed}:ids")
+        self._durations = random.Random(f"{seed}:durations")
+        self.faults = FaultPlan(self.settings)
+        self.accounting = Accounting()
+        self.auth = Authenticator(
+            token_lifetime_s=self.settings.token_lifetime_s,
+            new_token=lambda: f"simtok_{self._ids.getrandbits(160):040x}",
+            faults=self.faults,
+        )
+        self.limiter = RateLimiter(self.settings.rate_limit_rps)
+        self.jobs = JobStore(
+            retention_s=self.settings.job_retention_s,
+            max_concurrent_renders=self.settings.max_concurrent_renders,
+        )
+        self.templates = TemplateStore(self.new_id)
+        self.signer = media.LinkSigner(random.Random(f"{seed}:secret").randbytes(32))
+        self.public_url = ""
+        """``http://host:port`` once serving; links and webhooks are built from it."""
+        self.webhooks: WebhookScheduler | None = None
+
+    # --- small helpers ---
+
+    def now(self) -> float:
+        return self.clock()
+
+    def new_id(self) -> str:
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+
+    def duration_s(self, nominal_s: float) -> float:
+        """A jittered, scaled duration (always drawn, so the sequence does not depend on it)."""
+        j = self.settings.jitter_frac
+        factor = self._durations.uniform(1.0 - j, 1.0 + j)
+        return self.settings.scaled_s(nominal_s) * factor
+
+    def check_rate(self, account: str) -> None:
+        """Count a request against the account's rate limit; 429 if over it."""
+        retry_after_s = self.limiter.retry_after_s(account, self.now())
+        if retry_after_s is not None:
+            self.accounting.rate_limited += 1
+            raise rate_limited(retry_after_s)
+
+    def link(self, kind: str, name: str, now: float, lifetime_s: float | None = None) -> str:
+        """A signed CDN link to ``/__cdn__/{kind}/{name}``."""
+        path = f"{CDN_PREFIX}/{kind}/{name}"
+        expires = math.ceil(now + (lifetime_s or self.settings.video_link_lifetime_s))
+        return f"{self.public_url}{path}?{self.signer.sign(path, expires)}"
+
+    def stats(self) -> dict[str, Any]:
+        """Everything the accounting knows (see ``accounting`` for the shape)."""
+        return self.accounting.snapshot(
+            now=self.now(),
+            faults=self.faults.counts,
+            live_jobs=len(self.jobs),
+            templates=len(self.templates),
+        )
+
+    # --- jobs ---
+
+    def get_job(self, job_id: str, account: str | None) -> Job:
+        """The job if it exists, is retained and belongs to ``account`` (None: anyone's)."""
+        job = self.jobs.get(job_id, self.now())
+        if job is None or (account is not None and job.account != account):
+            raise job_not_found(job_id)
+        return job
+
+    def _new_job(self, kind: JobKind, account: str, webhook: str | None, **fields: Any) -> Job:
+        now = self.now()
+        fate = self.faults.job_fate()
+        if kind is JobKind.RENDER:
+            duration = self.duration_s(self.settings.render_s)
+            start, end = self.jobs.render_window(account, now, duration)
+        else:
+            nominal = (
+                self.settings.transcription_s
+                if kind is JobKind.TRANSCRIPTION
+                else self.settings.preview_s
+            )
+            start, end = now, now + self.duration_s(nominal)
+        job = Job(
+            job_id=self.new_id(),
+            kind=kind,
+            account=account,
+            created_at=now,
+            start_at=start,
+            end_at=end,
+            fate=fate,
+            webhook=webhook or None,
+            **fields,
+        )
+        self.jobs.add(job, now)
+        self.accounting.jobs_created[kind.value] += 1
+        if job.webhook and self.webhooks is not None and fate is not JobFate.STUCK:
+            self.webhooks.schedule(job.end_at, job.job_id, job.webhook)
+        return job
+
+    def create_preview(
+        self,
+        account: str,
+        template: Template,
+        variables: Mapping[str, str],
+        webhook: str | None,
+    ) -> Job:
+        """``POST /v1/video/from-template``."""
+        if self.settings.strict_variables:
+            unknown = sorted(set(variables) - set(template.variables))
+            if unknown:
+                known = ", ".join(sorted(template.variables)) or "none"
+                raise invalid_body(
+                    f"unknown variable(s) {', '.join(unknown)} for template "
+                    f"{template.template_id}; the template declares: {known}"
+                )
+        payload = dumps(dict(sorted(variables.items())))
+        return self._new_job(
+            JobKind.PREVIEW, account, webhook, template=template, payload_json=payload
+        )
+
+    def create_storyboard(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:
+        """``POST /v1/video/storyboard``: a preview built from text scenes."""
+        payload = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
+        return self._new_job(
+            JobKind.PREVIEW, account, webhook, payload_json=payload, storyboard=True
+        )
+
+    def _start_render(
+        self, account: str, webhook: str | None, *, key: str, preview: Job | None, params: str = ""
+    ) -> Job:
+        job = self._new_job(
+            JobKind.RENDER,
+            account,
+            webhook,
+            preview=preview,
+            payload_json=params,
+            video_duration_s=round(self.duration_s(self.settings.video_duration_s), 3),
+        )
+        job.video = media.video_digest(media.free_box(render_box_payload(job)))
+        self.accounting.record_render(
+            key=key,
+            preview_id=preview.job_id if preview else None,
+            account=account,
+            video_minutes=job.video_duration_s / 60.0,
+        )
+        if job.fate is JobFate.OK:
+            self.accounting.record_video(job.job_id, job.end_at, job.video)
+        return job
+
+    def render_preview(self, account: str, preview_id: str, webhook: str | None) -> Job:
+        """``PUT /v1/video/render/{previewJobId}``."""
+        preview = self.get_job(preview_id, account)
+        if preview.kind is not JobKind.PREVIEW:
+            raise invalid_body(f"job {preview_id} is a {preview.kind.value} job, not a preview")
+        phase = preview.phase(self.now())
+        if phase is Phase.FAILED:
+            raise ApiProblem(
+                409, "PREVIEW_FAILED", f"preview {preview_id} failed; create a new one"
+            )
+        if phase is not Phase.DONE:
+            raise ApiProblem(
+                409,
+                "PREVIEW_NOT_READY",
+                f"preview {preview_id} is not finished; poll /v1/jobs/{preview_id} first",
+            )
+        if preview.template is None:
+            key = "storyboard:" + preview.payload_json
+        else:
+            key = f"template:{preview.template.template_id}:{preview.payload_json}"
+        return self._start_render(account, webhook, key=key, preview=preview)
+
+    def render_params(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:
+        """``POST /v1/video/render`` with a full renderParams body."""
+        if not isinstance(body.get("scenes"), list) or not body["scenes"]:
+            raise invalid_body("field 'scenes' is required: a non-empty list of scenes")
+        canonical = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        return self._start_render(
+            account,
+            webhook,
+            key="params:" + canonical,
+            preview=None,
+            params=f'"render_params_sha256":"{digest}"',
+        )
+
+    def create_transcription(
+        self, account: str, file_url: str, language: str, webhook: str | None
+    ) -> Job:
+        """``POST /v2/transcription``."""
+        return self._new_job(
+            JobKind.TRANSCRIPTION, account, webhook, file_url=file_url, language=language
+        )
+
+    def quota(self, account: str) -> dict[str, Any]:
+        used = self.accounting.minutes_used.get(account, 0.0)
+        return {
+            "videoMinutes": {
+                "used": round(used, 3),
+                "limit": self.settings.quota_video_minutes,
+                "remaining": round(max(0.0, self.settings.quota_video_minutes - used), 3),
+            }
+        }
+
+
+def render_box_payload(render: Job) -> str:
+    """The JSON carried by a render's MP4 ``free`` box: its job id and what it rendered.
+
+    Rebuilt on demand from the render's preview, so renders keep no copy of the variables.
+    """
+    preview = render.preview
+    if preview is None:
+        what = render.payload_json
+    elif preview.template is None:
+        digest = hashlib.sha256(preview.payload_json.encode()).hexdigest()
+        what = f'"preview_job_id":"{preview.job_id}","storyboard_sha256":"{digest}"'
+    else:
+        what = (
+            f'"preview_job_id":"{preview.job_id}",'
+            f'"template_id":"{preview.template.template_id}",'
+            f'"variables":{preview.payload_json}'
+        )
+    return f'{{"simulator":"orchestrator","job_id":"{render.job_id}",{what}}}'

@@ -1,0 +1,151 @@
+"""Jobs and their state, computed lazily from the clock on every read.
+
+A job's whole future is fixed when it is created: ``start_at`` (later than now only for a render
+queued behind the account's render cap), ``end_at`` and its fate (ok, failed, stuck). Reading a
+job just compares ``now`` with those times, so no timers run per job.
+
+The render cap is a per-account min-heap of the times its ``max_concurrent_renders`` slots become
+free: a new render takes the earliest slot, starting when that slot's previous render ends. That
+is first-come first-served, exactly like a queue, in O(log cap) per render. A stuck render frees
+its slot at its nominal end (so one stuck job does not block an account forever).
+
+Jobs are forgotten ``job_retention_s`` after their end; an expiry heap purges them, amortised on
+each new job, so memory stays bounded by the jobs of the last retention period.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from orchestrator.simulator.faults import JobFate
+
+if TYPE_CHECKING:
+    from orchestrator.simulator.media import VideoDigest
+    from orchestrator.simulator.templates import Template
+
+
+class JobKind(StrEnum):
+    PREVIEW = "preview"
+    RENDER = "render"
+    TRANSCRIPTION = "transcription"
+
+
+class Phase(StrEnum):
+    """What a read of the job at some instant sees."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """One job. Kept small: shared references, strings, floats."""
+
+    job_id: str
+    kind: JobKind
+    account: str
+    created_at: float
+    start_at: float
+    end_at: float
+    fate: JobFate
+    webhook: str | None = None
+    template: Template | None = None
+    """Preview from a template: the template (shared, survives its deletion)."""
+    payload_json: str = "{}"
+    """Preview: the variables JSON, or the storyboard body. Render of params: their digest."""
+    storyboard: bool = False
+    preview: Job | None = None
+    """Render of a preview: that preview job."""
+    video_duration_s: float = 0.0
+    video: VideoDigest | None = None
+    file_url: str = ""
+    """Transcription: the media URL."""
+    language: str = "en"
+
+    def phase(self, now: float) -> Phase:
+        if now < self.start_at:
+            return Phase.PENDING
+        if now < self.end_at or self.fate is JobFate.STUCK:
+            return Phase.RUNNING
+        return Phase.FAILED if self.fate is JobFate.FAILED else Phase.DONE
+
+    def progress_pct(self, now: float) -> int:
+        """0–100 while running (a stuck job stalls at 99), 100 once done."""
+        if now < self.start_at:
+            return 0
+        span = self.end_at - self.start_at
+        if span <= 0 or now >= self.end_at:
+            return 99 if self.fate is JobFate.STUCK else 100
+        return min(99, int(100 * (now - self.start_at) / span))
+
+
+class JobStore:
+    """Jobs by id, the per-account render slots, and the expiry heap."""
+
+    def __init__(
+        self,
+        *,
+        retention_s: float,
+        max_concurrent_renders: int | None,
+        on_purge: Callable[[Job], None] | None = None,
+    ) -> None:
+        self._retention_s = retention_s
+        self._cap = max_concurrent_renders
+        self._on_purge = on_purge
+        self._jobs: dict[str, Job] = {}
+        self._expiry: list[tuple[float, str]] = []
+        self._slots: dict[str, list[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Iterator[Job]:
+        """The retained jobs (not purged yet), in creation order."""
+        return iter(self._jobs.values())
+
+    def render_window(self, account: str, now: float, duration_s: float) -> tuple[float, float]:
+        """Reserve a render slot: ``(start_at, end_at)`` for a new render of ``account``."""
+        if self._cap is None:
+            return now, now + duration_s
+        slots = self._slots.setdefault(account, [])
+        if len(slots) < self._cap:
+            start = now
+            heapq.heappush(slots, start + duration_s)
+        else:
+            start = max(now, slots[0])
+            heapq.heapreplace(slots, start + duration_s)
+        return start, start + duration_s
+
+    def add(self, job: Job, now: float) -> None:
+        self.purge(now)
+        self._jobs[job.job_id] = job
+        heapq.heappush(self._expiry, (job.end_at + self._retention_s, job.job_id))
+
+    def get(self, job_id: str, now: float) -> Job | None:
+        """The job, or ``None`` if unknown or past retention."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        if now >= job.end_at + self._retention_s:
+            self.purge(now)
+            return None
+        return job
+
+    def purge(self, now: float) -> int:
+        """Forget every job past retention; returns how many."""
+        purged = 0
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            _, job_id = heapq.heappop(heap)
+            job = self._jobs.pop(job_id, None)
+            if job is not None:
+                purged += 1
+                if self._on_purge is not None:
+                    self._on_purge(job)
+        return purged

@@ -1,0 +1,158 @@
+"""Every knob of the simulator in one frozen model, and the named profiles built from it.
+
+``SimSettings.for_profile(name, **overrides)`` is the usual door:
+
+- ``demo``: a few seconds per job (preview about 1 s, render 2–4 s), a gentle rate limit and
+  render cap, no faults. What ``orchestrator run --simulate`` and ``orchestrator sim`` use.
+- ``realistic``: minutes per job, like the real service (preview 30–60 s, render 1.5–4.5 min),
+  5 requests per second, 3 concurrent renders per account. Poll every 10–30 s as Pictory advises;
+  faster polling "may result in rate limiting" and here it does.
+- ``flaky``: demo timing with every fault switched on at a modest probability (3–5 %).
+- ``test``: milliseconds per job, no faults and no limits unless an override sets them.
+
+Durations are nominal seconds; each job draws ``nominal × time_scale × U(1 − jitter_frac,
+1 + jitter_frac)`` from the seeded random generator. Lifetimes (tokens, links, retention) are not
+scaled. Probabilities are per event: per API request (server error, 429, drop, slow, token
+revoked), per job (failed, stuck) or per video download (cut short).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ProfileName = Literal["demo", "realistic", "flaky", "test"]
+PROFILE_NAMES: tuple[str, ...] = get_args(ProfileName)
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class SimSettings(BaseModel):
+    """How the simulator behaves. Frozen; an unknown field is an error naming the field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 0
+    """One seed makes a run repeatable: same requests in the same order, same faults and times."""
+
+    # --- time ---
+    time_scale: float = Field(default=1.0, gt=0.0)
+    """Multiplies every job duration below (not lifetimes)."""
+    preview_s: float = Field(default=1.0, ge=0.0)
+    """Nominal preview duration (from-template and storyboard jobs)."""
+    render_s: float = Field(default=3.0, ge=0.0)
+    """Nominal render duration, once a render slot is free."""
+    transcription_s: float = Field(default=2.0, ge=0.0)
+    """Nominal transcription duration."""
+    jitter_frac: float = Field(default=1 / 3, ge=0.0, lt=1.0)
+    """Each duration is drawn uniformly within ± this fraction of its nominal value."""
+    video_duration_s: float = Field(default=30.0, gt=0.0)
+    """Nominal ``videoDuration`` reported by finished renders (jittered, spent from the quota)."""
+
+    # --- limits ---
+    rate_limit_rps: float | None = Field(default=None, gt=0.0)
+    """Requests per second per account (fixed window); ``None`` = unlimited."""
+    max_concurrent_renders: int | None = Field(default=None, ge=1)
+    """Renders running at once per account; later ones report ``pending``. ``None`` = no cap."""
+    token_lifetime_s: float = Field(default=3600.0, gt=0.0)
+    """Access-token lifetime, answered as ``expires_in``."""
+    job_retention_s: float = Field(default=86400.0, gt=0.0)
+    """How long after it finishes a job can still be read; then ``JOB_NOT_FOUND``."""
+    video_link_lifetime_s: float = Field(default=3600.0, gt=0.0)
+    """How long a video (or subtitle, thumbnail…) link stays valid after the job read gave it."""
+    upload_link_lifetime_s: float = Field(default=86400.0, gt=0.0)
+    """How long a signed upload URL from generateUrl stays valid."""
+    quota_video_minutes: float = Field(default=10_000.0, ge=0.0)
+    """``videoMinutes.limit`` answered by ``GET /v1/quota`` (informative; never enforced)."""
+
+    # --- answers ---
+    new_shapes: bool = False
+    """Answer the newer shapes: ``status: completed`` on previews, ``data.jobId`` everywhere."""
+    strict_variables: bool = True
+    """Reject from-template variables the template does not declare (400 INVALID_REQUEST_BODY)."""
+    webhook_timeout_s: float = Field(default=5.0, gt=0.0)
+    """Timeout of each webhook POST."""
+    webhook_allow_remote: bool = False
+    """Deliver webhooks to non-loopback hosts too (off: they are skipped and counted)."""
+
+    # --- faults ---
+    fault_server_error_p: Probability = 0.0
+    """An API request is answered 500/502/503 without being handled."""
+    fault_rate_limit_p: Probability = 0.0
+    """An API request is answered 429 with ``Retry-After: fault_retry_after_s``."""
+    fault_retry_after_s: int = Field(default=1, ge=0)
+    """``Retry-After`` of injected 429s (whole seconds)."""
+    fault_drop_p: Probability = 0.0
+    """The connection is closed without an answer; for job-creating requests half of the drops
+    happen after the job was created (the ambiguous case)."""
+    fault_slow_p: Probability = 0.0
+    """The request waits ``fault_slow_delay_s`` before being handled."""
+    fault_slow_delay_s: float = Field(default=2.0, ge=0.0)
+    fault_job_failed_p: Probability = 0.0
+    """A job ends ``status: failed`` instead of completing."""
+    fault_job_stuck_p: Probability = 0.0
+    """A job stays ``in-progress`` forever (its render slot is freed after the nominal time)."""
+    fault_download_cut_p: Probability = 0.0
+    """A download sends the full ``Content-Length`` header, then closes after part of the body."""
+    fault_token_revoked_p: Probability = 0.0
+    """A request with a legacy access token finds it revoked: 401, and the token stays dead."""
+
+    @classmethod
+    def for_profile(cls, name: str, **overrides: Any) -> SimSettings:
+        """The named profile's settings with ``overrides`` applied (unknown keys are errors)."""
+        try:
+            base = PROFILES[name]
+        except KeyError:
+            known = ", ".join(PROFILE_NAMES)
+            raise ValueError(
+                f"unknown simulator profile {name!r}; choose one of: {known}"
+            ) from None
+        return cls(**{**base, **overrides})
+
+    def scaled_s(self, nominal_s: float) -> float:
+        """A nominal duration with the time scale applied (before jitter)."""
+        return nominal_s * self.time_scale
+
+
+_FLAKY_FAULTS: dict[str, Any] = {
+    "fault_server_error_p": 0.05,
+    "fault_rate_limit_p": 0.05,
+    "fault_drop_p": 0.03,
+    "fault_slow_p": 0.05,
+    "fault_slow_delay_s": 1.5,
+    "fault_job_failed_p": 0.03,
+    "fault_job_stuck_p": 0.03,
+    "fault_download_cut_p": 0.05,
+    "fault_token_revoked_p": 0.03,
+}
+
+_DEMO: dict[str, Any] = {
+    "preview_s": 1.0,
+    "render_s": 3.0,
+    "transcription_s": 2.0,
+    "jitter_frac": 1 / 3,
+    "rate_limit_rps": 20.0,
+    "max_concurrent_renders": 5,
+}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "demo": _DEMO,
+    "realistic": {
+        "preview_s": 45.0,
+        "render_s": 180.0,
+        "transcription_s": 90.0,
+        "jitter_frac": 0.5,
+        "video_duration_s": 60.0,
+        "rate_limit_rps": 5.0,
+        "max_concurrent_renders": 3,
+    },
+    "flaky": {**_DEMO, **_FLAKY_FAULTS},
+    "test": {
+        "preview_s": 0.005,
+        "render_s": 0.01,
+        "transcription_s": 0.005,
+        "jitter_frac": 0.5,
+        "webhook_timeout_s": 2.0,
+    },
+}

@@ -1,0 +1,404 @@
+"""Check a manifest against its templates before anything is sent: one streamed pass, no network.
+
+``validate_manifest`` reports *every* problem it finds (the first ``MAX_STORED_PROBLEMS`` are kept,
+all are counted). The ``validate`` command prints them; ``run`` calls the same function as its
+pre-flight, so nothing reaches Pictory from a manifest that would fail half-way.
+
+Per row (:func:`check_row`): a ``flow`` other than ``template``; an unsafe ``id``; no template
+(neither ``--template`` nor a ``template`` column) or one that cannot be loaded; a variable the
+template uses that is missing or empty; a value longer than ``MAX_VALUE_CHARS`` or holding a literal
+``{{...}}``; an unsafe output name. Across rows: duplicate identities and duplicate output files.
+
+A column the template does not use is reported once per template and column (it is a property of
+the column, not of each row). A template without any ``{{ }}`` is a warning, not a problem, when the
+manifest has variable columns: every row would get the same video.
+
+A structural error from the reader (``ManifestError``) becomes one problem, sets ``fatal`` and ends
+the scan: nothing after it can be located reliably. A broken default template does the same.
+
+Memory: duplicates are found with two open-addressing tables of 64-bit string hashes in flat
+arrays (12 bytes a slot), about 50 MB for a million rows where Python sets of ints would take ~160.
+Two different names sharing a 64-bit digest (odds ~1e-8 at a million rows) would be reported as a
+duplicate by mistake.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.errors import InputError, ManifestError, TemplateError
+from orchestrator.manifest import (
+    ACCEPTED_FLOWS,
+    LATER_FLOWS,
+    RESERVED_COLUMNS,
+    ManifestRow,
+    id_problem,
+    output_name,
+    read_manifest,
+    resolve_template_path,
+    row_identity,
+)
+from orchestrator.template import Template, load_template, unresolved_placeholders
+
+MAX_STORED_PROBLEMS = 1000
+MAX_VALUE_CHARS = 5000
+"""A longer value is almost always a pasted document or a broken quote, not scene text."""
+_INITIAL_SLOTS = 1 << 12
+
+_Add = Callable[[str | None, str, str | None, str], None]
+"""``check_row``'s local reporter: field, message, hint, kind."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing to fix, located. ``kind`` groups problems (``missing``, ``duplicate``...)."""
+
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+    hint: str | None = None
+    kind: str = "row"
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line is not None else "")
+        name = f"field {self.field!r}: " if self.field else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}: {name}{self.message}{hint}"
+
+    @classmethod
+    def from_error(cls, exc: InputError, kind: str) -> Problem:
+        return cls(exc.file or "", exc.line, exc.field, exc.message, exc.hint, kind)
+
+
+@dataclass
+class ValidationReport:
+    """What ``validate_manifest`` found. ``ok`` means no problems (warnings allowed)."""
+
+    manifest: Path
+    rows: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+    fatal: bool = False
+    templates: dict[Path, Template] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def add(self, problem: Problem) -> None:
+        """Count ``problem``; keep it while fewer than ``MAX_STORED_PROBLEMS`` are kept."""
+        self.problem_count += 1
+        if len(self.problems) < MAX_STORED_PROBLEMS:
+            self.problems.append(problem)
+
+    def summary(self) -> str:
+        """One line: rows read, problems found (and how many are listed), warnings."""
+        shown = len(self.problems)
+        more = f" ({shown} listed)" if shown < self.problem_count else ""
+        stop = "; stopped at a structural error" if self.fatal else ""
+        return (
+            f"{self.rows} rows, {self.problem_count} problems{more}, "
+            f"{len(self.warnings)} warnings{stop}"
+        )
+
+
+def check_row(row: ManifestRow, template: Template | None, manifest_path: Path) -> list[Problem]:
+    """Every problem of one row on its own (duplicates across rows are validate's job)."""
+    problems: list[Problem] = []
+
+    def add(name: str | None, message: str, hint: str | None, kind: str) -> None:
+        problems.append(Problem(str(manifest_path), row.line, name, message, hint, kind))
+
+    if row.flow is not None and row.flow not in ACCEPTED_FLOWS:
+        later = row.flow in LATER_FLOWS
+        add(
+            "flow",
+            f"flow {row.flow!r} is {'not available yet' if later else 'unknown'}",
+            "leave it empty or write 'template'",
+            "flow",
+        )
+    id_issue = id_problem(row.id) if row.id is not None else None
+    if id_issue is not None:
+        add("id", id_issue, "ids name files and ledger entries; use e.g. 'cust-0042'", "id")
+    if template is None:
+        add(
+            "template",
+            "this row has no template",
+            "pass --template, or fill the 'template' column with a .pictai path",
+            "template",
+        )
+    else:
+        _check_variables(row, template, add)
+    joined = "".join(row.variables.values())  # one C-level look at all values: the common case
+    for name, value in (
+        row.variables.items() if len(joined) > MAX_VALUE_CHARS or "{{" in joined else ()
+    ):
+        if len(value) > MAX_VALUE_CHARS:
+            add(
+                name,
+                f"the value is {len(value)} characters; the limit is {MAX_VALUE_CHARS}",
+                "shorten it; a value this long usually means a missing closing quote",
+                "too-long",
+            )
+        if "{{" in value and (literal := unresolved_placeholders(value)):
+            add(
+                name,
+                f"the value holds {literal[0]!r}, which would appear literally in the video",
+                "replace it with the text you want shown",
+                "placeholder",
+            )
+    if row.output is not None or (row.id is not None and id_issue is None):
+        _, output_issue = output_name(row, row.id or "")
+        if output_issue is not None:
+            add("output" if row.output is not None else "id", output_issue, None, "output")
+    return problems
+
+
+def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
+    needed = template.variables
+    variables = row.variables
+    blank = [name for name in needed if not variables.get(name, "").strip()]
+    for name in sorted(blank) if blank else ():
+        value = variables.get(name)
+        if value is None:
+            near = _case_twin(name, variables)
+            hint = (
+                f"the manifest has {near!r}; names are case-sensitive"
+                if near
+                else (f"add a {name!r} column (key) with a value for every row")
+            )
+            add(
+                name, f"missing variable {name!r} used by template {template.name}", hint, "missing"
+            )
+        elif not value.strip():
+            add(
+                name,
+                f"variable {name!r} is empty; the video would show a blank there",
+                "fill it in, or remove the row",
+                "empty",
+            )
+    if not needed or needed.issuperset(variables):
+        return
+    for name in variables:
+        if name not in needed:
+            if name.lower() in RESERVED_COLUMNS:
+                hint = f"reserved columns are lower-case: did you mean {name.lower()!r}?"
+            elif near := _case_twin(name, needed):
+                hint = f"did you mean {near!r}? (names are case-sensitive)"
+            else:
+                hint = f"remove the column, or add {{{{ {name} }}}} to the template"
+            add(
+                name,
+                f"column {name!r} is not a variable of template {template.name} (it uses: "
+                f"{', '.join(sorted(needed))})",
+                hint,
+                "unknown",
+            )
+
+
+def _case_twin(name: str, candidates: frozenset[str] | dict[str, str]) -> str | None:
+    folded = name.casefold()
+    return next((c for c in candidates if c.casefold() == folded and c != name), None)
+
+
+def validate_manifest(manifest_path: Path, template_path: Path | None) -> ValidationReport:
+    """Stream every row of ``manifest_path`` and check it against its template. No network."""
+    report = ValidationReport(manifest=manifest_path)
+    templates = _TemplateCache(manifest_path, report)
+    default: Template | None = None
+    if template_path is not None:
+        try:
+            default = templates.load(template_path)
+        except TemplateError as exc:
+            report.add(Problem.from_error(exc, "template"))
+            report.fatal = True
+            return report
+    identities, outputs = _SeenDigests(), _SeenDigests()
+    unknown_reported: set[tuple[Path, str]] = set()
+    file = str(manifest_path)
+    try:
+        for row in read_manifest(manifest_path):
+            report.rows += 1
+            template = default
+            if row.template is not None:
+                try:
+                    template = templates.for_row(row)
+                except TemplateError as exc:
+                    where = f"{exc.file}:{exc.line}" if exc.line else exc.file
+                    report.add(
+                        Problem(
+                            file,
+                            row.line,
+                            "template",
+                            f"{where}: {exc.message}",
+                            exc.hint,
+                            "template",
+                        )
+                    )
+                    continue
+            for problem in check_row(row, template, manifest_path):
+                if problem.kind == "unknown" and template is not None:
+                    key = (template.path, problem.field or "")
+                    if key in unknown_reported:
+                        continue
+                    unknown_reported.add(key)
+                report.add(problem)
+            if template is None:
+                continue
+            if not template.variables and row.variables:
+                templates.warn_no_variables(template, row)
+            if row.id is None:
+                identity = row_identity(row, template.sha256)
+            elif id_problem(row.id) is None:
+                identity = row.id
+            else:
+                continue  # check_row reported the id
+            first = identities.add(_digest64(identity), row.line)
+            if first is not None:
+                report.add(_duplicate_identity(file, row, first))
+                continue
+            name, issue = output_name(row, identity)
+            first = outputs.add(_digest64(name.casefold()), row.line) if issue is None else None
+            if first is not None:
+                report.add(
+                    Problem(
+                        file,
+                        row.line,
+                        "output",
+                        f"the video file {name!r} is already used by line {first}",
+                        "give each row its own output name (case does not count)",
+                        "duplicate",
+                    )
+                )
+    except ManifestError as exc:
+        report.add(Problem.from_error(exc, "structure"))
+        report.fatal = True
+    return report
+
+
+def _duplicate_identity(file: str, row: ManifestRow, first: int) -> Problem:
+    if row.id is not None:
+        return Problem(
+            file,
+            row.line,
+            "id",
+            f"id {row.id!r} is already used by line {first}",
+            "ids must be unique; give this row another id",
+            "duplicate",
+        )
+    return Problem(
+        file,
+        row.line,
+        None,
+        f"this row repeats line {first} (same template and variables): it would render the same "
+        "video twice",
+        "remove one of them, or give each an 'id' column to render both",
+        "duplicate",
+    )
+
+
+class _TemplateCache:
+    """Loads each template once (keyed by resolved path) and warns about it once."""
+
+    def __init__(self, manifest_path: Path, report: ValidationReport) -> None:
+        self._manifest_path = manifest_path
+        self._report = report
+        self._by_column: dict[str, Template | TemplateError] = {}
+        self._no_variable_warned: set[Path] = set()
+
+    def load(self, path: Path) -> Template:
+        resolved = path.resolve()
+        known = self._report.templates.get(resolved)
+        if known is not None:
+            return known
+        template = load_template(path)
+        self._report.templates[resolved] = template
+        for warning in template.warnings:
+            self._report.warnings.append(
+                Problem(str(path), None, warning.json_path, warning.message, None, "placeholder")
+            )
+        return template
+
+    def for_row(self, row: ManifestRow) -> Template:
+        assert row.template is not None
+        cached = self._by_column.get(row.template)
+        if cached is None:
+            path = resolve_template_path(row, self._manifest_path)
+            assert path is not None
+            try:
+                cached = self.load(path)
+            except TemplateError as exc:
+                cached = exc
+            self._by_column[row.template] = cached
+        if isinstance(cached, TemplateError):
+            raise cached
+        return cached
+
+    def warn_no_variables(self, template: Template, row: ManifestRow) -> None:
+        if template.path in self._no_variable_warned:
+            return
+        self._no_variable_warned.add(template.path)
+        self._report.warnings.append(
+            Problem(
+                str(template.path),
+                None,
+                None,
+                f"the template has no {{{{ }}}} placeholders, so the manifest's columns "
+                f"({', '.join(sorted(row.variables))}) change nothing: every row gets the same "
+                "video",
+                "add placeholders in the Pictory editor, or drop the columns",
+                "no-variables",
+            )
+        )
+
+
+def _digest64(text: str) -> int:
+    """A 64-bit digest for this process only: Python's own (SipHash) string hash, made unsigned.
+
+    It is salted per process, which is fine: the tables live for one scan and are never stored.
+    """
+    return hash(text) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+class _SeenDigests:
+    """A set of 64-bit digests remembering the line each was first seen on, in flat arrays."""
+
+    def __init__(self) -> None:
+        self._keys = array("Q", bytes(8 * _INITIAL_SLOTS))
+        self._lines = array("I", bytes(4 * _INITIAL_SLOTS))
+        self._count = 0
+
+    def add(self, digest: int, line: int) -> int | None:
+        """Record ``digest`` at ``line``; the earlier line when it was already there."""
+        digest = digest or 1  # 0 marks an empty slot
+        keys = self._keys
+        mask = len(keys) - 1
+        slot = digest & mask
+        while (key := keys[slot]) != 0:
+            if key == digest:
+                return self._lines[slot]
+            slot = (slot + 1) & mask
+        keys[slot] = digest
+        self._lines[slot] = min(line, 0xFFFFFFFF)
+        self._count += 1
+        if self._count * 2 > len(keys):
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        old_keys, old_lines = self._keys, self._lines
+        self._keys = array("Q", bytes(16 * len(old_keys)))
+        self._lines = array("I", bytes(8 * len(old_keys)))
+        mask = len(self._keys) - 1
+        for key, line in zip(old_keys, old_lines, strict=True):
+            if key:
+                slot = key & mask
+                while self._keys[slot] != 0:
+                    slot = (slot + 1) & mask
+                self._keys[slot] = key
+                self._lines[slot] = line

@@ -1,0 +1,97 @@
+"""Shared fixtures: a simulator running beside the test, and the CLI called as users call it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.simulator import SimSettings, running_simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+JOBS = ROOT / "jobs"
+
+
+@dataclass
+class SimHandle:
+    """A simulator served from its own thread and event loop, so sync tests can drive the CLI."""
+
+    base_url: str
+    _root: str
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self._root + "/__sim__/stats", timeout=10) as resp:
+            data: dict[str, Any] = json.load(resp)
+            return data
+
+
+class _SimThread(threading.Thread):
+    def __init__(self, settings: SimSettings) -> None:
+        super().__init__(daemon=True)
+        self.settings = settings
+        self.ready = threading.Event()
+        self.base_url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        try:
+            async with running_simulator(self.settings, host="127.0.0.1", port=0) as sim:
+                self.base_url = sim.base_url
+                self.ready.set()
+                await self._stop_event.wait()
+        except BaseException as exc:  # surfaced to the test by the fixture
+            self.error = exc
+            self.ready.set()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop_event is not None:
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+        self.join(timeout=10)
+
+
+@pytest.fixture
+def make_sim() -> Iterator[Any]:
+    """Factory: ``make_sim(profile="test", **overrides)`` → a running SimHandle; closed after."""
+    threads: list[_SimThread] = []
+
+    def make(profile: str = "test", **overrides: Any) -> SimHandle:
+        thread = _SimThread(SimSettings.for_profile(profile, **overrides))
+        thread.start()
+        thread.ready.wait(timeout=10)
+        if thread.error is not None:
+            raise thread.error
+        threads.append(thread)
+        root = thread.base_url.rsplit("/pictoryapis", 1)[0]
+        return SimHandle(base_url=thread.base_url, _root=root)
+
+    yield make
+    for thread in threads:
+        thread.stop()
+
+
+@pytest.fixture
+def api_env(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point the CLI at a simulator with client credentials, as a user would in the shell."""
+
+    def point(sim: SimHandle, **extra: str) -> None:
+        monkeypatch.setenv("PICTORY_API_BASE_URL", sim.base_url)
+        monkeypatch.setenv("PICTORY_CLIENT_ID", extra.get("client_id", "test-client"))
+        monkeypatch.setenv("PICTORY_CLIENT_SECRET", extra.get("client_secret", "test-secret"))
+        monkeypatch.setenv("PICTORY_USER_ID", extra.get("user_id", "test-user"))
+        monkeypatch.delenv("PICTORY_API_KEY", raising=False)
+
+    return point

@@ -1,0 +1,149 @@
+"""`orchestrator run` end to end through the CLI against the simulator over loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.ledger import LEDGER_NAME
+
+from .helpers import check_invariants, read_results, run_args, write_batch
+
+
+def test_run_renders_every_row_and_writes_results(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """A batch renders, downloads and records every row; files match what the server served."""
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path, 6)
+    assert main(run_args(batch)) == 0
+    results = check_invariants(batch["out"], sim.stats(), 6)
+    assert {r["status"] for r in results} == {"done"}
+    assert results[0]["city"] == "City, 0"  # the input's own columns follow
+    stats = sim.stats()
+    assert stats["renders_started"] == 6
+    assert stats["requests"].get("POST /v1/templates") == 1  # uploaded once per batch
+
+
+def test_second_run_renders_nothing_again(tmp_path: Path, make_sim: Any, api_env: Any) -> None:
+    """Running the same command again skips done rows and sends no render."""
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path, 4)
+    assert main(run_args(batch)) == 0
+    before = sim.stats()["renders_started"]
+    assert main(run_args(batch)) == 0
+    assert sim.stats()["renders_started"] == before
+    assert sim.stats()["requests"].get("POST /v1/templates") == 1  # template id reused
+
+
+def test_simulate_switch_needs_no_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--simulate=test starts the embedded simulator in-process; no credentials needed."""
+    for name in (
+        "PICTORY_API_KEY",
+        "PICTORY_CLIENT_ID",
+        "PICTORY_CLIENT_SECRET",
+        "PICTORY_API_BASE_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    batch = write_batch(tmp_path, 3)
+    assert main(run_args(batch, "--simulate=test")) == 0
+    assert {r["status"] for r in read_results(batch["out"])} == {"done"}
+
+
+def test_spend_cap_then_resume_finishes_without_duplicates(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """--max-renders stops after N renders (rows left pending, exit 1); resume finishes the rest."""
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path, 6)
+    assert main(run_args(batch, "--max-renders", "2")) == 1
+    statuses = [r["status"] for r in read_results(batch["out"])]
+    assert statuses.count("done") == 2 and statuses.count("pending") == 4
+    assert main(["resume", str(batch["out"]), "--config", str(batch["config"])]) == 0
+    check_invariants(batch["out"], sim.stats(), 6)
+    assert sim.stats()["renders_started"] == 6
+
+
+def test_intent_without_job_id_is_ambiguous_and_not_rerendered(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """A render intent with no job id (crash mid-request) is reported ambiguous, not resent."""
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path, 2)
+    assert main(run_args(batch, "--max-renders", "1")) == 1
+    ledger = batch["out"] / LEDGER_NAME
+    events = [json.loads(line) for line in ledger.read_text().splitlines()]
+    pending = next(
+        e["row"]
+        for e in events
+        if e["e"] == "preview_ready"
+        and not any(x.get("row") == e["row"] and x["e"] == "render_job" for x in events)
+    )
+    preview = next(e["job"] for e in events if e["e"] == "preview_job" and e["row"] == pending)
+    with ledger.open("a") as f:
+        f.write(json.dumps({"e": "render_intent", "row": pending, "preview_job": preview}) + "\n")
+    renders = sim.stats()["renders_started"]
+    assert main(run_args(batch)) == 1
+    row = {r["id"]: r for r in read_results(batch["out"])}[pending]
+    assert row["status"] == "ambiguous"
+    assert sim.stats()["renders_started"] == renders
+    assert main(run_args(batch, "--rerender-ambiguous")) == 0
+    assert sim.stats()["renders_started"] == renders + 1
+
+
+def test_run_dir_of_another_manifest_is_refused(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pointing a different manifest at an existing run dir is refused with exit 2 and why."""
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path / "a", 1)
+    assert main(run_args(batch)) == 0
+    other = write_batch(tmp_path / "b", 1)
+    other["out"] = batch["out"]
+    assert main(run_args(other)) == 2
+    assert "belongs to the manifest" in capsys.readouterr().err
+
+
+def test_failed_jobs_halt_the_batch(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every render failing: --halt-after 2 stops admitting rows; failures are named in results."""
+    sim = make_sim(fault_job_failed_p=1.0)
+    api_env(sim)
+    batch = write_batch(tmp_path, 30)
+    assert main(run_args(batch, "--halt-after", "2", "--concurrency", "2")) == 1
+    results = read_results(batch["out"])
+    failed = [r for r in results if r["status"] == "failed"]
+    assert 2 <= len(failed) < 30
+    assert all(r["error"].startswith("job_failed") for r in failed)
+    assert "halt policy" in capsys.readouterr().err
+
+
+def test_webhook_mode_cuts_requests_per_row(tmp_path: Path, make_sim: Any, api_env: Any) -> None:
+    """With --webhook, job answers come by callback: far fewer API requests than polling."""
+    sim_poll = make_sim()
+    api_env(sim_poll)
+    poll_batch = write_batch(tmp_path / "poll", 6)
+    assert main(run_args(poll_batch)) == 0
+    poll_requests = sum(sim_poll.stats()["requests"].values())
+
+    sim_hook = make_sim()
+    api_env(sim_hook)
+    hook_batch = write_batch(tmp_path / "hook", 6)
+    assert main(run_args(hook_batch, "--webhook")) == 0
+    hook_requests = sum(sim_hook.stats()["requests"].values())
+    check_invariants(hook_batch["out"], sim_hook.stats(), 6)
+    assert hook_requests < poll_requests
+    jobs_reads = sim_hook.stats()["requests"].get("GET /v1/jobs/{id}", 0)
+    assert jobs_reads <= 2  # only the fallback poll, if any

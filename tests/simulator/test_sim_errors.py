@@ -1,0 +1,186 @@
+"""Error answers (401/403/404/409/400), webhooks, and the real sample project."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+from aiohttp import web
+from simkit import API_KEY, OTHER_API_KEY, SAMPLE_PROJECT, Api, MakeSim, ManualClock
+
+
+def _error(body: Any) -> tuple[str, str]:
+    assert body["success"] is False
+    assert set(body) == {"success", "error"}
+    return body["error"]["error_code"], body["error"]["error_message"]
+
+
+async def test_auth_errors_answer_401(make_sim: MakeSim, session: aiohttp.ClientSession) -> None:
+    """Missing, unknown and expired credentials, and a missing user id, are 401s."""
+    sim = await make_sim()
+    api = Api(session, sim, headers={})
+    missing = await api.call("GET", "/v1/quota")
+    assert missing.status == 401 and _error(missing.body)[0] == "UNAUTHORIZED"
+    unknown = await api.call("GET", "/v1/quota", headers={"Authorization": "nope"})
+    assert unknown.status == 401
+    token = await api.login_legacy()
+    no_user = await api.call(
+        "GET", "/v1/quota", headers={"Authorization": token, "X-Pictory-User-Id": ""}
+    )
+    assert no_user.status == 401 and _error(no_user.body)[0] == "MISSING_USER_ID"
+    no_creds = await api.call("POST", "/v1/oauth2/token", json_body={"client_id": "x"})
+    assert no_creds.status == 400
+
+
+async def test_other_accounts_template_is_403(
+    make_sim: MakeSim, session: aiohttp.ClientSession
+) -> None:
+    """A template is visible only to the account that uploaded it."""
+    sim = await make_sim()
+    owner = Api(session, sim, headers={"Authorization": API_KEY})
+    stranger = Api(session, sim, headers={"Authorization": OTHER_API_KEY})
+    template_id = (await owner.upload())["templateId"]
+    for method, path, body in (
+        ("GET", f"/v1/templates/{template_id}", None),
+        ("POST", "/v1/video/from-template", {"templateId": template_id}),
+    ):
+        answer = await stranger.call(method, path, json_body=body)
+        assert answer.status == 403, (method, path)
+    assert (await stranger.call("GET", "/v1/templates")).body == {"items": []}
+    preview_id = await owner.preview(template_id)
+    hidden = await stranger.job(preview_id)
+    assert hidden.status == 404
+
+
+async def test_not_found_conflict_and_bad_bodies(
+    make_sim: MakeSim, session: aiohttp.ClientSession
+) -> None:
+    """Unknown job → 5000/JOB_NOT_FOUND; unknown template 404; bad bodies 400."""
+    sim = await make_sim(preview_s=60.0)
+    api = Api(session, sim)
+    job = await api.job("00000000-0000-4000-8000-000000000000")
+    assert job.status == 404 and _error(job.body) == ("5000", "JOB_NOT_FOUND")
+    template = await api.call(
+        "POST", "/v1/video/from-template", json_body={"templateId": "missing"}
+    )
+    assert template.status == 404 and _error(template.body)[0] == "TEMPLATE_NOT_FOUND"
+    no_id = await api.call("POST", "/v1/video/from-template", json_body={"variables": {}})
+    assert no_id.status == 400 and _error(no_id.body)[0] == "INVALID_REQUEST_BODY"
+    not_json = await api.call("POST", "/v1/video/from-template", data=b"{nope")
+    assert not_json.status == 400 and _error(not_json.body)[0] == "INVALID_JSON"
+    not_project = await api.call("POST", "/v1/templates", data=b"[1, 2]")
+    assert not_project.status == 400
+    template_id = (await api.upload())["templateId"]
+    unknown_var = await api.call(
+        "POST",
+        "/v1/video/from-template",
+        json_body={"templateId": template_id, "variables": {"shoe_size": "9"}},
+    )
+    assert unknown_var.status == 400 and "shoe_size" in _error(unknown_var.body)[1]
+    bad_scene = await api.call(
+        "POST",
+        "/v1/video/from-template",
+        json_body={"templateId": template_id, "scenes": [{"insertAfterSceneId": 99, "text": "x"}]},
+    )
+    assert bad_scene.status == 400
+    preview_id = await api.preview(template_id)
+    early = await api.call("PUT", f"/v1/video/render/{preview_id}", json_body={})
+    assert early.status == 409 and _error(early.body)[0] == "PREVIEW_NOT_READY"
+    nowhere = await api.call("GET", "/v1/nowhere")
+    assert nowhere.status == 404 and _error(nowhere.body)[0] == "NOT_FOUND"
+
+
+async def test_webhooks_post_the_job_json_when_jobs_finish(
+    make_sim: MakeSim, session: aiohttp.ClientSession
+) -> None:
+    """A job created with ``webhook`` is POSTed, when done, exactly as GET /v1/jobs answers it."""
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def hook(request: web.Request) -> web.Response:
+        await received.put(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+        sim = await make_sim()
+        api = Api(session, sim)
+        template_id = (await api.upload())["templateId"]
+        created = await api.call(
+            "POST",
+            "/v1/video/from-template",
+            json_body={"templateId": template_id, "variables": {}, "webhook": hook_url},
+        )
+        preview_id = created.body["data"]["jobId"]
+        preview_hook = await asyncio.wait_for(received.get(), timeout=5)
+        polled = (await api.job(preview_id)).body
+        assert preview_hook["job_id"] == preview_id
+        assert preview_hook["data"]["renderParams"] == polled["data"]["renderParams"]
+        assert "status" not in preview_hook["data"]
+        render_id = await api.render(preview_id, {"webhook": hook_url})
+        render_hook = await asyncio.wait_for(received.get(), timeout=5)
+        polled = (await api.job(render_id)).body
+        assert set(render_hook["data"]) == set(polled["data"])
+        assert (
+            urlsplit(render_hook["data"]["videoURL"]).path
+            == urlsplit(polled["data"]["videoURL"]).path
+        )
+        async with session.get(render_hook["data"]["videoURL"]) as resp:
+            assert resp.status == 200
+        assert sim.stats()["webhooks"] == {"sent": 2, "failed": 0, "skipped": 0}
+    finally:
+        await runner.cleanup()
+
+
+async def test_remote_webhooks_are_skipped(
+    make_sim: MakeSim, session: aiohttp.ClientSession
+) -> None:
+    """Only loopback webhook URLs are called unless ``webhook_allow_remote`` is set."""
+    sim = await make_sim()
+    api = Api(session, sim)
+    answer = await api.call(
+        "POST",
+        "/v2/transcription",
+        json_body={"fileUrl": "https://x/a.mp3", "webhook": "https://example.com/hook"},
+    )
+    await api.wait(answer.body["data"]["jobId"])
+    for _ in range(200):
+        if sim.stats()["webhooks"]["skipped"]:
+            break
+        await asyncio.sleep(0.005)
+    assert sim.stats()["webhooks"] == {"sent": 0, "failed": 0, "skipped": 1}
+
+
+@pytest.mark.skipif(not SAMPLE_PROJECT.exists(), reason="shared sample project not present")
+async def test_sample_project_uploads_and_parses(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """The real .pictai saved from Pictory uploads, and renders end to end."""
+    raw = SAMPLE_PROJECT.read_bytes()
+    project = json.loads(raw)
+    sim = await make_sim(clock=clock)
+    api = Api(session, sim)
+    await api.login_legacy()
+    template = await api.upload(raw)
+    assert template["name"] == project["projectName"]
+    assert template["language"] == project["scriptLanguage"]
+    assert len(template["scenes"]) == len(project["scenes"])
+    first = template["scenes"][0]
+    assert first["subtitles"][0]["text"] == project["scenes"][0]["lines"][0]["text"]
+    assert first["backgroundVisual"]["type"] == "video"
+    assert template["variables"] == {}
+    preview_id = await api.preview(template["templateId"], {})
+    clock.advance(5)
+    assert "renderParams" in (await api.job(preview_id)).body["data"]
+    render_id = await api.render(preview_id)
+    clock.advance(5)
+    assert (await api.job(render_id)).body["data"]["status"] == "completed"

@@ -1,0 +1,109 @@
+"""One test per limit: rate limit, render cap, token lifetime, retention, link lifetime."""
+
+from __future__ import annotations
+
+import aiohttp
+from simkit import Api, MakeSim, ManualClock
+
+
+async def test_rate_limit_answers_429_with_retry_after(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """Past ``rate_limit_rps`` in one second: 429, whole-second Retry-After, RATE_LIMITED."""
+    sim = await make_sim(clock=clock, rate_limit_rps=2)
+    api = Api(session, sim)
+    assert (await api.call("GET", "/v1/quota")).status == 200
+    assert (await api.call("GET", "/v1/quota")).status == 200
+    limited = await api.call("GET", "/v1/quota")
+    assert limited.status == 429
+    assert limited.headers["Retry-After"] == "1"
+    assert limited.body["error"]["error_code"] == "RATE_LIMITED"
+    other = Api(session, sim, headers={"Authorization": "pictai_someone_else"})
+    assert (await other.call("GET", "/v1/quota")).status == 200, "the limit is per account"
+    clock.advance(1.0)
+    assert (await api.call("GET", "/v1/quota")).status == 200
+    assert sim.stats()["rate_limited"] == 1
+
+
+async def test_render_cap_queues_renders_as_pending(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """Beyond ``max_concurrent_renders`` a render is pending, then starts when a slot frees."""
+    sim = await make_sim(clock=clock, max_concurrent_renders=1, render_s=1.0, jitter_frac=0.0)
+    api = Api(session, sim)
+    template_id = (await api.upload())["templateId"]
+    previews = [await api.preview(template_id, {"company": str(i)}) for i in range(2)]
+    clock.advance(5)
+    first, second = [await api.render(p) for p in previews]
+
+    async def status(job_id: str) -> str:
+        status: str = (await api.job(job_id)).body["data"]["status"]
+        return status
+
+    clock.advance(0.5)
+    assert (await status(first), await status(second)) == ("in-progress", "pending")
+    clock.advance(1.0)
+    assert (await status(first), await status(second)) == ("completed", "in-progress")
+    assert (await api.job(second)).body["data"]["renderProgress"] == 50
+    clock.advance(1.0)
+    assert (await status(first), await status(second)) == ("completed", "completed")
+
+
+async def test_token_expires_after_its_lifetime(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """A token past ``token_lifetime_s`` is refused with 401; a new one works."""
+    sim = await make_sim(clock=clock, token_lifetime_s=60)
+    api = Api(session, sim)
+    await api.login_legacy()
+    assert (await api.call("GET", "/v1/quota")).status == 200
+    clock.advance(61)
+    expired = await api.call("GET", "/v1/quota")
+    assert expired.status == 401 and expired.body["error"]["error_code"] == "TOKEN_EXPIRED"
+    await api.login_legacy()
+    assert (await api.call("GET", "/v1/quota")).status == 200
+
+
+async def test_jobs_past_retention_are_not_found(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """``job_retention_s`` after it ends a job answers 5000/JOB_NOT_FOUND and is purged."""
+    sim = await make_sim(clock=clock, job_retention_s=10)
+    api = Api(session, sim)
+    template_id = (await api.upload())["templateId"]
+    preview_id = await api.preview(template_id)
+    clock.advance(5)
+    assert (await api.job(preview_id)).status == 200
+    clock.advance(10)
+    gone = await api.job(preview_id)
+    assert gone.status == 404
+    assert gone.body["error"] == {"error_code": "5000", "error_message": "JOB_NOT_FOUND"}
+    await api.preview(template_id)
+    assert sim.stats()["jobs"]["live"] == 1
+
+
+async def test_video_links_expire_and_rereading_gives_fresh_ones(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """A video URL past ``video_link_lifetime_s`` is 403; the job, read again, gives a new one."""
+    sim = await make_sim(clock=clock, video_link_lifetime_s=30, rate_limit_rps=1)
+    api = Api(session, sim)
+    template_id = (await api.upload())["templateId"]
+    clock.advance(1)
+    preview_id = await api.preview(template_id)
+    clock.advance(5)
+    render_id = await api.render(preview_id)
+    clock.advance(5)
+    url = (await api.job(render_id)).body["data"]["videoURL"]
+    for _ in range(3):  # downloads are not rate limited (they model a CDN)
+        async with session.get(url) as resp:
+            assert resp.status == 200
+    tampered = url.replace("sig=", "sig=0")
+    async with session.get(tampered) as resp:
+        assert resp.status == 403
+    clock.advance(31)
+    async with session.get(url) as resp:
+        assert resp.status == 403 and "expired" in await resp.text()
+    fresh = (await api.job(render_id)).body["data"]["videoURL"]
+    async with session.get(fresh) as resp:
+        assert resp.status == 200

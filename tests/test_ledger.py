@@ -1,0 +1,120 @@
+"""The ledger: durable appends, group commit, replay, torn tails, damage, and the run-dir lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from orchestrator.errors import RunDirError
+from orchestrator.ledger import LEDGER_NAME, Ledger, replay
+
+
+async def test_appended_events_replay_into_row_state(tmp_path: Path) -> None:
+    """Every event type folds into the row's state the way resume needs it."""
+    ledger = Ledger.open(tmp_path)
+    for event in (
+        {"e": "row", "row": "a", "line": 2, "output": "a.mp4"},
+        {"e": "preview_job", "row": "a", "job": "p1"},
+        {"e": "preview_ready", "row": "a", "job": "p1"},
+        {"e": "render_intent", "row": "a", "preview_job": "p1"},
+        {"e": "render_job", "row": "a", "job": "r1"},
+        {"e": "render_ready", "row": "a", "job": "r1", "video_url": "http://x/v.mp4"},
+        {"e": "downloaded", "row": "a", "file": "videos/a.mp4", "bytes": 10, "sha256": "ab"},
+    ):
+        await ledger.append(event)
+    ledger.close()
+    state = replay(tmp_path / LEDGER_NAME).rows["a"]
+    assert (state.status, state.render_job, state.file, state.bytes) == (
+        "done",
+        "r1",
+        "videos/a.mp4",
+        10,
+    )
+    assert state.attempts == 1
+
+
+async def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
+    """Many tasks appending at once need far fewer fsyncs than events, and all land on disk."""
+    ledger = Ledger.open(tmp_path)
+    async with anyio.create_task_group() as tg:
+        for i in range(200):
+            tg.start_soon(ledger.append, {"e": "row", "row": f"r{i}", "line": i})
+    fsyncs = ledger.fsyncs
+    ledger.close()
+    lines = (tmp_path / LEDGER_NAME).read_text().splitlines()
+    assert len(lines) == 200
+    assert fsyncs < 200
+
+
+async def test_torn_last_line_is_dropped_and_truncated(tmp_path: Path) -> None:
+    """A crash mid-write leaves a partial last line: replay ignores it, the next append is clean."""
+    path = tmp_path / LEDGER_NAME
+    path.write_text('{"e":"row","row":"a","line":1}\n{"e":"preview_job","row":"a","jo')
+    ledger = Ledger.open(tmp_path)
+    assert ledger.state.rows["a"].preview_job is None
+    await ledger.append({"e": "preview_job", "row": "a", "job": "p9"})
+    ledger.close()
+    assert [json.loads(line)["e"] for line in path.read_text().splitlines()] == [
+        "row",
+        "preview_job",
+    ]
+    assert replay(path).rows["a"].preview_job == "p9"
+
+
+def test_garbage_in_the_middle_names_the_line(tmp_path: Path) -> None:
+    """A damaged line that is not the last is refused with its line number, not guessed around."""
+    path = tmp_path / LEDGER_NAME
+    path.write_text('{"e":"row","row":"a"}\nnot json at all\n{"e":"row","row":"b"}\n')
+    with pytest.raises(RunDirError, match=r"ledger.jsonl:2: this line is not a ledger event"):
+        replay(path)
+
+
+def test_second_open_of_a_locked_run_dir_is_refused(tmp_path: Path) -> None:
+    """Two runs on one run dir at once: the second is refused, saying the dir is in use."""
+    first = Ledger.open(tmp_path)
+    try:
+        with pytest.raises(RunDirError, match="in use by another run"):
+            Ledger.open(tmp_path)
+    finally:
+        first.close()
+    Ledger.open(tmp_path).close()  # free again once the first closes
+
+
+async def test_render_refused_clears_the_intent(tmp_path: Path) -> None:
+    """A render request answered with an error started no job: the intent no longer blocks it."""
+    ledger = Ledger.open(tmp_path)
+    await ledger.append({"e": "render_intent", "row": "a", "preview_job": "p"})
+    assert ledger.state.rows["a"].render_intent
+    await ledger.append({"e": "render_refused", "row": "a", "kind": "transient", "message": "x"})
+    ledger.close()
+    assert not replay(tmp_path / LEDGER_NAME).rows["a"].render_intent
+
+
+async def test_retry_event_forgets_earlier_jobs(tmp_path: Path) -> None:
+    """After a failed job, a retry event restarts the row from the preview."""
+    ledger = Ledger.open(tmp_path)
+    await ledger.append({"e": "preview_job", "row": "a", "job": "p"})
+    await ledger.append({"e": "render_intent", "row": "a", "preview_job": "p"})
+    await ledger.append({"e": "render_job", "row": "a", "job": "r"})
+    await ledger.append(
+        {
+            "e": "failed",
+            "row": "a",
+            "stage": "render",
+            "kind": "job_failed",
+            "message": "boom",
+            "permanent": True,
+        }
+    )
+    await ledger.append({"e": "retry", "row": "a", "reason": "job failed"})
+    ledger.close()
+    state = replay(tmp_path / LEDGER_NAME).rows["a"]
+    assert (state.status, state.preview_job, state.render_job, state.render_intent) == (
+        "pending",
+        None,
+        None,
+        False,
+    )

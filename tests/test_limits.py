@@ -1,0 +1,298 @@
+"""RateLimiter on virtual time: window-safe spacing, FIFO, cancellation, AIMD, fixed windows."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+import anyio
+import pytest
+
+from orchestrator.clock import VirtualClock
+from orchestrator.errors import RateLimitedError
+from orchestrator.limits import RateLimiter
+from orchestrator.retry import RetryPolicy, call_with_retry
+
+
+async def _admit_concurrently(
+    limiter: RateLimiter, clock: VirtualClock, *, tasks: int, until_s: float
+) -> list[float]:
+    """``tasks`` tasks acquire in a loop until ``until_s``; returns the admission times."""
+    times: list[float] = []
+
+    async def worker() -> None:
+        while clock.now() < until_s:
+            await limiter.acquire()
+            times.append(clock.now())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(tasks):
+            tg.start_soon(worker)
+    return sorted(times)
+
+
+def _max_in_any_window(times: list[float], window_s: float) -> int:
+    """The most admissions any half-open interval [t, t + window_s) holds, t anywhere."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@pytest.mark.parametrize("max_rps", [0.7, 1.0, 2.5, 7.9, 10.0, 33.0])
+async def test_no_one_second_window_holds_more_than_floor_rate(max_rps: float) -> None:
+    """Many concurrent acquirers never put more than floor(rate) (min. 1) in any 1 s window."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=max_rps, min_rps=0.1)
+    times = await _admit_concurrently(limiter, clock, tasks=25, until_s=30.0)
+    assert _max_in_any_window(times, 1.0) <= max(1, math.floor(max_rps))
+
+
+async def test_throughput_over_60_virtual_seconds_is_at_least_90_percent() -> None:
+    """At a steady 10 req/s the limiter admits at least 540 requests in 60 virtual seconds."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10)
+    times = await _admit_concurrently(limiter, clock, tasks=40, until_s=60.0)
+    admitted_in_60_s = sum(1 for t in times if t < 60.0)
+    assert admitted_in_60_s >= 0.9 * 10 * 60
+    assert limiter.admitted_total == len(times)
+
+
+async def test_per_minute_limit_is_respected_in_any_60_second_window() -> None:
+    """With max_per_minute=90 no 60 s window holds more than 90, and throughput stays near it."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10, max_per_minute=90)
+    times = await _admit_concurrently(limiter, clock, tasks=10, until_s=180.0)
+    assert _max_in_any_window(times, 60.0) <= 90
+    assert _max_in_any_window(times, 1.0) <= 10
+    assert len(times) >= 0.9 * 90 * 3
+
+
+async def test_waiters_are_admitted_first_come_first_served() -> None:
+    """Tasks that start waiting in order are admitted in that order."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=2)
+    order: list[int] = []
+
+    async def waiter(i: int) -> None:
+        await limiter.acquire()
+        order.append(i)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(12):
+            tg.start_soon(waiter, i)
+            await anyio.lowlevel.checkpoint()  # let it join the queue before the next one
+    assert order == list(range(12))
+
+
+@pytest.mark.parametrize("victim", [1, 2], ids=["head-of-queue-asleep", "queued-behind"])
+async def test_cancelled_waiter_does_not_consume_a_slot(victim: int) -> None:
+    """A waiter cancelled while queued admits nothing; the next one takes its turn on time."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=1, window_guard_s=0.0)
+    admitted: dict[int, float] = {}
+    scopes = {i: anyio.CancelScope() for i in range(4)}
+
+    async def waiter(i: int) -> None:
+        with scopes[i]:
+            await limiter.acquire()
+            admitted[i] = clock.now()
+
+    async def canceller() -> None:
+        await clock.sleep(0.5)
+        scopes[victim].cancel()
+
+    async with anyio.create_task_group() as tg:
+        for i in range(4):
+            tg.start_soon(waiter, i)
+            await anyio.lowlevel.checkpoint()
+        tg.start_soon(canceller)
+    assert victim not in admitted
+    assert sorted(admitted.values()) == [0.0, 1.0, 2.0]
+    assert limiter.admitted_total == 3
+
+
+async def test_429_cuts_the_rate_and_pauses_admissions_past_retry_after() -> None:
+    """on_rate_limited(2) cuts 10 → 7 req/s and admits nothing until 2 s plus a little jitter."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10, pause_jitter_s=0.1, rng=random.Random(3))
+    await limiter.acquire()
+    limiter.on_rate_limited(2.0)
+    assert limiter.current_rps == pytest.approx(7.0)
+    assert 2.0 <= limiter.paused_until_s <= 2.1
+    await limiter.acquire()
+    assert 2.0 <= clock.now() <= 2.1
+    assert (limiter.rate_limited_total, limiter.cuts_total) == (1, 1)
+
+
+async def test_429_without_retry_after_pauses_for_the_default() -> None:
+    """A 429 with no Retry-After pauses for default_pause_s (plus jitter)."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=5, default_pause_s=1.5, pause_jitter_s=0.0)
+    limiter.on_rate_limited(None)
+    await limiter.acquire()
+    assert clock.now() == 1.5
+
+
+async def test_burst_of_simultaneous_429s_cuts_once() -> None:
+    """Five 429s from requests already in flight cut the rate once but are all counted."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10)
+    for _ in range(5):
+        limiter.on_rate_limited(1.0)
+    await clock.sleep(0.5)
+    limiter.on_rate_limited(1.0)  # still inside the pause: same burst
+    assert limiter.current_rps == pytest.approx(7.0)
+    assert (limiter.rate_limited_total, limiter.cuts_total) == (6, 1)
+
+
+async def test_429_after_the_cooldown_cuts_again() -> None:
+    """A 429 after the pause and cooldown are over is new news and cuts again."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10, pause_jitter_s=0.0, cut_cooldown_s=1.0)
+    limiter.on_rate_limited(1.0)
+    await clock.sleep(1.5)
+    limiter.on_rate_limited(1.0)
+    assert limiter.current_rps == pytest.approx(10 * 0.7 * 0.7)
+    assert limiter.cuts_total == 2
+
+
+async def test_cut_never_goes_below_min_rps() -> None:
+    """Repeated cuts stop at min_rps."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=2, min_rps=0.5, cut_cooldown_s=0.0, pause_jitter_s=0)
+    for _ in range(10):
+        limiter.on_rate_limited(0.0)
+        await clock.sleep(1.01)  # past the pause, so each 429 is new news
+    assert limiter.current_rps == 0.5
+    assert limiter.interval_s == pytest.approx(1.05 / 0.5)
+
+
+async def test_recovery_is_additive_slow_and_stops_below_the_refused_rate() -> None:
+    """After a cut at 10 req/s the rate climbs 0.5 per 10 successes and stops at 9.5."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10, increase_step_rps=0.5, successes_to_increase=10)
+    limiter.on_rate_limited(1.0)
+    assert limiter.current_rps == pytest.approx(7.0)
+    assert limiter.safe_rps == 9.5
+    for _ in range(9):
+        limiter.on_success()
+    assert limiter.current_rps == pytest.approx(7.0)
+    limiter.on_success()
+    assert limiter.current_rps == pytest.approx(7.5)
+    for _ in range(200):
+        limiter.on_success()
+    assert limiter.current_rps == 9.5
+
+
+async def test_probes_above_the_safe_rate_after_a_quiet_period() -> None:
+    """At the safe rate with no 429 for probe_after_s, the rate rises one step (up to max_rps)."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10, probe_after_s=60.0, successes_to_increase=1)
+    limiter.on_rate_limited(1.0)
+    for _ in range(20):
+        limiter.on_success()
+    assert limiter.current_rps == 9.5
+    await clock.sleep(59.0)
+    limiter.on_success()
+    assert limiter.current_rps == 9.5
+    await clock.sleep(1.0)
+    limiter.on_success()
+    assert limiter.current_rps == 10.0
+    assert limiter.safe_rps == 10.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"max_rps": 0}, "max_rps"),
+        ({"max_rps": 1, "min_rps": 2}, "min_rps"),
+        ({"max_rps": 1, "max_per_minute": 0}, "max_per_minute"),
+        ({"max_rps": 1, "decrease_factor": 1.0}, "decrease_factor"),
+        ({"max_rps": 1, "successes_to_increase": 0}, "successes_to_increase"),
+    ],
+)
+def test_invalid_settings_are_rejected_by_name(kwargs: dict[str, float], name: str) -> None:
+    """A nonsensical setting is a ValueError naming it."""
+    with pytest.raises(ValueError, match=name):
+        RateLimiter(VirtualClock(), **kwargs)  # type: ignore[arg-type]
+
+
+# ---- a fixed-window server, end to end through limiter + call_with_retry ------------------------
+
+
+@dataclass
+class FixedWindowServer:
+    """Allows ``limit`` requests per integer-second window of the virtual clock, else 429."""
+
+    clock: VirtualClock
+    limit: int
+    per_window: dict[int, int] = field(default_factory=dict)
+    served: int = 0
+    refused: int = 0
+
+    def hit(self) -> None:
+        now_s = self.clock.now()
+        window = math.floor(now_s)
+        if self.per_window.get(window, 0) >= self.limit:
+            self.refused += 1
+            raise RateLimitedError(
+                "rate limited", status=429, retry_after_s=max(1, math.ceil(window + 1 - now_s))
+            )
+        self.per_window[window] = self.per_window.get(window, 0) + 1
+        self.served += 1
+
+
+async def _drive_fixed_window_server(
+    *, limit: int, max_rps: float, tasks: int, duration_s: float, seed: int
+) -> tuple[FixedWindowServer, RateLimiter]:
+    clock = VirtualClock()
+    rng = random.Random(seed)
+    server = FixedWindowServer(clock, limit)
+    limiter = RateLimiter(clock, max_rps=max_rps, rng=rng)
+    policy = RetryPolicy()
+
+    async def request() -> None:
+        await limiter.acquire()
+        await clock.sleep(rng.uniform(0.02, 0.06))  # transit jitter, under the 50 ms guard
+        server.hit()
+        await clock.sleep(rng.uniform(0.02, 0.06))
+        limiter.on_success()
+
+    async def worker() -> None:
+        while clock.now() < duration_s:
+            await call_with_retry(
+                request, policy=policy, clock=clock, rng=rng,
+                on_rate_limited=limiter.on_rate_limited,
+            )  # fmt: skip
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(tasks):
+            tg.start_soon(worker)
+    return server, limiter
+
+
+@pytest.mark.parametrize(
+    ("limit", "max_rps"),
+    [(10, 10.0), (10, 20.0), (4, 7.0)],
+    ids=["limit-known", "limit-unknown-2x", "low-limit-unknown"],
+)
+async def test_fixed_window_server_is_used_at_90_percent_with_under_1_percent_429s(
+    limit: int, max_rps: float
+) -> None:
+    """Through limiter + retries, 30 tasks get >= 90 % of a fixed-window limit, < 1 % 429s."""
+    duration_s = 300.0
+    server, limiter = await _drive_fixed_window_server(
+        limit=limit, max_rps=max_rps, tasks=30, duration_s=duration_s, seed=7
+    )
+    served_in_run = sum(n for window, n in server.per_window.items() if window < duration_s)
+    achieved = served_in_run / duration_s / limit
+    refused_fraction = server.refused / (server.served + server.refused)
+    assert achieved >= 0.90, f"{achieved:.3f} of the limit"
+    assert refused_fraction < 0.01, f"{refused_fraction:.4f} answered 429"
+    if max_rps <= limit:
+        assert server.refused == 0
+        assert limiter.cuts_total == 0

@@ -1,0 +1,63 @@
+"""Answer shapes: every quirk of the API contract is understood."""
+
+from __future__ import annotations
+
+from orchestrator.responses import created_job_id, error_detail, parse_job, parse_template
+
+
+def test_job_ids_from_every_create_shape() -> None:
+    """jobId (from-template), job_id (render) and a top-level jobId (storyboard) all parse."""
+    assert created_job_id({"success": True, "data": {"jobId": "a"}}) == "a"
+    assert created_job_id({"success": True, "data": {"job_id": "b"}}) == "b"
+    assert created_job_id({"jobId": "c", "data": {}}) == "c"
+    assert created_job_id({"success": True, "data": {}}) is None
+
+
+def test_legacy_finished_preview_has_no_status() -> None:
+    """A preview with renderParams and no status is completed."""
+    job = parse_job(
+        "p",
+        {
+            "job_id": "p",
+            "success": True,
+            "data": {"preview": "http://x", "renderParams": {"scenes": []}},
+        },
+    )
+    assert job.status == "completed"
+    assert job.render_params == {"scenes": []}
+
+
+def test_running_and_pending_jobs() -> None:
+    """in-progress with progress, and a queued render that reports pending."""
+    running = parse_job("r", {"data": {"status": "in-progress", "renderProgress": 42}})
+    assert (running.status, running.progress_pct) == ("in-progress", 42.0)
+    assert parse_job("r", {"data": {"status": "pending"}}).status == "pending"
+
+
+def test_video_url_prefers_videourl_then_share_urls() -> None:
+    """videoURL wins; the share URLs are fallbacks."""
+    both = {"data": {"status": "completed", "videoURL": "v", "shareVideoURL": "s"}}
+    share_only = {"data": {"status": "completed", "videoShareURL": "vs"}}
+    assert parse_job("r", both).video_url == "v"
+    assert parse_job("r", share_only).video_url == "vs"
+
+
+def test_failed_job_carries_code_and_message() -> None:
+    """success false with status failed becomes a failed JobState with the API's words."""
+    job = parse_job(
+        "r",
+        {
+            "success": False,
+            "data": {"status": "failed", "error_code": "E1", "error_message": "no voice"},
+        },
+    )
+    assert (job.status, job.error_code, job.error_message) == ("failed", "E1", "no voice")
+
+
+def test_error_envelope_and_template_answer() -> None:
+    """The legacy error envelope and the bare template object parse."""
+    assert error_detail(
+        {"success": False, "error": {"error_code": "5000", "error_message": "JOB_NOT_FOUND"}}
+    ) == ("5000", "JOB_NOT_FOUND")
+    info = parse_template({"templateId": "t1", "variables": {"name": "NAME"}})
+    assert info is not None and info.template_id == "t1" and info.variables == {"name": "NAME"}
