@@ -13,6 +13,7 @@ from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.errors import UserError
+from orchestrator.flows import FLOWS
 
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the .pictai project (rows may override it with a template column)",
     )
     run.add_argument(
+        "--flow",
+        choices=FLOWS,
+        default="template",
+        help="the flow of rows without a flow column (default: template)",
+    )
+    run.add_argument(
         "--out",
         type=Path,
         metavar="RUN_DIR",
@@ -62,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a manifest against its template, offline")
     validate.add_argument("manifest", type=Path, metavar="MANIFEST")
     validate.add_argument("--template", type=Path, metavar="FILE")
+    validate.add_argument(
+        "--flow",
+        choices=FLOWS,
+        default="template",
+        help="the flow of rows without a flow column (default: template)",
+    )
     validate.set_defaults(func=_cmd_validate)
 
     report = sub.add_parser("report", help="write RUN_DIR/results.csv from the ledger")
@@ -157,7 +170,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.commands import validate_command
 
-    return validate_command(args.manifest, args.template)
+    return validate_command(args.manifest, args.template, args.flow)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """The one class that talks to the Pictory API: ``PictoryClient``.
 
-It is the only importer of aiohttp outside the simulator, and ``_translate`` is the one place
-aiohttp's exceptions and HTTP statuses become ours (see ``orchestrator.errors``). Every API call
+Bytes move through ``orchestrator.transport`` (the only aiohttp client importer); this module
+decides what the API's answers mean: ``_status_error`` is the one place HTTP statuses become our
+exceptions (see ``orchestrator.errors``). Every API call
 goes through the shared request-rate limiter and ``retry.call_with_retry``; video downloads do not
 (they come from a CDN and do not count against the API's limit).
 
@@ -16,28 +17,20 @@ the job exists, so it raises ``AmbiguousError`` and is never retried here.
 
 from __future__ import annotations
 
-import hashlib
+import json as jsonlib
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
-import aiofiles
-import aiohttp
 import anyio
 
 from orchestrator import responses
 from orchestrator.clock import Clock
 from orchestrator.config import ApiConfig, Credentials
 from orchestrator.errors import (
-    AmbiguousError,
     ApiError,
     AuthError,
-    DownloadError,
-    LinkExpiredError,
-    NotDeliveredError,
     PermanentError,
     RateLimitedError,
     TransientError,
@@ -45,17 +38,9 @@ from orchestrator.errors import (
 from orchestrator.limits import RateLimiter
 from orchestrator.responses import JobState, TemplateInfo
 from orchestrator.retry import RetryPolicy, call_with_retry
+from orchestrator.transport import DownloadResult, Transport
 
-T = TypeVar("T")
-
-DOWNLOAD_CHUNK_BYTES = 256 * 1024
-MAX_REDIRECTS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadResult:
-    bytes: int
-    sha256: str
+__all__ = ["DownloadResult", "PictoryClient"]
 
 
 class PictoryClient:
@@ -80,27 +65,18 @@ class PictoryClient:
         self._policy = retry_policy
         self._rng = rng or random.Random()
         self._on_retry = on_retry
-        self._session: aiohttp.ClientSession | None = None
+        self._transport = Transport(api)
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_lock = anyio.Lock()
         self.requests_sent = 0
 
     async def __aenter__(self) -> PictoryClient:
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self._api.connect_timeout_s, sock_read=self._api.read_timeout_s
-        )
-        self._session = aiohttp.ClientSession(
-            timeout=timeout,
-            headers={"User-Agent": self._api.user_agent},
-            connector=aiohttp.TCPConnector(limit=0),
-        )
+        await self._transport.__aenter__()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._transport.__aexit__(*exc_info)
 
     @property
     def limiter(self) -> RateLimiter:
@@ -157,46 +133,55 @@ class PictoryClient:
         return data if isinstance(data, dict) else {}
 
     async def download(self, url: str, dest: Path) -> DownloadResult:
-        """Stream ``url`` into ``dest``, resuming with ``Range`` from what ``dest`` already holds.
+        """Stream a video or subtitle file (a CDN URL: no API auth, no rate limit)."""
+        return await self._transport.download(url, dest)
 
-        The byte count is checked against ``Content-Length``; a short body raises DownloadError
-        and leaves the partial file for the next attempt to resume from.
-        """
-        scheme = urlsplit(url).scheme.lower()
-        if scheme not in ("http", "https"):
-            raise PermanentError(f"refusing to download from a {scheme or 'relative'} URL")
-        have = await anyio.to_thread.run_sync(_size_or_zero, dest)
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        session = self._require_session()
-        try:
-            async with session.get(url, headers=headers, max_redirects=MAX_REDIRECTS) as resp:
-                if resp.status in (403, 404, 410):
-                    raise LinkExpiredError("video link refused or expired", status=resp.status)
-                if resp.status == 416:
-                    await anyio.to_thread.run_sync(_size_or_zero, dest, True)
-                    raise DownloadError("server refused our resume range; restarting", status=416)
-                if resp.status >= 400:
-                    raise (TransientError if resp.status >= 500 else PermanentError)(
-                        "video download refused", status=resp.status
-                    )
-                append = resp.status == 206 and have > 0
-                hasher = await _hash_prefix(dest) if append else hashlib.sha256()
-                written = have if append else 0
-                expected = resp.content_length
-                async with aiofiles.open(dest, "ab" if append else "wb") as out:
-                    async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
-                        hasher.update(chunk)
-                        await out.write(chunk)
-                        written += len(chunk)
-                    await out.flush()
-                    await anyio.to_thread.run_sync(_fsync, out.fileno())
-        except ApiError:
-            raise
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DownloadError(f"video download interrupted: {type(exc).__name__}") from exc
-        if expected is not None and written - (have if append else 0) != expected:
-            raise DownloadError(f"video download cut short ({written} bytes so far)")
-        return DownloadResult(bytes=written, sha256=hasher.hexdigest())
+    async def upload_media(self, path: Path, content_type: str) -> str:
+        """``generateUrl`` then a streamed PUT of ``path`` to the signed URL; returns the public
+        URL the API will read the file from. Sending it again is safe (it replaces the object)."""
+        body = await self._call(
+            "POST",
+            "/v1/media/generateUrl",
+            json={"fileName": path.name, "contentType": content_type},
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        signed = data.get("signedUrl") if isinstance(data, dict) else None
+        public = data.get("url") if isinstance(data, dict) else None
+        if not isinstance(signed, str) or not isinstance(public, str):
+            raise PermanentError(
+                "generateUrl answered without signedUrl/url", endpoint="POST /v1/media/generateUrl"
+            )
+        await self._transport.upload(signed, path, content_type)
+        return public
+
+    async def create_transcription(
+        self, file_url: str, language: str, *, webhook: str | None = None
+    ) -> str:
+        payload: dict[str, Any] = {"fileUrl": file_url, "language": language}
+        if webhook:
+            payload["webhook"] = webhook
+        return await self._create("POST", "/v2/transcription", payload)
+
+    async def create_highlights(
+        self, transcript: list[dict[str, Any]], duration_s: float, *, webhook: str | None = None
+    ) -> str:
+        payload: dict[str, Any] = {"transcript": transcript, "highlight_duration": duration_s}
+        if webhook:
+            payload["webhook"] = webhook
+        return await self._create("POST", "/v2/highlights", payload)
+
+    async def render_params(
+        self,
+        body: dict[str, Any],
+        *,
+        webhook: str | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
+        """``POST /v1/video/render`` with a full renderParams body: billable, like ``render``."""
+        payload = dict(body)
+        if webhook:
+            payload["webhook"] = webhook
+        return await self._create("POST", "/v1/video/render", payload, before_send=before_send)
 
     # ---- transport ---------------------------------------------------------------------------
 
@@ -283,17 +268,17 @@ class PictoryClient:
         headers = await self._auth_headers()
         if content_type:
             headers["Content-Type"] = content_type
-        session = self._require_session()
         self.requests_sent += 1
-        try:
-            async with session.request(
-                method, self._base_url + path, json=json, data=data, headers=headers
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _translate(exc, endpoint, creates_job) from exc
+        answer = await self._transport.request(
+            method,
+            self._base_url + path,
+            endpoint=endpoint,
+            headers=headers,
+            json=json,
+            data=data,
+            creates_job=creates_job,
+        )
+        raw, status, retry_after = answer.body, answer.status, answer.retry_after
         body = _parse_json(raw)
         if 200 <= status < 300:
             if body is None:
@@ -351,16 +336,16 @@ class PictoryClient:
             "client_secret": creds.client_secret.get_secret_value(),
         }
         endpoint = "POST /v1/oauth2/token"
-        session = self._require_session()
         await self._limiter.acquire()
         self.requests_sent += 1
-        try:
-            async with session.post(self._base_url + "/v1/oauth2/token", json=payload) as resp:
-                raw = await resp.read()
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _translate(exc, endpoint, creates_job=False) from exc
+        answer = await self._transport.request(
+            "POST",
+            self._base_url + "/v1/oauth2/token",
+            endpoint=endpoint,
+            headers={},
+            json=payload,
+        )
+        raw, status, retry_after = answer.body, answer.status, answer.retry_after
         body = _parse_json(raw)
         if status == 401 or status == 403:
             raise PermanentError(
@@ -377,24 +362,6 @@ class PictoryClient:
         expires_in_s = body.get("expires_in", 3600) if isinstance(body, dict) else 3600
         self._token = token
         self._token_expires_at = self._clock.now() + float(expires_in_s)
-
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("PictoryClient used outside `async with`")
-        return self._session
-
-
-def _translate(exc: BaseException, endpoint: str, creates_job: bool) -> ApiError:
-    """aiohttp's exceptions → ours. The only place that knows aiohttp's hierarchy."""
-    name = type(exc).__name__
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-        return NotDeliveredError(f"could not reach the API ({name})", endpoint=endpoint)
-    if creates_job:
-        return AmbiguousError(
-            f"connection lost after the request was sent ({name}); the job may or may not exist",
-            endpoint=endpoint,
-        )
-    return TransientError(f"connection problem ({name})", endpoint=endpoint)
 
 
 def _status_error(
@@ -426,36 +393,7 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 
 def _parse_json(raw: bytes) -> Any:
-    import json
-
     try:
-        return json.loads(raw) if raw else None
+        return jsonlib.loads(raw) if raw else None
     except ValueError:
         return None
-
-
-async def _hash_prefix(path: Path) -> Any:
-    def work() -> Any:
-        hasher = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(DOWNLOAD_CHUNK_BYTES), b""):
-                hasher.update(block)
-        return hasher
-
-    return await anyio.to_thread.run_sync(work)
-
-
-def _size_or_zero(path: Path, remove: bool = False) -> int:
-    """Size of a partial download (0 when absent); with ``remove``, delete it first."""
-    if remove:
-        path.unlink(missing_ok=True)
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _fsync(fd: int) -> None:
-    import os
-
-    os.fsync(fd)

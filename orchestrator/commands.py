@@ -29,6 +29,7 @@ from orchestrator.status import status
 from orchestrator.validate import validate_manifest
 
 LOG_NAME = "log.jsonl"
+UNLIMITED_RPS = 1000.0
 
 
 def run_command(
@@ -46,6 +47,7 @@ def run_command(
         template=template,
         run_dir=run_dir,
         retry_failed=args.retry_failed,
+        flow=args.flow,
         halt=HaltPolicy.parse(args.halt_after) if args.halt_after else None,
         max_renders=_positive(args.max_renders, "--max-renders"),
         window=_window(args),
@@ -61,6 +63,7 @@ def resume_command(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     first = _first_run_record(run_dir)
     template = first.get("template")
+    args.flow = first.get("flow") or "template"
     return run_command(
         args,
         manifest=Path(first["manifest"]),
@@ -69,8 +72,8 @@ def resume_command(args: argparse.Namespace) -> int:
     )
 
 
-def validate_command(manifest: Path, template: Path | None) -> int:
-    report = validate_manifest(manifest, template)
+def validate_command(manifest: Path, template: Path | None, flow: str = "template") -> int:
+    report = validate_manifest(manifest, template, flow)
     for problem in report.problems:
         print(problem)
     for warning in getattr(report, "warnings", []):
@@ -89,7 +92,11 @@ def report_command(run_dir: Path) -> int:
     template = first.get("template")
     state = replay(run_dir / LEDGER_NAME)
     path, counts = write_results(
-        run_dir, Path(first["manifest"]), Path(template) if template else None, state
+        run_dir,
+        Path(first["manifest"]),
+        Path(template) if template else None,
+        state,
+        first.get("flow") or "template",
     )
     print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     return 0 if set(counts) <= {"done"} else 1
@@ -192,8 +199,8 @@ def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Co
     )
     api = config.api.model_copy(update={"base_url": base_url})
     limits_update: dict[str, Any] = {}
-    if settings.rate_limit_rps:
-        limits_update["max_requests_per_s"] = settings.rate_limit_rps
+    # The simulated account's limit, or (unlimited) a rate well above what a run needs.
+    limits_update["max_requests_per_s"] = settings.rate_limit_rps or UNLIMITED_RPS
     if settings.max_concurrent_renders:
         limits_update["max_renders_in_flight"] = settings.max_concurrent_renders
     limits = config.limits.model_copy(update=limits_update)

@@ -12,6 +12,9 @@ Events (``e`` is the type; every event has ``ts``, seconds since the epoch):
                      ``template``, ``config`` (no secrets). The file's first line is one.
 ``template``         a template was uploaded: ``sha256`` (of the .pictai bytes), ``template_id``
 ``row``              a row was admitted: ``row`` (identity), ``line``, ``output``
+``uploaded``         a row's source video is where the API can read it: ``row``, ``url``,
+                     ``bytes`` (0 when the row gave a URL)
+``aux_job``          a transcription or highlights job exists: ``row``, ``stage``, ``job``
 ``preview_job``      the preview job exists: ``row``, ``job``
 ``preview_ready``    the preview finished: ``row``, ``job``
 ``render_intent``    we are about to send the render request: ``row``, ``preview_job``
@@ -59,6 +62,8 @@ class RowState:
     line: int | None = None
     output: str | None = None
     attempts: int = 0
+    source_url: str | None = None
+    aux_jobs: dict[str, str] | None = None
     preview_job: str | None = None
     preview_ready: bool = False
     render_intent: bool = False
@@ -76,6 +81,7 @@ class RowState:
 
     def restart(self) -> None:
         """Forget the jobs of an earlier attempt (after a ``retry`` event)."""
+        self.aux_jobs = None
         self.preview_job = None
         self.preview_ready = False
         self.render_intent = False
@@ -115,6 +121,12 @@ class LedgerState:
             state.attempts += 1
             state.line = event.get("line", state.line)
             state.output = event.get("output", state.output)
+        elif kind == "uploaded":
+            state.source_url = event["url"]
+        elif kind == "aux_job":
+            if state.aux_jobs is None:
+                state.aux_jobs = {}
+            state.aux_jobs[event["stage"]] = event["job"]
         elif kind == "preview_job":
             state.preview_job = event["job"]
         elif kind == "preview_ready":

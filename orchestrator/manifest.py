@@ -54,8 +54,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator.errors import ManifestError
 
 RESERVED_COLUMNS = ("id", "template", "output", "flow")
-ACCEPTED_FLOWS = ("template",)
-LATER_FLOWS = ("storyboard", "video-edit")
 MAX_ID_CHARS = 128
 MAX_OUTPUT_NAME_CHARS = 150
 JSON_CHUNK_BYTES = 256 * 1024

@@ -29,30 +29,44 @@ from orchestrator.stages.base import RowDeferred, RowJob, Services
 from orchestrator.stages.download import download
 from orchestrator.stages.preview import preview
 from orchestrator.stages.render import RowAmbiguous, render
+from orchestrator.stages.storyboard import storyboard_preview
+from orchestrator.stages.transcribe import transcribe
+from orchestrator.stages.upload import upload
 
 Stage = Callable[[RowJob, Services], Awaitable[None]]
 
-STAGE_NAMES = ("preview", "render", "download")
 
-
-def template_flow(download_policy: RetryPolicy) -> list[tuple[str, Stage]]:
-    """The bulk flow: set variables → preview → render → download."""
+def flow_stages(flow: str, policy: RetryPolicy) -> list[tuple[str, Stage]]:
+    """The stages of ``flow`` (see ``orchestrator.flows``), in order."""
+    if flow == "storyboard":
+        return [
+            ("preview", storyboard_preview),
+            ("render", render),
+            ("download", partial(download, policy=policy)),
+        ]
+    if flow == "video-edit":
+        return [
+            ("upload", partial(upload, policy=policy)),
+            ("transcribe", transcribe),
+            ("render", render),
+            ("download", partial(download, policy=policy, with_subtitles=True)),
+        ]
     return [
         ("preview", preview),
         ("render", render),
-        ("download", partial(download, policy=download_policy)),
+        ("download", partial(download, policy=policy)),
     ]
 
 
-async def run_row(row: RowJob, svc: Services, flow: list[tuple[str, Stage]]) -> RowStatus:
-    """Run ``row`` through ``flow``; record and return its outcome."""
+async def run_row(row: RowJob, svc: Services, policy: RetryPolicy) -> RowStatus:
+    """Run ``row`` through its flow's stages; record and return its outcome."""
     await svc.ledger.append(
         {"e": "row", "row": row.row_id, "line": row.line, "output": row.output_name}
     )
     svc.sink.emit("row_started", row=row.row_id, line=row.line)
     stage_name = "start"
     try:
-        for stage_name, stage in flow:
+        for stage_name, stage in flow_stages(row.flow, policy):
             svc.sink.emit("stage", row=row.row_id, stage=stage_name)
             await stage(row, svc)
     except RowAmbiguous:

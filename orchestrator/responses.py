@@ -34,6 +34,8 @@ class JobState:
     video_url: str | None = None
     video_duration_s: float | None = None
     subtitle_urls: dict[str, str] = field(default_factory=dict)
+    transcript: list[dict[str, Any]] | None = None
+    highlights: list[dict[str, Any]] | None = None
     error_code: str | None = None
     error_message: str | None = None
 
@@ -108,6 +110,8 @@ def parse_job(job_id: str, body: Any) -> JobState:
             video_url=video_url,
             video_duration_s=_float_or_none(data.get("videoDuration")),
             subtitle_urls={k: data[k] for k in _SUBTITLE_KEYS if _nonempty_str(data.get(k))},
+            transcript=_items(data.get("transcript")),
+            highlights=_items(data.get("highlights")),
         )
     return JobState(
         job_id=job_id,
@@ -125,6 +129,13 @@ def error_detail(body: Any) -> tuple[str | None, str | None]:
             return _str_or_none(source.get("error_code")), _str_or_none(source.get("error_message"))
     message = body.get("message")
     return None, message if isinstance(message, str) else None
+
+
+def _items(value: Any) -> list[dict[str, Any]] | None:
+    """A list of transcript-like objects (``text``, ``start``, ``end``), or None."""
+    if not isinstance(value, list):
+        return None
+    return [item for item in value if isinstance(item, dict) and isinstance(item.get("text"), str)]
 
 
 def _nonempty_str(value: Any) -> bool:

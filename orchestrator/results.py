@@ -38,12 +38,16 @@ def neutralise(cell: str) -> str:
 
 
 def write_results(
-    run_dir: Path, manifest: Path, default_template: Path | None, state: LedgerState
+    run_dir: Path,
+    manifest: Path,
+    default_template: Path | None,
+    state: LedgerState,
+    default_flow: str = "template",
 ) -> tuple[Path, Counter[str]]:
     """Write results.csv from the manifest and the ledger; return its path and counts by status."""
     cache = TemplateCache()
     variable_names: dict[str, None] = {}
-    for row, _ in iter_row_jobs(manifest, default_template, cache):
+    for row, _ in iter_row_jobs(manifest, default_template, cache, default_flow):
         for name in row.variables:
             variable_names.setdefault(name, None)
     columns = [*FIXED_COLUMNS, *(n for n in variable_names if n not in FIXED_COLUMNS)]
@@ -53,7 +57,7 @@ def write_results(
     with tmp.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
-        for row, job in iter_row_jobs(manifest, default_template, cache):
+        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow):
             st = state.rows.get(job.row_id)
             status = st.status if st is not None else "pending"
             counts[status] += 1

@@ -15,9 +15,10 @@ Decision table (first matching row wins; ``attempt`` counts from 1, the attempt 
     AmbiguousError                      ambiguous                -  (the delivery contract decides)
     PermanentError, JobFailedError      fail                     -
     JobStuckError                       fail                     -  (deadline passed; resumable)
-    AuthError after this call refreshed fail                     -
     attempt >= max_attempts             fail, kind kept          -
-    AuthError                           refresh_auth_then_retry  0  (refresh opens the next attempt)
+    AuthError, first in this call       refresh_auth_then_retry  0  (refresh opens the next attempt)
+    AuthError again in this call        refresh_auth_then_retry  U(0, min(max_delay_s,
+                                                                 base_delay_s * 2**(attempt-1)))
     RateLimitedError                    retry                    retry_after_s (or
                                                                  default_retry_after_s)
                                                                  + U(0, rate_limit_jitter_s)
@@ -124,8 +125,6 @@ def classify(
         return Decision("fail", kind, reason="permanent error")
     if isinstance(exc, JobStuckError):
         return Decision("fail", kind, reason="the job outlived its deadline")
-    if isinstance(exc, AuthError) and auth_refreshed:
-        return Decision("fail", kind, reason="401 again after refreshing the token")
     retryable = isinstance(
         exc, NotDeliveredError | TransientError | RateLimitedError | AuthError | DownloadError
     )
@@ -134,7 +133,15 @@ def classify(
     if attempt >= policy.max_attempts:
         return Decision("fail", kind, reason=f"gave up after {attempt} attempts")
     if isinstance(exc, AuthError):
-        return Decision("refresh_auth_then_retry", kind, reason="401: refresh the token once")
+        if not auth_refreshed:
+            return Decision("refresh_auth_then_retry", kind, reason="401: refresh the token")
+        # A token revoked early can be revoked again; credentials the token endpoint refuses
+        # fail there at once (PermanentError), so only a token that keeps being refused on use
+        # comes back here, and max_attempts bounds it.
+        delay_s = rng.uniform(0.0, backoff_cap_s(attempt, policy))
+        return Decision(
+            "refresh_auth_then_retry", kind, delay_s, "401 again: refresh after a pause"
+        )
     if isinstance(exc, RateLimitedError):
         return Decision("retry", kind, _rate_limit_delay_s(exc, policy, rng), "429")
     delay_s = rng.uniform(0.0, backoff_cap_s(attempt, policy))
@@ -162,9 +169,10 @@ async def call_with_retry(
 
     * ``on_rate_limited(retry_after_s)`` is called for every 429 (the rate limiter's hook), the
       last one included.
-    * ``refresh_auth()`` runs at the start of the attempt that follows a 401, at most once per
-      call; an exception it raises counts as that attempt's failure and is classified like any
-      other. Without ``refresh_auth`` a 401 fails at once.
+    * ``refresh_auth()`` runs at the start of the attempt that follows a 401: at once after
+      the call's first 401, after a backoff pause after later ones; an exception it raises counts
+      as that attempt's failure and is classified like any other. Without ``refresh_auth`` a 401
+      fails at once.
     * ``on_retry(decision, exc, attempt)`` is called before each wait (logging, event sink).
 
     Only ``ApiError`` is caught: cancellation and programming errors propagate untouched.
@@ -193,5 +201,7 @@ async def call_with_retry(
                 on_retry(decision, exc, attempt)
         if decision.action == "refresh_auth_then_retry":
             auth_refreshed = refresh_first = True
+            if decision.delay_s > 0:  # the first refresh is not a backoff
+                await clock.sleep(decision.delay_s)
         else:
             await clock.sleep(decision.delay_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from orchestrator import flows
 from orchestrator.errors import ManifestError
 from orchestrator.manifest import (
     ManifestRow,
@@ -36,20 +37,28 @@ class TemplateCache:
 
 
 def iter_row_jobs(
-    manifest: Path, default_template: Path | None, cache: TemplateCache
+    manifest: Path,
+    default_template: Path | None,
+    cache: TemplateCache,
+    default_flow: str = "template",
 ) -> Iterator[tuple[ManifestRow, RowJob]]:
     for row in read_manifest(manifest):
-        template_path = resolve_template_path(row, manifest) or default_template
-        if template_path is None:
-            raise ManifestError(
-                "no template for this row",
-                file=manifest,
-                line=row.line,
-                field="template",
-                hint="pass --template FILE or fill the row's template column",
-            )
-        template = cache.get(template_path)
-        row_id = row_identity(row, template.sha256)
+        flow = flows.row_flow(row.flow, default_flow)
+        template: Template | None = None
+        if flow == "template":
+            template_path = resolve_template_path(row, manifest) or default_template
+            if template_path is None:
+                raise ManifestError(
+                    "no template for this row",
+                    file=manifest,
+                    line=row.line,
+                    field="template",
+                    hint="pass --template FILE or fill the row's template column",
+                )
+            template = cache.get(template_path)
+            row = row.model_copy(update={"variables": flows.template_variables(row.variables)})
+        salt = template.sha256 if template is not None else flows.identity_salt(flow)
+        row_id = row_identity(row, salt)
         yield (
             row,
             RowJob(
@@ -58,5 +67,7 @@ def iter_row_jobs(
                 variables=dict(row.variables),
                 template=template,
                 output_name=safe_output_name(row, row_id),
+                flow=flow,
+                manifest=manifest,
             ),
         )

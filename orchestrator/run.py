@@ -30,7 +30,7 @@ from orchestrator.events import Sink
 from orchestrator.ledger import Ledger, RowState
 from orchestrator.limits import RateLimiter
 from orchestrator.manifest import manifest_digest
-from orchestrator.pipeline import run_row, template_flow
+from orchestrator.pipeline import run_row
 from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
 from orchestrator.rows import TemplateCache, iter_row_jobs
@@ -63,6 +63,7 @@ class RunSpec:
     template: Path | None
     run_dir: Path
     retry_failed: bool = False
+    flow: str = "template"
     halt: HaltPolicy | None = None
     max_renders: int | None = None
     window: Window | None = None
@@ -104,7 +105,9 @@ async def execute(
     clock = clock or RealClock()
     rng = rng or random.Random()
     started_at = time.monotonic()
-    report = await anyio.to_thread.run_sync(validate_manifest, spec.manifest, spec.template)
+    report = await anyio.to_thread.run_sync(
+        validate_manifest, spec.manifest, spec.template, spec.flow
+    )
     if not report.ok:
         raise ValidationFailed(
             [str(p) for p in report.problems[:MAX_PROBLEMS_SHOWN]], report.problem_count
@@ -120,6 +123,7 @@ async def execute(
                 "manifest": str(spec.manifest.resolve()),
                 "manifest_sha256": digest,
                 "template": str(spec.template.resolve()) if spec.template else None,
+                "flow": spec.flow,
                 "config": config.public_dict(),
             }
         )
@@ -150,7 +154,7 @@ async def execute(
             )
             summary.requests = client.requests_sent
         path, counts = await anyio.to_thread.run_sync(
-            write_results, spec.run_dir, spec.manifest, spec.template, ledger.state
+            write_results, spec.run_dir, spec.manifest, spec.template, ledger.state, spec.flow
         )
         summary.results_path = path
         summary.stop_reason = admission.stop_reason
@@ -262,20 +266,19 @@ async def _pool(
         rerender_ambiguous=config.run.rerender_ambiguous,
         render_with_params=config.run.render_with_params,
     )
-    flow = template_flow(policy)
     row_slots = anyio.CapacityLimiter(config.limits.max_rows_in_flight)
 
     async def work(job: RowJob) -> None:
         started = clock.now()
         try:
-            status = await run_row(job, svc, flow)
+            status = await run_row(job, svc, policy)
             admission.row_finished(status, clock.now() - started)
         finally:
             row_slots.release_on_behalf_of(job)
 
     async def feed(tg: anyio.abc.TaskGroup) -> None:
         cache = TemplateCache()
-        for _, job in iter_row_jobs(spec.manifest, spec.template, cache):
+        for _, job in iter_row_jobs(spec.manifest, spec.template, cache, spec.flow):
             state = ledger.state.rows.get(job.row_id)
             if not await _admit(state, spec, config, ledger, job):
                 summary.skipped_done += state is not None and state.status == "done"

@@ -29,10 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import flows
 from orchestrator.errors import InputError, ManifestError, TemplateError
 from orchestrator.manifest import (
-    ACCEPTED_FLOWS,
-    LATER_FLOWS,
     RESERVED_COLUMNS,
     ManifestRow,
     id_problem,
@@ -107,32 +106,33 @@ class ValidationReport:
         )
 
 
-def check_row(row: ManifestRow, template: Template | None, manifest_path: Path) -> list[Problem]:
-    """Every problem of one row on its own (duplicates across rows are validate's job)."""
+def check_row(
+    row: ManifestRow, template: Template | None, manifest_path: Path, flow: str = "template"
+) -> list[Problem]:
+    """Every problem of one row on its own (duplicates across rows are validate's job).
+
+    For a template row, ``row.variables`` should already be ``flows.template_variables``."""
     problems: list[Problem] = []
 
     def add(name: str | None, message: str, hint: str | None, kind: str) -> None:
         problems.append(Problem(str(manifest_path), row.line, name, message, hint, kind))
 
-    if row.flow is not None and row.flow not in ACCEPTED_FLOWS:
-        later = row.flow in LATER_FLOWS
-        add(
-            "flow",
-            f"flow {row.flow!r} is {'not available yet' if later else 'unknown'}",
-            "leave it empty or write 'template'",
-            "flow",
-        )
+    template_vars = template.variables if template is not None else frozenset()
+    for field_problem in flows.check_fields(flow, row.variables, manifest_path, template_vars):
+        add(*field_problem)
+    if flow != "template":
+        template = None
     id_issue = id_problem(row.id) if row.id is not None else None
     if id_issue is not None:
         add("id", id_issue, "ids name files and ledger entries; use e.g. 'cust-0042'", "id")
-    if template is None:
+    if template is None and flow == "template":
         add(
             "template",
             "this row has no template",
             "pass --template, or fill the 'template' column with a .pictai path",
             "template",
         )
-    else:
+    elif template is not None:
         _check_variables(row, template, add)
     joined = "".join(row.variables.values())  # one C-level look at all values: the common case
     for name, value in (
@@ -206,7 +206,9 @@ def _case_twin(name: str, candidates: frozenset[str] | dict[str, str]) -> str | 
     return next((c for c in candidates if c.casefold() == folded and c != name), None)
 
 
-def validate_manifest(manifest_path: Path, template_path: Path | None) -> ValidationReport:
+def validate_manifest(
+    manifest_path: Path, template_path: Path | None, default_flow: str = "template"
+) -> ValidationReport:
     """Stream every row of ``manifest_path`` and check it against its template. No network."""
     report = ValidationReport(manifest=manifest_path)
     templates = _TemplateCache(manifest_path, report)
@@ -222,10 +224,16 @@ def validate_manifest(manifest_path: Path, template_path: Path | None) -> Valida
     unknown_reported: set[tuple[Path, str]] = set()
     file = str(manifest_path)
     try:
-        for row in read_manifest(manifest_path):
+        for raw_row in read_manifest(manifest_path):
             report.rows += 1
-            template = default
-            if row.template is not None:
+            flow = flows.row_flow(raw_row.flow, default_flow)
+            row = raw_row
+            if flow == "template":
+                row = raw_row.model_copy(
+                    update={"variables": flows.template_variables(raw_row.variables)}
+                )
+            template = default if flow == "template" else None
+            if row.template is not None and flow == "template":
                 try:
                     template = templates.for_row(row)
                 except TemplateError as exc:
@@ -241,19 +249,20 @@ def validate_manifest(manifest_path: Path, template_path: Path | None) -> Valida
                         )
                     )
                     continue
-            for problem in check_row(row, template, manifest_path):
+            for problem in check_row(row, template, manifest_path, flow):
                 if problem.kind == "unknown" and template is not None:
                     key = (template.path, problem.field or "")
                     if key in unknown_reported:
                         continue
                     unknown_reported.add(key)
                 report.add(problem)
-            if template is None:
+            if template is None and flow == "template":
                 continue
-            if not template.variables and row.variables:
+            if template is not None and not template.variables and row.variables:
                 templates.warn_no_variables(template, row)
             if row.id is None:
-                identity = row_identity(row, template.sha256)
+                salt = template.sha256 if template is not None else flows.identity_salt(flow)
+                identity = row_identity(row, salt)
             elif id_problem(row.id) is None:
                 identity = row.id
             else:

@@ -78,10 +78,12 @@ def _non_api_error(name: str) -> BaseException:
     return builtin[name]()
 
 
-def test_second_auth_error_in_one_call_fails() -> None:
-    """After this call already refreshed its token, another 401 fails the row."""
-    decision = _classify(AuthError("401", status=401), auth_refreshed=True)
-    assert (decision.action, decision.kind) == ("fail", "auth")
+def test_second_auth_error_in_one_call_refreshes_again_after_a_pause() -> None:
+    """A 401 after this call already refreshed (a token revoked early, again) refreshes once more,
+    after a backoff pause rather than at once."""
+    decision = _classify(AuthError("401", status=401), attempt=3, auth_refreshed=True)
+    assert (decision.action, decision.kind) == ("refresh_auth_then_retry", "auth")
+    assert 0.0 <= decision.delay_s <= backoff_cap_s(3, POLICY)
 
 
 @pytest.mark.parametrize("exc", [TransientError("503"), RateLimitedError("429"), AuthError("401")])
@@ -205,23 +207,25 @@ async def test_429_reports_to_the_limiter_and_waits_retry_after() -> None:
     assert 3.0 + 2.0 <= calls[2] <= 3.5 + 2.5
 
 
-async def test_auth_refresh_happens_exactly_once_per_call() -> None:
-    """401 → one refresh → 401 again: the second AuthError propagates; refresh ran once."""
+async def test_auth_errors_refresh_before_every_retry_until_attempts_run_out() -> None:
+    """401 on every attempt: each retry starts with a refresh (the first at once, later ones after
+    a pause); the last 401 propagates after max_attempts."""
     clock = VirtualClock()
-    fn, _ = _script(clock, AuthError("401 first"), AuthError("401 again"), "never reached")
-    refreshes = 0
+    policy = RetryPolicy(max_attempts=3)
+    fn, calls = _script(clock, AuthError("401 a"), AuthError("401 b"), AuthError("401 c"), "x")
+    refreshed_at: list[float] = []
 
     async def refresh() -> None:
-        nonlocal refreshes
-        refreshes += 1
+        refreshed_at.append(clock.now())
 
-    with pytest.raises(AuthError, match="401 again"):
+    with pytest.raises(AuthError, match="401 c"):
         await call_with_retry(
             fn,
-            policy=POLICY, clock=clock, rng=random.Random(0), refresh_auth=refresh,
+            policy=policy, clock=clock, rng=random.Random(0), refresh_auth=refresh,
         )  # fmt: skip
-    assert refreshes == 1
-    assert clock.now() == 0.0  # a refresh is not a backoff
+    assert len(calls) == 3 and len(refreshed_at) == 2
+    assert refreshed_at[0] == 0.0  # the first refresh is not a backoff
+    assert calls[2] == refreshed_at[1] > 0.0  # the second one waited
 
 
 async def test_auth_refresh_then_success_returns_the_result() -> None:

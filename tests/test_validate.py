@@ -111,11 +111,17 @@ def test_bad_ids_are_reported_on_the_id_field() -> None:
     assert located(report) == [(3, "id", "id"), (4, "id", "id"), (5, "id", "id")]
 
 
-def test_flows_other_than_template_are_refused_for_now() -> None:
-    """'storyboard' is reserved for later; 'dance' is unknown; empty and 'template' pass."""
+def test_each_flow_knows_its_fields() -> None:
+    """A storyboard row filling template variables mixes flows and lacks its text; 'dance' is no
+    flow; empty and 'template' rows pass."""
     report = validate_manifest(DATA / "flows.csv", GREETING)
-    assert located(report) == [(3, "flow", "flow"), (4, "flow", "flow")]
-    assert "not available yet" in report.problems[0].message
+    assert located(report) == [
+        (3, "first_name", "flow-mix"),
+        (3, "company", "flow-mix"),
+        (3, "text", "missing"),
+        (4, "flow", "flow"),
+    ]
+    assert "unknown flow 'dance'" in report.problems[3].message
 
 
 def test_row_without_any_template_is_a_problem() -> None:
@@ -202,13 +208,12 @@ def test_problems_are_all_counted_but_only_the_first_thousand_kept(tmp_path: Pat
 def test_check_row_returns_every_problem_of_a_row_at_once() -> None:
     """One row, four faults: all come back, none raised."""
     row = ManifestRow(
-        line=9, id="bad id", output="../x", flow="storyboard", variables={"first_name": ""}
+        line=9, id="bad id", output="../x", variables={"first_name": ""}
     )
     problems = check_row(row, load_template(GREETING), Path("m.csv"))
     assert sorted((p.field, p.kind) for p in problems) == [
         ("company", "missing"),
         ("first_name", "empty"),
-        ("flow", "flow"),
         ("id", "id"),
         ("output", "output"),
     ]

@@ -113,7 +113,7 @@ class Simulator:
         else:
             nominal = (
                 self.settings.transcription_s
-                if kind is JobKind.TRANSCRIPTION
+                if kind in (JobKind.TRANSCRIPTION, JobKind.HIGHLIGHTS)
                 else self.settings.preview_s
             )
             start, end = now, now + self.duration_s(nominal)
@@ -227,6 +227,11 @@ class Simulator:
         return self._new_job(
             JobKind.TRANSCRIPTION, account, webhook, file_url=file_url, language=language
         )
+
+    def create_highlights(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:
+        """``POST /v2/highlights``: pick the transcript items that fit ``highlight_duration``."""
+        payload = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
+        return self._new_job(JobKind.HIGHLIGHTS, account, webhook, payload_json=payload)
 
     def quota(self, account: str) -> dict[str, Any]:
         used = self.accounting.minutes_used.get(account, 0.0)

@@ -32,6 +32,7 @@ class JobKind(StrEnum):
     PREVIEW = "preview"
     RENDER = "render"
     TRANSCRIPTION = "transcription"
+    HIGHLIGHTS = "highlights"
 
 
 class Phase(StrEnum):

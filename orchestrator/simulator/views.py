@@ -67,6 +67,8 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
                 for i, line in enumerate(lines)
             ],
         }
+    if job.kind is JobKind.HIGHLIGHTS:
+        return {"status": "completed", "highlights": highlight_items(job)}
     video = sim.link("videos", f"{job.job_id}.mp4", now)
     answer: dict[str, Any] = {
         "status": "completed",
@@ -122,6 +124,22 @@ def video_lines(job: Job) -> list[str]:
         return [str(s.get("text", "")) for s in scenes if isinstance(s, dict)]
     assert preview.template is not None
     return preview.template.texts(json.loads(preview.payload_json))
+
+
+def highlight_items(job: Job) -> list[dict[str, Any]]:
+    """The transcript items, in order, whose total length fits ``highlight_duration`` (at least
+    one item)."""
+    body = json.loads(job.payload_json)
+    budget_s = float(body.get("highlight_duration") or 60)
+    chosen: list[dict[str, Any]] = []
+    total_s = 0.0
+    for item in body.get("transcript") or []:
+        length_s = float(item.get("end", 0)) - float(item.get("start", 0))
+        if chosen and total_s + length_s > budget_s:
+            break
+        chosen.append({k: item[k] for k in ("text", "start", "end") if k in item})
+        total_s += length_s
+    return chosen
 
 
 def transcript_lines(job: Job) -> list[str]:

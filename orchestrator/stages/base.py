@@ -29,8 +29,11 @@ class RowJob:
     row_id: str
     line: int
     variables: dict[str, str]
-    template: Template
+    """Template variables (template flow) or the flow's fields (other flows)."""
+    template: Template | None
     output_name: str
+    flow: str = "template"
+    manifest: Path | None = None
     scratch: dict[str, Any] = field(default_factory=dict)
 
 

@@ -8,52 +8,104 @@ An expired or refused link (403/404/410) makes us re-read the render job for a f
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 
 from orchestrator.client import DownloadResult
 from orchestrator.errors import ApiError, LinkExpiredError
+from orchestrator.responses import JobState
 from orchestrator.retry import RetryPolicy, call_with_retry
 from orchestrator.stages.base import RowJob, Services
 
+SUBTITLE_EXTENSIONS = {"srtFile": "srt", "vttFile": "vtt", "txtFile": "txt"}
 
-async def download(row: RowJob, svc: Services, policy: RetryPolicy) -> None:
+
+async def download(
+    row: RowJob, svc: Services, policy: RetryPolicy, *, with_subtitles: bool = False
+) -> None:
+    """Download the row's video (and, for video-edit rows, the subtitle files the render
+    offers), then record them in one ``downloaded`` event."""
     state = svc.state(row)
     if state.status == "done":
         return
     assert state.render_job is not None
     render_job = state.render_job
-    final = svc.videos_dir / row.output_name
-    part = svc.videos_dir / f".{row.output_name}.part"
-    url: str | None = row.scratch.get("video_url") or state.video_url
+    extras: list[str] = []
+    async with svc.download_slots:
+        result = await _fetch(
+            svc,
+            policy,
+            render_job,
+            row.output_name,
+            first_url=row.scratch.get("video_url") or state.video_url,
+            pick=lambda job: job.video_url,
+        )
+        if with_subtitles:
+            urls: dict[str, str] | None = row.scratch.get("subtitle_urls")
+            if urls is None:
+                urls = (await svc.client.get_job(render_job)).subtitle_urls
+            for key, url in sorted(urls.items()):
+                name = f"{Path(row.output_name).stem}.{SUBTITLE_EXTENSIONS[key]}"
+                await _fetch(
+                    svc,
+                    policy,
+                    render_job,
+                    name,
+                    first_url=url,
+                    pick=_subtitle_url(key),
+                )
+                extras.append(name)
+    await svc.ledger.append(
+        {
+            "e": "downloaded",
+            "row": row.row_id,
+            "file": f"{svc.videos_dir.name}/{row.output_name}",
+            "bytes": result.bytes,
+            "sha256": result.sha256,
+            **({"extras": [f"{svc.videos_dir.name}/{n}" for n in extras]} if extras else {}),
+        }
+    )
+    svc.sink.emit("row_done", row=row.row_id, file=row.output_name, bytes=result.bytes)
+
+
+async def _fetch(
+    svc: Services,
+    policy: RetryPolicy,
+    render_job: str,
+    name: str,
+    *,
+    first_url: str | None,
+    pick: Callable[[JobState], str | None],
+) -> DownloadResult:
+    """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME`` and fsynced."""
+    final = svc.videos_dir / name
+    part = svc.videos_dir / f".{name}.part"
+    url = first_url
 
     async def attempt() -> DownloadResult:
         nonlocal url
         if url is None:
-            job = await svc.client.get_job(render_job)
-            if job.video_url is None:
-                raise ApiError("render job offers no video URL", endpoint="GET /v1/jobs")
-            url = job.video_url
+            url = pick(await svc.client.get_job(render_job))
+            if url is None:
+                raise ApiError(f"render job offers no URL for {name}", endpoint="GET /v1/jobs")
         try:
             return await svc.client.download(url, part)
         except LinkExpiredError:
             url = None  # read the job again for a fresh link before anything else
             raise
 
-    async with svc.download_slots:
-        result = await call_with_retry(attempt, policy=policy, clock=svc.clock, rng=svc.rng)
-        await anyio.to_thread.run_sync(_move_into_place, part, final)
-    await svc.ledger.append(
-        {
-            "e": "downloaded",
-            "row": row.row_id,
-            "file": str(final.relative_to(svc.videos_dir.parent)),
-            "bytes": result.bytes,
-            "sha256": result.sha256,
-        }
-    )
-    svc.sink.emit("row_done", row=row.row_id, file=final.name, bytes=result.bytes)
+    result = await call_with_retry(attempt, policy=policy, clock=svc.clock, rng=svc.rng)
+    await anyio.to_thread.run_sync(_move_into_place, part, final)
+    return result
+
+
+def _subtitle_url(key: str) -> Callable[[JobState], str | None]:
+    def pick(job: JobState) -> str | None:
+        return job.subtitle_urls.get(key)
+
+    return pick
 
 
 def _move_into_place(part: Path, final: Path) -> None:

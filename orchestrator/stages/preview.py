@@ -1,43 +1,46 @@
 """Stage 1: set the variables (``POST /v1/video/from-template``) and wait for the preview job.
 
 An ambiguous preview request (connection lost after sending) is simply sent again: a preview is
-not billed, so an orphan preview job costs nothing. A template id the API no longer knows (404)
+not billed (see ``stages.unbilled``). A template id the API no longer knows (404)
 is uploaded again once.
 """
 
 from __future__ import annotations
 
-from orchestrator.errors import AmbiguousError, PermanentError
+from orchestrator.errors import PermanentError
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.poll import wait_for_job
-
-MAX_AMBIGUOUS_PREVIEW_RESENDS = 3
+from orchestrator.stages.unbilled import create_unbilled_job
 
 
 async def create_preview(row: RowJob, svc: Services) -> None:
     state = svc.state(row)
     if state.preview_job is not None or state.render_job is not None:
         return
+    template = row.template
+    assert template is not None
     reuploaded = False
-    resends = 0
     while True:
-        template_id = await svc.templates.template_id(row.template)
-        try:
-            job_id = await svc.client.create_preview(
+        template_id = await svc.templates.template_id(template)
+
+        async def send(template_id: str = template_id) -> str:
+            return await svc.client.create_preview(
                 template_id, row.variables, webhook=svc.webhook_url(row, "preview")
             )
+
+        try:
+            job_id = await create_unbilled_job(row, svc, "preview", send)
             break
-        except AmbiguousError:
-            resends += 1
-            if resends > MAX_AMBIGUOUS_PREVIEW_RESENDS:
-                raise
-            svc.sink.emit("preview_resent", row=row.row_id, reason="connection lost")
         except PermanentError as exc:
             if exc.status == 404 and not reuploaded:
                 reuploaded = True
-                await svc.templates.forget(row.template, template_id)
+                await svc.templates.forget(template, template_id)
                 continue
             raise
+    await record_preview_job(row, svc, job_id)
+
+
+async def record_preview_job(row: RowJob, svc: Services, job_id: str) -> None:
     await svc.ledger.append({"e": "preview_job", "row": row.row_id, "job": job_id})
     row.scratch["preview_fresh"] = True
     svc.sink.emit("stage", row=row.row_id, stage="preview", job=job_id)

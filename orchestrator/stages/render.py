@@ -15,6 +15,9 @@ failure is recorded as ``render_refused``, which clears the intent.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from orchestrator import flows
 from orchestrator.errors import AmbiguousError, ApiError
 from orchestrator.stages.base import RowDeferred, RowJob, Services
 from orchestrator.stages.poll import wait_for_job
@@ -33,10 +36,8 @@ async def request_render(row: RowJob, svc: Services) -> None:
             await _record_ambiguous(row, svc, "render intent recorded without a job id")
             raise RowAmbiguous
         svc.sink.emit("rerender", row=row.row_id, reason="--rerender-ambiguous")
-    assert state.preview_job is not None
     if not svc.admission.take_render():
         raise RowDeferred("spend cap reached")
-    params = row.scratch.get("render_params") if svc.render_with_params else None
     preview_job = state.preview_job
 
     async def record_intent() -> None:
@@ -44,13 +45,24 @@ async def request_render(row: RowJob, svc: Services) -> None:
             {"e": "render_intent", "row": row.row_id, "preview_job": preview_job}
         )
 
+    webhook = svc.webhook_url(row, "render")
     try:
-        job_id = await svc.client.render(
-            preview_job,
-            params,
-            webhook=svc.webhook_url(row, "render"),
-            before_send=record_intent,
-        )
+        if preview_job is not None:  # template and storyboard: render the preview
+            params = row.scratch.get("render_params") if svc.render_with_params else None
+            job_id = await svc.client.render(
+                preview_job, params, webhook=webhook, before_send=record_intent
+            )
+        else:  # video-edit: a full renderParams body built from the transcript
+            assert state.source_url is not None
+            body = flows.video_edit_render_body(
+                row.variables,
+                state.source_url,
+                row.scratch.get("items") or [],
+                Path(row.output_name).stem,
+            )
+            job_id = await svc.client.render_params(
+                body, webhook=webhook, before_send=record_intent
+            )
     except AmbiguousError as exc:
         found = await _find_by_webhook(row, svc)
         if found is None:
@@ -94,6 +106,7 @@ async def wait_render(row: RowJob, svc: Services) -> None:
     if job.video_url is None:
         raise ApiError("render completed without any video URL", endpoint="GET /v1/jobs")
     row.scratch["video_url"] = job.video_url
+    row.scratch["subtitle_urls"] = job.subtitle_urls
     if state.video_url is None:
         await svc.ledger.append(
             {

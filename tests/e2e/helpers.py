@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from orchestrator.ledger import LEDGER_NAME, replay
+
 TEMPLATE = {
     "projectName": "e2e",
     "audio": {"selectedVoiceOverTrack": "Adam, male"},
@@ -17,26 +19,44 @@ TEMPLATE = {
     ],
 }
 
-FAST_CONFIG = """
-[limits]
-max_requests_per_s = 500.0
-max_rows_in_flight = 8
-[poll]
-preview_interval_s = 0.01
-render_interval_s = 0.01
-jitter_fraction = 0.2
-preview_deadline_s = 20.0
-render_deadline_s = 20.0
-webhook_fallback_interval_s = 0.5
-[retry]
-max_attempts = 8
-base_delay_s = 0.01
-max_delay_s = 0.2
-"""
+FAST_SETTINGS: dict[str, dict[str, Any]] = {
+    "limits": {"max_requests_per_s": 500.0, "max_rows_in_flight": 8},
+    "poll": {
+        "preview_interval_s": 0.01,
+        "render_interval_s": 0.01,
+        "jitter_fraction": 0.2,
+        "preview_deadline_s": 20.0,
+        "render_deadline_s": 20.0,
+        "webhook_fallback_interval_s": 0.5,
+    },
+    "retry": {"max_attempts": 8, "base_delay_s": 0.01, "max_delay_s": 0.2},
+}
 
 
-def write_batch(folder: Path, rows: int, *, extra_config: str = "") -> dict[str, Path]:
-    """A template, a manifest of ``rows`` rows and a fast config under ``folder``."""
+def config_toml(overrides: dict[str, dict[str, Any]] | None = None) -> str:
+    """FAST_SETTINGS with ``overrides`` merged per table, as TOML (each table written once)."""
+    tables = {name: dict(values) for name, values in FAST_SETTINGS.items()}
+    for name, values in (overrides or {}).items():
+        tables.setdefault(name, {}).update(values)
+    lines: list[str] = []
+    for name, values in tables.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+    return "\n".join(lines) + "\n"
+
+
+FAST_CONFIG = config_toml()
+
+
+def write_batch(
+    folder: Path,
+    rows: int,
+    *,
+    extra_config: str = "",
+    config: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Path]:
+    """A template, a manifest of ``rows`` rows and a fast config under ``folder``; ``config``
+    overrides FAST_SETTINGS table by table, ``extra_config`` appends raw TOML (new tables only)."""
     folder.mkdir(parents=True, exist_ok=True)
     template = folder / "t.pictai"
     template.write_text(json.dumps(TEMPLATE))
@@ -46,10 +66,15 @@ def write_batch(folder: Path, rows: int, *, extra_config: str = "") -> dict[str,
         writer.writerow(["id", "name", "city"])
         for i in range(rows):
             writer.writerow([f"row-{i:03d}", f"Name {i}", f"City, {i}"])
-    config = folder / "c.toml"
-    config.write_text(FAST_CONFIG + extra_config)
-    config.chmod(0o600)
-    return {"template": template, "manifest": manifest, "config": config, "out": folder / "run"}
+    config_file = folder / "c.toml"
+    config_file.write_text(config_toml(config) + extra_config)
+    config_file.chmod(0o600)
+    return {
+        "template": template,
+        "manifest": manifest,
+        "config": config_file,
+        "out": folder / "run",
+    }
 
 
 def read_results(run_dir: Path) -> list[dict[str, str]]:
@@ -57,22 +82,33 @@ def read_results(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+TERMINAL = {"done", "failed", "ambiguous"}
+
+
 def check_invariants(run_dir: Path, stats: dict[str, Any], rows: int) -> list[dict[str, str]]:
-    """Every row once with a terminal status; no duplicate render; done files match the server."""
+    """Every row once with a terminal status (a failure names its cause); no duplicate render;
+    every done file is in place with the bytes and sha256 the server served, and no partial file
+    beside it; the ledger replays cleanly and agrees with results.csv."""
     results = read_results(run_dir)
     assert len(results) == rows
     assert len({r["id"] for r in results}) == rows
     assert stats["duplicate_renders"] == 0
+    state = replay(run_dir / LEDGER_NAME)  # raises on a damaged line
     served = stats["videos"]
     for r in results:
+        assert r["status"] in TERMINAL, r
+        assert state.rows[r["id"]].status == r["status"]
+        if r["status"] == "failed":
+            kind, sep, message = r["error"].partition(": ")
+            assert sep and kind and message, r
         if r["status"] == "done":
-            data = (run_dir / r["file"]).read_bytes()
+            final = run_dir / r["file"]
+            data = final.read_bytes()
             assert len(data) == int(r["bytes"])
             assert hashlib.sha256(data).hexdigest() == r["sha256"]
             assert served[r["render_job_id"]]["sha256"] == r["sha256"]
-    assert not list((run_dir / "videos").glob(".*.part")) or any(
-        r["status"] != "done" for r in results
-    )
+            assert served[r["render_job_id"]]["bytes"] == len(data)
+            assert not (final.parent / f".{final.name}.part").exists()
     return results
 
 

@@ -123,14 +123,18 @@ def test_sigkill_at_random_moments_then_rerun_completes(
     for _ in range(20):
         runs += 1
         proc = _cli(run_args(batch), env)
+        killed = False
         if kills < 6:
             time.sleep(rng.uniform(0.7, 2.0))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
+                killed = True
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err
-        if proc.returncode == 0:
+        # A run that ended by itself has done all it can: rows whose render was in flight at a
+        # kill are ambiguous by contract (never resent), so they may keep the exit status at 1.
+        if proc.returncode == 0 or (not killed and proc.returncode == 1):
             break
     else:
         pytest.fail("the batch never completed")

@@ -1,0 +1,122 @@
+"""``python -m benchmarks [--smoke] [--rows N] [--only NAME,...] [--out FILE]``.
+
+Runs the scenarios (``benchmarks.scenarios``), prints a markdown table (each figure beside the
+bound it is measured against) and writes every figure, the plan and the machine as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import scenarios
+from benchmarks.scenarios import FULL, SMOKE, Figures, Plan
+
+RESULTS_DIR = Path(__file__).parent / "results"
+SCENARIOS = ("rate_poll", "rate_webhook", "render_bound", "overhead", "scale", "faults")
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def table(results: dict[str, Figures]) -> str:
+    lines = ["| scenario | figure | value | unit | bound / target | met |", "|---|---|---|---|---|---|"]
+    for name, figures in results.items():
+        for key, fig in figures.items():
+            met = "" if fig.met is None else ("yes" if fig.met else "**no**")
+            value = "n/a" if fig.value is None else f"{fig.value:g}"
+            lines.append(f"| {name} | {key} | {value} | {fig.unit} | {fig.bound} | {met} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and durations (CI)")
+    parser.add_argument("--rows", type=int, help="rows of the rate-bound and fault runs")
+    parser.add_argument("--render-rows", type=int, help="rows of the render-bound run")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--out", type=Path, help="JSON file (default results/latest.json)")
+    parser.add_argument("--work", type=Path, help="keep the runs' files here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    plan: Plan = SMOKE if args.smoke else FULL
+    if args.rows:
+        plan = dataclasses.replace(plan, rows=args.rows)
+    if args.render_rows:
+        plan = dataclasses.replace(plan, render_rows=args.render_rows)
+    only = args.only.split(",") if args.only else list(SCENARIOS)
+    unknown = set(only) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    out: Path = args.out or RESULTS_DIR / ("smoke.json" if args.smoke else "latest.json")
+
+    results: dict[str, Figures] = {}
+    timings: dict[str, float] = {}
+    keep = contextlib.nullcontext(str(args.work)) if args.work else None
+    with keep or tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
+        work = Path(tmp)
+        runners: dict[str, Callable[[], Figures]] = {
+            "rate_poll": lambda: scenarios.rate_bound(work / "rate_poll", plan, webhook=False),
+            "rate_webhook": lambda: scenarios.rate_bound(
+                work / "rate_webhook", plan, webhook=True
+            ),
+            "render_bound": lambda: scenarios.render_bound(work / "render_bound", plan),
+            "overhead": lambda: scenarios.overhead(work / "overhead", plan),
+            "scale": lambda: scenarios.scale(work / "scale", plan),
+            "faults": lambda: scenarios.faults(work / "faults", plan, _clean(results)),
+        }
+        for name in SCENARIOS:
+            if name not in only:
+                continue
+            print(f"bench: {name} …", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            results[name] = runners[name]()
+            timings[name] = round(time.monotonic() - started, 1)
+    print(table(results))
+    document = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "plan": plan.describe(),
+        "bench_seconds": timings,
+        "scenarios": {
+            name: {key: fig.to_json() for key, fig in figures.items()}
+            for name, figures in results.items()
+        },
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nwrote {out}", file=sys.stderr)
+    return 0
+
+
+def _clean(results: dict[str, Figures]) -> float | None:
+    clean = results.get("rate_poll", {}).get("makespan_s")
+    return float(clean.value) if clean is not None and clean.value is not None else None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

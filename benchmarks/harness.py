@@ -1,0 +1,217 @@
+"""Processes and files for the benchmarks: a standalone simulator, the CLI as a measured child.
+
+Both the simulator and the orchestrator run as separate processes, so the orchestrator's CPU time
+and peak RSS (``os.wait4``'s rusage) are its own, and the simulator's work is not counted.
+Every wait here is bounded: a child that outlives its deadline is killed and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+SIM_START_TIMEOUT_S = 30.0
+WAIT_POLL_S = 0.05
+TEMPLATE = {
+    "projectName": "bench",
+    "audio": {"selectedVoiceOverTrack": "Adam, male"},
+    "scenes": [
+        {"sceneId": 1, "sentence": "Hello {{name}}!", "lines": [{"text": "Hello {{ name }}!"}]},
+        {"sceneId": 2, "sentence": "Greetings from {{city}}."},
+    ],
+}
+NON_API_PREFIXES = ("/__",)
+"""Simulator routes that are not Pictory API calls (CDN downloads, storage, stats)."""
+SETUP_ROUTES = ("POST /v1/oauth2/token", "POST /v1/templates")
+"""Once-per-run API calls, left out of the per-row request count."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Sim:
+    """``python -m orchestrator sim`` in its own process, on a free loopback port."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "sim", "--host", HOST, "--port",
+             str(self.port), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.base_url = f"http://{HOST}:{self.port}/pictoryapis"
+        deadline = time.monotonic() + SIM_START_TIMEOUT_S
+        while True:
+            try:
+                self.stats()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError(f"simulator {args} did not start") from None
+                time.sleep(WAIT_POLL_S)
+
+    def stats(self) -> dict[str, Any]:
+        url = f"http://{HOST}:{self.port}/__sim__/stats"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            data: dict[str, Any] = json.load(resp)
+            return data
+
+    def env(self) -> dict[str, str]:
+        """The environment a user would set to point the CLI at this simulator."""
+        env = dict(os.environ)
+        env.pop("PICTORY_API_KEY", None)
+        env.update(
+            PICTORY_API_BASE_URL=self.base_url,
+            PICTORY_CLIENT_ID="bench-client",
+            PICTORY_CLIENT_SECRET="bench-secret",
+            PICTORY_USER_ID="bench-user",
+        )
+        return env
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> Sim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def api_requests(stats: Mapping[str, Any]) -> tuple[int, int]:
+    """``(per-row API requests, setup requests)`` from simulator stats (CDN and stats excluded)."""
+    rows = setup = 0
+    for route, count in stats["requests"].items():
+        path = route.split(" ", 1)[1] if " " in route else route
+        if path.startswith(NON_API_PREFIXES):
+            continue
+        if route in SETUP_ROUTES:
+            setup += count
+        else:
+            rows += count
+    return rows, setup
+
+
+@dataclass
+class Measured:
+    """A finished child: exit code, wall time, CPU time (user + system) and peak RSS."""
+
+    exit_code: int
+    wall_s: float
+    cpu_s: float
+    maxrss_mb: float
+    stderr_tail: str
+
+
+def measure(
+    argv: list[str], *, env: Mapping[str, str] | None, log: Path, timeout_s: float
+) -> Measured:
+    """Run ``argv``; rusage comes from ``os.wait4`` (this child only). Killed past ``timeout_s``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            argv, env=dict(env) if env is not None else None, stdout=err, stderr=err
+        )
+        deadline = started + timeout_s
+        killed = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                break
+            if not killed and time.monotonic() > deadline:
+                proc.kill()
+                killed = True
+            time.sleep(WAIT_POLL_S)
+        wall_s = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    tail = log.read_text(errors="replace")[-2000:]
+    if killed:
+        tail = f"killed after {timeout_s:.0f} s\n{tail}"
+    return Measured(
+        exit_code=proc.returncode,
+        wall_s=wall_s,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        maxrss_mb=usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        stderr_tail=tail,
+    )
+
+
+def orchestrator_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "orchestrator", *args]
+
+
+def write_batch(folder: Path, rows: int) -> tuple[Path, Path]:
+    """A template and a CSV manifest of ``rows`` rows (``id,name,city``) under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    template = folder / "bench.pictai"
+    template.write_text(json.dumps(TEMPLATE))
+    manifest = folder / "manifest.csv"
+    with manifest.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "name", "city"])
+        writer.writerows(
+            [f"row-{i:07d}", f"Name {i}", f"City, {i % 997}"] for i in range(rows)
+        )
+    return manifest, template
+
+
+def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
+    """A TOML config from ``{"section": {"key": value}}`` (numbers, booleans and strings)."""
+    lines: list[str] = []
+    for name, keys in sections.items():
+        lines.append(f"[{name}]")
+        for key, value in keys.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def downloaded_times(ledger: Path) -> list[float]:
+    """The ``ts`` of every ``downloaded`` event, sorted."""
+    times: list[float] = []
+    with ledger.open("rb") as f:
+        for raw in f:
+            if b'"e":"downloaded"' in raw:
+                times.append(float(json.loads(raw)["ts"]))
+    return sorted(times)
+
+
+def steady_rate(times: list[float], low: float = 0.1, high: float = 0.9) -> float | None:
+    """Rows per second between the ``low`` and ``high`` fractions done (warm-up, tail excluded)."""
+    if len(times) < 3:
+        return None
+    i, j = int(len(times) * low), min(len(times) - 1, int(len(times) * high))
+    span = times[j] - times[i]
+    return (j - i) / span if span > 0 else None
+
+
+def read_results(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "results.csv").open(newline="") as f:
+        return list(csv.DictReader(f))

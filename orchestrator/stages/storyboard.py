@@ -1,0 +1,30 @@
+"""Stage 1 of the storyboard flow: text → ``POST /v1/video/storyboard`` (a preview job) → wait.
+
+From there a storyboard row renders and downloads exactly like a template row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator import flows
+from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.preview import record_preview_job, wait_preview
+from orchestrator.stages.unbilled import create_unbilled_job
+
+
+async def storyboard_preview(row: RowJob, svc: Services) -> None:
+    state = svc.state(row)
+    if state.preview_job is None and state.render_job is None:
+        manifest = row.manifest or Path(".")
+        payload = flows.storyboard_payload(row.variables, manifest, Path(row.output_name).stem)
+        webhook = svc.webhook_url(row, "preview")
+        if webhook:
+            payload["webhook"] = webhook
+
+        async def send() -> str:
+            return await svc.client.create_storyboard(payload)
+
+        job_id = await create_unbilled_job(row, svc, "storyboard", send)
+        await record_preview_job(row, svc, job_id)
+    await wait_preview(row, svc)

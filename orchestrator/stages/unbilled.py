@@ -1,0 +1,29 @@
+"""Creating a job that bills nothing: previews, storyboard previews, transcriptions, highlights.
+
+Such a request whose answer was lost (the connection dropped after sending) is simply sent again,
+up to ``MAX_AMBIGUOUS_RESENDS`` times: an orphan job costs nothing. Only renders bill, and those
+follow the delivery contract in ``stages.render``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from orchestrator.errors import AmbiguousError
+from orchestrator.stages.base import RowJob, Services
+
+MAX_AMBIGUOUS_RESENDS = 3
+
+
+async def create_unbilled_job(
+    row: RowJob, svc: Services, stage: str, send: Callable[[], Awaitable[str]]
+) -> str:
+    resends = 0
+    while True:
+        try:
+            return await send()
+        except AmbiguousError:
+            resends += 1
+            if resends > MAX_AMBIGUOUS_RESENDS:
+                raise
+            svc.sink.emit("job_resent", row=row.row_id, stage=stage, reason="connection lost")

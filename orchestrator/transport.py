@@ -1,0 +1,221 @@
+"""The network seam: the only module that imports aiohttp's client (httpx's transport idea).
+
+``Transport`` owns the one ``aiohttp.ClientSession`` and moves bytes: API requests, streamed video
+downloads (resumed with ``Range``) and streamed file uploads. ``_translate`` is the one place
+aiohttp's exceptions become ours; what an HTTP *status* means is decided by ``client``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiofiles
+import aiohttp
+import anyio
+
+from orchestrator.config import ApiConfig
+from orchestrator.errors import (
+    AmbiguousError,
+    ApiError,
+    DownloadError,
+    LinkExpiredError,
+    NotDeliveredError,
+    PermanentError,
+    TransientError,
+)
+
+CHUNK_BYTES = 256 * 1024
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    retry_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    bytes: int
+    sha256: str
+
+
+class Transport:
+    """One aiohttp session for everything. Use as ``async with Transport(api) as t``."""
+
+    def __init__(self, api: ApiConfig) -> None:
+        self._api = api
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Transport:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._api.connect_timeout_s, sock_read=self._api.read_timeout_s
+        )
+        self._session = aiohttp.ClientSession(
+            timeout=timeout,
+            headers={"User-Agent": self._api.user_agent},
+            connector=aiohttp.TCPConnector(limit=0),
+        )
+        # aiohttp silently resends a PUT ("idempotent" in HTTP) once when the server drops the
+        # connection. PUT /v1/video/render bills a render, so only retry.py decides on resends.
+        self._session._retry_connection = False
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("Transport used outside `async with`")
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        headers: dict[str, str],
+        json: Any = None,
+        data: bytes | None = None,
+        creates_job: bool = False,
+    ) -> Answer:
+        """Send one request and read the whole (small) answer."""
+        session = self._require_session()
+        try:
+            async with session.request(method, url, json=json, data=data, headers=headers) as resp:
+                raw = await resp.read()
+                return Answer(resp.status, raw, resp.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc, endpoint, creates_job) from exc
+
+    async def download(self, url: str, dest: Path) -> DownloadResult:
+        """Stream ``url`` into ``dest``, resuming with ``Range`` from what ``dest`` already holds.
+
+        No API credentials are sent. Only http(s) is followed, with at most ``MAX_REDIRECTS``
+        redirects. The byte count is checked against ``Content-Length``; a short body raises
+        DownloadError and leaves the partial file for the next attempt to resume from.
+        """
+        _require_http(url)
+        have = await anyio.to_thread.run_sync(_size_or_zero, dest)
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        session = self._require_session()
+        try:
+            async with session.get(url, headers=headers, max_redirects=MAX_REDIRECTS) as resp:
+                if resp.status in (403, 404, 410):
+                    raise LinkExpiredError("download link refused or expired", status=resp.status)
+                if resp.status == 416:
+                    await anyio.to_thread.run_sync(_size_or_zero, dest, True)
+                    raise DownloadError("server refused our resume range; restarting", status=416)
+                if resp.status >= 400:
+                    raise (TransientError if resp.status >= 500 else PermanentError)(
+                        "download refused", status=resp.status
+                    )
+                append = resp.status == 206 and have > 0
+                hasher = await _hash_prefix(dest) if append else hashlib.sha256()
+                written = have if append else 0
+                expected = resp.content_length
+                async with aiofiles.open(dest, "ab" if append else "wb") as out:
+                    async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
+                        hasher.update(chunk)
+                        await out.write(chunk)
+                        written += len(chunk)
+                    await out.flush()
+                    await anyio.to_thread.run_sync(os.fsync, out.fileno())
+        except ApiError:
+            raise
+        except aiohttp.TooManyRedirects as exc:
+            raise PermanentError(f"download redirected more than {MAX_REDIRECTS} times") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DownloadError(f"download interrupted: {type(exc).__name__}") from exc
+        if expected is not None and written - (have if append else 0) != expected:
+            raise DownloadError(f"download cut short ({written} bytes so far)")
+        return DownloadResult(bytes=written, sha256=hasher.hexdigest())
+
+    async def upload(self, url: str, path: Path, content_type: str) -> int:
+        """Stream the file at ``path`` to a signed ``url`` with PUT; never read whole into memory.
+
+        Returns the bytes sent. A dropped connection is a TransientError: an upload to a signed
+        URL replaces the object, so sending it again is safe.
+        """
+        _require_http(url)
+        size = (await anyio.Path(path).stat()).st_size
+        session = self._require_session()
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=self._api.connect_timeout_s,
+            sock_read=self._api.upload_timeout_s,
+        )
+        headers = {"Content-Type": content_type, "Content-Length": str(size)}
+        chunks = _file_chunks(path)
+        try:
+            async with session.put(url, data=chunks, headers=headers, timeout=timeout) as resp:
+                await resp.read()
+                if resp.status in (401, 403):
+                    raise LinkExpiredError("upload link refused or expired", status=resp.status)
+                if resp.status >= 400:
+                    raise (TransientError if resp.status >= 500 else PermanentError)(
+                        "upload refused", status=resp.status
+                    )
+        except ApiError:
+            raise
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"upload interrupted: {type(exc).__name__}") from exc
+        finally:
+            await chunks.aclose()  # closes the file even when the body was not read to the end
+        return size
+
+
+def _translate(exc: BaseException, endpoint: str, creates_job: bool) -> ApiError:
+    """aiohttp's exceptions → ours. The only place that knows aiohttp's hierarchy."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return NotDeliveredError(f"could not reach the API ({name})", endpoint=endpoint)
+    if creates_job:
+        return AmbiguousError(
+            f"connection lost after the request was sent ({name}); the job may or may not exist",
+            endpoint=endpoint,
+        )
+    return TransientError(f"connection problem ({name})", endpoint=endpoint)
+
+
+def _require_http(url: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise PermanentError(f"refusing a {scheme or 'relative'} URL; only http(s) is followed")
+
+
+async def _file_chunks(path: Path) -> AsyncGenerator[bytes, None]:
+    async with aiofiles.open(path, "rb") as f:
+        while chunk := await f.read(CHUNK_BYTES):
+            yield chunk
+
+
+async def _hash_prefix(path: Path) -> Any:
+    def work() -> Any:
+        hasher = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(CHUNK_BYTES), b""):
+                hasher.update(block)
+        return hasher
+
+    return await anyio.to_thread.run_sync(work)
+
+
+def _size_or_zero(path: Path, remove: bool = False) -> int:
+    """Size of a partial download (0 when absent); with ``remove``, delete it first."""
+    if remove:
+        path.unlink(missing_ok=True)
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
