@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo sim clean
+.PHONY: test lint typecheck pytest demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,25 @@ demo: $(STAMP)
 	$(BIN)/orchestrator run jobs/welcome/manifest.csv --template jobs/welcome/welcome.pictai \
 		--out runs/demo --simulate=demo
 
+# The other flows' samples, and a manifest mixing all three.
+demo-storyboard: $(STAMP)
+	$(BIN)/orchestrator run jobs/storyboard/manifest.csv --flow storyboard --out runs/storyboard --simulate=demo
+
+demo-video-edit: $(STAMP)
+	$(BIN)/orchestrator run jobs/video-edit/manifest.csv --flow video-edit --out runs/video-edit --simulate=demo
+
+demo-mixed: $(STAMP)
+	$(BIN)/orchestrator run jobs/mixed/manifest.csv --out runs/mixed --simulate=demo
+
 sim: $(STAMP)
 	$(BIN)/orchestrator sim --profile demo
+
+# Benchmarks against a standalone simulator (README "Performance"); not run by CI.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks --smoke
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -193,14 +193,24 @@ def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
     return path
 
 
-def downloaded_times(ledger: Path) -> list[float]:
-    """The ``ts`` of every ``downloaded`` event, sorted."""
+def downloaded_times(ledger: Path) -> tuple[float | None, list[float]]:
+    """The first row's admission time, and the ``ts`` of every ``downloaded`` event, sorted."""
+    first: float | None = None
     times: list[float] = []
     with ledger.open("rb") as f:
         for raw in f:
             if b'"e":"downloaded"' in raw:
                 times.append(float(json.loads(raw)["ts"]))
-    return sorted(times)
+            elif first is None and raw.startswith(b'{"e":"row"'):
+                first = float(json.loads(raw)["ts"])
+    return first, sorted(times)
+
+
+def overall_rate(first: float | None, times: list[float]) -> float | None:
+    """Rows per second from the first row's admission to the last download (warm-up included)."""
+    if first is None or not times or times[-1] <= first:
+        return None
+    return len(times) / (times[-1] - first)
 
 
 def steady_rate(times: list[float], low: float = 0.1, high: float = 0.9) -> float | None:

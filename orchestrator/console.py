@@ -15,9 +15,10 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.events import scrub
 
@@ -143,7 +144,7 @@ class LiveSink:
         if message:
             self._live.console.print(scrub(message, self._secrets), markup=False, highlight=False)
 
-    def _render(self) -> Table:
+    def _render(self) -> Group:
         t = self.tally
         stages = t.in_stage()
         table = Table.grid(padding=(0, 2))
@@ -164,8 +165,8 @@ class LiveSink:
             f"eta {_human(eta)}" if eta is not None else "eta …",
         )
         if t.stopping:
-            table.add_row("stopping", scrub(t.stopping, self._secrets), "", "")
-        return table
+            return Group(table, Text("stopping: " + scrub(t.stopping, self._secrets)))
+        return Group(table)
 
     def close(self) -> None:
         self._live.stop()

@@ -1,0 +1,186 @@
+"""The fault matrix: every fault the simulator can inject, one batch each, through the real CLI.
+
+Each test runs ``orchestrator run`` in-process against a simulator injecting one fault kind (or
+all of them, at the ``flaky`` profile's rates) and checks the invariants of ``check_invariants``:
+every row once in results.csv with a terminal status and a named cause, no render twice, every
+done file byte-for-byte what the simulator served, and a ledger that replays cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.ledger import LEDGER_NAME, replay
+from orchestrator.simulator.settings import PROFILES
+
+from .helpers import check_invariants, read_results, run_args, write_batch
+
+ROWS = 12
+STUCK_DEADLINES = {"poll": {"preview_deadline_s": 0.3, "render_deadline_s": 0.3}}
+
+
+def _ledger_events(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / LEDGER_NAME).read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(args)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+@pytest.mark.parametrize(
+    ("fault", "overrides"),
+    [
+        ("server_error", {"fault_server_error_p": 0.3}),
+        ("slow", {"fault_slow_p": 0.3, "fault_slow_delay_s": 0.05}),
+        ("download_cut", {"fault_download_cut_p": 0.5}),
+        ("token_revoked", {"fault_token_revoked_p": 0.3}),
+    ],
+)
+def test_transient_fault_is_retried_until_every_row_is_done(
+    tmp_path: Path,
+    make_sim: Any,
+    api_env: Any,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+    overrides: dict[str, Any],
+) -> None:
+    """A transient fault on a large share of requests costs retries, never a row: all done."""
+    sim = make_sim(seed=11, **overrides)
+    api_env(sim)
+    batch = write_batch(tmp_path, ROWS)
+    code, err = _run(run_args(batch), capsys)
+    stats = sim.stats()
+    assert stats["faults"].get(fault, 0) > 0, "the fault never fired; the test proves nothing"
+    assert code == 0, err
+    results = check_invariants(batch["out"], stats, ROWS)
+    assert {r["status"] for r in results} == {"done"}
+
+
+def test_rate_limited_requests_wait_and_every_row_is_done(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Injected 429s pause the limiter and are retried: every row done, nothing rendered twice.
+    (Each 429 costs the limiter a second of silence, so this batch is small.)"""
+    sim = make_sim(seed=1, fault_rate_limit_p=0.2, fault_retry_after_s=0)
+    api_env(sim)
+    batch = write_batch(tmp_path, 4)
+    code, err = _run(run_args(batch), capsys)
+    stats = sim.stats()
+    assert stats["faults"].get("rate_limit", 0) > 0
+    assert code == 0, err
+    results = check_invariants(batch["out"], stats, 4)
+    assert {r["status"] for r in results} == {"done"}
+
+
+def test_dropped_connections_never_render_twice(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dropped connections: safe requests are retried; a render whose answer was lost is
+    ambiguous (intent, no job id) and is not sent again, neither now nor by the next run."""
+    sim = make_sim(seed=5, fault_drop_p=0.25)
+    api_env(sim)
+    batch = write_batch(tmp_path, ROWS)
+    _run(run_args(batch), capsys)
+    stats = sim.stats()
+    assert stats["faults"].get("drop_before", 0) + stats["faults"].get("drop_after", 0) > 0
+    results = check_invariants(batch["out"], stats, ROWS)
+    assert {r["status"] for r in results} <= {"done", "ambiguous"}
+    assert all(n == 1 for n in stats["renders_per_preview"].values())
+    state = replay(batch["out"] / LEDGER_NAME)
+    ambiguous = [r["id"] for r in results if r["status"] == "ambiguous"]
+    for row in ambiguous:
+        assert state.rows[row].render_intent and state.rows[row].render_job is None
+    renders = stats["requests"].get("PUT /v1/video/render/{id}", 0)
+    code, _ = _run(run_args(batch), capsys)
+    assert code == (1 if ambiguous else 0)
+    again = sim.stats()
+    check_invariants(batch["out"], again, ROWS)
+    assert again["requests"].get("PUT /v1/video/render/{id}", 0) == renders
+    assert [r["id"] for r in read_results(batch["out"]) if r["status"] == "ambiguous"] == ambiguous
+
+
+def test_failed_jobs_fail_their_rows_until_retry_failed(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job that ends ``failed`` fails its row permanently (kind job_failed); a plain rerun
+    leaves it alone; --retry-failed starts it over until the batch is done."""
+    sim = make_sim(seed=2, fault_job_failed_p=0.3)
+    api_env(sim)
+    batch = write_batch(tmp_path, ROWS)
+    code, _ = _run(run_args(batch), capsys)
+    assert code == 1
+    results = check_invariants(batch["out"], sim.stats(), ROWS)
+    failed = {r["id"] for r in results if r["status"] == "failed"}
+    assert failed and all(
+        r["error"].startswith("job_failed: ") for r in results if r["id"] in failed
+    )
+    previews = sim.stats()["requests"]["POST /v1/video/from-template"]
+    assert _run(run_args(batch), capsys)[0] == 1
+    assert sim.stats()["requests"]["POST /v1/video/from-template"] == previews
+    for _ in range(15):
+        code, _ = _run(run_args(batch, "--retry-failed"), capsys)
+        check_invariants(batch["out"], sim.stats(), ROWS)
+        if code == 0:
+            break
+    else:
+        pytest.fail("--retry-failed never finished the batch")
+    retried = {e["row"] for e in _ledger_events(batch["out"]) if e["e"] == "retry"}
+    assert failed <= retried  # every row that failed was started over
+
+
+def test_stuck_jobs_fail_as_stuck_and_a_resume_reattaches(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job that never finishes fails its row with kind ``stuck`` at the poll deadline; the next
+    run polls the same job again instead of creating a new one."""
+    sim = make_sim(seed=4, fault_job_stuck_p=0.3)
+    api_env(sim)
+    batch = write_batch(tmp_path, ROWS, config=STUCK_DEADLINES)
+    code, _ = _run(run_args(batch), capsys)
+    assert code == 1
+    results = check_invariants(batch["out"], sim.stats(), ROWS)
+    stuck = {r["id"] for r in results if r["status"] == "failed"}
+    assert stuck and all(r["error"].startswith("stuck: ") for r in results if r["id"] in stuck)
+    before = replay(batch["out"] / LEDGER_NAME).rows
+    jobs_before = {row: (before[row].preview_job, before[row].render_job) for row in stuck}
+    created = sim.stats()["jobs"]
+    reads = sim.stats()["requests"]["GET /v1/jobs/{id}"]
+    code, _ = _run(run_args(batch), capsys)
+    assert code == 1
+    after_stats = sim.stats()
+    check_invariants(batch["out"], after_stats, ROWS)
+    after = replay(batch["out"] / LEDGER_NAME).rows
+    assert {row: (after[row].preview_job, after[row].render_job) for row in stuck} == jobs_before
+    assert after_stats["jobs"]["preview"] == created["preview"]
+    assert after_stats["jobs"]["render"] == created["render"]
+    assert after_stats["requests"]["GET /v1/jobs/{id}"] > reads  # it polled them again
+    assert all(after[row].status == "failed" and after[row].attempts == 2 for row in stuck)
+
+
+def test_every_fault_at_once_keeps_the_invariants(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """All faults at the ``flaky`` profile's rates, on test timings: the batch ends with every row
+    done, ambiguous or failed for a reason retrying cannot fix (job failed or stuck), and stays
+    consistent over reruns with --retry-failed."""
+    faults = {k: v for k, v in PROFILES["flaky"].items() if k.startswith("fault_")}
+    faults.update(fault_slow_delay_s=0.05, fault_retry_after_s=0)
+    sim = make_sim(seed=9, **faults)
+    api_env(sim)
+    batch = write_batch(tmp_path, ROWS, config=STUCK_DEADLINES)
+    for _ in range(3):
+        _run(run_args(batch, "--retry-failed"), capsys)
+        results = check_invariants(batch["out"], sim.stats(), ROWS)
+        causes = Counter(r["error"].split(":")[0] for r in results if r["status"] == "failed")
+        assert set(causes) <= {"job_failed", "stuck"}, causes
+    assert sum(sim.stats()["faults"].values()) > 0
