@@ -44,6 +44,11 @@ demo-mixed: $(STAMP)
 sim: $(STAMP)
 	$(BIN)/orchestrator sim --profile demo
 
+# Kill the real CLI with SIGKILL KILLS times at random moments, rerun, check the invariants.
+KILLS ?= 200
+soak: $(STAMP)
+	$(BIN)/python scripts/soak --kills $(KILLS)
+
 # Benchmarks against a standalone simulator (README "Performance"); not run by CI.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

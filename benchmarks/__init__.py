@@ -1,1 +1,1 @@
-"""Benchmarks of the orchestrator against its simulator, each in its own process (``make bench``)."""
+"""Benchmarks against the simulator, each side in its own process (``make bench``)."""

@@ -45,7 +45,10 @@ def machine() -> dict[str, Any]:
 
 
 def table(results: dict[str, Figures]) -> str:
-    lines = ["| scenario | figure | value | unit | bound / target | met |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | figure | value | unit | bound / target | met |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, figures in results.items():
         for key, fig in figures.items():
             met = "" if fig.met is None else ("yes" if fig.met else "**no**")
@@ -84,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         runners: dict[str, Callable[[], Figures]] = {
             "rate_poll": lambda: scenarios.rate_bound(work / "rate_poll", plan, webhook=False),
-            "rate_webhook": lambda: scenarios.rate_bound(
-                work / "rate_webhook", plan, webhook=True
-            ),
+            "rate_webhook": lambda: scenarios.rate_bound(work / "rate_webhook", plan, webhook=True),
             "render_bound": lambda: scenarios.render_bound(work / "render_bound", plan),
             "overhead": lambda: scenarios.overhead(work / "overhead", plan),
             "scale": lambda: scenarios.scale(work / "scale", plan),

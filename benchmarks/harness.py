@@ -52,8 +52,17 @@ class Sim:
         self.port = free_port()
         self.args = args
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "sim", "--host", HOST, "--port",
-             str(self.port), *args],
+            [
+                sys.executable,
+                "-m",
+                "orchestrator",
+                "sim",
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                *args,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -175,9 +184,7 @@ def write_batch(folder: Path, rows: int) -> tuple[Path, Path]:
     with manifest.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["id", "name", "city"])
-        writer.writerows(
-            [f"row-{i:07d}", f"Name {i}", f"City, {i % 997}"] for i in range(rows)
-        )
+        writer.writerows([f"row-{i:07d}", f"Name {i}", f"City, {i % 997}"] for i in range(rows))
     return manifest, template
 
 
@@ -204,6 +211,17 @@ def downloaded_times(ledger: Path) -> tuple[float | None, list[float]]:
             elif first is None and raw.startswith(b'{"e":"row"'):
                 first = float(json.loads(raw)["ts"])
     return first, sorted(times)
+
+
+def rerenders_recorded(ledger: Path) -> int:
+    """Renders the ledger records beyond each row's first: retries after a failed render job."""
+    jobs: dict[str, set[str]] = {}
+    with ledger.open("rb") as f:
+        for raw in f:
+            if raw.startswith(b'{"e":"render_job"'):
+                event = json.loads(raw)
+                jobs.setdefault(event["row"], set()).add(event["job"])
+    return sum(len(ids) - 1 for ids in jobs.values())
 
 
 def overall_rate(first: float | None, times: list[float]) -> float | None:

@@ -19,9 +19,10 @@ from benchmarks.harness import (
     api_requests,
     downloaded_times,
     measure,
-    overall_rate,
     orchestrator_argv,
+    overall_rate,
     read_results,
+    rerenders_recorded,
     steady_rate,
     write_batch,
     write_config,
@@ -121,8 +122,11 @@ def _user_config(
             "render_deadline_s": plan.render_s * plan.deadline_factor,
             "webhook_fallback_interval_s": max(1.0, (plan.preview_s + plan.render_s) * 4),
         },
-        "retry": {"max_attempts": 8, "base_delay_s": plan.retry_base_s,
-                  "max_delay_s": plan.retry_max_s},
+        "retry": {
+            "max_attempts": 8,
+            "base_delay_s": plan.retry_base_s,
+            "max_delay_s": plan.retry_max_s,
+        },
     }
     if webhook:
         sections["webhook"] = {"enabled": True, "listen_host": "127.0.0.1"}
@@ -151,8 +155,15 @@ def _run(
 ) -> tuple[Measured, Path]:
     run_dir = work / "run"
     argv = orchestrator_argv(
-        "run", str(manifest), "--template", str(template), "--out", str(run_dir),
-        "--config", str(config), *extra,
+        "run",
+        str(manifest),
+        "--template",
+        str(template),
+        "--out",
+        str(run_dir),
+        "--config",
+        str(config),
+        *extra,
     )
     m = measure(argv, env=sim.env(), log=work / "stderr.log", timeout_s=plan.timeout_s)
     if m.exit_code not in (0, 1):
@@ -165,14 +176,16 @@ def _common(m: Measured, rows: int, stats: dict[str, Any]) -> Figures:
     total = per_row + setup
     return {
         "makespan_s": Figure(round(m.wall_s, 2), "s"),
-        "api_requests_per_row": Figure(round(per_row / rows, 3), "req/row",
-                                       "token + template upload excluded"),
+        "api_requests_per_row": Figure(
+            round(per_row / rows, 3), "req/row", "token + template upload excluded"
+        ),
         "http_429": Figure(stats["rate_limited"], "count"),
         "http_429_share": Figure(round(stats["rate_limited"] / max(1, total), 5), "of requests"),
         "cpu_ms_per_row": Figure(round(m.cpu_s * 1000 / rows, 3), "ms/row"),
         "peak_rss_mb": Figure(round(m.maxrss_mb, 1), "MB"),
-        "duplicate_renders": Figure(stats["duplicate_renders"], "count", "must be 0",
-                                    stats["duplicate_renders"] == 0),
+        "duplicate_renders": Figure(
+            stats["duplicate_renders"], "count", "must be 0", stats["duplicate_renders"] == 0
+        ),
     }
 
 
@@ -182,24 +195,35 @@ def rate_bound(work: Path, plan: Plan, *, webhook: bool) -> Figures:
     manifest, template = write_batch(work, plan.rows)
     rows_in_flight = _rows_in_flight(plan, k)
     config = _user_config(
-        work / "config.toml", plan, max_rps=plan.rate_rps, rows_in_flight=rows_in_flight,
-        renders_in_flight=1000, webhook=webhook,
+        work / "config.toml",
+        plan,
+        max_rps=plan.rate_rps,
+        rows_in_flight=rows_in_flight,
+        renders_in_flight=1000,
+        webhook=webhook,
     )
     with Sim(*_sim_args(plan, plan.sim_profile, rate=plan.rate_rps, cap=1000)) as sim:
-        m, run_dir = _run(work, sim, manifest, template, config, plan,
-                          *(["--webhook"] if webhook else []))
+        m, run_dir = _run(
+            work, sim, manifest, template, config, plan, *(["--webhook"] if webhook else [])
+        )
         stats = sim.stats()
     first, times = downloaded_times(run_dir / "ledger.jsonl")
     rate, whole = steady_rate(times), overall_rate(first, times)
     bound = plan.rate_rps / k
     ratio = rate / bound if rate else None
     figures = {
-        "rows_per_s": Figure(round(rate, 3) if rate else None, "rows/s",
-                             f"R/k = {plan.rate_rps:g}/{k} = {bound:.3f}"),
-        "efficiency": Figure(round(ratio, 3) if ratio else None, "of bound", ">= 0.90",
-                             ratio is not None and ratio >= 0.90),
-        "rows_per_s_whole_run": Figure(round(whole, 3) if whole else None, "rows/s",
-                                       "first row admitted → last download"),
+        "rows_per_s": Figure(
+            round(rate, 3) if rate else None, "rows/s", f"R/k = {plan.rate_rps:g}/{k} = {bound:.3f}"
+        ),
+        "efficiency": Figure(
+            round(ratio, 3) if ratio else None,
+            "of bound",
+            ">= 0.90",
+            ratio is not None and ratio >= 0.90,
+        ),
+        "rows_per_s_whole_run": Figure(
+            round(whole, 3) if whole else None, "rows/s", "first row admitted → last download"
+        ),
         "efficiency_whole_run": Figure(round(whole / bound, 3) if whole else None, "of bound"),
         **_common(m, plan.rows, stats),
         "rows_in_flight": Figure(rows_in_flight, "config"),
@@ -215,7 +239,10 @@ def render_bound(work: Path, plan: Plan) -> Figures:
     cap, high_rps = plan.render_cap, 1000.0
     manifest, template = write_batch(work, plan.render_rows)
     config = _user_config(
-        work / "config.toml", plan, max_rps=high_rps, rows_in_flight=cap * 4,
+        work / "config.toml",
+        plan,
+        max_rps=high_rps,
+        rows_in_flight=cap * 4,
         renders_in_flight=cap,
     )
     with Sim(*_sim_args(plan, plan.sim_profile, rate=high_rps, cap=cap)) as sim:
@@ -226,25 +253,45 @@ def render_bound(work: Path, plan: Plan) -> Figures:
     bound = cap / plan.render_s
     ratio = rate / bound if rate else None
     return {
-        "rows_per_s": Figure(round(rate, 3) if rate else None, "rows/s",
-                             f"C/render = {cap}/{plan.render_s:g} s = {bound:.3f}"),
-        "efficiency": Figure(round(ratio, 3) if ratio else None, "of bound", ">= 0.90",
-                             ratio is not None and ratio >= 0.90),
-        "rows_per_s_whole_run": Figure(round(whole, 3) if whole else None, "rows/s",
-                                       "first row admitted → last download"),
+        "rows_per_s": Figure(
+            round(rate, 3) if rate else None,
+            "rows/s",
+            f"C/render = {cap}/{plan.render_s:g} s = {bound:.3f}",
+        ),
+        "efficiency": Figure(
+            round(ratio, 3) if ratio else None,
+            "of bound",
+            ">= 0.90",
+            ratio is not None and ratio >= 0.90,
+        ),
+        "rows_per_s_whole_run": Figure(
+            round(whole, 3) if whole else None, "rows/s", "first row admitted → last download"
+        ),
         **_common(m, plan.render_rows, stats),
         "done": Figure(_count(run_dir, "done"), "rows", f"of {plan.render_rows}"),
     }
 
 
 def _fast_config(path: Path, rows_in_flight: int = 64) -> Path:
-    return write_config(path, {
-        "limits": {"max_requests_per_s": 10000.0, "max_rows_in_flight": rows_in_flight,
-                   "max_renders_in_flight": 1000, "max_downloads_in_flight": 16},
-        "poll": {"preview_interval_s": 0.01, "render_interval_s": 0.01, "jitter_fraction": 0.2,
-                 "preview_deadline_s": 30.0, "render_deadline_s": 30.0},
-        "retry": {"max_attempts": 8, "base_delay_s": 0.05, "max_delay_s": 1.0},
-    })
+    return write_config(
+        path,
+        {
+            "limits": {
+                "max_requests_per_s": 10000.0,
+                "max_rows_in_flight": rows_in_flight,
+                "max_renders_in_flight": 1000,
+                "max_downloads_in_flight": 16,
+            },
+            "poll": {
+                "preview_interval_s": 0.01,
+                "render_interval_s": 0.01,
+                "jitter_fraction": 0.2,
+                "preview_deadline_s": 30.0,
+                "render_deadline_s": 30.0,
+            },
+            "retry": {"max_attempts": 8, "base_delay_s": 0.05, "max_delay_s": 1.0},
+        },
+    )
 
 
 def _no_latency_run(work: Path, plan: Plan, rows: int) -> tuple[Measured, Path, dict[str, Any]]:
@@ -277,20 +324,29 @@ def scale(work: Path, plan: Plan) -> Figures:
     figures: Figures = {}
     vdir = work / "validate"
     manifest, template = write_batch(vdir, plan.validate_rows)
-    m = measure(orchestrator_argv("validate", str(manifest), "--template", str(template)),
-                env=None, log=vdir / "stderr.log", timeout_s=plan.timeout_s)
+    m = measure(
+        orchestrator_argv("validate", str(manifest), "--template", str(template)),
+        env=None,
+        log=vdir / "stderr.log",
+        timeout_s=plan.timeout_s,
+    )
     if m.exit_code != 0:
         raise RuntimeError(f"validate failed ({m.exit_code}):\n{m.stderr_tail}")
     figures["validate_rows"] = Figure(plan.validate_rows, "rows")
     figures["validate_s"] = Figure(round(m.wall_s, 2), "s", "<= 30", m.wall_s <= 30)
-    figures["validate_peak_rss_mb"] = Figure(round(m.maxrss_mb, 1), "MB", "<= 150",
-                                             m.maxrss_mb <= 150)
+    figures["validate_peak_rss_mb"] = Figure(
+        round(m.maxrss_mb, 1), "MB", "<= 150", m.maxrss_mb <= 150
+    )
     shutil.rmtree(vdir)
 
     rdir = work / "replay"
     ledger = synthetic_ledger(rdir, plan.replay_rows)
-    m = measure([*orchestrator_argv()[:1], "-m", "benchmarks.replay_probe", str(ledger)],
-                env=None, log=rdir / "stderr.log", timeout_s=plan.timeout_s)
+    m = measure(
+        [*orchestrator_argv()[:1], "-m", "benchmarks.replay_probe", str(ledger)],
+        env=None,
+        log=rdir / "stderr.log",
+        timeout_s=plan.timeout_s,
+    )
     if m.exit_code != 0:
         raise RuntimeError(f"replay failed ({m.exit_code}):\n{m.stderr_tail}")
     figures["replay_rows"] = Figure(plan.replay_rows, "rows", "7 events per row")
@@ -310,8 +366,9 @@ def scale(work: Path, plan: Plan) -> Figures:
     growth = rss[1] / rss[0] - 1
     figures[f"run_{large}_peak_rss_mb"].bound = "<= 150"
     figures[f"run_{large}_peak_rss_mb"].met = rss[1] <= 150
-    figures["rss_growth"] = Figure(round(growth, 3), f"{large} vs {small} rows", "<= 0.10",
-                                   growth <= 0.10)
+    figures["rss_growth"] = Figure(
+        round(growth, 3), f"{large} vs {small} rows", "<= 0.10", growth <= 0.10
+    )
     return figures
 
 
@@ -319,8 +376,13 @@ def faults(work: Path, plan: Plan, clean_makespan_s: float | None) -> Figures:
     """The rate-bound batch against the ``flaky`` profile's faults, resumed until settled."""
     manifest, template = write_batch(work, plan.rows)
     rows_in_flight = _rows_in_flight(plan, RATE_K_POLL)
-    config = _user_config(work / "config.toml", plan, max_rps=plan.rate_rps,
-                          rows_in_flight=rows_in_flight, renders_in_flight=1000)
+    config = _user_config(
+        work / "config.toml",
+        plan,
+        max_rps=plan.rate_rps,
+        rows_in_flight=rows_in_flight,
+        renders_in_flight=1000,
+    )
     with Sim(*_sim_args(plan, "flaky", rate=plan.rate_rps, cap=1000)) as sim:
         m, run_dir = _run(work, sim, manifest, template, config, plan)
         first_s, total_s, resumes, cpu_s = m.wall_s, m.wall_s, 0, m.cpu_s
@@ -331,26 +393,43 @@ def faults(work: Path, plan: Plan, clean_makespan_s: float | None) -> Figures:
             cpu_s += m.cpu_s
         stats = sim.stats()
     results = read_results(run_dir)
+    rerendered = rerenders_recorded(run_dir / "ledger.jsonl")
+    unexplained = stats["duplicate_renders"] - rerendered
+    twice = sum(1 for n in stats["renders_per_preview"].values() if n > 1)
     ids = [r["id"] for r in results]
     lost = plan.rows - len(set(ids))
     dupes = len(ids) - len(set(ids))
     figures = {
         "first_pass_makespan_s": Figure(round(first_s, 2), "s"),
         "makespan_vs_clean": Figure(
-            round(first_s / clean_makespan_s, 3) if clean_makespan_s else None, "× clean",
-            "first pass / clean rate-bound run"),
+            round(first_s / clean_makespan_s, 3) if clean_makespan_s else None,
+            "× clean",
+            "first pass / clean rate-bound run",
+        ),
         "resumes": Figure(resumes, "runs", "--retry-failed until no row failed"),
         "total_makespan_s": Figure(round(total_s, 2), "s", "all passes"),
         "rows_lost": Figure(lost, "rows", "must be 0", lost == 0),
         "rows_twice_in_results": Figure(dupes, "rows", "must be 0", dupes == 0),
-        "duplicate_renders": Figure(stats["duplicate_renders"], "count", "must be 0",
-                                    stats["duplicate_renders"] == 0),
+        "duplicate_renders": Figure(
+            unexplained,
+            "count",
+            "must be 0 (same row rendered again without a ledger reason)",
+            unexplained == 0,
+        ),
+        "renders_again_after_failed_job": Figure(
+            rerendered, "count", "legitimate: --retry-failed after the render job failed"
+        ),
+        "two_renders_of_one_preview": Figure(twice, "count", "must be 0", twice == 0),
         "done": Figure(sum(r["status"] == "done" for r in results), "rows", f"of {plan.rows}"),
-        "ambiguous": Figure(sum(r["status"] == "ambiguous" for r in results), "rows",
-                            "left for --rerender-ambiguous"),
+        "ambiguous": Figure(
+            sum(r["status"] == "ambiguous" for r in results),
+            "rows",
+            "left for --rerender-ambiguous",
+        ),
         "failed": Figure(sum(r["status"] == "failed" for r in results), "rows"),
-        "faults_injected": Figure(sum(stats["faults"].values()), "count",
-                                  json.dumps(stats["faults"], sort_keys=True)),
+        "faults_injected": Figure(
+            sum(stats["faults"].values()), "count", json.dumps(stats["faults"], sort_keys=True)
+        ),
         "http_429": Figure(stats["rate_limited"], "count", "limit + injected"),
         "cpu_ms_per_row": Figure(round(cpu_s * 1000 / plan.rows, 3), "ms/row"),
     }
@@ -364,9 +443,21 @@ def synthetic_ledger(folder: Path, rows: int) -> Path:
     ts = 1_700_000_000.0
     sha = "0" * 64
     with path.open("w") as f:
-        f.write(json.dumps({"e": "run", "ts": ts, "session": 1, "manifest": "/m.csv",
-                            "manifest_sha256": sha, "template": "/t.pictai", "config": {}},
-                           separators=(",", ":")) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "e": "run",
+                    "ts": ts,
+                    "session": 1,
+                    "manifest": "/m.csv",
+                    "manifest_sha256": sha,
+                    "template": "/t.pictai",
+                    "config": {},
+                },
+                separators=(",", ":"),
+            )
+            + "\n"
+        )
         f.write(f'{{"e":"template","ts":{ts},"sha256":"{sha}","template_id":"tpl-1"}}\n')
         for i in range(rows):
             r = f"row-{i:07d}"

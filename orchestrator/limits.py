@@ -42,6 +42,12 @@ above R, this settles at floor(R) per (1 s + guard), i.e. about 95 % of R betwee
 90 % overall, with well under 1 % of requests answered 429. With ``max_rps`` at or below R (and
 transit jitter within the guard) there are no 429s at all.
 
+Saturation
+----------
+``saturation`` is a moving average (over about ``1 / SATURATION_WEIGHT`` admissions) of how often a
+request had to wait for its turn: near 1 when the rate is what binds the run, near 0 when requests
+are plentiful. Polling reads it to decide whether saving a request is worth a later answer.
+
 Concurrency caps
 ----------------
 Renders in flight and downloads in flight are capped with ``anyio.CapacityLimiter`` directly
@@ -60,6 +66,8 @@ from orchestrator.clock import Clock
 SECOND_S = 1.0
 MINUTE_S = 60.0
 TIME_EPSILON_S = 1e-9
+SATURATION_WEIGHT = 0.05
+"""Weight of each admission in ``RateLimiter.saturation`` (a moving average over ~20)."""
 """Slack when comparing clock readings, so float rounding never causes a zero-length re-sleep."""
 
 
@@ -124,6 +132,8 @@ class RateLimiter:
         """429s reported through ``on_rate_limited``."""
         self.cuts_total = 0
         """How many of those 429s cut the rate (the rest belonged to a burst already cut for)."""
+        self.saturation = 0.0
+        """Moving average of "this request had to wait its turn" (0–1); see the module docstring."""
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -158,6 +168,7 @@ class RateLimiter:
         Cancelling a waiter (in the queue or asleep at its head) admits nothing and consumes no
         slot: the next waiter takes the turn at the same time.
         """
+        asked_s = self._clock.now()
         async with self._lock:
             while True:
                 now_s = self._clock.now()
@@ -170,6 +181,8 @@ class RateLimiter:
                 await self._clock.sleep(ready_at_s - now_s)
             self._last_admitted_s = now_s
             self.admitted_total += 1
+            waited = 1.0 if now_s - asked_s > TIME_EPSILON_S else 0.0
+            self.saturation += SATURATION_WEIGHT * (waited - self.saturation)
 
     # ---- feedback --------------------------------------------------------------------------------
 

@@ -156,22 +156,27 @@ class Transport:
             sock_read=self._api.upload_timeout_s,
         )
         headers = {"Content-Type": content_type, "Content-Length": str(size)}
-        chunks = _file_chunks(path)
         try:
-            async with session.put(url, data=chunks, headers=headers, timeout=timeout) as resp:
-                await resp.read()
-                if resp.status in (401, 403):
-                    raise LinkExpiredError("upload link refused or expired", status=resp.status)
-                if resp.status >= 400:
-                    raise (TransientError if resp.status >= 500 else PermanentError)(
-                        "upload refused", status=resp.status
-                    )
+            async with aiofiles.open(path, "rb") as source:  # closed here, whatever happens
+
+                async def chunks() -> AsyncGenerator[bytes, None]:
+                    while chunk := await source.read(CHUNK_BYTES):
+                        yield chunk
+
+                async with session.put(
+                    url, data=chunks(), headers=headers, timeout=timeout
+                ) as resp:
+                    await resp.read()
+                    if resp.status in (401, 403):
+                        raise LinkExpiredError("upload link refused or expired", status=resp.status)
+                    if resp.status >= 400:
+                        raise (TransientError if resp.status >= 500 else PermanentError)(
+                            "upload refused", status=resp.status
+                        )
         except ApiError:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"upload interrupted: {type(exc).__name__}") from exc
-        finally:
-            await chunks.aclose()  # closes the file even when the body was not read to the end
         return size
 
 
@@ -192,12 +197,6 @@ def _require_http(url: str) -> None:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise PermanentError(f"refusing a {scheme or 'relative'} URL; only http(s) is followed")
-
-
-async def _file_chunks(path: Path) -> AsyncGenerator[bytes, None]:
-    async with aiofiles.open(path, "rb") as f:
-        while chunk := await f.read(CHUNK_BYTES):
-            yield chunk
 
 
 async def _hash_prefix(path: Path) -> Any:

@@ -13,13 +13,19 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {
-    "rate_poll": {"rows_per_s", "efficiency", "api_requests_per_row", "http_429_share",
-                  "cpu_ms_per_row", "peak_rss_mb", "duplicate_renders"},
+    "rate_poll": {
+        "rows_per_s",
+        "efficiency",
+        "api_requests_per_row",
+        "http_429_share",
+        "cpu_ms_per_row",
+        "peak_rss_mb",
+        "duplicate_renders",
+    },
     "rate_webhook": {"rows_per_s", "efficiency", "api_requests_per_row", "http_429_share"},
     "render_bound": {"rows_per_s", "efficiency", "api_requests_per_row"},
     "overhead": {"rows_per_s", "cpu_ms_per_row", "peak_rss_mb"},
-    "scale": {"validate_s", "validate_peak_rss_mb", "replay_s", "replay_peak_rss_mb",
-              "rss_growth"},
+    "scale": {"validate_s", "validate_peak_rss_mb", "replay_s", "replay_peak_rss_mb", "rss_growth"},
     "faults": {"makespan_vs_clean", "rows_lost", "duplicate_renders", "done"},
 }
 

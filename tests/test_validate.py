@@ -207,9 +207,7 @@ def test_problems_are_all_counted_but_only_the_first_thousand_kept(tmp_path: Pat
 
 def test_check_row_returns_every_problem_of_a_row_at_once() -> None:
     """One row, four faults: all come back, none raised."""
-    row = ManifestRow(
-        line=9, id="bad id", output="../x", variables={"first_name": ""}
-    )
+    row = ManifestRow(line=9, id="bad id", output="../x", variables={"first_name": ""})
     problems = check_row(row, load_template(GREETING), Path("m.csv"))
     assert sorted((p.field, p.kind) for p in problems) == [
         ("company", "missing"),

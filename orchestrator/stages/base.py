@@ -14,6 +14,7 @@ from orchestrator.clock import Clock
 from orchestrator.config import PollConfig
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger, RowState
+from orchestrator.stages.poll import FirstReadDelay
 from orchestrator.template import Template
 from orchestrator.webhooks import WebhookReceiver
 
@@ -55,12 +56,21 @@ class Services:
     rng: random.Random = field(default_factory=random.Random)
     rerender_ambiguous: bool = False
     render_with_params: bool = True
+    first_reads: dict[str, FirstReadDelay] = field(default_factory=dict)
+    """Per stage: when to read a fresh job the first time (see ``stages.poll``)."""
 
     def state(self, row: RowJob) -> RowState:
         return self.ledger.state.row(row.row_id)
 
     def webhook_url(self, row: RowJob, stage: str) -> str | None:
         return self.webhooks.url_for(row.row_id, stage) if self.webhooks is not None else None
+
+    def first_read(self, stage: str, interval_s: float, deadline_s: float) -> FirstReadDelay:
+        """The stage's learned first-read delay (created at ``interval_s`` on first use)."""
+        learned = self.first_reads.get(stage)
+        if learned is None:
+            learned = self.first_reads[stage] = FirstReadDelay(interval_s, deadline_s)
+        return learned
 
     def poll_interval_s(self, interval_s: float) -> float:
         """In webhook mode polling is only the fallback, so it is slow."""

@@ -1,10 +1,20 @@
 """Waiting for a job: poll ``GET /v1/jobs/{id}`` at an interval with jitter, up to a deadline.
 
 In webhook mode the callback is the answer and polling is only the slow fallback.
+
+Learned first read
+------------------
+Every read of an unfinished job spends a request. When the rate limit is what binds the run
+(the limiter's ``saturation`` is high), a fresh job is first read not after one interval but after
+a delay learned from the stage's earlier first reads (``FirstReadDelay``): about when
+``target_done`` of such jobs are finished, so most rows spend one read per stage. When requests
+are plentiful the configured interval is kept, since reading early then costs nothing and a late
+read would hold a render slot longer than needed.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -13,6 +23,34 @@ from orchestrator.clock import Clock
 from orchestrator.errors import JobFailedError, JobStuckError
 from orchestrator.responses import JobState
 from orchestrator.webhooks import WebhookReceiver
+
+SATURATED = 0.5
+"""Limiter saturation from which a fresh job's first read waits for the learned delay."""
+
+
+class FirstReadDelay:
+    """When to read a fresh job of one stage the first time; learned, no history kept.
+
+    Tracks the ``target_done`` quantile of "time until a first read finds the job finished" by
+    stochastic approximation in log space: a first read that finds the job finished shortens the
+    delay by ``step × (1 - target_done)``, one that finds it running lengthens it by
+    ``step × target_done``; so the delay settles where ``target_done`` of first reads find the job
+    done. It starts at, and never goes below, the configured interval (nor above ``max_s``).
+    """
+
+    def __init__(
+        self, floor_s: float, max_s: float, *, target_done: float = 0.9, step: float = 0.1
+    ) -> None:
+        self.floor_s = floor_s
+        self.max_s = max(floor_s, max_s)
+        self.target_done = target_done
+        self.step = step
+        self.delay_s = floor_s
+
+    def observe(self, done: bool) -> None:
+        """A first read at ``delay_s`` found the job finished (or failed) — or not."""
+        factor = -self.step * (1 - self.target_done) if done else self.step * self.target_done
+        self.delay_s = min(self.max_s, max(self.floor_s, self.delay_s * math.exp(factor)))
 
 
 async def wait_for_job(
@@ -28,18 +66,34 @@ async def wait_for_job(
     fresh: bool,
     on_progress: Callable[[JobState], None] | None = None,
     webhooks: WebhookReceiver | None = None,
+    first_read: FirstReadDelay | None = None,
 ) -> JobState:
     """Return the finished job; raise JobFailedError if it failed, JobStuckError past the deadline.
 
     A ``fresh`` job (created a moment ago) is not read before the first interval has passed; a
-    re-attached one is read at once, since it may have finished long ago.
+    re-attached one is read at once, since it may have finished long ago. With ``first_read`` and
+    a saturated rate limiter, a fresh job's first read waits for the learned delay instead.
     """
     started = clock.now()
     read_now = not fresh
+    learning = (
+        first_read is not None
+        and fresh
+        and webhooks is None
+        and client.limiter.saturation >= SATURATED
+    )
+    if learning:
+        assert first_read is not None
+        await clock.sleep(first_read.delay_s)
+        read_now = True
     while True:
         state = webhooks.job(job_id) if webhooks is not None else None
         if state is None and read_now:
             state = await client.get_job(job_id)
+            if learning:
+                assert first_read is not None
+                first_read.observe(state.status in ("completed", "failed"))
+                learning = False
         read_now = True
         if state is not None:
             if state.status == "failed":

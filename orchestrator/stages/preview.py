@@ -62,6 +62,9 @@ async def wait_preview(row: RowJob, svc: Services) -> None:
         stage="preview",
         fresh=bool(row.scratch.get("preview_fresh")),
         webhooks=svc.webhooks,
+        first_read=svc.first_read(
+            "preview", svc.poll.preview_interval_s, svc.poll.preview_deadline_s
+        ),
     )
     row.scratch["render_params"] = job.render_params
     if not state.preview_ready:

@@ -102,6 +102,7 @@ async def wait_render(row: RowJob, svc: Services) -> None:
         fresh=bool(row.scratch.get("render_fresh")),
         on_progress=progress,
         webhooks=svc.webhooks,
+        first_read=svc.first_read("render", svc.poll.render_interval_s, svc.poll.render_deadline_s),
     )
     if job.video_url is None:
         raise ApiError("render completed without any video URL", endpoint="GET /v1/jobs")

@@ -86,14 +86,16 @@ TERMINAL = {"done", "failed", "ambiguous"}
 
 
 def check_invariants(run_dir: Path, stats: dict[str, Any], rows: int) -> list[dict[str, str]]:
-    """Every row once with a terminal status (a failure names its cause); no duplicate render;
+    """Every row once with a terminal status (a failure names its cause); no render twice unless
+    the ledger says why (``justified_rerenders``), and no preview job rendered twice;
     every done file is in place with the bytes and sha256 the server served, and no partial file
     beside it; the ledger replays cleanly and agrees with results.csv."""
     results = read_results(run_dir)
     assert len(results) == rows
     assert len({r["id"] for r in results}) == rows
-    assert stats["duplicate_renders"] == 0
     state = replay(run_dir / LEDGER_NAME)  # raises on a damaged line
+    assert stats["duplicate_renders"] == justified_rerenders(run_dir)
+    assert all(n == 1 for n in stats["renders_per_preview"].values())
     served = stats["videos"]
     for r in results:
         assert r["status"] in TERMINAL, r
@@ -110,6 +112,27 @@ def check_invariants(run_dir: Path, stats: dict[str, Any], rows: int) -> list[di
             assert served[r["render_job_id"]]["bytes"] == len(data)
             assert not (final.parent / f".{final.name}.part").exists()
     return results
+
+
+def justified_rerenders(run_dir: Path) -> int:
+    """Renders of a row beyond its first, each of which the ledger explains: the row's earlier
+    job failed and it was started over (a ``retry`` event since its previous render job)."""
+    extra = 0
+    seen_job: dict[str, bool] = {}
+    restarted: dict[str, bool] = {}
+    with (run_dir / LEDGER_NAME).open() as f:
+        for line in f:
+            event = json.loads(line)
+            row = event.get("row")
+            if event["e"] == "retry":
+                restarted[row] = True
+            elif event["e"] == "render_job":
+                if seen_job.get(row):
+                    assert restarted.get(row), f"{row} rendered again without a recorded reason"
+                    extra += 1
+                seen_job[row] = True
+                restarted[row] = False
+    return extra
 
 
 def run_args(batch: dict[str, Path], *extra: str) -> list[str]:

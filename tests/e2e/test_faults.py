@@ -170,17 +170,17 @@ def test_stuck_jobs_fail_as_stuck_and_a_resume_reattaches(
 def test_every_fault_at_once_keeps_the_invariants(
     tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """All faults at the ``flaky`` profile's rates, on test timings: the batch ends with every row
-    done, ambiguous or failed for a reason retrying cannot fix (job failed or stuck), and stays
-    consistent over reruns with --retry-failed."""
+    """All faults at the ``flaky`` profile's rates, on test timings: every row ends done,
+    ambiguous or failed for a reason retrying cannot fix (job failed or stuck), and a rerun with
+    --retry-failed keeps every invariant. (Small: each injected 429 costs a second.)"""
     faults = {k: v for k, v in PROFILES["flaky"].items() if k.startswith("fault_")}
     faults.update(fault_slow_delay_s=0.05, fault_retry_after_s=0)
     sim = make_sim(seed=9, **faults)
     api_env(sim)
-    batch = write_batch(tmp_path, ROWS, config=STUCK_DEADLINES)
-    for _ in range(3):
+    batch = write_batch(tmp_path, 8, config=STUCK_DEADLINES)
+    for _ in range(2):
         _run(run_args(batch, "--retry-failed"), capsys)
-        results = check_invariants(batch["out"], sim.stats(), ROWS)
+        results = check_invariants(batch["out"], sim.stats(), 8)
         causes = Counter(r["error"].split(":")[0] for r in results if r["status"] == "failed")
         assert set(causes) <= {"job_failed", "stuck"}, causes
-    assert sum(sim.stats()["faults"].values()) > 0
+    assert len(sim.stats()["faults"]) >= 4, "too few fault kinds fired to call this a mix"

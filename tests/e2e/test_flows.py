@@ -62,8 +62,16 @@ def test_storyboard_batch_renders_every_row(tmp_path: Path, make_sim: Any, api_e
     api_env(sim)
     manifest = _storyboard_batch(tmp_path, 5)
     out = tmp_path / "run"
-    args = ["run", str(manifest), "--flow", "storyboard", "--out", str(out),
-            "--config", str(_config(tmp_path))]
+    args = [
+        "run",
+        str(manifest),
+        "--flow",
+        "storyboard",
+        "--out",
+        str(out),
+        "--config",
+        str(_config(tmp_path)),
+    ]
     assert main(args) == 0
     check_invariants(out, sim.stats(), 5)
     stats = sim.stats()
@@ -80,8 +88,16 @@ def test_video_edit_batch_uploads_transcribes_and_downloads_subtitles(
     api_env(sim)
     manifest = _video_edit_batch(tmp_path, 4)
     out = tmp_path / "run"
-    args = ["run", str(manifest), "--flow", "video-edit", "--out", str(out),
-            "--config", str(_config(tmp_path))]
+    args = [
+        "run",
+        str(manifest),
+        "--flow",
+        "video-edit",
+        "--out",
+        str(out),
+        "--config",
+        str(_config(tmp_path)),
+    ]
     assert main(args) == 0
     check_invariants(out, sim.stats(), 4)
     stats = sim.stats()
@@ -96,21 +112,20 @@ def test_video_edit_batch_uploads_transcribes_and_downloads_subtitles(
     assert sim.stats()["renders_started"] == 4
 
 
-def test_manifest_mixing_flows_runs_in_one_batch(tmp_path: Path, make_sim: Any,
-                                                 api_env: Any) -> None:
+def test_manifest_mixing_flows_runs_in_one_batch(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
     """The sample mixed manifest (template, storyboard and video-edit rows) runs as one batch."""
     sim = make_sim()
     api_env(sim)
     out = tmp_path / "run"
     manifest = ROOT / "jobs" / "mixed" / "manifest.csv"
-    assert main(["run", str(manifest), "--out", str(out), "--config",
-                 str(_config(tmp_path))]) == 0
+    assert main(["run", str(manifest), "--out", str(out), "--config", str(_config(tmp_path))]) == 0
     results = check_invariants(out, sim.stats(), 5)
     assert {r["status"] for r in results} == {"done"}
 
 
-def test_rows_mixing_flows_are_refused(tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_rows_mixing_flows_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A storyboard row that also fills a video-edit field is refused with its line and field."""
     manifest = tmp_path / "m.csv"
     manifest.write_text("id,flow,text,video\na,storyboard,Hello,clip.mp4\n")
@@ -122,18 +137,37 @@ def test_rows_mixing_flows_are_refused(tmp_path: Path,
 @pytest.mark.slow
 @pytest.mark.parametrize("flow", ["storyboard", "video-edit"])
 def test_flow_survives_kills_without_duplicate_render_or_upload(
-    flow: str, tmp_path: Path, standalone_sim: Any  # noqa: F811
+    flow: str,
+    tmp_path: Path,
+    standalone_sim: Any,  # noqa: F811
 ) -> None:
     """Killed at random moments and run again: every row done or ambiguous, no render twice, and
     an upload repeated only when a kill interrupted it."""
-    sim = standalone_sim("--profile", "test", "--preview-seconds", "0.3",
-                         "--render-seconds", "1.0", "--max-concurrent-renders", "2",
-                         "--seed", "11")
+    sim = standalone_sim(
+        "--profile",
+        "test",
+        "--preview-seconds",
+        "0.3",
+        "--render-seconds",
+        "1.0",
+        "--max-concurrent-renders",
+        "2",
+        "--seed",
+        "11",
+    )
     rows = 8
     manifest = (_storyboard_batch if flow == "storyboard" else _video_edit_batch)(tmp_path, rows)
     batch = write_batch(tmp_path / "cfg", 1)
-    args = ["run", str(manifest), "--flow", flow, "--out", str(tmp_path / "run"),
-            "--config", str(batch["config"])]
+    args = [
+        "run",
+        str(manifest),
+        "--flow",
+        flow,
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        str(batch["config"]),
+    ]
     env = _env(sim)
     rng = random.Random(99)
     kills = 0

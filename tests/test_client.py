@@ -1,0 +1,178 @@
+"""PictoryClient against canned answers (aioresponses): auth, quirks, verdicts; virtual time."""
+
+from __future__ import annotations
+
+import random
+import types
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+from aioresponses import aioresponses
+from aioresponses import core as aioresponses_core
+from pydantic import SecretStr
+
+from orchestrator.client import PictoryClient
+from orchestrator.clock import VirtualClock
+from orchestrator.config import ApiConfig, Credentials
+from orchestrator.errors import AmbiguousError, PermanentError
+from orchestrator.limits import RateLimiter
+from orchestrator.retry import RetryPolicy
+
+BASE = "http://pictory.test/pictoryapis"
+JOB = f"{BASE}/v1/jobs/j1"
+TOKEN = f"{BASE}/v1/oauth2/token"
+RUNNING = {"job_id": "j1", "success": True, "data": {"status": "in-progress"}}
+
+
+def _creds(api_key: str | None = None) -> Credentials:
+    if api_key:
+        return Credentials(api_key=SecretStr(api_key))
+    return Credentials(client_id=SecretStr("cid"), client_secret=SecretStr("csecret"), user_id="u1")
+
+
+class _CompatResponse(aiohttp.ClientResponse):
+    """aiohttp 3.14 made ``stream_writer`` a required argument that aioresponses 0.7.x does not
+    pass (pnuckowski/aioresponses#289); canned answers never need one."""
+
+    def __init__(self, *args: Any, stream_writer: Any = None, **kwargs: Any) -> None:
+        writer = stream_writer or types.SimpleNamespace(output_size=0)
+        super().__init__(*args, stream_writer=writer, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+async def make_client(clock: VirtualClock) -> AsyncIterator[Any]:
+    clients: list[PictoryClient] = []
+
+    async def make(creds: Credentials | None = None) -> PictoryClient:
+        client = PictoryClient(
+            ApiConfig(base_url=BASE, user_agent="orchestrator-tests/1"),
+            creds or _creds(),
+            clock=clock,
+            limiter=RateLimiter(clock, max_rps=1000),
+            retry_policy=RetryPolicy(max_attempts=4, base_delay_s=0.5),
+            rng=random.Random(1),
+        )
+        await client.__aenter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.__aexit__(None, None, None)
+
+
+def _token_answer(token: str = "tok-1") -> dict[str, Any]:
+    return {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+
+
+async def test_concurrent_calls_share_one_token_fetch(make_client: Any) -> None:
+    """Ten tasks needing a token at once cause one token request; each call carries the headers."""
+    client = await make_client()
+    with aioresponses() as mock:
+        mock.post(TOKEN, payload=_token_answer())
+        for _ in range(10):
+            mock.get(JOB, payload=RUNNING)
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(client.get_job, "j1")
+        token_calls = mock.requests[("POST", aiohttp.client.URL(TOKEN))]
+        job_calls = mock.requests[("GET", aiohttp.client.URL(JOB))]
+    assert len(token_calls) == 1
+    headers = job_calls[0].kwargs["headers"]
+    assert headers["Authorization"] == "tok-1"  # bare, as Pictory's samples send it
+    assert headers["X-Pictory-User-Id"] == "u1"
+
+
+async def test_401_refreshes_the_token_once_then_retries(make_client: Any) -> None:
+    """A 401 triggers one token refresh and one retry with the new token."""
+    client = await make_client()
+    with aioresponses() as mock:
+        mock.post(TOKEN, payload=_token_answer("old"))
+        mock.get(JOB, status=401, payload={"success": False})
+        mock.post(TOKEN, payload=_token_answer("new"))
+        mock.get(JOB, payload=RUNNING)
+        job = await client.get_job("j1")
+        calls = mock.requests[("GET", aiohttp.client.URL(JOB))]
+    assert job.status == "in-progress"
+    assert [c.kwargs["headers"]["Authorization"] for c in calls] == ["old", "new"]
+
+
+async def test_api_key_is_sent_bare_without_user_id(make_client: Any) -> None:
+    """With an API key: no token call, the key bare in Authorization, no user-id header."""
+    client = await make_client(_creds(api_key="pictai_k"))
+    with aioresponses() as mock:
+        mock.get(JOB, payload=RUNNING)
+        await client.get_job("j1")
+        call = mock.requests[("GET", aiohttp.client.URL(JOB))][0]
+    assert call.kwargs["headers"]["Authorization"] == "pictai_k"
+    assert "X-Pictory-User-Id" not in call.kwargs["headers"]
+
+
+async def test_429_waits_retry_after_on_virtual_time(make_client: Any, clock: VirtualClock) -> None:
+    """A 429 with Retry-After: 3 is retried after at least 3 virtual seconds, not at once."""
+    client = await make_client(_creds(api_key="pictai_k"))
+    with aioresponses() as mock:
+        mock.get(
+            JOB,
+            status=429,
+            headers={"Retry-After": "3"},
+            payload={"success": False, "error": {"error_code": "RATE_LIMITED"}},
+        )
+        mock.get(JOB, payload=RUNNING)
+        await client.get_job("j1")
+    assert clock.now() >= 3.0
+    assert client.limiter.rate_limited_total == 1
+
+
+async def test_lost_answer_to_a_render_is_ambiguous_and_not_resent(make_client: Any) -> None:
+    """A render PUT answered by a dropped connection raises AmbiguousError after one send."""
+    client = await make_client(_creds(api_key="pictai_k"))
+    url = f"{BASE}/v1/video/render/p1"
+    with aioresponses() as mock:
+        mock.put(url, exception=aiohttp.ServerDisconnectedError())
+        mock.put(url, payload={"success": True, "data": {"job_id": "r1"}})
+        with pytest.raises(AmbiguousError):
+            await client.render("p1", None)
+        assert len(mock.requests[("PUT", aiohttp.client.URL(url))]) == 1
+
+
+async def test_refused_connection_is_retried(make_client: Any) -> None:
+    """Connection refused means nothing was sent: a job-creating request is retried safely."""
+    client = await make_client(_creds(api_key="pictai_k"))
+    url = f"{BASE}/v1/video/from-template"
+    refused = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("pictory.test", 80, False, True, None, None, None),
+        OSError(111, "Connection refused"),
+    )
+    with aioresponses() as mock:
+        mock.post(url, exception=refused)
+        mock.post(url, payload={"success": True, "data": {"jobId": "p1"}})
+        assert await client.create_preview("t1", {"name": "Ann"}) == "p1"
+
+
+async def test_validation_error_fails_with_the_api_message(make_client: Any) -> None:
+    """A 400 is permanent and carries the API's own error message and code."""
+    client = await make_client(_creds(api_key="pictai_k"))
+    url = f"{BASE}/v1/video/from-template"
+    body = {
+        "success": False,
+        "error": {"error_code": "INVALID_REQUEST_BODY", "error_message": "unknown variable 'nmae'"},
+    }
+    with aioresponses() as mock:
+        mock.post(url, status=400, payload=body)
+        with pytest.raises(PermanentError, match="unknown variable 'nmae'") as info:
+            await client.create_preview("t1", {"nmae": "Ann"})
+    assert info.value.error_code == "INVALID_REQUEST_BODY"

@@ -1,0 +1,54 @@
+"""The learned first read of a fresh job, and the rate limiter's saturation signal it keys on."""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+
+from orchestrator.clock import VirtualClock
+from orchestrator.limits import RateLimiter
+from orchestrator.stages.poll import FirstReadDelay
+
+
+def test_first_read_delay_settles_near_the_target_quantile() -> None:
+    """Fed jobs lasting U(4, 8) s, it settles where about 90 % of first reads find them done."""
+    rng = random.Random(5)
+    learned = FirstReadDelay(1.5, 60.0, target_done=0.9)
+    delays: list[float] = []
+    for _ in range(3000):
+        learned.observe(rng.uniform(4.0, 8.0) <= learned.delay_s)
+        delays.append(learned.delay_s)
+    settled = delays[1000:]
+    assert 7.0 <= sum(settled) / len(settled) <= 8.2  # the 0.9 quantile of U(4, 8) is 7.6
+
+
+def test_first_read_delay_stays_within_interval_and_deadline() -> None:
+    """It never drops below the configured interval nor grows past the deadline."""
+    learned = FirstReadDelay(2.0, 10.0)
+    for _ in range(500):
+        learned.observe(True)
+    assert learned.delay_s == 2.0
+    for _ in range(500):
+        learned.observe(False)
+    assert learned.delay_s == 10.0
+
+
+async def test_saturation_is_high_when_the_rate_binds_and_low_when_it_does_not() -> None:
+    """Many concurrent acquirers drive saturation near 1; spaced-out requests keep it near 0."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10)
+
+    async def hammer() -> None:
+        for _ in range(10):
+            await limiter.acquire()
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(hammer)
+    assert limiter.saturation > 0.9
+
+    for _ in range(100):
+        await clock.sleep(1.0)
+        await limiter.acquire()
+    assert limiter.saturation < 0.1
