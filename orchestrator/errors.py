@@ -20,7 +20,8 @@ Hierarchy::
         ├── RateLimitedError      429: wait ``retry_after_s`` and slow down
         ├── AuthError             401: refresh the token once, then retry once
         ├── PermanentError        4xx validation, 403, 404: fail the row with the API's message
-        │   └── JobFailedError    a job reported ``status: failed``
+        │   ├── JobFailedError    a job reported ``status: failed``
+        │   └── JobLostError      the API no longer knows a recorded job (404 JOB_NOT_FOUND)
         ├── AmbiguousError        a job-creating request with an unknown fate: never resent
         └── DownloadError         the video bytes were cut short or refused
             └── LinkExpiredError  video URL answered 403/404/410: re-read the job
@@ -151,6 +152,10 @@ class JobFailedError(PermanentError):
     pass
 
 
+class JobLostError(PermanentError):
+    pass
+
+
 class AmbiguousError(ApiError):
     retryable = False
 
@@ -172,6 +177,7 @@ _KINDS: dict[type[ApiError], str] = {
     AuthError: "auth",
     PermanentError: "permanent",
     JobFailedError: "job_failed",
+    JobLostError: "job_lost",
     AmbiguousError: "ambiguous",
     DownloadError: "download",
     LinkExpiredError: "link_expired",

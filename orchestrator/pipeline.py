@@ -25,10 +25,10 @@ from functools import partial
 from orchestrator.errors import ApiError, PermanentError
 from orchestrator.ledger import RowStatus
 from orchestrator.retry import RetryPolicy
-from orchestrator.stages.base import RowDeferred, RowJob, Services
+from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
 from orchestrator.stages.download import download
 from orchestrator.stages.preview import preview
-from orchestrator.stages.render import RowAmbiguous, render
+from orchestrator.stages.render import render
 from orchestrator.stages.storyboard import storyboard_preview
 from orchestrator.stages.transcribe import transcribe
 from orchestrator.stages.upload import upload

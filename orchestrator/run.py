@@ -374,7 +374,7 @@ async def _admit(
     # failed
     if state.fail_permanent and not spec.retry_failed:
         return False
-    if state.fail_kind == "job_failed":
+    if state.fail_kind in ("job_failed", "job_lost"):
         await ledger.append(
             {
                 "e": "retry",

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock
-from orchestrator.errors import JobFailedError, JobStuckError
+from orchestrator.errors import JobFailedError, JobLostError, JobStuckError, PermanentError
 from orchestrator.responses import JobState
 from orchestrator.webhooks import WebhookReceiver
 
@@ -89,7 +89,18 @@ async def wait_for_job(
     while True:
         state = webhooks.job(job_id) if webhooks is not None else None
         if state is None and read_now:
-            state = await client.get_job(job_id)
+            try:
+                state = await client.get_job(job_id)
+            except PermanentError as exc:
+                if exc.status == 404:
+                    raise JobLostError(
+                        f"{stage} job {job_id} is no longer known to the API (expired, or "
+                        "made by another simulator)",
+                        endpoint=exc.endpoint,
+                        status=404,
+                        error_code=exc.error_code,
+                    ) from exc
+                raise
             if learning:
                 assert first_read is not None
                 first_read.observe(state.status in ("completed", "failed"))

@@ -7,8 +7,8 @@ is uploaded again once.
 
 from __future__ import annotations
 
-from orchestrator.errors import PermanentError
-from orchestrator.stages.base import RowJob, Services
+from orchestrator.errors import JobLostError, PermanentError
+from orchestrator.stages.base import RowAmbiguous, RowJob, Services
 from orchestrator.stages.poll import wait_for_job
 from orchestrator.stages.unbilled import create_unbilled_job
 
@@ -72,6 +72,28 @@ async def wait_preview(row: RowJob, svc: Services) -> None:
 
 
 async def preview(row: RowJob, svc: Services) -> None:
-    """The whole preview stage: create (unless recorded), then wait until it is ready."""
+    """The whole preview stage: create (unless recorded), then wait until it is ready. A recorded
+    preview the API no longer knows is simply made again (previews bill nothing)."""
     await create_preview(row, svc)
-    await wait_preview(row, svc)
+    try:
+        await wait_preview(row, svc)
+    except JobLostError:
+        if row.scratch.get("preview_fresh"):
+            raise
+        await restart_lost_preview(row, svc)
+        await create_preview(row, svc)
+        await wait_preview(row, svc)
+
+
+async def restart_lost_preview(row: RowJob, svc: Services) -> None:
+    """Start the row over from a new preview, unless a render may already exist for it."""
+    if svc.state(row).render_intent and not svc.rerender_ambiguous:
+        message = "render intent recorded without a job id, and its preview is gone"
+        await svc.ledger.append(
+            {"e": "ambiguous", "row": row.row_id, "stage": "render", "message": message}
+        )
+        svc.sink.emit("row_ambiguous", row=row.row_id, message=message)
+        raise RowAmbiguous
+    await svc.ledger.append(
+        {"e": "retry", "row": row.row_id, "reason": "recorded preview job no longer exists"}
+    )

@@ -19,12 +19,8 @@ from pathlib import Path
 
 from orchestrator import flows
 from orchestrator.errors import AmbiguousError, ApiError
-from orchestrator.stages.base import RowDeferred, RowJob, Services
+from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
 from orchestrator.stages.poll import wait_for_job
-
-
-class RowAmbiguous(Exception):
-    """The row stops here: a render may exist that we cannot find. Already recorded."""
 
 
 async def request_render(row: RowJob, svc: Services) -> None:

@@ -8,12 +8,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator import flows
+from orchestrator.errors import JobLostError
 from orchestrator.stages.base import RowJob, Services
-from orchestrator.stages.preview import record_preview_job, wait_preview
+from orchestrator.stages.preview import record_preview_job, restart_lost_preview, wait_preview
 from orchestrator.stages.unbilled import create_unbilled_job
 
 
 async def storyboard_preview(row: RowJob, svc: Services) -> None:
+    try:
+        await _storyboard_preview(row, svc)
+    except JobLostError:
+        if row.scratch.get("preview_fresh"):
+            raise
+        await restart_lost_preview(row, svc)
+        await _storyboard_preview(row, svc)
+
+
+async def _storyboard_preview(row: RowJob, svc: Services) -> None:
     state = svc.state(row)
     if state.preview_job is None and state.render_job is None:
         manifest = row.manifest or Path(".")

@@ -138,4 +138,3 @@ def test_second_run_on_a_busy_run_dir_is_refused(
     assert first.returncode == 0, first_err
     check_invariants(batch["out"], sim.stats(), 3)
     assert {r["status"] for r in read_results(batch["out"])} == {"done"}
-

@@ -147,3 +147,33 @@ def test_webhook_mode_cuts_requests_per_row(tmp_path: Path, make_sim: Any, api_e
     assert hook_requests < poll_requests
     jobs_reads = sim_hook.stats()["requests"].get("GET /v1/jobs/{id}", 0)
     assert jobs_reads <= 2  # only the fallback poll, if any
+
+
+def test_lost_preview_is_made_again_and_lost_render_needs_retry_failed(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """Against a simulator that forgot every job: a recorded preview is simply made again; a
+    recorded render is reported lost (job_lost) and rendered again only with --retry-failed."""
+    first = make_sim()
+    api_env(first)
+    batch = write_batch(tmp_path, 3)
+    assert main(run_args(batch, "--max-renders", "2")) == 1  # one row stops after its preview
+    ledger = batch["out"] / LEDGER_NAME
+    events = [json.loads(line) for line in ledger.read_text().splitlines()]
+    done_row = next(e["row"] for e in events if e["e"] == "downloaded")
+    kept = [
+        e
+        for e in events
+        if not (e["e"] in ("downloaded", "render_ready") and e.get("row") == done_row)
+    ]
+    ledger.write_text("".join(json.dumps(e) + "\n" for e in kept))
+
+    second = make_sim()  # a new simulator: none of the recorded jobs exist there
+    api_env(second)
+    assert main(run_args(batch)) == 1
+    rows = {r["id"]: r for r in read_results(batch["out"])}
+    assert rows[done_row]["status"] == "failed"
+    assert rows[done_row]["error"].startswith("job_lost")
+    assert [r["status"] for i, r in rows.items() if i != done_row].count("done") == 2
+    assert main(run_args(batch, "--retry-failed")) == 0
+    assert second.stats()["duplicate_renders"] == 0
