@@ -156,9 +156,15 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
 async def _run(
     spec: RunSpec, config: Config, credentials: Credentials, simulate: str | None, verbose: bool
 ) -> RunSummary:
-    spec.run_dir.mkdir(parents=True, exist_ok=True)
     secrets = credentials.secrets()
-    log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets)
+    try:
+        spec.run_dir.mkdir(parents=True, exist_ok=True)
+        log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets)
+    except OSError as exc:
+        raise RunDirError(
+            f"{spec.run_dir}: cannot use it as the run directory ({exc.strerror}); "
+            "choose a folder you can write with --out"
+        ) from exc
     display = console_sink(secrets=secrets, verbose=verbose)
     sink = FanoutSink(log, display)
     try:

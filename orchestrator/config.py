@@ -11,6 +11,7 @@ Precedence, lowest first: defaults here → ``--config FILE`` → environment (`
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -67,6 +68,7 @@ class WebhookConfig(_Section):
 
 class RetryConfig(_Section):
     max_attempts: int = Field(6, ge=1)
+    transfer_max_attempts: int = Field(12, ge=1)
     base_delay_s: float = Field(1.0, ge=0)
     max_delay_s: float = Field(60.0, ge=0)
 
@@ -158,6 +160,11 @@ def load_credentials(*, required: bool) -> Credentials:
     if api_key:
         return Credentials(api_key=SecretStr(api_key))
     if client_id and client_secret:
+        if required and not user_id:
+            raise ConfigError(
+                f"{ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} need {ENV_USER_ID} too (the API refuses "
+                f"every call without it); set it, or use an API key in {ENV_API_KEY}"
+            )
         return Credentials(
             client_id=SecretStr(client_id), client_secret=SecretStr(client_secret), user_id=user_id
         )
@@ -181,6 +188,16 @@ def _readable_by_others(path: Path) -> bool:
     return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
-def _mentions_secret(data: dict[str, Any]) -> bool:
-    text = repr(data).lower()
-    return any(word in text for word in ("secret", "api_key", "pictai_", "token"))
+_SECRET_KEY = re.compile(r"secret|api_key|password|(^|_)token$")
+
+
+def _mentions_secret(data: Any, key: str = "") -> bool:
+    """Whether a key looks like a secret's (``client_secret``, ``api_key``, ``access_token``, not
+    ``token_refresh_margin_s``) or a value holds an API key (``pictai_...``)."""
+    if _SECRET_KEY.search(key.lower()):
+        return True
+    if isinstance(data, dict):
+        return any(_mentions_secret(v, str(k)) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_mentions_secret(v) for v in data)
+    return isinstance(data, str) and "pictai_" in data.lower()

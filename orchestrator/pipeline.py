@@ -24,7 +24,6 @@ from functools import partial
 
 from orchestrator.errors import ApiError, PermanentError
 from orchestrator.ledger import RowStatus
-from orchestrator.retry import RetryPolicy
 from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
 from orchestrator.stages.download import download
 from orchestrator.stages.preview import preview
@@ -36,29 +35,29 @@ from orchestrator.stages.upload import upload
 Stage = Callable[[RowJob, Services], Awaitable[None]]
 
 
-def flow_stages(flow: str, policy: RetryPolicy) -> list[tuple[str, Stage]]:
+def flow_stages(flow: str) -> list[tuple[str, Stage]]:
     """The stages of ``flow`` (see ``orchestrator.flows``), in order."""
     if flow == "storyboard":
         return [
             ("preview", storyboard_preview),
             ("render", render),
-            ("download", partial(download, policy=policy)),
+            ("download", download),
         ]
     if flow == "video-edit":
         return [
-            ("upload", partial(upload, policy=policy)),
+            ("upload", upload),
             ("transcribe", transcribe),
             ("render", render),
-            ("download", partial(download, policy=policy, with_subtitles=True)),
+            ("download", partial(download, with_subtitles=True)),
         ]
     return [
         ("preview", preview),
         ("render", render),
-        ("download", partial(download, policy=policy)),
+        ("download", download),
     ]
 
 
-async def run_row(row: RowJob, svc: Services, policy: RetryPolicy) -> RowStatus:
+async def run_row(row: RowJob, svc: Services) -> RowStatus:
     """Run ``row`` through its flow's stages; record and return its outcome."""
     await svc.ledger.append(
         {"e": "row", "row": row.row_id, "line": row.line, "output": row.output_name}
@@ -66,7 +65,7 @@ async def run_row(row: RowJob, svc: Services, policy: RetryPolicy) -> RowStatus:
     svc.sink.emit("row_started", row=row.row_id, line=row.line)
     stage_name = "start"
     try:
-        for stage_name, stage in flow_stages(row.flow, policy):
+        for stage_name, stage in flow_stages(row.flow):
             svc.sink.emit("stage", row=row.row_id, stage=stage_name)
             await stage(row, svc)
     except RowAmbiguous:

@@ -249,7 +249,6 @@ async def _pool(
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
     videos_dir.mkdir(parents=True, exist_ok=True)
-    policy = _retry_policy(config)
     svc = Services(
         client=client,
         ledger=ledger,
@@ -262,6 +261,11 @@ async def _pool(
         templates=TemplateRegistry(client, ledger, sink),
         admission=admission,
         webhooks=webhooks,
+        transfer_policy=RetryPolicy(
+            max_attempts=config.retry.transfer_max_attempts,
+            base_delay_s=config.retry.base_delay_s,
+            max_delay_s=config.retry.max_delay_s,
+        ),
         rng=rng,
         rerender_ambiguous=config.run.rerender_ambiguous,
         render_with_params=config.run.render_with_params,
@@ -271,7 +275,7 @@ async def _pool(
     async def work(job: RowJob) -> None:
         started = clock.now()
         try:
-            status = await run_row(job, svc, policy)
+            status = await run_row(job, svc)
             admission.row_finished(status, clock.now() - started)
         finally:
             row_slots.release_on_behalf_of(job)

@@ -135,6 +135,8 @@ class Transport:
             raise
         except aiohttp.TooManyRedirects as exc:
             raise PermanentError(f"download redirected more than {MAX_REDIRECTS} times") from exc
+        except aiohttp.RedirectClientError as exc:  # to a non-http(s) or malformed URL
+            raise PermanentError(f"download redirected to a URL we do not follow ({exc})") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DownloadError(f"download interrupted: {type(exc).__name__}") from exc
         if expected is not None and written - (have if append else 0) != expected:

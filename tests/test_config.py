@@ -61,3 +61,24 @@ def test_readable_config_with_a_secret_warns(tmp_path: Path) -> None:
     warnings: list[str] = []
     load_config(path, warn=warnings)
     assert warnings and "chmod 600" in warnings[0]
+
+
+def test_readable_config_without_a_secret_does_not_warn(tmp_path: Path) -> None:
+    """Keys that merely contain 'token' (token_refresh_margin_s) are no secret: no warning."""
+    path = tmp_path / "c.toml"
+    path.write_text("[api]\ntoken_refresh_margin_s = 60.0\n")
+    path.chmod(0o644)
+    warnings: list[str] = []
+    load_config(path, warn=warnings)
+    assert warnings == []
+
+
+def test_client_credentials_without_a_user_id_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Client credentials need PICTORY_USER_ID (the API answers 401 to every call without it),
+    so it is asked for up front instead of failing every row."""
+    monkeypatch.delenv("PICTORY_API_KEY", raising=False)
+    monkeypatch.delenv("PICTORY_USER_ID", raising=False)
+    monkeypatch.setenv("PICTORY_CLIENT_ID", "client")
+    monkeypatch.setenv("PICTORY_CLIENT_SECRET", "secret")
+    with pytest.raises(ConfigError, match="PICTORY_USER_ID"):
+        load_credentials(required=True)

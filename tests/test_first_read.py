@@ -17,7 +17,7 @@ def test_first_read_delay_settles_near_the_target_quantile() -> None:
     learned = FirstReadDelay(1.5, 60.0, target_done=0.9)
     delays: list[float] = []
     for _ in range(3000):
-        learned.observe(rng.uniform(4.0, 8.0) <= learned.delay_s)
+        learned.observe(learned.delay_s, rng.uniform(4.0, 8.0) <= learned.delay_s)
         delays.append(learned.delay_s)
     settled = delays[1000:]
     assert 7.0 <= sum(settled) / len(settled) <= 8.2  # the 0.9 quantile of U(4, 8) is 7.6
@@ -27,11 +27,19 @@ def test_first_read_delay_stays_within_interval_and_deadline() -> None:
     """It never drops below the configured interval nor grows past the deadline."""
     learned = FirstReadDelay(2.0, 10.0)
     for _ in range(500):
-        learned.observe(True)
+        learned.observe(learned.delay_s, True)
     assert learned.delay_s == 2.0
     for _ in range(500):
-        learned.observe(False)
+        learned.observe(learned.delay_s, False)
     assert learned.delay_s == 10.0
+
+
+def test_a_cohort_of_misses_at_one_delay_raises_it_only_once() -> None:
+    """Sixty rows that started together and all missed at 0.5 s move the delay one step, not 60."""
+    learned = FirstReadDelay(0.5, 60.0)
+    for _ in range(60):
+        learned.observe(0.5, False)
+    assert 0.5 < learned.delay_s < 0.7
 
 
 async def test_saturation_is_high_when_the_rate_binds_and_low_when_it_does_not() -> None:

@@ -14,6 +14,7 @@ from orchestrator.clock import Clock
 from orchestrator.config import PollConfig
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger, RowState
+from orchestrator.retry import RetryPolicy
 from orchestrator.stages.poll import FirstReadDelay
 from orchestrator.template import Template
 from orchestrator.webhooks import WebhookReceiver
@@ -57,6 +58,8 @@ class Services:
     templates: Any  # stages.template_upload.TemplateRegistry (kept loose to avoid an import cycle)
     admission: Any  # admission.Admission: the spend cap is asked before every new render
     webhooks: WebhookReceiver | None = None
+    transfer_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    """Retries of downloads and uploads: CDN traffic, cheap and outside the API's rate limit."""
     rng: random.Random = field(default_factory=random.Random)
     rerender_ambiguous: bool = False
     render_with_params: bool = True

@@ -16,15 +16,13 @@ import anyio
 from orchestrator.client import DownloadResult
 from orchestrator.errors import ApiError, LinkExpiredError
 from orchestrator.responses import JobState
-from orchestrator.retry import RetryPolicy, call_with_retry
+from orchestrator.retry import call_with_retry
 from orchestrator.stages.base import RowJob, Services
 
 SUBTITLE_EXTENSIONS = {"srtFile": "srt", "vttFile": "vtt", "txtFile": "txt"}
 
 
-async def download(
-    row: RowJob, svc: Services, policy: RetryPolicy, *, with_subtitles: bool = False
-) -> None:
+async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) -> None:
     """Download the row's video (and, for video-edit rows, the subtitle files the render
     offers), then record them in one ``downloaded`` event."""
     state = svc.state(row)
@@ -36,7 +34,6 @@ async def download(
     async with svc.download_slots:
         result = await _fetch(
             svc,
-            policy,
             render_job,
             row.output_name,
             first_url=row.scratch.get("video_url") or state.video_url,
@@ -50,7 +47,6 @@ async def download(
                 name = f"{Path(row.output_name).stem}.{SUBTITLE_EXTENSIONS[key]}"
                 await _fetch(
                     svc,
-                    policy,
                     render_job,
                     name,
                     first_url=url,
@@ -72,7 +68,6 @@ async def download(
 
 async def _fetch(
     svc: Services,
-    policy: RetryPolicy,
     render_job: str,
     name: str,
     *,
@@ -96,7 +91,9 @@ async def _fetch(
             url = None  # read the job again for a fresh link before anything else
             raise
 
-    result = await call_with_retry(attempt, policy=policy, clock=svc.clock, rng=svc.rng)
+    result = await call_with_retry(
+        attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
+    )
     await anyio.to_thread.run_sync(_move_into_place, part, final)
     return result
 

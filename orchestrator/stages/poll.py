@@ -32,14 +32,17 @@ class FirstReadDelay:
     """When to read a fresh job of one stage the first time; learned, no history kept.
 
     Tracks the ``target_done`` quantile of "time until a first read finds the job finished" by
-    stochastic approximation in log space: a first read that finds the job finished shortens the
-    delay by ``step × (1 - target_done)``, one that finds it running lengthens it by
-    ``step × target_done``; so the delay settles where ``target_done`` of first reads find the job
-    done. It starts at, and never goes below, the configured interval (nor above ``max_s``).
+    stochastic approximation in log space: a first read at ``used_s`` that found the job running
+    raises the delay to ``used_s × exp(step × target_done)`` (if that is higher), one that found
+    it finished lowers it to ``used_s × exp(-step × (1 - target_done))`` (if that is lower); so
+    the delay settles where ``target_done`` of first reads find the job done. Updating from the
+    delay each read actually used, not the current one, keeps a cohort of rows that started
+    together (and all miss, or all hit) from compounding into one huge step. It starts at, and
+    never goes below, the configured interval (nor above ``max_s``).
     """
 
     def __init__(
-        self, floor_s: float, max_s: float, *, target_done: float = 0.9, step: float = 0.1
+        self, floor_s: float, max_s: float, *, target_done: float = 0.9, step: float = 0.25
     ) -> None:
         self.floor_s = floor_s
         self.max_s = max(floor_s, max_s)
@@ -47,10 +50,13 @@ class FirstReadDelay:
         self.step = step
         self.delay_s = floor_s
 
-    def observe(self, done: bool) -> None:
-        """A first read at ``delay_s`` found the job finished (or failed) — or not."""
-        factor = -self.step * (1 - self.target_done) if done else self.step * self.target_done
-        self.delay_s = min(self.max_s, max(self.floor_s, self.delay_s * math.exp(factor)))
+    def observe(self, used_s: float, done: bool) -> None:
+        """A first read ``used_s`` after creation found the job finished (or failed) — or not."""
+        if done:
+            delay_s = min(self.delay_s, used_s * math.exp(-self.step * (1 - self.target_done)))
+        else:
+            delay_s = max(self.delay_s, used_s * math.exp(self.step * self.target_done))
+        self.delay_s = min(self.max_s, max(self.floor_s, delay_s))
 
 
 async def wait_for_job(
@@ -82,9 +88,11 @@ async def wait_for_job(
         and webhooks is None
         and client.limiter.saturation >= SATURATED
     )
+    used_s = 0.0
     if learning:
         assert first_read is not None
-        await clock.sleep(first_read.delay_s)
+        used_s = first_read.delay_s
+        await clock.sleep(used_s)
         read_now = True
     while True:
         state = webhooks.job(job_id) if webhooks is not None else None
@@ -103,7 +111,7 @@ async def wait_for_job(
                 raise
             if learning:
                 assert first_read is not None
-                first_read.observe(state.status in ("completed", "failed"))
+                first_read.observe(used_s, state.status in ("completed", "failed"))
                 learning = False
         read_now = True
         if state is not None:

@@ -8,11 +8,11 @@ the upload, a resumed row never uploads again.
 from __future__ import annotations
 
 from orchestrator import flows
-from orchestrator.retry import RetryPolicy, call_with_retry
+from orchestrator.retry import call_with_retry
 from orchestrator.stages.base import RowJob, Services
 
 
-async def upload(row: RowJob, svc: Services, policy: RetryPolicy) -> None:
+async def upload(row: RowJob, svc: Services) -> None:
     state = svc.state(row)
     if state.source_url is not None or state.render_job is not None:
         return
@@ -27,6 +27,6 @@ async def upload(row: RowJob, svc: Services, policy: RetryPolicy) -> None:
     async def attempt() -> str:
         return await svc.client.upload_media(path, flows.content_type(path))
 
-    url = await call_with_retry(attempt, policy=policy, clock=svc.clock, rng=svc.rng)
+    url = await call_with_retry(attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng)
     size = path.stat().st_size
     await svc.ledger.append({"e": "uploaded", "row": row.row_id, "url": url, "bytes": size})

@@ -127,14 +127,17 @@ def test_second_run_on_a_busy_run_dir_is_refused(
     before = ledger.read_bytes()
     for name in ("PICTORY_API_BASE_URL", "PICTORY_CLIENT_ID", "PICTORY_CLIENT_SECRET"):
         monkeypatch.setenv(name, env[name])
-    assert main(run_args(batch)) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert f"is in use by another run (pid {first.pid})" in err
-    assert first.poll() is None, "the first run should still be working"
-    assert ledger.read_bytes()[: len(before)] == before
-    assert (batch["out"] / LOCK_NAME).read_text() == str(first.pid)
-    _, first_err = first.communicate(timeout=60)
+    monkeypatch.setenv("PICTORY_USER_ID", env["PICTORY_USER_ID"])
+    try:
+        assert main(run_args(batch)) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert f"is in use by another run (pid {first.pid})" in err
+        assert first.poll() is None, "the first run should still be working"
+        assert ledger.read_bytes()[: len(before)] == before
+        assert (batch["out"] / LOCK_NAME).read_text() == str(first.pid)
+    finally:
+        _, first_err = first.communicate(timeout=60)
     assert first.returncode == 0, first_err
     check_invariants(batch["out"], sim.stats(), 3)
     assert {r["status"] for r in read_results(batch["out"])} == {"done"}
