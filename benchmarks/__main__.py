@@ -100,21 +100,28 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             results[name] = runners[name]()
             timings[name] = round(time.monotonic() - started, 1)
+            _write(out, plan, results, timings, merge=args.only is not None)
     print(table(results))
-    document = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "plan": plan.describe(),
-        "bench_seconds": timings,
-        "scenarios": {
-            name: {key: fig.to_json() for key, fig in figures.items()}
-            for name, figures in results.items()
-        },
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nwrote {out}", file=sys.stderr)
     return 0
+
+
+def _write(
+    out: Path, plan: Plan, results: dict[str, Figures], timings: dict[str, float], *, merge: bool
+) -> None:
+    """Write the figures so far (after every scenario, so a long run never loses them all).
+    With ``--only``, scenarios already in ``out`` from an earlier run are kept."""
+    document: dict[str, Any] = {"scenarios": {}, "plans": {}, "bench_seconds": {}}
+    if merge and out.exists():
+        document.update(json.loads(out.read_text()))
+    document["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    document["machine"] = machine()
+    for name, figures in results.items():
+        document["scenarios"][name] = {key: fig.to_json() for key, fig in figures.items()}
+        document["plans"][name] = plan.describe()
+        document["bench_seconds"][name] = timings[name]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
 
 
 def _clean(results: dict[str, Figures]) -> float | None:

@@ -24,6 +24,8 @@ from typing import Any
 HOST = "127.0.0.1"
 SIM_START_TIMEOUT_S = 30.0
 WAIT_POLL_S = 0.05
+STOP_GRACE_S = 30.0
+"""After SIGINT at its deadline, how long a child may drain before it is killed."""
 TEMPLATE = {
     "projectName": "bench",
     "audio": {"selectedVoiceOverTrack": "Adam, male"},
@@ -140,7 +142,8 @@ class Measured:
 def measure(
     argv: list[str], *, env: Mapping[str, str] | None, log: Path, timeout_s: float
 ) -> Measured:
-    """Run ``argv``; rusage comes from ``os.wait4`` (this child only). Killed past ``timeout_s``."""
+    """Run ``argv``; rusage comes from ``os.wait4`` (this child only). Past ``timeout_s`` it gets
+    SIGINT (a run drains and exits 130), and SIGKILL ``STOP_GRACE_S`` later."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as err:
         started = time.monotonic()
@@ -148,20 +151,24 @@ def measure(
             argv, env=dict(env) if env is not None else None, stdout=err, stderr=err
         )
         deadline = started + timeout_s
-        killed = False
+        stopping = killed = False
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
-            if not killed and time.monotonic() > deadline:
+            now = time.monotonic()
+            if not stopping and now > deadline:
+                proc.send_signal(signal.SIGINT)  # drain: the run stops admitting, exits 130
+                stopping = True
+            elif not killed and now > deadline + STOP_GRACE_S:
                 proc.kill()
                 killed = True
             time.sleep(WAIT_POLL_S)
         wall_s = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     tail = log.read_text(errors="replace")[-2000:]
-    if killed:
-        tail = f"killed after {timeout_s:.0f} s\n{tail}"
+    if stopping:
+        tail = f"stopped after {timeout_s:.0f} s\n{tail}"
     return Measured(
         exit_code=proc.returncode,
         wall_s=wall_s,

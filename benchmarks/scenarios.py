@@ -55,6 +55,7 @@ class Plan:
     deadline_factor: float = 10.0  # poll deadlines: this × the nominal job time
     max_resumes: int = 3  # fault run: resume with --retry-failed at most this often
     timeout_s: float = 1800.0
+    fault_pass_timeout_s: float = 600.0  # a fault run past this is stopped (SIGINT) and reported
     seed: int = 1
 
     def describe(self) -> dict[str, Any]:
@@ -78,6 +79,7 @@ SMOKE = Plan(
     deadline_factor=20.0,
     max_resumes=1,
     timeout_s=120.0,
+    fault_pass_timeout_s=60.0,
 )
 
 
@@ -151,7 +153,14 @@ def _sim_args(plan: Plan, profile: str, *, rate: float | None, cap: int | None) 
 
 
 def _run(
-    work: Path, sim: Sim, manifest: Path, template: Path, config: Path, plan: Plan, *extra: str
+    work: Path,
+    sim: Sim,
+    manifest: Path,
+    template: Path,
+    config: Path,
+    plan: Plan,
+    *extra: str,
+    may_stop: bool = False,
 ) -> tuple[Measured, Path]:
     run_dir = work / "run"
     argv = orchestrator_argv(
@@ -165,8 +174,9 @@ def _run(
         str(config),
         *extra,
     )
-    m = measure(argv, env=sim.env(), log=work / "stderr.log", timeout_s=plan.timeout_s)
-    if m.exit_code not in (0, 1):
+    timeout_s = plan.fault_pass_timeout_s if may_stop else plan.timeout_s
+    m = measure(argv, env=sim.env(), log=work / "stderr.log", timeout_s=timeout_s)
+    if m.exit_code not in ((0, 1, 130) if may_stop else (0, 1)):
         raise RuntimeError(f"orchestrator run failed ({m.exit_code}):\n{m.stderr_tail}")
     return m, run_dir
 
@@ -384,13 +394,17 @@ def faults(work: Path, plan: Plan, clean_makespan_s: float | None) -> Figures:
         renders_in_flight=1000,
     )
     with Sim(*_sim_args(plan, "flaky", rate=plan.rate_rps, cap=1000)) as sim:
-        m, run_dir = _run(work, sim, manifest, template, config, plan)
+        m, run_dir = _run(work, sim, manifest, template, config, plan, may_stop=True)
         first_s, total_s, resumes, cpu_s = m.wall_s, m.wall_s, 0, m.cpu_s
-        while _count(run_dir, "failed") and resumes < plan.max_resumes:
+        finished = m.exit_code != 130
+        while finished and _count(run_dir, "failed") and resumes < plan.max_resumes:
             resumes += 1
-            m, _ = _run(work, sim, manifest, template, config, plan, "--retry-failed")
+            m, _ = _run(
+                work, sim, manifest, template, config, plan, "--retry-failed", may_stop=True
+            )
             total_s += m.wall_s
             cpu_s += m.cpu_s
+            finished = m.exit_code != 130
         stats = sim.stats()
     results = read_results(run_dir)
     rerendered = rerenders_recorded(run_dir / "ledger.jsonl")
@@ -400,6 +414,9 @@ def faults(work: Path, plan: Plan, clean_makespan_s: float | None) -> Figures:
     lost = plan.rows - len(set(ids))
     dupes = len(ids) - len(set(ids))
     figures = {
+        "finished": Figure(
+            int(finished), "bool", f"0: a pass ran past {plan.fault_pass_timeout_s:g} s, stopped"
+        ),
         "first_pass_makespan_s": Figure(round(first_s, 2), "s"),
         "makespan_vs_clean": Figure(
             round(first_s / clean_makespan_s, 3) if clean_makespan_s else None,
@@ -427,6 +444,7 @@ def faults(work: Path, plan: Plan, clean_makespan_s: float | None) -> Figures:
             "left for --rerender-ambiguous",
         ),
         "failed": Figure(sum(r["status"] == "failed" for r in results), "rows"),
+        "pending": Figure(sum(r["status"] == "pending" for r in results), "rows"),
         "faults_injected": Figure(
             sum(stats["faults"].values()), "count", json.dumps(stats["faults"], sort_keys=True)
         ),

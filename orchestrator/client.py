@@ -214,15 +214,19 @@ class PictoryClient:
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Any:
         endpoint = f"{method} {path}"
+        sent_with: list[str | None] = [None]  # the credential of this call's latest attempt
 
         async def attempt() -> Any:
             await self._limiter.acquire()
             if before_send is not None:
                 await before_send()
+            headers = await self._auth_headers()
+            sent_with[0] = headers["Authorization"]
             try:
                 body = await self._send(
                     method,
                     path,
+                    headers=headers,
                     json=json,
                     data=data,
                     content_type=content_type,
@@ -249,7 +253,7 @@ class PictoryClient:
             clock=self._clock,
             rng=self._rng,
             on_rate_limited=self._limiter.on_rate_limited,
-            refresh_auth=self._refresh_after_401,
+            refresh_auth=lambda: self._refresh_after_401(sent_with[0]),
             on_retry=on_retry,
         )
 
@@ -258,6 +262,7 @@ class PictoryClient:
         method: str,
         path: str,
         *,
+        headers: dict[str, str],
         json: Any,
         data: bytes | None,
         content_type: str | None,
@@ -265,7 +270,6 @@ class PictoryClient:
         accept_failed_job: bool,
     ) -> Any:
         endpoint = f"{method} {path}"
-        headers = await self._auth_headers()
         if content_type:
             headers["Content-Type"] = content_type
         self.requests_sent += 1
@@ -319,12 +323,13 @@ class PictoryClient:
             assert self._token is not None
             return self._token
 
-    async def _refresh_after_401(self) -> None:
+    async def _refresh_after_401(self, refused: str | None) -> None:
+        """The API refused the token ``refused``: fetch a new one, unless another task already
+        replaced it (one refresh shared by every request that failed with the same token)."""
         if self._credentials.api_key is not None:
             return
-        stale = self._token
         async with self._token_lock:
-            if self._token == stale:  # nobody refreshed since our request failed
+            if self._token is None or self._token == refused:
                 self._token = None
                 await self._fetch_token()
 

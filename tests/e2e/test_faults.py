@@ -43,7 +43,7 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
         ("server_error", {"fault_server_error_p": 0.3}),
         ("slow", {"fault_slow_p": 0.3, "fault_slow_delay_s": 0.05}),
         ("download_cut", {"fault_download_cut_p": 0.3}),
-        ("token_revoked", {"fault_token_revoked_p": 0.3}),
+        ("token_revoked", {"fault_token_revoked_p": 0.1}),
     ],
     ids=["server_error", "slow", "download_cut", "token_revoked"],
 )
