@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, help="rows of the rate-bound and fault runs")
     parser.add_argument("--render-rows", type=int, help="rows of the render-bound run")
     parser.add_argument("--rows-in-flight", type=int, help="max_rows_in_flight of rate-bound runs")
+    parser.add_argument(
+        "--fault-timeout", type=float, help="seconds before a fault pass is stopped"
+    )
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     parser.add_argument("--out", type=Path, help="JSON file (default results/latest.json)")
     parser.add_argument("--work", type=Path, help="keep the runs' files here (default: a temp dir)")
@@ -74,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, render_rows=args.render_rows)
     if args.rows_in_flight:
         plan = dataclasses.replace(plan, rows_in_flight=args.rows_in_flight)
+    if args.fault_timeout:
+        plan = dataclasses.replace(plan, fault_pass_timeout_s=args.fault_timeout)
     only = args.only.split(",") if args.only else list(SCENARIOS)
     unknown = set(only) - set(SCENARIOS)
     if unknown:

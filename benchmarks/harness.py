@@ -24,8 +24,8 @@ from typing import Any
 HOST = "127.0.0.1"
 SIM_START_TIMEOUT_S = 30.0
 WAIT_POLL_S = 0.05
-STOP_GRACE_S = 30.0
-"""After SIGINT at its deadline, how long a child may drain before it is killed."""
+STOP_GRACE_S = 10.0
+"""Between the signals that stop a child past its deadline."""
 TEMPLATE = {
     "projectName": "bench",
     "audio": {"selectedVoiceOverTrack": "Adam, male"},
@@ -143,7 +143,8 @@ def measure(
     argv: list[str], *, env: Mapping[str, str] | None, log: Path, timeout_s: float
 ) -> Measured:
     """Run ``argv``; rusage comes from ``os.wait4`` (this child only). Past ``timeout_s`` it gets
-    SIGINT (a run drains and exits 130), and SIGKILL ``STOP_GRACE_S`` later."""
+    SIGINT (a run drains and exits 130), a second SIGINT (stop at once), then SIGKILL, each
+    ``STOP_GRACE_S`` (at most a quarter of ``timeout_s``) apart."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as err:
         started = time.monotonic()
@@ -151,18 +152,17 @@ def measure(
             argv, env=dict(env) if env is not None else None, stdout=err, stderr=err
         )
         deadline = started + timeout_s
-        stopping = killed = False
+        # Past the deadline: SIGINT (drain), SIGINT again (stop at once), then SIGKILL.
+        signals = [signal.SIGINT, signal.SIGINT, signal.SIGKILL]
+        stopping = False
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
-            now = time.monotonic()
-            if not stopping and now > deadline:
-                proc.send_signal(signal.SIGINT)  # drain: the run stops admitting, exits 130
+            if signals and time.monotonic() > deadline:
+                proc.send_signal(signals.pop(0))
+                deadline += min(STOP_GRACE_S, timeout_s / 4)
                 stopping = True
-            elif not killed and now > deadline + STOP_GRACE_S:
-                proc.kill()
-                killed = True
             time.sleep(WAIT_POLL_S)
         wall_s = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)

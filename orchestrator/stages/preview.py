@@ -7,10 +7,14 @@ is uploaded again once.
 
 from __future__ import annotations
 
-from orchestrator.errors import JobLostError, PermanentError
+from collections.abc import Awaitable, Callable
+
+from orchestrator.errors import JobFailedError, JobLostError, JobStuckError, PermanentError
 from orchestrator.stages.base import RowAmbiguous, RowJob, Services
 from orchestrator.stages.poll import wait_for_job
 from orchestrator.stages.unbilled import create_unbilled_job
+
+MAX_PREVIEW_REMAKES = 2
 
 
 async def create_preview(row: RowJob, svc: Services) -> None:
@@ -72,28 +76,40 @@ async def wait_preview(row: RowJob, svc: Services) -> None:
 
 
 async def preview(row: RowJob, svc: Services) -> None:
-    """The whole preview stage: create (unless recorded), then wait until it is ready. A recorded
-    preview the API no longer knows is simply made again (previews bill nothing)."""
-    await create_preview(row, svc)
-    try:
-        await wait_preview(row, svc)
-    except JobLostError:
-        if row.scratch.get("preview_fresh"):
-            raise
-        await restart_lost_preview(row, svc)
+    """The whole preview stage: create (unless recorded), then wait until it is ready."""
+
+    async def make() -> None:
         await create_preview(row, svc)
         await wait_preview(row, svc)
 
+    await remaking_previews(row, svc, make)
 
-async def restart_lost_preview(row: RowJob, svc: Services) -> None:
+
+async def remaking_previews(
+    row: RowJob, svc: Services, make: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``make``; a preview that failed, got stuck or is no longer known to the API is made
+    again, up to ``MAX_PREVIEW_REMAKES`` times in this run: previews bill nothing."""
+    remakes = 0
+    while True:
+        try:
+            await make()
+            return
+        except (JobFailedError, JobStuckError, JobLostError) as exc:
+            if remakes >= MAX_PREVIEW_REMAKES:
+                raise
+            remakes += 1
+            await restart_preview(row, svc, f"preview {exc.kind}: {exc.message}")
+
+
+async def restart_preview(row: RowJob, svc: Services, reason: str) -> None:
     """Start the row over from a new preview, unless a render may already exist for it."""
     if svc.state(row).render_intent and not svc.rerender_ambiguous:
-        message = "render intent recorded without a job id, and its preview is gone"
+        message = f"render intent recorded without a job id, and its preview is unusable ({reason})"
         await svc.ledger.append(
             {"e": "ambiguous", "row": row.row_id, "stage": "render", "message": message}
         )
         svc.sink.emit("row_ambiguous", row=row.row_id, message=message)
         raise RowAmbiguous
-    await svc.ledger.append(
-        {"e": "retry", "row": row.row_id, "reason": "recorded preview job no longer exists"}
-    )
+    await svc.ledger.append({"e": "retry", "row": row.row_id, "reason": reason})
+    svc.sink.emit("preview_remade", row=row.row_id, reason=reason)

@@ -8,20 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator import flows
-from orchestrator.errors import JobLostError
 from orchestrator.stages.base import RowJob, Services
-from orchestrator.stages.preview import record_preview_job, restart_lost_preview, wait_preview
+from orchestrator.stages.preview import record_preview_job, remaking_previews, wait_preview
 from orchestrator.stages.unbilled import create_unbilled_job
 
 
 async def storyboard_preview(row: RowJob, svc: Services) -> None:
-    try:
+    async def make() -> None:
         await _storyboard_preview(row, svc)
-    except JobLostError:
-        if row.scratch.get("preview_fresh"):
-            raise
-        await restart_lost_preview(row, svc)
-        await _storyboard_preview(row, svc)
+
+    await remaking_previews(row, svc, make)
 
 
 async def _storyboard_preview(row: RowJob, svc: Services) -> None:

@@ -143,8 +143,9 @@ def test_failed_jobs_fail_their_rows_until_retry_failed(
 def test_stuck_jobs_fail_as_stuck_and_a_resume_reattaches(
     tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A job that never finishes fails its row with kind ``stuck`` at the poll deadline; the next
-    run polls the same job again instead of creating a new one."""
+    """A job that never finishes fails its row with kind ``stuck`` at the poll deadline. A stuck
+    render is billed, so the next run polls the same render again instead of creating a new one;
+    a stuck preview bills nothing and is simply made again (a bounded number of times)."""
     sim = make_sim(seed=4, fault_job_stuck_p=0.3)
     api_env(sim)
     batch = write_batch(tmp_path, ROWS, config=STUCK_DEADLINES)
@@ -154,19 +155,18 @@ def test_stuck_jobs_fail_as_stuck_and_a_resume_reattaches(
     stuck = {r["id"] for r in results if r["status"] == "failed"}
     assert stuck and all(r["error"].startswith("stuck: ") for r in results if r["id"] in stuck)
     before = replay(batch["out"] / LEDGER_NAME).rows
-    jobs_before = {row: (before[row].preview_job, before[row].render_job) for row in stuck}
-    created = sim.stats()["jobs"]
+    stuck_renders = {row: before[row].render_job for row in stuck if before[row].render_job}
+    assert stuck_renders, "no render got stuck; the test proves nothing about re-attaching"
     reads = sim.stats()["requests"]["GET /v1/jobs/{id}"]
-    code, _ = _run(run_args(batch), capsys)
-    assert code == 1
+    _run(run_args(batch), capsys)
     after_stats = sim.stats()
     check_invariants(batch["out"], after_stats, ROWS)
     after = replay(batch["out"] / LEDGER_NAME).rows
-    assert {row: (after[row].preview_job, after[row].render_job) for row in stuck} == jobs_before
-    assert after_stats["jobs"]["preview"] == created["preview"]
-    assert after_stats["jobs"]["render"] == created["render"]
+    assert {row: after[row].render_job for row in stuck_renders} == stuck_renders
+    intents = Counter(e["row"] for e in _ledger_events(batch["out"]) if e["e"] == "render_intent")
+    assert all(intents[row] == 1 for row in stuck_renders)  # no stuck render sent again
     assert after_stats["requests"]["GET /v1/jobs/{id}"] > reads  # it polled them again
-    assert all(after[row].status == "failed" and after[row].attempts == 2 for row in stuck)
+    assert all(after[row].status == "failed" for row in stuck_renders)
 
 
 def test_every_fault_at_once_keeps_the_invariants(

@@ -177,3 +177,20 @@ def test_lost_preview_is_made_again_and_lost_render_needs_retry_failed(
     assert [r["status"] for i, r in rows.items() if i != done_row].count("done") == 2
     assert main(run_args(batch, "--retry-failed")) == 0
     assert second.stats()["duplicate_renders"] == 0
+
+
+def test_failed_preview_is_made_again_in_the_same_run(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """A preview job that fails bills nothing, so it is made again at once (bounded): rows whose
+    first preview failed still end done in the same run."""
+    sim = make_sim(fault_job_failed_p=0.25, seed=5)
+    api_env(sim)
+    batch = write_batch(tmp_path, 12)
+    main(run_args(batch))
+    events = [json.loads(line) for line in (batch["out"] / LEDGER_NAME).read_text().splitlines()]
+    remade = {e["row"] for e in events if e["e"] == "retry" and "preview job_failed" in e["reason"]}
+    assert remade, "no preview failed; the test proves nothing"
+    done = {r["id"] for r in read_results(batch["out"]) if r["status"] == "done"}
+    assert remade & done
+    assert sim.stats()["duplicate_renders"] == 0
