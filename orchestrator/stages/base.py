@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from orchestrator.clock import Clock
 from orchestrator.config import PollConfig
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger, RowState
+from orchestrator.responses import JobState
 from orchestrator.retry import RetryPolicy
-from orchestrator.stages.poll import FirstReadDelay
+from orchestrator.stages.poll import FirstReadDelay, wait_for_job
 from orchestrator.template import Template
 from orchestrator.webhooks import WebhookReceiver
 
@@ -78,6 +80,32 @@ class Services:
         if learned is None:
             learned = self.first_reads[stage] = FirstReadDelay(interval_s, deadline_s)
         return learned
+
+    async def wait_job(
+        self,
+        job_id: str,
+        *,
+        stage: str,
+        interval_s: float,
+        deadline_s: float,
+        fresh: bool,
+        on_progress: Callable[[JobState], None] | None = None,
+    ) -> JobState:
+        """Wait for a job of ``stage`` with this run's polling settings (see ``stages.poll``)."""
+        return await wait_for_job(
+            self.client,
+            job_id,
+            clock=self.clock,
+            rng=self.rng,
+            interval_s=self.poll_interval_s(interval_s),
+            jitter_fraction=self.poll.jitter_fraction,
+            deadline_s=deadline_s,
+            stage=stage,
+            fresh=fresh,
+            on_progress=on_progress,
+            webhooks=self.webhooks,
+            first_read=self.first_read(stage, interval_s, deadline_s),
+        )
 
     def poll_interval_s(self, interval_s: float) -> float:
         """In webhook mode polling is only the fallback, so it is slow."""

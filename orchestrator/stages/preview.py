@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 from orchestrator.errors import JobFailedError, JobLostError, JobStuckError, PermanentError
 from orchestrator.stages.base import RowAmbiguous, RowJob, Services
-from orchestrator.stages.poll import wait_for_job
 from orchestrator.stages.unbilled import create_unbilled_job
 
 MAX_PREVIEW_REMAKES = 2
@@ -55,20 +54,12 @@ async def wait_preview(row: RowJob, svc: Services) -> None:
     if state.render_job is not None or "render_params" in row.scratch:
         return
     assert state.preview_job is not None
-    job = await wait_for_job(
-        svc.client,
+    job = await svc.wait_job(
         state.preview_job,
-        clock=svc.clock,
-        rng=svc.rng,
-        interval_s=svc.poll_interval_s(svc.poll.preview_interval_s),
-        jitter_fraction=svc.poll.jitter_fraction,
-        deadline_s=svc.poll.preview_deadline_s,
         stage="preview",
+        interval_s=svc.poll.preview_interval_s,
+        deadline_s=svc.poll.preview_deadline_s,
         fresh=bool(row.scratch.get("preview_fresh")),
-        webhooks=svc.webhooks,
-        first_read=svc.first_read(
-            "preview", svc.poll.preview_interval_s, svc.poll.preview_deadline_s
-        ),
     )
     row.scratch["render_params"] = job.render_params
     if not state.preview_ready:

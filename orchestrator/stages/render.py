@@ -19,8 +19,8 @@ from pathlib import Path
 
 from orchestrator import flows
 from orchestrator.errors import AmbiguousError, ApiError
+from orchestrator.responses import JobState
 from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
-from orchestrator.stages.poll import wait_for_job
 
 
 async def request_render(row: RowJob, svc: Services) -> None:
@@ -82,23 +82,16 @@ async def wait_render(row: RowJob, svc: Services) -> None:
         return
     assert state.render_job is not None
 
-    def progress(job: object) -> None:
-        pct = getattr(job, "progress_pct", None)
-        svc.sink.emit("render_progress", row=row.row_id, pct=pct, status=getattr(job, "status", ""))
+    def progress(job: JobState) -> None:
+        svc.sink.emit("render_progress", row=row.row_id, pct=job.progress_pct, status=job.status)
 
-    job = await wait_for_job(
-        svc.client,
+    job = await svc.wait_job(
         state.render_job,
-        clock=svc.clock,
-        rng=svc.rng,
-        interval_s=svc.poll_interval_s(svc.poll.render_interval_s),
-        jitter_fraction=svc.poll.jitter_fraction,
-        deadline_s=svc.poll.render_deadline_s,
         stage="render",
+        interval_s=svc.poll.render_interval_s,
+        deadline_s=svc.poll.render_deadline_s,
         fresh=bool(row.scratch.get("render_fresh")),
         on_progress=progress,
-        webhooks=svc.webhooks,
-        first_read=svc.first_read("render", svc.poll.render_interval_s, svc.poll.render_deadline_s),
     )
     if job.video_url is None:
         raise ApiError("render completed without any video URL", endpoint="GET /v1/jobs")

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from orchestrator import flows
 from orchestrator.stages.base import RowJob, Services
-from orchestrator.stages.poll import wait_for_job
 from orchestrator.stages.unbilled import create_unbilled_job
 
 
@@ -56,17 +55,12 @@ async def _job_items(
         job_id = await create_unbilled_job(row, svc, stage, send)
         await svc.ledger.append({"e": "aux_job", "row": row.row_id, "stage": stage, "job": job_id})
         svc.sink.emit("stage", row=row.row_id, stage=stage, job=job_id)
-    job = await wait_for_job(
-        svc.client,
+    job = await svc.wait_job(
         job_id,
-        clock=svc.clock,
-        rng=svc.rng,
-        interval_s=svc.poll_interval_s(svc.poll.preview_interval_s),
-        jitter_fraction=svc.poll.jitter_fraction,
-        deadline_s=svc.poll.preview_deadline_s,
         stage=stage,
+        interval_s=svc.poll.preview_interval_s,
+        deadline_s=svc.poll.preview_deadline_s,
         fresh=fresh,
-        webhooks=svc.webhooks,
     )
     items = job.transcript if key == "transcript" else job.highlights
     return list(items or [])
