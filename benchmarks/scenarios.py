@@ -249,6 +249,9 @@ def rate_bound(work: Path, plan: Plan, *, webhook: bool) -> Figures:
     return figures
 
 
+RENDER_QUEUE = 2
+
+
 def render_bound(work: Path, plan: Plan) -> Figures:
     """Throughput against a concurrent-render cap C: rows/s vs C / render time."""
     cap, high_rps = plan.render_cap, 1000.0
@@ -258,7 +261,9 @@ def render_bound(work: Path, plan: Plan) -> Figures:
         plan,
         max_rps=high_rps,
         rows_in_flight=cap * 4,
-        renders_in_flight=cap,
+        # The plan's cap plus a short queue at Pictory: a render waiting there as `pending` takes
+        # a slot the moment one frees, instead of after our next poll and PUT.
+        renders_in_flight=cap + RENDER_QUEUE,
     )
     with Sim(*_sim_args(plan, plan.sim_profile, rate=high_rps, cap=cap)) as sim:
         m, run_dir = _run(work, sim, manifest, template, config, plan)

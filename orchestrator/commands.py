@@ -30,6 +30,7 @@ from orchestrator.validate import validate_manifest
 
 LOG_NAME = "log.jsonl"
 UNLIMITED_RPS = 1000.0
+RENDER_QUEUE = 2
 
 
 def run_command(
@@ -208,7 +209,8 @@ def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Co
     # The simulated account's limit, or (unlimited) a rate well above what a run needs.
     limits_update["max_requests_per_s"] = settings.rate_limit_rps or UNLIMITED_RPS
     if settings.max_concurrent_renders:
-        limits_update["max_renders_in_flight"] = settings.max_concurrent_renders
+        # The account's cap plus a short queue at Pictory, so a freed slot never waits for us.
+        limits_update["max_renders_in_flight"] = settings.max_concurrent_renders + RENDER_QUEUE
     limits = config.limits.model_copy(update=limits_update)
     return config.model_copy(update={"api": api, "poll": poll, "limits": limits})
 

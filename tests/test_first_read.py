@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 
 import anyio
+import pytest
 
 from orchestrator.clock import VirtualClock
 from orchestrator.limits import RateLimiter
-from orchestrator.stages.poll import FirstReadDelay
+from orchestrator.stages.poll import FirstReadDelay, until_done_s
 
 
 def test_first_read_delay_settles_near_the_target_quantile() -> None:
@@ -60,3 +61,17 @@ async def test_saturation_is_high_when_the_rate_binds_and_low_when_it_does_not()
         await clock.sleep(1.0)
         await limiter.acquire()
     assert limiter.saturation < 0.1
+
+
+def test_render_progress_brings_the_next_read_to_the_projected_end() -> None:
+    """Two progress readings project the end: the next read comes then, not a full interval
+    later; never sooner than a tenth of the interval, never later than the planned pause."""
+    # 20 % → 60 % in 2 s: done in another 2 s (× 1.05 margin).
+    assert until_done_s((0.0, 20.0), (2.0, 60.0), 5.0, 5.0) == pytest.approx(2.1)
+    # Projected end beyond the pause: keep the pause.
+    assert until_done_s((0.0, 10.0), (2.0, 12.0), 5.0, 5.0) == 5.0
+    # Almost done: not sooner than a tenth of the interval.
+    assert until_done_s((0.0, 10.0), (2.0, 99.9), 5.0, 5.0) == pytest.approx(0.5)
+    # No earlier reading, or no progress since: the planned pause.
+    assert until_done_s(None, (2.0, 50.0), 5.0, 5.0) == 5.0
+    assert until_done_s((0.0, 50.0), (2.0, 50.0), 5.0, 5.0) == 5.0

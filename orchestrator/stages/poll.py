@@ -10,6 +10,13 @@ a delay learned from the stage's earlier first reads (``FirstReadDelay``): about
 ``target_done`` of such jobs are finished, so most rows spend one read per stage. When requests
 are plentiful the configured interval is kept, since reading early then costs nothing and a late
 read would hold a render slot longer than needed.
+
+Reading at the end of a render
+------------------------------
+When requests are plentiful (low saturation) and a render reports ``renderProgress``, the next
+read is brought forward to when the progress seen so far says it will be done
+(``until_done_s``), so a finished render frees its slot (and the account's render cap) about
+when it finishes rather than up to one interval later.
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ from orchestrator.errors import JobFailedError, JobLostError, JobStuckError, Per
 from orchestrator.responses import JobState
 from orchestrator.webhooks import WebhookReceiver
 
+EARLY_READ_MARGIN = 1.05
+"""Read this much after the projected end, so the read usually finds the job done."""
+MIN_EARLY_PAUSE_FRACTION = 0.1
+"""Never read sooner than this fraction of the interval."""
 SATURATED = 0.5
 """Limiter saturation from which a fresh job's first read waits for the learned delay."""
 
@@ -59,6 +70,23 @@ class FirstReadDelay:
         self.delay_s = min(self.max_s, max(self.floor_s, delay_s))
 
 
+def until_done_s(
+    before: tuple[float, float] | None,
+    now: tuple[float, float],
+    pause_s: float,
+    interval_s: float,
+) -> float:
+    """The pause before the next read: ``pause_s``, or sooner when two progress readings
+    ``(clock_s, percent)`` project the job's end inside it."""
+    if before is None:
+        return pause_s
+    (t0, p0), (t1, p1) = before, now
+    if not 0 < p1 < 100 or p1 <= p0 or t1 <= t0:
+        return pause_s
+    remaining_s = (100 - p1) * (t1 - t0) / (p1 - p0) * EARLY_READ_MARGIN
+    return min(pause_s, max(remaining_s, interval_s * MIN_EARLY_PAUSE_FRACTION))
+
+
 async def wait_for_job(
     client: PictoryClient,
     job_id: str,
@@ -89,6 +117,7 @@ async def wait_for_job(
         and client.limiter.saturation >= SATURATED
     )
     used_s = 0.0
+    seen: tuple[float, float] | None = None  # (clock, progress) of the previous read
     if learning:
         assert first_read is not None
         used_s = first_read.delay_s
@@ -132,6 +161,11 @@ async def wait_for_job(
                 endpoint=f"GET /v1/jobs/{job_id}",
             )
         pause_s = interval_s * (1.0 + rng.uniform(-jitter_fraction, jitter_fraction))
+        pct = state.progress_pct if state is not None else None
+        if webhooks is None and pct is not None and client.limiter.saturation < SATURATED:
+            now_s = clock.now()
+            pause_s = until_done_s(seen, (now_s, pct), pause_s, interval_s)
+            seen = (now_s, pct)
         if webhooks is not None:
             await webhooks.wait(job_id, pause_s)
         else:
