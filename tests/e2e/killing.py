@@ -22,8 +22,6 @@ from pathlib import Path
 
 from orchestrator.ledger import LEDGER_NAME
 
-from .helpers import run_args
-
 EARLY_KILL_SHARE = 0.25
 EARLY_KILL_S = (0.05, 1.2)
 EXTRA_DELAY_S = (0.0, 0.03)
@@ -83,7 +81,8 @@ def _kill_moment(
 
 
 def kill_until_done(
-    batch: dict[str, Path],
+    args: list[str],
+    run_dir: Path,
     env: dict[str, str],
     *,
     rng: random.Random,
@@ -101,10 +100,10 @@ def kill_until_done(
     report = KillReport()
     while report.runs < max_runs:
         report.runs += 1
-        proc = cli(run_args(batch), env)
+        proc = cli(args, env)
         killed = False
         if report.kills < kills:
-            killed = _kill_moment(proc, batch["out"], rng, max_lines_per_kill)
+            killed = _kill_moment(proc, run_dir, rng, max_lines_per_kill)
             report.kills += killed
         _, err = proc.communicate(timeout=RUN_TIMEOUT_S)
         if on_stderr is not None:

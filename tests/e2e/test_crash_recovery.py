@@ -15,13 +15,13 @@ from orchestrator.ledger import LEDGER_NAME, LOCK_NAME, replay
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 from .killing import cli, kill_until_done
-from .test_crash import _env, standalone_sim  # noqa: F401  (fixture)
+from .standalone import sim_env
 
 
 @pytest.mark.slow
 def test_sigkill_storm_then_rerun_keeps_every_invariant(
     tmp_path: Path,
-    standalone_sim: Any,  # noqa: F811
+    standalone_sim: Any,
 ) -> None:
     """Sixteen SIGKILLs at seeded random moments (start-up, between and during ledger writes,
     mid-render, mid-download), then runs until the batch ends by itself: no row lost or rendered
@@ -39,7 +39,9 @@ def test_sigkill_storm_then_rerun_keeps_every_invariant(
         "21",
     )
     batch = write_batch(tmp_path, 30)
-    report = kill_until_done(batch, _env(sim), rng=random.Random(2024), kills=16)
+    report = kill_until_done(
+        run_args(batch), batch["out"], sim_env(sim), rng=random.Random(2024), kills=16
+    )
     assert report.finished and report.kills == 16, report
     results = check_invariants(batch["out"], sim.stats(), 30)
     assert {r["status"] for r in results} <= {"done", "ambiguous"}
@@ -109,7 +111,7 @@ def test_garbage_ledger_line_stops_with_its_line_number(
 @pytest.mark.slow
 def test_second_run_on_a_busy_run_dir_is_refused(
     tmp_path: Path,
-    standalone_sim: Any,  # noqa: F811
+    standalone_sim: Any,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -117,7 +119,7 @@ def test_second_run_on_a_busy_run_dir_is_refused(
     first one's pid) without touching the ledger; the first carries on and finishes."""
     sim = standalone_sim("--profile", "test", "--render-seconds", "1.5")
     batch = write_batch(tmp_path, 3)
-    env = _env(sim)
+    env = sim_env(sim)
     first = cli(run_args(batch), env)
     ledger = batch["out"] / LEDGER_NAME
     deadline = time.monotonic() + 30

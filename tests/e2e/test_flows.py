@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import random
 import shutil
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,8 @@ import pytest
 from orchestrator.cli import main
 
 from .helpers import FAST_CONFIG, check_invariants, read_results, write_batch
-from .test_crash import _cli, _env, standalone_sim  # noqa: F401  (fixture)
+from .killing import kill_until_done
+from .standalone import sim_env
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDINGS = ROOT / "jobs" / "video-edit" / "recordings"
@@ -139,7 +138,7 @@ def test_rows_mixing_flows_are_refused(tmp_path: Path, capsys: pytest.CaptureFix
 def test_flow_survives_kills_without_duplicate_render_or_upload(
     flow: str,
     tmp_path: Path,
-    standalone_sim: Any,  # noqa: F811
+    standalone_sim: Any,
 ) -> None:
     """Killed at random moments and run again: every row done or ambiguous, no render twice, and
     an upload repeated only when a kill interrupted it."""
@@ -168,22 +167,9 @@ def test_flow_survives_kills_without_duplicate_render_or_upload(
         "--config",
         str(batch["config"]),
     ]
-    env = _env(sim)
-    rng = random.Random(99)
-    kills = 0
-    for _ in range(15):
-        proc = _cli(args, env)
-        killed = False
-        if kills < 3:
-            time.sleep(rng.uniform(0.8, 2.2))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-                killed = True
-        _, err = proc.communicate(timeout=60)
-        assert "Traceback" not in err
-        if proc.returncode == 0 or (not killed and proc.returncode == 1):
-            break
+    report = kill_until_done(args, tmp_path / "run", sim_env(sim), rng=random.Random(99), kills=3)
+    assert report.finished, "the batch never completed"
+    kills = report.kills
     results = check_invariants(tmp_path / "run", sim.stats(), rows)
     assert {r["status"] for r in results} <= {"done", "ambiguous"}
     assert kills >= 1
