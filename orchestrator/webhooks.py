@@ -34,6 +34,7 @@ class WebhookReceiver:
         self._runner: web.AppRunner | None = None
         self._by_job: dict[str, JobState] = {}
         self._by_hook: dict[tuple[str, str], JobState] = {}
+        self._hook_of_job: dict[str, tuple[str, str]] = {}
         self._arrived = anyio.Event()
         self.base_url = ""
         self.received = 0
@@ -69,18 +70,22 @@ class WebhookReceiver:
         if not isinstance(job_id, str) or not job_id:
             return web.json_response({"ok": False, "error": "no job_id"}, status=400)
         state = parse_job(job_id, body)
+        hook = (request.match_info["row"], request.match_info["stage"])
         self._by_job[job_id] = state
-        self._by_hook[(request.match_info["row"], request.match_info["stage"])] = state
+        self._by_hook[hook] = state
+        self._hook_of_job[job_id] = hook
         self.received += 1
         arrived, self._arrived = self._arrived, anyio.Event()
         arrived.set()
         return web.json_response({"ok": True})
 
-    def job(self, job_id: str) -> JobState | None:
-        return self._by_job.get(job_id)
-
-    def for_hook(self, row: str, stage: str) -> JobState | None:
-        return self._by_hook.get((row, stage))
+    def take(self, job_id: str) -> JobState | None:
+        """The job's callback, once: it is forgotten here, so a long run keeps no callbacks."""
+        state = self._by_job.pop(job_id, None)
+        hook = self._hook_of_job.pop(job_id, None)
+        if hook is not None:
+            self._by_hook.pop(hook, None)
+        return state
 
     async def wait(self, job_id: str, timeout_s: float) -> JobState | None:
         """The job's callback, if it arrives within ``timeout_s``; else None (poll then)."""

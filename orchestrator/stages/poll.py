@@ -124,7 +124,7 @@ async def wait_for_job(
         await clock.sleep(used_s)
         read_now = True
     while True:
-        state = webhooks.job(job_id) if webhooks is not None else None
+        state = webhooks.take(job_id) if webhooks is not None else None
         if state is None and read_now:
             try:
                 state = await client.get_job(job_id)
