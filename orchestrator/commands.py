@@ -19,7 +19,7 @@ from orchestrator.admission import HaltPolicy, Window
 from orchestrator.config import Config, Credentials, load_config, load_credentials
 from orchestrator.console import console_sink
 from orchestrator.errors import RunDirError, UserError
-from orchestrator.events import FanoutSink, JsonlLogSink
+from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.ledger import LEDGER_NAME, replay
 from orchestrator.manifest import read_manifest
 from orchestrator.results import write_results
@@ -28,7 +28,6 @@ from orchestrator.simulator.settings import SimSettings
 from orchestrator.status import status
 from orchestrator.validate import validate_manifest
 
-LOG_NAME = "log.jsonl"
 UNLIMITED_RPS = 1000.0
 RENDER_QUEUE = 2
 

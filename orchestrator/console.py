@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.events import scrub
+from orchestrator.events import human_duration, scrub
 
 ACTIVE_STAGES = ("preview", "render", "download")
 
@@ -85,7 +85,7 @@ class Tally:
             f"{self.done}/{self.total} done, {self.failed} failed, {self.ambiguous} ambiguous; "
             f"in flight: {stages['preview']} preview, {stages['render']} render, "
             f"{stages['download']} download; {self.rps:.1f} req/s, {self.rate_limited} × 429"
-            + (f"; eta {_human(eta)}" if eta is not None else "")
+            + (f"; eta {human_duration(eta)}" if eta is not None else "")
         )
 
 
@@ -162,7 +162,7 @@ class LiveSink:
             "api",
             f"{t.rps:.1f} req/s",
             f"{t.rate_limited} × 429",
-            f"eta {_human(eta)}" if eta is not None else "eta …",
+            f"eta {human_duration(eta)}" if eta is not None else "eta …",
         )
         if t.stopping:
             return Group(table, Text("stopping: " + scrub(t.stopping, self._secrets)))
@@ -192,7 +192,7 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
     if kind == "stop_admitting":
         return f"stopping: {fields.get('reason')}"
     if kind == "waiting_for_window":
-        return f"waiting {_human(float(fields.get('wait_s', 0)))} for the window to open"
+        return f"waiting {human_duration(float(fields.get('wait_s', 0)))} for the window to open"
     if kind == "window_closed":
         return f"window closed: {fields.get('action')}"
     if kind == "interrupt" and fields.get("action") == "stopping now":
@@ -203,11 +203,3 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
         if kind != "rate":
             return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
     return None
-
-
-def _human(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    minutes, sec = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"

@@ -11,6 +11,18 @@ import time
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+LOG_NAME = "log.jsonl"
+"""The run's event log, ``RUN_DIR/log.jsonl`` (see ``JsonlLogSink``)."""
+
+
+def human_duration(seconds: float | None) -> str:
+    """``1h05m`` or ``4m09s`` (``?`` when unknown), for displays and ``status``."""
+    if seconds is None:
+        return "?"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+
 
 class Sink(Protocol):
     def emit(self, kind: str, /, **fields: Any) -> None: ...

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import RunDirError
+from orchestrator.events import LOG_NAME, human_duration
 from orchestrator.ledger import LEDGER_NAME, LedgerState, RowState, read_events
 
 ETA_WINDOW_S = 600.0
-LOG_NAME = "log.jsonl"
 
 
 def row_stage(state: RowState) -> str:
@@ -72,7 +72,7 @@ class StatusReport:
         if self.current_rps is not None:
             out.append(f"request rate: {self.current_rps:.2f} req/s (adaptive limiter)")
         if self.eta_s is not None:
-            out.append(f"eta: {_human(self.eta_s)}")
+            out.append(f"eta: {human_duration(self.eta_s)}")
         return out
 
 
@@ -130,9 +130,3 @@ def _last_rate(log: Path) -> float | None:
             value = event.get("rps")
             return float(value) if isinstance(value, int | float) else None
     return None
-
-
-def _human(seconds: float) -> str:
-    minutes, sec = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
