@@ -65,6 +65,9 @@ class Transport:
         )
         # aiohttp silently resends a PUT ("idempotent" in HTTP) once when the server drops the
         # connection. PUT /v1/video/render bills a render, so only retry.py decides on resends.
+        # It is a private switch: refuse to run on an aiohttp without it rather than risk it.
+        if not hasattr(self._session, "_retry_connection"):
+            raise RuntimeError("this aiohttp has no _retry_connection switch; pin aiohttp<4")
         self._session._retry_connection = False
         return self
 
