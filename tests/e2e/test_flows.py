@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.ledger import LEDGER_NAME
 
 from .helpers import FAST_CONFIG, check_invariants, write_batch
 from .killing import kill_until_done
@@ -160,4 +163,10 @@ def test_flow_survives_kills_without_duplicate_render_or_upload(
     assert {r["status"] for r in results} <= {"done", "ambiguous"}
     assert kills >= 1
     if flow == "video-edit":
-        assert sim.stats()["uploads"]["count"] <= rows + kills
+        # A kill interrupts every upload in flight (each is sent again), but an upload the ledger
+        # recorded is never repeated: one `uploaded` event per row, and no more uploads than the
+        # rows plus those a kill could have cut off.
+        lines = (tmp_path / "run" / LEDGER_NAME).read_text().splitlines()
+        uploaded = Counter(e["row"] for e in map(json.loads, lines) if e["e"] == "uploaded")
+        assert set(uploaded.values()) == {1} and len(uploaded) == rows
+        assert sim.stats()["uploads"]["count"] <= rows * (kills + 1)
