@@ -220,26 +220,28 @@ def rate_bound(work: Path, plan: Plan, *, webhook: bool) -> Figures:
     first, times = downloaded_times(run_dir / "ledger.jsonl")
     rate, whole = steady_rate(times), overall_rate(first, times)
     bound = plan.rate_rps / k
-    ratio = rate / bound if rate else None
+    # The shortest possible run: k requests per row at R req/s, then the last render's own time.
+    best_s = plan.rows * k / plan.rate_rps + plan.render_s
+    span_s = plan.rows / whole if whole else None
+    ratio = best_s / span_s if span_s else None
     figures = {
-        "rows_per_s": Figure(
-            round(rate, 3) if rate else None, "rows/s", f"R/k = {plan.rate_rps:g}/{k} = {bound:.3f}"
-        ),
         "efficiency": Figure(
             round(ratio, 3) if ratio else None,
             "of bound",
-            ">= 0.90",
+            f">= 0.90: best makespan rows×k/R + render = {best_s:g} s over the actual one",
             ratio is not None and ratio >= 0.90,
         ),
         "rows_per_s_whole_run": Figure(
-            round(whole, 3) if whole else None, "rows/s", "first row admitted → last download"
+            round(whole, 3) if whole else None,
+            "rows/s",
+            f"first row admitted → last download; R/k = {plan.rate_rps:g}/{k} = {bound:.3f}",
         ),
-        "efficiency_whole_run": Figure(
-            round(whole / bound, 3) if whole else None,
-            "of bound",
-            ">= 0.90 (conservative: warm-up and tail included)",
-            whole is not None and whole / bound >= 0.90,
+        "rows_per_s_steady": Figure(
+            round(rate, 3) if rate else None,
+            "rows/s",
+            "10–90 % of rows done; can pass R/k when early rows' requests fell before the window",
         ),
+        "efficiency_steady": Figure(round(rate / bound, 3) if rate else None, "of R/k"),
         **_common(m, plan.rows, stats),
         "rows_in_flight": Figure(rows_in_flight, "config"),
     }

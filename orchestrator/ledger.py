@@ -42,67 +42,33 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 
 from orchestrator.errors import RunDirError
+from orchestrator.row_state import RowState, RowStore
 
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "run.lock"
 
-RowStatus = Literal["pending", "done", "failed", "ambiguous"]
-
-
-@dataclass(slots=True)
-class RowState:
-    """Everything the ledger knows about one row."""
-
-    row: str
-    line: int | None = None
-    output: str | None = None
-    attempts: int = 0
-    source_url: str | None = None
-    aux_jobs: dict[str, str] | None = None
-    preview_job: str | None = None
-    preview_ready: bool = False
-    render_intent: bool = False
-    render_job: str | None = None
-    video_url: str | None = None
-    duration_s: float | None = None
-    file: str | None = None
-    bytes: int | None = None
-    sha256: str | None = None
-    status: RowStatus = "pending"
-    fail_stage: str | None = None
-    fail_kind: str | None = None
-    fail_message: str | None = None
-    fail_permanent: bool = False
-
-    def restart(self) -> None:
-        """Forget the jobs of an earlier attempt (after a ``retry`` event)."""
-        self.aux_jobs = None
-        self.preview_job = None
-        self.preview_ready = False
-        self.render_intent = False
-        self.render_job = None
-        self.video_url = None
-        self.status = "pending"
-        self.fail_stage = self.fail_kind = self.fail_message = None
-        self.fail_permanent = False
-
 
 @dataclass(slots=True)
 class LedgerState:
+    """What replaying the ledger tells: the sessions, the uploaded templates, every row."""
+
     runs: list[dict[str, Any]] = field(default_factory=list)
     templates: dict[str, str] = field(default_factory=dict)
-    rows: dict[str, RowState] = field(default_factory=dict)
+    rows: RowStore = field(default_factory=RowStore)
 
     def row(self, row_id: str) -> RowState:
-        state = self.rows.get(row_id)
-        if state is None:
-            state = self.rows[row_id] = RowState(row=row_id)
-        return state
+        """The row's live state (see ``row_state.RowStore.take``)."""
+        return self.rows.take(row_id)
+
+    def apply_replayed(self, event: dict[str, Any]) -> None:
+        """``apply`` for replays, which hold no row references: memory stays bounded."""
+        self.apply(event)
+        self.rows.spill_excess()
 
     def apply(self, event: dict[str, Any]) -> None:
         """Fold one event into the state. Unknown event types are ignored (forward compatible)."""
@@ -195,7 +161,7 @@ def replay(path: Path) -> LedgerState:
     state = LedgerState()
     if path.exists():
         for _, event in read_events(path):
-            state.apply(event)
+            state.apply_replayed(event)
     return state
 
 
@@ -237,6 +203,7 @@ class Ledger:
             self._write_and_sync(b"".join(batch))
         os.close(self._fd)
         os.close(self._lock_fd)
+        self.state.rows.close()
 
     async def append(self, event: dict[str, Any]) -> None:
         """Record ``event``; returns once it is on disk. The in-memory state follows at once."""

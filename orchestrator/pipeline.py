@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from orchestrator.errors import ApiError, PermanentError
-from orchestrator.ledger import RowStatus
+from orchestrator.row_state import RowStatus
 from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
 from orchestrator.stages.download import download
 from orchestrator.stages.preview import preview

@@ -27,12 +27,13 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
 from orchestrator.errors import ManifestError, RunDirError, UserError
 from orchestrator.events import Sink
-from orchestrator.ledger import Ledger, RowState
+from orchestrator.ledger import Ledger
 from orchestrator.limits import RateLimiter
 from orchestrator.manifest import manifest_digest
 from orchestrator.pipeline import run_row
 from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
+from orchestrator.row_state import RowState
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.template_upload import TemplateRegistry
@@ -278,6 +279,7 @@ async def _pool(
             status = await run_row(job, svc)
             admission.row_finished(status, clock.now() - started)
         finally:
+            ledger.state.rows.release(job.row_id)  # keeps memory flat however long the batch
             row_slots.release_on_behalf_of(job)
 
     async def feed(tg: anyio.abc.TaskGroup) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 from orchestrator.errors import RunDirError
 from orchestrator.events import LOG_NAME, human_duration
-from orchestrator.ledger import LEDGER_NAME, LedgerState, RowState, read_events
+from orchestrator.ledger import LEDGER_NAME, LedgerState, read_events
+from orchestrator.row_state import RowState
 
 ETA_WINDOW_S = 600.0
 
@@ -83,7 +84,7 @@ def status(run_dir: Path, total_rows: int | None = None) -> StatusReport:
     state = LedgerState()
     done_times: list[float] = []
     for _, event in read_events(path):
-        state.apply(event)
+        state.apply_replayed(event)
         if event.get("e") == "downloaded":
             done_times.append(float(event.get("ts", 0.0)))
     report = StatusReport(total_rows=total_rows)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {
     "rate_poll": {
-        "rows_per_s",
+        "rows_per_s_whole_run",
         "efficiency",
         "api_requests_per_row",
         "http_429_share",
@@ -22,7 +22,12 @@ EXPECTED = {
         "peak_rss_mb",
         "duplicate_renders",
     },
-    "rate_webhook": {"rows_per_s", "efficiency", "api_requests_per_row", "http_429_share"},
+    "rate_webhook": {
+        "rows_per_s_whole_run",
+        "efficiency",
+        "api_requests_per_row",
+        "http_429_share",
+    },
     "render_bound": {"rows_per_s", "efficiency", "api_requests_per_row"},
     "overhead": {"rows_per_s", "cpu_ms_per_row", "peak_rss_mb"},
     "scale": {"validate_s", "validate_peak_rss_mb", "replay_s", "replay_peak_rss_mb", "rss_growth"},

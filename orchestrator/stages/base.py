@@ -14,9 +14,10 @@ from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock
 from orchestrator.config import PollConfig
 from orchestrator.events import Sink
-from orchestrator.ledger import Ledger, RowState
+from orchestrator.ledger import Ledger
 from orchestrator.responses import JobState
 from orchestrator.retry import RetryPolicy
+from orchestrator.row_state import RowState
 from orchestrator.stages.poll import FirstReadDelay, wait_for_job
 from orchestrator.template import Template
 from orchestrator.webhooks import WebhookReceiver

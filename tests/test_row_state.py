@@ -1,0 +1,85 @@
+"""RowStore: rows leave memory when released (or past a bound in replays) and come back intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator import row_state
+from orchestrator.ledger import LEDGER_NAME, Ledger, replay
+from orchestrator.row_state import RowStore
+
+
+def _done(store: RowStore, key: str) -> None:
+    state = store.take(key)
+    state.status = "done"
+    state.render_job = f"job-{key}"
+
+
+def test_a_released_row_leaves_memory_and_comes_back_intact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(row_state, "WRITE_BATCH", 2)
+    store = RowStore()
+    for key in ("a", "b", "c"):
+        _done(store, key)
+        store.release(key)
+    assert store.in_memory == 1  # a and b were written to disk, c waits for its batch
+    assert store["a"].render_job == "job-a"
+    assert store.get("c") is not None
+    assert store.get("nope") is None
+    assert "b" in store and "nope" not in store
+    assert len(store) == 3
+    assert sorted(s.row for s in store.values()) == ["a", "b", "c"]
+
+
+def test_get_of_a_stored_row_is_a_detached_copy_and_take_makes_it_live() -> None:
+    store = RowStore()
+    _done(store, "a")
+    store.release("a")
+    assert len(store) == 1  # counting writes the released row to disk first
+    copy = store.get("a")
+    assert copy is not None
+    copy.status = "failed"
+    assert store["a"].status == "done"  # changing a copy changes nothing
+    live = store.take("a")
+    live.status = "failed"
+    assert store.get("a") is live
+    assert len(store) == 1  # live and stored at once still counts once
+    assert [s.status for s in store.values()] == ["failed"]
+    store.release("a")
+    assert store["a"].status == "failed"  # the later state replaced the stored one
+    store.close()
+
+
+async def test_replay_past_the_bound_keeps_few_rows_live_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(row_state, "SPILL_AT", 5)
+    ledger = Ledger.open(tmp_path)
+    for i in range(12):
+        await ledger.append({"e": "row", "row": f"r{i}", "line": i + 2, "output": f"r{i}.mp4"})
+        await ledger.append({"e": "render_job", "row": f"r{i}", "job": f"j{i}"})
+    await ledger.append({"e": "failed", "row": "r3", "stage": "render", "kind": "job_failed"})
+    await ledger.append({"e": "retry", "row": "r3", "reason": "again"})
+    ledger.close()
+    state = replay(tmp_path / LEDGER_NAME)
+    assert state.rows.in_memory < 5
+    assert len(state.rows) == 12
+    assert state.rows["r11"].render_job == "j11"
+    r3 = state.rows["r3"]
+    assert (r3.status, r3.render_job, r3.attempts) == ("pending", None, 1)
+
+
+async def test_a_run_releases_each_finished_row(tmp_path: Path) -> None:
+    """The ledger's own state object after appends and a release still answers for the row."""
+    ledger = Ledger.open(tmp_path)
+    await ledger.append({"e": "row", "row": "a", "line": 2, "output": "a.mp4"})
+    await ledger.append({"e": "downloaded", "row": "a", "file": "a.mp4", "bytes": 3, "sha256": "x"})
+    ledger.state.rows.release("a")
+    assert ledger.state.rows["a"].status == "done"
+    await ledger.append({"e": "retry", "row": "a", "reason": "test"})  # brings it back live
+    assert ledger.state.rows.get("a") is ledger.state.row("a")
+    assert ledger.state.rows["a"].status == "pending"
+    ledger.close()
