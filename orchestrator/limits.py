@@ -22,25 +22,62 @@ land in different windows. Idle time is not banked, so a quiet period never turn
 
 Adapting (AIMD with a memory)
 -----------------------------
-``on_rate_limited(retry_after_s)`` (called for every 429):
+``on_rate_limited(retry_after_s)`` is called for every 429. A 429 that arrives while a cut's pause
+is on (or within ``cut_cooldown_s`` of the cut) belongs to that burst: it only extends the pause.
+Any other 429 is first judged (next section): a *background* refusal changes nothing for anyone
+else (the refused request waits its own ``Retry-After``: ``retry.call_with_retry`` sleeps it), a
+*limit* refusal:
   * pauses all admissions until ``retry_after_s`` (or ``default_pause_s``) plus a small positive
-    jitter has passed (at least 1 s when it cuts, so no window mixes old and new spacing); a later
-    429 can only extend the pause;
-  * cuts the rate once: ``rate = max(min_rps, effective_rate * decrease_factor)``. 429s that arrive
-    while the pause is on, or within ``cut_cooldown_s`` of the last cut, are the same burst (the
-    requests were already in flight) and do not cut again;
+    jitter, and at least 1 s, so no window mixes old and new spacing;
+  * cuts the rate once: ``rate = max(min_rps, effective_rate * decrease_factor)``;
   * remembers a recovery ceiling ``safe_rps``: one request per window below the count that was
     refused (``floor(rate) - 0.5``; under 2 req/s, ``min(rate, 1) * decrease_factor``).
 
 ``on_success()`` (called for every answer that was not a 429): every ``successes_to_increase``
-successes raise the rate by ``increase_step_rps``, up to ``safe_rps``. Once there it probes: after
-``probe_after_s`` without a 429 it raises ``safe_rps`` (and the rate) by one step, up to
-``max_rps``, so a one-off 429 (or a server that raised its limit) does not cost throughput forever.
-Probing by time rather than by count keeps its cost (one pause, a few 429s, a short recovery) the
-same fraction of the run at any rate. Against a server limiting at exactly R req/s, with ``max_rps``
-above R, this settles at floor(R) per (1 s + guard), i.e. about 95 % of R between probes and over
-90 % overall, with well under 1 % of requests answered 429. With ``max_rps`` at or below R (and
-transit jitter within the guard) there are no 429s at all.
+successes raise the rate by ``increase_step_rps``, up to ``safe_rps`` (not while the current stay
+looks suspicious, below). Once there it probes: after ``probe_after_s`` without a limit 429 it
+raises ``safe_rps`` (and the rate) by one step, up to ``max_rps``, so a one-off 429 (or a server
+that raised its limit) does not cost throughput forever. Probing by time rather than by count keeps
+its cost (one pause, a few 429s, a short recovery) the same fraction of the run at any rate.
+Against a server limiting at exactly R req/s, with ``max_rps`` above R, this settles at floor(R)
+per (1 s + guard), i.e. about 95 % of R between probes and over 90 % overall, with under 1 % of
+requests answered 429. With ``max_rps`` at or below R (and transit jitter within the guard) there
+are no 429s at all.
+
+Limit or background: judging a 429
+----------------------------------
+Some servers also refuse a share of requests whatever the rate (the simulator's ``flaky``
+profile: 5 %). Cutting on each of those would collapse the rate, and pausing everyone on each
+would halve it. A rate limit refuses more the faster we go; background refusals do not depend on
+the rate. So the limiter files every answer heard outside a cut's pause under its *level*,
+``floor(effective rate)`` (the admissions per 1 s + guard), and keeps two tallies:
+
+  * per level, over the whole run: answers and 429s. The *background share below* level L is the
+    pooled 429 share of all levels < L, pulled towards a prior (``background_prior_share``,
+    weighted as ``background_prior_answers`` answers), so that a level with nothing below it is
+    judged against "a few per cent might be background" rather than against nothing;
+  * the current *stay*: answers and 429s since the rate last entered its level.
+
+A 429 is judged a limit when the stay's 429 count is improbable under the background share below:
+the binomial tail P(X >= 429s | answers, share) is under ``limit_evidence_p``. Until
+``min_answers_to_judge`` answers have been heard in all, every 429 is taken for the limit (as
+without this section). Against a clean fixed-window server the levels below the limit hear no
+429s at all, so the share below soon tends to zero and the first or second 429 of a probe cuts.
+Against background refusals the share below settles near the background, and a stay at any
+level under the limit shows nothing improbable. A stay whose tail is under ``HOLD_CLIMB_P``
+(suspicious but not yet convincing) does not climb further while it gathers evidence.
+
+A stay (not the whole history of a level) is judged, because every cut ends a stay on a 429: judged
+on all-time tallies, a level cut from once by bad luck would look worse each time it is visited.
+The all-time tallies serve the *ceiling*: when a 429 is judged background and the levels below
+hold at least ``ANSWERS_TO_RAISE_CEILING`` answers, ``safe_rps`` is raised (never lowered) to one
+step below the lowest level whose all-time 429 share significantly exceeds that of the levels
+below it (``max_rps`` if none does), undoing cuts made before the background was known.
+
+Limits of the method: level R+1 of a fixed-window limit R refuses about 1/(R+1) of requests, the
+same share as a background of that size, so only the comparison with lower levels tells them
+apart; at a level with nothing below it, a background above the prior share is taken for a limit
+(the rate is cut once, and the levels visited below then provide the comparison).
 
 Saturation
 ----------
@@ -66,9 +103,13 @@ from orchestrator.clock import Clock
 SECOND_S = 1.0
 MINUTE_S = 60.0
 TIME_EPSILON_S = 1e-9
+"""Slack when comparing clock readings, so float rounding never causes a zero-length re-sleep."""
 SATURATION_WEIGHT = 0.05
 """Weight of each admission in ``RateLimiter.saturation`` (a moving average over ~20)."""
-"""Slack when comparing clock readings, so float rounding never causes a zero-length re-sleep."""
+HOLD_CLIMB_P = 0.1
+"""Below this p-value a stay's 429s are suspicious: the rate stops climbing (but is not cut)."""
+ANSWERS_TO_RAISE_CEILING = 100
+"""Answers the levels below must hold before a background verdict may raise ``safe_rps``."""
 
 
 class RateLimiter:
@@ -89,6 +130,10 @@ class RateLimiter:
         cut_cooldown_s: float = 1.0,
         default_pause_s: float = 1.0,
         pause_jitter_s: float = 0.1,
+        min_answers_to_judge: int = 10,
+        background_prior_share: float = 0.04,
+        background_prior_answers: float = 10.0,
+        limit_evidence_p: float = 0.005,
         rng: random.Random | None = None,
     ) -> None:
         _require(max_rps > 0, "max_rps", max_rps, "must be > 0")
@@ -103,6 +148,16 @@ class RateLimiter:
         _require(cut_cooldown_s >= 0, "cut_cooldown_s", cut_cooldown_s, "must be >= 0")
         _require(default_pause_s >= 0, "default_pause_s", default_pause_s, "must be >= 0")
         _require(pause_jitter_s >= 0, "pause_jitter_s", pause_jitter_s, "must be >= 0")
+        _require(min_answers_to_judge >= 0, "min_answers_to_judge", min_answers_to_judge, ">= 0")
+        _require(
+            0 <= background_prior_share < 1,
+            "background_prior_share", background_prior_share, "must be in [0, 1)",
+        )  # fmt: skip
+        _require(
+            background_prior_answers > 0,
+            "background_prior_answers", background_prior_answers, "must be > 0",
+        )  # fmt: skip
+        _require(0 < limit_evidence_p < 1, "limit_evidence_p", limit_evidence_p, "in (0, 1)")
         self._clock = clock
         self._max_rps = float(max_rps)
         self._max_per_minute = None if max_per_minute is None else float(max_per_minute)
@@ -115,6 +170,10 @@ class RateLimiter:
         self._cut_cooldown_s = cut_cooldown_s
         self._default_pause_s = default_pause_s
         self._pause_jitter_s = pause_jitter_s
+        self._min_answers_to_judge = min_answers_to_judge
+        self._prior_refused = background_prior_share * background_prior_answers
+        self._prior_answers = background_prior_answers
+        self._evidence_p = limit_evidence_p
         self._rng = rng if rng is not None else random.Random()
 
         self._rate_rps = self._max_rps
@@ -125,6 +184,12 @@ class RateLimiter:
         self._paused_until_s = -math.inf
         self._no_cut_until_s = -math.inf
         self._lock = anyio.Lock()  # FIFO: anyio's Lock hands over to the longest waiter
+        self._answers_at: dict[int, int] = {}  # level -> answers heard there (429s included)
+        self._refused_at: dict[int, int] = {}  # level -> 429s among them
+        self._answers_heard = 0
+        self._stay_level = -1  # the level of the current stay, and what it has heard so far
+        self._stay_answers = 0
+        self._stay_refused = 0
 
         self.admitted_total = 0
         """Requests admitted by ``acquire``."""
@@ -132,6 +197,8 @@ class RateLimiter:
         """429s reported through ``on_rate_limited``."""
         self.cuts_total = 0
         """How many of those 429s cut the rate (the rest belonged to a burst already cut for)."""
+        self.background_total = 0
+        """How many of those 429s were judged background refusals (no pause, no cut)."""
         self.saturation = 0.0
         """Moving average of "this request had to wait its turn" (0–1); see the module docstring."""
 
@@ -187,19 +254,29 @@ class RateLimiter:
     # ---- feedback --------------------------------------------------------------------------------
 
     def on_rate_limited(self, retry_after_s: float | None) -> None:
-        """A request was answered 429: pause everyone, and cut the rate once per burst."""
+        """A request was answered 429: unless it looks like background, pause everyone and cut."""
         self.rate_limited_total += 1
         now_s = self._clock.now()
         pause_s = self._default_pause_s
         if retry_after_s is not None and math.isfinite(retry_after_s) and retry_after_s >= 0:
             pause_s = retry_after_s
         jitter_s = self._rng.uniform(0.0, self._pause_jitter_s) if self._pause_jitter_s else 0.0
-        self._paused_until_s = max(self._paused_until_s, now_s + pause_s + jitter_s)
         if now_s < self._no_cut_until_s:
-            return  # the same burst: requests already in flight when we cut
+            # The same burst: requests already in flight when we cut. Not counted per level.
+            self._paused_until_s = max(self._paused_until_s, now_s + pause_s + jitter_s)
+            return
+        level = self._level()
+        self._count_answer(level, refused=True)
+        judged = self._answers_heard >= self._min_answers_to_judge  # else: the limit, as ever
+        if judged and self._stay_p_value(level) >= self._evidence_p:
+            self.background_total += 1
+            # Background is real: a ceiling lowered before we knew it may have been too cautious.
+            if self._heard_below(level)[0] >= ANSWERS_TO_RAISE_CEILING:
+                self._safe_rps = max(self._safe_rps, self._evidence_ceiling_rps())
+            return  # no pause, no cut: only the refused request waits (its own Retry-After)
         base_rps = self._effective_rps()
         # A full window of silence, so no 1 s window mixes the old spacing with the new rate.
-        self._paused_until_s = max(self._paused_until_s, now_s + SECOND_S)
+        self._paused_until_s = max(self._paused_until_s, now_s + max(pause_s + jitter_s, SECOND_S))
         self._rate_rps = max(self._min_rps, base_rps * self._decrease_factor)
         self._safe_rps = max(self._min_rps, _one_step_below(base_rps, self._decrease_factor))
         self._successes = 0
@@ -209,9 +286,12 @@ class RateLimiter:
 
     def on_success(self) -> None:
         """A request was answered (not 429): after enough of them, raise the rate a step."""
+        if self._clock.now() >= self._paused_until_s:  # answers inside a cut's pause: its burst
+            self._count_answer(self._level(), refused=False)
         self._successes += 1
         if self._rate_rps < self._safe_rps:
-            if self._successes >= self._successes_to_increase:
+            suspicious = self._stay_p_value(self._level()) < HOLD_CLIMB_P
+            if self._successes >= self._successes_to_increase and not suspicious:
                 self._successes = 0
                 self._rate_rps = min(self._safe_rps, self._rate_rps + self._step_rps)
             return
@@ -226,6 +306,48 @@ class RateLimiter:
             self._safe_rps = min(self._max_rps, self._safe_rps + self._step_rps)
             self._rate_rps = self._safe_rps
 
+    def _level(self) -> int:
+        """The integer level the evidence is filed under: admissions per (1 s + guard)."""
+        return math.floor(self._effective_rps())
+
+    def _count_answer(self, level: int, *, refused: bool) -> None:
+        self._answers_heard += 1
+        self._answers_at[level] = self._answers_at.get(level, 0) + 1
+        if refused:
+            self._refused_at[level] = self._refused_at.get(level, 0) + 1
+        if level != self._stay_level:  # a new stay starts with a clean slate
+            self._stay_level, self._stay_answers, self._stay_refused = level, 0, 0
+        self._stay_answers += 1
+        self._stay_refused += refused
+
+    def _heard_below(self, level: int) -> tuple[int, float]:
+        """Answers heard at all levels below ``level``, and their 429 share pulled to the prior."""
+        answers, refused = 0, 0
+        for lower, heard in self._answers_at.items():
+            if lower < level:
+                answers += heard
+                refused += self._refused_at.get(lower, 0)
+        share = (refused + self._prior_refused) / (answers + self._prior_answers)
+        return answers, share
+
+    def _stay_p_value(self, level: int) -> float:
+        """How likely this stay's 429 count at ``level`` is if only the background were refusing."""
+        if level != self._stay_level or self._stay_refused == 0:
+            return 1.0
+        _, share = self._heard_below(level)
+        return _binomial_tail(self._stay_refused, self._stay_answers, share)
+
+    def _evidence_ceiling_rps(self) -> float:
+        """One step below the lowest level whose 429s (all stays) exceed those below it."""
+        below_answers, below_refused = self._prior_answers, self._prior_refused
+        for level in sorted(self._answers_at):
+            answers, refused = self._answers_at[level], self._refused_at.get(level, 0)
+            if _binomial_tail(refused, answers, below_refused / below_answers) < self._evidence_p:
+                return max(self._min_rps, _one_step_below(level, self._decrease_factor))
+            below_answers += answers
+            below_refused += refused
+        return self._max_rps
+
     def _effective_rps(self) -> float:
         """The rate actually in force: the per-minute limit may be the tighter one."""
         if self._max_per_minute is None:
@@ -237,6 +359,26 @@ def _spacing_s(limit: float, window_s: float, guard_s: float) -> float:
     """Spacing that keeps any ``window_s`` interval at <= floor(limit) requests (one if < 1)."""
     count = math.floor(limit)
     return (window_s + guard_s) / (count if count >= 1 else limit)
+
+
+def _binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p); 1 when k is at most the mean (no evidence of excess)."""
+    if k <= n * p:
+        return 1.0  # the true tail is about 1/2 or more: far above any sensible threshold
+    if p <= 0.0:
+        return 0.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k, n + 1):  # k > n * p, so k is past the mode and the terms only shrink
+        log_pmf = (
+            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+            + i * log_p + (n - i) * log_q
+        )  # fmt: skip
+        term = math.exp(log_pmf)
+        total += term
+        if term < 1e-12 * total:
+            break
+    return min(1.0, total)
 
 
 def _one_step_below(refused_rps: float, decrease_factor: float) -> float:

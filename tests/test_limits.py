@@ -246,19 +246,43 @@ class FixedWindowServer:
         self.served += 1
 
 
+@dataclass
+class RandomRefusals:
+    """Refuses a share ``p`` of requests whatever the rate (``Retry-After: 1``), else asks
+    ``server``; refused requests never reach it (like the simulator's injected 429s)."""
+
+    server: FixedWindowServer
+    p: float
+    rng: random.Random
+    injected: int = 0
+
+    def hit(self) -> None:
+        if self.rng.random() < self.p:
+            self.injected += 1
+            raise RateLimitedError("background refusal", status=429, retry_after_s=1)
+        self.server.hit()
+
+
 async def _drive_fixed_window_server(
-    *, limit: int, max_rps: float, tasks: int, duration_s: float, seed: int
+    *,
+    limit: int,
+    max_rps: float,
+    tasks: int,
+    duration_s: float,
+    seed: int,
+    background_p: float = 0.0,
 ) -> tuple[FixedWindowServer, RateLimiter]:
     clock = VirtualClock()
     rng = random.Random(seed)
     server = FixedWindowServer(clock, limit)
+    front = RandomRefusals(server, background_p, random.Random(seed + 1))
     limiter = RateLimiter(clock, max_rps=max_rps, rng=rng)
     policy = RetryPolicy()
 
     async def request() -> None:
         await limiter.acquire()
         await clock.sleep(rng.uniform(0.02, 0.06))  # transit jitter, under the 50 ms guard
-        server.hit()
+        front.hit()
         await clock.sleep(rng.uniform(0.02, 0.06))
         limiter.on_success()
 
@@ -296,3 +320,62 @@ async def test_fixed_window_server_is_used_at_90_percent_with_under_1_percent_42
     if max_rps <= limit:
         assert server.refused == 0
         assert limiter.cuts_total == 0
+
+
+@pytest.mark.parametrize("background_p", [0.02, 0.05])
+@pytest.mark.parametrize(("limit", "max_rps"), [(20, 20.0), (10, 20.0)], ids=["R20", "R10-2x"])
+async def test_background_refusals_do_not_collapse_the_rate(
+    limit: int, max_rps: float, background_p: float
+) -> None:
+    """A server that also refuses a random share p of requests: >= 75 % of R * (1 - p) accepted,
+    and the 429s the limit itself causes stay few (none when max_rps is the limit)."""
+    duration_s = 300.0
+    server, limiter = await _drive_fixed_window_server(
+        limit=limit, max_rps=max_rps, tasks=30, duration_s=duration_s, seed=7,
+        background_p=background_p,
+    )  # fmt: skip
+    served_in_run = sum(n for window, n in server.per_window.items() if window < duration_s)
+    achieved = served_in_run / duration_s / (limit * (1 - background_p))
+    limit_refused_fraction = server.refused / (server.served + server.refused)
+    assert achieved >= 0.75, f"{achieved:.3f} of R * (1 - p)"
+    assert limit_refused_fraction < 0.05, f"{limit_refused_fraction:.4f} refused by the limit"
+    assert limiter.background_total > limiter.cuts_total
+    if max_rps <= limit:
+        assert server.refused == 0
+
+
+async def test_429_judged_background_neither_pauses_nor_cuts() -> None:
+    """After many answers with a steady few per cent of 429s, one more 429 leaves rate and
+    admissions alone (only the refused request waits, in its retry)."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10)
+    for i in range(400):
+        await limiter.acquire()
+        if i % 25 == 24:
+            limiter.on_rate_limited(1.0)
+        else:
+            limiter.on_success()
+    cuts = limiter.cuts_total
+    limiter.on_rate_limited(1.0)
+    assert limiter.cuts_total == cuts
+    assert limiter.paused_until_s < clock.now()
+    assert limiter.background_total >= 1
+
+
+async def test_first_429_of_a_probe_over_a_clean_history_cuts() -> None:
+    """Levels below heard no 429 in hundreds of answers: the first 429 after a probe cuts."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=10, pause_jitter_s=0.0, probe_after_s=60.0)
+    limiter.on_rate_limited(1.0)  # nothing heard yet: taken for the limit
+    while limiter.current_rps < 10:  # recover to 9.5, then probe to 10 after 60 quiet seconds
+        await limiter.acquire()
+        limiter.on_success()
+    assert limiter.cuts_total == 1
+    for _ in range(3):
+        await limiter.acquire()
+        limiter.on_success()
+    limiter.on_rate_limited(1.0)
+    assert limiter.cuts_total == 2
+    assert limiter.current_rps == pytest.approx(7.0)
+    assert limiter.safe_rps == 9.5
+    assert limiter.paused_until_s == pytest.approx(clock.now() + 1.0)
