@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import aiofiles
@@ -127,13 +127,15 @@ class Transport:
                 hasher = await _hash_prefix(dest) if append else hashlib.sha256()
                 written = have if append else 0
                 expected = resp.content_length
-                async with aiofiles.open(dest, "ab" if append else "wb") as out:
+                out = _PartFile(dest, append=append)
+                try:
                     async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
                         hasher.update(chunk)
                         await out.write(chunk)
                         written += len(chunk)
-                    await out.flush()
-                    await anyio.to_thread.run_sync(os.fsync, out.fileno())
+                    await out.finish()
+                finally:
+                    await out.close()
         except ApiError:
             raise
         except aiohttp.TooManyRedirects as exc:
@@ -213,6 +215,54 @@ async def _hash_prefix(path: Path) -> Any:
         return hasher
 
     return await anyio.to_thread.run_sync(work)
+
+
+class _PartFile:
+    """A download's partial file, written in few worker-thread hops (each hop costs CPU).
+
+    Chunks are gathered up to ``CHUNK_BYTES`` and written by one thread call; ``finish`` writes the
+    rest, fsyncs and closes in one more. A small video costs one hop, not one per chunk, flush,
+    fsync and close. ``close`` (always called) writes what was gathered, so an interrupted
+    download leaves every byte it received for the ``Range`` resume.
+    """
+
+    def __init__(self, path: Path, *, append: bool) -> None:
+        self._path = path
+        self._mode = "ab" if append else "wb"
+        self._file: IO[Any] | None = None
+        self._gathered: list[bytes] = []
+        self._gathered_bytes = 0
+        self._closed = False
+
+    async def write(self, chunk: bytes) -> None:
+        self._gathered.append(chunk)
+        self._gathered_bytes += len(chunk)
+        if self._gathered_bytes >= CHUNK_BYTES:
+            await anyio.to_thread.run_sync(self._write_out, False)
+
+    async def finish(self) -> None:
+        """Everything received is written and on disk."""
+        await anyio.to_thread.run_sync(self._write_out, True)
+
+    async def close(self) -> None:
+        if not self._closed:
+            with anyio.CancelScope(shield=True):  # keep the bytes even when cancelled
+                await anyio.to_thread.run_sync(self._write_out, False, True)
+
+    def _write_out(self, sync: bool, close: bool = False) -> None:
+        if self._file is None:
+            self._file = self._path.open(self._mode)
+        f = self._file
+        if self._gathered:
+            f.write(b"".join(self._gathered))
+            self._gathered.clear()
+            self._gathered_bytes = 0
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+        if sync or close:
+            f.close()
+            self._closed = True
 
 
 def _size_or_zero(path: Path, remove: bool = False) -> int:
