@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import pytest
 from orchestrator.cli import main
 
 from .helpers import read_results, run_args, write_batch
+from .killing import cli
+from .standalone import sim_env
 
 
 def test_until_refuses_rows_that_cannot_finish_in_time(
@@ -56,4 +60,28 @@ def test_quota_check_refuses_a_batch_that_cannot_fit(
     batch = write_batch(tmp_path, 5)
     assert main(run_args(batch, "--check-quota")) == 2
     assert "video minutes" in capsys.readouterr().err
+    assert sim.stats()["renders_started"] == 0
+
+
+def test_window_not_open_yet_waits_and_ctrl_c_leaves_every_row_pending(
+    tmp_path: Path, standalone_sim: Any
+) -> None:
+    """--window opening in two hours: the real CLI says it waits, starts nothing, and a Ctrl-C
+    ends the wait at once (exit 130) with every row pending for the next run."""
+    sim = standalone_sim("--profile", "test")
+    batch = write_batch(tmp_path, 3)
+    opens = dt.datetime.now() + dt.timedelta(hours=2)
+    window = f"{opens:%H:%M}-{opens + dt.timedelta(hours=1):%H:%M}"
+    proc = cli(run_args(batch, "--window", window), sim_env(sim))
+    log = batch["out"] / "log.jsonl"
+    deadline = time.monotonic() + 30
+    while b"waiting_for_window" not in (log.read_bytes() if log.exists() else b""):
+        assert time.monotonic() < deadline and proc.poll() is None, "never waited for the window"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "for the window to open" in err
+    assert "Traceback" not in err
+    assert {r["status"] for r in read_results(batch["out"])} == {"pending"}
     assert sim.stats()["renders_started"] == 0
