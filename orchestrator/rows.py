@@ -11,13 +11,9 @@ from pathlib import Path
 
 from orchestrator import flows
 from orchestrator.errors import ManifestError
-from orchestrator.manifest import (
-    ManifestRow,
-    read_manifest,
-    resolve_template_path,
-    row_identity,
-    safe_output_name,
-)
+from orchestrator.identity import row_identity, safe_output_name
+from orchestrator.manifest import read_manifest, resolve_template_path
+from orchestrator.manifest_row import ManifestRow
 from orchestrator.stages.base import RowJob
 from orchestrator.template import Template, load_template
 

@@ -31,15 +31,9 @@ from pathlib import Path
 
 from orchestrator import flows
 from orchestrator.errors import InputError, ManifestError, TemplateError
-from orchestrator.manifest import (
-    RESERVED_COLUMNS,
-    ManifestRow,
-    id_problem,
-    output_name,
-    read_manifest,
-    resolve_template_path,
-    row_identity,
-)
+from orchestrator.identity import id_problem, output_name, row_identity
+from orchestrator.manifest import read_manifest, resolve_template_path
+from orchestrator.manifest_row import RESERVED_COLUMNS, ManifestRow
 from orchestrator.template import Template, load_template, unresolved_placeholders
 
 MAX_STORED_PROBLEMS = 1000

@@ -8,17 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import manifest
+from orchestrator import manifest_json
 from orchestrator.errors import ManifestError
-from orchestrator.manifest import (
-    JSON_CHUNK_BYTES,
-    ManifestRow,
-    manifest_digest,
-    read_manifest,
-    resolve_template_path,
-    row_identity,
-    safe_output_name,
-)
+from orchestrator.identity import row_identity, safe_output_name
+from orchestrator.manifest import manifest_digest, read_manifest, resolve_template_path
+from orchestrator.manifest_json import JSON_CHUNK_BYTES
+from orchestrator.manifest_row import ManifestRow
 
 DATA = Path(__file__).parent / "data"
 SHA = "ab" * 32
@@ -297,7 +292,7 @@ def test_json_array_lines_do_not_depend_on_chunk_size(
     chunk_bytes: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Rows, error lines and byte columns are the same when objects straddle read chunks."""
-    monkeypatch.setattr(manifest, "JSON_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(manifest_json, "JSON_CHUNK_BYTES", chunk_bytes)
     assert [(r.line, r.id) for r in rows("rows.json")] == [(2, "c1"), (3, "c2")]
     assert failure(DATA / "broken.json").line == 3
     bad = tmp_path / "bad.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.manifest import ManifestRow
+from orchestrator.manifest_row import ManifestRow
 from orchestrator.template import load_template
 from orchestrator.validate import (
     MAX_STORED_PROBLEMS,

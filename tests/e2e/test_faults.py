@@ -70,8 +70,9 @@ def test_transient_fault_is_retried_until_every_row_is_done(
 def test_rate_limited_requests_wait_and_every_row_is_done(
     tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Injected 429s pause the limiter and are retried: every row done, nothing rendered twice.
-    (Each 429 costs the limiter a second of silence, so this batch is small.)"""
+    """Injected 429s are retried: every row done, nothing rendered twice. (Small: until the
+    limiter has evidence of a background share, a 429 is taken for the limit and costs a second
+    of silence.)"""
     sim = make_sim(seed=1, fault_rate_limit_p=0.2, fault_retry_after_s=0)
     api_env(sim)
     batch = write_batch(tmp_path, 4)
@@ -174,7 +175,7 @@ def test_every_fault_at_once_keeps_the_invariants(
 ) -> None:
     """All faults at the ``flaky`` profile's rates, on test timings: every row ends done,
     ambiguous or failed for a reason retrying cannot fix (job failed or stuck), and a rerun with
-    --retry-failed keeps every invariant. (Small: each injected 429 costs a second.)"""
+    --retry-failed keeps every invariant. (Small: early injected 429s cost a second each.)"""
     faults = {k: v for k, v in PROFILES["flaky"].items() if k.startswith("fault_")}
     faults.update(fault_slow_delay_s=0.05, fault_retry_after_s=0)
     sim = make_sim(seed=9, **faults)
