@@ -149,8 +149,7 @@ class RowStore:
     def close(self) -> None:
         """Drop the disk copy (SQLite deletes a private temporary database on close)."""
         if self._db is not None:
-            self._db.close()
-            self._db = None
+            self._db.close()  # kept: reading a closed store raises instead of answering "unknown"
 
     # ---- the disk side ------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,13 @@ async def test_a_run_releases_each_finished_row(tmp_path: Path) -> None:
     assert ledger.state.rows.get("a") is ledger.state.row("a")
     assert ledger.state.rows["a"].status == "pending"
     ledger.close()
+
+
+def test_a_closed_store_refuses_to_answer_rather_than_forget() -> None:
+    store = RowStore()
+    _done(store, "a")
+    store.release("a")
+    assert len(store) == 1
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.get("a")
