@@ -218,9 +218,15 @@ class PictoryClient:
 
         async def attempt() -> Any:
             await self._limiter.acquire()
+            headers = self._auth_headers()
+            while headers is None:
+                # A token is being fetched. Wait for it, then take a new turn: requests that
+                # waited for the token must not all go out at once when it arrives.
+                await self._valid_token()
+                await self._limiter.acquire()
+                headers = self._auth_headers()
             if before_send is not None:
                 await before_send()
-            headers = await self._auth_headers()
             sent_with[0] = headers["Authorization"]
             try:
                 body = await self._send(
@@ -303,34 +309,43 @@ class PictoryClient:
             return body  # a failed job is an answer, parsed by the caller
         raise _status_error(status, endpoint, code, message, retry_after)
 
-    async def _auth_headers(self) -> dict[str, str]:
+    def _auth_headers(self) -> dict[str, str] | None:
+        """The headers to send now; None when the token must be fetched first."""
         creds = self._credentials
         if creds.api_key is not None:
             return {"Authorization": creds.api_key.get_secret_value()}
-        token = await self._valid_token()
+        token = self._usable_token()
+        if token is None:
+            return None
         headers = {"Authorization": token}
         if creds.user_id:
             headers["X-Pictory-User-Id"] = creds.user_id
         return headers
 
-    async def _valid_token(self) -> str:
+    def _usable_token(self) -> str | None:
         margin_s = self._api.token_refresh_margin_s
         if self._token is not None and self._clock.now() < self._token_expires_at - margin_s:
             return self._token
+        return None
+
+    async def _valid_token(self) -> str:
         async with self._token_lock:  # one refresh shared by every waiting task
-            if self._token is None or self._clock.now() >= self._token_expires_at - margin_s:
+            token = self._usable_token()
+            if token is None:
                 await self._fetch_token()
-            assert self._token is not None
-            return self._token
+                token = self._token
+            assert token is not None
+            return token
 
     async def _refresh_after_401(self, refused: str | None) -> None:
         """The API refused the token ``refused``: fetch a new one, unless another task already
         replaced it (one refresh shared by every request that failed with the same token)."""
         if self._credentials.api_key is not None:
             return
+        if self._token == refused:
+            self._token = None  # at once: no other request may send the refused token meanwhile
         async with self._token_lock:
-            if self._token is None or self._token == refused:
-                self._token = None
+            if self._token is None:
                 await self._fetch_token()
 
     async def _fetch_token(self) -> None:
@@ -341,7 +356,7 @@ class PictoryClient:
             "client_secret": creds.client_secret.get_secret_value(),
         }
         endpoint = "POST /v1/oauth2/token"
-        await self._limiter.acquire()
+        await self._limiter.acquire(first=True)  # every other request is waiting for this one
         self.requests_sent += 1
         answer = await self._transport.request(
             "POST",

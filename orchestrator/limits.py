@@ -184,6 +184,8 @@ class RateLimiter:
         self._paused_until_s = -math.inf
         self._no_cut_until_s = -math.inf
         self._lock = anyio.Lock()  # FIFO: anyio's Lock hands over to the longest waiter
+        self._first_lock = anyio.Lock()  # the queue of ``acquire(first=True)`` requests
+        self._first_waiting = 0
         self._answers_at: dict[int, int] = {}  # level -> answers heard there (429s included)
         self._refused_at: dict[int, int] = {}  # level -> 429s among them
         self._answers_heard = 0
@@ -229,27 +231,42 @@ class RateLimiter:
 
     # ---- admitting -----------------------------------------------------------------------------
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, first: bool = False) -> None:
         """Wait for this request's turn (FIFO), then return: the caller sends at once.
 
-        Cancelling a waiter (in the queue or asleep at its head) admits nothing and consumes no
-        slot: the next waiter takes the turn at the same time.
+        ``first=True`` is for a request every other one is waiting for (a token refresh): it
+        takes the next turn ahead of the queue (spacing still holds; such requests queue among
+        themselves). Cancelling a waiter (in the queue or asleep at its head) admits nothing and
+        consumes no slot: the next waiter takes the turn at the same time.
         """
         asked_s = self._clock.now()
-        async with self._lock:
-            while True:
-                now_s = self._clock.now()
-                ready_at_s = self._paused_until_s
-                if self._last_admitted_s is not None:
-                    ready_at_s = max(ready_at_s, self._last_admitted_s + self.interval_s)
-                if now_s + TIME_EPSILON_S >= ready_at_s:
+        if first:
+            self._first_waiting += 1
+            try:
+                async with self._first_lock:
+                    await self._take_turn(asked_s, yield_to_first=False)
+            finally:
+                self._first_waiting -= 1
+        else:
+            async with self._lock:
+                await self._take_turn(asked_s, yield_to_first=True)
+
+    async def _take_turn(self, asked_s: float, *, yield_to_first: bool) -> None:
+        while True:
+            now_s = self._clock.now()
+            ready_at_s = self._paused_until_s
+            if self._last_admitted_s is not None:
+                ready_at_s = max(ready_at_s, self._last_admitted_s + self.interval_s)
+            if now_s + TIME_EPSILON_S >= ready_at_s:
+                if not (yield_to_first and self._first_waiting):
                     break
-                # Re-checked after waking: a 429 may have paused us, or a cut widened the spacing.
-                await self._clock.sleep(ready_at_s - now_s)
-            self._last_admitted_s = now_s
-            self.admitted_total += 1
-            waited = 1.0 if now_s - asked_s > TIME_EPSILON_S else 0.0
-            self.saturation += SATURATION_WEIGHT * (waited - self.saturation)
+                ready_at_s = now_s + self.interval_s  # this turn goes to the "first" request
+            # Re-checked after waking: a 429 may have paused us, or a cut widened the spacing.
+            await self._clock.sleep(ready_at_s - now_s)
+        self._last_admitted_s = now_s
+        self.admitted_total += 1
+        waited = 1.0 if now_s - asked_s > TIME_EPSILON_S else 0.0
+        self.saturation += SATURATION_WEIGHT * (waited - self.saturation)
 
     # ---- feedback --------------------------------------------------------------------------------
 

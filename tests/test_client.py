@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import types
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from aioresponses import aioresponses
+from aioresponses import CallbackResult, aioresponses
 from aioresponses import core as aioresponses_core
 from pydantic import SecretStr
 
@@ -56,12 +57,14 @@ def clock() -> VirtualClock:
 async def make_client(clock: VirtualClock) -> AsyncIterator[Any]:
     clients: list[PictoryClient] = []
 
-    async def make(creds: Credentials | None = None) -> PictoryClient:
+    async def make(
+        creds: Credentials | None = None, limiter: RateLimiter | None = None
+    ) -> PictoryClient:
         client = PictoryClient(
             ApiConfig(base_url=BASE, user_agent="orchestrator-tests/1"),
             creds or _creds(),
             clock=clock,
-            limiter=RateLimiter(clock, max_rps=1000),
+            limiter=limiter or RateLimiter(clock, max_rps=1000),
             retry_policy=RetryPolicy(max_attempts=4, base_delay_s=0.5),
             rng=random.Random(1),
         )
@@ -176,3 +179,34 @@ async def test_validation_error_fails_with_the_api_message(make_client: Any) -> 
         with pytest.raises(PermanentError, match="unknown variable 'nmae'") as info:
             await client.create_preview("t1", {"nmae": "Ann"})
     assert info.value.error_code == "INVALID_REQUEST_BODY"
+
+
+async def test_requests_waiting_for_a_new_token_take_new_turns_not_a_burst(
+    make_client: Any, clock: VirtualClock
+) -> None:
+    """A 401 while others queue: the refused token is never sent again, the refresh goes ahead
+    of the queue, and the requests that waited for it are still spaced by the limiter."""
+    client = await make_client(limiter=RateLimiter(clock, max_rps=4))  # a queue forms
+    sent: list[tuple[float, str]] = []
+
+    def job(url: Any, **kwargs: Any) -> CallbackResult:
+        token = kwargs["headers"]["Authorization"]
+        sent.append((clock.now(), token))
+        if token == "old":
+            return CallbackResult(status=401, payload={"success": False})
+        return CallbackResult(payload=RUNNING)
+
+    with aioresponses() as mock:
+        mock.post(TOKEN, payload=_token_answer("old"))
+        mock.post(TOKEN, payload=_token_answer("new"))
+        mock.get(JOB, callback=job, repeat=True)
+        async with anyio.create_task_group() as tg:
+            for _ in range(6):
+                tg.start_soon(client.get_job, "j1")
+        token_calls = mock.requests[("POST", aiohttp.client.URL(TOKEN))]
+    assert len(token_calls) == 2
+    assert [token for _, token in sent].count("old") == 1
+    new_times = [t for t, token in sent if token == "new"]
+    assert len(new_times) == 6
+    gaps = [b - a for a, b in itertools.pairwise(new_times)]
+    assert min(gaps) >= 0.25  # 4 req/s: one turn each, never all at once

@@ -88,6 +88,29 @@ async def test_waiters_are_admitted_first_come_first_served() -> None:
     assert order == list(range(12))
 
 
+async def test_a_first_request_takes_the_next_turn_ahead_of_the_queue() -> None:
+    """acquire(first=True) (a token refresh everyone waits for) goes next, not last, and the
+    spacing still holds for every admission."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=2)
+    order: list[str] = []
+    times: list[float] = []
+
+    async def waiter(name: str, first: bool = False) -> None:
+        await limiter.acquire(first=first)
+        order.append(name)
+        times.append(clock.now())
+
+    async with anyio.create_task_group() as tg:
+        for i in range(6):
+            tg.start_soon(waiter, f"w{i}")
+            await anyio.lowlevel.checkpoint()
+        tg.start_soon(waiter, "token", True)
+    assert order.index("token") <= 2  # behind at most the turn already being taken
+    assert _max_in_any_window(times, 1.0) <= 2
+    assert limiter.admitted_total == 7
+
+
 @pytest.mark.parametrize("victim", [1, 2], ids=["head-of-queue-asleep", "queued-behind"])
 async def test_cancelled_waiter_does_not_consume_a_slot(victim: int) -> None:
     """A waiter cancelled while queued admits nothing; the next one takes its turn on time."""

@@ -3,10 +3,12 @@
 For API routes (under ``/pictoryapis``), in this order:
 
 1. count the request under its route (``"POST /v1/video/from-template"``);
-2. draw its faults: slow (wait), then server error / injected 429 / drop before handling;
-3. authenticate (every route but the token call) and apply the account's rate limit;
-4. run the handler; an ``ApiProblem`` becomes the error envelope;
-5. for a job-creating request whose drop was drawn "after": close the connection now that the
+2. draw its faults;
+3. authenticate (every route but the token call) and apply the account's rate limit, on arrival
+   (like a gateway: a slow or failing answer still counted when the request came in);
+4. the faults drawn: slow (wait), then server error / injected 429 / drop before handling;
+5. run the handler; an ``ApiProblem`` becomes the error envelope;
+6. for a job-creating request whose drop was drawn "after": close the connection now that the
    job exists, without answering.
 
 Other routes (CDN, storage, stats) are only counted and logged.
@@ -44,6 +46,13 @@ async def _api(
 ) -> tuple[web.StreamResponse, bool]:
     """The answer, and whether the connection was dropped instead."""
     faults = sim.faults.for_request(creating=spec.creating)
+    try:
+        if spec.auth:  # a gateway: the limit counts requests as they arrive, whatever follows
+            account = sim.auth.authenticate(request.headers, sim.now())
+            CURRENT_ACCOUNT.set(account)
+            sim.check_rate(account)
+    except ApiProblem as refused:
+        return problem_response(refused), False
     if faults.slow_s:
         await asyncio.sleep(faults.slow_s)
     if faults.server_error_status is not None:
@@ -59,10 +68,6 @@ async def _api(
     if faults.drop == "before":
         return _drop(request), True
     try:
-        if spec.auth:
-            account = sim.auth.authenticate(request.headers, sim.now())
-            CURRENT_ACCOUNT.set(account)
-            sim.check_rate(account)
         response = await handler(request)
     except ApiProblem as problem:
         response = problem_response(problem)

@@ -107,3 +107,14 @@ async def test_video_links_expire_and_rereading_gives_fresh_ones(
     fresh = (await api.job(render_id)).body["data"]["videoURL"]
     async with session.get(fresh) as resp:
         assert resp.status == 200
+
+
+async def test_rate_limit_counts_requests_on_arrival_even_when_a_fault_answers(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """Like a gateway: requests that then meet a server error still count against the limit."""
+    sim = await make_sim(clock=clock, rate_limit_rps=2, fault_server_error_p=1.0)
+    api = Api(session, sim)
+    assert (await api.call("GET", "/v1/quota")).status >= 500
+    assert (await api.call("GET", "/v1/quota")).status >= 500
+    assert (await api.call("GET", "/v1/quota")).status == 429
