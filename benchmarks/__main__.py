@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             "render_bound": lambda: scenarios.render_bound(work / "render_bound", plan),
             "overhead": lambda: scenarios.overhead(work / "overhead", plan),
             "scale": lambda: scenarios.scale(work / "scale", plan),
-            "faults": lambda: scenarios.faults(work / "faults", plan, _clean(results)),
+            "faults": lambda: scenarios.faults(work / "faults", plan, _clean(results, out, plan)),
         }
         for name in SCENARIOS:
             if name not in only:
@@ -129,9 +129,19 @@ def _write(
     out.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def _clean(results: dict[str, Figures]) -> float | None:
+def _clean(results: dict[str, Figures], out: Path, plan: Plan) -> float | None:
+    """The clean rate-bound makespan: from this invocation, else from ``out`` when it was
+    measured on the same plan (``--only faults`` after a full run)."""
     clean = results.get("rate_poll", {}).get("makespan_s")
-    return float(clean.value) if clean is not None and clean.value is not None else None
+    if clean is not None and clean.value is not None:
+        return float(clean.value)
+    if not out.exists():
+        return None
+    document = json.loads(out.read_text())
+    if document.get("plans", {}).get("rate_poll") != plan.describe():
+        return None
+    value = document["scenarios"]["rate_poll"].get("makespan_s", {}).get("value")
+    return float(value) if value is not None else None
 
 
 if __name__ == "__main__":
