@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from orchestrator.manifest_row import ManifestRow
+
 FLOWS = ("template", "storyboard", "video-edit")
 FLOW_FIELDS: dict[str, tuple[str, ...]] = {
     "template": (),
@@ -54,6 +56,15 @@ def identity_salt(flow: str) -> str:
 def template_variables(variables: Mapping[str, str]) -> dict[str, str]:
     """A template row's variables, without the empty columns other flows own."""
     return {k: v for k, v in variables.items() if v.strip() or k not in OTHER_FLOW_FIELDS}
+
+
+def template_row(row: ManifestRow) -> ManifestRow:
+    """The row with ``template_variables``: itself when it has no such columns (most rows; a
+    pydantic copy per row was a sixth of the time ``validate`` takes over a million rows)."""
+    variables = template_variables(row.variables)
+    if len(variables) == len(row.variables):
+        return row
+    return row.model_copy(update={"variables": variables})
 
 
 def check_fields(

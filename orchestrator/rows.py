@@ -52,7 +52,7 @@ def iter_row_jobs(
                     hint="pass --template FILE or fill the row's template column",
                 )
             template = cache.get(template_path)
-            row = row.model_copy(update={"variables": flows.template_variables(row.variables)})
+            row = flows.template_row(row)
         salt = template.sha256 if template is not None else flows.identity_salt(flow)
         row_id = row_identity(row, salt)
         yield (

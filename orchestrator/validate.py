@@ -221,11 +221,7 @@ def validate_manifest(
         for raw_row in read_manifest(manifest_path):
             report.rows += 1
             flow = flows.row_flow(raw_row.flow, default_flow)
-            row = raw_row
-            if flow == "template":
-                row = raw_row.model_copy(
-                    update={"variables": flows.template_variables(raw_row.variables)}
-                )
+            row = flows.template_row(raw_row) if flow == "template" else raw_row
             template = default if flow == "template" else None
             if row.template is not None and flow == "template":
                 try:
