@@ -7,8 +7,9 @@ to the sink once.
 - ``request_stop``: the first Ctrl-C / SIGTERM: stop admitting, drain what is in flight.
 - halt policy (``--halt-after N`` or ``P%``): too many rows failed; the batch is probably broken.
 - spend cap (``--max-renders N``): this run sends at most N render requests.
-- window (``--window HH:MM-HH:MM`` / ``--until HH:MM``): rows start only inside it, and near its
-  end only if the observed row durations say they can finish in time.
+- window (``--window HH:MM-HH:MM`` / ``--until HH:MM``; ``HH:MM:SS`` also works): rows start
+  only inside it, and near its end only if the observed row durations say they can finish in
+  time.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from orchestrator.clock import Clock
 from orchestrator.errors import UserError
 from orchestrator.events import Sink
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,10 @@ class Window:
 def _parse_hhmm(text: str, option: str) -> dt.time:
     match = _HHMM.match(text.strip())
     if match is None:
-        raise UserError(f"{option}: {text!r} is not a time of day; use HH:MM (24 h), e.g. 06:30")
-    return dt.time(int(match.group(1)), int(match.group(2)))
+        raise UserError(
+            f"{option}: {text!r} is not a time of day; use HH:MM (24 h), e.g. 06:30, or HH:MM:SS"
+        )
+    return dt.time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
 
 
 class Admission:

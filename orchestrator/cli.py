@@ -132,12 +132,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="send at most N render requests in this run (a spend cap)",
     )
     p.add_argument(
-        "--until", metavar="HH:MM", help="start no row that would not finish by this time of day"
+        "--until",
+        metavar="HH:MM",
+        help="start no row that would not finish by this time of day (HH:MM:SS also works)",
     )
     p.add_argument(
         "--window",
         metavar="HH:MM-HH:MM",
-        help="start rows only inside this daily window (waits for it to open)",
+        help="start rows only inside this daily window (waits for it to open; HH:MM:SS too)",
     )
     p.add_argument(
         "--at-window-end",

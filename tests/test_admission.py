@@ -39,6 +39,9 @@ def test_window_parsing_and_midnight() -> None:
     assert window.seconds_until_open(noon) == 10 * 3600
     with pytest.raises(UserError, match="HH:MM"):
         Window.parse("25:00-01:00")
+    with pytest.raises(UserError, match="HH:MM"):
+        Window.parse("22:00:60-01:00")
+    assert Window.parse("22:00:30-06:30:05").end == dt.time(6, 30, 5)
     with pytest.raises(UserError, match="HH:MM-HH:MM"):
         Window.parse("22:00")
 

@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.cli import main
 
-from .helpers import read_results, run_args, write_batch
+from .helpers import check_invariants, read_results, run_args, write_batch
 from .killing import cli
 from .standalone import sim_env
 
@@ -85,3 +85,31 @@ def test_window_not_open_yet_waits_and_ctrl_c_leaves_every_row_pending(
     assert "Traceback" not in err
     assert {r["status"] for r in read_results(batch["out"])} == {"pending"}
     assert sim.stats()["renders_started"] == 0
+
+
+def test_at_window_end_stop_leaves_rows_in_flight_for_the_next_run(
+    tmp_path: Path, standalone_sim: Any
+) -> None:
+    """--at-window-end stop with a window closing 6 s from now while renders run: the CLI stops
+    them there (rows pending, nothing failed), and a run after it finishes them from the same
+    render jobs: nothing is rendered twice."""
+    sim = standalone_sim("--profile", "test", "--render-seconds", "12")  # 6-18 s with jitter
+    batch = write_batch(tmp_path, 4, extra_config="[run]\nassumed_row_s = 1.0\n")
+    now = dt.datetime.now()
+    window = f"{now - dt.timedelta(minutes=1):%H:%M:%S}-{now + dt.timedelta(seconds=6):%H:%M:%S}"
+    env = sim_env(sim)
+    started = time.monotonic()
+    proc = cli(run_args(batch, "--window", window, "--at-window-end", "stop"), env)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 30, "the run did not stop at the window's end"
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert {r["status"] for r in read_results(batch["out"])} == {"pending"}
+    assert b"window_closed" in (batch["out"] / "log.jsonl").read_bytes()
+    assert sim.stats()["renders_started"] == 4
+    proc = cli(run_args(batch), env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    results = check_invariants(batch["out"], sim.stats(), 4)
+    assert {r["status"] for r in results} == {"done"}
+    assert sim.stats()["renders_started"] == 4
