@@ -1,7 +1,8 @@
-"""Processes and files for the benchmarks: a standalone simulator, the CLI as a measured child.
+"""Processes and files for the benchmarks: the CLI as a measured child, batches, ledgers.
 
-Both the simulator and the orchestrator run as separate processes, so the orchestrator's CPU time
-and peak RSS (``os.wait4``'s rusage) are its own, and the simulator's work is not counted.
+Both the simulator (``orchestrator.simulator.process.SimProcess``) and the orchestrator run as
+separate processes, so the orchestrator's CPU time and peak RSS (``os.wait4``'s rusage) are its
+own, and the simulator's work is not counted.
 Every wait here is bounded: a child that outlives its deadline is killed and reported.
 """
 
@@ -11,18 +12,14 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
-SIM_START_TIMEOUT_S = 30.0
 WAIT_POLL_S = 0.05
 STOP_GRACE_S = 10.0
 """Between the signals that stop a child past its deadline."""
@@ -38,80 +35,6 @@ NON_API_PREFIXES = ("/__",)
 """Simulator routes that are not Pictory API calls (CDN downloads, storage, stats)."""
 SETUP_ROUTES = ("POST /v1/oauth2/token", "POST /v1/templates")
 """Once-per-run API calls, left out of the per-row request count."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Sim:
-    """``python -m orchestrator sim`` in its own process, on a free loopback port."""
-
-    def __init__(self, *args: str) -> None:
-        self.port = free_port()
-        self.args = args
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "orchestrator",
-                "sim",
-                "--host",
-                HOST,
-                "--port",
-                str(self.port),
-                *args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.base_url = f"http://{HOST}:{self.port}/pictoryapis"
-        deadline = time.monotonic() + SIM_START_TIMEOUT_S
-        while True:
-            try:
-                self.stats()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.close()
-                    raise RuntimeError(f"simulator {args} did not start") from None
-                time.sleep(WAIT_POLL_S)
-
-    def stats(self) -> dict[str, Any]:
-        url = f"http://{HOST}:{self.port}/__sim__/stats"
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            data: dict[str, Any] = json.load(resp)
-            return data
-
-    def env(self) -> dict[str, str]:
-        """The environment a user would set to point the CLI at this simulator."""
-        env = dict(os.environ)
-        env.pop("PICTORY_API_KEY", None)
-        env.update(
-            PICTORY_API_BASE_URL=self.base_url,
-            PICTORY_CLIENT_ID="bench-client",
-            PICTORY_CLIENT_SECRET="bench-secret",
-            PICTORY_USER_ID="bench-user",
-        )
-        return env
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self) -> Sim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def api_requests(stats: Mapping[str, Any]) -> tuple[int, int]:

@@ -15,7 +15,6 @@ from typing import Any
 
 from benchmarks.harness import (
     Measured,
-    Sim,
     api_requests,
     downloaded_times,
     measure,
@@ -27,6 +26,7 @@ from benchmarks.harness import (
     write_batch,
     write_config,
 )
+from orchestrator.simulator.process import SimProcess
 
 RATE_K_POLL = 4
 """API requests per row at best when polling: from-template, one preview poll, render, one poll."""
@@ -154,7 +154,7 @@ def _sim_args(plan: Plan, profile: str, *, rate: float | None, cap: int | None) 
 
 def _run(
     work: Path,
-    sim: Sim,
+    sim: SimProcess,
     manifest: Path,
     template: Path,
     config: Path,
@@ -212,7 +212,7 @@ def rate_bound(work: Path, plan: Plan, *, webhook: bool) -> Figures:
         renders_in_flight=1000,
         webhook=webhook,
     )
-    with Sim(*_sim_args(plan, plan.sim_profile, rate=plan.rate_rps, cap=1000)) as sim:
+    with SimProcess(*_sim_args(plan, plan.sim_profile, rate=plan.rate_rps, cap=1000)) as sim:
         m, run_dir = _run(
             work, sim, manifest, template, config, plan, *(["--webhook"] if webhook else [])
         )
@@ -267,7 +267,7 @@ def render_bound(work: Path, plan: Plan) -> Figures:
         # a slot the moment one frees, instead of after our next poll and PUT.
         renders_in_flight=cap + RENDER_QUEUE,
     )
-    with Sim(*_sim_args(plan, plan.sim_profile, rate=high_rps, cap=cap)) as sim:
+    with SimProcess(*_sim_args(plan, plan.sim_profile, rate=high_rps, cap=cap)) as sim:
         m, run_dir = _run(work, sim, manifest, template, config, plan)
         stats = sim.stats()
     first, times = downloaded_times(run_dir / "ledger.jsonl")
@@ -319,7 +319,7 @@ def _fast_config(path: Path, rows_in_flight: int = 64) -> Path:
 def _no_latency_run(work: Path, plan: Plan, rows: int) -> tuple[Measured, Path, dict[str, Any]]:
     manifest, template = write_batch(work, rows)
     config = _fast_config(work / "config.toml")
-    with Sim("--profile", "test", "--seed", str(plan.seed)) as sim:
+    with SimProcess("--profile", "test", "--seed", str(plan.seed)) as sim:
         m, run_dir = _run(work, sim, manifest, template, config, plan)
         stats = sim.stats()
     return m, run_dir, stats
@@ -405,7 +405,7 @@ def faults(work: Path, plan: Plan, clean_makespan_s: float | None) -> Figures:
         rows_in_flight=rows_in_flight,
         renders_in_flight=1000,
     )
-    with Sim(*_sim_args(plan, "flaky", rate=plan.rate_rps, cap=1000)) as sim:
+    with SimProcess(*_sim_args(plan, "flaky", rate=plan.rate_rps, cap=1000)) as sim:
         m, run_dir = _run(work, sim, manifest, template, config, plan, may_stop=True)
         first_s, total_s, resumes, cpu_s = m.wall_s, m.wall_s, 0, m.cpu_s
         finished = m.exit_code in (0, 1)

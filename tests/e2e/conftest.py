@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from .standalone import StandaloneSim
+from orchestrator.simulator.process import SimProcess
 
 
 @pytest.fixture
 def standalone_sim() -> Iterator[Any]:
-    sims: list[StandaloneSim] = []
+    sims: list[SimProcess] = []
 
-    def make(*args: str) -> StandaloneSim:
-        sim = StandaloneSim(*args)
+    def make(*args: str) -> SimProcess:
+        sim = SimProcess(*args)
         sims.append(sim)
         return sim
 

@@ -12,7 +12,6 @@ import pytest
 
 from .helpers import check_invariants, run_args, write_batch
 from .killing import cli, kill_until_done
-from .standalone import sim_env
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +35,7 @@ def test_sigkill_at_random_moments_then_rerun_completes(
     )
     batch = write_batch(tmp_path, 24)
     report = kill_until_done(
-        run_args(batch), batch["out"], sim_env(sim), rng=random.Random(1234), kills=6
+        run_args(batch), batch["out"], sim.env(), rng=random.Random(1234), kills=6
     )
     assert report.finished, "the batch never completed"
     assert report.kills >= 3, f"only {report.kills} kills landed ({report.runs} runs)"
@@ -48,7 +47,7 @@ def test_ctrl_c_drains_then_resume_completes(tmp_path: Path, standalone_sim: Any
     """The first SIGINT stops admitting and drains; exit 130; the next run completes the batch."""
     sim = standalone_sim("--profile", "test", "--render-seconds", "0.5")
     batch = write_batch(tmp_path, 30, extra_config="")
-    env = sim_env(sim)
+    env = sim.env()
     proc = cli(run_args(batch, "--concurrency", "2"), env)
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
@@ -67,7 +66,7 @@ def test_double_ctrl_c_stops_at_once_and_resumes(tmp_path: Path, standalone_sim:
     """A second SIGINT cancels in-flight rows at once; the ledger stays consistent for resume."""
     sim = standalone_sim("--profile", "test", "--render-seconds", "2")
     batch = write_batch(tmp_path, 10)
-    env = sim_env(sim)
+    env = sim.env()
     proc = cli(run_args(batch), env)
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)

@@ -15,7 +15,6 @@ from orchestrator.ledger import LEDGER_NAME, LOCK_NAME, replay
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 from .killing import cli, kill_until_done
-from .standalone import sim_env
 
 
 @pytest.mark.slow
@@ -40,7 +39,7 @@ def test_sigkill_storm_then_rerun_keeps_every_invariant(
     )
     batch = write_batch(tmp_path, 30)
     report = kill_until_done(
-        run_args(batch), batch["out"], sim_env(sim), rng=random.Random(2024), kills=16
+        run_args(batch), batch["out"], sim.env(), rng=random.Random(2024), kills=16
     )
     assert report.finished and report.kills == 16, report
     results = check_invariants(batch["out"], sim.stats(), 30)
@@ -119,7 +118,7 @@ def test_second_run_on_a_busy_run_dir_is_refused(
     first one's pid) without touching the ledger; the first carries on and finishes."""
     sim = standalone_sim("--profile", "test", "--render-seconds", "1.5")
     batch = write_batch(tmp_path, 3)
-    env = sim_env(sim)
+    env = sim.env()
     first = cli(run_args(batch), env)
     ledger = batch["out"] / LEDGER_NAME
     deadline = time.monotonic() + 30

@@ -17,7 +17,6 @@ from orchestrator.ledger import LEDGER_NAME
 
 from .helpers import FAST_CONFIG, check_invariants, write_batch
 from .killing import kill_until_done
-from .standalone import sim_env
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDINGS = ROOT / "jobs" / "video-edit" / "recordings"
@@ -156,7 +155,7 @@ def test_flow_survives_kills_without_duplicate_render_or_upload(
         "--config",
         str(batch["config"]),
     ]
-    report = kill_until_done(args, tmp_path / "run", sim_env(sim), rng=random.Random(99), kills=3)
+    report = kill_until_done(args, tmp_path / "run", sim.env(), rng=random.Random(99), kills=3)
     assert report.finished, "the batch never completed"
     kills = report.kills
     results = check_invariants(tmp_path / "run", sim.stats(), rows)

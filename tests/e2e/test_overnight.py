@@ -14,7 +14,6 @@ from orchestrator.cli import main
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 from .killing import cli
-from .standalone import sim_env
 
 
 def test_until_refuses_rows_that_cannot_finish_in_time(
@@ -72,7 +71,7 @@ def test_window_not_open_yet_waits_and_ctrl_c_leaves_every_row_pending(
     batch = write_batch(tmp_path, 3)
     opens = dt.datetime.now() + dt.timedelta(hours=2)
     window = f"{opens:%H:%M}-{opens + dt.timedelta(hours=1):%H:%M}"
-    proc = cli(run_args(batch, "--window", window), sim_env(sim))
+    proc = cli(run_args(batch, "--window", window), sim.env())
     log = batch["out"] / "log.jsonl"
     deadline = time.monotonic() + 30
     while b"waiting_for_window" not in (log.read_bytes() if log.exists() else b""):
@@ -97,7 +96,7 @@ def test_at_window_end_stop_leaves_rows_in_flight_for_the_next_run(
     batch = write_batch(tmp_path, 4, extra_config="[run]\nassumed_row_s = 1.0\n")
     now = dt.datetime.now()
     window = f"{now - dt.timedelta(minutes=1):%H:%M:%S}-{now + dt.timedelta(seconds=6):%H:%M:%S}"
-    env = sim_env(sim)
+    env = sim.env()
     started = time.monotonic()
     proc = cli(run_args(batch, "--window", window, "--at-window-end", "stop"), env)
     _, err = proc.communicate(timeout=60)
