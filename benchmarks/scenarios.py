@@ -199,9 +199,11 @@ def _common(m: Measured, rows: int, stats: dict[str, Any]) -> Figures:
     }
 
 
-def rate_bound(work: Path, plan: Plan, *, webhook: bool) -> Figures:
-    """Throughput against a request-rate limit R: rows/s vs R/k."""
-    k = RATE_K_WEBHOOK if webhook else RATE_K_POLL
+def _rate_bound_batch(
+    work: Path, plan: Plan, k: int, *, webhook: bool
+) -> tuple[Path, Path, Path, int]:
+    """The rate-bound batch: manifest, template, config (R = the plan's rate, renders unbound)
+    and the rows in flight it allows."""
     manifest, template = write_batch(work, plan.rows)
     rows_in_flight = _rows_in_flight(plan, k)
     config = _user_config(
@@ -212,6 +214,13 @@ def rate_bound(work: Path, plan: Plan, *, webhook: bool) -> Figures:
         renders_in_flight=1000,
         webhook=webhook,
     )
+    return manifest, template, config, rows_in_flight
+
+
+def rate_bound(work: Path, plan: Plan, *, webhook: bool) -> Figures:
+    """Throughput against a request-rate limit R: rows/s vs R/k."""
+    k = RATE_K_WEBHOOK if webhook else RATE_K_POLL
+    manifest, template, config, rows_in_flight = _rate_bound_batch(work, plan, k, webhook=webhook)
     with SimProcess(*_sim_args(plan, plan.sim_profile, rate=plan.rate_rps, cap=1000)) as sim:
         m, run_dir = _run(
             work, sim, manifest, template, config, plan, *(["--webhook"] if webhook else [])
@@ -396,15 +405,7 @@ def scale(work: Path, plan: Plan) -> Figures:
 
 def faults(work: Path, plan: Plan, clean_makespan_s: float | None) -> Figures:
     """The rate-bound batch against the ``flaky`` profile's faults, resumed until settled."""
-    manifest, template = write_batch(work, plan.rows)
-    rows_in_flight = _rows_in_flight(plan, RATE_K_POLL)
-    config = _user_config(
-        work / "config.toml",
-        plan,
-        max_rps=plan.rate_rps,
-        rows_in_flight=rows_in_flight,
-        renders_in_flight=1000,
-    )
+    manifest, template, config, _ = _rate_bound_batch(work, plan, RATE_K_POLL, webhook=False)
     with SimProcess(*_sim_args(plan, "flaky", rate=plan.rate_rps, cap=1000)) as sim:
         m, run_dir = _run(work, sim, manifest, template, config, plan, may_stop=True)
         first_s, total_s, resumes, cpu_s = m.wall_s, m.wall_s, 0, m.cpu_s
