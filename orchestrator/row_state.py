@@ -120,9 +120,6 @@ class RowStore:
             raise KeyError(key)
         return state
 
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key) is not None
-
     @property
     def in_memory(self) -> int:
         """Row states held in memory (live, or released and not yet written)."""

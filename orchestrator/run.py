@@ -209,8 +209,11 @@ async def _check_quota(
         return
     used = float(minutes.get("used", 0.0))
     limit = float(minutes.get("limit", 0.0))
-    done = sum(1 for r in ledger.state.rows.values() if r.status == "done")
-    durations = [r.duration_s for r in ledger.state.rows.values() if r.duration_s]
+    done, durations = 0, []
+    for r in ledger.state.rows.values():  # one pass: stored rows are read back from disk
+        done += r.status == "done"
+        if r.duration_s:
+            durations.append(r.duration_s)
     per_video_min = (
         sum(durations) / len(durations) / 60 if durations else config.run.assumed_video_minutes
     )
