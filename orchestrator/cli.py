@@ -85,6 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     status.set_defaults(func=_cmd_status)
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check credentials, base URL, clock, quota and templates (nothing billed)",
+        description="Check that a batch can run against the configured API: credentials, "
+        "base URL, clock skew, video-minute quota and template listing. Makes no billable call.",
+        epilog="exit codes: 0 ready (warnings allowed); 2 something to fix (printed with 'fix:')",
+    )
+    doctor.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML settings (config.example.toml)"
+    )
+    doctor.add_argument(
+        "--simulate",
+        nargs="?",
+        const="demo",
+        metavar="PROFILE",
+        choices=["demo", "realistic", "flaky", "test"],
+        help="check the embedded simulator instead of the real API",
+    )
+    doctor.set_defaults(func=_cmd_doctor)
+
     add_sim_parser(sub)
     return parser
 
@@ -185,6 +205,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.commands import status_command
 
     return status_command(args.run_dir)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from orchestrator.commands import doctor_command
+
+    return doctor_command(args.config, args.simulate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,6 +70,8 @@ class PictoryClient:
         self._token_expires_at = 0.0
         self._token_lock = anyio.Lock()
         self.requests_sent = 0
+        self.server_date: str | None = None
+        """The ``Date`` header of the latest API answer (the API's clock), if it sent one."""
 
     async def __aenter__(self) -> PictoryClient:
         await self._transport.__aenter__()
@@ -126,6 +128,20 @@ class PictoryClient:
     async def get_job(self, job_id: str) -> JobState:
         body = await self._call("GET", f"/v1/jobs/{job_id}", accept_failed_job=True)
         return responses.parse_job(job_id, body)
+
+    async def list_templates(self) -> list[dict[str, Any]]:
+        """``GET /v1/templates`` (§3): the account's templates, answered bare as
+        ``{"items": [...]}``; tolerant of the usual envelope (``data.items``) or a bare list."""
+        body = await self._call("GET", "/v1/templates")
+        items = body
+        if isinstance(items, dict):
+            data = items.get("data")
+            items = items.get("items", data.get("items") if isinstance(data, dict) else None)
+        if not isinstance(items, list):
+            raise PermanentError(
+                "template listing answered without an items list", endpoint="GET /v1/templates"
+            )
+        return [item for item in items if isinstance(item, dict)]
 
     async def quota(self) -> dict[str, Any]:
         body = await self._call("GET", "/v1/quota")
@@ -289,6 +305,7 @@ class PictoryClient:
             creates_job=creates_job,
         )
         raw, status, retry_after = answer.body, answer.status, answer.retry_after
+        self.server_date = answer.date
         body = _parse_json(raw)
         if 200 <= status < 300:
             if body is None:
@@ -366,6 +383,7 @@ class PictoryClient:
             json=payload,
         )
         raw, status, retry_after = answer.body, answer.status, answer.retry_after
+        self.server_date = answer.date
         body = _parse_json(raw)
         if status == 401 or status == 403:
             raise PermanentError(

@@ -18,7 +18,8 @@ import anyio
 from orchestrator.admission import HaltPolicy, Window
 from orchestrator.config import Config, Credentials, load_config, load_credentials
 from orchestrator.console import console_sink
-from orchestrator.errors import RunDirError, UserError
+from orchestrator.doctor import Finding
+from orchestrator.errors import ConfigError, RunDirError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.ledger import LEDGER_NAME, replay
 from orchestrator.manifest import read_manifest
@@ -109,6 +110,36 @@ def status_command(run_dir: Path) -> int:
         total = sum(1 for _ in read_manifest(Path(first["manifest"])))
     for line in status(run_dir, total).lines():
         print(line)
+    return 0
+
+
+def doctor_command(config_path: Path | None, simulate: str | None) -> int:
+    """Check credentials, base URL, clock, quota and templates; print findings; 0 or 2."""
+    from orchestrator.doctor import credential_finding, diagnose
+
+    config = load_config(config_path)
+    try:
+        credentials: Credentials | None = load_credentials(required=simulate is None)
+        problem = None
+    except ConfigError as exc:
+        credentials, problem = None, str(exc)
+    target = "the embedded simulator" if simulate else config.api.base_url
+    print(f"orchestrator doctor: checking {target} (no billable call is made)")
+    findings = [credential_finding(credentials, problem)]
+    if credentials is not None:
+
+        async def check(creds: Credentials) -> list[Finding]:
+            async with _target(config, simulate) as effective:
+                return await diagnose(effective, creds)
+
+        findings += anyio.run(check, credentials)
+    for finding in findings:
+        print(finding.line())
+    failed = [f for f in findings if f.verdict == "fail"]
+    if failed:
+        print(f"{len(failed)} problem(s) to fix before a run; see 'fix:' above")
+        return 2
+    print("ready: every check passed")
     return 0
 
 

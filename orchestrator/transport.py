@@ -39,6 +39,8 @@ class Answer:
     status: int
     body: bytes
     retry_after: str | None
+    date: str | None = None
+    """The answer's ``Date`` header: the server's clock (``orchestrator doctor`` reads it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,10 @@ class Transport:
         try:
             async with session.request(method, url, json=json, data=data, headers=headers) as resp:
                 raw = await resp.read()
-                return Answer(resp.status, raw, resp.headers.get("Retry-After"))
+                headers_in = resp.headers
+                return Answer(
+                    resp.status, raw, headers_in.get("Retry-After"), headers_in.get("Date")
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _translate(exc, endpoint, creates_job) from exc
 

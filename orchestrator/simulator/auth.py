@@ -1,7 +1,9 @@
 """Who is calling: legacy access tokens, API keys, and the per-account request-rate limit.
 
 Accounts: a legacy caller's account is its ``client_id`` (the token remembers it); an API-key
-caller's account is the key. Any non-empty credentials are accepted. Account names in the stats
+caller's account is the key. Any non-empty credentials are accepted, unless the settings name the
+one client secret or API key to accept (``accepted_client_secret``, ``accepted_api_key``; a refusal
+is a 401 with the error envelope, the code being our [choice]). Account names in the stats
 never contain a secret: keys are shown as a short hash.
 """
 
@@ -47,12 +49,21 @@ class Authenticator:
         token_lifetime_s: float,
         new_token: Callable[[], str],
         faults: FaultPlan,
+        accepted_client_secret: str | None = None,
+        accepted_api_key: str | None = None,
     ) -> None:
+        self._accepted_secret = accepted_client_secret
+        self._accepted_key = accepted_api_key
         self._lifetime_s = token_lifetime_s
         self._new_token = new_token
         self._faults = faults
         self._tokens: dict[str, Token] = {}
         self._issued = 0
+
+    def check_client_secret(self, client_secret: str) -> None:
+        """401 unless ``client_secret`` is the accepted one (any, when none is set)."""
+        if self._accepted_secret is not None and client_secret != self._accepted_secret:
+            raise unauthorized("invalid client credentials", "INVALID_CLIENT")
 
     def issue(self, client_id: str, now: float) -> tuple[str, float]:
         """A new token for ``client_id``: ``(access_token, expires_in_s)``."""
@@ -77,6 +88,8 @@ class Authenticator:
         if credential.startswith(API_KEY_PREFIX):
             if bearer:
                 raise unauthorized("send the API key bare in Authorization, without 'Bearer '")
+            if self._accepted_key is not None and credential != self._accepted_key:
+                raise unauthorized("invalid API key", "INVALID_API_KEY")
             return key_account(credential)
         token = self._tokens.get(credential)
         if token is None:

@@ -45,6 +45,14 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--preview-seconds", type=float, metavar="S", help="nominal preview time")
     parser.add_argument("--render-seconds", type=float, metavar="S", help="nominal render time")
+    parser.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help="accept only this client secret (default: any non-empty one)",
+    )
+    parser.add_argument(
+        "--api-key", metavar="KEY", help="accept only this pictai_ key (default: any)"
+    )
     parser.add_argument("--seed", type=int, metavar="N", help="seed for faults and durations")
     parser.add_argument(
         "--new-shapes",
@@ -62,6 +70,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "preview_s": args.preview_seconds,
         "render_s": args.render_seconds,
         "seed": args.seed,
+        "accepted_client_secret": args.client_secret,
+        "accepted_api_key": args.api_key,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:
@@ -78,7 +88,10 @@ async def serve(settings: SimSettings, host: str, port: int) -> None:
     async with running_simulator(settings, host=host, port=port, log_request=_log) as sim:
         print(f"Pictory API simulator ({settings_summary(settings)})", flush=True)
         print(f"base URL: {sim.base_url}", flush=True)
-        print("any non-empty credentials are accepted (client id/secret or a pictai_ key)")
+        if settings.accepted_client_secret is None and settings.accepted_api_key is None:
+            print("any non-empty credentials are accepted (client id/secret or a pictai_ key)")
+        else:
+            print("only the client secret / API key given on the command line is accepted")
         print(f"stats: {sim.stats_url}   stop: Ctrl-C", flush=True)
         await asyncio.Event().wait()
 

@@ -47,6 +47,8 @@ class Simulator:
             token_lifetime_s=self.settings.token_lifetime_s,
             new_token=lambda: f"simtok_{self._ids.getrandbits(160):040x}",
             faults=self.faults,
+            accepted_client_secret=self.settings.accepted_client_secret,
+            accepted_api_key=self.settings.accepted_api_key,
         )
         self.limiter = RateLimiter(self.settings.rate_limit_rps)
         self.jobs = JobStore(

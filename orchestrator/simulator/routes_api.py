@@ -69,7 +69,7 @@ async def token(request: web.Request) -> web.Response:
     sim = _sim(request)
     body = await read_json_object(request)
     client_id = required_str(body, "client_id")
-    required_str(body, "client_secret")
+    sim.auth.check_client_secret(required_str(body, "client_secret"))
     sim.check_rate(client_account(client_id))
     access_token, lifetime_s = sim.auth.issue(client_id, sim.now())
     expires_in: float = int(lifetime_s) if float(lifetime_s).is_integer() else lifetime_s

@@ -63,6 +63,10 @@ class SimSettings(BaseModel):
     """How long a video (or subtitle, thumbnail…) link stays valid after the job read gave it."""
     upload_link_lifetime_s: float = Field(default=86400.0, gt=0.0)
     """How long a signed upload URL from generateUrl stays valid."""
+    accepted_client_secret: str | None = None
+    """Accept only this client secret at the token endpoint (401 otherwise); ``None`` = any."""
+    accepted_api_key: str | None = None
+    """Accept only this ``pictai_`` key (401 otherwise); ``None`` = any."""
     quota_video_minutes: float = Field(default=10_000.0, ge=0.0)
     """``videoMinutes.limit`` answered by ``GET /v1/quota`` (informative; never enforced)."""
 
