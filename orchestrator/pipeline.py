@@ -63,6 +63,14 @@ async def run_row(row: RowJob, svc: Services) -> RowStatus:
         {"e": "row", "row": row.row_id, "line": row.line, "output": row.output_name}
     )
     svc.sink.emit("row_started", row=row.row_id, line=row.line)
+    try:
+        return await _run_stages(row, svc)
+    finally:
+        if svc.webhooks is not None:
+            svc.webhooks.forget_row(row.row_id)
+
+
+async def _run_stages(row: RowJob, svc: Services) -> RowStatus:
     stage_name = "start"
     try:
         for stage_name, stage in flow_stages(row.flow):

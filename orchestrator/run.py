@@ -38,7 +38,7 @@ from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.validate import validate_manifest
-from orchestrator.webhooks import WebhookReceiver
+from orchestrator.webhooks import WebhookReceiver, run_secret
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
@@ -146,7 +146,7 @@ async def execute(
         )
         async with (
             _client(config, credentials, clock, rng, sink) as client,
-            _webhooks(config) as webhooks,
+            _webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
         ):
             if spec.check_quota:
                 await _check_quota(client, ledger, config, report.rows, sink)
@@ -228,15 +228,39 @@ async def _check_quota(
 
 
 @contextlib.asynccontextmanager
-async def _webhooks(config: Config) -> AsyncIterator[WebhookReceiver | None]:
+async def _webhooks(
+    config: Config, run_dir: Path, ledger: Ledger, clock: Clock, sink: Sink
+) -> AsyncIterator[WebhookReceiver | None]:
     if not config.webhook.enabled:
         yield None
         return
     hook = config.webhook
+    rows = ledger.state.rows
+
+    def recorded_job(row: str, stage: str) -> str | None:
+        state = rows.get(row)
+        if state is None:
+            return None
+        if stage == "preview":
+            return state.preview_job
+        if stage == "render":
+            return state.render_job
+        return (state.aux_jobs or {}).get(stage)
+
     async with WebhookReceiver(
-        host=hook.listen_host, port=hook.listen_port, public_url=hook.public_url
+        secret=run_secret(run_dir),
+        recorded_job=recorded_job,
+        host=hook.listen_host,
+        port=hook.listen_port,
+        public_url=hook.public_url,
+        clock=clock,
     ) as receiver:
-        yield receiver
+        sink.emit("webhook_listening", url=receiver.base_url)
+        try:
+            yield receiver
+        finally:
+            if receiver.rejected:
+                sink.emit("webhooks_rejected", **dict(receiver.rejected))
 
 
 async def _pool(

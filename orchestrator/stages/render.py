@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator import flows
-from orchestrator.errors import AmbiguousError, ApiError
+from orchestrator.errors import AmbiguousError, ApiError, PermanentError
 from orchestrator.responses import JobState
 from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
 
@@ -121,12 +121,20 @@ async def render(row: RowJob, svc: Services) -> None:
 
 async def _find_by_webhook(row: RowJob, svc: Services) -> str | None:
     """In webhook mode a lost render answer can be recovered: the callback for this row's render
-    hook names the job. Wait for it as long as a render may take."""
+    hook names the job. Wait for it as long as a render may take, then confirm with one
+    ``GET /v1/jobs/{id}`` that our account knows that job before it is recorded."""
     if svc.webhooks is None:
         return None
     svc.sink.emit("render_lost_answer", row=row.row_id, action="waiting for its webhook")
     job = await svc.webhooks.wait_hook(row.row_id, "render", svc.poll.render_deadline_s)
-    return job.job_id if job is not None else None
+    if job is None:
+        return None
+    try:
+        await svc.client.get_job(job.job_id)
+    except PermanentError as exc:
+        svc.sink.emit("webhook_unconfirmed", row=row.row_id, job=job.job_id, status=exc.status or 0)
+        return None
+    return job.job_id
 
 
 async def _record_ambiguous(row: RowJob, svc: Services, message: str) -> None:
