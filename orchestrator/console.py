@@ -185,6 +185,11 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
             f"run: {fields.get('rows')} rows ({fields.get('already_done', 0)} already done) "
             f"→ {fields.get('run_dir')} against {fields.get('base_url')}"
         )
+    if kind == "webhook_listening":
+        return f"webhook receiver listening on {fields.get('url')}/hooks/…"
+    if kind == "webhooks_rejected":
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(fields.items()))
+        return f"webhook callbacks refused: {counts} (see README 'Webhook mode')"
     if kind == "row_failed":
         return f"FAILED    {fields.get('row')} at {fields.get('stage')}: {fields.get('message')}"
     if kind == "row_ambiguous":

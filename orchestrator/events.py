@@ -55,10 +55,15 @@ class FanoutSink:
             sink.emit(kind, **fields)
 
 
+MIN_SECRET_CHARS = 8
+"""Shorter values are not masked: masking a one-letter "secret" would blot that letter out of
+every line, and such a value protects nothing anyway."""
+
+
 def scrub(text: str, secrets: list[str]) -> str:
-    """Replace every secret value in ``text`` with ``***``."""
+    """Replace every secret value (of ``MIN_SECRET_CHARS`` or more) in ``text`` with ``***``."""
     for secret in secrets:
-        if secret:
+        if len(secret) >= MIN_SECRET_CHARS:
             text = text.replace(secret, "***")
     return text
 

@@ -108,6 +108,8 @@ def test_forged_callbacks_change_nothing_in_the_ledger(
     finally:
         printed_out, printed_err = run.communicate(timeout=60)
     assert run.returncode == 0, printed_err
+    assert f"webhook receiver listening on {base}/hooks/" in printed_err
+    assert "webhook callbacks refused: 2 other_job, 1 secret" in printed_err
     results = check_invariants(out, sim.stats(), 2)
     assert {r["render_job_id"] for r in results} == {job_a, job_b}
     ledger_text = (out / LEDGER_NAME).read_text()
