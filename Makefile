@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke
+.PHONY: fuzz test lint typecheck pytest demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ sim: $(STAMP)
 KILLS ?= 200
 soak: $(STAMP)
 	$(BIN)/python scripts/soak --kills $(KILLS)
+
+# Property-based fuzzing of every reader, with many more examples than `make test` runs.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -m fuzz -q
 
 # Benchmarks against a standalone simulator (README "Performance"); not run by CI.
 bench: $(STAMP)

@@ -42,7 +42,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 
@@ -143,6 +143,34 @@ def read_events(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, _decode(path, number, raw)
 
 
+_NUMBER = (int, float)
+_REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "template": {"sha256": str, "template_id": str},
+    "uploaded": {"row": str, "url": str},
+    "aux_job": {"row": str, "stage": str, "job": str},
+    "preview_job": {"row": str, "job": str},
+    "render_job": {"row": str, "job": str},
+    "downloaded": {"row": str, "file": str, "bytes": int, "sha256": str},
+}
+"""Per event kind, the fields ``LedgerState.apply`` reads and must find, with their types."""
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "row": str,
+    "line": int,
+    "output": str,
+    "video_url": str,
+    "duration_s": _NUMBER,
+    "stage": str,
+    "kind": str,
+    "message": str,
+    "extras": list,
+}
+"""Fields that may be absent or null, and their type when given."""
+_DAMAGED_HINT = (
+    "Restore the ledger from a backup, or remove that line if you know what it held; "
+    "orchestrator will not guess, because guessing could render a video twice"
+)
+
+
 def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
     try:
         event = json.loads(raw)
@@ -150,11 +178,25 @@ def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
         event = None
     if not isinstance(event, dict) or not isinstance(event.get("e"), str):
         raise RunDirError(
-            f"{path}:{number}: this line is not a ledger event (the file was edited or damaged). "
-            "Restore the ledger from a backup, or remove that line if you know what it held; "
-            "orchestrator will not guess, because guessing could render a video twice"
+            f"{path}:{number}: this line is not a ledger event (the file was edited or "
+            f"damaged). {_DAMAGED_HINT}"
         )
+    kind = event["e"]
+    for name, expected in _OPTIONAL.items():
+        value = event.get(name)
+        if value is not None and not isinstance(value, expected):
+            _damaged_field(path, number, kind, name)
+    for name, expected in _REQUIRED.get(kind, {}).items():
+        if not isinstance(event.get(name), expected):
+            _damaged_field(path, number, kind, name)
     return event
+
+
+def _damaged_field(path: Path, number: int, kind: str, name: str) -> NoReturn:
+    raise RunDirError(
+        f"{path}:{number}: field {name!r} of this {kind!r} event is missing or of the wrong "
+        f"type (the file was edited or damaged). {_DAMAGED_HINT}"
+    )
 
 
 def replay(path: Path) -> LedgerState:
