@@ -46,8 +46,9 @@ sim: $(STAMP)
 
 # Kill the real CLI with SIGKILL KILLS times at random moments, rerun, check the invariants.
 KILLS ?= 200
+SOAK_FLAGS ?=
 soak: $(STAMP)
-	$(BIN)/python scripts/soak --kills $(KILLS)
+	$(BIN)/python scripts/soak --kills $(KILLS) $(SOAK_FLAGS)
 
 # Property-based fuzzing of every reader, with many more examples than `make test` runs.
 FUZZ_EXAMPLES ?= 5000
