@@ -81,8 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report.set_defaults(func=_cmd_report)
 
-    status = sub.add_parser("status", help="where a batch stands (works while it runs)")
-    status.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    status = sub.add_parser(
+        "status",
+        help="where a batch stands: live or stopped, rows by state, what to run next",
+        description="Where a batch stands, read from its ledger: live (pid, host, since) or "
+        "stopped (how and when), rows by state, failures by class, rate and ETA while live, "
+        "and the command that continues it.",
+    )
+    status.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's --out folder")
+    status.add_argument("--json", action="store_true", help="one JSON object per report")
+    status.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=5.0,
+        metavar="S",
+        help="report again every S seconds (default 5) until the run stops",
+    )
     status.set_defaults(func=_cmd_status)
 
     doctor = sub.add_parser(
@@ -204,7 +219,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.commands import status_command
 
-    return status_command(args.run_dir)
+    return status_command(args.run_dir, as_json=args.json, watch_s=args.watch)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

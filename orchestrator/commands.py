@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -103,14 +105,25 @@ def report_command(run_dir: Path) -> int:
     return 0 if set(counts) <= {"done"} else 1
 
 
-def status_command(run_dir: Path) -> int:
+def status_command(run_dir: Path, *, as_json: bool = False, watch_s: float | None = None) -> int:
+    """Print where the batch stands; with ``watch_s``, again every ``watch_s`` seconds until the
+    run is no longer live."""
     first = _first_run_record(run_dir)
     total: int | None = None
     with contextlib.suppress(UserError):
         total = sum(1 for _ in read_manifest(Path(first["manifest"])))
-    for line in status(run_dir, total).lines():
-        print(line)
-    return 0
+    while True:
+        report = status(run_dir, total)
+        if as_json:
+            print(json.dumps(report.as_dict()), flush=True)
+        else:
+            print("\n".join(report.lines()), flush=True)
+        live = report.liveness is not None and report.liveness.live
+        if watch_s is None or not live:
+            return 0
+        time.sleep(watch_s)
+        if not as_json:
+            print(flush=True)
 
 
 def doctor_command(config_path: Path | None, simulate: str | None) -> int:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -293,15 +294,43 @@ def _lock(run_dir: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 64).decode("ascii", "replace").strip() or "another process"
+        holder = lock_holder(run_dir)
         os.close(fd)
+        who = f"pid {holder['pid']} on {holder['host']}" if holder else "another process"
         raise RunDirError(
-            f"{run_dir} is in use by another run (pid {holder}); wait for it to finish, "
+            f"{run_dir} is in use by another run ({who}); wait for it to finish, "
             "or choose another --out"
         ) from None
     os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode("ascii"))
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(time.time(), 3)}
+    os.write(fd, json.dumps(record).encode("utf-8"))
     return fd
+
+
+def lock_holder(run_dir: Path) -> dict[str, Any] | None:
+    """Who holds ``RUN_DIR/run.lock`` (``pid``, ``host``, ``since``), or None when no live
+    process does (the run stopped, however it stopped: the kernel drops a dead process's lock)."""
+    path = run_dir / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raw = os.read(fd, 512).decode("utf-8", "replace").strip()
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):  # a lock written by an older version: just a pid
+                record = {"pid": raw or "?", "host": "?", "since": None}
+            return record
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _truncate_torn_tail(path: Path) -> None:

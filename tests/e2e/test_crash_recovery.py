@@ -133,7 +133,7 @@ def test_second_run_on_a_busy_run_dir_is_refused(
         assert main(run_args(batch)) == 2
         err = capsys.readouterr().err
         assert "Traceback" not in err
-        assert f"is in use by another run (pid {first.pid})" in err
+        assert f"is in use by another run (pid {first.pid} on " in err
         assert first.poll() is None, "the first run should still be working"
         assert ledger.read_bytes()[: len(before)] == before
         assert (batch["out"] / LOCK_NAME).read_text() == str(first.pid)
