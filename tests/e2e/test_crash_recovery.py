@@ -3,6 +3,7 @@ on one run directory."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -136,7 +137,7 @@ def test_second_run_on_a_busy_run_dir_is_refused(
         assert f"is in use by another run (pid {first.pid} on " in err
         assert first.poll() is None, "the first run should still be working"
         assert ledger.read_bytes()[: len(before)] == before
-        assert (batch["out"] / LOCK_NAME).read_text() == str(first.pid)
+        assert json.loads((batch["out"] / LOCK_NAME).read_text())["pid"] == first.pid
     finally:
         _, first_err = first.communicate(timeout=60)
     assert first.returncode == 0, first_err
