@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +30,7 @@ from orchestrator.manifest import read_manifest
 from orchestrator.results import write_results
 from orchestrator.run import RunSpec, RunSummary, execute
 from orchestrator.simulator.settings import SimSettings
-from orchestrator.status import status
+from orchestrator.status import next_command, status
 from orchestrator.validate import validate_manifest
 
 UNLIMITED_RPS = 1000.0
@@ -94,7 +96,7 @@ def report_command(run_dir: Path) -> int:
     first = _first_run_record(run_dir)
     template = first.get("template")
     state = replay(run_dir / LEDGER_NAME)
-    path, counts = write_results(
+    path, counts, _ = write_results(
         run_dir,
         Path(first["manifest"]),
         Path(template) if template else None,
@@ -201,6 +203,7 @@ async def _run(
     spec: RunSpec, config: Config, credentials: Credentials, simulate: str | None, verbose: bool
 ) -> RunSummary:
     secrets = credentials.secrets()
+    created = not spec.run_dir.exists()
     try:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
         log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets)
@@ -214,6 +217,12 @@ async def _run(
     try:
         async with _target(config, simulate) as effective:
             return await execute(spec, effective, credentials, sink=sink)
+    except UserError:
+        if created and not (spec.run_dir / LEDGER_NAME).exists():
+            # Refused before anything was recorded (a bad manifest...): leave no --out behind.
+            log.close()
+            shutil.rmtree(spec.run_dir, ignore_errors=True)
+        raise
     finally:
         display.close()
         log.close()
@@ -259,20 +268,53 @@ def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Co
 
 
 def _print_summary(summary: RunSummary) -> None:
+    """The run's outcome on stdout (progress and warnings went to stderr): counts, where the
+    results are, why it stopped, and the one command that continues, if any."""
     counts = summary.counts
+    total = sum(counts.values())
     parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
-    print(
-        f"{sum(counts.values())} rows: "
+    lines = [
+        f"{total} rows: "
         + ", ".join(parts)
         + f" ({summary.skipped_done} already done before this run) in {summary.elapsed_s:.1f} s, "
-        f"{summary.requests} API requests",
-        file=sys.stderr,
-    )
+        f"{summary.requests} API requests"
+    ]
     if summary.results_path is not None:
-        print(f"results: {summary.results_path}", file=sys.stderr)
+        lines.append(f"results: {summary.results_path}")
+    if summary.interrupted:
+        why = "interrupted (Ctrl-C or SIGTERM); rows in flight were left for the next run"
+    elif summary.stop_reason:
+        why = f"stopped admitting rows: {summary.stop_reason}"
+    elif counts.get("done", 0) == total:
+        why = "every row done"
+    else:
+        why = "every row was tried"
+    lines.append(f"stopped: {why}")
     if counts.get("ambiguous"):
-        print(
-            "ambiguous rows may or may not have rendered; see README 'Delivery contract' "
-            "(--rerender-ambiguous renders them again)",
-            file=sys.stderr,
-        )
+        lines.append("ambiguous rows may or may not have rendered; see README 'Delivery contract'")
+    command = next_command(
+        summary.run_dir,
+        total=total,
+        done=counts.get("done", 0),
+        ambiguous=counts.get("ambiguous", 0),
+        failed_permanent=summary.failed_permanent,
+    )
+    if command is not None:
+        lines.append(f"next: {command}")
+    say("\n".join(lines))
+
+
+def say(text: str) -> None:
+    """Print to stdout; a reader that went away (``| head``) must not fail the run."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's exit-time flush does not fail either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -104,9 +104,16 @@ class LineSink:
         self._interval_s = interval_s
         self._verbose = verbose
         self._last_line = time.monotonic()
+        self._closed = False
 
     def _print(self, text: str) -> None:
-        print(scrub(text, self._secrets), file=self._stream, flush=True)
+        if self._closed:
+            return
+        try:
+            print(scrub(text, self._secrets), file=self._stream, flush=True)
+        except (BrokenPipeError, ValueError):
+            # The reader went away (``2>&1 | head``): the run goes on, quietly; the log keeps all.
+            self._closed = True
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         self.tally.consume(kind, fields)

@@ -35,6 +35,7 @@ means it was edited or damaged, and guessing could render a video twice.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -245,6 +246,8 @@ class Ledger:
             batch, self._pending = self._pending, []
             self._write_and_sync(b"".join(batch))
         os.close(self._fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path.parent / LOCK_NAME)  # still held: nobody can take it meanwhile
         os.close(self._lock_fd)
         self.state.rows.close()
 
@@ -289,7 +292,26 @@ class Ledger:
 
 
 def _lock(run_dir: Path) -> int:
+    """Hold ``RUN_DIR/run.lock`` (``flock``) and write who holds it. The file is removed when
+    the run ends (``Ledger.close``), so a lock acquired on a file that was removed meanwhile is
+    let go and taken again on the new file."""
     path = run_dir / LOCK_NAME
+    while True:
+        fd = _try_lock(run_dir, path)
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(time.time(), 3)}
+    os.write(fd, json.dumps(record).encode("utf-8"))
+    return fd
+
+
+def _try_lock(run_dir: Path, path: Path) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -301,9 +323,6 @@ def _lock(run_dir: Path) -> int:
             f"{run_dir} is in use by another run ({who}); wait for it to finish, "
             "or choose another --out"
         ) from None
-    os.ftruncate(fd, 0)
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(time.time(), 3)}
-    os.write(fd, json.dumps(record).encode("utf-8"))
     return fd
 
 

@@ -1,7 +1,11 @@
 """``RUN_DIR/results.csv``: one line per manifest row, in manifest order, written atomically.
 
-Columns: ``id,status,file,bytes,sha256,video_url,render_job_id,attempts,error,line`` followed by
-the row's own variables. ``status`` is ``done``, ``failed``, ``ambiguous`` or ``pending``. A cell a
+Columns: ``id,status,file,bytes,sha256,video_url,render_job_id,attempts,error,retry,line``
+followed by the row's own variables. ``status`` is ``done``, ``failed``, ``ambiguous`` or
+``pending``; ``retry`` says what renders a row that is not done: ``resume`` (a plain rerun or
+resume retries it), ``retry-failed`` (a permanent failure: only ``--retry-failed`` retries it)
+or ``rerender-ambiguous`` (it may have rendered already; ``--rerender-ambiguous`` renders it
+again). Option names go without their dashes: a cell starting with ``-`` would be neutralised. A cell a
 spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``, tab or carriage return) is
 prefixed with ``'`` so opening the sheet never executes anything.
 """
@@ -27,6 +31,7 @@ FIXED_COLUMNS = (
     "render_job_id",
     "attempts",
     "error",
+    "retry",
     "line",
 )
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -37,14 +42,24 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
+def retry_hint(status: str, permanent: bool) -> str:
+    """How a row that is not done gets rendered: see the module docstring."""
+    if status == "done":
+        return ""
+    if status == "ambiguous":
+        return "rerender-ambiguous"
+    return "retry-failed" if status == "failed" and permanent else "resume"
+
+
 def write_results(
     run_dir: Path,
     manifest: Path,
     default_template: Path | None,
     state: LedgerState,
     default_flow: str = "template",
-) -> tuple[Path, Counter[str]]:
-    """Write results.csv from the manifest and the ledger; return its path and counts by status."""
+) -> tuple[Path, Counter[str], int]:
+    """Write results.csv from the manifest and the ledger; return its path, counts by status,
+    and how many of the failed rows failed permanently (only ``--retry-failed`` retries them)."""
     cache = TemplateCache()
     variable_names: dict[str, None] = {}
     for row, _ in iter_row_jobs(manifest, default_template, cache, default_flow):
@@ -52,6 +67,7 @@ def write_results(
             variable_names.setdefault(name, None)
     columns = [*FIXED_COLUMNS, *(n for n in variable_names if n not in FIXED_COLUMNS)]
     counts: Counter[str] = Counter()
+    failed_permanent = 0
     path = run_dir / RESULTS_NAME
     tmp = run_dir / f".{RESULTS_NAME}.tmp"
     with tmp.open("w", encoding="utf-8", newline="") as f:
@@ -61,6 +77,8 @@ def write_results(
             st = state.rows.get(job.row_id)
             status = st.status if st is not None else "pending"
             counts[status] += 1
+            permanent = st is not None and status == "failed" and st.fail_permanent
+            failed_permanent += permanent
             error = ""
             if st is not None and status in ("failed", "ambiguous"):
                 error = (
@@ -78,6 +96,7 @@ def write_results(
                 "render_job_id": (st.render_job or "") if st else "",
                 "attempts": str(st.attempts) if st else "0",
                 "error": error,
+                "retry": retry_hint(status, permanent),
                 "line": str(row.line),
             }
             cells = [fixed.get(c, row.variables.get(c, "")) for c in columns]
@@ -85,4 +104,4 @@ def write_results(
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    return path, counts
+    return path, counts, failed_permanent

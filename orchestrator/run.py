@@ -83,6 +83,8 @@ class RunSummary:
     results_path: Path | None = None
     interrupted: bool = False
     stop_reason: str | None = None
+    failed_permanent: int = 0
+    """Of the failed rows, those only ``--retry-failed`` renders again."""
 
     @property
     def exit_code(self) -> int:
@@ -154,12 +156,13 @@ async def execute(
                 spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks
             )
             summary.requests = client.requests_sent
-        path, counts = await anyio.to_thread.run_sync(
+        path, counts, failed_permanent = await anyio.to_thread.run_sync(
             write_results, spec.run_dir, spec.manifest, spec.template, ledger.state, spec.flow
         )
         summary.results_path = path
         summary.stop_reason = admission.stop_reason
         summary.counts = counts
+        summary.failed_permanent = failed_permanent
         summary.elapsed_s = time.monotonic() - started_at
         sink.emit(
             "run_finished",

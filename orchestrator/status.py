@@ -44,6 +44,23 @@ LOG_TAIL_MAX_BYTES = 8 * 1024 * 1024
 """How far back ``status`` looks in ``log.jsonl`` for the last session's start."""
 
 
+def next_command(
+    run_dir: Path, *, total: int, done: int, ambiguous: int, failed_permanent: int
+) -> str | None:
+    """The one command that continues a batch, or None when nothing is left to render.
+
+    A plain resume retries every row but the done, the ambiguous and the permanently failed;
+    when only those remain, the option that renders them is named."""
+    command = f"orchestrator resume {run_dir}"
+    if total - done - ambiguous - failed_permanent > 0:
+        return command
+    if failed_permanent:
+        return f"{command} --retry-failed"
+    if ambiguous:
+        return f"{command} --rerender-ambiguous (may bill twice; see README 'Delivery contract')"
+    return None
+
+
 @dataclass
 class Liveness:
     """Live (who holds the lock) or stopped (how and when, from the log's last session)."""
@@ -81,17 +98,13 @@ class StatusReport:
             return None
         seen = sum(self.by_stage.values())
         total = self.total_rows if self.total_rows is not None else seen
-        # A plain resume retries every row but the done, the ambiguous and the permanently failed.
-        left = total - self.by_stage["done"] - self.by_stage["ambiguous"]
-        left -= self.permanent_failures
-        command = f"orchestrator resume {self.run_dir}"
-        if left > 0:
-            return command
-        if self.permanent_failures:
-            return f"{command} --retry-failed"
-        if self.by_stage["ambiguous"]:
-            return f"{command} --rerender-ambiguous (may bill twice; see README)"
-        return None
+        return next_command(
+            self.run_dir,
+            total=total,
+            done=self.by_stage["done"],
+            ambiguous=self.by_stage["ambiguous"],
+            failed_permanent=self.permanent_failures,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         live = self.liveness

@@ -1,0 +1,78 @@
+"""How a run ends, as an operator meets it: the summary on stdout (progress on stderr), why it
+stopped and the one command that continues; a closed pipe never ends a run; a refused run leaves
+no run directory; the lock file goes away with the run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.ledger import LOCK_NAME
+
+from .helpers import read_results, run_args, write_batch
+
+
+def test_summary_goes_to_stdout_and_says_why_it_stopped(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api_env(make_sim())
+    batch = write_batch(tmp_path, 3)
+    assert main(run_args(batch)) == 0
+    out, err = capsys.readouterr()
+    assert "3 rows: 3 done" in out and "3 rows: 3 done" not in err
+    assert f"results: {batch['out'] / 'results.csv'}" in out
+    assert "stopped: every row done" in out and "next:" not in out
+    assert not (batch["out"] / LOCK_NAME).exists()
+
+
+def test_spend_cap_and_permanent_failures_name_the_next_command(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api_env(make_sim())
+    capped = write_batch(tmp_path / "capped", 3)
+    assert main(run_args(capped, "--max-renders", "1")) == 1
+    out = capsys.readouterr().out
+    assert "stopped: stopped admitting rows: spend cap" in out
+    assert f"next: orchestrator resume {capped['out']}\n" in out
+
+    api_env(make_sim(fault_job_failed_p=1.0))
+    broken = write_batch(tmp_path / "broken", 2)
+    assert main(run_args(broken)) == 1
+    out = capsys.readouterr().out
+    assert f"next: orchestrator resume {broken['out']} --retry-failed" in out
+    rows = read_results(broken["out"])
+    assert {r["status"] for r in rows} == {"failed"}
+    assert {r["retry"] for r in rows} == {"retry-failed"}
+
+
+@pytest.mark.slow
+def test_a_closed_pipe_never_ends_the_run(tmp_path: Path, make_sim: Any, api_env: Any) -> None:
+    """``orchestrator run … 2>&1 | head -2``: the reader goes away after two lines; the run
+    still finishes, writes results.csv and removes its lock."""
+    api_env(make_sim(render_s=0.2))
+    batch = write_batch(tmp_path, 6)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *run_args(batch, "-v")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    for _ in range(2):
+        proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert {r["status"] for r in read_results(batch["out"])} == {"done"}
+    assert not (batch["out"] / LOCK_NAME).exists()
+
+
+def test_a_refused_run_leaves_no_run_directory(tmp_path: Path, make_sim: Any, api_env: Any) -> None:
+    api_env(make_sim())
+    batch = write_batch(tmp_path, 2)
+    batch["manifest"].write_text("id,name,city\nrow-1,Ann\n")  # a ragged row
+    assert main(run_args(batch)) == 2
+    assert not batch["out"].exists()
