@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, TextIO
 
 from rich.console import Console, Group
@@ -23,6 +23,8 @@ from rich.text import Text
 from orchestrator.events import human_duration, scrub
 
 ACTIVE_STAGES = ("preview", "render", "download")
+ETA_WINDOW = 50
+"""The ETA follows the rate of the last this-many finished rows, not the whole run's."""
 
 
 class Tally:
@@ -35,11 +37,15 @@ class Tally:
         self.ambiguous = 0
         self.deferred = 0
         self.rps = 0.0
+        """Requests per second actually sent (measured between two ``rate`` events)."""
+        self.limit_rps = 0.0
+        """The limiter's current ceiling, shown beside the measured rate."""
         self.rate_limited = 0
         self.requests = 0
         self.started_at = time.monotonic()
         self.done_this_run = 0
         self._stage_of: dict[str, str] = {}
+        self._finished_at: deque[float] = deque(maxlen=ETA_WINDOW)
         self.stopping: str | None = None
 
     def consume(self, kind: str, fields: dict[str, Any]) -> None:
@@ -52,6 +58,8 @@ class Tally:
         elif kind in ("row_done", "row_failed", "row_ambiguous", "row_deferred"):
             if isinstance(row, str):
                 self._stage_of.pop(row, None)
+            if kind != "row_deferred":
+                self._finished_at.append(time.monotonic())
             if kind == "row_done":
                 self.done += 1
                 self.done_this_run += 1
@@ -63,29 +71,48 @@ class Tally:
                 self.deferred += 1
         elif kind == "rate":
             self.rps = float(fields.get("rps", 0.0))
+            self.limit_rps = float(fields.get("limit_rps", 0.0))
             self.rate_limited = int(fields.get("rate_limited", 0))
             self.requests = int(fields.get("requests", 0))
         elif kind == "stop_admitting":
             self.stopping = str(fields.get("reason"))
+        elif kind == "interrupt":
+            self.stopping = self.stopping or f"interrupted ({fields.get('signal')})"
 
     def in_stage(self) -> Counter[str]:
         return Counter(self._stage_of.values())
 
     def eta_s(self) -> float | None:
-        elapsed = time.monotonic() - self.started_at
+        """Remaining rows at the rate rows finished recently (the last ``ETA_WINDOW`` rows),
+        or None before two rows finished or once the run stops admitting rows."""
         remaining = self.total - self.done - self.failed - self.ambiguous
-        if self.done_this_run < 2 or elapsed <= 0 or remaining <= 0:
+        finished = self._finished_at
+        if self.stopping is not None or len(finished) < 2 or remaining <= 0:
             return None
-        return remaining / (self.done_this_run / elapsed)
+        span_s = time.monotonic() - finished[0]
+        if span_s <= 0:
+            return None
+        return remaining / ((len(finished) - 1) / span_s)
+
+    def eta_text(self) -> str:
+        """The ETA as a person should read it: a duration, or what is true instead."""
+        if self.stopping is not None:
+            if self.stopping.startswith("halt"):
+                return "halted; finishing the rows in flight"
+            return "draining: no new rows"
+        eta = self.eta_s()
+        return f"eta {human_duration(eta)}" if eta is not None else "eta …"
+
+    def rate_text(self) -> str:
+        return f"{self.rps:.1f} req/s (limit {self.limit_rps:.1f})"
 
     def line(self) -> str:
         stages = self.in_stage()
-        eta = self.eta_s()
         return (
             f"{self.done}/{self.total} done, {self.failed} failed, {self.ambiguous} ambiguous; "
             f"in flight: {stages['preview']} preview, {stages['render']} render, "
-            f"{stages['download']} download; {self.rps:.1f} req/s, {self.rate_limited} × 429"
-            + (f"; eta {human_duration(eta)}" if eta is not None else "")
+            f"{stages['download']} download; {self.rate_text()}, {self.rate_limited} × 429; "
+            f"{self.eta_text()}"
         )
 
 
@@ -164,13 +191,7 @@ class LiveSink:
             f"{stages['render']} render",
             f"{stages['download']} download",
         )
-        eta = t.eta_s()
-        table.add_row(
-            "api",
-            f"{t.rps:.1f} req/s",
-            f"{t.rate_limited} × 429",
-            f"eta {human_duration(eta)}" if eta is not None else "eta …",
-        )
+        table.add_row("api", t.rate_text(), f"{t.rate_limited} × 429", t.eta_text())
         if t.stopping:
             return Group(table, Text("stopping: " + scrub(t.stopping, self._secrets)))
         return Group(table)

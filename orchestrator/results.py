@@ -5,9 +5,9 @@ followed by the row's own variables. ``status`` is ``done``, ``failed``, ``ambig
 ``pending``; ``retry`` says what renders a row that is not done: ``resume`` (a plain rerun or
 resume retries it), ``retry-failed`` (a permanent failure: only ``--retry-failed`` retries it)
 or ``rerender-ambiguous`` (it may have rendered already; ``--rerender-ambiguous`` renders it
-again). Option names go without their dashes: a cell starting with ``-`` would be neutralised. A cell a
-spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``, tab or carriage return) is
-prefixed with ``'`` so opening the sheet never executes anything.
+again). Option names go without their dashes: a cell starting with ``-`` would be neutralised.
+A cell a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``, tab or
+carriage return) is prefixed with ``'`` so opening the sheet never executes anything.
 """
 
 from __future__ import annotations

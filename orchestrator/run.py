@@ -377,15 +377,22 @@ async def _close_at_window_end(
 
 
 async def _report_rate(client: PictoryClient, sink: Sink, clock: Clock) -> None:
-    """Every few seconds: the limiter's current rate and 429 count (display, log, ``status``)."""
+    """Every few seconds: the request rate actually sent since the last report (``rps``), the
+    limiter's current ceiling beside it (``limit_rps``), and the 429 count (display, log,
+    ``status``)."""
+    sent_before, at_before = client.requests_sent, clock.now()
     while True:
         await clock.sleep(RATE_REPORT_INTERVAL_S)
+        sent, now = client.requests_sent, clock.now()
+        measured_rps = (sent - sent_before) / max(now - at_before, 1e-9)
+        sent_before, at_before = sent, now
         limiter = client.limiter
         sink.emit(
             "rate",
-            rps=round(limiter.current_rps, 2),
+            rps=round(measured_rps, 2),
+            limit_rps=round(limiter.current_rps, 2),
             rate_limited=limiter.rate_limited_total,
-            requests=client.requests_sent,
+            requests=sent,
         )
 
 

@@ -88,6 +88,7 @@ class StatusReport:
     eta_s: float | None = None
     rows_per_min: float | None = None
     current_rps: float | None = None
+    limit_rps: float | None = None
     liveness: Liveness | None = None
     run_dir: Path | None = None
     permanent_failures: int = 0
@@ -120,6 +121,7 @@ class StatusReport:
             "failures": {k: {"count": c, "example": e} for k, (c, e) in self.failures.items()},
             "rows_per_min": self.rows_per_min,
             "request_rate_per_s": self.current_rps,
+            "request_limit_per_s": self.limit_rps,
             "eta_s": self.eta_s,
             "next": self.next_command(),
         }
@@ -153,7 +155,8 @@ class StatusReport:
                 f"{ETA_WINDOW_S / 60:.0f} min"
             )
         if self.current_rps is not None:
-            out.append(f"request rate: {self.current_rps:.2f} req/s (adaptive limiter)")
+            limit = f" (limit now {self.limit_rps:.1f})" if self.limit_rps is not None else ""
+            out.append(f"request rate: {self.current_rps:.2f} req/s sent{limit}")
         if self.eta_s is not None:
             out.append(f"eta: {human_duration(self.eta_s)}")
         command = self.next_command()
@@ -200,7 +203,7 @@ def status(run_dir: Path, total_rows: int | None = None) -> StatusReport:
             )
             report.eta_s = remaining / per_s if per_s > 0 and remaining > 0 else 0.0
     if liveness.live:
-        report.current_rps = _last_rate(run_dir / LOG_NAME)
+        report.current_rps, report.limit_rps = _last_rate(run_dir / LOG_NAME)
     else:
         report.eta_s = report.rows_per_min = None  # a stopped run has no rate and no ETA
     return report
@@ -268,10 +271,11 @@ def _clock(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _last_rate(log: Path) -> float | None:
-    """The limiter's current rate from the newest ``rate`` event in the log (its tail only)."""
+def _last_rate(log: Path) -> tuple[float | None, float | None]:
+    """The measured request rate and the limiter's ceiling from the newest ``rate`` event in
+    the log (its tail only)."""
     if not log.exists():
-        return None
+        return None, None
     with log.open("rb") as f:
         size = f.seek(0, 2)
         f.seek(max(0, size - 64 * 1024))
@@ -282,6 +286,9 @@ def _last_rate(log: Path) -> float | None:
         except ValueError:
             continue
         if isinstance(event, dict) and event.get("event") == "rate":
-            value = event.get("rps")
-            return float(value) if isinstance(value, int | float) else None
-    return None
+            return _number(event.get("rps")), _number(event.get("limit_rps"))
+    return None, None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

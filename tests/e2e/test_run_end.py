@@ -4,6 +4,7 @@ no run directory; the lock file goes away with the run."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,18 @@ def test_a_refused_run_leaves_no_run_directory(tmp_path: Path, make_sim: Any, ap
     batch["manifest"].write_text("id,name,city\nrow-1,Ann\n")  # a ragged row
     assert main(run_args(batch)) == 2
     assert not batch["out"].exists()
+
+
+def test_the_logged_request_rate_is_measured_not_the_limiters_ceiling(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """The limiter may allow 500 req/s; a small batch sends a handful a second, and the rate
+    events (what the panel and ``status`` show) say so, with the ceiling beside it."""
+    api_env(make_sim(render_s=2.5))
+    slow_polls = {"poll": {"preview_interval_s": 0.5, "render_interval_s": 0.5}}
+    batch = write_batch(tmp_path, 2, config=slow_polls)
+    assert main(run_args(batch)) == 0
+    log = batch["out"] / "log.jsonl"
+    rates = [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "rate"]
+    assert rates, "the run was too short for a rate report"
+    assert all(e["limit_rps"] >= 100 and e["rps"] < 50 for e in rates), rates

@@ -1,0 +1,48 @@
+"""What the operator reads while a batch runs: the request rate actually sent beside the
+limiter's ceiling, and an ETA that says "draining" or "halted" instead of a number when that is
+the truth, computed from the rows that finished recently."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from orchestrator.console import Tally
+
+
+def test_the_rate_shown_is_the_measured_one_with_the_limit_beside_it() -> None:
+    tally = Tally()
+    tally.consume("rate", {"rps": 1.1, "limit_rps": 5.0, "rate_limited": 0, "requests": 40})
+    assert "1.1 req/s (limit 5.0)" in tally.line()
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [("halt policy: 3 failed rows", "halted"), ("spend cap: 5 renders sent", "draining")],
+)
+def test_after_the_run_stops_admitting_the_eta_says_so(reason: str, shown: str) -> None:
+    tally = Tally()
+    tally.consume("run_started", {"rows": 10})
+    for i in range(3):
+        tally.consume("row_done", {"row": f"r{i}"})
+    tally.consume("stop_admitting", {"reason": reason})
+    assert tally.eta_s() is None
+    assert tally.eta_text().startswith(shown)
+    assert shown in tally.line()
+
+
+def test_the_eta_follows_recent_rows_not_the_whole_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two rows an hour ago, then 50 rows a second: the ETA is seconds, not hours."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    tally = Tally()
+    tally.consume("run_started", {"rows": 200})
+    for i in range(2):
+        tally.consume("row_done", {"row": f"slow{i}"})
+    now[0] += 3600
+    for i in range(50):
+        now[0] += 0.02
+        tally.consume("row_done", {"row": f"fast{i}"})
+    eta = tally.eta_s()
+    assert eta is not None and eta < 10
