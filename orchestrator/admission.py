@@ -10,6 +10,9 @@ to the sink once.
 - window (``--window HH:MM-HH:MM`` / ``--until HH:MM``; ``HH:MM:SS`` also works): rows start
   only inside it, and near its end only if the observed row durations say they can finish in
   time.
+- a dead network (``NetworkWatch``): no API answer for ``network_dead_after_s`` while requests
+  keep failing to get through (DNS, connection refused): stop, rather than let every row retry on
+  its own for minutes; nothing was sent, so every row resumes as it was.
 """
 
 from __future__ import annotations
@@ -188,3 +191,28 @@ class Admission:
             )
             return False
         return True
+
+
+class NetworkWatch:
+    """Tells a dead network from a flaky one, from two signals: requests that could not be
+    delivered (``undelivered``, from the client's retry hook) and answers of any kind
+    (``answered``). Dead = at least ``min_failures`` undelivered requests and no answer for
+    ``dead_after_s``."""
+
+    def __init__(self, clock: Clock, dead_after_s: float, *, min_failures: int = 3) -> None:
+        self._clock = clock
+        self.dead_after_s = dead_after_s
+        self._min_failures = min_failures
+        self._last_answer_at = clock.now()
+        self._failures = 0
+
+    def answered(self) -> None:
+        self._last_answer_at = self._clock.now()
+        self._failures = 0
+
+    def undelivered(self) -> None:
+        self._failures += 1
+
+    def dead(self) -> bool:
+        silent_s = self._clock.now() - self._last_answer_at
+        return self._failures >= self._min_failures and silent_s >= self.dead_after_s

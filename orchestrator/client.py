@@ -70,6 +70,8 @@ class PictoryClient:
         self._token_expires_at = 0.0
         self._token_lock = anyio.Lock()
         self.requests_sent = 0
+        self.answers_received = 0
+        """API answers of any status (a dead network is one that gives none)."""
         self.server_date: str | None = None
         """The ``Date`` header of the latest API answer (the API's clock), if it sent one."""
 
@@ -306,6 +308,7 @@ class PictoryClient:
         )
         raw, status, retry_after = answer.body, answer.status, answer.retry_after
         self.server_date = answer.date
+        self.answers_received += 1
         body = _parse_json(raw)
         if 200 <= status < 300:
             if body is None:
@@ -384,6 +387,7 @@ class PictoryClient:
         )
         raw, status, retry_after = answer.body, answer.status, answer.retry_after
         self.server_date = answer.date
+        self.answers_received += 1
         body = _parse_json(raw)
         if status == 401 or status == 403:
             raise PermanentError(

@@ -78,6 +78,8 @@ class RunConfig(_Section):
     render_with_params: bool = True
     assumed_row_s: float = Field(600.0, gt=0)
     assumed_video_minutes: float = Field(1.0, gt=0)
+    network_dead_after_s: float = Field(60.0, gt=0)
+    """No API answer for this long while requests fail to get through: the run stops."""
 
 
 class Config(_Section):

@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 
-from orchestrator.admission import Admission, HaltPolicy, Window
+from orchestrator.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
@@ -43,6 +44,7 @@ from orchestrator.webhooks import WebhookReceiver, run_secret
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
 RATE_REPORT_INTERVAL_S = 2.0
+NETWORK_CHECK_INTERVAL_S = 1.0
 
 
 class QuotaError(UserError):
@@ -138,6 +140,7 @@ async def execute(
             base_url=config.api.base_url,
         )
         summary = RunSummary(run_dir=spec.run_dir)
+        network = NetworkWatch(clock, config.run.network_dead_after_s)
         admission = Admission(
             clock,
             sink,
@@ -147,14 +150,15 @@ async def execute(
             assumed_row_s=config.run.assumed_row_s,
         )
         async with (
-            _client(config, credentials, clock, rng, sink) as client,
+            _client(config, credentials, clock, rng, sink, network) as client,
             _webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
         ):
             if spec.check_quota:
                 await _check_quota(client, ledger, config, report.rows, sink)
             await _pool(
-                spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks
-            )
+                spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
+                network,
+            )  # fmt: skip
             summary.requests = client.requests_sent
         path, counts, failed_permanent = await anyio.to_thread.run_sync(
             write_results, spec.run_dir, spec.manifest, spec.template, ledger.state, spec.flow
@@ -177,7 +181,12 @@ async def execute(
 
 @contextlib.asynccontextmanager
 async def _client(
-    config: Config, credentials: Credentials, clock: Clock, rng: random.Random, sink: Sink
+    config: Config,
+    credentials: Credentials,
+    clock: Clock,
+    rng: random.Random,
+    sink: Sink,
+    network: NetworkWatch,
 ) -> AsyncIterator[PictoryClient]:
     limiter = RateLimiter(
         clock,
@@ -188,6 +197,8 @@ async def _client(
 
     def on_retry(endpoint: str, kind: str, delay_s: float) -> None:
         sink.emit("retry", endpoint=endpoint, kind=kind, delay_s=round(delay_s, 3))
+        if kind == "not_delivered":
+            network.undelivered()
 
     async with PictoryClient(
         config.api,
@@ -277,6 +288,7 @@ async def _pool(
     summary: RunSummary,
     admission: Admission,
     webhooks: WebhookReceiver | None,
+    network: NetworkWatch,
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
     videos_dir.mkdir(parents=True, exist_ok=True)
@@ -336,6 +348,7 @@ async def _pool(
     async with anyio.create_task_group() as control_tg:
         control_tg.start_soon(_watch_signals, stop, rows_scope, sink, summary)
         control_tg.start_soon(_report_rate, client, sink, clock)
+        control_tg.start_soon(_watch_network, client, network, stop, rows_scope, clock, config)
         if spec.window is not None and spec.at_window_end == "stop":
             control_tg.start_soon(_close_at_window_end, spec.window, clock, rows_scope, sink)
         with rows_scope:
@@ -374,6 +387,33 @@ async def _close_at_window_end(
     await clock.sleep(window.seconds_left(dt.datetime.now()))
     sink.emit("window_closed", action="leaving in-flight rows for the next resume")
     rows_scope.cancel()
+
+
+async def _watch_network(
+    client: PictoryClient,
+    network: NetworkWatch,
+    stop: Callable[[str], None],
+    rows_scope: anyio.CancelScope,
+    clock: Clock,
+    config: Config,
+) -> None:
+    """Once a second: has the API answered anything? When requests keep failing to get through
+    and nothing answers for ``network_dead_after_s``, stop admitting and stop the rows in flight
+    (nothing reached the API, so each resumes where the ledger left it)."""
+    answers = client.answers_received
+    while True:
+        await clock.sleep(NETWORK_CHECK_INTERVAL_S)
+        if client.answers_received != answers:
+            answers = client.answers_received
+            network.answered()
+        elif network.dead():
+            host = urlsplit(config.api.base_url).netloc or config.api.base_url
+            stop(
+                f"network: no answer from {host} for {network.dead_after_s:.0f} s (DNS or "
+                "connection failures); check the connection, then run the same command again"
+            )
+            rows_scope.cancel()
+            return
 
 
 async def _report_rate(client: PictoryClient, sink: Sink, clock: Clock) -> None:

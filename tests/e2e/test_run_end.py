@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,26 @@ def test_the_logged_request_rate_is_measured_not_the_limiters_ceiling(
     rates = [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "rate"]
     assert rates, "the run was too short for a rate report"
     assert all(e["limit_rps"] >= 100 and e["rps"] < 50 for e in rates), rates
+
+
+def test_a_dead_network_stops_the_run_early_with_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing listens at the API's address: instead of every row retrying on its own for
+    minutes, the run stops after ``network_dead_after_s`` with the rows left to resume."""
+    monkeypatch.setenv("PICTORY_API_BASE_URL", "http://127.0.0.1:9/pictoryapis")
+    for name, value in (("ID", "c"), ("SECRET", "s"), ("USER_ID", "u")):
+        key = "PICTORY_USER_ID" if name == "USER_ID" else f"PICTORY_CLIENT_{name}"
+        monkeypatch.setenv(key, value)
+    patient = {
+        "retry": {"max_attempts": 1000, "base_delay_s": 0.05, "max_delay_s": 0.2},
+        "run": {"network_dead_after_s": 1.0},
+    }
+    batch = write_batch(tmp_path, 4, config=patient)
+    started = time.monotonic()
+    assert main(run_args(batch)) == 1
+    assert time.monotonic() - started < 20
+    out = capsys.readouterr().out
+    assert "stopped: stopped admitting rows: network: no answer from 127.0.0.1:9 for 1 s" in out
+    assert f"next: orchestrator resume {batch['out']}" in out
+    assert {r["status"] for r in read_results(batch["out"])} == {"pending"}
