@@ -6,7 +6,10 @@ to the sink once.
 
 - ``request_stop``: the first Ctrl-C / SIGTERM: stop admitting, drain what is in flight.
 - halt policy (``--halt-after N`` or ``P%``): too many rows failed; the batch is probably broken.
-- spend cap (``--max-renders N``): this run sends at most N render requests.
+- spend cap (``--max-renders N``): this run sends at most N render requests, to the first rows
+  in manifest order: a row that will need a render is admitted only with a reserved render
+  (``reserve_render``), so no preview is made that the cap could not render; a row that ends
+  without using its reservation (it failed before its render) hands it to the next row.
 - window (``--window HH:MM-HH:MM`` / ``--until HH:MM``; ``HH:MM:SS`` also works): rows start
   only inside it, and near its end only if the observed row durations say they can finish in
   time.
@@ -21,6 +24,8 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import anyio
 
 from orchestrator.clock import Clock
 from orchestrator.errors import UserError
@@ -135,6 +140,9 @@ class Admission:
         self._wall_now = wall_now
         self.stop_reason: str | None = None
         self.renders_sent = 0
+        self._reserved: set[str] = set()
+        """Rows in flight holding a render of the spend cap they have not sent yet."""
+        self._released = anyio.Event()
         self.finished = 0
         self.failed = 0
         self._durations_s: list[float] = []
@@ -157,13 +165,45 @@ class Admission:
                 "the batch looks broken (template, account?); fix it and resume"
             )
 
-    def take_render(self) -> bool:
-        """May this run send one more render request? Counts it when yes."""
-        if self._max_renders is not None and self.renders_sent >= self._max_renders:
-            self.request_stop(f"spend cap: {self._max_renders} renders sent (--max-renders)")
+    async def reserve_render(self, row: str) -> bool:
+        """Before admitting a row that will need a render: reserve one of the spend cap's
+        renders for it, waiting while rows in flight hold the rest; False once the cap is spent
+        (every render sent, or promised to a row in flight that will send it)."""
+        if self._max_renders is None:
+            return True
+        while len(self._reserved) + self.renders_sent >= self._max_renders:
+            if not self._reserved:
+                self._cap_reached()
+                return False
+            await self._released.wait()
+            if self.stop_reason is not None:
+                return False
+        self._reserved.add(row)
+        return True
+
+    def row_left(self, row: str) -> None:
+        """The row's task ended: a reservation it did not use goes to the next row, and a feed
+        waiting for one looks again (the cap may also be spent now)."""
+        if self._max_renders is None:
+            return
+        self._reserved.discard(row)
+        released, self._released = self._released, anyio.Event()
+        released.set()
+
+    def take_render(self, row: str) -> bool:
+        """May this run send one more render request (for ``row``)? Counts it when yes."""
+        if self._max_renders is not None and (
+            row not in self._reserved
+            and len(self._reserved) + self.renders_sent >= self._max_renders
+        ):
+            self._cap_reached()
             return False
+        self._reserved.discard(row)
         self.renders_sent += 1
         return True
+
+    def _cap_reached(self) -> None:
+        self.request_stop(f"spend cap: {self._max_renders} renders sent (--max-renders)")
 
     def expected_row_s(self) -> float:
         if not self._durations_s:

@@ -321,6 +321,7 @@ async def _pool(
             status = await run_row(job, svc)
             admission.row_finished(status, clock.now() - started)
         finally:
+            admission.row_left(job.row_id)
             ledger.state.rows.release(job.row_id)  # keeps memory flat however long the batch
             row_slots.release_on_behalf_of(job)
 
@@ -331,8 +332,12 @@ async def _pool(
             if not await _admit(state, spec, config, ledger, job):
                 summary.skipped_done += state is not None and state.status == "done"
                 continue
+            needs_render = state is None or (state.render_job is None and state.status != "done")
+            if needs_render and not await admission.reserve_render(job.row_id):
+                return
             await row_slots.acquire_on_behalf_of(job)
             if not await admission.admit():
+                admission.row_left(job.row_id)
                 row_slots.release_on_behalf_of(job)
                 return
             summary.started += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -50,11 +51,28 @@ async def test_spend_cap_counts_renders_and_stops() -> None:
     """--max-renders N allows N renders, then refuses and stops admitting rows."""
     sink = ListSink()
     admission = Admission(VirtualClock(), sink, max_renders=2)
-    assert admission.take_render() and admission.take_render()
-    assert not admission.take_render()
+    assert admission.take_render("a") and admission.take_render("b")
+    assert not admission.take_render("c")
     assert admission.stop_reason is not None and "spend cap" in admission.stop_reason
     assert not await admission.admit()
     assert sink.kinds().count("stop_admitting") == 1
+
+
+async def test_spend_cap_reserves_renders_in_order_and_passes_unused_ones_on() -> None:
+    """Two renders: rows a and b reserve them; c waits; b ends without rendering (its preview
+    failed), so c gets b's render; once a and c have rendered, d is refused: the cap is spent."""
+    admission = Admission(VirtualClock(), ListSink(), max_renders=2)
+    assert await admission.reserve_render("a") and await admission.reserve_render("b")
+    waiting = asyncio.ensure_future(admission.reserve_render("c"))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    admission.row_left("b")
+    assert await waiting
+    assert admission.take_render("a") and admission.take_render("c")
+    admission.row_left("a")
+    admission.row_left("c")
+    assert not await admission.reserve_render("d")
+    assert admission.renders_sent == 2 and "spend cap" in (admission.stop_reason or "")
 
 
 async def test_window_waits_until_open_on_virtual_time() -> None:

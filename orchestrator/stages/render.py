@@ -32,7 +32,7 @@ async def request_render(row: RowJob, svc: Services) -> None:
             await _record_ambiguous(row, svc, "render intent recorded without a job id")
             raise RowAmbiguous
         svc.sink.emit("rerender", row=row.row_id, reason="--rerender-ambiguous")
-    if not svc.admission.take_render():
+    if not svc.admission.take_render(row.row_id):
         raise RowDeferred("spend cap reached")
     preview_job = state.preview_job
 

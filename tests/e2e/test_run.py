@@ -80,18 +80,16 @@ def test_intent_without_job_id_is_ambiguous_and_not_rerendered(
     sim = make_sim()
     api_env(sim)
     batch = write_batch(tmp_path, 2)
-    assert main(run_args(batch, "--max-renders", "1")) == 1
+    assert main(run_args(batch)) == 0
     ledger = batch["out"] / LEDGER_NAME
     events = [json.loads(line) for line in ledger.read_text().splitlines()]
-    pending = next(
-        e["row"]
+    pending = "row-001"  # as if the process died while its render request was on the wire
+    kept = [
+        e
         for e in events
-        if e["e"] == "preview_ready"
-        and not any(x.get("row") == e["row"] and x["e"] == "render_job" for x in events)
-    )
-    preview = next(e["job"] for e in events if e["e"] == "preview_job" and e["row"] == pending)
-    with ledger.open("a") as f:
-        f.write(json.dumps({"e": "render_intent", "row": pending, "preview_job": preview}) + "\n")
+        if e.get("row") != pending or e["e"] not in ("render_job", "render_ready", "downloaded")
+    ]
+    ledger.write_text("".join(json.dumps(e) + "\n" for e in kept))
     renders = sim.stats()["renders_started"]
     assert main(run_args(batch)) == 1
     row = {r["id"]: r for r in read_results(batch["out"])}[pending]
@@ -99,6 +97,7 @@ def test_intent_without_job_id_is_ambiguous_and_not_rerendered(
     assert sim.stats()["renders_started"] == renders
     assert main(run_args(batch, "--rerender-ambiguous")) == 0
     assert sim.stats()["renders_started"] == renders + 1
+    assert sim.stats()["duplicate_renders"] == 1  # the one re-render the user asked for
 
 
 def test_run_dir_of_another_manifest_is_refused(

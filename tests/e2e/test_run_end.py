@@ -116,3 +116,17 @@ def test_a_dead_network_stops_the_run_early_with_one_clear_line(
     assert "stopped: stopped admitting rows: network: no answer from 127.0.0.1:9 for 1 s" in out
     assert f"next: orchestrator resume {batch['out']}" in out
     assert {r["status"] for r in read_results(batch["out"])} == {"pending"}
+
+
+def test_max_renders_renders_the_first_rows_and_makes_no_preview_it_cannot_render(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    sim = make_sim(preview_s=0.2, jitter_frac=0.9, seed=3)
+    api_env(sim)
+    batch = write_batch(tmp_path, 6)
+    assert main(run_args(batch, "--max-renders", "2")) == 1
+    rows = read_results(batch["out"])
+    assert [r["id"] for r in rows if r["status"] == "done"] == ["row-000", "row-001"]
+    assert {r["status"] for r in rows[2:]} == {"pending"}
+    stats = sim.stats()
+    assert stats["renders_started"] == 2 and stats["jobs"]["preview"] == 2

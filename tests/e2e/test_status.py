@@ -87,7 +87,7 @@ def test_status_of_finished_runs(tmp_path: Path, make_sim: Any, api_env: Any) ->
     capped = _status(out)
     first = capped.splitlines()[0]
     assert first.startswith("stopped at ") and "spend cap: 1 renders sent" in first
-    assert "previewing" not in capped and "to resume" in capped
+    assert "previewing" not in capped and "not started       2" in capped
     assert f"next: orchestrator resume {out}" in capped
     assert main(run_args(batch)) == 0
     complete = _status(out, "--watch", "0.01")
