@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -35,6 +36,10 @@ from orchestrator.validate import validate_manifest
 
 UNLIMITED_RPS = 1000.0
 RENDER_QUEUE = 2
+SIM_ROW_MARGIN = 3.0
+"""A simulated row is assumed to take this many times its jobs' nominal time until one finishes."""
+UNTIL_MAX_AHEAD_H = 12
+"""An --until time that has passed today means tomorrow only if that is at most this far off."""
 
 
 def run_command(
@@ -170,7 +175,17 @@ def _window(args: argparse.Namespace) -> Window | None:
     if args.window:
         return Window.parse(args.window)
     if args.until:
-        return Window.parse(args.until, option="--until")
+        window = Window.parse(args.until, option="--until")
+        now = dt.datetime.now()
+        left_s = window.seconds_left(now)
+        if window.end < now.time() and left_s > UNTIL_MAX_AHEAD_H * 3600:
+            means = now + dt.timedelta(seconds=left_s)
+            raise UserError(
+                f"--until {args.until}: that time has passed today (it is {now:%H:%M}); it would "
+                f"mean tomorrow {means:%a %H:%M}, {left_s / 3600:.0f} h from now. Give a later "
+                f"time, or for a run that long say --window {now:%H:%M}-{window.end:%H:%M}"
+            )
+        return window
     return None
 
 
@@ -257,6 +272,12 @@ def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Co
         }
     )
     api = config.api.model_copy(update={"base_url": base_url})
+    run = config.run
+    if "assumed_row_s" not in run.model_fields_set:
+        # Before a row has finished, --window/--until judge rows by this: the profile's own job
+        # times (with room for jitter, a render queue and the download), not the real API's.
+        jobs_s = preview_s + render_s + settings.scaled_s(settings.transcription_s)
+        run = run.model_copy(update={"assumed_row_s": max(1.0, SIM_ROW_MARGIN * jobs_s)})
     limits_update: dict[str, Any] = {}
     # The simulated account's limit, or (unlimited) a rate well above what a run needs.
     limits_update["max_requests_per_s"] = settings.rate_limit_rps or UNLIMITED_RPS
@@ -264,7 +285,7 @@ def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Co
         # The account's cap plus a short queue at Pictory, so a freed slot never waits for us.
         limits_update["max_renders_in_flight"] = settings.max_concurrent_renders + RENDER_QUEUE
     limits = config.limits.model_copy(update=limits_update)
-    return config.model_copy(update={"api": api, "poll": poll, "limits": limits})
+    return config.model_copy(update={"api": api, "poll": poll, "limits": limits, "run": run})
 
 
 def _print_summary(summary: RunSummary) -> None:

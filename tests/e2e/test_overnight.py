@@ -112,3 +112,30 @@ def test_at_window_end_stop_leaves_rows_in_flight_for_the_next_run(
     results = check_invariants(batch["out"], sim.stats(), 4)
     assert {r["status"] for r in results} == {"done"}
     assert sim.stats()["renders_started"] == 4
+
+
+def test_until_against_the_simulator_judges_rows_by_its_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --simulate, before any row has finished a row is expected to take about as long as
+    the profile's jobs (milliseconds here), not the real API's 10 minutes: --until two minutes
+    from now renders the batch."""
+    batch = write_batch(tmp_path, 3)
+    until = (dt.datetime.now() + dt.timedelta(minutes=2)).strftime("%H:%M:%S")
+    assert main(run_args(batch, "--until", until, "--simulate", "test")) == 0
+    assert {r["status"] for r in read_results(batch["out"])} == {"done"}
+
+
+def test_until_a_time_already_past_today_is_refused_with_what_it_would_mean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = dt.datetime.now()
+    past = now - dt.timedelta(minutes=5)
+    if past.date() != now.date():
+        pytest.skip("five minutes ago was yesterday; run again after 00:05")
+    batch = write_batch(tmp_path, 2)
+    assert main(run_args(batch, "--until", f"{past:%H:%M}", "--simulate", "test")) == 2
+    err = capsys.readouterr().err
+    assert f"--until {past:%H:%M}: that time has passed today" in err
+    assert f"it would mean tomorrow {past + dt.timedelta(days=1):%a %H:%M}" in err
+    assert not batch["out"].exists()
