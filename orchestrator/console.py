@@ -25,6 +25,9 @@ from orchestrator.events import human_duration, scrub
 ACTIVE_STAGES = ("preview", "render", "download")
 ETA_WINDOW = 50
 """The ETA follows the rate of the last this-many finished rows, not the whole run's."""
+STALL_FACTOR = 5.0
+STALL_MIN_S = 30.0
+"""No row finished for this many times the recent gap (and at least this long): say so."""
 
 
 class Tally:
@@ -100,6 +103,18 @@ class Tally:
             if self.stopping.startswith("halt"):
                 return "halted; finishing the rows in flight"
             return "draining: no new rows"
+        finished = self._finished_at
+        if len(finished) >= 2:
+            gap_s = (finished[-1] - finished[0]) / (len(finished) - 1)
+            quiet_s = time.monotonic() - finished[-1]
+            if quiet_s > max(STALL_FACTOR * gap_s, STALL_MIN_S):
+                # An ETA from the recent rate would be a fiction now: some job is slow or stuck
+                # and will take until its stage's deadline at most.
+                in_flight = sum(self.in_stage().values())
+                return (
+                    f"waiting for {in_flight} slow row(s): none finished for "
+                    f"{human_duration(quiet_s)} (a stuck job waits out its deadline)"
+                )
         eta = self.eta_s()
         return f"eta {human_duration(eta)}" if eta is not None else "eta …"
 

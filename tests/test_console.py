@@ -46,3 +46,21 @@ def test_the_eta_follows_recent_rows_not_the_whole_run(monkeypatch: pytest.Monke
         tally.consume("row_done", {"row": f"fast{i}"})
     eta = tally.eta_s()
     assert eta is not None and eta < 10
+
+
+def test_when_rows_stop_finishing_the_eta_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows finished a second apart, then none for two minutes: no "eta 2 s", but what is
+    true: slow rows are being waited for."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    tally = Tally()
+    tally.consume("run_started", {"rows": 10})
+    for i in range(5):
+        now[0] += 1.0
+        tally.consume("row_done", {"row": f"r{i}"})
+    tally.consume("stage", {"row": "r9", "stage": "render"})
+    assert tally.eta_text().startswith("eta ")
+    now[0] += 120
+    assert tally.eta_text() == (
+        "waiting for 1 slow row(s): none finished for 2m00s (a stuck job waits out its deadline)"
+    )
