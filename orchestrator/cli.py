@@ -149,6 +149,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="render again rows whose earlier render may or may not exist (may bill twice)",
     )
     p.add_argument(
+        "--rerender-changed",
+        action="store_true",
+        help="render again rows whose values changed since their video was made, under a new "
+        "file name (NAME-v2.mp4...); without it such rows keep their video and old values",
+    )
+    p.add_argument(
         "--webhook",
         action="store_true",
         help="let Pictory call a local receiver when jobs finish instead of polling "

@@ -208,6 +208,8 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     run = config.run
     if args.rerender_ambiguous:
         run = run.model_copy(update={"rerender_ambiguous": True})
+    if args.rerender_changed:
+        run = run.model_copy(update={"rerender_changed": True})
     webhook = config.webhook
     if args.webhook:
         webhook = webhook.model_copy(update={"enabled": True})

@@ -75,6 +75,7 @@ class RetryConfig(_Section):
 
 class RunConfig(_Section):
     rerender_ambiguous: bool = False
+    rerender_changed: bool = False
     render_with_params: bool = True
     assumed_row_s: float = Field(600.0, gt=0)
     assumed_video_minutes: float = Field(1.0, gt=0)

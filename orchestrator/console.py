@@ -233,6 +233,12 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
     if kind == "webhooks_rejected":
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(fields.items()))
         return f"webhook callbacks refused: {counts} (see README 'Webhook mode')"
+    if kind == "row_changed":
+        return (
+            f"CHANGED   {fields.get('row')} (line {fields.get('line')}): values differ from "
+            f"those its video was made from; {fields.get('action')}"
+            + ("" if "again" in str(fields.get("action")) else " (--rerender-changed renders it)")
+        )
     if kind == "row_failed":
         return f"FAILED    {fields.get('row')} at {fields.get('stage')}: {fields.get('message')}"
     if kind == "row_ambiguous":

@@ -21,6 +21,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.errors import ManifestError
@@ -61,13 +62,24 @@ def row_identity(
         if problem is not None:
             raise ManifestError(problem, file=manifest_path, line=row.line, field="id")
         return row.id
-    pairs = sorted([(k.strip(), v.strip()) for k, v in row.variables.items()])
+    canonical = _canonical(row.variables)
+    digest = hashlib.sha256((template_sha256 + canonical).encode("utf-8")).hexdigest()
+    return "r-" + digest[:16]
+
+
+def variables_digest(variables: Mapping[str, str]) -> str:
+    """A short digest of a row's values as normalised for its identity: what a video was made
+    from. Recorded with every render (``render_intent``), so a rerun can tell an edited row."""
+    return hashlib.sha256(_canonical(variables).encode("utf-8")).hexdigest()[:16]
+
+
+def _canonical(variables: Mapping[str, str]) -> str:
+    pairs = sorted([(k.strip(), v.strip()) for k, v in variables.items()])
     canonical = "{" + ",".join([_json_str(k) + ":" + _json_str(v) for k, v in pairs]) + "}"
     if not canonical.isascii():  # ASCII is already NFC; only other text needs normalising
         pairs = sorted([(_nfc(k), _nfc(v)) for k, v in pairs])
         canonical = "{" + ",".join([_json_str(k) + ":" + _json_str(v) for k, v in pairs]) + "}"
-    digest = hashlib.sha256((template_sha256 + canonical).encode("utf-8")).hexdigest()
-    return "r-" + digest[:16]
+    return canonical
 
 
 def output_name(row: ManifestRow, identity: str) -> tuple[str, str | None]:

@@ -101,6 +101,8 @@ class LedgerState:
             state.preview_ready = True
         elif kind == "render_intent":
             state.render_intent = True
+            state.rendered_vars = event.get("vars", state.rendered_vars)
+            state.rendered_values = event.get("values", state.rendered_values)
         elif kind == "render_refused":
             state.render_intent = False
         elif kind == "render_job":
@@ -128,6 +130,8 @@ class LedgerState:
             state.fail_message = event.get("message")
         elif kind == "retry":
             state.restart()
+            if isinstance(event.get("output"), str):
+                state.output_override = event["output"]
 
 
 def read_events(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -165,6 +169,8 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "kind": str,
     "message": str,
     "extras": list,
+    "vars": str,
+    "values": dict,
 }
 """Fields that may be absent or null, and their type when given."""
 _DAMAGED_HINT = (

@@ -5,7 +5,9 @@ followed by the row's own variables. ``status`` is ``done``, ``failed``, ``ambig
 ``pending``; ``retry`` says what renders a row that is not done: ``resume`` (a plain rerun or
 resume retries it), ``retry-failed`` (a permanent failure: only ``--retry-failed`` retries it)
 or ``rerender-ambiguous`` (it may have rendered already; ``--rerender-ambiguous`` renders it
-again). Option names go without their dashes: a cell starting with ``-`` would be neutralised.
+again); for a done row whose manifest values were edited after its video was made,
+``rerender-changed``, and the row's variable cells hold the values the video was made from.
+Option names go without their dashes: a cell starting with ``-`` would be neutralised.
 A cell a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``, tab or
 carriage return) is prefixed with ``'`` so opening the sheet never executes anything.
 """
@@ -17,6 +19,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from orchestrator.identity import variables_digest
 from orchestrator.ledger import LedgerState
 from orchestrator.rows import TemplateCache, iter_row_jobs
 
@@ -86,6 +89,17 @@ def write_results(
                     if st.fail_kind
                     else (st.fail_message or "")
                 )
+            variables = row.variables
+            retry = retry_hint(status, permanent)
+            if (
+                st is not None
+                and status == "done"
+                and st.rendered_values is not None
+                and st.rendered_vars not in (None, variables_digest(variables))
+            ):
+                # The manifest line was edited after this video was made: keep the video and
+                # show the values it was made from, never new values beside an old video.
+                variables, retry = st.rendered_values, "rerender-changed"
             fixed = {
                 "id": job.row_id,
                 "status": status,
@@ -96,10 +110,10 @@ def write_results(
                 "render_job_id": (st.render_job or "") if st else "",
                 "attempts": str(st.attempts) if st else "0",
                 "error": error,
-                "retry": retry_hint(status, permanent),
+                "retry": retry,
                 "line": str(row.line),
             }
-            cells = [fixed.get(c, row.variables.get(c, "")) for c in columns]
+            cells = [fixed.get(c, variables.get(c, "")) for c in columns]
             writer.writerow([neutralise(c) for c in cells])
         f.flush()
         os.fsync(f.fileno())

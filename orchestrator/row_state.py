@@ -43,6 +43,10 @@ class RowState:
     preview_job: str | None = None
     preview_ready: bool = False
     render_intent: bool = False
+    rendered_vars: str | None = None
+    """Digest of the values the latest render was made from (``identity.variables_digest``)."""
+    rendered_values: dict[str, str] | None = None
+    """Those values themselves: results.csv shows them beside a video kept after an edit."""
     render_job: str | None = None
     video_url: str | None = None
     duration_s: float | None = None
@@ -54,6 +58,9 @@ class RowState:
     fail_kind: str | None = None
     fail_message: str | None = None
     fail_permanent: bool = False
+    output_override: str | None = None
+    """The file name of a re-render after the row's values changed (``NAME-v2.mp4``...); kept
+    across restarts so a resumed re-render never writes over the delivered video."""
 
     def restart(self) -> None:
         """Forget the jobs of an earlier attempt (after a ``retry`` event)."""
@@ -61,6 +68,8 @@ class RowState:
         self.preview_job = None
         self.preview_ready = False
         self.render_intent = False
+        self.rendered_vars = None
+        self.rendered_values = None
         self.render_job = None
         self.video_url = None
         self.status = "pending"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
+import re
 import signal
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
 from orchestrator.errors import ManifestError, RunDirError, UserError
 from orchestrator.events import Sink
+from orchestrator.identity import variables_digest
 from orchestrator.ledger import Ledger
 from orchestrator.limits import RateLimiter
 from orchestrator.manifest import manifest_digest
@@ -329,6 +331,8 @@ async def _pool(
         cache = TemplateCache()
         for _, job in iter_row_jobs(spec.manifest, spec.template, cache, spec.flow):
             state = ledger.state.rows.get(job.row_id)
+            if state is not None:
+                state = await _changed_values(state, job, config, ledger, sink, videos_dir)
             if not await _admit(state, spec, config, ledger, job):
                 summary.skipped_done += state is not None and state.status == "done"
                 continue
@@ -447,6 +451,42 @@ def _retry_policy(config: Config) -> RetryPolicy:
         base_delay_s=config.retry.base_delay_s,
         max_delay_s=config.retry.max_delay_s,
     )
+
+
+async def _changed_values(
+    state: RowState, job: RowJob, config: Config, ledger: Ledger, sink: Sink, videos_dir: Path
+) -> RowState:
+    """A row whose values differ from those its video was made from (an edited manifest line).
+    By default it keeps that video (and results.csv its old values), with one warning; with
+    ``--rerender-changed`` it starts over under a new file name, never over the delivered one."""
+    if state.output_override is not None:
+        job.output_name = state.output_override
+    if state.rendered_vars is None or state.rendered_vars == variables_digest(job.variables):
+        return state
+    if not config.run.rerender_changed:
+        sink.emit("row_changed", row=job.row_id, line=job.line, action="kept its video")
+        return state
+    name = _versioned_name(videos_dir, state.file or job.output_name)
+    await ledger.append(
+        {
+            "e": "retry",
+            "row": job.row_id,
+            "reason": "values changed since its video was made (--rerender-changed)",
+            "output": name,
+        }
+    )
+    sink.emit("row_changed", row=job.row_id, line=job.line, action=f"rendering again as {name}")
+    job.output_name = name
+    return ledger.state.rows[job.row_id]
+
+
+def _versioned_name(videos_dir: Path, current: str) -> str:
+    """``NAME-v2.mp4`` (or the next free version) for a row whose video is ``current``."""
+    stem = re.sub(r"-v\d+$", "", Path(current).stem)
+    version = 2
+    while (videos_dir / f"{stem}-v{version}.mp4").exists():
+        version += 1
+    return f"{stem}-v{version}.mp4"
 
 
 async def _admit(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from orchestrator import flows
 from orchestrator.errors import AmbiguousError, ApiError, PermanentError
+from orchestrator.identity import variables_digest
 from orchestrator.responses import JobState
 from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
 
@@ -38,7 +39,13 @@ async def request_render(row: RowJob, svc: Services) -> None:
 
     async def record_intent() -> None:
         await svc.ledger.append(
-            {"e": "render_intent", "row": row.row_id, "preview_job": preview_job}
+            {
+                "e": "render_intent",
+                "row": row.row_id,
+                "preview_job": preview_job,
+                "vars": variables_digest(row.variables),
+                "values": row.variables,  # what this video is made from (results.csv, reruns)
+            }
         )
 
     webhook = svc.webhook_url(row, "render")
