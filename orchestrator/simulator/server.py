@@ -11,6 +11,7 @@ URL layout: the API under ``/pictoryapis`` (paths equal production's), the CDN u
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,10 +32,25 @@ SHUTDOWN_TIMEOUT_S = 2.0
 """How long stopping waits for requests still being handled (a slow fault may be sleeping)."""
 
 
+class _ClientHungUp(logging.Filter):
+    """A client that hangs up mid-request (a double Ctrl-C, a killed run) is routine for a
+    server: aiohttp logs it as "Error handling request" with a traceback; drop those records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ConnectionResetError)  # aiohttp's own reset errors included
+
+
+_HUNG_UP = _ClientHungUp()
+
+
 def create_app(
     sim: Simulator | None = None, *, log_request: RequestLog | None = None
 ) -> web.Application:
     """The simulator as an ``aiohttp.web.Application`` (usable with aiohttp's ``TestServer``)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if _HUNG_UP not in server_log.filters:
+        server_log.addFilter(_HUNG_UP)
     sim = sim or Simulator()
     specs: dict[AbstractRoute, RouteSpec] = {}
     app = web.Application(client_max_size=MAX_TEMPLATE_BYTES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -184,3 +185,21 @@ async def test_sample_project_uploads_and_parses(
     render_id = await api.render(preview_id)
     clock.advance(5)
     assert (await api.job(render_id)).body["data"]["status"] == "completed"
+
+
+def test_a_client_hanging_up_is_not_logged_as_a_server_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A double Ctrl-C cuts requests mid-body; the simulator must not print a traceback for it,
+    while its other errors are still logged."""
+    from orchestrator.simulator.server import create_app
+
+    create_app()
+    log = logging.getLogger("aiohttp.server")
+    with caplog.at_level(logging.ERROR, logger="aiohttp.server"):
+        for exc in (ConnectionResetError("Connection lost"), ValueError("a real bug")):
+            try:
+                raise exc
+            except Exception:
+                log.exception("Error handling request from 127.0.0.1")
+    assert [r.exc_info[1].__class__ for r in caplog.records if r.exc_info] == [ValueError]
