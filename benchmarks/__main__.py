@@ -20,11 +20,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import scenarios
+from benchmarks import scenarios, versus_peer
 from benchmarks.scenarios import FULL, SMOKE, Figures, Plan
 
 RESULTS_DIR = Path(__file__).parent / "results"
-SCENARIOS = ("rate_poll", "rate_webhook", "render_bound", "overhead", "scale", "faults")
+SCENARIOS = (
+    "rate_poll",
+    "rate_webhook",
+    "render_bound",
+    "overhead",
+    "scale",
+    "faults",
+    "peer_clean",
+    "peer_render_capped",
+    "peer_flaky",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -97,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             "overhead": lambda: scenarios.overhead(work / "overhead", plan),
             "scale": lambda: scenarios.scale(work / "scale", plan),
             "faults": lambda: scenarios.faults(work / "faults", plan, _clean(results, out, plan)),
+            "peer_clean": lambda: versus_peer.clean(work / "peer_clean", plan),
+            "peer_render_capped": lambda: versus_peer.render_capped(work / "peer_render", plan),
+            "peer_flaky": lambda: versus_peer.flaky(work / "peer_flaky", plan),
         }
         for name in SCENARIOS:
             if name not in only:
