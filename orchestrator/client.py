@@ -42,6 +42,12 @@ from orchestrator.transport import DownloadResult, Transport
 
 __all__ = ["DownloadResult", "PictoryClient"]
 
+TOKEN_ENDPOINT = "POST /v1/oauth2/token"
+DEFAULT_TOKEN_LIFETIME_S = 3600.0
+MAX_TOKEN_WAITS = 3
+"""Token requests one API call may wait for before it gives up (a token that is unusable as
+soon as it arrives must not become a loop of token requests)."""
+
 
 class PictoryClient:
     """Calls the API over one aiohttp session. Use as ``async with PictoryClient(...) as c``."""
@@ -68,6 +74,7 @@ class PictoryClient:
         self._transport = Transport(api)
         self._token: str | None = None
         self._token_expires_at = 0.0
+        self._token_margin_s = 0.0
         self._token_lock = anyio.Lock()
         self.requests_sent = 0
         self.answers_received = 0
@@ -237,9 +244,18 @@ class PictoryClient:
         async def attempt() -> Any:
             await self._limiter.acquire()
             headers = self._auth_headers()
+            fetched = 0
             while headers is None:
                 # A token is being fetched. Wait for it, then take a new turn: requests that
                 # waited for the token must not all go out at once when it arrives.
+                fetched += 1
+                if fetched > MAX_TOKEN_WAITS:
+                    raise AuthError(
+                        f"no usable access token after {MAX_TOKEN_WAITS} token requests "
+                        "(each expired before it could be used); check the API's clock and "
+                        "expires_in",
+                        endpoint=TOKEN_ENDPOINT,
+                    )
                 await self._valid_token()
                 await self._limiter.acquire()
                 headers = self._auth_headers()
@@ -343,7 +359,7 @@ class PictoryClient:
         return headers
 
     def _usable_token(self) -> str | None:
-        margin_s = self._api.token_refresh_margin_s
+        margin_s = self._token_margin_s
         if self._token is not None and self._clock.now() < self._token_expires_at - margin_s:
             return self._token
         return None
@@ -401,9 +417,22 @@ class PictoryClient:
             raise TransientError(
                 "token answer without access_token", endpoint=endpoint, status=status
             )
-        expires_in_s = body.get("expires_in", 3600) if isinstance(body, dict) else 3600
+        lifetime_s = _lifetime_s(body.get("expires_in") if isinstance(body, dict) else None)
         self._token = token
-        self._token_expires_at = self._clock.now() + float(expires_in_s)
+        self._token_expires_at = self._clock.now() + lifetime_s
+        # Renew ``token_refresh_margin_s`` before expiry, but never so early that a fresh token
+        # already counts as expired (a token that lives 20 s with a 300 s margin did, and the
+        # client asked for tokens in a loop): at most half the token's lifetime.
+        self._token_margin_s = min(self._api.token_refresh_margin_s, lifetime_s / 2)
+
+
+def _lifetime_s(expires_in: Any) -> float:
+    """``expires_in`` in seconds; the documented 3600 when absent or unreadable (§2 step 1)."""
+    try:
+        value = float(expires_in)
+    except (TypeError, ValueError):
+        return DEFAULT_TOKEN_LIFETIME_S
+    return value if value > 0 and value == value else DEFAULT_TOKEN_LIFETIME_S
 
 
 def _status_error(

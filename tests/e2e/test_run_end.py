@@ -130,3 +130,19 @@ def test_max_renders_renders_the_first_rows_and_makes_no_preview_it_cannot_rende
     assert {r["status"] for r in rows[2:]} == {"pending"}
     stats = sim.stats()
     assert stats["renders_started"] == 2 and stats["jobs"]["preview"] == 2
+
+
+def test_tokens_that_live_shorter_than_the_refresh_margin_do_not_loop(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """Tokens live 2 s, the refresh margin is the default 300 s: before, every fresh token
+    counted as expired and the client asked for tokens in a loop, sending no API request. Now
+    it renews at half the token's life: the batch finishes with a handful of token requests."""
+    sim = make_sim(token_lifetime_s=2.0, render_s=0.3)
+    api_env(sim)
+    batch = write_batch(tmp_path, 4)
+    started = time.monotonic()
+    assert main(run_args(batch)) == 0
+    elapsed_s = time.monotonic() - started
+    tokens = sim.stats()["requests"]["POST /v1/oauth2/token"]
+    assert tokens <= 2 + elapsed_s  # about one per second of run (half the 2 s lifetime)
