@@ -21,6 +21,7 @@ from typing import Any, Literal
 import anyio
 import anyio.abc
 
+from orchestrator import canary
 from orchestrator.admission import Admission, HaltPolicy, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
@@ -35,6 +36,7 @@ from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
 from orchestrator.row_state import RowState
 from orchestrator.rows import TemplateCache, iter_row_jobs
+from orchestrator.run_end import end_of_run
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.validate import validate_manifest
@@ -70,6 +72,8 @@ class RunSpec:
     window: Window | None = None
     at_window_end: Literal["finish", "stop"] = "finish"
     check_quota: bool = False
+    canary: int | None = None
+    approve: bool = False
 
 
 @dataclass
@@ -83,12 +87,18 @@ class RunSummary:
     results_path: Path | None = None
     interrupted: bool = False
     stop_reason: str | None = None
+    awaiting_approval: str | None = None
+    """Set when a canary was rendered and the rest waits: the line saying how to approve."""
+    report_path: Path | None = None
 
     @property
     def exit_code(self) -> int:
-        """130 after a signal; 0 when every row is done; 1 when some are not (yet)."""
+        """130 after a signal; 3 when a canary waits for approval; 0 when every row is done;
+        1 when some are not (yet)."""
         if self.interrupted:
             return 130
+        if self.awaiting_approval is not None:
+            return 3
         bad = sum(n for status, n in self.counts.items() if status != "done")
         return 0 if bad == 0 else 1
 
@@ -135,6 +145,15 @@ async def execute(
             already_done=sum(1 for r in ledger.state.rows.values() if r.status == "done"),
             base_url=config.api.base_url,
         )
+        only = await canary.gate(
+            ledger,
+            spec.run_dir,
+            manifest=spec.manifest,
+            template=spec.template,
+            flow=spec.flow,
+            size=spec.canary,
+            approve=spec.approve,
+        )
         summary = RunSummary(run_dir=spec.run_dir)
         admission = Admission(
             clock,
@@ -151,7 +170,7 @@ async def execute(
             if spec.check_quota:
                 await _check_quota(client, ledger, config, report.rows, sink)
             await _pool(
-                spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks
+                spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks, only
             )
             summary.requests = client.requests_sent
         path, counts = await anyio.to_thread.run_sync(
@@ -161,12 +180,15 @@ async def execute(
         summary.stop_reason = admission.stop_reason
         summary.counts = counts
         summary.elapsed_s = time.monotonic() - started_at
+        if only is not None and len(only) < report.rows:
+            summary.awaiting_approval = canary.approval_line(spec.run_dir, len(only), report.rows)
         sink.emit(
             "run_finished",
             **dict(counts),
             elapsed_s=round(summary.elapsed_s, 3),
             requests=summary.requests,
         )
+        await end_of_run(spec, config, ledger.state, sink, summary)
         return summary
     finally:
         ledger.close()
@@ -274,6 +296,7 @@ async def _pool(
     summary: RunSummary,
     admission: Admission,
     webhooks: WebhookReceiver | None,
+    only: frozenset[str] | None = None,
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
     videos_dir.mkdir(parents=True, exist_ok=True)
@@ -312,6 +335,8 @@ async def _pool(
     async def feed(tg: anyio.abc.TaskGroup) -> None:
         cache = TemplateCache()
         for _, job in iter_row_jobs(spec.manifest, spec.template, cache, spec.flow):
+            if only is not None and job.row_id not in only:
+                continue  # held back until the canary is approved
             state = ledger.state.rows.get(job.row_id)
             if not await _admit(state, spec, config, ledger, job):
                 summary.skipped_done += state is not None and state.status == "done"
