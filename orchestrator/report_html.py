@@ -74,6 +74,14 @@ DEFAULT_HINT = (
     "Read the API's message. Resume retries transient failures; --retry-failed retries the rest."
 )
 _TS = re.compile(rb'"ts":(-?[0-9.]+)')
+_JOB_ID = re.compile(
+    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+)
+
+
+def message_pattern(message: str) -> str:
+    """The message with job ids blanked, so one cause met by many rows is one line."""
+    return _JOB_ID.sub("…", message)
 
 
 @dataclass
@@ -84,8 +92,9 @@ class FailureGroup:
 
     def add(self, row_id: str, message: str) -> None:
         self.count += 1
-        if message in self.messages or len(self.messages) < MAX_MESSAGES_TRACKED:
-            self.messages[message] += 1
+        pattern = message_pattern(message)
+        if pattern in self.messages or len(self.messages) < MAX_MESSAGES_TRACKED:
+            self.messages[pattern] += 1
         if len(self.examples) < EXAMPLE_ROWS_PER_KIND:
             self.examples.append(row_id)
 
@@ -236,12 +245,12 @@ def _page(
     )
 
 
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
+def _duration(exact_s: float) -> str:
+    seconds = round(exact_s)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
         return f"{hours} h {minutes:02d} min"
     if minutes:
         return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
+    return f"{exact_s:.1f} s" if exact_s < 10 else f"{secs} s"

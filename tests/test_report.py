@@ -81,7 +81,7 @@ def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Pa
             "row": "row-000001",
             "stage": "render",
             "kind": "job_failed",
-            "message": "render failed: font missing",
+            "message": "render failed: font missing (job 952c8230-85e4-4914-9a20-e37fba070778)",
             "permanent": True,
         },
         {
@@ -89,7 +89,7 @@ def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Pa
             "row": "row-000002",
             "stage": "render",
             "kind": "job_failed",
-            "message": "render failed: font missing",
+            "message": "render failed: font missing (job 1c166480-0c39-4580-bbff-1233b520d9af)",
             "permanent": True,
         },
         {"e": "ambiguous", "row": "row-000003", "stage": "render", "message": "answer lost"},
@@ -102,13 +102,13 @@ def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Pa
     assert info.posters == 1 and (run_dir / "thumbs" / "row-000000.jpg").exists()
     assert info.failures["job_failed"].count == 2
     page = (run_dir / REPORT_NAME).read_text()
-    assert "render failed: font missing</q> × 2" in page
+    assert "render failed: font missing (job …)</q> × 2" in page  # one cause, one line
     assert HINTS["job_failed"].split(".")[0] in page
     assert HINTS["ambiguous"].split(":")[0] in page
     assert '<script src="report-data.js"></script>' in page
     rows = _data(run_dir)["rows"]
     assert rows[0][:4] == ["row-000000", "done", "videos/row-000000.mp4", "thumbs/row-000000.jpg"]
-    assert rows[1][4:6] == ["job_failed", "render failed: font missing"]
+    assert rows[1][4] == "job_failed" and rows[1][5].startswith("render failed: font missing")
     assert _data(run_dir)["columns"] == ["name", "company"]
 
 
