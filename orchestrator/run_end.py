@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from orchestrator.config import Config
+from orchestrator.errors import UserError
 from orchestrator.events import Sink
 from orchestrator.ledger import LedgerState
 from orchestrator.notify import build_payload, outcome, send
@@ -36,7 +37,7 @@ async def end_of_run(
                 notice=summary.awaiting_approval,
             )
         )
-    except (OSError, ValueError) as exc:  # a report is a convenience: the run's record stands
+    except (OSError, ValueError, UserError) as exc:  # a convenience: the run's record stands
         sink.emit("report_failed", error=str(exc))
     else:
         summary.report_path = info.path

@@ -30,6 +30,9 @@ def test_canary_renders_three_then_approve_renders_the_other_47(
     assert statuses.count("done") == 3 and statuses.count("pending") == 47
     assert sim.stats()["renders_started"] == 3
     assert "approve" in (batch["out"] / "report.html").read_text()
+    (batch["out"] / "report.html").unlink()
+    assert main(["report", str(batch["out"])]) == 1  # `report` rewrites it (rows pending: 1)
+    assert "orchestrator approve" in (batch["out"] / "report.html").read_text()
 
     assert main(run_args(batch)) == 3  # the same command without --canary still waits
     assert sim.stats()["renders_started"] == 3
