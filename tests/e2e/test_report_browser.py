@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.ledger import LedgerState
+from orchestrator.report_html import write_report
 
 from .helpers import config_toml
 
@@ -137,3 +139,50 @@ def test_report_of_a_demo_batch_works_in_chromium(
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot))
         assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.timeout(120)
+def test_a_100k_row_report_pages_filters_and_searches_quickly(tmp_path: Path) -> None:
+    """100,000 rows: the page opens on 48 cards, pages on, and a search over every row answers
+    in well under a second."""
+    manifest = tmp_path / "m.csv"
+    with manifest.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "name", "city"])
+        writer.writerows([f"r{i:06d}", f"Name {i}", f"City {i % 97}"] for i in range(100_000))
+    template = tmp_path / "t.pictai"
+    template.write_text('{"scenes": [{"sentence": "Hi {{name}} from {{city}}"}]}')
+    state = LedgerState()
+    state.apply(
+        {
+            "e": "failed",
+            "row": "r099999",
+            "stage": "render",
+            "kind": "job_failed",
+            "message": "render failed",
+            "permanent": True,
+        }
+    )
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_report(run_dir, manifest, template, state)
+    with chromium_page() as page:
+        page.goto((run_dir / "report.html").as_uri())
+        page.wait_for_selector(".card")
+        assert page.locator(".card").count() == 48
+        assert page.locator("#pageinfo").inner_text() == "100000 rows, page 1 of 2084"
+        page.click("#next")
+        assert page.locator(".card").first.get_attribute("data-id") == "r000048"
+        elapsed_ms = page.evaluate(
+            """() => {
+                const box = document.getElementById('search'), t0 = performance.now();
+                box.value = 'name 99999';
+                box.dispatchEvent(new Event('input'));
+                return performance.now() - t0;
+            }"""
+        )
+        assert page.locator(".card").evaluate_all("cs => cs.map(c => c.dataset.id)") == ["r099999"]
+        assert elapsed_ms < 1500
+        page.fill("#search", "")
+        page.select_option("#status", "failed")
+        assert page.locator(".card").count() == 1
