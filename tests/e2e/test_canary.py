@@ -103,3 +103,16 @@ def test_a_failed_notification_is_logged_and_the_run_succeeds(
     assert len(receiver.bodies) == 1
     log = (batch["out"] / "log.jsonl").read_text()
     assert '"event": "notify_failed"' in log and "HTTP 500" in log
+
+
+def test_a_halted_run_notifies_with_its_reason(tmp_path: Path, make_sim: Any, api_env: Any) -> None:
+    """A run stopped by its spend cap sends event `halted` with the reason and the counts."""
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path, 4, config={"limits": {"max_rows_in_flight": 1}})
+    with Receiver() as receiver:
+        assert main(run_args(batch, "--max-renders", "1", "--notify", receiver.url)) == 1
+    (body,) = receiver.bodies
+    assert body["event"] == "halted"
+    assert body["reason"].startswith("spend cap: 1 renders sent")
+    assert body["counts"]["done"] == 1 and body["counts"]["pending"] == 3
