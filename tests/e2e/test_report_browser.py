@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -38,11 +39,8 @@ CHROMIUM_FLAGS = [
 
 
 def _chromium() -> str:
-    for candidate in (
-        "/usr/bin/chromium",
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-    ):
+    candidates = (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"))
+    for candidate in candidates:
         if candidate and Path(candidate).exists():
             return candidate
     pytest.skip(
