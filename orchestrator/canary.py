@@ -22,11 +22,12 @@ they are skipped like any other done row.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.ledger import LEDGER_NAME, Ledger
+from orchestrator.ledger import LEDGER_NAME, Ledger, LedgerState
 from orchestrator.report_html import REPORT_NAME
 from orchestrator.rows import TemplateCache, iter_row_jobs
 
@@ -65,9 +66,14 @@ def read_record(run_dir: Path) -> CanaryRecord:
 
 
 def select_rows(
-    manifest: Path, default_template: Path | None, default_flow: str, size: int
+    manifest: Path,
+    default_template: Path | None,
+    default_flow: str,
+    size: int,
+    done: Callable[[str], bool] = lambda row_id: False,
 ) -> list[str]:
-    """``size`` row identities, round-robin over the (flow, template) groups in manifest order.
+    """``size`` row identities, round-robin over the (flow, template) groups in manifest order,
+    leaving out rows already ``done`` (a canary of rendered rows would show nothing new).
 
     Keeps at most ``size`` identities per group, so a huge manifest costs one pass and little
     memory.
@@ -76,7 +82,7 @@ def select_rows(
     for _, job in iter_row_jobs(manifest, default_template, TemplateCache(), default_flow):
         key = (job.flow, job.template.sha256 if job.template is not None else None)
         members = groups.setdefault(key, [])
-        if len(members) < size and job.row_id not in members:
+        if len(members) < size and job.row_id not in members and not done(job.row_id):
             members.append(job.row_id)
     chosen: list[str] = []
     depth = 0
@@ -108,16 +114,30 @@ async def gate(
         return None if record.approved else record.rows
     if size is None:
         return None
-    chosen = select_rows(manifest, template, flow, size)
+
+    def done(row_id: str) -> bool:
+        state = ledger.state.rows.get(row_id)
+        return state is not None and state.status == "done"
+
+    chosen = select_rows(manifest, template, flow, size, done)
     await ledger.append({"e": CANARY_EVENT, "size": size, "rows": chosen})
     return frozenset(chosen)
 
 
-def approval_line(run_dir: Path, canary_rows: int, total_rows: int) -> str:
+def held_back(only: frozenset[str], counts: Counter[str], state: LedgerState) -> int:
+    """Rows outside the canary that are not done: what an approval would start."""
+    not_done = sum(n for status, n in counts.items() if status != "done")
+    in_canary = 0
+    for row_id in only:
+        row = state.rows.get(row_id)
+        in_canary += row is None or row.status != "done"
+    return not_done - in_canary
+
+
+def approval_line(run_dir: Path, canary_rows: int, rest: int) -> str:
     """The line that says how to go on after looking at the canary."""
-    rest = total_rows - canary_rows
     return (
-        f"canary: {canary_rows} of {total_rows} rows rendered; look at "
+        f"canary: {canary_rows} rows rendered, {rest} held back; look at "
         f"{run_dir / REPORT_NAME}, then render the other {rest} with "
         f"`orchestrator approve {run_dir}` (or the same command with --approve)"
     )

@@ -106,7 +106,7 @@ def validate_command(manifest: Path, template: Path | None, flow: str = "templat
 
 
 def report_command(run_dir: Path) -> int:
-    from orchestrator.canary import approval_line, read_record
+    from orchestrator.canary import approval_line, held_back, read_record
     from orchestrator.report_html import write_report
 
     first = _first_run_record(run_dir)
@@ -121,7 +121,8 @@ def report_command(run_dir: Path) -> int:
         canary = read_record(run_dir)
         notice = None
         if canary.waiting and canary.rows is not None:
-            notice = approval_line(run_dir, len(canary.rows), sum(counts.values()))
+            rest = held_back(canary.rows, counts, state)
+            notice = approval_line(run_dir, len(canary.rows), rest) if rest else None
         info = write_report(
             run_dir, manifest, Path(template) if template else None, state, flow, notice=notice
         )

@@ -180,8 +180,9 @@ async def execute(
         summary.stop_reason = admission.stop_reason
         summary.counts = counts
         summary.elapsed_s = time.monotonic() - started_at
-        if only is not None and len(only) < report.rows:
-            summary.awaiting_approval = canary.approval_line(spec.run_dir, len(only), report.rows)
+        rest = canary.held_back(only, counts, ledger.state) if only is not None else 0
+        if only is not None and rest > 0:
+            summary.awaiting_approval = canary.approval_line(spec.run_dir, len(only), rest)
         sink.emit(
             "run_finished",
             **dict(counts),

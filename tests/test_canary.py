@@ -39,6 +39,7 @@ def test_canary_rows_spread_over_templates_and_flows(tmp_path: Path) -> None:
     assert select_rows(manifest, None, "template", 3) == ["a1", "b1", "s1"]
     assert select_rows(manifest, None, "template", 5) == ["a1", "b1", "s1", "a2", "b2"]
     assert len(select_rows(manifest, None, "template", 50)) == 7
+    assert select_rows(manifest, None, "template", 2, lambda r: r == "a1") == ["a2", "b1"]
 
 
 async def test_gate_records_the_canary_once_then_the_approval(tmp_path: Path) -> None:

@@ -116,3 +116,14 @@ def test_a_halted_run_notifies_with_its_reason(tmp_path: Path, make_sim: Any, ap
     assert body["event"] == "halted"
     assert body["reason"].startswith("spend cap: 1 renders sent")
     assert body["counts"]["done"] == 1 and body["counts"]["pending"] == 3
+
+
+def test_a_canary_that_covers_every_row_does_not_wait(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """--canary 5 on 3 rows renders them all and exits 0: nothing is left to approve."""
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path, 3)
+    assert main(run_args(batch, "--canary", "5")) == 0
+    assert sim.stats()["renders_started"] == 3
