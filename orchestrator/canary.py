@@ -27,6 +27,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
+
 from orchestrator.ledger import LEDGER_NAME, Ledger, LedgerState
 from orchestrator.report_html import REPORT_NAME
 from orchestrator.rows import TemplateCache, iter_row_jobs
@@ -105,7 +107,7 @@ async def gate(
     approve: bool,
 ) -> frozenset[str] | None:
     """The rows this run may work on (None: every row), recording a new canary or an approval."""
-    record = read_record(run_dir)
+    record = await anyio.to_thread.run_sync(read_record, run_dir)
     if approve:
         if record.waiting:
             await ledger.append({"e": APPROVED_EVENT, "rows": len(record.rows or ())})
@@ -119,7 +121,7 @@ async def gate(
         state = ledger.state.rows.get(row_id)
         return state is not None and state.status == "done"
 
-    chosen = select_rows(manifest, template, flow, size, done)
+    chosen = await anyio.to_thread.run_sync(select_rows, manifest, template, flow, size, done)
     await ledger.append({"e": CANARY_EVENT, "size": size, "rows": chosen})
     return frozenset(chosen)
 
