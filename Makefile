@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz test lint typecheck pytest demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke
+.PHONY: fuzz test lint typecheck pytest chromium demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest
+
+# Debian's Chromium for the report's browser test, installed when missing (never a downloaded one).
+chromium:
+	@scripts/ensure-chromium
 
 test: lint typecheck pytest
 

@@ -1,7 +1,7 @@
 """The ``orchestrator`` command: parse, build config, call one library function, print.
 
 Exit codes: 0 every row done · 1 some rows failed, ambiguous or pending · 2 bad usage or input ·
-130 interrupted.
+3 a canary was rendered and the rest waits for approval · 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from orchestrator.flows import FLOWS
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
 EXIT_USAGE = 2
+EXIT_AWAITING_APPROVAL = 3
 EXIT_INTERRUPTED = 130
 
 EPILOG = """exit codes: 0 every row done; 1 some rows failed, ambiguous or pending;
-2 bad usage or input (nothing sent); 130 interrupted (resume picks up where it stopped)"""
+2 bad usage or input (nothing sent); 3 the canary is rendered and the rest waits for
+`orchestrator approve RUN_DIR`; 130 interrupted (resume picks up where it stopped)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=_cmd_validate)
 
-    report = sub.add_parser("report", help="write RUN_DIR/results.csv from the ledger")
+    approve = sub.add_parser(
+        "approve",
+        help="approve the canary in RUN_DIR and render the rest of the batch",
+        epilog=EPILOG,
+    )
+    approve.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    _add_run_options(approve)
+    approve.set_defaults(func=_cmd_approve)
+
+    report = sub.add_parser(
+        "report", help="write RUN_DIR/results.csv and RUN_DIR/report.html from the ledger"
+    )
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report.set_defaults(func=_cmd_report)
 
@@ -194,6 +207,24 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read the account's video-minute quota first and refuse a batch that cannot fit",
     )
+    p.add_argument(
+        "--canary",
+        type=int,
+        metavar="N",
+        help="render only N rows (spread over the templates and flows), write the report and "
+        "stop with exit code 3 until `orchestrator approve RUN_DIR`",
+    )
+    p.add_argument(
+        "--approve",
+        action="store_true",
+        help="approve the canary recorded in the run directory and render the rest",
+    )
+    p.add_argument(
+        "--notify",
+        metavar="URL",
+        help="POST a JSON summary (Slack-compatible) here when the run ends, halts or waits "
+        "for approval (or [notify] url)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="print every event")
 
 
@@ -208,6 +239,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from orchestrator.commands import resume_command
 
     return resume_command(args)
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    from orchestrator.commands import approve_command
+
+    return approve_command(args)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

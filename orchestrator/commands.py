@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from pydantic import SecretStr
 
 from orchestrator.admission import HaltPolicy, Window
 from orchestrator.config import Config, Credentials, load_config, load_credentials
@@ -63,6 +64,8 @@ def run_command(
         window=_window(args),
         at_window_end=args.at_window_end,
         check_quota=args.check_quota,
+        canary=_positive(args.canary, "--canary"),
+        approve=args.approve,
     )
     summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
     _print_summary(summary)
@@ -82,6 +85,20 @@ def resume_command(args: argparse.Namespace) -> int:
     )
 
 
+def approve_command(args: argparse.Namespace) -> int:
+    """Record the approval of the canary in ``RUN_DIR`` and render the rest (a resume)."""
+    from orchestrator.canary import read_record
+
+    record = read_record(args.run_dir)
+    if record.rows is None:
+        raise RunDirError(
+            f"{args.run_dir} holds no canary to approve; `orchestrator resume {args.run_dir}` "
+            "continues a batch"
+        )
+    args.approve = True
+    return resume_command(args)
+
+
 def validate_command(manifest: Path, template: Path | None, flow: str = "template") -> int:
     report = validate_manifest(manifest, template, flow)
     for problem in report.problems:
@@ -98,17 +115,30 @@ def validate_command(manifest: Path, template: Path | None, flow: str = "templat
 
 
 def report_command(run_dir: Path) -> int:
+    from orchestrator.canary import approval_line, held_back, read_record
+    from orchestrator.report_html import write_report
+
     first = _first_run_record(run_dir)
     template = first.get("template")
     state = replay(run_dir / LEDGER_NAME)
-    path, counts, _ = write_results(
-        run_dir,
-        Path(first["manifest"]),
-        Path(template) if template else None,
-        state,
-        first.get("flow") or "template",
-    )
+    manifest = Path(first["manifest"])
+    flow = first.get("flow") or "template"
+    try:
+        path, counts, _ = write_results(
+            run_dir, manifest, Path(template) if template else None, state, flow
+        )
+        canary = read_record(run_dir)
+        notice = None
+        if canary.waiting and canary.rows is not None:
+            rest = held_back(canary.rows, counts, state)
+            notice = approval_line(run_dir, len(canary.rows), rest) if rest else None
+        info = write_report(
+            run_dir, manifest, Path(template) if template else None, state, flow, notice=notice
+        )
+    finally:
+        state.rows.close()
     print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    print(f"{info.path}: {info.posters} poster frame(s)")
     return 0 if set(counts) <= {"done"} else 1
 
 
@@ -213,7 +243,14 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     webhook = config.webhook
     if args.webhook:
         webhook = webhook.model_copy(update={"enabled": True})
-    return config.model_copy(update={"limits": limits, "run": run, "webhook": webhook})
+    notify = config.notify
+    if args.notify:
+        if not args.notify.startswith(("http://", "https://")):
+            raise UserError("--notify must be an http:// or https:// URL")
+        notify = notify.model_copy(update={"url": SecretStr(args.notify)})
+    return config.model_copy(
+        update={"limits": limits, "run": run, "webhook": webhook, "notify": notify}
+    )
 
 
 async def _run(
@@ -304,8 +341,12 @@ def _print_summary(summary: RunSummary) -> None:
     ]
     if summary.results_path is not None:
         lines.append(f"results: {summary.results_path}")
+    if summary.report_path is not None:
+        lines.append(f"report: {summary.report_path}")
     if summary.interrupted:
         why = "interrupted (Ctrl-C or SIGTERM); rows in flight were left for the next run"
+    elif summary.awaiting_approval is not None:
+        why = "the canary is rendered; the rest waits for approval"
     elif summary.stop_reason:
         why = f"stopped admitting rows: {summary.stop_reason}"
     elif counts.get("done", 0) == total:
@@ -315,15 +356,18 @@ def _print_summary(summary: RunSummary) -> None:
     lines.append(f"stopped: {why}")
     if counts.get("ambiguous"):
         lines.append("ambiguous rows may or may not have rendered; see README 'Delivery contract'")
-    command = next_command(
-        summary.run_dir,
-        total=total,
-        done=counts.get("done", 0),
-        ambiguous=counts.get("ambiguous", 0),
-        failed_permanent=summary.failed_permanent,
-    )
-    if command is not None:
-        lines.append(f"next: {command}")
+    if summary.awaiting_approval is not None:
+        lines.append(f"next: {summary.awaiting_approval}")
+    else:
+        command = next_command(
+            summary.run_dir,
+            total=total,
+            done=counts.get("done", 0),
+            ambiguous=counts.get("ambiguous", 0),
+            failed_permanent=summary.failed_permanent,
+        )
+        if command is not None:
+            lines.append(f"next: {command}")
     say("\n".join(lines))
 
 

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from orchestrator.errors import ConfigError
 
@@ -83,6 +83,21 @@ class RunConfig(_Section):
     """No API answer for this long while requests fail to get through: the run stops."""
 
 
+class NotifyConfig(_Section):
+    """Where to POST a JSON notification when a run ends, halts or waits for approval. The URL
+    is kept secret (a chat webhook's path is its key): it is never logged or recorded."""
+
+    url: SecretStr | None = None
+    timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class Config(_Section):
     api: ApiConfig = ApiConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -90,6 +105,7 @@ class Config(_Section):
     retry: RetryConfig = RetryConfig()
     run: RunConfig = RunConfig()
     webhook: WebhookConfig = WebhookConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     def public_dict(self) -> dict[str, Any]:
         """The effective config as plain data; it holds no secrets by construction."""

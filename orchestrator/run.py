@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.abc
 
+from orchestrator import canary
 from orchestrator.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
@@ -38,6 +39,7 @@ from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
 from orchestrator.row_state import RowState
 from orchestrator.rows import TemplateCache, iter_row_jobs
+from orchestrator.run_end import end_of_run
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.validate import validate_manifest
@@ -74,6 +76,8 @@ class RunSpec:
     window: Window | None = None
     at_window_end: Literal["finish", "stop"] = "finish"
     check_quota: bool = False
+    canary: int | None = None
+    approve: bool = False
 
 
 @dataclass
@@ -89,12 +93,18 @@ class RunSummary:
     stop_reason: str | None = None
     failed_permanent: int = 0
     """Of the failed rows, those only ``--retry-failed`` renders again."""
+    awaiting_approval: str | None = None
+    """Set when a canary was rendered and the rest waits: the line saying how to approve."""
+    report_path: Path | None = None
 
     @property
     def exit_code(self) -> int:
-        """130 after a signal; 0 when every row is done; 1 when some are not (yet)."""
+        """130 after a signal; 3 when a canary waits for approval; 0 when every row is done;
+        1 when some are not (yet)."""
         if self.interrupted:
             return 130
+        if self.awaiting_approval is not None:
+            return 3
         bad = sum(n for status, n in self.counts.items() if status != "done")
         return 0 if bad == 0 else 1
 
@@ -141,6 +151,15 @@ async def execute(
             already_done=sum(1 for r in ledger.state.rows.values() if r.status == "done"),
             base_url=config.api.base_url,
         )
+        only = await canary.gate(
+            ledger,
+            spec.run_dir,
+            manifest=spec.manifest,
+            template=spec.template,
+            flow=spec.flow,
+            size=spec.canary,
+            approve=spec.approve,
+        )
         summary = RunSummary(run_dir=spec.run_dir)
         network = NetworkWatch(clock, config.run.network_dead_after_s)
         admission = Admission(
@@ -159,7 +178,7 @@ async def execute(
                 await _check_quota(client, ledger, config, report.rows, sink)
             await _pool(
                 spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
-                network,
+                network, only,
             )  # fmt: skip
             summary.requests = client.requests_sent
         path, counts, failed_permanent = await anyio.to_thread.run_sync(
@@ -170,12 +189,16 @@ async def execute(
         summary.counts = counts
         summary.failed_permanent = failed_permanent
         summary.elapsed_s = time.monotonic() - started_at
+        rest = canary.held_back(only, counts, ledger.state) if only is not None else 0
+        if only is not None and rest > 0:
+            summary.awaiting_approval = canary.approval_line(spec.run_dir, len(only), rest)
         sink.emit(
             "run_finished",
             **dict(counts),
             elapsed_s=round(summary.elapsed_s, 3),
             requests=summary.requests,
         )
+        await end_of_run(spec, config, ledger.state, sink, summary)
         return summary
     finally:
         ledger.close()
@@ -291,6 +314,7 @@ async def _pool(
     admission: Admission,
     webhooks: WebhookReceiver | None,
     network: NetworkWatch,
+    only: frozenset[str] | None = None,
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
     videos_dir.mkdir(parents=True, exist_ok=True)
@@ -330,6 +354,8 @@ async def _pool(
     async def feed(tg: anyio.abc.TaskGroup) -> None:
         cache = TemplateCache()
         for _, job in iter_row_jobs(spec.manifest, spec.template, cache, spec.flow):
+            if only is not None and job.row_id not in only:
+                continue  # held back until the canary is approved
             state = ledger.state.rows.get(job.row_id)
             if state is not None:
                 state = await _changed_values(state, job, config, ledger, sink, videos_dir)

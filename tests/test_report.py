@@ -1,0 +1,164 @@
+"""report.html: poster frames, failures grouped with what to do, rows beside the page, safe data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+from orchestrator.ledger import LedgerState
+from orchestrator.report_html import (
+    DATA_NAME,
+    HINTS,
+    REPORT_NAME,
+    ledger_timing,
+    write_report,
+)
+from orchestrator.simulator.media import clip_bytes
+from orchestrator.thumbnails import poster_frame, poster_name
+
+
+def _manifest(folder: Path, rows: int, **extra: str) -> tuple[Path, Path]:
+    template = folder / "t.pictai"
+    template.write_text(json.dumps({"scenes": [{"sentence": "Hi {{name}} of {{company}}"}]}))
+    manifest = folder / "m.csv"
+    with manifest.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "name", "company"])
+        for i in range(rows):
+            writer.writerow([f"row-{i:06d}", extra.get(f"name{i}", f"Name {i}"), f"Firm {i}"])
+    return manifest, template
+
+
+def _data(run_dir: Path) -> dict[str, list[object]]:
+    text = (run_dir / DATA_NAME).read_text()
+    prefix = "window.REPORT_DATA="
+    assert text.startswith(prefix)
+    loaded: dict[str, list[object]] = json.loads(text[len(prefix) :].rstrip().rstrip(";"))
+    return loaded
+
+
+def test_poster_frame_is_a_jpeg_from_the_video(tmp_path: Path) -> None:
+    """PyAV decodes the simulator's MP4 and writes a JPEG poster; a second call reuses it."""
+    video = tmp_path / "videos" / "a.mp4"
+    video.parent.mkdir()
+    video.write_bytes(clip_bytes())
+    poster = tmp_path / poster_name("videos/a.mp4")
+    assert poster_frame(video, poster) == poster
+    assert poster.read_bytes()[:2] == b"\xff\xd8"
+    mtime = poster.stat().st_mtime_ns
+    assert poster_frame(video, poster) == poster
+    assert poster.stat().st_mtime_ns == mtime
+
+
+def test_a_file_that_is_not_a_video_gets_no_poster(tmp_path: Path) -> None:
+    """An unreadable video gives None and leaves nothing behind, never an exception."""
+    video = tmp_path / "bad.mp4"
+    video.write_bytes(b"<html>not a video</html>")
+    assert poster_frame(video, tmp_path / "thumbs" / "bad.jpg") is None
+    assert not (tmp_path / "thumbs" / "bad.jpg").exists()
+
+
+def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Path) -> None:
+    """Failed rows are grouped by class with their count, the API's message and a hint; done
+    rows get a poster and a link to their file."""
+    manifest, template = _manifest(tmp_path, 4)
+    run_dir = tmp_path / "run"
+    (run_dir / "videos").mkdir(parents=True)
+    state = LedgerState()
+    events = [
+        {"e": "row", "row": "row-000000", "line": 2},
+        {
+            "e": "downloaded",
+            "row": "row-000000",
+            "file": "videos/row-000000.mp4",
+            "bytes": 1,
+            "sha256": "x",
+        },
+        {
+            "e": "failed",
+            "row": "row-000001",
+            "stage": "render",
+            "kind": "job_failed",
+            "message": "render failed: font missing (job 952c8230-85e4-4914-9a20-e37fba070778)",
+            "permanent": True,
+        },
+        {
+            "e": "failed",
+            "row": "row-000002",
+            "stage": "render",
+            "kind": "job_failed",
+            "message": "render failed: font missing (job 1c166480-0c39-4580-bbff-1233b520d9af)",
+            "permanent": True,
+        },
+        {"e": "ambiguous", "row": "row-000003", "stage": "render", "message": "answer lost"},
+    ]
+    for event in events:
+        state.apply(event)
+    (run_dir / "videos" / "row-000000.mp4").write_bytes(clip_bytes())
+    info = write_report(run_dir, manifest, template, state)
+    assert info.counts == {"done": 1, "failed": 2, "ambiguous": 1}
+    assert info.posters == 1 and (run_dir / "thumbs" / "row-000000.jpg").exists()
+    assert info.failures["job_failed"].count == 2
+    page = (run_dir / REPORT_NAME).read_text()
+    assert "render failed: font missing (job …)</q> × 2" in page  # one cause, one line
+    assert HINTS["job_failed"].split(".")[0] in page
+    assert HINTS["ambiguous"].split(":")[0] in page
+    assert '<script src="report-data.js"></script>' in page
+    rows = _data(run_dir)["rows"]
+    assert rows[0][:4] == ["row-000000", "done", "videos/row-000000.mp4", "thumbs/row-000000.jpg"]
+    assert rows[1][4] == "job_failed" and rows[1][5].startswith("render failed: font missing")
+    assert _data(run_dir)["columns"] == ["name", "company"]
+
+
+def test_row_values_cannot_become_markup(tmp_path: Path) -> None:
+    """A variable holding </script> cannot close the data script, and messages are escaped."""
+    hostile = "</script><script>alert(1)</script>"
+    manifest, template = _manifest(tmp_path, 1, name0=hostile)
+    state = LedgerState()
+    state.apply(
+        {
+            "e": "failed",
+            "row": "row-000000",
+            "stage": "render",
+            "kind": "permanent",
+            "message": "<img src=x onerror=alert(1)>",
+        }
+    )
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_report(run_dir, manifest, template, state)
+    assert "</script>" not in (run_dir / DATA_NAME).read_text().replace("\n", "")
+    assert _data(run_dir)["rows"][0][7] == [hostile, "Firm 0"]
+    assert "<img src=x" not in (run_dir / REPORT_NAME).read_text()
+
+
+def test_100k_rows_stay_a_small_page_and_a_compact_data_file(tmp_path: Path) -> None:
+    """100,000 rows: the page stays tens of KB and the rows file about 100 bytes a row."""
+    manifest, template = _manifest(tmp_path, 100_000)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    started = time.monotonic()
+    info = write_report(run_dir, manifest, template, LedgerState())
+    elapsed_s = time.monotonic() - started
+    assert info.counts == {"pending": 100_000}
+    assert (run_dir / REPORT_NAME).stat().st_size < 64 * 1024
+    assert (run_dir / DATA_NAME).stat().st_size < 100_000 * 120
+    assert elapsed_s < 30
+
+
+def test_working_time_sums_each_session_not_the_pause_between(tmp_path: Path) -> None:
+    """Two sessions a day apart count their own spans only; downloads are counted."""
+    lines = [
+        {"e": "run", "ts": 1000.0},
+        {"e": "downloaded", "ts": 1010.0, "row": "a"},
+        {"e": "run", "ts": 90000.0},
+        {"e": "downloaded", "ts": 90005.0, "row": "b"},
+    ]
+    (tmp_path / "ledger.jsonl").write_text(
+        "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines)
+    )
+    timing = ledger_timing(tmp_path)
+    assert timing.active_s == 15.0
+    assert timing.downloaded == 2
