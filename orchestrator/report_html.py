@@ -148,6 +148,7 @@ def write_report(
     default_flow: str = "template",
     *,
     notice: str | None = None,
+    posters_wanted: bool = True,
 ) -> ReportInfo:
     """Write ``report-data.js``, the posters and ``report.html``; ``notice`` is shown on top
     (e.g. that a canary waits for approval)."""
@@ -165,7 +166,7 @@ def write_report(
             counts[status] += 1
             file = (st.file or "") if st is not None else ""
             thumb = ""
-            if status == "done" and file:
+            if posters_wanted and status == "done" and file:
                 made = poster_frame(run_dir / file, run_dir / poster_name(file))
                 if made is not None:
                     thumb = poster_name(file)

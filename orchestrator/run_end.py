@@ -35,6 +35,7 @@ async def end_of_run(
                 state,
                 spec.flow,
                 notice=summary.awaiting_approval,
+                posters_wanted=config.report.posters,
             )
         )
     except (OSError, ValueError, UserError) as exc:  # a convenience: the run's record stands

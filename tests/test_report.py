@@ -110,6 +110,9 @@ def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Pa
     assert rows[0][:4] == ["row-000000", "done", "videos/row-000000.mp4", "thumbs/row-000000.jpg"]
     assert rows[1][4] == "job_failed" and rows[1][5].startswith("render failed: font missing")
     assert _data(run_dir)["columns"] == ["name", "company"]
+    (run_dir / "thumbs" / "row-000000.jpg").unlink()
+    again = write_report(run_dir, manifest, template, state, posters_wanted=False)
+    assert again.posters == 0 and not (run_dir / "thumbs" / "row-000000.jpg").exists()
 
 
 def test_row_values_cannot_become_markup(tmp_path: Path) -> None:
