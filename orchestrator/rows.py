@@ -23,9 +23,14 @@ class TemplateCache:
 
     def __init__(self) -> None:
         self._by_path: dict[Path, Template] = {}
+        self._resolved: dict[Path, Path] = {}
 
     def get(self, path: Path) -> Template:
-        key = path.resolve()
+        # Resolving costs a system call per path component; every row of a batch names the
+        # same few paths, so each is resolved once.
+        key = self._resolved.get(path)
+        if key is None:
+            key = self._resolved[path] = path.resolve()
         template = self._by_path.get(key)
         if template is None:
             template = self._by_path[key] = load_template(path)
