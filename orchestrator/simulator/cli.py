@@ -47,6 +47,17 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--render-seconds", type=float, metavar="S", help="nominal render time")
     parser.add_argument("--seed", type=int, metavar="N", help="seed for faults and durations")
     parser.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="X",
+        help="multiply every job duration (0.01 makes a demo render take milliseconds)",
+    )
+    parser.add_argument(
+        "--queued-status",
+        choices=("in-progress", "pending"),
+        help="what a render queued behind the render cap reports (default in-progress)",
+    )
+    parser.add_argument(
         "--new-shapes",
         action="store_true",
         help="answer the newer shapes (status on previews, data.jobId everywhere)",
@@ -62,6 +73,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "preview_s": args.preview_seconds,
         "render_s": args.render_seconds,
         "seed": args.seed,
+        "time_scale": args.time_scale,
+        "queued_status": args.queued_status,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:
