@@ -168,13 +168,12 @@ def storyboard_render_params(
             ]
             if segments:
                 src["start"], src["end"] = segments[0]["start"], segments[-1]["end"]
-            time_s = scene_time_s(text) if voice else 0.0
-            if segments and not voice:
-                time_s = round(_segments_s(scene), 3)
+            silent_cut = bool(segments) and not voice
+            time_s = round(_segments_s(scene), 3) if silent_cut else scene_time_s(text)
             minimum = scene.get("minimumDuration")
             if isinstance(minimum, int | float) and minimum > time_s:
                 time_s = round(float(minimum), 3)
-            scenes.append(_legacy_scene([text], src, max(time_s, 0.001)))
+            scenes.append(_legacy_scene([text], src, time_s))
     audio_in = body.get("audio") if isinstance(body.get("audio"), dict) else {}
     assert isinstance(audio_in, dict)
     music = music_url if audio_in.get("autoBackgroundMusic") in (True, "true") else ""

@@ -72,11 +72,13 @@ async def test_storyboard_preview_has_legacy_render_params_with_tts(
 async def test_storyboard_without_voice_over_has_no_tts(
     make_sim: MakeSim, session: aiohttp.ClientSession
 ) -> None:
-    """No ``aiVoiceOver`` and no voiced scene: ``audio`` carries no ``tts``."""
+    """No ``aiVoiceOver`` and no voiced scene: ``audio`` carries no ``tts``; the silent scene
+    still lasts as long as its text takes to read."""
     api = Api(session, await make_sim())
     body = {"scenes": [{"text": "Quiet.", "voiceOver": False}]}
     _, params = await _preview_params(api, body)
     assert "tts" not in params["audio"]
+    assert params["scenes"][0]["time"] == 2.0
 
 
 async def test_template_preview_has_legacy_render_params(
