@@ -178,3 +178,34 @@ async def test_storyboard_refuses_malformed_bodies(
     assert answer.body["error"]["error_code"] == "INVALID_REQUEST_BODY"
     assert answer.body["error"]["error_message"]
     assert sim.stats()["jobs"]["preview"] == 0
+
+
+async def test_visual_search_results_feed_a_storyboard(
+    make_sim: MakeSim, session: aiohttp.ClientSession
+) -> None:
+    """The ``story-board-with-visual-search`` flow: each scene's ``backgroundUri`` is a search
+    result's ``preview.url``; the preview's renderParams keep it as ``background.src[0].url``,
+    and both renders (renderParams POST and PUT by preview id) complete."""
+    api = Api(session, await make_sim())
+    found = await api.call("GET", "/v1/media/search?keyword=artificial%20intelligence")
+    urls = [r["preview"]["url"] for r in found.body["data"]["searchResults"]][:2]
+    body = {
+        "videoName": "ai",
+        "scenes": [
+            {
+                "text": f"Scene {i}.",
+                "splitTextOnPeriod": False,
+                "backgroundUri": url,
+                "backgroundType": "video",
+                "loopBackgroundVideo": True,
+                "muteBackgroundVideo": True,
+            }
+            for i, url in enumerate(urls)
+        ],
+    }
+    answer = await api.call("POST", "/v1/video/storyboard", json_body=body)
+    params = (await api.wait(answer.body["jobId"])).body["data"]["renderParams"]
+    assert [s["background"]["src"][0]["url"] for s in params["scenes"]] == urls
+    posted = await api.call("POST", "/v1/video/render", json_body=params)
+    for render_id in (posted.body["data"]["job_id"], await api.render(answer.body["jobId"])):
+        assert (await api.wait(render_id)).body["data"]["status"] == "completed"
