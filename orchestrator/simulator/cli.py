@@ -55,6 +55,17 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, metavar="N", help="seed for faults and durations")
     parser.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="X",
+        help="multiply every job duration (0.01 makes a demo render take milliseconds)",
+    )
+    parser.add_argument(
+        "--queued-status",
+        choices=("in-progress", "pending"),
+        help="what a render queued behind the render cap reports (default in-progress)",
+    )
+    parser.add_argument(
         "--new-shapes",
         action="store_true",
         help="answer the newer shapes (status on previews, data.jobId everywhere)",
@@ -72,6 +83,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "seed": args.seed,
         "accepted_client_secret": args.client_secret,
         "accepted_api_key": args.api_key,
+        "time_scale": args.time_scale,
+        "queued_status": args.queued_status,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:

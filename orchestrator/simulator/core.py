@@ -106,6 +106,29 @@ class Simulator:
             raise job_not_found(job_id)
         return job
 
+    def cleaned(self, job_id: str, account: str) -> bool:
+        """Whether ``job_id`` was ``account``'s and is gone (retention or clean), §5.4."""
+        if self.jobs.get(job_id, self.now()) is not None:
+            return False
+        return self.jobs.was_cleaned(job_id, account)
+
+    def clean_job(self, job_id: str, account: str) -> None:
+        """``DELETE /v1/jobs/{id}/clean`` (§5.4): only a finished job; idempotent.
+
+        Its outputs (video, preview, share pages, subtitles) stop serving at once.
+        [choice] A job still running is refused with 409 ``JOB_NOT_FINISHED``.
+        """
+        if self.cleaned(job_id, account):
+            return
+        job = self.get_job(job_id, account)
+        if job.phase(self.now()) not in (Phase.DONE, Phase.FAILED):
+            raise ApiProblem(
+                409,
+                "JOB_NOT_FINISHED",
+                f"job {job_id} is still running; clean it once it is completed or failed",
+            )
+        self.jobs.clean(job)
+
     def _new_job(self, kind: JobKind, account: str, webhook: str | None, **fields: Any) -> Job:
         now = self.now()
         fate = self.faults.job_fate()

@@ -10,11 +10,16 @@ is first-come first-served, exactly like a queue, in O(log cap) per render. A st
 its slot at its nominal end (so one stuck job does not block an account forever).
 
 Jobs are forgotten ``job_retention_s`` after their end; an expiry heap purges them, amortised on
-each new job, so memory stays bounded by the jobs of the last retention period.
+each new job, so memory stays bounded by the jobs of the last retention period. A purged or
+cleaned (``DELETE /v1/jobs/{id}/clean``) job leaves a tombstone: a 16-byte digest of its account
+and id kept as one int in a set (about 70 bytes each, so 100k purged jobs cost ~7 MB), so the
+job then answers ``cleaned`` to its own account and ``JOB_NOT_FOUND`` is kept for ids never
+issued (contract §5.4).
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -102,6 +107,7 @@ class JobStore:
         self._jobs: dict[str, Job] = {}
         self._expiry: list[tuple[float, str]] = []
         self._slots: dict[str, list[float]] = {}
+        self._tombstones: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -147,6 +153,25 @@ class JobStore:
             job = self._jobs.pop(job_id, None)
             if job is not None:
                 purged += 1
+                self._tombstones.add(_tombstone(job.account, job_id))
                 if self._on_purge is not None:
                     self._on_purge(job)
         return purged
+
+    def clean(self, job: Job) -> None:
+        """Forget ``job`` now (its outputs stop serving); it answers ``cleaned`` from now on."""
+        if self._jobs.pop(job.job_id, None) is not None:
+            self._tombstones.add(_tombstone(job.account, job.job_id))
+
+    def was_cleaned(self, job_id: str, account: str) -> bool:
+        """Whether ``account`` had a job ``job_id`` that was purged or cleaned."""
+        return _tombstone(account, job_id) in self._tombstones
+
+    @property
+    def tombstones(self) -> int:
+        return len(self._tombstones)
+
+
+def _tombstone(account: str, job_id: str) -> int:
+    digest = hashlib.blake2b(f"{account}\0{job_id}".encode(), digest_size=16).digest()
+    return int.from_bytes(digest, "big")

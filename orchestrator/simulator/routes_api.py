@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from orchestrator.simulator import media
+from orchestrator.simulator import media, stock
 from orchestrator.simulator.answers import (
     invalid_body,
     json_response,
@@ -26,6 +26,7 @@ from orchestrator.simulator.answers import (
 from orchestrator.simulator.auth import client_account
 from orchestrator.simulator.core import STORAGE_PREFIX, Simulator
 from orchestrator.simulator.jobs import Job
+from orchestrator.simulator.render_params import check_storyboard
 from orchestrator.simulator.views import job_body
 
 API_PREFIX = "/pictoryapis"
@@ -152,8 +153,23 @@ async def from_template(request: web.Request) -> web.Response:
 
 async def get_job(request: web.Request) -> web.Response:
     sim = _sim(request)
-    job = sim.get_job(request.match_info["id"], _account(request))
+    job_id, account = request.match_info["id"], _account(request)
+    if sim.cleaned(job_id, account):  # §5.4; the body is our [choice]
+        return json_response({"job_id": job_id, "success": True, "data": {"status": "cleaned"}})
+    job = sim.get_job(job_id, account)
     return json_response(job_body(sim, job, sim.now()))
+
+
+async def clean_job(request: web.Request) -> web.Response:
+    """``DELETE /v1/jobs/{id}/clean`` → ``{"success": true}`` (§5.4)."""
+    sim = _sim(request)
+    sim.clean_job(request.match_info["id"], _account(request))
+    return json_response({"success": True})
+
+
+async def media_search(request: web.Request) -> web.Response:
+    """``GET /v1/media/search?keyword=…`` (§5.8)."""
+    return json_response(ok(stock.search(_sim(request), dict(request.query))))
 
 
 async def render_preview(request: web.Request) -> web.Response:
@@ -174,13 +190,7 @@ async def render_params(request: web.Request) -> web.Response:
 async def storyboard(request: web.Request) -> web.Response:
     sim = _sim(request)
     body = await read_json_object(request)
-    scenes = body.get("scenes")
-    if (
-        not isinstance(scenes, list)
-        or not scenes
-        or not all(isinstance(s, dict) and isinstance(s.get("text"), str) for s in scenes)
-    ):
-        raise invalid_body("field 'scenes' is required: a non-empty list of {\"text\": ...}")
+    check_storyboard(body)
     job = sim.create_storyboard(_account(request), body, optional_str(body, "webhook"))
     return json_response({"success": True, "jobId": job.job_id, "data": {"jobId": job.job_id}})
 
@@ -240,6 +250,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("DELETE", "/v1/templates/{id}", delete_template),
     RouteSpec("POST", "/v1/video/from-template", from_template, creating=True),
     RouteSpec("GET", "/v1/jobs/{id}", get_job),
+    RouteSpec("DELETE", "/v1/jobs/{id}/clean", clean_job),
     RouteSpec("PUT", "/v1/video/render/{id}", render_preview, creating=True),
     RouteSpec("POST", "/v1/video/render", render_params, creating=True),
     RouteSpec("POST", "/v1/video/storyboard", storyboard, creating=True),
@@ -247,5 +258,6 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v2/highlights", highlights, creating=True),
     RouteSpec("POST", "/v1/media/generateUrl", generate_url),
     RouteSpec("POST", "/v1/media/generateurl", generate_url),
+    RouteSpec("GET", "/v1/media/search", media_search),
     RouteSpec("GET", "/v1/quota", quota),
 )

@@ -7,6 +7,9 @@
 - ``PUT /__storage__/{key}?expires=..&sig=..``: the signed upload from ``generateUrl``. No auth;
   the ``Content-Type`` must be the one that was signed. The body is streamed and only its size
   and SHA-256 are kept.
+- ``GET /__share__/{jobId}/{shareId}``: a viewing page (``text/html``, see ``pages``).
+- ``GET /__stock__/{library}/{name}``: stock media found by ``GET /v1/media/search``
+  (see ``stock``).
 - ``GET /__sim__/stats``: ``Simulator.stats()`` as JSON.
 """
 
@@ -16,7 +19,7 @@ import hashlib
 
 from aiohttp import web
 
-from orchestrator.simulator import media
+from orchestrator.simulator import media, pages, stock
 from orchestrator.simulator.answers import json_response
 from orchestrator.simulator.core import CDN_PREFIX, STORAGE_PREFIX, Simulator
 from orchestrator.simulator.jobs import Job, JobKind, Phase
@@ -56,7 +59,7 @@ def _file(kind: str, ext: str, job: Job) -> tuple[bytes, str, str] | None:
         digest = job.video if kind in ("videos", "audio") and job.video else None
         if digest is None:
             digest = media.video_digest(box)
-        content_type = "audio/mp4" if kind == "audio" else media.VIDEO_CONTENT_TYPE
+        content_type = "audio/mp4" if kind in ("audio", "tts") else media.VIDEO_CONTENT_TYPE
         return media.video_bytes(box), content_type, digest.etag
     if kind == "thumbnails" and ext == "png":
         body = media.thumbnail_png()
@@ -141,6 +144,21 @@ async def storage_put(request: web.Request) -> web.Response:
     return web.Response(status=200, headers={"ETag": f'"{digest.hexdigest()[:32]}"'})
 
 
+async def share_page(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    return pages.share_page(sim, request.match_info["job_id"], request.match_info["share_id"])
+
+
+async def stock_file(request: web.Request) -> web.StreamResponse:
+    sim = request.app[SIM_KEY]
+    found = stock.stock_file(request.match_info["library"], request.match_info["name"])
+    if found is None:
+        return web.Response(status=404, text="NoSuchKey\n")
+    body, content_type = found
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    return await _serve(sim, request, body, content_type, etag)
+
+
 async def stats(request: web.Request) -> web.Response:
     return json_response(request.app[SIM_KEY].stats())
 
@@ -149,4 +167,6 @@ def add_routes(app: web.Application) -> None:
     """Register the routes outside ``/pictoryapis``."""
     app.router.add_get(CDN_PREFIX + "/{kind}/{name}", cdn)
     app.router.add_put(STORAGE_PREFIX + "/{key:.+}", storage_put)
+    app.router.add_get(pages.SHARE_PREFIX + "/{job_id}/{share_id}", share_page)
+    app.router.add_get(stock.STOCK_PREFIX + "/{library}/{name}", stock_file)
     app.router.add_get("/__sim__/stats", stats)

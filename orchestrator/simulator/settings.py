@@ -54,11 +54,14 @@ class SimSettings(BaseModel):
     rate_limit_rps: float | None = Field(default=None, gt=0.0)
     """Requests per second per account (fixed window); ``None`` = unlimited."""
     max_concurrent_renders: int | None = Field(default=None, ge=1)
-    """Renders running at once per account; later ones report ``pending``. ``None`` = no cap."""
+    """Renders running at once per account; later ones wait, reported as ``queued_status``
+    without ``renderProgress`` (contract §5.4). ``None`` = no cap."""
     token_lifetime_s: float = Field(default=3600.0, gt=0.0)
     """Access-token lifetime, answered as ``expires_in``."""
     job_retention_s: float = Field(default=86400.0, gt=0.0)
-    """How long after it finishes a job can still be read; then ``JOB_NOT_FOUND``."""
+    """How long after it finishes a job can still be read; then it answers ``status: cleaned``
+    (contract §5.4; the body ``{"job_id", "success": true, "data": {"status": "cleaned"}}`` is a
+    [choice]) and its files stop serving."""
     video_link_lifetime_s: float = Field(default=3600.0, gt=0.0)
     """How long a video (or subtitle, thumbnail…) link stays valid after the job read gave it."""
     upload_link_lifetime_s: float = Field(default=86400.0, gt=0.0)
@@ -73,6 +76,11 @@ class SimSettings(BaseModel):
     # --- answers ---
     new_shapes: bool = False
     """Answer the newer shapes: ``status: completed`` on previews, ``data.jobId`` everywhere."""
+    queued_status: Literal["in-progress", "pending"] = "in-progress"
+    """What a render queued behind ``max_concurrent_renders`` reports. [choice] ``in-progress``
+    (no ``renderProgress``), because every Pictory sample polls only while the status is exactly
+    ``in-progress`` (§5.4); ``pending`` is what the render-project page documents for a queued
+    job."""
     strict_variables: bool = True
     """Reject from-template variables the template does not declare (400 INVALID_REQUEST_BODY)."""
     webhook_timeout_s: float = Field(default=5.0, gt=0.0)

@@ -1,7 +1,10 @@
 """Jobs as ``GET /v1/jobs/{id}`` answers them (webhooks carry the same JSON).
 
-Legacy shapes by default: a finished preview has no ``status``, only ``preview`` and
-``renderParams``. With ``new_shapes`` it also says ``status: completed``.
+Legacy shapes by default: a finished preview has no ``status``, only ``preview`` (a player page,
+§5.5) and ``renderParams`` (the legacy shape of §5.7, built in ``render_params``). With
+``new_shapes`` it also says ``status: completed``. A render queued behind the account's render cap
+says ``settings.queued_status`` without ``renderProgress`` (§5.4). A finished render's
+``videoURL`` is the MP4; ``shareVideoURL`` and ``videoShareURL`` are HTML viewing pages (§5.5).
 """
 
 from __future__ import annotations
@@ -9,11 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrator.simulator import media
+from orchestrator.simulator import media, pages, render_params, stock
 from orchestrator.simulator.core import Simulator, render_box_payload
 from orchestrator.simulator.jobs import Job, JobKind, Phase
 
-OUTPUT = {"format": "mp4", "width": 1280, "height": 720}
 SUBTITLE_KINDS = ("srt", "vtt", "txt")
 _SUBTITLE_KEYS = {"srt": "srtFile", "vtt": "vttFile", "txt": "txtFile"}
 
@@ -37,7 +39,7 @@ def job_body(sim: Simulator, job: Job, now: float) -> dict[str, Any]:
 
 def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
     if phase is Phase.PENDING:
-        return {"status": "pending", "renderProgress": 0, "renderState": "QUEUED"}
+        return {"status": sim.settings.queued_status}
     if phase is Phase.RUNNING:
         if job.kind is not JobKind.RENDER:
             return {"status": "in-progress"}
@@ -49,8 +51,8 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
         }
     if job.kind is JobKind.PREVIEW:
         data: dict[str, Any] = {
-            "preview": sim.link("previews", f"{job.job_id}.mp4", now),
-            "renderParams": render_params(job),
+            "preview": pages.page_url(sim, job),
+            "renderParams": preview_render_params(sim, job, now),
         }
         if sim.settings.new_shapes:
             data = {"status": "completed", **data}
@@ -74,8 +76,8 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
         "status": "completed",
         "renderProgress": 100,
         "videoURL": video,
-        "shareVideoURL": video,
-        "videoShareURL": video,
+        "shareVideoURL": pages.page_url(sim, job),
+        "videoShareURL": pages.page_url(sim, job),
         "thumbnail": sim.link("thumbnails", f"{job.job_id}.png", now),
         "audioURL": sim.link("audio", f"{job.job_id}.m4a", now),
     }
@@ -85,33 +87,26 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
     return answer
 
 
-def render_params(preview: Job) -> dict[str, Any]:
-    """What a finished preview offers to render with."""
+def preview_render_params(sim: Simulator, preview: Job, now: float) -> dict[str, Any]:
+    """What a finished preview offers to render with (legacy shape, §5.7)."""
+    tts_url = sim.link("tts", f"{preview.job_id}.m4a", now)
     if preview.storyboard:
-        body = json.loads(preview.payload_json)
-        scenes = body.get("scenes") if isinstance(body.get("scenes"), list) else []
-        audio = body.get("audio") if isinstance(body.get("audio"), dict) else {}
-        name = str(body.get("videoName") or "storyboard")
-    else:
-        template = preview.template
-        assert template is not None
-        variables = json.loads(preview.payload_json)
-        scenes = [
-            {
-                "sceneId": scene["sceneId"],
-                "text": " ".join(template.texts_of(scene, variables)),
-                "backgroundVisual": scene["backgroundVisual"],
-            }
-            for scene in template.scenes
-        ]
-        audio, name = template.audio, template.name
-    return {
-        "audio": audio,
-        "output": {"name": name, **OUTPUT},
-        "scenes": scenes,
-        "next_generation_video": True,
-        "containsTextToImage": True,
-    }
+        return render_params.storyboard_render_params(
+            json.loads(preview.payload_json),
+            tts_url=tts_url,
+            music_url=stock.music_url(sim),
+            stock_url=lambda seed: stock.stock_url(sim, seed),
+        )
+    template = preview.template
+    assert template is not None
+    variables = json.loads(preview.payload_json)
+    return render_params.template_render_params(
+        template.name,
+        template.audio,
+        [(template.texts_of(s, variables), s["backgroundVisual"]) for s in template.scenes],
+        tts_url=tts_url,
+        stock_url=lambda seed: stock.stock_url(sim, seed),
+    )
 
 
 def video_lines(job: Job) -> list[str]:
@@ -121,7 +116,7 @@ def video_lines(job: Job) -> list[str]:
         return ["Rendered from renderParams by the Pictory simulator."]
     if preview.storyboard:
         scenes = json.loads(preview.payload_json).get("scenes") or []
-        return [str(s.get("text", "")) for s in scenes if isinstance(s, dict)]
+        return [t for s in scenes for t in render_params.split_scene_text(s)]
     assert preview.template is not None
     return preview.template.texts(json.loads(preview.payload_json))
 
@@ -151,6 +146,6 @@ def video_box(kind: str, job: Job) -> bytes | None:
     """The ``free`` box that makes a served MP4 unique, or None if ``job`` has no such file."""
     if kind in ("videos", "audio") and job.kind is JobKind.RENDER:
         return media.free_box(render_box_payload(job))
-    if kind == "previews" and job.kind is JobKind.PREVIEW:
+    if kind in ("previews", "tts") and job.kind is JobKind.PREVIEW:
         return media.free_box(f'{{"simulator":"orchestrator","preview_job_id":"{job.job_id}"}}')
     return None

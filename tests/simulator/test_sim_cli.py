@@ -38,6 +38,13 @@ def _parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["sim", *argv])
 
 
+def test_time_scale_and_queued_status_options() -> None:
+    """``--time-scale`` and ``--queued-status`` land in the settings."""
+    settings = settings_from_args(_parse("--time-scale", "0.01", "--queued-status", "pending"))
+    assert settings == SimSettings.for_profile("demo", time_scale=0.01, queued_status="pending")
+    assert settings_from_args(_parse()).queued_status == "in-progress"
+
+
 def test_options_override_the_profile() -> None:
     """Every override lands in the settings; the rest is the profile's."""
     args = _parse(

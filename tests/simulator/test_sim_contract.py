@@ -82,7 +82,9 @@ async def test_legacy_bulk_flow_has_documented_shapes(
     params = done.body["data"]["renderParams"]
     assert params["next_generation_video"] is True and params["containsTextToImage"] is True
     assert {"audio", "output", "scenes"} <= set(params)
-    assert params["scenes"][0]["text"] == "Hello Ada, welcome to Acme!"
+    assert params["scenes"][0]["sub_scenes"][0]["text_lines"] == [
+        {"text": "Hello Ada, welcome to Acme!"}
+    ]
 
     rendered = await api.call("PUT", f"/v1/video/render/{preview_id}", json_body=params)
     assert rendered.status == 200
@@ -264,7 +266,8 @@ async def test_storyboard_answers_top_level_and_data_job_id(
     assert answer.status == 200
     assert answer.body["jobId"] == answer.body["data"]["jobId"]
     done = await api.wait(answer.body["jobId"])
-    assert done.body["data"]["renderParams"]["scenes"] == story["scenes"]
+    scenes = done.body["data"]["renderParams"]["scenes"]
+    assert [s["sub_scenes"][0]["text_lines"][0]["text"] for s in scenes] == ["One."]
     await api.wait(await api.render(answer.body["jobId"]))
     second = await api.call("POST", "/v1/video/storyboard", json_body=story)
     await api.wait(second.body["jobId"])

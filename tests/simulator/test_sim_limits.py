@@ -25,28 +25,53 @@ async def test_rate_limit_answers_429_with_retry_after(
     assert sim.stats()["rate_limited"] == 1
 
 
-async def test_render_cap_queues_renders_as_pending(
-    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
-) -> None:
-    """Beyond ``max_concurrent_renders`` a render is pending, then starts when a slot frees."""
-    sim = await make_sim(clock=clock, max_concurrent_renders=1, render_s=1.0, jitter_frac=0.0)
-    api = Api(session, sim)
+async def _two_capped_renders(api: Api, clock: ManualClock) -> tuple[str, str]:
     template_id = (await api.upload())["templateId"]
     previews = [await api.preview(template_id, {"company": str(i)}) for i in range(2)]
     clock.advance(5)
     first, second = [await api.render(p) for p in previews]
+    return first, second
 
-    async def status(job_id: str) -> str:
-        status: str = (await api.job(job_id)).body["data"]["status"]
-        return status
+
+async def test_render_cap_queues_renders_as_in_progress_without_progress(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """Beyond ``max_concurrent_renders`` a render says in-progress with no renderProgress (§5.4),
+    then starts when a slot frees."""
+    sim = await make_sim(clock=clock, max_concurrent_renders=1, render_s=1.0, jitter_frac=0.0)
+    api = Api(session, sim)
+    first, second = await _two_capped_renders(api, clock)
+
+    async def data(job_id: str) -> dict[str, object]:
+        body: dict[str, object] = (await api.job(job_id)).body["data"]
+        return body
 
     clock.advance(0.5)
-    assert (await status(first), await status(second)) == ("in-progress", "pending")
+    assert (await data(first))["status"] == "in-progress"
+    assert await data(second) == {"status": "in-progress"}, "queued: no renderProgress"
     clock.advance(1.0)
-    assert (await status(first), await status(second)) == ("completed", "in-progress")
-    assert (await api.job(second)).body["data"]["renderProgress"] == 50
+    assert (await data(first))["status"] == "completed"
+    assert (await data(second))["status"] == "in-progress"
+    assert (await data(second))["renderProgress"] == 50
     clock.advance(1.0)
-    assert (await status(first), await status(second)) == ("completed", "completed")
+    assert (await data(second))["status"] == "completed"
+
+
+async def test_queued_status_pending_by_setting(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """With ``queued_status="pending"`` a queued render says pending (the documented value)."""
+    sim = await make_sim(
+        clock=clock,
+        max_concurrent_renders=1,
+        render_s=1.0,
+        jitter_frac=0.0,
+        queued_status="pending",
+    )
+    api = Api(session, sim)
+    _, second = await _two_capped_renders(api, clock)
+    clock.advance(0.5)
+    assert (await api.job(second)).body["data"] == {"status": "pending"}
 
 
 async def test_token_expires_after_its_lifetime(
@@ -64,10 +89,11 @@ async def test_token_expires_after_its_lifetime(
     assert (await api.call("GET", "/v1/quota")).status == 200
 
 
-async def test_jobs_past_retention_are_not_found(
+async def test_jobs_past_retention_answer_cleaned(
     make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
-    """``job_retention_s`` after it ends a job answers 5000/JOB_NOT_FOUND and is purged."""
+    """``job_retention_s`` after it ends a job answers ``cleaned`` (§5.4) and is purged; an id
+    never issued is still 5000/JOB_NOT_FOUND, and so is the purged id for another account."""
     sim = await make_sim(clock=clock, job_retention_s=10)
     api = Api(session, sim)
     template_id = (await api.upload())["templateId"]
@@ -76,10 +102,16 @@ async def test_jobs_past_retention_are_not_found(
     assert (await api.job(preview_id)).status == 200
     clock.advance(10)
     gone = await api.job(preview_id)
-    assert gone.status == 404
-    assert gone.body["error"] == {"error_code": "5000", "error_message": "JOB_NOT_FOUND"}
+    assert gone.status == 200
+    assert gone.body == {"job_id": preview_id, "success": True, "data": {"status": "cleaned"}}
+    never = await api.job("00000000-0000-4000-8000-000000000000")
+    assert never.status == 404
+    assert never.body["error"] == {"error_code": "5000", "error_message": "JOB_NOT_FOUND"}
+    other = Api(session, sim, headers={"Authorization": "pictai_someone_else"})
+    assert (await other.job(preview_id)).status == 404
     await api.preview(template_id)
     assert sim.stats()["jobs"]["live"] == 1
+    assert sim.simulator.jobs.tombstones == 1
 
 
 async def test_video_links_expire_and_rereading_gives_fresh_ones(
