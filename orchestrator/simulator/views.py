@@ -16,6 +16,8 @@ from orchestrator.simulator import media, pages, render_params, stock
 from orchestrator.simulator.core import Simulator, render_box_payload
 from orchestrator.simulator.jobs import Job, JobKind, Phase
 
+OUTPUT = render_params.OUTPUT
+"""Kept under its old name for code that renders without a preview."""
 SUBTITLE_KINDS = ("srt", "vtt", "txt")
 _SUBTITLE_KEYS = {"srt": "srtFile", "vtt": "vttFile", "txt": "txtFile"}
 
