@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="template",
         help="the flow of rows without a flow column (default: template)",
     )
+    validate.add_argument(
+        "--out",
+        type=Path,
+        metavar="RUN_DIR",
+        help="also list rows whose values changed since RUN_DIR rendered them",
+    )
     validate.set_defaults(func=_cmd_validate)
 
     approve = sub.add_parser(
@@ -250,7 +256,7 @@ def _cmd_approve(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.commands import validate_command
 
-    return validate_command(args.manifest, args.template, args.flow)
+    return validate_command(args.manifest, args.template, args.flow, run_dir=args.out)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -27,9 +27,11 @@ from orchestrator.console import console_sink
 from orchestrator.doctor import Finding
 from orchestrator.errors import ConfigError, RunDirError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
+from orchestrator.identity import variables_digest
 from orchestrator.ledger import LEDGER_NAME, replay
 from orchestrator.manifest import read_manifest
 from orchestrator.results import write_results
+from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run import RunSpec, RunSummary, execute
 from orchestrator.simulator.settings import SimSettings
 from orchestrator.status import next_command, status
@@ -99,8 +101,13 @@ def approve_command(args: argparse.Namespace) -> int:
     return resume_command(args)
 
 
-def validate_command(manifest: Path, template: Path | None, flow: str = "template") -> int:
+def validate_command(
+    manifest: Path, template: Path | None, flow: str = "template", *, run_dir: Path | None = None
+) -> int:
     report = validate_manifest(manifest, template, flow)
+    if report.ok and run_dir is not None and (run_dir / LEDGER_NAME).exists():
+        for line in changed_rows(run_dir, manifest, template, flow):
+            print(f"warning: {line}")
     for problem in report.problems:
         print(problem)
     for warning in getattr(report, "warnings", []):
@@ -112,6 +119,25 @@ def validate_command(manifest: Path, template: Path | None, flow: str = "templat
         return 0
     print(f"{manifest}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
     return 2
+
+
+def changed_rows(run_dir: Path, manifest: Path, template: Path | None, flow: str) -> list[str]:
+    """One line per manifest row whose values differ from those ``run_dir`` rendered it from."""
+    state = replay(run_dir / LEDGER_NAME)
+    lines: list[str] = []
+    try:
+        for _, job in iter_row_jobs(manifest, template, TemplateCache(), flow):
+            st = state.rows.get(job.row_id)
+            if st is None or st.rendered_vars is None:
+                continue
+            if st.rendered_vars != variables_digest(job.variables):
+                lines.append(
+                    f"{manifest}:{job.line}: row {job.row_id} changed since its video was made; "
+                    "a run keeps that video (--rerender-changed renders the new values)"
+                )
+    finally:
+        state.rows.close()
+    return lines
 
 
 def report_command(run_dir: Path) -> int:

@@ -44,6 +44,11 @@ def test_an_edited_row_keeps_its_video_until_rerender_changed(
     capsys.readouterr()
 
     _rewrite_name(batch["manifest"], "row-001", "Benjamin")
+    validate = ["validate", str(batch["manifest"]), "--template", str(batch["template"])]
+    assert main([*validate, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.count("changed since its video was made") == 1
+    assert f"{batch['manifest']}:3: row row-001 changed since its video was made" in said
     assert main(run_args(batch)) == 0
     err = capsys.readouterr().err
     assert err.count("CHANGED") == 1
