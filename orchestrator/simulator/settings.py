@@ -69,6 +69,10 @@ class SimSettings(BaseModel):
     # --- answers ---
     new_shapes: bool = False
     """Answer the newer shapes: ``status: completed`` on previews, ``data.jobId`` everywhere."""
+    render_subtitle_form: Literal["url", "content", "none"] = "url"
+    """How a finished render offers ``srtFile``/``vttFile``/``txtFile`` (§2 step 6; the form is
+    unpublished, §5.2 gives a transcription's as contents): signed CDN links, the files'
+    contents, or not at all. [choice] Clients must cope with all three."""
     strict_variables: bool = True
     """Reject from-template variables the template does not declare (400 INVALID_REQUEST_BODY)."""
     webhook_timeout_s: float = Field(default=5.0, gt=0.0)
