@@ -22,6 +22,8 @@ from orchestrator.config import ApiConfig, Credentials
 from orchestrator.limits import RateLimiter
 from orchestrator.responses import parse_job
 from orchestrator.retry import RetryPolicy
+from orchestrator.stages.base import RowJob
+from orchestrator.stages.transcribe import cut_subtitles
 
 
 def _word(uid: int, text: str, start: float, end: float, sentence: int, **extra: Any) -> dict:
@@ -231,3 +233,49 @@ async def test_highlights_request_sends_the_transcript_unchanged(
             assert job.transcript is not None
             assert await client.create_highlights(job.transcript, 30.0) == "h1"
     assert sent == [{"transcript": _sentences(), "highlight_duration": 30.0}]
+
+
+class _Jobs:
+    """Reads jobs from canned answers, as ``PictoryClient.get_job`` would."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.reads: list[str] = []
+
+    async def get_job(self, job_id: str) -> Any:
+        self.reads.append(job_id)
+        return parse_job(job_id, self.answers[job_id])
+
+
+def _resumed(aux_jobs: dict[str, str], answers: dict[str, Any]) -> tuple[Any, Any]:
+    row = RowJob("r1", 2, {"highlights": "5"}, None, "r1.mp4", flow="video-edit")
+    state = types.SimpleNamespace(aux_jobs=aux_jobs)
+    svc = types.SimpleNamespace(state=lambda _row: state, client=_Jobs(answers))
+    return row, svc
+
+
+async def test_resumed_row_rebuilds_cut_subtitles_from_its_ledger_jobs() -> None:
+    """A row resumed after its render (empty scratch) whose render offers no subtitles gets them
+    from the transcription and highlights jobs the ledger names: re-timed to the cut."""
+    flags = [[False, True], [True, True, True, False], [False, False]]
+    highlighted = {
+        "success": True,
+        "data": {"status": "completed", "transcript": _sentences(flags)},
+    }
+    row, svc = _resumed({"transcription": "t1", "highlights": "h1"}, {
+        "t1": TRANSCRIPTION_ANSWER, "h1": highlighted})  # fmt: skip
+    found = await cut_subtitles(row, svc)
+    assert found["txt"] == "again\nWe ship video\n"
+    assert found["srt"].startswith("1\n00:00:00,000 --> 00:00:00,400\nagain\n")
+    assert svc.client.reads == ["t1", "h1"]
+
+
+async def test_whole_video_row_uses_the_transcription_subtitles() -> None:
+    """A whole-video cut keeps the source's timings, so the transcription's own srt/vtt/txt
+    contents (§5.2) are its subtitles."""
+    row, svc = _resumed({"transcription": "t1"}, {"t1": TRANSCRIPTION_ANSWER})
+    found = await cut_subtitles(row, svc)
+    assert found["srt"] == TRANSCRIPTION_ANSWER["data"]["srt"]  # type: ignore[index]
+    gone = {"success": True, "data": {"status": "cleaned"}}
+    row, svc = _resumed({"transcription": "t1"}, {"t1": gone})
+    assert await cut_subtitles(row, svc) == {}

@@ -51,6 +51,11 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="answer the newer shapes (status on previews, data.jobId everywhere)",
     )
+    parser.add_argument(
+        "--render-subtitles",
+        choices=("url", "content", "none"),
+        help="how a render offers srtFile/vttFile/txtFile: links (default), contents, or not",
+    )
     parser.set_defaults(func=run)
 
 
@@ -62,6 +67,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "preview_s": args.preview_seconds,
         "render_s": args.render_seconds,
         "seed": args.seed,
+        "render_subtitle_form": args.render_subtitles,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:

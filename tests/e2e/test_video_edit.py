@@ -105,3 +105,24 @@ def test_video_edit_with_highlights_cuts_each_video_and_writes_subtitles(
             assert abs(h * 3600 + m * 60 + s + ms / 1000 - total) < 0.01
     assert main([*args, "--config", str(config)]) == 0  # again: nothing rendered twice
     assert sim.stats()["renders_started"] == len(HIGHLIGHT_S)
+
+
+def test_highlights_that_keep_nothing_fail_the_row_before_any_render(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """Highlights shorter than every sentence mark no word: the row fails naming why, and no
+    render (which would bill for an empty video) is sent."""
+    sim = make_sim()
+    api_env(sim)
+    config = tmp_path / "c.toml"
+    config.write_text(FAST_CONFIG)
+    shutil.copyfile(RECORDINGS / "webinar-1.mp4", tmp_path / "a.mp4")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,video,highlights\nshort,a.mp4,0.1\n")
+    out = tmp_path / "run"
+    args = ["run", str(manifest), "--flow", "video-edit", "--out", str(out)]
+    assert main([*args, "--config", str(config)]) == 1
+    results = check_invariants(out, sim.stats(), 1)
+    assert results[0]["status"] == "failed"
+    assert "marked no highlighted words" in results[0]["error"]
+    assert sim.stats()["renders_started"] == 0
