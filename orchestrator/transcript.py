@@ -64,8 +64,8 @@ def words(transcript: Iterable[Any]) -> list[Word]:
             continue
         items = sentence.get("words")
         if not isinstance(items, list):  # the ``[{text, start, end}]`` segment form (§5.1)
-            items = [{**sentence, "word": sentence.get("text"), "start_time": sentence.get("start"),
-                      "end_time": sentence.get("end")}]  # fmt: skip
+            start, end = sentence.get("start"), sentence.get("end")
+            items = [{"word": sentence.get("text"), "start_time": start, "end_time": end}]
         for item in items:
             word = _word(item, index)
             if word is not None:

@@ -258,12 +258,9 @@ async def test_resumed_row_rebuilds_cut_subtitles_from_its_ledger_jobs() -> None
     """A row resumed after its render (empty scratch) whose render offers no subtitles gets them
     from the transcription and highlights jobs the ledger names: re-timed to the cut."""
     flags = [[False, True], [True, True, True, False], [False, False]]
-    highlighted = {
-        "success": True,
-        "data": {"status": "completed", "transcript": _sentences(flags)},
-    }
-    row, svc = _resumed({"transcription": "t1", "highlights": "h1"}, {
-        "t1": TRANSCRIPTION_ANSWER, "h1": highlighted})  # fmt: skip
+    data = {"status": "completed", "transcript": _sentences(flags)}
+    answers = {"t1": TRANSCRIPTION_ANSWER, "h1": {"success": True, "data": data}}
+    row, svc = _resumed({"transcription": "t1", "highlights": "h1"}, answers)
     found = await cut_subtitles(row, svc)
     assert found["txt"] == "again\nWe ship video\n"
     assert found["srt"].startswith("1\n00:00:00,000 --> 00:00:00,400\nagain\n")
