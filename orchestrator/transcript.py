@@ -65,7 +65,15 @@ def words(transcript: Iterable[Any]) -> list[Word]:
         items = sentence.get("words")
         if not isinstance(items, list):  # the ``[{text, start, end}]`` segment form (§5.1)
             start, end = sentence.get("start"), sentence.get("end")
-            items = [{"word": sentence.get("text"), "start_time": start, "end_time": end}]
+            flag = sentence.get("highlight")
+            items = [
+                {
+                    "word": sentence.get("text"),
+                    "start_time": start,
+                    "end_time": end,
+                    "highlight": flag,
+                }
+            ]
         for item in items:
             word = _word(item, index)
             if word is not None:

@@ -109,6 +109,11 @@ def test_words_skip_pauses_and_read_segments() -> None:
     ]
     segments = transcript.words([{"text": "Hello there", "start": 1, "end": 2.5}])
     assert [(w.text, w.start_s, w.end_s) for w in segments] == [("Hello there", 1.0, 2.5)]
+    flagged = [
+        {"text": "Kept.", "start": 0, "end": 2, "highlight": True},
+        {"text": "Dropped.", "start": 2, "end": 3, "highlight": False},
+    ]
+    assert [s.text for s in transcript.highlight_spans(flagged)] == ["Kept."]
 
 
 def test_whole_video_cut_keeps_every_sentence_on_the_source_clock() -> None:
