@@ -190,10 +190,12 @@ class PictoryClient:
     async def create_highlights(
         self, transcript: list[dict[str, Any]], duration_s: float, *, webhook: str | None = None
     ) -> str:
+        """``POST /v2/transcription/highlights`` (§5.1): ``transcript`` is the transcription job's
+        ``data.transcript`` exactly as answered, ``highlight_duration`` the target length."""
         payload: dict[str, Any] = {"transcript": transcript, "highlight_duration": duration_s}
         if webhook:
             payload["webhook"] = webhook
-        return await self._create("POST", "/v2/highlights", payload)
+        return await self._create("POST", "/v2/transcription/highlights", payload)
 
     async def render_params(
         self,

@@ -8,8 +8,8 @@ A row's flow comes from its ``flow`` column, else ``--flow`` (default ``template
   ``language``, ``style``. Stages: storyboard preview → render → download.
 - ``video-edit``: ``video`` (a local file or an http(s) URL; required), ``language``,
   ``highlights`` (seconds of highlights to keep; empty = the whole video), ``video_name``.
-  Stages: upload → transcription → highlights (when asked) → render → download (the video and
-  the subtitle files the render offers).
+  Stages: upload → transcription → highlights (when asked) → render (a direct renderParams body
+  cutting the source, §5.3 b) → download (the video and ``.srt``/``.vtt``/``.txt`` beside it).
 
 In a manifest that mixes flows every row has every column; a column that belongs to another
 flow is ignored when it is empty and is an error ("mixes flows") when it holds a value. Relative
@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from orchestrator import transcript
 from orchestrator.manifest_row import ManifestRow
+from orchestrator.transcript import Span
 
 FLOWS = ("template", "storyboard", "video-edit")
 FLOW_FIELDS: dict[str, tuple[str, ...]] = {
@@ -218,19 +220,12 @@ def storyboard_payload(
 
 
 def video_edit_render_body(
-    fields: Mapping[str, str], source_url: str, items: list[dict[str, Any]], default_name: str
+    fields: Mapping[str, str], source_url: str, spans: list[Span], default_name: str
 ) -> dict[str, Any]:
-    """The ``POST /v1/video/render`` body for a video-edit row: the source video cut to the
-    transcript items (all of them, or the highlights), with subtitles."""
-    return {
-        "videoName": fields.get("video_name", "").strip() or default_name,
-        "language": fields.get("language", "").strip() or DEFAULT_LANGUAGE,
-        "source": {"videoUrl": source_url},
-        "scenes": [{k: item[k] for k in ("text", "start", "end") if k in item} for item in items]
-        or [{"text": ""}],
-        "subtitles": {"enabled": True, "formats": ["srt", "vtt", "txt"]},
-        "output": {"format": "mp4"},
-    }
+    """The ``POST /v1/video/render`` body for a video-edit row: the source video cut to ``spans``
+    (every sentence, or the highlights), its own sound kept (§5.3 b, see ``transcript``)."""
+    name = fields.get("video_name", "").strip() or default_name
+    return transcript.render_body(source_url, spans, name)
 
 
 def content_type(path: Path) -> str:

@@ -8,6 +8,11 @@ Every quirk of ``../shared/pictory-api.md`` is understood here and nowhere else:
   ``renderParams`` present;
 - a finished render offers ``videoURL`` and/or ``shareVideoURL`` / ``videoShareURL``: prefer the
   first, fall back to the others;
+- a transcription or highlights job (§5.1, §5.2) answers ``data.transcript`` (sentences with
+  ``words[]``, kept exactly as sent: a highlights request must carry it unchanged) and, for a
+  transcription, the subtitle files ``srt``/``vtt``/``txt`` as contents and ``mediaInfo``;
+- a finished render offers ``srtFile``/``vttFile``/``txtFile`` (§2 step 6) in an unpublished
+  form: any non-empty string is kept (a URL to download, or the file's contents);
 - a failed job answers ``success: false`` with ``data.status == "failed"`` and an error code.
 """
 
@@ -20,6 +25,7 @@ JobStatus = Literal["pending", "in-progress", "completed", "failed"]
 
 _VIDEO_URL_KEYS = ("videoURL", "shareVideoURL", "videoShareURL")
 _SUBTITLE_KEYS = ("srtFile", "vttFile", "txtFile")
+_TEXT_KEYS = ("srt", "vtt", "txt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +40,13 @@ class JobState:
     video_url: str | None = None
     video_duration_s: float | None = None
     subtitle_urls: dict[str, str] = field(default_factory=dict)
+    """A render's ``srtFile``/``vttFile``/``txtFile``: a URL, or the contents themselves."""
     transcript: list[dict[str, Any]] | None = None
-    highlights: list[dict[str, Any]] | None = None
+    """A transcription's or highlights job's ``data.transcript``, unchanged (§5.1, §5.2)."""
+    subtitle_texts: dict[str, str] = field(default_factory=dict)
+    """A transcription's ``srt``/``vtt``/``txt``: file contents, not URLs (§5.2)."""
+    media_duration_s: float | None = None
+    """A transcription's ``mediaInfo.duration`` (keys unpublished, §5.2: read if present)."""
     error_code: str | None = None
     error_message: str | None = None
 
@@ -99,7 +110,9 @@ def parse_job(job_id: str, body: Any) -> JobState:
         )
     video_url = next((data[k] for k in _VIDEO_URL_KEYS if _nonempty_str(data.get(k))), None)
     render_params = data.get("renderParams")
-    completed = status == "completed" or isinstance(render_params, dict)
+    transcript = _items(data.get("transcript"))
+    legacy_done = isinstance(render_params, dict) or (not status and transcript is not None)
+    completed = status == "completed" or legacy_done
     if completed:
         return JobState(
             job_id=job_id,
@@ -110,8 +123,9 @@ def parse_job(job_id: str, body: Any) -> JobState:
             video_url=video_url,
             video_duration_s=_float_or_none(data.get("videoDuration")),
             subtitle_urls={k: data[k] for k in _SUBTITLE_KEYS if _nonempty_str(data.get(k))},
-            transcript=_items(data.get("transcript")),
-            highlights=_items(data.get("highlights")),
+            transcript=transcript,
+            subtitle_texts={k: data[k] for k in _TEXT_KEYS if _nonempty_str(data.get(k))},
+            media_duration_s=_float_or_none(_media_info(data).get("duration")),
         )
     return JobState(
         job_id=job_id,
@@ -132,10 +146,16 @@ def error_detail(body: Any) -> tuple[str | None, str | None]:
 
 
 def _items(value: Any) -> list[dict[str, Any]] | None:
-    """A list of transcript-like objects (``text``, ``start``, ``end``), or None."""
+    """A transcript's items (sentences with ``words[]``, or ``{text, start, end}`` segments) as
+    sent, or None; ``orchestrator.transcript`` reads their words."""
     if not isinstance(value, list):
         return None
-    return [item for item in value if isinstance(item, dict) and isinstance(item.get("text"), str)]
+    return [item for item in value if isinstance(item, dict)]
+
+
+def _media_info(data: dict[str, Any]) -> dict[str, Any]:
+    info = data.get("mediaInfo")
+    return info if isinstance(info, dict) else {}
 
 
 def _nonempty_str(value: Any) -> bool:

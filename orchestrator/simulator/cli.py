@@ -70,6 +70,11 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="answer the newer shapes (status on previews, data.jobId everywhere)",
     )
+    parser.add_argument(
+        "--render-subtitles",
+        choices=("url", "content", "none"),
+        help="how a render offers srtFile/vttFile/txtFile: links (default), contents, or not",
+    )
     parser.set_defaults(func=run)
 
 
@@ -85,6 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "accepted_api_key": args.api_key,
         "time_scale": args.time_scale,
         "queued_status": args.queued_status,
+        "render_subtitle_form": args.render_subtitles,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from orchestrator.simulator import media
+from orchestrator.simulator import media, render_body, transcripts
 from orchestrator.simulator.accounting import Accounting
 from orchestrator.simulator.answers import ApiProblem, dumps, invalid_body, job_not_found
 from orchestrator.simulator.auth import Authenticator, RateLimiter, rate_limited
@@ -188,15 +188,23 @@ class Simulator:
         )
 
     def _start_render(
-        self, account: str, webhook: str | None, *, key: str, preview: Job | None, params: str = ""
+        self,
+        account: str,
+        webhook: str | None,
+        *,
+        key: str,
+        preview: Job | None,
+        params: str = "",
+        length_s: float = 0.0,
     ) -> Job:
+        drawn_s = round(self.duration_s(self.settings.video_duration_s), 3)
         job = self._new_job(
             JobKind.RENDER,
             account,
             webhook,
             preview=preview,
             payload_json=params,
-            video_duration_s=round(self.duration_s(self.settings.video_duration_s), 3),
+            video_duration_s=length_s or drawn_s,
         )
         job.video = media.video_digest(media.free_box(render_box_payload(job)))
         self.accounting.record_render(
@@ -232,17 +240,19 @@ class Simulator:
         return self._start_render(account, webhook, key=key, preview=preview)
 
     def render_params(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:
-        """``POST /v1/video/render`` with a full renderParams body."""
-        if not isinstance(body.get("scenes"), list) or not body["scenes"]:
-            raise invalid_body("field 'scenes' is required: a non-empty list of scenes")
+        """``POST /v1/video/render`` with a full renderParams body (§5.3 b, §5.7; checks and
+        length in ``render_body``). The MP4 records the cut: each scene's source segment."""
+        render_body.check(body)
         canonical = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
         digest = hashlib.sha256(canonical.encode()).hexdigest()
+        scenes = render_body.cut(body)
         return self._start_render(
             account,
             webhook,
             key="params:" + canonical,
             preview=None,
-            params=f'"render_params_sha256":"{digest}"',
+            params=dumps({"render_params_sha256": digest, "scenes": scenes})[1:-1],
+            length_s=render_body.length_s(scenes),
         )
 
     def create_transcription(
@@ -254,9 +264,30 @@ class Simulator:
         )
 
     def create_highlights(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:
-        """``POST /v2/highlights``: pick the transcript items that fit ``highlight_duration``."""
+        """``POST /v2/transcription/highlights`` (§5.1; answer in ``transcripts``)."""
+        transcripts.check_highlights_body(body)
         payload = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
         return self._new_job(JobKind.HIGHLIGHTS, account, webhook, payload_json=payload)
+
+    def highlights_of(
+        self, account: str, transcription_id: str, body: dict[str, Any], webhook: str | None
+    ) -> Job:
+        """``POST /v2/transcription/{transcriptionJobId}/highlights`` (§5.1): the highlights of a
+        finished transcription of this account. [choice] 409 ``TRANSCRIPTION_NOT_READY`` before
+        it finishes, 400 for a job of another kind."""
+        job = self.get_job(transcription_id, account)
+        if job.kind is not JobKind.TRANSCRIPTION:
+            raise invalid_body(
+                f"job {transcription_id} is a {job.kind.value} job, not a transcription"
+            )
+        if job.phase(self.now()) is not Phase.DONE:
+            raise ApiProblem(
+                409,
+                "TRANSCRIPTION_NOT_READY",
+                f"transcription {transcription_id} is not finished; poll its job first",
+            )
+        full = {**body, "transcript": transcripts.transcript_for(job.file_url)}
+        return self.create_highlights(account, full, webhook)
 
     def quota(self, account: str) -> dict[str, Any]:
         used = self.accounting.minutes_used.get(account, 0.0)

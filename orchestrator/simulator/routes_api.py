@@ -209,17 +209,18 @@ async def transcription(request: web.Request) -> web.Response:
 async def highlights(request: web.Request) -> web.Response:
     sim = _sim(request)
     body = await read_json_object(request)
-    transcript = body.get("transcript")
-    if (
-        not isinstance(transcript, list)
-        or not transcript
-        or not all(isinstance(i, dict) and isinstance(i.get("text"), str) for i in transcript)
-    ):
-        raise invalid_body("field 'transcript' is required: a non-empty list of {\"text\", ...}")
-    duration = body.get("highlight_duration", 60)
-    if not isinstance(duration, int | float) or duration <= 0:
-        raise invalid_body("field 'highlight_duration' must be a positive number of seconds")
     job = sim.create_highlights(_account(request), body, optional_str(body, "webhook"))
+    return json_response(ok({"jobId": job.job_id}))
+
+
+async def highlights_of(request: web.Request) -> web.Response:
+    """``POST /v2/transcription/{transcriptionJobId}/highlights`` ``{highlight_duration,
+    webhook?, language?}`` (§5.1)."""
+    sim = _sim(request)
+    body = await read_json_object(request, empty_ok=True)
+    job = sim.highlights_of(
+        _account(request), request.match_info["id"], body, optional_str(body, "webhook")
+    )
     return json_response(ok({"jobId": job.job_id}))
 
 
@@ -255,7 +256,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/video/render", render_params, creating=True),
     RouteSpec("POST", "/v1/video/storyboard", storyboard, creating=True),
     RouteSpec("POST", "/v2/transcription", transcription, creating=True),
-    RouteSpec("POST", "/v2/highlights", highlights, creating=True),
+    RouteSpec("POST", "/v2/transcription/highlights", highlights, creating=True),
+    RouteSpec("POST", "/v2/transcription/{id}/highlights", highlights_of, creating=True),
     RouteSpec("POST", "/v1/media/generateUrl", generate_url),
     RouteSpec("POST", "/v1/media/generateurl", generate_url),
     RouteSpec("GET", "/v1/media/search", media_search),

@@ -11,6 +11,7 @@
 - ``GET /__stock__/{library}/{name}``: stock media found by ``GET /v1/media/search``
   (see ``stock``).
 - ``GET /__sim__/stats``: ``Simulator.stats()`` as JSON.
+- ``GET /__editor__/{jobId}``: the stub page a transcription's ``editVideoUrl`` points to.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from orchestrator.simulator.answers import json_response
 from orchestrator.simulator.core import CDN_PREFIX, STORAGE_PREFIX, Simulator
 from orchestrator.simulator.jobs import Job, JobKind, Phase
 from orchestrator.simulator.routes_api import SIM_KEY
-from orchestrator.simulator.views import transcript_lines, video_box, video_lines
+from orchestrator.simulator.transcripts import EDITOR_PREFIX, editor_page
+from orchestrator.simulator.views import render_subtitles, transcript_lines, video_box
 
 UPLOAD_CHUNK_BYTES = 64 * 1024
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -65,10 +67,9 @@ def _file(kind: str, ext: str, job: Job) -> tuple[bytes, str, str] | None:
         body = media.thumbnail_png()
     elif kind == "subtitles" and ext in _TEXT_TYPES:
         if job.kind is JobKind.TRANSCRIPTION:
-            lines, duration_s = transcript_lines(job), 4.0
+            body = media.subtitles(transcript_lines(job), ext, 4.0).encode()
         else:
-            lines, duration_s = video_lines(job), job.video_duration_s or 1.0
-        body = media.subtitles(lines, ext, duration_s).encode()
+            body = render_subtitles(job, ext).encode()
     else:
         return None
     content_type = _TEXT_TYPES.get(ext, "image/png")
@@ -159,6 +160,11 @@ async def stock_file(request: web.Request) -> web.StreamResponse:
     return await _serve(sim, request, body, content_type, etag)
 
 
+async def editor(request: web.Request) -> web.Response:
+    """The stub behind a transcription's ``editVideoUrl`` (§5.2): an HTML page, no auth."""
+    return web.Response(text=editor_page(request.match_info["id"]), content_type="text/html")
+
+
 async def stats(request: web.Request) -> web.Response:
     return json_response(request.app[SIM_KEY].stats())
 
@@ -170,3 +176,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(pages.SHARE_PREFIX + "/{job_id}/{share_id}", share_page)
     app.router.add_get(stock.STOCK_PREFIX + "/{library}/{name}", stock_file)
     app.router.add_get("/__sim__/stats", stats)
+    app.router.add_get(EDITOR_PREFIX + "/{id}", editor)

@@ -81,6 +81,10 @@ class SimSettings(BaseModel):
     (no ``renderProgress``), because every Pictory sample polls only while the status is exactly
     ``in-progress`` (§5.4); ``pending`` is what the render-project page documents for a queued
     job."""
+    render_subtitle_form: Literal["url", "content", "none"] = "url"
+    """How a finished render offers ``srtFile``/``vttFile``/``txtFile`` (§2 step 6; the form is
+    unpublished, §5.2 gives a transcription's as contents): signed CDN links, the files'
+    contents, or not at all. [choice] Clients must cope with all three."""
     strict_variables: bool = True
     """Reject from-template variables the template does not declare (400 INVALID_REQUEST_BODY)."""
     webhook_timeout_s: float = Field(default=5.0, gt=0.0)

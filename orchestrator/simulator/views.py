@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrator.simulator import media, pages, render_params, stock
+from orchestrator.simulator import media, pages, render_body, render_params, stock, transcripts
 from orchestrator.simulator.core import Simulator, render_box_payload
 from orchestrator.simulator.jobs import Job, JobKind, Phase
 
@@ -59,20 +59,11 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
         if sim.settings.new_shapes:
             data = {"status": "completed", **data}
         return data
-    if job.kind is JobKind.TRANSCRIPTION:
-        lines = transcript_lines(job)
-        return {
-            "status": "completed",
-            "language": job.language,
-            "fileUrl": job.file_url,
-            "txt": "\n".join(lines),
-            "transcript": [
-                {"speakerId": 1, "text": line, "start": 2.0 * i, "end": 2.0 * (i + 1)}
-                for i, line in enumerate(lines)
-            ],
-        }
-    if job.kind is JobKind.HIGHLIGHTS:
-        return {"status": "completed", "highlights": highlight_items(job)}
+    if job.kind is JobKind.TRANSCRIPTION:  # §5.2
+        editor = f"{sim.public_url}{transcripts.EDITOR_PREFIX}/{job.job_id}"
+        return transcripts.transcription_data(job.file_url, job.language, editor)
+    if job.kind is JobKind.HIGHLIGHTS:  # §5.1
+        return transcripts.highlights_data(job.payload_json)
     video = sim.link("videos", f"{job.job_id}.mp4", now)
     answer: dict[str, Any] = {
         "status": "completed",
@@ -83,8 +74,13 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
         "thumbnail": sim.link("thumbnails", f"{job.job_id}.png", now),
         "audioURL": sim.link("audio", f"{job.job_id}.m4a", now),
     }
-    for kind in SUBTITLE_KINDS:
-        answer[_SUBTITLE_KEYS[kind]] = sim.link("subtitles", f"{job.job_id}.{kind}", now)
+    form = sim.settings.render_subtitle_form
+    for kind in SUBTITLE_KINDS if form != "none" else ():
+        answer[_SUBTITLE_KEYS[kind]] = (
+            sim.link("subtitles", f"{job.job_id}.{kind}", now)
+            if form == "url"
+            else render_subtitles(job, kind)
+        )
     answer["videoDuration"] = job.video_duration_s
     return answer
 
@@ -123,20 +119,13 @@ def video_lines(job: Job) -> list[str]:
     return preview.template.texts(json.loads(preview.payload_json))
 
 
-def highlight_items(job: Job) -> list[dict[str, Any]]:
-    """The transcript items, in order, whose total length fits ``highlight_duration`` (at least
-    one item)."""
-    body = json.loads(job.payload_json)
-    budget_s = float(body.get("highlight_duration") or 60)
-    chosen: list[dict[str, Any]] = []
-    total_s = 0.0
-    for item in body.get("transcript") or []:
-        length_s = float(item.get("end", 0)) - float(item.get("start", 0))
-        if chosen and total_s + length_s > budget_s:
-            break
-        chosen.append({k: item[k] for k in ("text", "start", "end") if k in item})
-        total_s += length_s
-    return chosen
+def render_subtitles(job: Job, kind: str) -> str:
+    """A render's ``srt``/``vtt``/``txt``: for a params render its scenes' text on the cut's
+    clock (``render_body.cues``), else ``video_lines`` spread over the video."""
+    cues = render_body.cues(job.payload_json) if job.preview is None else None
+    if cues is not None:
+        return transcripts.subtitle_file(cues, kind)
+    return media.subtitles(video_lines(job), kind, job.video_duration_s or 1.0)
 
 
 def transcript_lines(job: Job) -> list[str]:

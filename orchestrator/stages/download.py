@@ -3,6 +3,7 @@
 A cut-short download never appears under the final name: bytes go to ``.NAME.part``; the byte
 count is checked against ``Content-Length``; a retry resumes with ``Range`` from the partial file.
 An expired or refused link (403/404/410) makes us re-read the render job for a fresh URL first.
+A video-edit row also gets its subtitle files, written beside the video the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from orchestrator.errors import ApiError, LinkExpiredError
 from orchestrator.responses import JobState
 from orchestrator.retry import call_with_retry
 from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.transcribe import cut_subtitles
 
 SUBTITLE_EXTENSIONS = {"srtFile": "srt", "vttFile": "vtt", "txtFile": "txt"}
 
@@ -40,19 +42,7 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             pick=lambda job: job.video_url,
         )
         if with_subtitles:
-            urls: dict[str, str] | None = row.scratch.get("subtitle_urls")
-            if urls is None:
-                urls = (await svc.client.get_job(render_job)).subtitle_urls
-            for key, url in sorted(urls.items()):
-                name = f"{Path(row.output_name).stem}.{SUBTITLE_EXTENSIONS[key]}"
-                await _fetch(
-                    svc,
-                    render_job,
-                    name,
-                    first_url=url,
-                    pick=_subtitle_url(key),
-                )
-                extras.append(name)
+            extras = await _subtitles(row, svc, render_job)
     await svc.ledger.append(
         {
             "e": "downloaded",
@@ -64,6 +54,51 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
         }
     )
     svc.sink.emit("row_done", row=row.row_id, file=row.output_name, bytes=result.bytes)
+
+
+async def _subtitles(row: RowJob, svc: Services, render_job: str) -> list[str]:
+    """``NAME.srt``, ``NAME.vtt`` and ``NAME.txt`` beside the video; returns the names written.
+
+    Each comes from the render job's ``srtFile``/``vttFile``/``txtFile`` when it offers one (§2
+    step 6; the form is unpublished: an http(s) URL is downloaded, any other string is the file's
+    contents), else from the cut's own subtitles (``transcribe.cut_subtitles``). A kind neither
+    offers is skipped with a ``subtitle_missing`` event: the paid video is never held back for it.
+    """
+    offered: dict[str, str] | None = row.scratch.get("subtitle_urls")
+    if offered is None:
+        offered = (await svc.client.get_job(render_job)).subtitle_urls
+    fallback: dict[str, str] | None = None
+    written: list[str] = []
+    for key, kind in SUBTITLE_EXTENSIONS.items():
+        name = f"{Path(row.output_name).stem}.{kind}"
+        value = offered.get(key)
+        if value is not None and _is_url(value):
+            await _fetch(svc, render_job, name, first_url=value, pick=_subtitle_url(key))
+        else:
+            if value is None:
+                if fallback is None:
+                    fallback = await cut_subtitles(row, svc)
+                value = fallback.get(kind)
+            if value is None:
+                svc.sink.emit("subtitle_missing", row=row.row_id, file=name)
+                continue
+            await anyio.to_thread.run_sync(_write_file, svc.videos_dir, name, value)
+        written.append(name)
+    return written
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
+
+
+def _write_file(folder: Path, name: str, text: str) -> None:
+    """``text`` to ``.NAME.part``, fsynced, then renamed to ``NAME`` (like a download)."""
+    part = folder / f".{name}.part"
+    with part.open("w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    _move_into_place(part, folder / name)
 
 
 async def _fetch(

@@ -55,13 +55,10 @@ async def request_render(row: RowJob, svc: Services) -> None:
             job_id = await svc.client.render(
                 preview_job, params, webhook=webhook, before_send=record_intent
             )
-        else:  # video-edit: a full renderParams body built from the transcript
+        else:  # video-edit: a direct renderParams body cutting the source (§5.3 b)
             assert state.source_url is not None
             body = flows.video_edit_render_body(
-                row.variables,
-                state.source_url,
-                row.scratch.get("items") or [],
-                Path(row.output_name).stem,
+                row.variables, state.source_url, row.scratch["spans"], Path(row.output_name).stem
             )
             job_id = await svc.client.render_params(
                 body, webhook=webhook, before_send=record_intent

@@ -2,15 +2,19 @@
 ``highlights``) pick the highlights. Both jobs bill nothing (see ``stages.unbilled``); their ids go
 to the ledger, so a resumed row re-attaches instead of asking again.
 
-The result (the transcript items to keep) is left in ``row.scratch["items"]`` for the render.
+The highlights request carries the transcription's ``data.transcript`` unchanged (§5.1). The
+result is the cut (``row.scratch["spans"]``: what the render keeps, see ``orchestrator.transcript``)
+and the subtitles to fall back on when the render offers none (``row.scratch["cut_subtitles"]``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
-from orchestrator import flows
+from orchestrator import flows, transcript
+from orchestrator.errors import PermanentError
+from orchestrator.responses import JobState
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.unbilled import create_unbilled_job
 
@@ -28,26 +32,49 @@ async def transcribe(row: RowJob, svc: Services) -> None:
             source_url, language, webhook=svc.webhook_url(row, "transcription")
         )
 
-    transcript = await _job_items(row, svc, "transcription", send_transcription, "transcript")
+    transcribed = await _job(row, svc, "transcription", send_transcription)
+    highlighted: JobState | None = None
     seconds = row.variables.get("highlights", "").strip()
     if seconds:
+        sentences = transcribed.transcript or []
 
         async def send_highlights() -> str:
             return await svc.client.create_highlights(
-                transcript, float(seconds), webhook=svc.webhook_url(row, "highlights")
+                sentences, float(seconds), webhook=svc.webhook_url(row, "highlights")
             )
 
-        transcript = await _job_items(row, svc, "highlights", send_highlights, "highlights")
-    row.scratch["items"] = transcript
+        highlighted = await _job(row, svc, "highlights", send_highlights)
+    plan_cut(row, transcribed, highlighted)
 
 
-async def _job_items(
-    row: RowJob,
-    svc: Services,
-    stage: str,
-    send: Callable[[], Awaitable[str]],
-    key: Literal["transcript", "highlights"],
-) -> list[dict[str, Any]]:
+def plan_cut(row: RowJob, transcribed: JobState, highlighted: JobState | None) -> None:
+    """Decide what the render keeps and which subtitles go with it (into ``row.scratch``).
+
+    A whole-video edit keeps every sentence, so the transcription's own ``srt``/``vtt``/``txt``
+    (§5.2) fit the cut. A highlights cut does not have the source's timings: [choice] its fallback
+    subtitles are built from the kept words, re-timed to the cut.
+    """
+    if highlighted is None:
+        spans = transcript.whole_spans(transcribed.transcript or [], transcribed.media_duration_s)
+    else:
+        spans = transcript.highlight_spans(highlighted.transcript or [])
+    if not spans:
+        what = "marked no highlighted words" if highlighted else "found no spoken words"
+        raise PermanentError(
+            f"the {'highlights' if highlighted else 'transcription'} job {what}; "
+            "nothing to cut, so no render was sent",
+            endpoint="GET /v1/jobs",
+        )
+    subtitles = {kind: transcript.subtitles(spans, kind) for kind in transcript.SUBTITLE_KINDS}
+    if highlighted is None:
+        subtitles.update(transcribed.subtitle_texts)
+    row.scratch["spans"] = spans
+    row.scratch["cut_subtitles"] = subtitles
+
+
+async def _job(
+    row: RowJob, svc: Services, stage: str, send: Callable[[], Awaitable[str]]
+) -> JobState:
     state = svc.state(row)
     job_id = (state.aux_jobs or {}).get(stage)
     fresh = job_id is None
@@ -55,12 +82,30 @@ async def _job_items(
         job_id = await create_unbilled_job(row, svc, stage, send)
         await svc.ledger.append({"e": "aux_job", "row": row.row_id, "stage": stage, "job": job_id})
         svc.sink.emit("stage", row=row.row_id, stage=stage, job=job_id)
-    job = await svc.wait_job(
+    return await svc.wait_job(
         job_id,
         stage=stage,
         interval_s=svc.poll.preview_interval_s,
         deadline_s=svc.poll.preview_deadline_s,
         fresh=fresh,
     )
-    items = job.transcript if key == "transcript" else job.highlights
-    return list(items or [])
+
+
+async def cut_subtitles(row: RowJob, svc: Services) -> dict[str, str]:
+    """The fallback subtitles of ``plan_cut``; on a resumed row (empty scratch) rebuilt from the
+    ledger's transcription and highlights jobs. Empty when those jobs are gone."""
+    found: dict[str, Any] | None = row.scratch.get("cut_subtitles")
+    if found is not None:
+        return dict(found)
+    aux = svc.state(row).aux_jobs or {}
+    if "transcription" not in aux:
+        return {}
+    transcribed = await svc.client.get_job(aux["transcription"])
+    highlighted = await svc.client.get_job(aux["highlights"]) if "highlights" in aux else None
+    if transcribed.status != "completed" or (highlighted and highlighted.status != "completed"):
+        return {}
+    try:
+        plan_cut(row, transcribed, highlighted)
+    except PermanentError:
+        return {}
+    return dict(row.scratch["cut_subtitles"])

@@ -90,7 +90,7 @@ def test_video_edit_batch_uploads_transcribes_and_downloads_subtitles(
     stats = sim.stats()
     assert stats["uploads"]["count"] == 4
     assert stats["requests"]["POST /v2/transcription"] == 4
-    assert stats["requests"]["POST /v2/highlights"] == 2
+    assert stats["requests"]["POST /v2/transcription/highlights"] == 2
     for i in range(4):
         for ext in ("srt", "vtt", "txt"):
             assert (out / "videos" / f"edit-{i}.{ext}").stat().st_size > 0

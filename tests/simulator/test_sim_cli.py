@@ -75,6 +75,13 @@ def test_options_override_the_profile() -> None:
     assert (args.host, args.port, args.func.__name__) == ("127.0.0.1", 8765, "run")
 
 
+def test_render_subtitles_option_sets_the_form() -> None:
+    """``--render-subtitles content`` makes renders offer their subtitles as contents."""
+    settings = settings_from_args(_parse("--render-subtitles", "content"))
+    assert settings.render_subtitle_form == "content"
+    assert settings_from_args(_parse()).render_subtitle_form == "url"
+
+
 def test_invalid_override_exits_2_without_serving(capsys: pytest.CaptureFixture[str]) -> None:
     """A value the settings refuse is one line on stderr and exit status 2."""
     args = _parse("--rate-limit", "0")

@@ -216,7 +216,8 @@ async def test_post_render_with_full_params(
     """``POST /v1/video/render`` with a renderParams body answers data.job_id and completes."""
     sim = await make_sim()
     api = Api(session, sim)
-    params: dict[str, Any] = {"audio": {}, "output": {"name": "x"}, "scenes": [{"text": "hi"}]}
+    scene = {"background": {"src": [{"url": "https://x/a.mp4", "type": "video"}]}, "time": 2}
+    params: dict[str, Any] = {"audio": {}, "output": {"name": "x"}, "scenes": [scene]}
     answer = await api.call("POST", "/v1/video/render", json_body=params)
     assert answer.status == 200
     done = await api.wait(answer.body["data"]["job_id"])
@@ -276,22 +277,6 @@ async def test_storyboard_answers_top_level_and_data_job_id(
     assert stats["renders_started"] == 2 and stats["duplicate_renders"] == 1
     bad = await api.call("POST", "/v1/video/storyboard", json_body={"scenes": []})
     assert bad.status == 400 and bad.body["error"]["error_code"] == "INVALID_REQUEST_BODY"
-
-
-async def test_transcription_job_carries_txt_and_items(
-    make_sim: MakeSim, session: aiohttp.ClientSession
-) -> None:
-    """``POST /v2/transcription`` answers data.jobId; the finished job has txt and items."""
-    sim = await make_sim()
-    api = Api(session, sim)
-    answer = await api.call(
-        "POST", "/v2/transcription", json_body={"fileUrl": "https://x/a.mp4", "language": "en"}
-    )
-    assert answer.status == 200
-    data = (await api.wait(answer.body["data"]["jobId"])).body["data"]
-    assert data["status"] == "completed"
-    assert "a.mp4" in data["txt"]
-    assert data["transcript"] and {"text", "start", "end"} <= set(data["transcript"][0])
 
 
 async def test_quota_grows_with_each_render(

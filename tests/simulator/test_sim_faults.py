@@ -95,7 +95,7 @@ async def test_job_stuck_fault_never_finishes(
     """``fault_job_stuck_p`` leaves the job in-progress forever (within retention)."""
     sim = await make_sim(clock=clock, fault_job_stuck_p=1.0)
     api = Api(session, sim)
-    params: dict[str, Any] = {"scenes": [{"text": "x"}]}
+    params: dict[str, Any] = {"scenes": [{"background": {"src": [{"url": "https://x/a.mp4"}]}}]}
     render_id = (await api.call("POST", "/v1/video/render", json_body=params)).body["data"][
         "job_id"
     ]
@@ -111,7 +111,7 @@ async def test_download_cut_fault(
     """``fault_download_cut_p`` sends the full Content-Length, then closes early."""
     sim = await make_sim(clock=clock, fault_download_cut_p=1.0)
     api = Api(session, sim)
-    params: dict[str, Any] = {"scenes": [{"text": "x"}]}
+    params: dict[str, Any] = {"scenes": [{"background": {"src": [{"url": "https://x/a.mp4"}]}}]}
     render_id = (await api.call("POST", "/v1/video/render", json_body=params)).body["data"][
         "job_id"
     ]
