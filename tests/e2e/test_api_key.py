@@ -5,6 +5,7 @@ refuses a key on the v1 video routes (``strict_credential_routes``), with no dup
 from __future__ import annotations
 
 import csv
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,8 @@ from orchestrator.cli import main
 
 from .helpers import FAST_CONFIG, check_invariants, run_args, write_batch
 
+ROOT = Path(__file__).resolve().parents[2]
+RECORDINGS = ROOT / "jobs" / "video-edit" / "recordings"
 API_KEY = "pictai_e2e_0123456789"
 ROWS = 4
 V1_VIDEO_ROUTES = {
@@ -136,3 +139,29 @@ def test_strict_simulator_refuses_a_key_on_v1_so_the_proof_has_teeth(
         urllib.request.urlopen(request, timeout=10)
     assert info.value.code == 401
     info.value.close()
+
+
+def test_video_edit_batch_with_an_api_key_renders_on_v2(
+    tmp_path: Path, make_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key account, strict simulator: video-edit rows render their renderParams body on
+    POST /v2/video/render (transcription is v2 for both kinds), no v1 video route."""
+    sim = make_sim(strict_credential_routes=True)
+    _key_env(monkeypatch, sim)
+    manifest = tmp_path / "edits.csv"
+    with manifest.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "video", "language", "highlights"])
+        for i in range(2):
+            local = tmp_path / f"rec-{i}.mp4"
+            shutil.copyfile(RECORDINGS / f"webinar-{i + 1}.mp4", local)
+            w.writerow([f"edit-{i}", local.name, "en", ""])
+    config = tmp_path / "c.toml"
+    config.write_text(FAST_CONFIG)
+    out = tmp_path / "run"
+    args = ["run", str(manifest), "--flow", "video-edit", "--out", str(out)]
+    assert main([*args, "--config", str(config)]) == 0
+    stats = sim.stats()
+    check_invariants(out, stats, 2)
+    assert _video_routes(stats) == {"POST /v2/video/render"}
+    assert stats["requests"]["POST /v2/video/render"] == 2
