@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator.cli import main
 
-from .helpers import FAST_CONFIG, check_invariants, run_args, write_batch
+from .helpers import FAST_CONFIG, check_invariants, read_results, run_args, write_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDINGS = ROOT / "jobs" / "video-edit" / "recordings"
@@ -165,3 +165,16 @@ def test_video_edit_batch_with_an_api_key_renders_on_v2(
     check_invariants(out, stats, 2)
     assert _video_routes(stats) == {"POST /v2/video/render"}
     assert stats["requests"]["POST /v2/video/render"] == 2
+
+
+def test_simulate_switch_runs_with_an_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--simulate honours PICTORY_API_KEY (the key comes first in ``load_credentials``): a key
+    account's batch runs against the embedded simulator, every row done."""
+    for name in ("PICTORY_CLIENT_ID", "PICTORY_CLIENT_SECRET", "PICTORY_API_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PICTORY_API_KEY", API_KEY)
+    batch = write_batch(tmp_path, 2)
+    assert main(run_args(batch, "--simulate=test")) == 0
+    assert {r["status"] for r in read_results(batch["out"])} == {"done"}
