@@ -12,19 +12,10 @@ after a 401. With an API key the key is sent bare on every call.
 
 Routes by credential kind (contract §0, §5.6): Pictory documents video creation with an API key
 only on the v2 routes, and the v1 video routes only for tokens. So ``video_routes`` is ``"v2"``
-with a key and ``"v1"`` with client credentials, and the video-creating methods choose:
-
-==========================  ====================================  ==================================
-method                      client credentials (v1)               API key (v2)
-==========================  ====================================  ==================================
-``create_preview``          ``POST /v1/video/from-template``      ``POST /v2/video/storyboard``
-``create_storyboard``       ``POST /v1/video/storyboard``         ``POST /v2/video/storyboard``
-``render``                  ``PUT /v1/video/render/{preview}``    ``PUT /v2/video/render/{preview}``
-``render_params``           ``POST /v1/video/render``             ``POST /v2/video/render``
-==========================  ====================================  ==================================
-
-Jobs, templates, media, quota stay on v1 and transcription on v2 for both kinds (documented for
-both). Every created job's id is read tolerantly (``responses.created_job_id``).
+with a key, ``"v1"`` with client credentials, and ``create_preview`` (from-template | v2
+storyboard), ``create_storyboard``, ``render`` (PUT render/{preview}) and ``render_params`` (POST
+render) take ``/v1/video/...`` or ``/v2/video/...`` by it. Jobs, templates, media and quota stay on
+v1, transcription on v2, for both kinds (documented for both).
 
 Job-creating requests (from-template, render, storyboard, transcription) are not idempotent: when
 one is answered by a dropped connection or a read timeout after it was sent, we cannot know whether
