@@ -51,6 +51,12 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="answer the newer shapes (status on previews, data.jobId everywhere)",
     )
+    parser.add_argument(
+        "--strict-credential-routes",
+        action="store_true",
+        help="refuse a pictai_ key on the v1 video routes (401), which Pictory documents for "
+        "tokens only; keys create videos on the v2 routes",
+    )
     parser.set_defaults(func=run)
 
 
@@ -66,6 +72,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:
         overrides["new_shapes"] = True
+    if args.strict_credential_routes:
+        overrides["strict_credential_routes"] = True
     return SimSettings.for_profile(args.profile, **overrides)
 
 
