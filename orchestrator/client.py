@@ -10,6 +10,13 @@ Authentication: with client credentials the access token is cached and renewed
 ``token_refresh_margin_s`` before it expires by a single refresh shared by all tasks, and once more
 after a 401. With an API key the key is sent bare on every call.
 
+Routes by credential kind (contract §0, §5.6): Pictory documents video creation with an API key
+only on the v2 routes, and the v1 video routes only for tokens. So ``video_routes`` is ``"v2"``
+with a key, ``"v1"`` with client credentials, and ``create_preview`` (from-template | v2
+storyboard), ``create_storyboard``, ``render`` (PUT render/{preview}) and ``render_params`` (POST
+render) take ``/v1/video/...`` or ``/v2/video/...`` by it. Jobs, templates, media and quota stay on
+v1, transcription on v2, for both kinds (documented for both).
+
 Job-creating requests (from-template, render, storyboard, transcription) are not idempotent: when
 one is answered by a dropped connection or a read timeout after it was sent, we cannot know whether
 the job exists, so it raises ``AmbiguousError`` and is never retried here.
@@ -21,7 +28,7 @@ import json as jsonlib
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -93,6 +100,12 @@ class PictoryClient:
     def limiter(self) -> RateLimiter:
         return self._limiter
 
+    @property
+    def video_routes(self) -> Literal["v1", "v2"]:
+        """Which generation of the video routes this client's credential uses (module docstring).
+        A storyboard body must be built in this generation's shape (``storyboard_v2``)."""
+        return "v2" if self._credentials.kind == "api_key" else "v1"
+
     # ---- the API, one method per endpoint we use -------------------------------------------
 
     async def upload_template(self, content: bytes) -> TemplateInfo:
@@ -107,15 +120,33 @@ class PictoryClient:
         return info
 
     async def create_preview(
-        self, template_id: str, variables: dict[str, str], *, webhook: str | None = None
+        self,
+        template_id: str,
+        variables: dict[str, str],
+        *,
+        webhook: str | None = None,
+        video_name: str = "video",
     ) -> str:
+        """A preview job of ``template_id`` with ``variables`` (unbilled).
+
+        v1: ``POST /v1/video/from-template`` ``{templateId, variables}`` (§2 step 3). v2 (API
+        key): ``POST /v2/video/storyboard`` ``{videoName, templateId, variables}`` (§5.6); the
+        docs list ``videoName`` as required on the storyboard routes, so it is always sent there.
+        """
         payload: dict[str, Any] = {"templateId": template_id, "variables": variables}
+        if self.video_routes == "v2":
+            payload = {"videoName": video_name, **payload}
         if webhook:
             payload["webhook"] = webhook
+        if self.video_routes == "v2":
+            return await self._create("POST", "/v2/video/storyboard", payload)
         return await self._create("POST", "/v1/video/from-template", payload)
 
     async def create_storyboard(self, payload: dict[str, Any]) -> str:
-        return await self._create("POST", "/v1/video/storyboard", payload)
+        """A storyboard preview job from ``payload``, which must be in the shape of
+        ``video_routes``: ``flows.storyboard_payload`` (v1) or ``storyboard_v2.payload`` (v2)."""
+        path = "/v2/video/storyboard" if self.video_routes == "v2" else "/v1/video/storyboard"
+        return await self._create("POST", path, payload)
 
     async def render(
         self,
@@ -127,11 +158,20 @@ class PictoryClient:
     ) -> str:
         """Start a billable render. ``before_send`` runs after the rate limiter admits the request
         and right before it is sent (the ledger's intent record), so the window in which a crash
-        leaves the render ambiguous is one round trip."""
-        payload: dict[str, Any] = dict(render_params or {})
+        leaves the render ambiguous is one round trip.
+
+        v1: ``PUT /v1/video/render/{id}`` with ``render_params`` (or ``{}``) (§2 step 5). v2 (API
+        key): ``PUT /v2/video/render/{id}``, whose documented body is only ``{"webhook"}``
+        (§5.6), so ``render_params`` is not sent there: the preview renders as it is.
+        """
+        if self.video_routes == "v2":
+            payload: dict[str, Any] = {}
+            path = f"/v2/video/render/{preview_job_id}"
+        else:
+            payload = dict(render_params or {})
+            path = f"/v1/video/render/{preview_job_id}"
         if webhook:
             payload["webhook"] = webhook
-        path = f"/v1/video/render/{preview_job_id}"
         return await self._create("PUT", path, payload, before_send=before_send)
 
     async def get_job(self, job_id: str) -> JobState:
@@ -204,11 +244,14 @@ class PictoryClient:
         webhook: str | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
-        """``POST /v1/video/render`` with a full renderParams body: billable, like ``render``."""
+        """A full renderParams ``body`` rendered: billable, like ``render``. ``POST
+        /v1/video/render`` with client credentials, ``POST /v2/video/render`` with an API key
+        (§5.6); the body is sent as given either way."""
         payload = dict(body)
         if webhook:
             payload["webhook"] = webhook
-        return await self._create("POST", "/v1/video/render", payload, before_send=before_send)
+        path = "/v2/video/render" if self.video_routes == "v2" else "/v1/video/render"
+        return await self._create("POST", path, payload, before_send=before_send)
 
     # ---- transport ---------------------------------------------------------------------------
 

@@ -135,14 +135,19 @@ def parse_job(job_id: str, body: Any) -> JobState:
 
 
 def error_detail(body: Any) -> tuple[str | None, str | None]:
-    """``(error_code, error_message)`` from the legacy error envelope, or from ``data``."""
+    """``(error_code, error_message)`` from the legacy error envelope, from ``data``, or from the
+    v2 routes' ``{"code", "message"}``."""
     if not isinstance(body, dict):
         return None, None
     for source in (body.get("error"), body.get("data"), body):
         if isinstance(source, dict) and ("error_code" in source or "error_message" in source):
             return _str_or_none(source.get("error_code")), _str_or_none(source.get("error_message"))
-    message = body.get("message")
-    return None, message if isinstance(message, str) else None
+    message = body.get("message")  # the v2 routes' 400: {"code", "message", "fields"} (§5.9)
+    code = body.get("code")
+    return (
+        code if isinstance(code, str) else None,
+        message if isinstance(message, str) else None,
+    )
 
 
 def _items(value: Any) -> list[dict[str, Any]] | None:

@@ -143,7 +143,7 @@ async def test_429_waits_retry_after_on_virtual_time(make_client: Any, clock: Vi
 async def test_lost_answer_to_a_render_is_ambiguous_and_not_resent(make_client: Any) -> None:
     """A render PUT answered by a dropped connection raises AmbiguousError after one send."""
     client = await make_client(_creds(api_key="pictai_k"))
-    url = f"{BASE}/v1/video/render/p1"
+    url = f"{BASE}/v2/video/render/p1"  # an API key renders on v2 (contract §5.6)
     with aioresponses() as mock:
         mock.put(url, exception=aiohttp.ServerDisconnectedError())
         mock.put(url, payload={"success": True, "data": {"job_id": "r1"}})
@@ -155,7 +155,7 @@ async def test_lost_answer_to_a_render_is_ambiguous_and_not_resent(make_client: 
 async def test_refused_connection_is_retried(make_client: Any) -> None:
     """Connection refused means nothing was sent: a job-creating request is retried safely."""
     client = await make_client(_creds(api_key="pictai_k"))
-    url = f"{BASE}/v1/video/from-template"
+    url = f"{BASE}/v2/video/storyboard"  # an API key creates previews on v2
     refused = aiohttp.ClientConnectorError(
         aiohttp.client_reqrep.ConnectionKey("pictory.test", 80, False, True, None, None, None),
         OSError(111, "Connection refused"),
@@ -169,7 +169,7 @@ async def test_refused_connection_is_retried(make_client: Any) -> None:
 async def test_validation_error_fails_with_the_api_message(make_client: Any) -> None:
     """A 400 is permanent and carries the API's own error message and code."""
     client = await make_client(_creds(api_key="pictai_k"))
-    url = f"{BASE}/v1/video/from-template"
+    url = f"{BASE}/v2/video/storyboard"  # an API key creates previews on v2
     body = {
         "success": False,
         "error": {"error_code": "INVALID_REQUEST_BODY", "error_message": "unknown variable 'nmae'"},

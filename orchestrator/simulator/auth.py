@@ -30,8 +30,11 @@ def client_account(client_id: str) -> str:
     return f"client:{client_id}"
 
 
+KEY_ACCOUNT_PREFIX = "key:"
+
+
 def key_account(api_key: str) -> str:
-    return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:12]
+    return KEY_ACCOUNT_PREFIX + hashlib.sha256(api_key.encode()).hexdigest()[:12]
 
 
 @dataclass(slots=True)
@@ -106,6 +109,31 @@ class Authenticator:
             del self._tokens[credential]
             raise unauthorized("the access token was revoked; ask for a new one", "TOKEN_REVOKED")
         return token.account
+
+
+TOKEN_ONLY_ROUTES = frozenset(
+    {
+        "POST /v1/video/from-template",
+        "POST /v1/video/storyboard",
+        "PUT /v1/video/render/{id}",
+        "POST /v1/video/render",
+    }
+)
+"""The video-creation routes Pictory documents for access tokens only (contract §5.6)."""
+
+
+def check_route_credential(route: str, account: str, *, strict: bool) -> None:
+    """With ``strict`` (``SimSettings.strict_credential_routes``), an API key on a token-only
+    route is refused like an unusable credential: 401 and the error envelope. [choice] The real
+    API's answer to a key on these routes is unpublished; 401 is its answer to a credential it
+    cannot use (§1)."""
+    if strict and route in TOKEN_ONLY_ROUTES and account.startswith(KEY_ACCOUNT_PREFIX):
+        raise unauthorized(
+            f"{route} takes an access token from /v1/oauth2/token; with an API key create "
+            "videos with POST /v2/video/storyboard, PUT /v2/video/render/{previewJobId} or "
+            "POST /v2/video/render",
+            "API_KEY_NOT_ALLOWED",
+        )
 
 
 class RateLimiter:

@@ -75,6 +75,12 @@ def add_parser(subparsers: Any) -> None:
         choices=("url", "content", "none"),
         help="how a render offers srtFile/vttFile/txtFile: links (default), contents, or not",
     )
+    parser.add_argument(
+        "--strict-credential-routes",
+        action="store_true",
+        help="refuse a pictai_ key on the v1 video routes (401), which Pictory documents for "
+        "tokens only; keys create videos on the v2 routes",
+    )
     parser.set_defaults(func=run)
 
 
@@ -95,6 +101,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:
         overrides["new_shapes"] = True
+    if args.strict_credential_routes:
+        overrides["strict_credential_routes"] = True
     return SimSettings.for_profile(args.profile, **overrides)
 
 

@@ -166,7 +166,15 @@ class Simulator:
         variables: Mapping[str, str],
         webhook: str | None,
     ) -> Job:
-        """``POST /v1/video/from-template``."""
+        """``POST /v1/video/from-template`` (and ``POST /v2/video/storyboard`` with a template)."""
+        self.check_variables(template, variables)
+        payload = dumps(dict(sorted(variables.items())))
+        return self._new_job(
+            JobKind.PREVIEW, account, webhook, template=template, payload_json=payload
+        )
+
+    def check_variables(self, template: Template, variables: Mapping[str, str]) -> None:
+        """With ``strict_variables``, a variable the template does not declare is a 400."""
         if self.settings.strict_variables:
             unknown = sorted(set(variables) - set(template.variables))
             if unknown:
@@ -175,10 +183,6 @@ class Simulator:
                     f"unknown variable(s) {', '.join(unknown)} for template "
                     f"{template.template_id}; the template declares: {known}"
                 )
-        payload = dumps(dict(sorted(variables.items())))
-        return self._new_job(
-            JobKind.PREVIEW, account, webhook, template=template, payload_json=payload
-        )
 
     def create_storyboard(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:
         """``POST /v1/video/storyboard``: a preview built from text scenes."""
@@ -196,6 +200,7 @@ class Simulator:
         preview: Job | None,
         params: str = "",
         length_s: float = 0.0,
+        preview_is_job: bool = True,
     ) -> Job:
         drawn_s = round(self.duration_s(self.settings.video_duration_s), 3)
         job = self._new_job(
@@ -209,7 +214,7 @@ class Simulator:
         job.video = media.video_digest(media.free_box(render_box_payload(job)))
         self.accounting.record_render(
             key=key,
-            preview_id=preview.job_id if preview else None,
+            preview_id=preview.job_id if preview is not None and preview_is_job else None,
             account=account,
             video_minutes=job.video_duration_s / 60.0,
         )
@@ -233,11 +238,46 @@ class Simulator:
                 "PREVIEW_NOT_READY",
                 f"preview {preview_id} is not finished; poll /v1/jobs/{preview_id} first",
             )
-        if preview.template is None:
-            key = "storyboard:" + preview.payload_json
+        return self._start_render(account, webhook, key=render_key(preview), preview=preview)
+
+    def render_direct(self, account: str, source: Job, webhook: str | None) -> Job:
+        """``POST /v2/video/storyboard/render`` (§5.9): a render straight from a request, with no
+        preview job. ``source`` is a preview-shaped job that was never stored (the template and
+        variables, or the storyboard body); the render is billed, capped and counted under the
+        same key as a render of the same preview (so a direct render of a row that was also
+        rendered from a preview counts as a duplicate)."""
+        return self._start_render(
+            account, webhook, key=render_key(source), preview=source, preview_is_job=False
+        )
+
+    def unstored_preview(
+        self,
+        account: str,
+        *,
+        template: Template | None = None,
+        variables: Mapping[str, str] | None = None,
+        storyboard_body: dict[str, Any] | None = None,
+    ) -> Job:
+        """The ``source`` of ``render_direct``: a finished preview-shaped job, not in the store."""
+        now = self.now()
+        if template is not None:
+            self.check_variables(template, variables or {})
+            payload = dumps(dict(sorted((variables or {}).items())))
         else:
-            key = f"template:{preview.template.template_id}:{preview.payload_json}"
-        return self._start_render(account, webhook, key=key, preview=preview)
+            body = storyboard_body or {}
+            payload = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
+        return Job(
+            job_id=self.new_id(),
+            kind=JobKind.PREVIEW,
+            account=account,
+            created_at=now,
+            start_at=now,
+            end_at=now,
+            fate=JobFate.OK,
+            template=template,
+            payload_json=payload,
+            storyboard=template is None,
+        )
 
     def render_params(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:
         """``POST /v1/video/render`` with a full renderParams body (§5.3 b, §5.7; checks and
@@ -298,6 +338,14 @@ class Simulator:
                 "remaining": round(max(0.0, self.settings.quota_video_minutes - used), 3),
             }
         }
+
+
+def render_key(preview: Job) -> str:
+    """What a render of ``preview`` renders, for the duplicate-render accounting: the template and
+    its variables, or the storyboard body."""
+    if preview.template is None:
+        return "storyboard:" + preview.payload_json
+    return f"template:{preview.template.template_id}:{preview.payload_json}"
 
 
 def render_box_payload(render: Job) -> str:

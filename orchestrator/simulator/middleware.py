@@ -5,7 +5,8 @@ For API routes (under ``/pictoryapis``), in this order:
 1. count the request under its route (``"POST /v1/video/from-template"``);
 2. draw its faults;
 3. authenticate (every route but the token call) and apply the account's rate limit, on arrival
-   (like a gateway: a slow or failing answer still counted when the request came in);
+   (like a gateway: a slow or failing answer still counted when the request came in); with
+   ``strict_credential_routes``, refuse an API key on a token-only route (``auth``);
 4. the faults drawn: slow (wait), then server error / injected 429 / drop before handling;
 5. run the handler; an ``ApiProblem`` becomes the error envelope;
 6. for a job-creating request whose drop was drawn "after": close the connection now that the
@@ -25,7 +26,7 @@ from aiohttp.typedefs import Middleware
 from aiohttp.web import AbstractRoute
 
 from orchestrator.simulator.answers import ApiProblem, problem_response
-from orchestrator.simulator.auth import rate_limited
+from orchestrator.simulator.auth import check_route_credential, rate_limited
 from orchestrator.simulator.core import Simulator
 from orchestrator.simulator.routes_api import API_PREFIX, CURRENT_ACCOUNT, Handler, RouteSpec
 
@@ -51,6 +52,7 @@ async def _api(
             account = sim.auth.authenticate(request.headers, sim.now())
             CURRENT_ACCOUNT.set(account)
             sim.check_rate(account)
+            check_route_credential(spec.key, account, strict=sim.settings.strict_credential_routes)
     except ApiProblem as refused:
         return problem_response(refused), False
     if faults.slow_s:

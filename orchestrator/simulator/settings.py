@@ -92,6 +92,15 @@ class SimSettings(BaseModel):
     webhook_allow_remote: bool = False
     """Deliver webhooks to non-loopback hosts too (off: they are skipped and counted)."""
 
+    # --- credentials ---
+    strict_credential_routes: bool = False
+    """Refuse an API key (401) on the v1 video-creation routes (``POST /v1/video/from-template``,
+    ``POST /v1/video/storyboard``, ``PUT /v1/video/render/{id}``, ``POST /v1/video/render``),
+    which Pictory documents for tokens only (contract §5.6). [choice] Off by default: the
+    contract's simulator serves every route to both credential kinds; on, tests prove a client
+    with a key takes the v2 routes. Tokens stay accepted on the v2 routes either way
+    (documented, §5.6)."""
+
     # --- faults ---
     fault_server_error_p: Probability = 0.0
     """An API request is answered 500/502/503 without being handled."""

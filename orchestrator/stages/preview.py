@@ -1,4 +1,7 @@
-"""Stage 1: set the variables (``POST /v1/video/from-template``) and wait for the preview job.
+"""Stage 1: set the variables (a preview job) and wait for it.
+
+``POST /v1/video/from-template`` with client credentials, ``POST /v2/video/storyboard`` with an
+API key (``PictoryClient.create_preview`` picks; contract §5.6).
 
 An ambiguous preview request (connection lost after sending) is simply sent again: a preview is
 not billed (see ``stages.unbilled``). A template id the API no longer knows (404)
@@ -8,6 +11,7 @@ is uploaded again once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from orchestrator.errors import JobFailedError, JobLostError, JobStuckError, PermanentError
 from orchestrator.stages.base import RowAmbiguous, RowJob, Services
@@ -28,7 +32,10 @@ async def create_preview(row: RowJob, svc: Services) -> None:
 
         async def send(template_id: str = template_id) -> str:
             return await svc.client.create_preview(
-                template_id, row.variables, webhook=svc.webhook_url(row, "preview")
+                template_id,
+                row.variables,
+                webhook=svc.webhook_url(row, "preview"),
+                video_name=Path(row.output_name).stem,
             )
 
         try:

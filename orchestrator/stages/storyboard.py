@@ -1,5 +1,7 @@
-"""Stage 1 of the storyboard flow: text → ``POST /v1/video/storyboard`` (a preview job) → wait.
+"""Stage 1 of the storyboard flow: text → a storyboard preview job → wait.
 
+``POST /v1/video/storyboard`` with client credentials, ``POST /v2/video/storyboard`` with an API
+key (the client picks the route; the body is built here in that route's shape, contract §5.6).
 From there a storyboard row renders and downloads exactly like a template row.
 """
 
@@ -7,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import flows
+from orchestrator import flows, storyboard_v2
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.preview import record_preview_job, remaking_previews, wait_preview
 from orchestrator.stages.unbilled import create_unbilled_job
@@ -24,7 +26,9 @@ async def _storyboard_preview(row: RowJob, svc: Services) -> None:
     state = svc.state(row)
     if state.preview_job is None and state.render_job is None:
         manifest = row.manifest or Path(".")
-        payload = flows.storyboard_payload(row.variables, manifest, Path(row.output_name).stem)
+        v2 = svc.client.video_routes == "v2"
+        build = storyboard_v2.payload if v2 else flows.storyboard_payload
+        payload = build(row.variables, manifest, Path(row.output_name).stem)
         webhook = svc.webhook_url(row, "preview")
         if webhook:
             payload["webhook"] = webhook

@@ -147,3 +147,9 @@ def test_standalone_server_logs_requests_and_stops_cleanly_on_ctrl_c(tmp_path: P
     assert proc.returncode == 0
     assert "Traceback" not in err
     assert "POST /pictoryapis/v1/oauth2/token 200" in err
+
+
+def test_strict_credential_routes_option() -> None:
+    """``--strict-credential-routes`` switches the setting on; it is off by default."""
+    assert settings_from_args(_parse("--strict-credential-routes")).strict_credential_routes
+    assert not settings_from_args(_parse()).strict_credential_routes

@@ -1,0 +1,260 @@
+"""The v2 video routes of API-key accounts (contract §5.6, §5.9), mounted beside ``routes_api``.
+
+- ``POST /v2/video/storyboard``: a preview job, from ``templateId`` + ``variables`` (``scenes``
+  then optional) or from ``scenes``;
+- ``PUT /v2/video/render/{previewJobId}``: render that preview (body optional, ``{"webhook"}``);
+- ``POST /v2/video/storyboard/render``: a direct render from the same body, billed as a render;
+- ``POST /v2/video/render``: render a renderParams body.
+
+Every one answers ``{"success": true, "data": {"jobId": "…"}}`` [doc]. Renders go through the same
+``Simulator`` verbs as the v1 routes, so they share the render cap, the billing, the MP4 payload
+and the accounting (renders per preview, duplicates per (template, variables) or storyboard).
+Both credential kinds are served (§5.6 documents tokens on v2 too).
+
+A malformed body answers 400 ``{"code": "INVALID_REQUEST_BODY", "message", "fields": [{"name",
+"errors"}]}`` [sample S]; unknown fields are dropped [sample S]. [choice] Other errors on these
+routes (unknown template 404, preview not ready 409, unknown job 404, 401) keep the legacy
+envelope of §1: the v2 shape is published only for 400.
+
+Bodies [doc "Create Storyboard Preview"; S ``request-schema.md``; N ``text_to_video_v2``]:
+``videoName`` is required (the docs and S mark it so). A scene has exactly one content source
+(``story``, ``storyCoPilot``, ``blogUrl``, ``pptUrl``, ``audioUrl``, ``videoUrl``) or only a
+``background``. [choice] ``scenes`` sent with a ``templateId`` must be a list of objects and is
+otherwise not modelled (the preview is the template's). [choice] A v2 storyboard is kept in the
+simulator's v1 storyboard form (``story`` → ``text``, ``createSceneOnEndOfSentence`` →
+``splitTextOnPeriod``, ``background.visualUrl`` → ``backgroundUri``, ``voiceOver`` →
+``audio.aiVoiceOver``), so its preview, renderParams and video text are built as for v1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from orchestrator.simulator.answers import (
+    ApiProblem,
+    json_response,
+    ok,
+    optional_str,
+    read_json_object,
+)
+from orchestrator.simulator.core import Simulator
+from orchestrator.simulator.jobs import Job
+from orchestrator.simulator.routes_api import CURRENT_ACCOUNT, SIM_KEY, Handler, RouteSpec
+from orchestrator.simulator.templates import Template
+
+CONTENT_SOURCES = ("story", "storyCoPilot", "blogUrl", "pptUrl", "audioUrl", "videoUrl")
+BACKGROUND_VISUALS = ("visualUrl", "color", "aiVisual", "searchFilter")
+
+
+class FieldProblem(ApiProblem):
+    """A 400 naming the request field at fault (answered in the v2 shape)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(400, "INVALID_REQUEST_BODY", message)
+        self.field = field
+
+
+def _v2(handler: Handler) -> Handler:
+    """Answer a 400 raised by ``handler`` in the v2 shape; other problems pass to the
+    middleware, which answers the legacy envelope."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiProblem as problem:
+            if problem.status != 400:
+                raise
+            fields = (
+                [{"name": problem.field, "errors": problem.message}]
+                if isinstance(problem, FieldProblem)
+                else []
+            )
+            body = {"code": problem.error_code, "message": problem.message, "fields": fields}
+            return json_response(body, status=400)
+
+    return wrapped
+
+
+def _created(job: Job) -> web.Response:
+    return json_response(ok({"jobId": job.job_id}))
+
+
+def _string(body: Mapping[str, Any], field: str, *, required: bool = False) -> str | None:
+    value = body.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise FieldProblem(field, f"'{field}' is required: a non-empty string")
+    return value
+
+
+def _object(body: Mapping[str, Any], field: str) -> dict[str, Any]:
+    value = body.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FieldProblem(field, f"'{field}' must be an object")
+    return value
+
+
+def _variables(body: Mapping[str, Any]) -> dict[str, str]:
+    variables = _object(body, "variables")
+    if not all(isinstance(v, str) for v in variables.values()):
+        raise FieldProblem("variables", "'variables' must be an object of strings: {name: value}")
+    return variables
+
+
+def _scenes(body: Mapping[str, Any], *, required: bool) -> list[dict[str, Any]]:
+    scenes = body.get("scenes")
+    if scenes is None and not required:
+        return []
+    if (
+        not isinstance(scenes, list)
+        or (required and not scenes)
+        or not all(isinstance(s, dict) for s in scenes)
+    ):
+        need = "a non-empty list of scene objects" if required else "a list of scene objects"
+        raise FieldProblem("scenes", f"'scenes' must be {need} (or send a templateId)")
+    return scenes
+
+
+def _v1_scene(i: int, scene: Mapping[str, Any], voice: bool) -> dict[str, Any]:
+    """One v2 scene in the simulator's v1 storyboard form (module docstring)."""
+    sources = [f for f in CONTENT_SOURCES if scene.get(f) not in (None, "")]
+    background = scene.get("background")
+    if background is not None and not isinstance(background, dict):
+        raise FieldProblem(f"scenes[{i}].background", "'background' must be an object")
+    visuals = [f for f in BACKGROUND_VISUALS if (background or {}).get(f) not in (None, "")]
+    if len(sources) > 1:
+        raise FieldProblem(
+            f"scenes[{i}]", f"a scene takes exactly one content source, not {', '.join(sources)}"
+        )
+    if not sources and not visuals:
+        raise FieldProblem(
+            f"scenes[{i}]",
+            f"a scene needs one content source ({', '.join(CONTENT_SOURCES)}) or a background",
+        )
+    out: dict[str, Any] = {
+        "voiceOver": voice,
+        "splitTextOnNewLine": scene.get("createSceneOnNewLine") is True,
+        "splitTextOnPeriod": scene.get("createSceneOnEndOfSentence") is True,
+    }
+    source = sources[0] if sources else None
+    if source == "story":
+        story = scene["story"]
+        if not isinstance(story, str) or not story.strip():
+            raise FieldProblem(f"scenes[{i}].story", "'story' must be a non-empty string")
+        out["text"] = story
+    elif source == "blogUrl":
+        out["article_url"] = str(scene["blogUrl"])
+    elif source is not None:
+        out["text"] = f"Simulated scene from {source}."
+    else:
+        out["text"] = ""  # a visual-only scene
+    if background:
+        url = background.get("visualUrl")
+        if isinstance(url, str) and url:
+            out["backgroundUri"] = url
+        kind = background.get("type")
+        if kind in ("image", "video"):
+            out["backgroundType"] = kind
+    return out
+
+
+def _v1_storyboard(body: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A v2 storyboard body in the simulator's v1 storyboard form."""
+    voice_over = _object(body, "voiceOver")
+    voices = voice_over.get("aiVoices")
+    voice = voice_over.get("enabled") is True
+    scenes = [_v1_scene(i, s, voice) for i, s in enumerate(_scenes(body, required=True))]
+    out: dict[str, Any] = {"videoName": name, "scenes": scenes}
+    for field in ("language", "videoWidth", "videoHeight"):
+        if field in body:
+            out[field] = body[field]
+    audio: dict[str, Any] = {}
+    if voice and isinstance(voices, list) and voices and isinstance(voices[0], dict):
+        audio["aiVoiceOver"] = {k: voices[0][k] for k in ("speaker", "speed") if k in voices[0]}
+    music = _object(body, "backgroundMusic")
+    if music.get("enabled") is True:
+        audio["autoBackgroundMusic"] = True
+        volume = music.get("volume")
+        if isinstance(volume, int | float):
+            audio["backGroundMusicVolume"] = volume
+    if audio:
+        out["audio"] = audio
+    return out
+
+
+_Source = tuple[Template, dict[str, str]] | dict[str, Any]
+
+
+def _source(sim: Simulator, account: str, body: Mapping[str, Any]) -> _Source:
+    """What a storyboard body asks for: a template and its variables, or a storyboard."""
+    name = _string(body, "videoName", required=True)
+    assert name is not None
+    template_id = _string(body, "templateId")
+    if template_id is None:
+        return _v1_storyboard(body, name)
+    variables = _variables(body)
+    _scenes(body, required=False)
+    template = sim.templates.get(template_id, account)
+    try:
+        sim.check_variables(template, variables)
+    except ApiProblem as problem:
+        raise FieldProblem("variables", problem.message) from None
+    return template, variables
+
+
+def _sim(request: web.Request) -> Simulator:
+    return request.app[SIM_KEY]
+
+
+async def storyboard_preview(request: web.Request) -> web.Response:
+    """``POST /v2/video/storyboard``: a preview job (unbilled)."""
+    sim, account = _sim(request), CURRENT_ACCOUNT.get()
+    body = await read_json_object(request)
+    webhook = optional_str(body, "webhook")
+    source = _source(sim, account, body)
+    if isinstance(source, dict):
+        return _created(sim.create_storyboard(account, source, webhook))
+    template, variables = source
+    return _created(sim.create_preview(account, template, variables, webhook))
+
+
+async def storyboard_render(request: web.Request) -> web.Response:
+    """``POST /v2/video/storyboard/render``: a render straight from the body (billed)."""
+    sim, account = _sim(request), CURRENT_ACCOUNT.get()
+    body = await read_json_object(request)
+    webhook = optional_str(body, "webhook")
+    source = _source(sim, account, body)
+    if isinstance(source, dict):
+        unstored = sim.unstored_preview(account, storyboard_body=source)
+    else:
+        unstored = sim.unstored_preview(account, template=source[0], variables=source[1])
+    return _created(sim.render_direct(account, unstored, webhook))
+
+
+async def render_preview(request: web.Request) -> web.Response:
+    """``PUT /v2/video/render/{previewJobId}``: render a finished preview (billed)."""
+    sim, account = _sim(request), CURRENT_ACCOUNT.get()
+    body = await read_json_object(request, empty_ok=True)
+    webhook = optional_str(body, "webhook")
+    return _created(sim.render_preview(account, request.match_info["id"], webhook))
+
+
+async def render_params(request: web.Request) -> web.Response:
+    """``POST /v2/video/render``: render a renderParams body (billed), checked as v1's."""
+    sim, account = _sim(request), CURRENT_ACCOUNT.get()
+    body = await read_json_object(request)
+    return _created(sim.render_params(account, body, optional_str(body, "webhook")))
+
+
+V2_ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("POST", "/v2/video/storyboard", _v2(storyboard_preview), creating=True),
+    RouteSpec("POST", "/v2/video/storyboard/render", _v2(storyboard_render), creating=True),
+    RouteSpec("PUT", "/v2/video/render/{id}", _v2(render_preview), creating=True),
+    RouteSpec("POST", "/v2/video/render", _v2(render_params), creating=True),
+)
