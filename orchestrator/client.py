@@ -197,9 +197,10 @@ class PictoryClient:
         data = body.get("data", body) if isinstance(body, dict) else {}
         return data if isinstance(data, dict) else {}
 
-    async def download(self, url: str, dest: Path) -> DownloadResult:
-        """Stream a video or subtitle file (a CDN URL: no API auth, no rate limit)."""
-        return await self._transport.download(url, dest)
+    async def download(self, url: str, dest: Path, *, video: bool = False) -> DownloadResult:
+        """Stream a video (``video``: proven to be an MP4) or subtitle file (a CDN URL: no API
+        auth, no rate limit)."""
+        return await self._transport.download(url, dest, video=video)
 
     async def upload_media(self, path: Path, content_type: str) -> str:
         """``generateUrl`` then a streamed PUT of ``path`` to the signed URL; returns the public

@@ -24,8 +24,9 @@ Hierarchy::
         │   ├── JobFailedError    a job reported ``status: failed``
         │   └── JobLostError      the API no longer knows a recorded job (404 JOB_NOT_FOUND)
         ├── AmbiguousError        a job-creating request with an unknown fate: never resent
-        └── DownloadError         the video bytes were cut short or refused
-            └── LinkExpiredError  video URL answered 403/404/410: re-read the job
+        ├── DownloadError         the video bytes were cut short or refused
+        │   └── LinkExpiredError  video URL answered 403/404/410: re-read the job
+        └── NotAVideoError        the video URL answered HTML or bytes that are not ISO-BMFF
 """
 
 from __future__ import annotations
@@ -169,6 +170,13 @@ class LinkExpiredError(DownloadError):
     pass
 
 
+class NotAVideoError(ApiError):
+    """The video URL answered something that is not an MP4 (a web page, an error document).
+    Never renamed into place; not retried blindly (the stage re-reads the job once)."""
+
+    retryable = False
+
+
 _KINDS: dict[type[ApiError], str] = {
     ApiError: "error",
     NotDeliveredError: "not_delivered",
@@ -182,4 +190,5 @@ _KINDS: dict[type[ApiError], str] = {
     AmbiguousError: "ambiguous",
     DownloadError: "download",
     LinkExpiredError: "link_expired",
+    NotAVideoError: "not_a_video",
 }

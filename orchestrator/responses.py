@@ -6,8 +6,8 @@ Every quirk of ``../shared/pictory-api.md`` is understood here and nowhere else:
   top-level ``jobId``;
 - a finished preview in the legacy shape has no ``status``: done = ``status == "completed"`` or
   ``renderParams`` present;
-- a finished render offers ``videoURL`` and/or ``shareVideoURL`` / ``videoShareURL``: prefer the
-  first, fall back to the others;
+- a finished render's video is ``videoURL`` only; ``shareVideoURL`` / ``videoShareURL`` are
+  viewing pages (§5.5) and are never taken for the video;
 - a transcription or highlights job (§5.1, §5.2) answers ``data.transcript`` (sentences with
   ``words[]``, kept exactly as sent: a highlights request must carry it unchanged) and, for a
   transcription, the subtitle files ``srt``/``vtt``/``txt`` as contents and ``mediaInfo``;
@@ -21,9 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-JobStatus = Literal["pending", "in-progress", "completed", "failed"]
+JobStatus = Literal["pending", "in-progress", "completed", "failed", "cleaned"]
+KNOWN_STATUSES = frozenset({"", "pending", "in-progress", "completed", "failed", "cleaned"})
+"""§5.4: ``cleaned`` = the job's results were deleted (retention, or ``DELETE …/clean``); any
+other value is unknown to us and read as still running, under the stage's deadline."""
 
-_VIDEO_URL_KEYS = ("videoURL", "shareVideoURL", "videoShareURL")
+_VIDEO_URL_KEYS = ("videoURL",)
+"""The MP4 (§5.5). ``shareVideoURL`` / ``videoShareURL`` are viewing pages: never downloaded."""
 _SUBTITLE_KEYS = ("srtFile", "vttFile", "txtFile")
 _TEXT_KEYS = ("srt", "vtt", "txt")
 
@@ -49,10 +53,12 @@ class JobState:
     """A transcription's ``mediaInfo.duration`` (keys unpublished, §5.2: read if present)."""
     error_code: str | None = None
     error_message: str | None = None
+    unknown_status: str | None = None
+    """A ``status`` value §5.4 does not list (read as running), to be logged once."""
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "failed")
+        return self.status in ("completed", "failed", "cleaned")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +133,13 @@ def parse_job(job_id: str, body: Any) -> JobState:
             subtitle_texts={k: data[k] for k in _TEXT_KEYS if _nonempty_str(data.get(k))},
             media_duration_s=_float_or_none(_media_info(data).get("duration")),
         )
+    if status == "cleaned":
+        return JobState(job_id=job_id, status="cleaned")
     return JobState(
         job_id=job_id,
         status="pending" if status == "pending" else "in-progress",
         progress_pct=_float_or_none(data.get("renderProgress")),
+        unknown_status=None if status in KNOWN_STATUSES else status,
     )
 
 

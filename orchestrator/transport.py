@@ -25,12 +25,15 @@ from orchestrator.errors import (
     ApiError,
     DownloadError,
     LinkExpiredError,
+    NotAVideoError,
     NotDeliveredError,
     PermanentError,
     TransientError,
 )
 
 CHUNK_BYTES = 256 * 1024
+ISO_BMFF_HEAD_BYTES = 8
+"""A box header: 4 bytes of size and 4 of type (``ftyp`` first in an MP4)."""
 MAX_REDIRECTS = 5
 
 
@@ -106,12 +109,16 @@ class Transport:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _translate(exc, endpoint, creates_job) from exc
 
-    async def download(self, url: str, dest: Path) -> DownloadResult:
+    async def download(self, url: str, dest: Path, *, video: bool = False) -> DownloadResult:
         """Stream ``url`` into ``dest``, resuming with ``Range`` from what ``dest`` already holds.
 
         No API credentials are sent. Only http(s) is followed, with at most ``MAX_REDIRECTS``
         redirects. The byte count is checked against ``Content-Length``; a short body raises
         DownloadError and leaves the partial file for the next attempt to resume from.
+
+        With ``video``, the body must be an MP4: an answer of type ``text/html`` (a share page,
+        a login or error page) or one that does not start with an ISO-BMFF ``ftyp`` box raises
+        NotAVideoError and leaves no partial file. The first bytes are checked as they arrive.
         """
         _require_http(url)
         have = await anyio.to_thread.run_sync(_size_or_zero, dest)
@@ -129,18 +136,36 @@ class Transport:
                         "download refused", status=resp.status
                     )
                 append = resp.status == 206 and have > 0
+                check = video and not append  # a resumed file's first bytes passed already
+                if check and resp.content_type == "text/html":
+                    raise NotAVideoError(
+                        "the video URL answered a web page (text/html), not the video",
+                        status=resp.status,
+                    )
                 hasher = await _hash_prefix(dest) if append else hashlib.sha256()
                 written = have if append else 0
                 expected = resp.content_length
                 out = _PartFile(dest, append=append)
+                head: bytes | None = b"" if check else None  # held back until checked
                 try:
                     async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
+                        if head is not None:
+                            head += chunk
+                            if len(head) < ISO_BMFF_HEAD_BYTES:
+                                continue
+                            _require_iso_bmff(head)
+                            chunk, head = head, None
                         hasher.update(chunk)
                         await out.write(chunk)
                         written += len(chunk)
+                    if head is not None:
+                        _require_iso_bmff(head)  # a body shorter than a box header
                     await out.finish()
                 finally:
                     await out.close()
+        except NotAVideoError:
+            await anyio.to_thread.run_sync(_size_or_zero, dest, True)
+            raise
         except ApiError:
             raise
         except aiohttp.TooManyRedirects as exc:
@@ -268,6 +293,14 @@ class _PartFile:
         if sync or close:
             f.close()
             self._closed = True
+
+
+def _require_iso_bmff(head: bytes) -> None:
+    """An MP4 (ISO base media file) starts with a box whose type is ``ftyp``: 4 bytes of size,
+    then ``ftyp``."""
+    if len(head) < ISO_BMFF_HEAD_BYTES or head[4:8] != b"ftyp":
+        shown = head[:16].decode("latin-1").encode("unicode_escape").decode("ascii")
+        raise NotAVideoError(f"the video URL answered bytes that are not an MP4 ({shown!r}…)")
 
 
 def _size_or_zero(path: Path, remove: bool = False) -> int:

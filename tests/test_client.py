@@ -18,9 +18,10 @@ from pydantic import SecretStr
 from orchestrator.client import PictoryClient
 from orchestrator.clock import VirtualClock
 from orchestrator.config import ApiConfig, Credentials
-from orchestrator.errors import AmbiguousError, PermanentError
+from orchestrator.errors import AmbiguousError, JobLostError, PermanentError
 from orchestrator.limits import RateLimiter
 from orchestrator.retry import RetryPolicy
+from orchestrator.stages.poll import wait_for_job
 
 BASE = "http://pictory.test/pictoryapis"
 JOB = f"{BASE}/v1/jobs/j1"
@@ -210,3 +211,32 @@ async def test_requests_waiting_for_a_new_token_take_new_turns_not_a_burst(
     assert len(new_times) == 6
     gaps = [b - a for a, b in itertools.pairwise(new_times)]
     assert min(gaps) >= 0.25  # 4 req/s: one turn each, never all at once
+
+
+async def test_a_cleaned_job_is_lost_and_an_unknown_status_is_logged_once(
+    make_client: Any, clock: VirtualClock
+) -> None:
+    """§5.4: a job answering ``cleaned`` ends the wait as a lost job (no polling until the
+    deadline); a status nobody documents is said once and waited on like ``in-progress``."""
+    client = await make_client()
+    seen: list[str] = []
+    odd = {"success": True, "data": {"status": "rendering-queued"}}
+    done = {"success": True, "data": {"status": "completed", "videoURL": "https://cdn/v.mp4"}}
+    with aioresponses() as mock:
+        mock.post(TOKEN, payload=_token_answer())
+        for answer in (odd, odd, done):
+            mock.get(JOB, payload=answer)
+        job = await wait_for_job(
+            client, "j1", clock=clock, rng=random.Random(1), interval_s=1.0,
+            jitter_fraction=0.0, deadline_s=600.0, stage="render", fresh=False,
+            on_unknown_status=seen.append,
+        )  # fmt: skip
+        assert job.status == "completed" and seen == ["rendering-queued"]
+        mock.get(JOB, payload={"job_id": "j1", "success": True, "data": {"status": "cleaned"}})
+        started = clock.now()
+        with pytest.raises(JobLostError, match="cleaned"):
+            await wait_for_job(
+                client, "j1", clock=clock, rng=random.Random(1), interval_s=1.0,
+                jitter_fraction=0.0, deadline_s=600.0, stage="render", fresh=False,
+            )  # fmt: skip
+        assert clock.now() - started < 1.0

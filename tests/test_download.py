@@ -31,7 +31,7 @@ from orchestrator.pipeline import run_row
 from orchestrator.retry import RetryPolicy
 from orchestrator.stages.base import RowJob, Services
 
-BODY = bytes(range(256)) * 400  # 100 KiB
+BODY = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(range(256)) * 400  # an MP4 head
 BODY_SHA256 = hashlib.sha256(BODY).hexdigest()
 RENDER_JOB = "render-1"
 

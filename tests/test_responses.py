@@ -34,12 +34,23 @@ def test_running_and_pending_jobs() -> None:
     assert parse_job("r", {"data": {"status": "pending"}}).status == "pending"
 
 
-def test_video_url_prefers_videourl_then_share_urls() -> None:
-    """videoURL wins; the share URLs are fallbacks."""
+def test_the_video_is_videourl_only_never_a_share_page() -> None:
+    """videoURL is the MP4; shareVideoURL / videoShareURL are viewing pages (§5.5): a render
+    offering only those has no video to download."""
     both = {"data": {"status": "completed", "videoURL": "v", "shareVideoURL": "s"}}
     share_only = {"data": {"status": "completed", "videoShareURL": "vs"}}
     assert parse_job("r", both).video_url == "v"
-    assert parse_job("r", share_only).video_url == "vs"
+    assert parse_job("r", share_only).video_url is None
+
+
+def test_cleaned_is_a_finished_state_and_an_unknown_status_is_running() -> None:
+    """§5.4: cleaned ends the wait (the job's results are gone); a status nobody documents is
+    read as running and carried along to be logged."""
+    cleaned = parse_job("r", {"success": True, "data": {"status": "cleaned"}})
+    assert cleaned.status == "cleaned" and cleaned.finished
+    odd = parse_job("r", {"success": True, "data": {"status": "Rendering-Queued"}})
+    assert odd.status == "in-progress" and odd.unknown_status == "rendering-queued"
+    assert parse_job("r", {"data": {"status": "pending"}}).unknown_status is None
 
 
 def test_failed_job_carries_code_and_message() -> None:

@@ -166,7 +166,11 @@ class RateLimiter:
         return None
 
 
-def rate_limited(retry_after_s: int) -> ApiProblem:
+def rate_limited(retry_after_s: int, *, header: bool = True) -> ApiProblem:
+    """A 429 in the error envelope; ``header`` False leaves out ``Retry-After`` (§1: nothing
+    documents it, and a client must cope without it)."""
+    if not header:
+        return ApiProblem(429, "RATE_LIMITED", "too many requests; slow down")
     return ApiProblem(
         429,
         "RATE_LIMITED",

@@ -80,7 +80,7 @@ class Simulator:
         retry_after_s = self.limiter.retry_after_s(account, self.now())
         if retry_after_s is not None:
             self.accounting.rate_limited += 1
-            raise rate_limited(retry_after_s)
+            raise rate_limited(retry_after_s, header=self.settings.retry_after_header)
 
     def link(self, kind: str, name: str, now: float, lifetime_s: float | None = None) -> str:
         """A signed CDN link to ``/__cdn__/{kind}/{name}``."""

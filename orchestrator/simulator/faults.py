@@ -10,7 +10,8 @@ Where each fault is decided:
   (close the connection without an answer; ``drop_after`` only for job-creating requests,
   after the job exists);
 - per job at creation (``job_fate``): ``job_failed`` or ``job_stuck``;
-- per video download (``download_cut_at``): ``download_cut``;
+- per video download (``download_cut_at``, ``html_instead_of_video``): ``download_cut``,
+  ``html_video``;
 - per request carrying a legacy token (``token_revoked``): ``token_revoked``.
 """
 
@@ -38,6 +39,7 @@ class FaultKind(StrEnum):
     JOB_FAILED = "job_failed"
     JOB_STUCK = "job_stuck"
     DOWNLOAD_CUT = "download_cut"
+    HTML_VIDEO = "html_video"
     TOKEN_REVOKED = "token_revoked"
 
 
@@ -117,6 +119,13 @@ class FaultPlan:
             return None
         self._count(FaultKind.DOWNLOAD_CUT)
         return self._rng.randint(1, length - 1)
+
+    def html_instead_of_video(self) -> bool:
+        """Whether this video download answers a web page instead of the MP4."""
+        if self._hit(self._s.fault_html_video_p):
+            self._count(FaultKind.HTML_VIDEO)
+            return True
+        return False
 
     def token_revoked(self) -> bool:
         """Whether the legacy token on this request is revoked right now."""

@@ -66,7 +66,9 @@ async def _api(
         return problem_response(problem), False
     if faults.rate_limited:
         sim.accounting.rate_limited += 1
-        return problem_response(rate_limited(sim.settings.fault_retry_after_s)), False
+        return problem_response(
+            rate_limited(sim.settings.fault_retry_after_s, header=sim.settings.retry_after_header)
+        ), False
     if faults.drop == "before":
         return _drop(request), True
     try:

@@ -89,7 +89,13 @@ async def cdn(request: web.Request) -> web.StreamResponse:
     if found is None:
         return web.Response(status=404, text="NoSuchKey\n")
     body, content_type, etag = found
+    if request.match_info["kind"] == "videos" and sim.faults.html_instead_of_video():
+        return web.Response(text=HTML_INSTEAD_OF_VIDEO, content_type="text/html")
     return await _serve(sim, request, body, content_type, etag)
+
+
+HTML_INSTEAD_OF_VIDEO = "<!doctype html><title>Pictory</title><p>Sign in to watch this video.</p>\n"
+"""What the ``fault_html_video_p`` fault answers at a video link."""
 
 
 async def _serve(

@@ -106,6 +106,9 @@ class SimSettings(BaseModel):
     """An API request is answered 500/502/503 without being handled."""
     fault_rate_limit_p: Probability = 0.0
     """An API request is answered 429 with ``Retry-After: fault_retry_after_s``."""
+    retry_after_header: bool = True
+    """[choice] Every 429 (the rate limit's and injected ones) carries ``Retry-After``; False
+    answers bare 429s, which nothing published rules out (§1)."""
     fault_retry_after_s: int = Field(default=1, ge=0)
     """``Retry-After`` of injected 429s (whole seconds)."""
     fault_drop_p: Probability = 0.0
@@ -119,6 +122,9 @@ class SimSettings(BaseModel):
     fault_job_stuck_p: Probability = 0.0
     """A job stays ``in-progress`` forever (its render slot is freed after the nominal time)."""
     fault_download_cut_p: Probability = 0.0
+    fault_html_video_p: Probability = 0.0
+    """A ``videoURL`` download answers an HTML page (``200``, ``text/html``) instead of the MP4:
+    a CDN's error or login page, or a link that points at a viewing page (§5.5)."""
     """A download sends the full ``Content-Length`` header, then closes after part of the body."""
     fault_token_revoked_p: Probability = 0.0
     """A request with a legacy access token finds it revoked: 401, and the token stays dead."""
@@ -149,6 +155,7 @@ _FLAKY_FAULTS: dict[str, Any] = {
     "fault_job_failed_p": 0.03,
     "fault_job_stuck_p": 0.03,
     "fault_download_cut_p": 0.05,
+    "fault_html_video_p": 0.02,
     "fault_token_revoked_p": 0.03,
 }
 

@@ -106,6 +106,9 @@ class Services:
             on_progress=on_progress,
             webhooks=self.webhooks,
             first_read=self.first_read(stage, interval_s, deadline_s),
+            on_unknown_status=lambda value: self.sink.emit(
+                "unknown_status", stage=stage, job=job_id, status=value, action="still waiting"
+            ),
         )
 
     def poll_interval_s(self, interval_s: float) -> float:

@@ -3,6 +3,10 @@
 A cut-short download never appears under the final name: bytes go to ``.NAME.part``; the byte
 count is checked against ``Content-Length``; a retry resumes with ``Range`` from the partial file.
 An expired or refused link (403/404/410) makes us re-read the render job for a fresh URL first.
+The video comes from ``videoURL`` only (share URLs are viewing pages, §5.5) and must be an MP4:
+an answer that is a web page or not ISO-BMFF is never renamed into place; the render job is read
+again once for a fresh ``videoURL``, then the row fails as ``not_a_video`` (not permanent: a
+rerun tries the download again, and never renders again: the render job is in the ledger).
 A video-edit row also gets its subtitle files, written beside the video the same way.
 """
 
@@ -15,7 +19,7 @@ from pathlib import Path
 import anyio
 
 from orchestrator.client import DownloadResult
-from orchestrator.errors import ApiError, LinkExpiredError
+from orchestrator.errors import ApiError, LinkExpiredError, NotAVideoError
 from orchestrator.responses import JobState
 from orchestrator.retry import call_with_retry
 from orchestrator.stages.base import RowJob, Services
@@ -40,6 +44,7 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             row.output_name,
             first_url=row.scratch.get("video_url") or state.video_url,
             pick=lambda job: job.video_url,
+            video=True,
         )
         if with_subtitles:
             extras = await _subtitles(row, svc, render_job)
@@ -108,8 +113,10 @@ async def _fetch(
     *,
     first_url: str | None,
     pick: Callable[[JobState], str | None],
+    video: bool = False,
 ) -> DownloadResult:
-    """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME`` and fsynced."""
+    """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME`` and fsynced.
+    A ``video`` that is not an MP4 gets one more try from a fresh read of the job."""
     final = svc.videos_dir / name
     part = svc.videos_dir / f".{name}.part"
     url = first_url
@@ -121,14 +128,21 @@ async def _fetch(
             if url is None:
                 raise ApiError(f"render job offers no URL for {name}", endpoint="GET /v1/jobs")
         try:
-            return await svc.client.download(url, part)
+            return await svc.client.download(url, part, video=video)
         except LinkExpiredError:
             url = None  # read the job again for a fresh link before anything else
             raise
 
-    result = await call_with_retry(
-        attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
-    )
+    try:
+        result = await call_with_retry(
+            attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
+        )
+    except NotAVideoError as exc:
+        svc.sink.emit("not_a_video", file=name, job=render_job, message=exc.message)
+        url = None  # once more, from the job's current videoURL
+        result = await call_with_retry(
+            attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
+        )
     await anyio.to_thread.run_sync(_move_into_place, part, final)
     return result
 

@@ -101,6 +101,7 @@ async def wait_for_job(
     on_progress: Callable[[JobState], None] | None = None,
     webhooks: WebhookReceiver | None = None,
     first_read: FirstReadDelay | None = None,
+    on_unknown_status: Callable[[str], None] | None = None,
 ) -> JobState:
     """Return the finished job; raise JobFailedError if it failed, JobStuckError past the deadline.
 
@@ -140,7 +141,7 @@ async def wait_for_job(
                 raise
             if learning:
                 assert first_read is not None
-                first_read.observe(used_s, state.status in ("completed", "failed"))
+                first_read.observe(used_s, state.finished)
                 learning = False
         read_now = True
         if state is not None:
@@ -152,6 +153,15 @@ async def wait_for_job(
                 )
             if state.status == "completed":
                 return state
+            if state.status == "cleaned":  # §5.4: its results are gone, like an unknown job
+                raise JobLostError(
+                    f"{stage} job {job_id} was cleaned by the API (its results are deleted "
+                    "after a retention period)",
+                    endpoint=f"GET /v1/jobs/{job_id}",
+                )
+            if state.unknown_status is not None and on_unknown_status is not None:
+                on_unknown_status(state.unknown_status)
+                on_unknown_status = None  # once per wait is enough to say it
             if on_progress is not None:
                 on_progress(state)
         if clock.now() - started >= deadline_s:
