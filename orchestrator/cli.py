@@ -168,6 +168,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="render again rows whose earlier render may or may not exist (may bill twice)",
     )
     p.add_argument(
+        "--direct",
+        action="store_true",
+        help="render template and storyboard rows with one direct request each "
+        "(POST /v2/video/storyboard/render), no preview: half the API requests",
+    )
+    p.add_argument(
         "--rerender-changed",
         action="store_true",
         help="render again rows whose values changed since their video was made, under a new "

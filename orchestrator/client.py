@@ -174,6 +174,24 @@ class PictoryClient:
             payload["webhook"] = webhook
         return await self._create("PUT", path, payload, before_send=before_send)
 
+    async def render_direct(
+        self,
+        payload: dict[str, Any],
+        *,
+        webhook: str | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
+        """``POST /v2/video/storyboard/render`` (§5.9): a billable render straight from
+        ``videoName`` + ``templateId`` + ``variables`` (or storyboard ``scenes``), with no preview
+        job; answers ``data.jobId``, a render job. Documented for API keys and, on v2, tokens
+        (§5.6). Same delivery contract as ``render``."""
+        body = dict(payload)
+        if webhook:
+            body["webhook"] = webhook
+        return await self._create(
+            "POST", "/v2/video/storyboard/render", body, before_send=before_send
+        )
+
     async def get_job(self, job_id: str) -> JobState:
         body = await self._call("GET", f"/v1/jobs/{job_id}", accept_failed_job=True)
         return responses.parse_job(job_id, body)

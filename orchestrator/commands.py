@@ -266,6 +266,8 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
         run = run.model_copy(update={"rerender_ambiguous": True})
     if args.rerender_changed:
         run = run.model_copy(update={"rerender_changed": True})
+    if args.direct:
+        run = run.model_copy(update={"route": "direct"})
     webhook = config.webhook
     if args.webhook:
         webhook = webhook.model_copy(update={"enabled": True})

@@ -76,6 +76,10 @@ class RetryConfig(_Section):
 class RunConfig(_Section):
     rerender_ambiguous: bool = False
     rerender_changed: bool = False
+    route: Literal["preview", "direct"] = "preview"
+    """Template and storyboard rows: ``preview`` (set variables → preview → render it, as Pictory
+    users know it) or ``direct`` (one ``POST /v2/video/storyboard/render`` per row, no preview:
+    half the requests when polling, one with webhooks)."""
     render_with_params: bool = True
     assumed_row_s: float = Field(600.0, gt=0)
     assumed_video_minutes: float = Field(1.0, gt=0)

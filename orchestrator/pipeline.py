@@ -33,10 +33,14 @@ from orchestrator.stages.transcribe import transcribe
 from orchestrator.stages.upload import upload
 
 Stage = Callable[[RowJob, Services], Awaitable[None]]
+DIRECT_FLOWS = ("template", "storyboard")
 
 
-def flow_stages(flow: str) -> list[tuple[str, Stage]]:
-    """The stages of ``flow`` (see ``orchestrator.flows``), in order."""
+def flow_stages(flow: str, *, direct: bool = False) -> list[tuple[str, Stage]]:
+    """The stages of ``flow`` (see ``orchestrator.flows``), in order. ``direct``: template and
+    storyboard rows skip the preview (``stages.render`` sends a direct render)."""
+    if direct and flow in DIRECT_FLOWS:
+        return [("render", render), ("download", download)]
     if flow == "storyboard":
         return [
             ("preview", storyboard_preview),
@@ -73,7 +77,7 @@ async def run_row(row: RowJob, svc: Services) -> RowStatus:
 async def _run_stages(row: RowJob, svc: Services) -> RowStatus:
     stage_name = "start"
     try:
-        for stage_name, stage in flow_stages(row.flow):
+        for stage_name, stage in flow_stages(row.flow, direct=svc.direct):
             svc.sink.emit("stage", row=row.row_id, stage=stage_name)
             await stage(row, svc)
     except RowAmbiguous:

@@ -65,6 +65,8 @@ class Services:
     """Retries of downloads and uploads: CDN traffic, cheap and outside the API's rate limit."""
     rng: random.Random = field(default_factory=random.Random)
     rerender_ambiguous: bool = False
+    direct: bool = False
+    """Template and storyboard rows render with ``POST /v2/video/storyboard/render``, no preview."""
     render_with_params: bool = True
     first_reads: dict[str, FirstReadDelay] = field(default_factory=dict)
     """Per stage: when to read a fresh job the first time (see ``stages.poll``)."""

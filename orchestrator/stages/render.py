@@ -15,9 +15,10 @@ failure is recorded as ``render_refused``, which clears the intent.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from orchestrator import flows
+from orchestrator import flows, storyboard_v2
 from orchestrator.errors import AmbiguousError, ApiError, PermanentError
 from orchestrator.identity import variables_digest
 from orchestrator.responses import JobState
@@ -50,7 +51,9 @@ async def request_render(row: RowJob, svc: Services) -> None:
 
     webhook = svc.webhook_url(row, "render")
     try:
-        if preview_job is not None:  # template and storyboard: render the preview
+        if svc.direct and row.flow in ("template", "storyboard"):  # no preview (§5.9)
+            job_id = await _render_direct(row, svc, webhook, record_intent)
+        elif preview_job is not None:  # template and storyboard: render the preview
             params = row.scratch.get("render_params") if svc.render_with_params else None
             job_id = await svc.client.render(
                 preview_job, params, webhook=webhook, before_send=record_intent
@@ -78,6 +81,33 @@ async def request_render(row: RowJob, svc: Services) -> None:
     await svc.ledger.append({"e": "render_job", "row": row.row_id, "job": job_id})
     row.scratch["render_fresh"] = True
     svc.sink.emit("stage", row=row.row_id, stage="render", job=job_id)
+
+
+async def _render_direct(
+    row: RowJob, svc: Services, webhook: str | None, record_intent: Callable[[], Awaitable[None]]
+) -> str:
+    """``POST /v2/video/storyboard/render`` for a template row (its uploaded template's id and
+    the row's variables) or a storyboard row (its v2 storyboard body). A template id the API no
+    longer knows (404: nothing was started) is uploaded again, once."""
+    name = Path(row.output_name).stem
+    if row.template is None:
+        payload = storyboard_v2.payload(row.variables, row.manifest or Path("."), name)
+        return await svc.client.render_direct(payload, webhook=webhook, before_send=record_intent)
+    for last in (False, True):
+        template_id = await svc.templates.template_id(row.template)
+        payload = {"videoName": name, "templateId": template_id, "variables": row.variables}
+        try:
+            return await svc.client.render_direct(
+                payload, webhook=webhook, before_send=record_intent
+            )
+        except PermanentError as exc:
+            if exc.status != 404 or last:
+                raise
+            await svc.ledger.append(
+                {"e": "render_refused", "row": row.row_id, "kind": exc.kind, "message": exc.message}
+            )
+            await svc.templates.forget(row.template, template_id)
+    raise AssertionError("unreachable")
 
 
 async def wait_render(row: RowJob, svc: Services) -> None:

@@ -84,16 +84,22 @@ def test_rate_limited_requests_wait_and_every_row_is_done(
     assert {r["status"] for r in results} == {"done"}
 
 
+@pytest.mark.parametrize("route", [[], ["--direct"]], ids=["preview", "direct"])
 def test_dropped_connections_never_render_twice(
-    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    make_sim: Any,
+    api_env: Any,
+    capsys: pytest.CaptureFixture[str],
+    route: list[str],
 ) -> None:
     """Dropped connections: safe requests are retried and a lost preview answer is sent again (a
     preview is not billed; after 3 resends the row fails, retried by the next run); a render whose
-    answer was lost is ambiguous (intent, no job id) and is never sent again by a later run."""
+    answer was lost is ambiguous (intent, no job id) and is never sent again by a later run. The
+    direct route (no preview) keeps the same contract."""
     sim = make_sim(seed=5, fault_drop_p=0.25)
     api_env(sim)
     batch = write_batch(tmp_path, ROWS)
-    _run(run_args(batch), capsys)
+    _run(run_args(batch, *route), capsys)
     stats = sim.stats()
     assert stats["faults"].get("drop_before", 0) + stats["faults"].get("drop_after", 0) > 0
     results = check_invariants(batch["out"], stats, ROWS)
@@ -105,7 +111,8 @@ def test_dropped_connections_never_render_twice(
         if r["status"] == "ambiguous":
             assert row.render_intent and row.render_job is None
     ambiguous = sorted(r["id"] for r in results if r["status"] == "ambiguous")
-    _run(run_args(batch), capsys)
+    assert ambiguous, "no render answer was lost; the test proves nothing"
+    _run(run_args(batch, *route), capsys)
     results = check_invariants(batch["out"], sim.stats(), ROWS)
     assert sorted(r["id"] for r in results if r["status"] == "ambiguous") == ambiguous
     intents = Counter(e["row"] for e in _ledger_events(batch["out"]) if e["e"] == "render_intent")
