@@ -34,6 +34,7 @@ SCENARIOS = (
     "peer_clean",
     "peer_render_capped",
     "peer_flaky",
+    "peer_direct_webhook",
 )
 
 
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             "peer_clean": lambda: versus_peer.clean(work / "peer_clean", plan),
             "peer_render_capped": lambda: versus_peer.render_capped(work / "peer_render", plan),
             "peer_flaky": lambda: versus_peer.flaky(work / "peer_flaky", plan),
+            "peer_direct_webhook": lambda: versus_peer.direct_webhook(work / "peer_direct", plan),
         }
         for name in SCENARIOS:
             if name not in only:

@@ -44,6 +44,7 @@ def _peer(
     *,
     rps: float,
     in_flight: int,
+    extra: tuple[str, ...] = (),
 ) -> tuple[Measured, dict[str, Any]]:
     argv = [
         sys.executable,
@@ -63,6 +64,7 @@ def _peer(
         f"{max(0.005, plan.render_s / 4):g}",
         "--max-wait",  # the orchestrator's own poll deadline, so both give up alike
         f"{plan.render_s * plan.deadline_factor:g}",
+        *extra,
     ]
     log = work / "peer.log"
     m = measure(argv, env=sim.env(), log=log, timeout_s=plan.timeout_s)
@@ -72,7 +74,16 @@ def _peer(
 
 
 def _pair(
-    work: Path, plan: Plan, profile: str, *, rate: float, cap: int, rows: int, in_flight: int
+    work: Path,
+    plan: Plan,
+    profile: str,
+    *,
+    rate: float,
+    cap: int,
+    rows: int,
+    in_flight: int,
+    ours_extra: tuple[str, ...] = (),
+    peer_extra: tuple[str, ...] = (),
 ) -> Figures:
     """Run both on ``rows`` rows against two simulators of the same settings."""
     manifest, template = write_batch(work, rows)
@@ -82,13 +93,23 @@ def _pair(
         max_rps=rate,
         rows_in_flight=in_flight,
         renders_in_flight=cap + 2 if cap < 1000 else 1000,
+        webhook="--webhook" in ours_extra,
     )
     with SimProcess(*_sim_args(plan, profile, rate=rate, cap=cap)) as sim:
-        ours, run_dir = _run(work / "ours", sim, manifest, template, config, plan, may_stop=True)
+        ours, run_dir = _run(
+            work / "ours", sim, manifest, template, config, plan, *ours_extra, may_stop=True
+        )
         our_stats = sim.stats()
     with SimProcess(*_sim_args(plan, profile, rate=rate, cap=cap)) as sim:
         theirs, report = _peer(
-            work / "peer", sim, manifest, template, plan, rps=rate, in_flight=in_flight
+            work / "peer",
+            sim,
+            manifest,
+            template,
+            plan,
+            rps=rate,
+            in_flight=in_flight,
+            extra=peer_extra,
         )
         their_stats = sim.stats()
     results = read_results(run_dir)
@@ -150,3 +171,30 @@ def flaky(work: Path, plan: Plan) -> Figures:
     return _pair(
         work, plan, "flaky", rate=plan.rate_rps, cap=1000, rows=plan.rows, in_flight=in_flight
     )
+
+
+def direct_webhook(work: Path, plan: Plan) -> Figures:
+    """The fewest requests per row: our direct route with webhooks (one request a row) against
+    the peer rendering directly too, polling as a script does."""
+    _, _, _, in_flight = _rate_bound_batch(work / "sizing", plan, 1, webhook=True)
+    figures = _pair(
+        work,
+        plan,
+        plan.sim_profile,
+        rate=plan.rate_rps,
+        cap=1000,
+        rows=plan.rows,
+        in_flight=in_flight,
+        ours_extra=("--direct", "--webhook"),
+        peer_extra=("--direct",),
+    )
+    best_s = plan.rows * 1 / plan.rate_rps + plan.render_s
+    ours_s = figures["ours_makespan_s"].value
+    ratio = best_s / float(ours_s) if ours_s else None
+    figures["ours_efficiency"] = Figure(
+        round(ratio, 3) if ratio else None,
+        "of bound",
+        f">= 0.90: best makespan rows×1/R + render = {best_s:g} s over ours",
+        ratio is not None and ratio >= 0.90,
+    )
+    return figures
