@@ -55,16 +55,19 @@ class Problem:
     message: str
     hint: str | None = None
     kind: str = "row"
+    column: str | None = None
+    """The spreadsheet column letter, for workbooks: ``FILE[Sheet]:ROW:COLUMN``."""
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line is not None else "")
+        where += f":{self.column}" if self.column is not None else ""
         name = f"field {self.field!r}: " if self.field else ""
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}: {name}{self.message}{hint}"
 
     @classmethod
     def from_error(cls, exc: InputError, kind: str) -> Problem:
-        return cls(exc.file or "", exc.line, exc.field, exc.message, exc.hint, kind)
+        return cls(exc.file or "", exc.line, exc.field, exc.message, exc.hint, kind, exc.column)
 
 
 @dataclass
