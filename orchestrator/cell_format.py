@@ -104,7 +104,8 @@ def _number_text(value: float, fmt: str) -> str:
     if scientific:
         digits = f"{body:.{decimals}E}"
         mantissa, exponent = digits.split("E")
-        shown = f"{mantissa}E{exponent[0]}{exponent[1:].lstrip('0').zfill(len(scientific.group(1)))}"
+        power = exponent[1:].lstrip("0").zfill(len(scientific.group(1)))
+        shown = f"{mantissa}E{exponent[0]}{power}"
     else:  # Excel rounds halves away from zero: 0.5 under "0" shows 1
         rounded = Decimal(repr(body)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
         shown = f"{rounded:,f}" if "," in code.split(".", 1)[0] else f"{rounded:f}"

@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="render every row of a manifest", epilog=EPILOG)
-    run.add_argument("manifest", type=Path, metavar="MANIFEST", help=".csv, .json or .jsonl")
+    run.add_argument(
+        "manifest", type=Path, metavar="MANIFEST", help=".csv, .tsv, .xlsx, .json or .jsonl"
+    )
     run.add_argument(
         "--template",
         type=Path,
@@ -58,11 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run directory for the ledger, videos and results "
         "(default: runs/MANIFEST-NAME); the same --out resumes",
     )
+    _add_manifest_options(run)
     _add_run_options(run)
     run.set_defaults(func=_cmd_run)
 
     resume = sub.add_parser("resume", help="continue the batch recorded in RUN_DIR", epilog=EPILOG)
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    _add_manifest_options(resume)
     _add_run_options(resume)
     resume.set_defaults(func=_cmd_resume)
 
@@ -75,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="template",
         help="the flow of rows without a flow column (default: template)",
     )
+    _add_manifest_options(validate)
     validate.set_defaults(func=_cmd_validate)
 
     report = sub.add_parser("report", help="write RUN_DIR/results.csv from the ledger")
@@ -107,6 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sim_parser(sub)
     return parser
+
+
+def _add_manifest_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("reading the manifest")
+    group.add_argument("--sheet", metavar="NAME", help="the workbook's sheet (default: the first)")
+    group.add_argument(
+        "--delimiter",
+        metavar="D",
+        help="the CSV delimiter: ',' ';' tab or '|' (default: detected from the header)",
+    )
+    group.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="read a text manifest in this encoding, e.g. cp1252 (default: UTF-8, or UTF-16 "
+        "when the file starts with its byte-order mark)",
+    )
+    group.add_argument(
+        "--strict-headers",
+        action="store_true",
+        help="refuse headers that only nearly match a variable ('First Name' for first_name)",
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -190,9 +216,9 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from orchestrator.commands import validate_command
+    from orchestrator.commands import manifest_options, validate_command
 
-    return validate_command(args.manifest, args.template, args.flow)
+    return validate_command(args.manifest, args.template, args.flow, manifest_options(args))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

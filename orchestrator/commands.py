@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from orchestrator.errors import ConfigError, RunDirError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.ledger import LEDGER_NAME, replay
 from orchestrator.manifest import read_manifest
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.results import write_results
 from orchestrator.run import RunSpec, RunSummary, execute
 from orchestrator.simulator.settings import SimSettings
@@ -54,6 +56,7 @@ def run_command(
         window=_window(args),
         at_window_end=args.at_window_end,
         check_quota=args.check_quota,
+        manifest_options=manifest_options(args),
     )
     summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
     _print_summary(summary)
@@ -65,6 +68,7 @@ def resume_command(args: argparse.Namespace) -> int:
     first = _first_run_record(run_dir)
     template = first.get("template")
     args.flow = first.get("flow") or "template"
+    args.recorded_manifest_options = first.get("manifest_options")
     return run_command(
         args,
         manifest=Path(first["manifest"]),
@@ -73,8 +77,27 @@ def resume_command(args: argparse.Namespace) -> int:
     )
 
 
-def validate_command(manifest: Path, template: Path | None, flow: str = "template") -> int:
-    report = validate_manifest(manifest, template, flow)
+def manifest_options(args: argparse.Namespace) -> ManifestOptions:
+    """``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``; on resume, the ones
+    the first run recorded, each overridden when given again."""
+    recorded = ManifestOptions.from_record(getattr(args, "recorded_manifest_options", None))
+    given: dict[str, Any] = {
+        name: getattr(args, name, None)
+        for name in ("sheet", "delimiter", "encoding", "strict_headers")
+        if getattr(args, name, None)
+    }
+    return replace(recorded, **given)
+
+
+def validate_command(
+    manifest: Path,
+    template: Path | None,
+    flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
+) -> int:
+    report = validate_manifest(manifest, template, flow, options)
+    for note in report.notes:
+        print(note)
     for problem in report.problems:
         print(problem)
     for warning in getattr(report, "warnings", []):
@@ -98,6 +121,7 @@ def report_command(run_dir: Path) -> int:
         Path(template) if template else None,
         state,
         first.get("flow") or "template",
+        ManifestOptions.from_record(first.get("manifest_options")),
     )
     print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     return 0 if set(counts) <= {"done"} else 1
@@ -107,7 +131,8 @@ def status_command(run_dir: Path) -> int:
     first = _first_run_record(run_dir)
     total: int | None = None
     with contextlib.suppress(UserError):
-        total = sum(1 for _ in read_manifest(Path(first["manifest"])))
+        options = ManifestOptions.from_record(first.get("manifest_options"))
+        total = sum(1 for _ in read_manifest(Path(first["manifest"]), options))
     for line in status(run_dir, total).lines():
         print(line)
     return 0

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from orchestrator.errors import ManifestError, UserError
+from orchestrator.headers import match_names
 from orchestrator.manifest_json import JsonArray, jsonl_rows
 from orchestrator.manifest_row import (
     DEFAULT_OPTIONS,
@@ -79,6 +80,8 @@ class Manifest:
         self.path = path
         self.label = str(path)
         self.columns: dict[str, str] = {}
+        self.renamed: dict[str, str] = {}
+        """Friendly headers read as reserved columns (``{'ID': 'id'}``)."""
         self.description = {"json": "JSON array", "jsonl": "JSON Lines"}.get(fmt, fmt.upper())
         self.rows: Iterator[ManifestRow] = self._rows(fmt, options)
 
@@ -181,16 +184,27 @@ def _csv_rows(manifest: Manifest, f: BinaryIO, options: ManifestOptions) -> Iter
     if not header:
         raise ManifestError("the manifest is empty", file=path, hint="add a header row and rows")
     check_header(path, header_line, header, delimiter)
-    yield from header_rows(path, header_line, header, records)
+    yield from header_rows(manifest, header_line, header, records, options.strict_headers)
 
 
 def header_rows(
-    path: Path | str,
+    manifest: Manifest,
     header_line: int,
     header: list[str],
     records: Iterable[tuple[int, list[str]]],
+    strict: bool,
 ) -> Iterator[ManifestRow]:
-    """Rows from ``(line, cells)`` records under a checked header (CSV and workbook readers)."""
+    """Rows from ``(line, cells)`` records under a checked header (CSV and workbook readers).
+
+    Unless ``strict``, a header such as ``ID`` or ``Output`` is read as the reserved column it
+    matches (see :mod:`orchestrator.headers`); ``manifest.renamed`` records it."""
+    path = manifest.label
+    if not strict:
+        for column, name in match_names(RESERVED_COLUMNS, header).items():
+            header = [name if cell == column else cell for cell in header]
+            manifest.renamed[column] = name
+            if column in manifest.columns:
+                manifest.columns[name] = manifest.columns[column]
     width = len(header)
     where = {name: i for i, name in enumerate(header)}
     i_id, i_tpl, i_out, i_flow = (where.get(name) for name in RESERVED_COLUMNS)
@@ -236,9 +250,9 @@ def _text_lines(path: Path, f: BinaryIO, encoding: str | None) -> tuple[Iterable
 def _wrapped_lines(path: Path, text: io.TextIOWrapper, name: str) -> Iterator[str]:
     number = 0
     try:
-        for number, line in enumerate(text, start=1):  # noqa: B007 (read in the except)
+        for number, line in enumerate(text, start=1):
             yield line.removeprefix("\ufeff") if number == 1 else line
-    except UnicodeError as exc:
+    except UnicodeDecodeError as exc:
         raise ManifestError(
             f"the file cannot be read as {name} after line {number} ({exc.reason})",
             file=path,

@@ -77,8 +77,7 @@ def not_utf8(path: Path, line: int, raw: bytes, at: int, column_base: int = 0) -
     column = at - start + 1 + (column_base if start == 0 else 0)
     likely, codec = likely_encoding(raw)
     return ManifestError(
-        f"byte 0x{raw[at]:02x} at column {column} is not UTF-8 (the file is most likely "
-        f"{likely})",
+        f"byte 0x{raw[at]:02x} at column {column} is not UTF-8 (the file is most likely {likely})",
         file=path,
         line=line,
         hint=f"{_RESAVE_UTF8}, or read it as it is with --encoding {codec}",

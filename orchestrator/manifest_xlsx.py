@@ -80,7 +80,8 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
                     hint="name every column, or delete the empty column",
                 )
         check_header(label, header_line, header)
-        yield from header_rows(label, header_line, header, _fitted(label, records, len(header)))
+        fitted = _fitted(label, records, len(header))
+        yield from header_rows(manifest, header_line, header, fitted, options.strict_headers)
     finally:
         workbook.close()
 

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from orchestrator.ledger import LedgerState
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.rows import TemplateCache, iter_row_jobs
 
 RESULTS_NAME = "results.csv"
@@ -43,11 +44,12 @@ def write_results(
     default_template: Path | None,
     state: LedgerState,
     default_flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> tuple[Path, Counter[str]]:
     """Write results.csv from the manifest and the ledger; return its path and counts by status."""
     cache = TemplateCache()
     variable_names: dict[str, None] = {}
-    for row, _ in iter_row_jobs(manifest, default_template, cache, default_flow):
+    for row, _ in iter_row_jobs(manifest, default_template, cache, default_flow, options):
         for name in row.variables:
             variable_names.setdefault(name, None)
     columns = [*FIXED_COLUMNS, *(n for n in variable_names if n not in FIXED_COLUMNS)]
@@ -57,7 +59,7 @@ def write_results(
     with tmp.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
-        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow):
+        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow, options):
             st = state.rows.get(job.row_id)
             status = st.status if st is not None else "pending"
             counts[status] += 1

@@ -30,6 +30,7 @@ from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
 from orchestrator.limits import RateLimiter
 from orchestrator.manifest import manifest_digest
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.pipeline import run_row
 from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
@@ -70,6 +71,7 @@ class RunSpec:
     window: Window | None = None
     at_window_end: Literal["finish", "stop"] = "finish"
     check_quota: bool = False
+    manifest_options: ManifestOptions = DEFAULT_OPTIONS
 
 
 @dataclass
@@ -107,7 +109,7 @@ async def execute(
     rng = rng or random.Random()
     started_at = time.monotonic()
     report = await anyio.to_thread.run_sync(
-        validate_manifest, spec.manifest, spec.template, spec.flow
+        validate_manifest, spec.manifest, spec.template, spec.flow, spec.manifest_options
     )
     if not report.ok:
         raise ValidationFailed(
@@ -125,6 +127,7 @@ async def execute(
                 "manifest_sha256": digest,
                 "template": str(spec.template.resolve()) if spec.template else None,
                 "flow": spec.flow,
+                "manifest_options": spec.manifest_options.recorded(),
                 "config": config.public_dict(),
             }
         )
@@ -134,6 +137,7 @@ async def execute(
             rows=report.rows,
             already_done=sum(1 for r in ledger.state.rows.values() if r.status == "done"),
             base_url=config.api.base_url,
+            manifest=report.read_as or None,
         )
         summary = RunSummary(run_dir=spec.run_dir)
         admission = Admission(
@@ -155,7 +159,13 @@ async def execute(
             )
             summary.requests = client.requests_sent
         path, counts = await anyio.to_thread.run_sync(
-            write_results, spec.run_dir, spec.manifest, spec.template, ledger.state, spec.flow
+            write_results,
+            spec.run_dir,
+            spec.manifest,
+            spec.template,
+            ledger.state,
+            spec.flow,
+            spec.manifest_options,
         )
         summary.results_path = path
         summary.stop_reason = admission.stop_reason
@@ -287,7 +297,8 @@ async def _pool(
 
     async def feed(tg: anyio.abc.TaskGroup) -> None:
         cache = TemplateCache()
-        for _, job in iter_row_jobs(spec.manifest, spec.template, cache, spec.flow):
+        rows = iter_row_jobs(spec.manifest, spec.template, cache, spec.flow, spec.manifest_options)
+        for _, job in rows:
             state = ledger.state.rows.get(job.row_id)
             if not await _admit(state, spec, config, ledger, job):
                 summary.skipped_done += state is not None and state.status == "done"

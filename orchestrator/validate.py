@@ -9,9 +9,12 @@ Per row (:func:`check_row`): a ``flow`` other than ``template``; an unsafe ``id`
 template uses that is missing or empty; a value longer than ``MAX_VALUE_CHARS`` or holding a literal
 ``{{...}}``; an unsafe output name. Across rows: duplicate identities and duplicate output files.
 
-A column the template does not use is reported once per template and column (it is a property of
-the column, not of each row). A template without any ``{{ }}`` is a warning, not a problem, when the
-manifest has variable columns: every row would get the same video.
+Column problems (a variable the template uses that the manifest lacks, a column the template does
+not use) are reported once per template and column, with the count of rows affected and the first
+few line numbers: they are properties of the header, not of each row. Friendly headers (``First
+Name`` for ``first_name``, see :mod:`orchestrator.headers`) are matched unless ``strict_headers``;
+each match is listed once in ``notes``. A template without any ``{{ }}`` is a warning, not a
+problem, when the manifest has variable columns: every row would get the same video.
 
 A structural error from the reader (``ManifestError``) becomes one problem, sets ``fatal`` and ends
 the scan: nothing after it can be located reliably. A broken default template does the same.
@@ -26,18 +29,27 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from orchestrator import flows
 from orchestrator.errors import InputError, ManifestError, TemplateError
+from orchestrator.headers import HeaderMatcher, friendly_twin
 from orchestrator.identity import id_problem, output_name, row_identity
-from orchestrator.manifest import read_manifest, resolve_template_path
-from orchestrator.manifest_row import RESERVED_COLUMNS, ManifestRow
+from orchestrator.manifest import Manifest, read_manifest, resolve_template_path
+from orchestrator.manifest_row import (
+    DEFAULT_OPTIONS,
+    RESERVED_COLUMNS,
+    ManifestOptions,
+    ManifestRow,
+)
 from orchestrator.template import Template, load_template, unresolved_placeholders
 
 MAX_STORED_PROBLEMS = 1000
 MAX_VALUE_CHARS = 5000
+MAX_LINES_NAMED = 5
+"""A column problem names this many of the rows it affects."""
+_COLUMN_KINDS = ("missing", "unknown")
 """A longer value is almost always a pasted document or a broken quote, not scene text."""
 _INITIAL_SLOTS = 1 << 12
 
@@ -81,6 +93,10 @@ class ValidationReport:
     warnings: list[Problem] = field(default_factory=list)
     fatal: bool = False
     templates: dict[Path, Template] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """How the file was read, and each friendly header matched to a name."""
+    read_as: str = ""
+    """The file and how it was read: ``m.csv (CSV, semicolon-separated, UTF-8)``."""
 
     @property
     def ok(self) -> bool:
@@ -163,9 +179,10 @@ def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
     for name in sorted(blank) if blank else ():
         value = variables.get(name)
         if value is None:
-            near = _case_twin(name, variables)
+            near = friendly_twin(name, variables)
             hint = (
-                f"the manifest has {near!r}; names are case-sensitive"
+                f"the manifest has {near!r}; rename that header to {name!r}, or drop "
+                "--strict-headers to match it"
                 if near
                 else (f"add a {name!r} column (key) with a value for every row")
             )
@@ -185,8 +202,8 @@ def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
         if name not in needed:
             if name.lower() in RESERVED_COLUMNS:
                 hint = f"reserved columns are lower-case: did you mean {name.lower()!r}?"
-            elif near := _case_twin(name, needed):
-                hint = f"did you mean {near!r}? (names are case-sensitive)"
+            elif near := friendly_twin(name, needed):
+                hint = f"did you mean {near!r}?"
             else:
                 hint = f"remove the column, or add {{{{ {name} }}}} to the template"
             add(
@@ -198,16 +215,48 @@ def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
             )
 
 
-def _case_twin(name: str, candidates: frozenset[str] | dict[str, str]) -> str | None:
-    folded = name.casefold()
-    return next((c for c in candidates if c.casefold() == folded and c != name), None)
+class _ColumnProblems:
+    """Column problems, one per (template, kind, column), counting the rows they affect."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[Path | None, str, str], Problem] = {}
+        self._count: dict[tuple[Path | None, str, str], int] = {}
+        self._lines: dict[tuple[Path | None, str, str], list[int]] = {}
+
+    def add(self, template: Template | None, problem: Problem) -> None:
+        key = (template.path if template is not None else None, problem.kind, problem.field or "")
+        if key not in self._first:
+            self._first[key] = problem
+            self._count[key] = 0
+            self._lines[key] = []
+        self._count[key] += 1
+        lines = self._lines[key]
+        if len(lines) < MAX_LINES_NAMED and problem.line is not None:
+            lines.append(problem.line)
+
+    def problems(self, workbook: bool) -> list[Problem]:
+        unit = "row" if workbook else "line"
+        out = []
+        for key, first in self._first.items():
+            count, lines = self._count[key], self._lines[key]
+            named = ", ".join(map(str, lines)) + (", …" if count > len(lines) else "")
+            rows = f"{count} row{'s' if count != 1 else ''}"
+            message = f"{first.message}; affects {rows} ({unit}{'s' if count != 1 else ''} {named})"
+            out.append(replace(first, message=message))
+        return out
 
 
 def validate_manifest(
-    manifest_path: Path, template_path: Path | None, default_flow: str = "template"
+    manifest_path: Path,
+    template_path: Path | None,
+    default_flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> ValidationReport:
     """Stream every row of ``manifest_path`` and check it against its template. No network."""
     report = ValidationReport(manifest=manifest_path)
+    columns = _ColumnProblems()
+    matcher = HeaderMatcher(strict=options.strict_headers)
+    manifest: Manifest | None = None
     templates = _TemplateCache(manifest_path, report)
     default: Template | None = None
     if template_path is not None:
@@ -218,10 +267,12 @@ def validate_manifest(
             report.fatal = True
             return report
     identities, outputs = _SeenDigests(), _SeenDigests()
-    unknown_reported: set[tuple[Path, str]] = set()
     file = str(manifest_path)
     try:
-        for raw_row in read_manifest(manifest_path):
+        manifest = read_manifest(manifest_path, options)
+        for raw_row in manifest.rows:
+            if report.rows == 0:
+                file = manifest.label
             report.rows += 1
             flow = flows.row_flow(raw_row.flow, default_flow)
             row = flows.template_row(raw_row) if flow == "template" else raw_row
@@ -242,13 +293,16 @@ def validate_manifest(
                         )
                     )
                     continue
+            if template is not None:
+                row = matcher.apply(row, template.variables)
             for problem in check_row(row, template, manifest_path, flow):
-                if problem.kind == "unknown" and template is not None:
-                    key = (template.path, problem.field or "")
-                    if key in unknown_reported:
-                        continue
-                    unknown_reported.add(key)
-                report.add(problem)
+                if manifest.columns:
+                    column = manifest.columns.get(problem.field or "")
+                    problem = replace(problem, file=file, column=column)
+                if problem.kind in _COLUMN_KINDS and template is not None:
+                    columns.add(template, problem)
+                else:
+                    report.add(problem)
             if template is None and flow == "template":
                 continue
             if template is not None and not template.variables and row.variables:
@@ -280,7 +334,25 @@ def validate_manifest(
     except ManifestError as exc:
         report.add(Problem.from_error(exc, "structure"))
         report.fatal = True
+    column_problems = columns.problems(workbook=bool(manifest and manifest.columns))
+    report.problems[:0] = column_problems
+    report.problem_count += len(column_problems)
+    if manifest is not None:
+        _add_notes(report, manifest, matcher)
     return report
+
+
+def _add_notes(report: ValidationReport, manifest: Manifest, matcher: HeaderMatcher) -> None:
+    report.read_as = f"{manifest.label} ({manifest.description})"
+    report.notes.append(f"{manifest.label}: read as {manifest.description}")
+    renamed = {**manifest.renamed, **matcher.mapped}
+    for column, name in renamed.items():
+        where = manifest.columns.get(name)
+        report.notes.append(
+            f"{manifest.label}: header {column!r}"
+            + (f" (column {where})" if where else "")
+            + f" is read as {name!r} (pass --strict-headers to refuse near matches)"
+        )
 
 
 def _duplicate_identity(file: str, row: ManifestRow, first: int) -> Problem:
