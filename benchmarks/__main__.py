@@ -24,7 +24,15 @@ from benchmarks import scenarios
 from benchmarks.scenarios import FULL, SMOKE, Figures, Plan
 
 RESULTS_DIR = Path(__file__).parent / "results"
-SCENARIOS = ("rate_poll", "rate_webhook", "render_bound", "overhead", "scale", "faults")
+SCENARIOS = (
+    "rate_poll",
+    "rate_webhook",
+    "render_bound",
+    "overhead",
+    "scale",
+    "validate_xlsx",
+    "faults",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -96,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             "render_bound": lambda: scenarios.render_bound(work / "render_bound", plan),
             "overhead": lambda: scenarios.overhead(work / "overhead", plan),
             "scale": lambda: scenarios.scale(work / "scale", plan),
+            "validate_xlsx": lambda: scenarios.validate_xlsx(work / "validate_xlsx", plan),
             "faults": lambda: scenarios.faults(work / "faults", plan, _clean(results, out, plan)),
         }
         for name in SCENARIOS:

@@ -118,6 +118,22 @@ def write_batch(folder: Path, rows: int) -> tuple[Path, Path]:
     return manifest, template
 
 
+def write_xlsx_batch(folder: Path, rows: int) -> tuple[Path, Path]:
+    """The same batch as ``write_batch``, as an Excel workbook (written streamed)."""
+    from openpyxl import Workbook
+
+    manifest, template = write_batch(folder, 0)
+    manifest.unlink()
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Customers")
+    sheet.append(["id", "name", "city"])
+    for i in range(rows):
+        sheet.append([f"row-{i:07d}", f"Name {i}", f"City, {i % 997}"])
+    path = folder / "manifest.xlsx"
+    workbook.save(path)
+    return path, template
+
+
 def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
     """A TOML config from ``{"section": {"key": value}}`` (numbers, booleans and strings)."""
     lines: list[str] = []

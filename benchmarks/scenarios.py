@@ -24,6 +24,7 @@ from benchmarks.harness import (
     rerenders_recorded,
     steady_rate,
     write_batch,
+    write_xlsx_batch,
     write_config,
 )
 from orchestrator.simulator.process import SimProcess
@@ -347,6 +348,27 @@ def overhead(work: Path, plan: Plan) -> Figures:
     }
     figures["cpu_ms_per_row"] = Figure(round(cpu_ms, 3), "ms/row", "<= 5", cpu_ms <= 5.0)
     figures["cpu_s_total"] = Figure(round(m.cpu_s, 2), "s", "incl. start-up and pre-flight")
+    return figures
+
+
+def validate_xlsx(work: Path, plan: Plan) -> Figures:
+    """Validate the million-row batch as an Excel workbook: time and peak RSS (streamed read)."""
+    manifest, template = write_xlsx_batch(work, plan.validate_rows)
+    m = measure(
+        orchestrator_argv("validate", str(manifest), "--template", str(template)),
+        env=None,
+        log=work / "stderr.log",
+        timeout_s=plan.timeout_s,
+    )
+    if m.exit_code != 0:
+        raise RuntimeError(f"validate failed ({m.exit_code}):\n{m.stderr_tail}")
+    figures: Figures = {
+        "validate_rows": Figure(plan.validate_rows, "rows"),
+        "xlsx_mb": Figure(round(manifest.stat().st_size / 1e6, 1), "MB"),
+        "validate_s": Figure(round(m.wall_s, 2), "s", "none (CSV: <= 30)"),
+        "validate_peak_rss_mb": Figure(round(m.maxrss_mb, 1), "MB", "<= 150", m.maxrss_mb <= 150),
+    }
+    shutil.rmtree(work)
     return figures
 
 
