@@ -242,23 +242,35 @@ def _text_lines(path: Path, f: BinaryIO, encoding: str | None) -> tuple[Iterable
         if bom.startswith(b"\xef\xbb\xbf"):
             return decoded_lines(path, f), "UTF-8 with BOM"
         return decoded_lines(path, f), "UTF-8"
-    text = io.TextIOWrapper(f, encoding=encoding, errors="strict", newline="")
     name = "UTF-16" if encoding == "utf-16" else encoding
-    return _wrapped_lines(path, text, name), name
+    return _other_encoding_lines(path, f, encoding, name), name
 
 
-def _wrapped_lines(path: Path, text: io.TextIOWrapper, name: str) -> Iterator[str]:
+def _other_encoding_lines(path: Path, f: BinaryIO, encoding: str, name: str) -> Iterator[str]:
+    """Lines (ending ``\\n`` kept) of a file in ``encoding``, decoded chunk by chunk."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    pending = ""
     number = 0
-    try:
-        for number, line in enumerate(text, start=1):
-            yield line.removeprefix("\ufeff") if number == 1 else line
-    except UnicodeDecodeError as exc:
-        raise ManifestError(
-            f"the file cannot be read as {name} after line {number} ({exc.reason})",
-            file=path,
-            line=number + 1,
-            hint="check the encoding the file was saved with, and pass it with --encoding",
-        ) from exc
+    while True:
+        data = f.read(_SNIFF_BYTES)
+        try:
+            pending += decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            line = number + pending.count("\n") + 1
+            raise ManifestError(
+                f"the file cannot be read as {name} on or after this line ({exc.reason})",
+                file=path,
+                line=line,
+                hint="check the encoding the file was saved with, and pass it with --encoding",
+            ) from exc
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            number += 1
+            yield (line.removeprefix("\ufeff") if number == 1 else line) + "\n"
+        if not data:
+            if pending:
+                yield pending.removeprefix("\ufeff") if number == 0 else pending
+            return
 
 
 def _delimiter(path: Path, head: bytes, encoding: str, forced: str | None) -> str:

@@ -44,6 +44,7 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
             hint="save it from Excel or Google Sheets as an .xlsx workbook (an .xls file from "
             "older Excel versions must be re-saved as .xlsx)",
         ) from exc
+    cells_by_row: Any = None
     try:
         names = workbook.sheetnames
         if options.sheet is None:
@@ -62,7 +63,8 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
         manifest.description = f"Excel workbook, sheet {sheet.title!r}"
         if hasattr(sheet, "reset_dimensions"):
             sheet.reset_dimensions()
-        records = _records(sheet.iter_rows(min_row=1))
+        cells_by_row = sheet.iter_rows(min_row=1)
+        records = _records(cells_by_row)
         header_line, cells = next(records, (0, []))
         while cells and not cells[-1].strip():
             cells.pop()
@@ -83,6 +85,8 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
         fitted = _fitted(label, records, len(header))
         yield from header_rows(manifest, header_line, header, fitted, options.strict_headers)
     finally:
+        if cells_by_row is not None:
+            cells_by_row.close()  # the sheet's XML stream, when a problem stops the reading
         workbook.close()
 
 
