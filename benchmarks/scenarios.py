@@ -24,8 +24,8 @@ from benchmarks.harness import (
     rerenders_recorded,
     steady_rate,
     write_batch,
-    write_xlsx_batch,
     write_config,
+    write_xlsx_batch,
 )
 from orchestrator.simulator.process import SimProcess
 

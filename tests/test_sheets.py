@@ -26,7 +26,7 @@ TEMPLATE = {
 CSV_TEXT = (
     "id,first_name,company,offer,until\n"
     "c1,Ann,Acme,20%,01/03/2026\n"
-    "c2,Ben,\"Beta; Co\",12.5%,02/04/2026\n"
+    'c2,Ben,"Beta; Co",12.5%,02/04/2026\n'
 )
 EXPECTED = [
     {"first_name": "Ann", "company": "Acme", "offer": "20%", "until": "01/03/2026"},
@@ -42,7 +42,7 @@ def template(tmp_path: Path) -> Path:
 
 
 def write_workbook(path: Path, sheets: dict[str, list[list[Any]]], formats: dict[str, str]) -> Path:
-    """A real .xlsx: ``sheets`` name → rows; ``formats`` cell ("D2") → number format, first sheet."""
+    """A real .xlsx: ``sheets`` name → rows; ``formats`` cell → number format (first sheet)."""
     workbook = Workbook()
     first = True
     for name, rows in sheets.items():
@@ -197,7 +197,7 @@ def test_utf16_with_bom_is_read_as_it_is(tmp_path: Path) -> None:
     text = "first_name\tcompany\r\nZoë\tÆther AG\r\n"
     path.write_bytes(text.encode("utf-16"))
     manifest = read_manifest(path)
-    assert list(manifest)[0].variables == {"first_name": "Zoë", "company": "Æther AG"}
+    assert next(iter(manifest)).variables == {"first_name": "Zoë", "company": "Æther AG"}
     assert manifest.description == "TSV, tab-separated, UTF-16"
 
 
@@ -214,7 +214,7 @@ def test_windows_1252_is_refused_naming_it_then_read_with_encoding(tmp_path: Pat
     ]
 
 
-# --- headers and column problems -------------------------------------------------------------------
+# --- headers and column problems ---------------------------------------------------------------
 
 
 def test_friendly_headers_match_once_per_column(
