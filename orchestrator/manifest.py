@@ -256,11 +256,11 @@ def _other_encoding_lines(path: Path, f: BinaryIO, encoding: str, name: str) -> 
         try:
             pending += decoder.decode(data, final=not data)
         except UnicodeDecodeError as exc:
-            line = number + pending.count("\n") + 1
+            at = number + pending.count("\n") + 1
             raise ManifestError(
                 f"the file cannot be read as {name} on or after this line ({exc.reason})",
                 file=path,
-                line=line,
+                line=at,
                 hint="check the encoding the file was saved with, and pass it with --encoding",
             ) from exc
         *lines, pending = pending.split("\n")

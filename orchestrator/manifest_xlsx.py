@@ -7,7 +7,8 @@ them: numbers, percentages and dates through their number format (:mod:`orchestr
 formulas give their last computed value (as Excel saved it).
 
 Memory: openpyxl in read-only mode streams the sheet's XML, so one row is held at a time whatever
-the sheet's size. Dimensions recorded in the file are not trusted (some writers record ``A1``).
+the sheet's size; its table of shared strings is kept compact (:mod:`orchestrator.xlsx_stream`).
+Dimensions recorded in the file are not trusted (some writers record ``A1``).
 
 Problems are located as ``FILE[Sheet]:ROW:COLUMN`` (``customers.xlsx[Customers]:7:C``).
 """
@@ -18,17 +19,14 @@ import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
-from orchestrator.cell_format import cell_text
 from orchestrator.errors import ManifestError
 from orchestrator.manifest_row import ManifestOptions, ManifestRow
+from orchestrator.xlsx_stream import SharedStrings, StreamingExcelReader
 
 if TYPE_CHECKING:
     from orchestrator.manifest import Manifest
-
-_GENERAL = "General"
 
 
 def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[ManifestRow]:
@@ -36,7 +34,9 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
 
     path = manifest.path
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        reader = StreamingExcelReader(path, read_only=True, data_only=True)
+        reader.read()
+        workbook: Any = reader.wb
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise ManifestError(
             f"cannot open the workbook ({exc})",
@@ -61,10 +61,8 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
         label = f"{path}[{sheet.title}]"
         manifest.label = label
         manifest.description = f"Excel workbook, sheet {sheet.title!r}"
-        if hasattr(sheet, "reset_dimensions"):
-            sheet.reset_dimensions()
-        cells_by_row = sheet.iter_rows(min_row=1)
-        records = _records(cells_by_row)
+        cells_by_row = sheet.text_rows()
+        records = ((number, cells) for number, cells in cells_by_row if "".join(cells).strip())
         header_line, cells = next(records, (0, []))
         while cells and not cells[-1].strip():
             cells.pop()
@@ -88,19 +86,8 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
         if cells_by_row is not None:
             cells_by_row.close()  # the sheet's XML stream, when a problem stops the reading
         workbook.close()
-
-
-def _records(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[int, list[str]]]:
-    """``(row number, cell texts)`` for every row with a non-empty cell."""
-    for number, row in enumerate(rows, start=1):
-        cells = [
-            cell.value
-            if type(cell.value) is str
-            else cell_text(cell.value, getattr(cell, "number_format", _GENERAL))
-            for cell in row
-        ]
-        if "".join(cells).strip():
-            yield number, cells
+        if isinstance(reader.shared_strings, SharedStrings):
+            reader.shared_strings.close()
 
 
 def _fitted(
