@@ -82,6 +82,8 @@ class Manifest:
         self.columns: dict[str, str] = {}
         self.renamed: dict[str, str] = {}
         """Friendly headers read as reserved columns (``{'ID': 'id'}``)."""
+        self.header: list[str] = []
+        """The header's names as written in the file."""
         self.description = {"json": "JSON array", "jsonl": "JSON Lines"}.get(fmt, fmt.upper())
         self.rows: Iterator[ManifestRow] = self._rows(fmt, options)
 
@@ -199,6 +201,7 @@ def header_rows(
     Unless ``strict``, a header such as ``ID`` or ``Output`` is read as the reserved column it
     matches (see :mod:`orchestrator.headers`); ``manifest.renamed`` records it."""
     path = manifest.label
+    manifest.header = list(header)
     if not strict:
         for column, name in match_names(RESERVED_COLUMNS, header).items():
             header = [name if cell == column else cell for cell in header]

@@ -297,7 +297,7 @@ def validate_manifest(
                 row = matcher.apply(row, template.variables)
             for problem in check_row(row, template, manifest_path, flow):
                 if manifest.columns:
-                    column = manifest.columns.get(problem.field or "")
+                    column = _column_of(manifest, matcher, problem.field)
                     problem = replace(problem, file=file, column=column)
                 if problem.kind in _COLUMN_KINDS and template is not None:
                     columns.add(template, problem)
@@ -342,12 +342,21 @@ def validate_manifest(
     return report
 
 
+def _column_of(manifest: Manifest, matcher: HeaderMatcher, name: str | None) -> str | None:
+    """The workbook column letter of a field, through a friendly header when it was mapped."""
+    if name is None:
+        return None
+    header = next((h for h, v in matcher.mapped.items() if v == name), name)
+    return manifest.columns.get(header)
+
+
 def _add_notes(report: ValidationReport, manifest: Manifest, matcher: HeaderMatcher) -> None:
     report.read_as = f"{manifest.label} ({manifest.description})"
     report.notes.append(f"{manifest.label}: read as {manifest.description}")
     renamed = {**manifest.renamed, **matcher.mapped}
-    for column, name in renamed.items():
-        where = manifest.columns.get(name)
+    order = {name: i for i, name in enumerate(manifest.header)}
+    for column, name in sorted(renamed.items(), key=lambda item: order.get(item[0], 0)):
+        where = manifest.columns.get(column)
         report.notes.append(
             f"{manifest.label}: header {column!r}"
             + (f" (column {where})" if where else "")

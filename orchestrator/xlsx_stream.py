@@ -174,6 +174,7 @@ class _RowParser(_reader.WorkSheetParser):  # type: ignore[misc]
 
     def rows(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         sheet_data: Any = None
+        number = 0
         for event, element in iterparse(self.source, events=("start", "end")):
             if event == "start":
                 if element.tag == _SHEET_DATA:
@@ -182,7 +183,7 @@ class _RowParser(_reader.WorkSheetParser):  # type: ignore[misc]
             if element.tag != _ROW:
                 continue
             r = element.get("r")
-            number = int(float(r)) if r else int(self.row_counter) + 1
+            number = int(float(r)) if r else number + 1
             self.row_counter, self.col_counter = number, 0
             cells = [self.parse_cell(child) for child in element]
             if sheet_data is not None:

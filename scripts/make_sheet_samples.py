@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 WELCOME = Path(__file__).resolve().parent.parent / "jobs" / "welcome"
-FRIENDLY = {"id": "ID", "first_name": "First Name", "output": "Output file"}
+FRIENDLY = {"id": "ID", "first_name": "First Name", "output": "Output"}
 
 
 def main() -> None:

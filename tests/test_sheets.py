@@ -265,3 +265,61 @@ def _csv(tmp_path: Path) -> Path:
     path = tmp_path / "comma.csv"
     path.write_text(CSV_TEXT)
     return path
+
+
+def test_shared_strings_spilled_to_a_file_read_back_by_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the in-memory limit the string table lives in a temporary file; lookups still work."""
+    from orchestrator import xlsx_stream
+
+    monkeypatch.setattr(xlsx_stream, "IN_MEMORY_MAX_BYTES", 100)
+    monkeypatch.setattr(xlsx_stream, "_FLUSH_BYTES", 64)
+    strings = xlsx_stream.SharedStrings()
+    words = [f"wörd {i}" for i in range(500)]
+    for word in words:
+        strings.append(word)
+    strings.finish()
+    try:
+        assert strings._file is not None
+        assert [strings[i] for i in (0, 1, 250, 499)] == [words[i] for i in (0, 1, 250, 499)]
+        assert len(strings) == 500
+    finally:
+        strings.close()
+
+
+def test_workbook_with_gaps_and_rich_text_is_read_by_column(tmp_path: Path) -> None:
+    """A skipped cell reads as empty in its own column; rows keep their sheet numbers."""
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet["A1"], sheet["B1"], sheet["C1"] = "a", "b", "c"
+    sheet["A3"], sheet["C3"] = "x", "z"
+    sheet["B5"] = CellRichText(["bold ", TextBlock(InlineFont(b=True), "text")])
+    path = tmp_path / "gaps.xlsx"
+    workbook.save(path)
+    rows = list(read_manifest(path))
+    assert [(r.line, r.variables) for r in rows] == [
+        (3, {"a": "x", "b": "", "c": "z"}),
+        (5, {"a": "", "b": "bold text", "c": ""}),
+    ]
+
+
+@pytest.mark.parametrize("sample", ["manifest.xlsx", "manifest-semicolon.csv"])
+def test_welcome_samples_make_the_same_row_jobs_as_the_csv(sample: str) -> None:
+    """jobs/welcome's workbook and semicolon CSV: same ids, output names, variables, template."""
+    from orchestrator.rows import TemplateCache, iter_row_jobs
+
+    welcome = Path(__file__).parent.parent / "jobs" / "welcome"
+    template = welcome / "welcome.pictai"
+
+    def jobs(name: str) -> list[tuple[str, str, dict[str, str]]]:
+        rows = iter_row_jobs(welcome / name, template, TemplateCache())
+        return [(job.row_id, job.output_name, job.variables) for _, job in rows]
+
+    expected = jobs("manifest.csv")
+    assert len(expected) == 25
+    assert jobs(sample) == expected
