@@ -96,18 +96,19 @@ def validate_command(
     options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> int:
     report = validate_manifest(manifest, template, flow, options)
-    for note in report.notes:
-        print(note)
     for problem in report.problems:
         print(problem)
     for warning in getattr(report, "warnings", []):
         print(f"warning: {warning}")
+    for note in report.notes:
+        print(f"note: {note}")
     if report.problem_count > len(report.problems):
         print(f"… and {report.problem_count - len(report.problems)} more problems")
+    name = report.read_as or manifest
     if report.ok:
-        print(f"{manifest}: {report.rows} rows, no problems")
+        print(f"{name}: {report.rows} rows, no problems")
         return 0
-    print(f"{manifest}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
+    print(f"{name}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
     return 2
 
 

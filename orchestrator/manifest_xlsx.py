@@ -60,7 +60,7 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
             )
         label = f"{path}[{sheet.title}]"
         manifest.label = label
-        manifest.description = f"Excel workbook, sheet {sheet.title!r}"
+        manifest.description = "Excel workbook"
         cells_by_row = sheet.text_rows()
         records = ((number, cells) for number, cells in cells_by_row if "".join(cells).strip())
         header_line, cells = next(records, (0, []))

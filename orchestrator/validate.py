@@ -352,7 +352,6 @@ def _column_of(manifest: Manifest, matcher: HeaderMatcher, name: str | None) -> 
 
 def _add_notes(report: ValidationReport, manifest: Manifest, matcher: HeaderMatcher) -> None:
     report.read_as = f"{manifest.label} ({manifest.description})"
-    report.notes.append(f"{manifest.label}: read as {manifest.description}")
     renamed = {**manifest.renamed, **matcher.mapped}
     order = {name: i for i, name in enumerate(manifest.header)}
     for column, name in sorted(renamed.items(), key=lambda item: order.get(item[0], 0)):
