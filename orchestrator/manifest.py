@@ -47,6 +47,7 @@ from orchestrator.manifest_row import (
     ManifestOptions,
     ManifestRow,
     decoded_lines,
+    likely_encoding,
 )
 
 _FORMATS = {
@@ -242,6 +243,15 @@ def _text_lines(path: Path, f: BinaryIO, encoding: str | None) -> tuple[Iterable
     if encoding is None and bom.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     if encoding is None or codecs.lookup(encoding).name == "utf-8":
+        head = f.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if isinstance(f, io.BufferedReader) else b""
+        if b"\x00" in head:
+            likely, codec = likely_encoding(head)
+            raise ManifestError(
+                f"the file holds NUL bytes, so it is not UTF-8 text (it is most likely {likely})",
+                file=path,
+                line=head.count(b"\n", 0, head.index(b"\x00")) + 1,
+                hint=f"read it with --encoding {codec}, or save it as UTF-8",
+            )
         if bom.startswith(b"\xef\xbb\xbf"):
             return decoded_lines(path, f), "UTF-8 with BOM"
         return decoded_lines(path, f), "UTF-8"

@@ -323,3 +323,26 @@ def test_welcome_samples_make_the_same_row_jobs_as_the_csv(sample: str) -> None:
     expected = jobs("manifest.csv")
     assert len(expected) == 25
     assert jobs(sample) == expected
+
+
+def test_utf16_without_bom_is_named_as_such(tmp_path: Path) -> None:
+    """UTF-16 with no byte-order mark is not called Windows-1252: the hint names utf-16-le."""
+    path = tmp_path / "c.csv"
+    path.write_bytes("first_name,company\nAnn,Acme\n".encode("utf-16-le"))
+    with pytest.raises(ManifestError) as info:
+        list(read_manifest(path))
+    assert "UTF-16 without a byte-order mark" in info.value.message
+    assert info.value.hint is not None and "--encoding utf-16-le" in info.value.hint
+    options = ManifestOptions(encoding="utf-16-le")
+    assert variables(path, options) == [{"first_name": "Ann", "company": "Acme"}]
+
+
+def test_validate_summary_says_how_the_file_was_read(
+    tmp_path: Path, template: Path, capsys: Any
+) -> None:
+    """A TSV through the CLI: the last line names the file, 'TSV, tab-separated' and the rows."""
+    path = tmp_path / "c.tsv"
+    path.write_text("first_name\tcompany\toffer\tuntil\nAnn\tAcme\t5%\tsoon\n")
+    assert main(["validate", str(path), "--template", str(template)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"{path} (TSV, tab-separated, UTF-8): 1 rows, no problems"
