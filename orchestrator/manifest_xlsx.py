@@ -15,6 +15,7 @@ Problems are located as ``FILE[Sheet]:ROW:COLUMN`` (``customers.xlsx[Customers]:
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,9 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
     path = manifest.path
     try:
         reader = StreamingExcelReader(path, read_only=True, data_only=True)
-        reader.read()
+        with warnings.catch_warnings():  # openpyxl's notes about styles it defaults: not ours
+            warnings.simplefilter("ignore", UserWarning)
+            reader.read()
         workbook: Any = reader.wb
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise ManifestError(
