@@ -27,7 +27,6 @@ duplicate by mistake.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,15 +42,14 @@ from orchestrator.manifest_row import (
     ManifestOptions,
     ManifestRow,
 )
+from orchestrator.seen_digests import SeenDigests, digest64
 from orchestrator.template import Template, load_template, unresolved_placeholders
+from orchestrator.validate_columns import ColumnProblems, add_notes, column_of
 
 MAX_STORED_PROBLEMS = 1000
 MAX_VALUE_CHARS = 5000
-MAX_LINES_NAMED = 5
-"""A column problem names this many of the rows it affects."""
 _COLUMN_KINDS = ("missing", "unknown")
 """A longer value is almost always a pasted document or a broken quote, not scene text."""
-_INITIAL_SLOTS = 1 << 12
 
 _Add = Callable[[str | None, str, str | None, str], None]
 """``check_row``'s local reporter: field, message, hint, kind."""
@@ -215,37 +213,6 @@ def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
             )
 
 
-class _ColumnProblems:
-    """Column problems, one per (template, kind, column), counting the rows they affect."""
-
-    def __init__(self) -> None:
-        self._first: dict[tuple[Path | None, str, str], Problem] = {}
-        self._count: dict[tuple[Path | None, str, str], int] = {}
-        self._lines: dict[tuple[Path | None, str, str], list[int]] = {}
-
-    def add(self, template: Template | None, problem: Problem) -> None:
-        key = (template.path if template is not None else None, problem.kind, problem.field or "")
-        if key not in self._first:
-            self._first[key] = problem
-            self._count[key] = 0
-            self._lines[key] = []
-        self._count[key] += 1
-        lines = self._lines[key]
-        if len(lines) < MAX_LINES_NAMED and problem.line is not None:
-            lines.append(problem.line)
-
-    def problems(self, workbook: bool) -> list[Problem]:
-        unit = "row" if workbook else "line"
-        out = []
-        for key, first in self._first.items():
-            count, lines = self._count[key], self._lines[key]
-            named = ", ".join(map(str, lines)) + (", …" if count > len(lines) else "")
-            rows = f"{count} row{'s' if count != 1 else ''}"
-            message = f"{first.message}; affects {rows} ({unit}{'s' if count != 1 else ''} {named})"
-            out.append(replace(first, message=message))
-        return out
-
-
 def validate_manifest(
     manifest_path: Path,
     template_path: Path | None,
@@ -254,7 +221,7 @@ def validate_manifest(
 ) -> ValidationReport:
     """Stream every row of ``manifest_path`` and check it against its template. No network."""
     report = ValidationReport(manifest=manifest_path)
-    columns = _ColumnProblems()
+    columns = ColumnProblems()
     matcher = HeaderMatcher(strict=options.strict_headers)
     manifest: Manifest | None = None
     templates = _TemplateCache(manifest_path, report)
@@ -266,7 +233,7 @@ def validate_manifest(
             report.add(Problem.from_error(exc, "template"))
             report.fatal = True
             return report
-    identities, outputs = _SeenDigests(), _SeenDigests()
+    identities, outputs = SeenDigests(), SeenDigests()
     file = str(manifest_path)
     try:
         manifest = read_manifest(manifest_path, options)
@@ -297,7 +264,7 @@ def validate_manifest(
                 row = matcher.apply(row, template.variables)
             for problem in check_row(row, template, manifest_path, flow):
                 if manifest.columns:
-                    column = _column_of(manifest, matcher, problem.field)
+                    column = column_of(manifest, matcher, problem.field)
                     problem = replace(problem, file=file, column=column)
                 if problem.kind in _COLUMN_KINDS and template is not None:
                     columns.add(template, problem)
@@ -314,12 +281,12 @@ def validate_manifest(
                 identity = row.id
             else:
                 continue  # check_row reported the id
-            first = identities.add(_digest64(identity), row.line)
+            first = identities.add(digest64(identity), row.line)
             if first is not None:
                 report.add(_duplicate_identity(file, row, first))
                 continue
             name, issue = output_name(row, identity)
-            first = outputs.add(_digest64(name.casefold()), row.line) if issue is None else None
+            first = outputs.add(digest64(name.casefold()), row.line) if issue is None else None
             if first is not None:
                 report.add(
                     Problem(
@@ -338,29 +305,8 @@ def validate_manifest(
     report.problems[:0] = column_problems
     report.problem_count += len(column_problems)
     if manifest is not None:
-        _add_notes(report, manifest, matcher)
+        add_notes(report, manifest, matcher)
     return report
-
-
-def _column_of(manifest: Manifest, matcher: HeaderMatcher, name: str | None) -> str | None:
-    """The workbook column letter of a field, through a friendly header when it was mapped."""
-    if name is None:
-        return None
-    header = next((h for h, v in matcher.mapped.items() if v == name), name)
-    return manifest.columns.get(header)
-
-
-def _add_notes(report: ValidationReport, manifest: Manifest, matcher: HeaderMatcher) -> None:
-    report.read_as = f"{manifest.label} ({manifest.description})"
-    renamed = {**manifest.renamed, **matcher.mapped}
-    order = {name: i for i, name in enumerate(manifest.header)}
-    for column, name in sorted(renamed.items(), key=lambda item: order.get(item[0], 0)):
-        where = manifest.columns.get(column)
-        report.notes.append(
-            f"{manifest.label}: header {column!r}"
-            + (f" (column {where})" if where else "")
-            + f" is read as {name!r} (pass --strict-headers to refuse near matches)"
-        )
 
 
 def _duplicate_identity(file: str, row: ManifestRow, first: int) -> Problem:
@@ -437,50 +383,3 @@ class _TemplateCache:
                 "no-variables",
             )
         )
-
-
-def _digest64(text: str) -> int:
-    """A 64-bit digest for this process only: Python's own (SipHash) string hash, made unsigned.
-
-    It is salted per process, which is fine: the tables live for one scan and are never stored.
-    """
-    return hash(text) & 0xFFFF_FFFF_FFFF_FFFF
-
-
-class _SeenDigests:
-    """A set of 64-bit digests remembering the line each was first seen on, in flat arrays."""
-
-    def __init__(self) -> None:
-        self._keys = array("Q", bytes(8 * _INITIAL_SLOTS))
-        self._lines = array("I", bytes(4 * _INITIAL_SLOTS))
-        self._count = 0
-
-    def add(self, digest: int, line: int) -> int | None:
-        """Record ``digest`` at ``line``; the earlier line when it was already there."""
-        digest = digest or 1  # 0 marks an empty slot
-        keys = self._keys
-        mask = len(keys) - 1
-        slot = digest & mask
-        while (key := keys[slot]) != 0:
-            if key == digest:
-                return self._lines[slot]
-            slot = (slot + 1) & mask
-        keys[slot] = digest
-        self._lines[slot] = min(line, 0xFFFFFFFF)
-        self._count += 1
-        if self._count * 2 > len(keys):
-            self._grow()
-        return None
-
-    def _grow(self) -> None:
-        old_keys, old_lines = self._keys, self._lines
-        self._keys = array("Q", bytes(16 * len(old_keys)))
-        self._lines = array("I", bytes(8 * len(old_keys)))
-        mask = len(self._keys) - 1
-        for key, line in zip(old_keys, old_lines, strict=True):
-            if key:
-                slot = key & mask
-                while self._keys[slot] != 0:
-                    slot = (slot + 1) & mask
-                self._keys[slot] = key
-                self._lines[slot] = line
