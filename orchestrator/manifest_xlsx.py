@@ -70,8 +70,10 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
         while cells and not cells[-1].strip():
             cells.pop()
         header = [cell.strip() for cell in cells]
+        others = [repr(n) for n in names if n != sheet.title]
+        pick = f"; or pick another sheet with --sheet ({', '.join(others)})" if others else ""
         if not header:
-            raise ManifestError("the sheet is empty", file=label, hint="add a header row and rows")
+            raise ManifestError("the sheet is empty", file=label, hint=f"add a header row{pick}")
         manifest.columns = {name: get_column_letter(i) for i, name in enumerate(header, start=1)}
         for number, name in enumerate(header, start=1):
             if not name:
@@ -84,7 +86,14 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
                 )
         check_header(label, header_line, header)
         fitted = _fitted(label, records, len(header))
-        yield from header_rows(manifest, header_line, header, fitted, options.strict_headers)
+        rows = header_rows(manifest, header_line, header, fitted, options.strict_headers)
+        try:
+            yield from rows
+        except ManifestError as exc:
+            if pick and exc.line == header_line and "no rows" in exc.message:
+                exc.hint = f"{exc.hint}{pick}"
+                exc.args = (exc.render(),)
+            raise
     finally:
         if cells_by_row is not None:
             cells_by_row.close()  # the sheet's XML stream, when a problem stops the reading

@@ -346,3 +346,12 @@ def test_validate_summary_says_how_the_file_was_read(
     assert main(["validate", str(path), "--template", str(template)]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"{path} (TSV, tab-separated, UTF-8): 1 rows, no problems"
+
+
+def test_first_sheet_without_rows_points_to_the_other_sheets(tmp_path: Path) -> None:
+    """A notes sheet first: 'no rows', with the other sheets' names for --sheet."""
+    path = write_workbook(tmp_path / "c.xlsx", {"Notes": [["read me"]], "Customers": [["id"]]}, {})
+    with pytest.raises(ManifestError) as info:
+        list(read_manifest(path))
+    assert info.value.hint is not None and "--sheet ('Customers')" in info.value.hint
+    assert str(info.value).startswith(f"{path}[Notes]:1: the manifest has a header but no rows")
