@@ -7,7 +7,8 @@ may hold delimiters, quotes and newlines), ``.xlsx`` / ``.xlsm`` (an Excel workb
 :mod:`orchestrator.manifest_xlsx`), ``.json`` (one array of objects, parsed incrementally) and
 ``.jsonl`` / ``.ndjson`` (one object per line).
 
-Columns: ``id``, ``template``, ``output`` and ``flow`` are reserved (exact, lower-case names); every
+Columns: ``id``, ``template``, ``output`` and ``flow`` are reserved (in CSV and workbooks a header
+such as ``ID`` matches one unless ``--strict-headers``, see :mod:`orchestrator.headers`); every
 other column is a template variable. Reserved values are stripped and empty means "not given".
 JSON numbers and booleans become text (``3``, ``2.5``, ``true``), ``null`` becomes ``""``.
 
@@ -125,7 +126,12 @@ def read_manifest(path: Path, options: ManifestOptions = DEFAULT_OPTIONS) -> Man
         raise ManifestError(
             f"unsupported manifest format {path.suffix or '(no extension)'!r}",
             file=path,
-            hint="use .csv, .tsv, .xlsx, .json (an array of objects), .jsonl or .ndjson",
+            hint="use .csv, .tsv, .xlsx, .json (an array of objects), .jsonl or .ndjson"
+            + (
+                "; open the file in Excel, LibreOffice or Google Sheets and save it as .xlsx"
+                if path.suffix.lower() in (".xls", ".ods", ".numbers")
+                else ""
+            ),
         )
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "manifest file not found"
