@@ -118,6 +118,107 @@ def write_batch(folder: Path, rows: int) -> tuple[Path, Path]:
     return manifest, template
 
 
+def write_xlsx_batch(folder: Path, rows: int, *, shared: bool = True) -> tuple[Path, Path]:
+    """The same batch as ``write_batch``, as an Excel workbook written streamed.
+
+    ``shared``: texts in a shared-string table, with a dimension and a style per row's cells, as
+    Excel and Google Sheets write them; otherwise openpyxl's write-only output (inline strings,
+    no dimension)."""
+    manifest, template = write_batch(folder, 0)
+    manifest.unlink()
+    path = folder / "manifest.xlsx"
+    if not shared:
+        from openpyxl import Workbook
+
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("Customers")
+        sheet.append(["id", "name", "city"])
+        for i in range(rows):
+            sheet.append([f"row-{i:07d}", f"Name {i}", f"City, {i % 997}"])
+        workbook.save(path)
+        return path, template
+    _write_shared_xlsx(path, rows)
+    return path, template
+
+
+_XLSX_PARTS = {
+    "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
+    'openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="'
+    'application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+    'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="'
+    'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override '
+    'PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"'
+    '/><Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.styles+xml"/></Types>',
+    "_rels/.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+    'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.'
+    'openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"'
+    "/></Relationships>",
+    "xl/workbook.xml": '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.'
+    'openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/'
+    'officeDocument/2006/relationships"><sheets><sheet name="Customers" sheetId="1" r:id="rId1"/>'
+    "</sheets></workbook>",
+    "xl/_rels/workbook.xml.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="'
+    'http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="'
+    'http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="'
+    'worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/'
+    'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/><Relationship '
+    'Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" '
+    'Target="styles.xml"/></Relationships>',
+    "xl/styles.xml": '<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="http://schemas.'
+    'openxmlformats.org/spreadsheetml/2006/main"><fonts count="1"><font><sz val="11"/><name val="'
+    'Calibri"/></font></fonts><fills count="1"><fill><patternFill patternType="none"/></fill>'
+    '</fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf numFmtId="0" '
+    'fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="1"><xf numFmtId="0" '
+    'fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs><cellStyles count="1"><cellStyle '
+    'name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>',
+}
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def _write_shared_xlsx(path: Path, rows: int) -> None:
+    """A workbook as Excel lays it out (shared strings, dimension, ``r`` on rows and cells),
+    written part by part so a million rows never sit in memory."""
+    import zipfile
+
+    cities = 997
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in _XLSX_PARTS.items():
+            archive.writestr(name, text)
+        # shared strings: 0-2 the header, 3.. the cities, then each row's id and name
+        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as f:
+            count = 3 + cities + 2 * rows
+            f.write(
+                f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{_MAIN_NS}" '
+                f'count="{count}" uniqueCount="{count}">'.encode()
+            )
+            head = ["id", "name", "city"] + [f"City, {c}" for c in range(cities)]
+            f.write("".join(f"<si><t>{t}</t></si>" for t in head).encode())
+            for i in range(rows):
+                f.write(f"<si><t>row-{i:07d}</t></si><si><t>Name {i}</t></si>".encode())
+            f.write(b"</sst>")
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as f:
+            f.write(
+                f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{_MAIN_NS}">'
+                f'<dimension ref="A1:C{rows + 1}"/><sheetData>'.encode()
+            )
+            f.write(
+                b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
+                b'<c r="C1" t="s"><v>2</v></c></row>'
+            )
+            for i in range(rows):
+                r = i + 2
+                first = 3 + cities + 2 * i
+                f.write(
+                    f'<row r="{r}"><c r="A{r}" t="s"><v>{first}</v></c><c r="B{r}" t="s">'
+                    f'<v>{first + 1}</v></c><c r="C{r}" t="s"><v>{3 + i % cities}</v></c>'
+                    "</row>".encode()
+                )
+            f.write(b"</sheetData></worksheet>")
+
+
 def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
     """A TOML config from ``{"section": {"key": value}}`` (numbers, booleans and strings)."""
     lines: list[str] = []

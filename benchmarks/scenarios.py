@@ -25,6 +25,7 @@ from benchmarks.harness import (
     steady_rate,
     write_batch,
     write_config,
+    write_xlsx_batch,
 )
 from orchestrator.simulator.process import SimProcess
 
@@ -363,6 +364,29 @@ def overhead(work: Path, plan: Plan) -> Figures:
         "ms/row",
         "results.csv + report.html + a poster per video, once per run",
     )
+    return figures
+
+
+def validate_xlsx(work: Path, plan: Plan) -> Figures:
+    """Validate the million-row batch as an Excel workbook: time and peak RSS. Twice: laid out
+    as Excel writes it (shared strings), and as openpyxl's write-only mode does (inline strings,
+    no dimension: ``inline_*``)."""
+    figures: Figures = {"validate_rows": Figure(plan.validate_rows, "rows")}
+    for prefix, shared in (("", True), ("inline_", False)):
+        manifest, template = write_xlsx_batch(work, plan.validate_rows, shared=shared)
+        m = measure(
+            orchestrator_argv("validate", str(manifest), "--template", str(template)),
+            env=None,
+            log=work / "stderr.log",
+            timeout_s=plan.timeout_s,
+        )
+        if m.exit_code != 0:
+            raise RuntimeError(f"validate failed ({m.exit_code}):\n{m.stderr_tail}")
+        rss = m.maxrss_mb
+        figures[f"{prefix}xlsx_mb"] = Figure(round(manifest.stat().st_size / 1e6, 1), "MB")
+        figures[f"{prefix}validate_s"] = Figure(round(m.wall_s, 2), "s", "none (CSV: <= 30)")
+        figures[f"{prefix}validate_peak_rss_mb"] = Figure(round(rss, 1), "MB", "<= 150", rss <= 150)
+        shutil.rmtree(work)
     return figures
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import anyio
 
 from orchestrator.ledger import LEDGER_NAME, Ledger, LedgerState
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.report_html import REPORT_NAME
 from orchestrator.rows import TemplateCache, iter_row_jobs
 
@@ -73,6 +74,7 @@ def select_rows(
     default_flow: str,
     size: int,
     done: Callable[[str], bool] = lambda row_id: False,
+    options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> list[str]:
     """``size`` row identities, round-robin over the (flow, template) groups in manifest order,
     leaving out rows already ``done`` (a canary of rendered rows would show nothing new).
@@ -81,7 +83,7 @@ def select_rows(
     memory.
     """
     groups: dict[Hashable, list[str]] = {}
-    for _, job in iter_row_jobs(manifest, default_template, TemplateCache(), default_flow):
+    for _, job in iter_row_jobs(manifest, default_template, TemplateCache(), default_flow, options):
         key = (job.flow, job.template.sha256 if job.template is not None else None)
         members = groups.setdefault(key, [])
         if len(members) < size and job.row_id not in members and not done(job.row_id):
@@ -105,6 +107,7 @@ async def gate(
     flow: str,
     size: int | None,
     approve: bool,
+    options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> frozenset[str] | None:
     """The rows this run may work on (None: every row), recording a new canary or an approval."""
     record = await anyio.to_thread.run_sync(read_record, run_dir)
@@ -121,7 +124,9 @@ async def gate(
         state = ledger.state.rows.get(row_id)
         return state is not None and state.status == "done"
 
-    chosen = await anyio.to_thread.run_sync(select_rows, manifest, template, flow, size, done)
+    chosen = await anyio.to_thread.run_sync(
+        select_rows, manifest, template, flow, size, done, options
+    )
     await ledger.append({"e": CANARY_EVENT, "size": size, "rows": chosen})
     return frozenset(chosen)
 

@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="render every row of a manifest", epilog=EPILOG)
-    run.add_argument("manifest", type=Path, metavar="MANIFEST", help=".csv, .json or .jsonl")
+    run.add_argument(
+        "manifest", type=Path, metavar="MANIFEST", help=".csv, .tsv, .xlsx, .json or .jsonl"
+    )
     run.add_argument(
         "--template",
         type=Path,
@@ -60,11 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run directory for the ledger, videos and results "
         "(default: runs/MANIFEST-NAME); the same --out resumes",
     )
+    _add_manifest_options(run)
     _add_run_options(run)
     run.set_defaults(func=_cmd_run)
 
     resume = sub.add_parser("resume", help="continue the batch recorded in RUN_DIR", epilog=EPILOG)
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    _add_manifest_options(resume)
     _add_run_options(resume)
     resume.set_defaults(func=_cmd_resume)
 
@@ -83,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="also list rows whose values changed since RUN_DIR rendered them",
     )
+    _add_manifest_options(validate)
     validate.set_defaults(func=_cmd_validate)
 
     approve = sub.add_parser(
@@ -141,6 +146,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sim_parser(sub)
     return parser
+
+
+def _add_manifest_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("reading the manifest")
+    group.add_argument("--sheet", metavar="NAME", help="the workbook's sheet (default: the first)")
+    group.add_argument(
+        "--delimiter",
+        metavar="D",
+        help="the CSV delimiter: ',' ';' tab or '|' (default: detected from the header)",
+    )
+    group.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="read a text manifest in this encoding, e.g. cp1252 (default: UTF-8, or UTF-16 "
+        "when the file starts with its byte-order mark)",
+    )
+    group.add_argument(
+        "--strict-headers",
+        action="store_true",
+        help="refuse headers that only nearly match a variable ('First Name' for first_name)",
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -260,9 +286,11 @@ def _cmd_approve(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from orchestrator.commands import validate_command
+    from orchestrator.commands import manifest_options, validate_command
 
-    return validate_command(args.manifest, args.template, args.flow, run_dir=args.out)
+    return validate_command(
+        args.manifest, args.template, args.flow, manifest_options(args), run_dir=args.out
+    )
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.identity import variables_digest
 from orchestrator.ledger import LEDGER_NAME, replay
 from orchestrator.manifest import read_manifest
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.results import write_results
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run import RunSpec, RunSummary, execute
@@ -68,6 +70,7 @@ def run_command(
         check_quota=args.check_quota,
         canary=_positive(args.canary, "--canary"),
         approve=args.approve,
+        manifest_options=manifest_options(args),
     )
     summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
     _print_summary(summary)
@@ -79,6 +82,7 @@ def resume_command(args: argparse.Namespace) -> int:
     first = _first_run_record(run_dir)
     template = first.get("template")
     args.flow = first.get("flow") or "template"
+    args.recorded_manifest_options = first.get("manifest_options")
     return run_command(
         args,
         manifest=Path(first["manifest"]),
@@ -101,32 +105,58 @@ def approve_command(args: argparse.Namespace) -> int:
     return resume_command(args)
 
 
+def manifest_options(args: argparse.Namespace) -> ManifestOptions:
+    """``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``; on resume, the ones
+    the first run recorded, each overridden when given again."""
+    recorded = ManifestOptions.from_record(getattr(args, "recorded_manifest_options", None))
+    given: dict[str, Any] = {
+        name: getattr(args, name, None)
+        for name in ("sheet", "delimiter", "encoding", "strict_headers")
+        if getattr(args, name, None)
+    }
+    return replace(recorded, **given)
+
+
 def validate_command(
-    manifest: Path, template: Path | None, flow: str = "template", *, run_dir: Path | None = None
+    manifest: Path,
+    template: Path | None,
+    flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
+    *,
+    run_dir: Path | None = None,
 ) -> int:
-    report = validate_manifest(manifest, template, flow)
+    report = validate_manifest(manifest, template, flow, options)
     if report.ok and run_dir is not None and (run_dir / LEDGER_NAME).exists():
-        for line in changed_rows(run_dir, manifest, template, flow):
+        for line in changed_rows(run_dir, manifest, template, flow, options):
             print(f"warning: {line}")
     for problem in report.problems:
         print(problem)
     for warning in getattr(report, "warnings", []):
         print(f"warning: {warning}")
+    for note in report.notes:
+        print(f"note: {note}")
     if report.problem_count > len(report.problems):
         print(f"… and {report.problem_count - len(report.problems)} more problems")
+    name = report.read_as or manifest
     if report.ok:
-        print(f"{manifest}: {report.rows} rows, no problems")
+        print(f"{name}: {report.rows} rows, no problems")
         return 0
-    print(f"{manifest}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
+    print(f"{name}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
     return 2
 
 
-def changed_rows(run_dir: Path, manifest: Path, template: Path | None, flow: str) -> list[str]:
+def changed_rows(
+    run_dir: Path,
+    manifest: Path,
+    template: Path | None,
+    flow: str,
+    options: ManifestOptions = DEFAULT_OPTIONS,
+) -> list[str]:
     """One line per manifest row whose values differ from those ``run_dir`` rendered it from."""
     state = replay(run_dir / LEDGER_NAME)
     lines: list[str] = []
     try:
-        for _, job in iter_row_jobs(manifest, template, TemplateCache(), flow):
+        for _, job in iter_row_jobs(manifest, template, TemplateCache(), flow, options):
             st = state.rows.get(job.row_id)
             if st is None or st.rendered_vars is None:
                 continue
@@ -151,7 +181,12 @@ def report_command(run_dir: Path) -> int:
     flow = first.get("flow") or "template"
     try:
         path, counts, _ = write_results(
-            run_dir, manifest, Path(template) if template else None, state, flow
+            run_dir,
+            manifest,
+            Path(template) if template else None,
+            state,
+            flow,
+            ManifestOptions.from_record(first.get("manifest_options")),
         )
         canary = read_record(run_dir)
         notice = None
@@ -159,7 +194,13 @@ def report_command(run_dir: Path) -> int:
             rest = held_back(canary.rows, counts, state)
             notice = approval_line(run_dir, len(canary.rows), rest) if rest else None
         info = write_report(
-            run_dir, manifest, Path(template) if template else None, state, flow, notice=notice
+            run_dir,
+            manifest,
+            Path(template) if template else None,
+            state,
+            flow,
+            notice=notice,
+            options=ManifestOptions.from_record(first.get("manifest_options")),
         )
     finally:
         state.rows.close()
@@ -174,7 +215,8 @@ def status_command(run_dir: Path, *, as_json: bool = False, watch_s: float | Non
     first = _first_run_record(run_dir)
     total: int | None = None
     with contextlib.suppress(UserError):
-        total = sum(1 for _ in read_manifest(Path(first["manifest"])))
+        options = ManifestOptions.from_record(first.get("manifest_options"))
+        total = sum(1 for _ in read_manifest(Path(first["manifest"]), options))
     while True:
         report = status(run_dir, total)
         if as_json:

@@ -225,7 +225,9 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
     """The line a person should read for this event, or None."""
     if kind == "run_started":
         return (
-            f"run: {fields.get('rows')} rows ({fields.get('already_done', 0)} already done) "
+            f"run: {fields.get('rows')} rows"
+            + (f" from {fields['manifest']}" if fields.get("manifest") else "")
+            + f" ({fields.get('already_done', 0)} already done) "
             f"→ {fields.get('run_dir')} against {fields.get('base_url')}"
         )
     if kind == "webhook_listening":

@@ -53,8 +53,10 @@ class InputError(UserError):
         line: int | None = None,
         field: str | None = None,
         hint: str | None = None,
+        column: str | None = None,
     ) -> None:
         self.message = message
+        self.column = column
         self.file = str(file) if file is not None else None
         self.line = line
         self.field = field
@@ -67,6 +69,8 @@ class InputError(UserError):
             where = self.file
             if self.line is not None:
                 where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
             where += ": "
         field = f"field {self.field!r}: " if self.field else ""
         hint = f" ({self.hint})" if self.hint else ""

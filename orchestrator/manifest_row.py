@@ -1,14 +1,17 @@
-"""What every manifest reader shares: the row it yields, and UTF-8 lines with located errors.
+"""What every manifest reader shares: the row it yields, the reading options, and UTF-8 lines
+with located errors.
 
-The readers themselves are :mod:`orchestrator.manifest` (CSV, and the entry point) and
-:mod:`orchestrator.manifest_json` (JSON and JSON Lines).
+The readers themselves are :mod:`orchestrator.manifest` (CSV/TSV, and the entry point),
+:mod:`orchestrator.manifest_json` (JSON and JSON Lines) and :mod:`orchestrator.manifest_xlsx`
+(Excel workbooks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +22,30 @@ _RESAVE_UTF8 = (
     "save the file as UTF-8 (Excel: Save As > 'CSV UTF-8'; LibreOffice: character set "
     "'Unicode (UTF-8)')"
 )
+
+
+@dataclass(frozen=True)
+class ManifestOptions:
+    """How to read a manifest: ``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``.
+
+    None means "find out": the first sheet, the delimiter sniffed from the header, UTF-8 or
+    UTF-16 by byte-order mark."""
+
+    sheet: str | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    strict_headers: bool = False
+
+    def recorded(self) -> dict[str, Any]:
+        """The options that differ from the defaults, for the ledger's run record."""
+        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> ManifestOptions:
+        return cls(**(record or {}))
+
+
+DEFAULT_OPTIONS = ManifestOptions()
 
 
 class ManifestRow(BaseModel):
@@ -48,10 +75,19 @@ def not_utf8(path: Path, line: int, raw: bytes, at: int, column_base: int = 0) -
     """``raw[at]`` is the bad byte; ``column_base`` counts bytes of its line read before ``raw``."""
     start = raw.rfind(b"\n", 0, at) + 1
     column = at - start + 1 + (column_base if start == 0 else 0)
+    likely, codec = likely_encoding(raw)
     return ManifestError(
-        f"byte 0x{raw[at]:02x} at column {column} is not UTF-8 (the file looks like it was "
-        "saved as Windows-1252 or Latin-1)",
+        f"byte 0x{raw[at]:02x} at column {column} is not UTF-8 (the file is most likely {likely})",
         file=path,
         line=line,
-        hint=_RESAVE_UTF8,
+        hint=f"{_RESAVE_UTF8}, or read it as it is with --encoding {codec}",
     )
+
+
+def likely_encoding(raw: bytes) -> tuple[str, str]:
+    """``(name for people, codec for --encoding)`` of bytes that are not UTF-8."""
+    if raw.count(b"\x00") * 4 > len(raw):
+        return "UTF-16 without a byte-order mark", "utf-16-le"
+    if any(0x80 <= b <= 0x9F for b in raw):
+        return "Windows-1252", "cp1252"  # these bytes are printable only in Windows-1252
+    return "Windows-1252 or Latin-1 (ISO-8859-1)", "cp1252"

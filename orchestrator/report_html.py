@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.ledger import LEDGER_NAME, LedgerState
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.report_page import PAGE_TEMPLATE
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.thumbnails import poster_frame, poster_name
@@ -149,6 +150,7 @@ def write_report(
     *,
     notice: str | None = None,
     posters_wanted: bool = True,
+    options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> ReportInfo:
     """Write ``report-data.js``, the posters and ``report.html``; ``notice`` is shown on top
     (e.g. that a canary waits for approval)."""
@@ -160,7 +162,8 @@ def write_report(
     with data_tmp.open("w", encoding="utf-8") as out:
         out.write('window.REPORT_DATA={"rows":[')
         first = True
-        for row, job in iter_row_jobs(manifest, default_template, TemplateCache(), default_flow):
+        rows = iter_row_jobs(manifest, default_template, TemplateCache(), default_flow, options)
+        for row, job in rows:
             st = state.rows.get(job.row_id)
             status = st.status if st is not None else "pending"
             counts[status] += 1

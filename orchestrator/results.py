@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orchestrator.identity import variables_digest
 from orchestrator.ledger import LedgerState
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.rows import TemplateCache, iter_row_jobs
 
 RESULTS_NAME = "results.csv"
@@ -60,12 +61,13 @@ def write_results(
     default_template: Path | None,
     state: LedgerState,
     default_flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> tuple[Path, Counter[str], int]:
     """Write results.csv from the manifest and the ledger; return its path, counts by status,
     and how many of the failed rows failed permanently (only ``--retry-failed`` retries them)."""
     cache = TemplateCache()
     variable_names: dict[str, None] = {}
-    for row, _ in iter_row_jobs(manifest, default_template, cache, default_flow):
+    for row, _ in iter_row_jobs(manifest, default_template, cache, default_flow, options):
         for name in row.variables:
             variable_names.setdefault(name, None)
     columns = [*FIXED_COLUMNS, *(n for n in variable_names if n not in FIXED_COLUMNS)]
@@ -76,7 +78,7 @@ def write_results(
     with tmp.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
-        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow):
+        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow, options):
             st = state.rows.get(job.row_id)
             status = st.status if st is not None else "pending"
             counts[status] += 1

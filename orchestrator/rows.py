@@ -11,9 +11,10 @@ from pathlib import Path
 
 from orchestrator import flows
 from orchestrator.errors import ManifestError
+from orchestrator.headers import HeaderMatcher
 from orchestrator.identity import row_identity, safe_output_name
 from orchestrator.manifest import read_manifest, resolve_template_path
-from orchestrator.manifest_row import ManifestRow
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions, ManifestRow
 from orchestrator.stages.base import RowJob
 from orchestrator.template import Template, load_template
 
@@ -42,8 +43,10 @@ def iter_row_jobs(
     default_template: Path | None,
     cache: TemplateCache,
     default_flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> Iterator[tuple[ManifestRow, RowJob]]:
-    for row in read_manifest(manifest):
+    matcher = HeaderMatcher(strict=options.strict_headers)
+    for row in read_manifest(manifest, options).rows:
         flow = flows.row_flow(row.flow, default_flow)
         template: Template | None = None
         if flow == "template":
@@ -57,7 +60,7 @@ def iter_row_jobs(
                     hint="pass --template FILE or fill the row's template column",
                 )
             template = cache.get(template_path)
-            row = flows.template_row(row)
+            row = matcher.apply(flows.template_row(row), template.variables)
         salt = template.sha256 if template is not None else flows.identity_salt(flow)
         row_id = row_identity(row, salt)
         yield (

@@ -34,6 +34,7 @@ from orchestrator.identity import variables_digest
 from orchestrator.ledger import Ledger
 from orchestrator.limits import RateLimiter
 from orchestrator.manifest import manifest_digest
+from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.pipeline import run_row
 from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
@@ -78,6 +79,7 @@ class RunSpec:
     check_quota: bool = False
     canary: int | None = None
     approve: bool = False
+    manifest_options: ManifestOptions = DEFAULT_OPTIONS
 
 
 @dataclass
@@ -123,7 +125,7 @@ async def execute(
     rng = rng or random.Random()
     started_at = time.monotonic()
     report = await anyio.to_thread.run_sync(
-        validate_manifest, spec.manifest, spec.template, spec.flow
+        validate_manifest, spec.manifest, spec.template, spec.flow, spec.manifest_options
     )
     if not report.ok:
         raise ValidationFailed(
@@ -141,6 +143,7 @@ async def execute(
                 "manifest_sha256": digest,
                 "template": str(spec.template.resolve()) if spec.template else None,
                 "flow": spec.flow,
+                "manifest_options": spec.manifest_options.recorded(),
                 "config": config.public_dict(),
             }
         )
@@ -150,6 +153,7 @@ async def execute(
             rows=report.rows,
             already_done=sum(1 for r in ledger.state.rows.values() if r.status == "done"),
             base_url=config.api.base_url,
+            manifest=report.read_as or None,
         )
         only = await canary.gate(
             ledger,
@@ -159,6 +163,7 @@ async def execute(
             flow=spec.flow,
             size=spec.canary,
             approve=spec.approve,
+            options=spec.manifest_options,
         )
         summary = RunSummary(run_dir=spec.run_dir)
         network = NetworkWatch(clock, config.run.network_dead_after_s)
@@ -182,7 +187,13 @@ async def execute(
             )  # fmt: skip
             summary.requests = client.requests_sent
         path, counts, failed_permanent = await anyio.to_thread.run_sync(
-            write_results, spec.run_dir, spec.manifest, spec.template, ledger.state, spec.flow
+            write_results,
+            spec.run_dir,
+            spec.manifest,
+            spec.template,
+            ledger.state,
+            spec.flow,
+            spec.manifest_options,
         )
         summary.results_path = path
         summary.stop_reason = admission.stop_reason
@@ -354,7 +365,8 @@ async def _pool(
 
     async def feed(tg: anyio.abc.TaskGroup) -> None:
         cache = TemplateCache()
-        for _, job in iter_row_jobs(spec.manifest, spec.template, cache, spec.flow):
+        rows = iter_row_jobs(spec.manifest, spec.template, cache, spec.flow, spec.manifest_options)
+        for _, job in rows:
             if only is not None and job.row_id not in only:
                 continue  # held back until the canary is approved
             state = ledger.state.rows.get(job.row_id)

@@ -36,6 +36,7 @@ async def end_of_run(
                 spec.flow,
                 notice=summary.awaiting_approval,
                 posters_wanted=config.report.posters,
+                options=spec.manifest_options,
             )
         )
     except (OSError, ValueError, UserError) as exc:  # a convenience: the run's record stands

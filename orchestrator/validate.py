@@ -9,9 +9,12 @@ Per row (:func:`check_row`): a ``flow`` other than ``template``; an unsafe ``id`
 template uses that is missing or empty; a value longer than ``MAX_VALUE_CHARS`` or holding a literal
 ``{{...}}``; an unsafe output name. Across rows: duplicate identities and duplicate output files.
 
-A column the template does not use is reported once per template and column (it is a property of
-the column, not of each row). A template without any ``{{ }}`` is a warning, not a problem, when the
-manifest has variable columns: every row would get the same video.
+Column problems (a variable the template uses that the manifest lacks, a column the template does
+not use) are reported once per template and column, with the count of rows affected and the first
+few line numbers: they are properties of the header, not of each row. Friendly headers (``First
+Name`` for ``first_name``, see :mod:`orchestrator.headers`) are matched unless ``strict_headers``;
+each match is listed once in ``notes``. A template without any ``{{ }}`` is a warning, not a
+problem, when the manifest has variable columns: every row would get the same video.
 
 A structural error from the reader (``ManifestError``) becomes one problem, sets ``fatal`` and ends
 the scan: nothing after it can be located reliably. A broken default template does the same.
@@ -24,22 +27,29 @@ duplicate by mistake.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from orchestrator import flows
 from orchestrator.errors import InputError, ManifestError, TemplateError
+from orchestrator.headers import HeaderMatcher, friendly_twin
 from orchestrator.identity import id_problem, output_name, row_identity
-from orchestrator.manifest import read_manifest, resolve_template_path
-from orchestrator.manifest_row import RESERVED_COLUMNS, ManifestRow
+from orchestrator.manifest import Manifest, read_manifest, resolve_template_path
+from orchestrator.manifest_row import (
+    DEFAULT_OPTIONS,
+    RESERVED_COLUMNS,
+    ManifestOptions,
+    ManifestRow,
+)
+from orchestrator.seen_digests import SeenDigests, digest64
 from orchestrator.template import Template, load_template, unresolved_placeholders
+from orchestrator.validate_columns import ColumnProblems, add_notes, column_of
 
 MAX_STORED_PROBLEMS = 1000
 MAX_VALUE_CHARS = 5000
+_COLUMN_KINDS = ("missing", "unknown")
 """A longer value is almost always a pasted document or a broken quote, not scene text."""
-_INITIAL_SLOTS = 1 << 12
 
 _Add = Callable[[str | None, str, str | None, str], None]
 """``check_row``'s local reporter: field, message, hint, kind."""
@@ -55,16 +65,19 @@ class Problem:
     message: str
     hint: str | None = None
     kind: str = "row"
+    column: str | None = None
+    """The spreadsheet column letter, for workbooks: ``FILE[Sheet]:ROW:COLUMN``."""
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line is not None else "")
+        where += f":{self.column}" if self.column is not None else ""
         name = f"field {self.field!r}: " if self.field else ""
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}: {name}{self.message}{hint}"
 
     @classmethod
     def from_error(cls, exc: InputError, kind: str) -> Problem:
-        return cls(exc.file or "", exc.line, exc.field, exc.message, exc.hint, kind)
+        return cls(exc.file or "", exc.line, exc.field, exc.message, exc.hint, kind, exc.column)
 
 
 @dataclass
@@ -78,6 +91,10 @@ class ValidationReport:
     warnings: list[Problem] = field(default_factory=list)
     fatal: bool = False
     templates: dict[Path, Template] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """How the file was read, and each friendly header matched to a name."""
+    read_as: str = ""
+    """The file and how it was read: ``m.csv (CSV, semicolon-separated, UTF-8)``."""
 
     @property
     def ok(self) -> bool:
@@ -160,9 +177,10 @@ def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
     for name in sorted(blank) if blank else ():
         value = variables.get(name)
         if value is None:
-            near = _case_twin(name, variables)
+            near = friendly_twin(name, variables)
             hint = (
-                f"the manifest has {near!r}; names are case-sensitive"
+                f"the manifest has {near!r}; rename that header to {name!r}, or drop "
+                "--strict-headers to match it"
                 if near
                 else (f"add a {name!r} column (key) with a value for every row")
             )
@@ -182,8 +200,8 @@ def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
         if name not in needed:
             if name.lower() in RESERVED_COLUMNS:
                 hint = f"reserved columns are lower-case: did you mean {name.lower()!r}?"
-            elif near := _case_twin(name, needed):
-                hint = f"did you mean {near!r}? (names are case-sensitive)"
+            elif near := friendly_twin(name, needed):
+                hint = f"did you mean {near!r}?"
             else:
                 hint = f"remove the column, or add {{{{ {name} }}}} to the template"
             add(
@@ -195,16 +213,17 @@ def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
             )
 
 
-def _case_twin(name: str, candidates: frozenset[str] | dict[str, str]) -> str | None:
-    folded = name.casefold()
-    return next((c for c in candidates if c.casefold() == folded and c != name), None)
-
-
 def validate_manifest(
-    manifest_path: Path, template_path: Path | None, default_flow: str = "template"
+    manifest_path: Path,
+    template_path: Path | None,
+    default_flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> ValidationReport:
     """Stream every row of ``manifest_path`` and check it against its template. No network."""
     report = ValidationReport(manifest=manifest_path)
+    columns = ColumnProblems()
+    matcher = HeaderMatcher(strict=options.strict_headers)
+    manifest: Manifest | None = None
     templates = _TemplateCache(manifest_path, report)
     default: Template | None = None
     if template_path is not None:
@@ -214,11 +233,13 @@ def validate_manifest(
             report.add(Problem.from_error(exc, "template"))
             report.fatal = True
             return report
-    identities, outputs = _SeenDigests(), _SeenDigests()
-    unknown_reported: set[tuple[Path, str]] = set()
+    identities, outputs = SeenDigests(), SeenDigests()
     file = str(manifest_path)
     try:
-        for raw_row in read_manifest(manifest_path):
+        manifest = read_manifest(manifest_path, options)
+        for raw_row in manifest.rows:
+            if report.rows == 0:
+                file = manifest.label
             report.rows += 1
             flow = flows.row_flow(raw_row.flow, default_flow)
             row = flows.template_row(raw_row) if flow == "template" else raw_row
@@ -239,13 +260,16 @@ def validate_manifest(
                         )
                     )
                     continue
+            if template is not None:
+                row = matcher.apply(row, template.variables)
             for problem in check_row(row, template, manifest_path, flow):
-                if problem.kind == "unknown" and template is not None:
-                    key = (template.path, problem.field or "")
-                    if key in unknown_reported:
-                        continue
-                    unknown_reported.add(key)
-                report.add(problem)
+                if manifest.columns:
+                    column = column_of(manifest, matcher, problem.field)
+                    problem = replace(problem, file=file, column=column)
+                if problem.kind in _COLUMN_KINDS and template is not None:
+                    columns.add(template, problem)
+                else:
+                    report.add(problem)
             if template is None and flow == "template":
                 continue
             if template is not None and not template.variables and row.variables:
@@ -257,12 +281,12 @@ def validate_manifest(
                 identity = row.id
             else:
                 continue  # check_row reported the id
-            first = identities.add(_digest64(identity), row.line)
+            first = identities.add(digest64(identity), row.line)
             if first is not None:
                 report.add(_duplicate_identity(file, row, first))
                 continue
             name, issue = output_name(row, identity)
-            first = outputs.add(_digest64(name.casefold()), row.line) if issue is None else None
+            first = outputs.add(digest64(name.casefold()), row.line) if issue is None else None
             if first is not None:
                 report.add(
                     Problem(
@@ -277,6 +301,11 @@ def validate_manifest(
     except ManifestError as exc:
         report.add(Problem.from_error(exc, "structure"))
         report.fatal = True
+    column_problems = columns.problems(workbook=bool(manifest and manifest.columns))
+    report.problems[:0] = column_problems
+    report.problem_count += len(column_problems)
+    if manifest is not None:
+        add_notes(report, manifest, matcher)
     return report
 
 
@@ -354,50 +383,3 @@ class _TemplateCache:
                 "no-variables",
             )
         )
-
-
-def _digest64(text: str) -> int:
-    """A 64-bit digest for this process only: Python's own (SipHash) string hash, made unsigned.
-
-    It is salted per process, which is fine: the tables live for one scan and are never stored.
-    """
-    return hash(text) & 0xFFFF_FFFF_FFFF_FFFF
-
-
-class _SeenDigests:
-    """A set of 64-bit digests remembering the line each was first seen on, in flat arrays."""
-
-    def __init__(self) -> None:
-        self._keys = array("Q", bytes(8 * _INITIAL_SLOTS))
-        self._lines = array("I", bytes(4 * _INITIAL_SLOTS))
-        self._count = 0
-
-    def add(self, digest: int, line: int) -> int | None:
-        """Record ``digest`` at ``line``; the earlier line when it was already there."""
-        digest = digest or 1  # 0 marks an empty slot
-        keys = self._keys
-        mask = len(keys) - 1
-        slot = digest & mask
-        while (key := keys[slot]) != 0:
-            if key == digest:
-                return self._lines[slot]
-            slot = (slot + 1) & mask
-        keys[slot] = digest
-        self._lines[slot] = min(line, 0xFFFFFFFF)
-        self._count += 1
-        if self._count * 2 > len(keys):
-            self._grow()
-        return None
-
-    def _grow(self) -> None:
-        old_keys, old_lines = self._keys, self._lines
-        self._keys = array("Q", bytes(16 * len(old_keys)))
-        self._lines = array("I", bytes(8 * len(old_keys)))
-        mask = len(self._keys) - 1
-        for key, line in zip(old_keys, old_lines, strict=True):
-            if key:
-                slot = key & mask
-                while self._keys[slot] != 0:
-                    slot = (slot + 1) & mask
-                self._keys[slot] = key
-                self._lines[slot] = line

@@ -32,6 +32,7 @@ EXPECTED = {
     "render_bound": {"rows_per_s", "efficiency", "api_requests_per_row"},
     "overhead": {"rows_per_s", "cpu_ms_per_row", "peak_rss_mb"},
     "scale": {"validate_s", "validate_peak_rss_mb", "replay_s", "replay_peak_rss_mb", "rss_growth"},
+    "validate_xlsx": {"validate_s", "validate_peak_rss_mb"},
     "faults": {"makespan_vs_clean", "rows_lost", "duplicate_renders", "done"},
     "peer_clean": {"makespan_ratio_peer_over_ours", "ours_lost", "peer_lost", "peer_429"},
 }

@@ -13,7 +13,7 @@ from orchestrator.errors import ManifestError
 from orchestrator.identity import row_identity, safe_output_name
 from orchestrator.manifest import manifest_digest, read_manifest, resolve_template_path
 from orchestrator.manifest_json import JSON_CHUNK_BYTES
-from orchestrator.manifest_row import ManifestRow
+from orchestrator.manifest_row import ManifestOptions, ManifestRow
 
 DATA = Path(__file__).parent / "data"
 SHA = "ab" * 32
@@ -116,11 +116,12 @@ def test_empty_header_cell_names_its_position() -> None:
     assert where(exc) == (str(DATA / "empty-header-cell.csv"), 1, "column 3")
 
 
-def test_semicolon_separated_file_gets_a_hint() -> None:
-    """A one-column header holding ';' is recognised as a European-style export."""
-    exc = failure(DATA / "semicolon.csv")
-    assert where(exc) == (str(DATA / "semicolon.csv"), 1, None)
-    assert "';'" in exc.message
+def test_semicolon_file_forced_to_commas_names_the_delimiter_it_looks_like() -> None:
+    """``--delimiter ,`` on a ';' file gives a one-column header: refused, naming semicolons."""
+    with pytest.raises(ManifestError) as info:
+        list(read_manifest(DATA / "semicolon.csv", ManifestOptions(delimiter=",")))
+    assert where(info.value) == (str(DATA / "semicolon.csv"), 1, None)
+    assert "semicolon-separated" in info.value.message
 
 
 def test_unclosed_quote_is_reported_where_the_record_starts() -> None:
@@ -146,10 +147,10 @@ def test_very_long_field_from_a_runaway_quote_stops_early(tmp_path: Path) -> Non
 
 
 def test_unknown_extension_is_refused_before_reading(tmp_path: Path) -> None:
-    """Only .csv, .json, .jsonl and .ndjson are read; others say what to export."""
-    path = tmp_path / "rows.xlsx"
+    """Only .csv, .tsv, .xlsx, .json, .jsonl and .ndjson are read; others say what to use."""
+    path = tmp_path / "rows.xls"
     path.write_bytes(b"PK")
-    with pytest.raises(ManifestError, match=r"unsupported manifest format '\.xlsx'") as info:
+    with pytest.raises(ManifestError, match=r"unsupported manifest format '\.xls'") as info:
         read_manifest(path)
     assert where(info.value) == (str(path), None, None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.manifest_row import ManifestRow
+from orchestrator.manifest_row import ManifestOptions, ManifestRow
 from orchestrator.template import load_template
 from orchestrator.validate import (
     MAX_STORED_PROBLEMS,
@@ -49,15 +49,17 @@ def test_problem_renders_file_line_field_message_and_hint() -> None:
     assert str(Problem("m.csv", None, None, "no rows")) == "m.csv: no rows"
 
 
-def test_missing_variables_are_per_row_and_unknown_columns_once_per_column() -> None:
-    """A misspelt column: 'company' missing on each row, 'compnay' and 'email' unknown once."""
+def test_missing_and_unknown_columns_are_each_one_problem_naming_their_rows() -> None:
+    """A misspelt column: 'company' missing, 'compnay' and 'email' unknown, once each, with the
+    rows they affect."""
     report = validate_manifest(DATA / "missing-unknown.csv", GREETING)
     assert located(report) == [
         (2, "company", "missing"),
         (2, "compnay", "unknown"),
         (2, "email", "unknown"),
-        (3, "company", "missing"),
     ]
+    assert report.problem_count == 3
+    assert "affects 2 rows (lines 2, 3)" in report.problems[0].message
     assert report.problems[1].hint is not None
 
 
@@ -166,9 +168,17 @@ def test_template_placeholder_warnings_are_passed_on() -> None:
     assert "scenes[0].sentence" in [w.field for w in report.warnings]
 
 
-def test_reserved_column_in_the_wrong_case_gets_a_did_you_mean() -> None:
-    """``ID`` is not the reserved ``id``: reported as unknown with a hint."""
+def test_reserved_column_in_another_case_is_read_as_it_and_said_once() -> None:
+    """``ID`` is read as the reserved ``id``, and a note says so."""
     report = validate_manifest(DATA / "reserved-case.csv", GREETING)
+    assert (report.ok, report.rows) == (True, 1)
+    assert any("header 'ID' is read as 'id'" in note for note in report.notes)
+
+
+def test_reserved_column_in_another_case_with_strict_headers_gets_a_did_you_mean() -> None:
+    """With --strict-headers ``ID`` is not the reserved ``id``: an unknown column with a hint."""
+    strict = ManifestOptions(strict_headers=True)
+    report = validate_manifest(DATA / "reserved-case.csv", GREETING, options=strict)
     assert located(report) == [(2, "ID", "unknown")]
     assert report.problems[0].hint is not None and "'id'" in report.problems[0].hint
 

@@ -47,15 +47,20 @@ BAD_MANIFESTS = {
     "placeholder-value.csv": ":2",
     "ragged-long.csv": ":3",
     "ragged-short.csv": ":3",
-    "reserved-case.csv": ":2",
     "rows.json": ":3",
-    "semicolon.csv": ":1",
     "stray-quote.csv": ":2",
     "templates-column.csv": ":3",
     "trailing-comma.json": ":3",
     "unclosed-quote.csv": ":3",
 }
-CLEAN_MANIFESTS = ["blank-lines.csv", "bom-crlf.csv", "quoted-newlines.csv", "rows.jsonl"]
+CLEAN_MANIFESTS = [
+    "blank-lines.csv",
+    "bom-crlf.csv",
+    "quoted-newlines.csv",
+    "rows.jsonl",
+    "semicolon.csv",  # delimiter sniffed
+    "reserved-case.csv",  # 'ID' read as 'id'
+]
 # corpus template (with a clean manifest) → the location its problem names
 BAD_TEMPLATES = {
     "not-json.pictai": ":3",
