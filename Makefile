@@ -43,7 +43,7 @@ demo-video-edit: $(STAMP)
 	$(BIN)/orchestrator run jobs/video-edit/manifest.csv --flow video-edit --out runs/video-edit --simulate=demo
 
 demo-mixed: $(STAMP)
-	$(BIN)/orchestrator run jobs/mixed/manifest.csv --out runs/mixed --simulate=demo
+	$(BIN)/orchestrator run jobs/mixed/manifest.csv --allow-path jobs --out runs/mixed --simulate=demo
 
 sim: $(STAMP)
 	$(BIN)/orchestrator sim --profile demo

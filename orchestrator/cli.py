@@ -167,6 +167,14 @@ def _add_manifest_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse headers that only nearly match a variable ('First Name' for first_name)",
     )
+    group.add_argument(
+        "--allow-path",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="let the manifest's template, text_file and video cells name files in DIR too "
+        "(repeatable; by default only files in the manifest's own folder are read)",
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:

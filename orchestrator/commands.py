@@ -114,6 +114,9 @@ def manifest_options(args: argparse.Namespace) -> ManifestOptions:
         for name in ("sheet", "delimiter", "encoding", "strict_headers")
         if getattr(args, name, None)
     }
+    allowed = [str(Path(p).expanduser().resolve()) for p in getattr(args, "allow_path", None) or []]
+    if allowed:  # --allow-path adds to the folders an earlier run allowed
+        given["allow_paths"] = tuple(dict.fromkeys([*recorded.allow_paths, *allowed]))
     return replace(recorded, **given)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orchestrator import transcript
+from orchestrator.local_files import LocalFiles
 from orchestrator.manifest_row import ManifestRow
 from orchestrator.transcript import Span
 
@@ -70,9 +71,14 @@ def template_row(row: ManifestRow) -> ManifestRow:
 
 
 def check_fields(
-    flow: str, fields: Mapping[str, str], manifest_path: Path, template_vars: frozenset[str]
+    flow: str,
+    fields: Mapping[str, str],
+    manifest_path: Path,
+    template_vars: frozenset[str],
+    files: LocalFiles | None = None,
 ) -> list[FieldProblem]:
-    """Every problem with a row's flow-specific fields (no network; files are looked at)."""
+    """Every problem with a row's flow-specific fields (no network; files are looked at, and
+    must be files the manifest may name: see ``local_files``)."""
     if flow not in FLOWS:
         return [("flow", f"unknown flow {flow!r}", f"use one of: {', '.join(FLOWS)}", "flow")]
     problems: list[FieldProblem] = []
@@ -92,14 +98,18 @@ def check_fields(
                 "flow-mix",
             )
         )
+    if flow in ("storyboard", "video-edit"):
+        files = files or LocalFiles.for_manifest(manifest_path)
     if flow == "storyboard":
-        problems += _check_storyboard(fields, manifest_path)
+        problems += _check_storyboard(fields, manifest_path, files)
     elif flow == "video-edit":
-        problems += _check_video_edit(fields, manifest_path)
+        problems += _check_video_edit(fields, manifest_path, files)
     return problems
 
 
-def _check_storyboard(fields: Mapping[str, str], manifest_path: Path) -> list[FieldProblem]:
+def _check_storyboard(
+    fields: Mapping[str, str], manifest_path: Path, files: LocalFiles | None
+) -> list[FieldProblem]:
     text = fields.get("text", "").strip()
     text_file = fields.get("text_file", "").strip()
     if text and text_file:
@@ -114,6 +124,9 @@ def _check_storyboard(fields: Mapping[str, str], manifest_path: Path) -> list[Fi
             )
         ]
     if text_file:
+        refused = files.check(text_file, manifest_path, "text") if files else None
+        if refused is not None:
+            return [("text_file", refused, None, "path")]
         path = local_path(text_file, manifest_path)
         if not path.is_file():
             return [
@@ -136,7 +149,9 @@ def _check_storyboard(fields: Mapping[str, str], manifest_path: Path) -> list[Fi
     return []
 
 
-def _check_video_edit(fields: Mapping[str, str], manifest_path: Path) -> list[FieldProblem]:
+def _check_video_edit(
+    fields: Mapping[str, str], manifest_path: Path, files: LocalFiles | None
+) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     video = fields.get("video", "").strip()
     if not video:
@@ -153,6 +168,8 @@ def _check_video_edit(fields: Mapping[str, str], manifest_path: Path) -> list[Fi
             problems.append(
                 ("video", f"{video!r}: only http(s) URLs can be read by Pictory", None, "file")
             )
+    elif files is not None and (refused := files.check(video, manifest_path, "video")):
+        problems.append(("video", refused, None, "path"))
     elif not local_path(video, manifest_path).is_file():
         problems.append(
             (
@@ -189,13 +206,19 @@ def local_path(value: str, manifest_path: Path) -> Path:
     return path if path.is_absolute() else manifest_path.parent / path
 
 
+def script_text(fields: Mapping[str, str], manifest_path: Path, files: LocalFiles) -> str:
+    """A storyboard row's script: its ``text``, or its ``text_file`` (guarded by ``files``)."""
+    text = fields.get("text", "").strip()
+    if text:
+        return text
+    return files.path(fields["text_file"].strip(), manifest_path, "text").read_text("utf-8")
+
+
 def storyboard_payload(
-    fields: Mapping[str, str], manifest_path: Path, default_name: str
+    fields: Mapping[str, str], manifest_path: Path, default_name: str, files: LocalFiles
 ) -> dict[str, Any]:
     """The ``POST /v1/video/storyboard`` body: one scene per paragraph of the script."""
-    text = fields.get("text", "").strip()
-    if not text:
-        text = local_path(fields["text_file"].strip(), manifest_path).read_text(encoding="utf-8")
+    text = script_text(fields, manifest_path, files)
     paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
     voice = fields.get("voice", "").strip()
     payload: dict[str, Any] = {

@@ -35,14 +35,19 @@ class ManifestOptions:
     delimiter: str | None = None
     encoding: str | None = None
     strict_headers: bool = False
+    allow_paths: tuple[str, ...] = ()
+    """``--allow-path``: folders besides the manifest's own that its file cells may name."""
 
     def recorded(self) -> dict[str, Any]:
         """The options that differ from the defaults, for the ledger's run record."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+        return {k: v for k, v in asdict(self).items() if v not in (None, False, ())}
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> ManifestOptions:
-        return cls(**(record or {}))
+        fields = dict(record or {})
+        if "allow_paths" in fields:
+            fields["allow_paths"] = tuple(fields["allow_paths"])
+        return cls(**fields)
 
 
 DEFAULT_OPTIONS = ManifestOptions()

@@ -13,6 +13,7 @@ from orchestrator import flows
 from orchestrator.errors import ManifestError
 from orchestrator.headers import HeaderMatcher
 from orchestrator.identity import row_identity, safe_output_name
+from orchestrator.local_files import LocalFiles
 from orchestrator.manifest import read_manifest, resolve_template_path
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions, ManifestRow
 from orchestrator.stages.base import RowJob
@@ -46,10 +47,19 @@ def iter_row_jobs(
     options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> Iterator[tuple[ManifestRow, RowJob]]:
     matcher = HeaderMatcher(strict=options.strict_headers)
+    files = LocalFiles.for_manifest(manifest, options.allow_paths)
+    allowed: dict[str, str | None] = {}  # a template cell → why it may not be read (or None)
     for row in read_manifest(manifest, options).rows:
         flow = flows.row_flow(row.flow, default_flow)
         template: Template | None = None
         if flow == "template":
+            if row.template is not None:
+                if row.template not in allowed:
+                    allowed[row.template] = files.check(row.template, manifest, "template")
+                if allowed[row.template] is not None:
+                    raise ManifestError(
+                        str(allowed[row.template]), file=manifest, line=row.line, field="template"
+                    )
             template_path = resolve_template_path(row, manifest) or default_template
             if template_path is None:
                 raise ManifestError(

@@ -349,6 +349,7 @@ async def _pool(
         rng=rng,
         rerender_ambiguous=config.run.rerender_ambiguous,
         direct=config.run.route == "direct",
+        allowed_paths=tuple(Path(p) for p in spec.manifest_options.allow_paths),
         render_with_params=config.run.render_with_params,
     )
     row_slots = anyio.CapacityLimiter(config.limits.max_rows_in_flight)

@@ -23,21 +23,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.flows import DEFAULT_LANGUAGE, local_path
+from orchestrator.flows import DEFAULT_LANGUAGE, script_text
+from orchestrator.local_files import LocalFiles
 
 VOICE_SPEED = 100
 """``aiVoices[].speed``: 100 is the documented default (50–200), as v1 sends it."""
 
 
-def script_paragraphs(fields: Mapping[str, str], manifest_path: Path) -> list[str]:
+def script_paragraphs(
+    fields: Mapping[str, str], manifest_path: Path, files: LocalFiles
+) -> list[str]:
     """The row's script (``text``, else the ``text_file`` it names) split at blank lines."""
-    text = fields.get("text", "").strip()
-    if not text:
-        text = local_path(fields["text_file"].strip(), manifest_path).read_text(encoding="utf-8")
+    text = script_text(fields, manifest_path, files)
     return [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
 
 
-def payload(fields: Mapping[str, str], manifest_path: Path, default_name: str) -> dict[str, Any]:
+def payload(
+    fields: Mapping[str, str], manifest_path: Path, default_name: str, files: LocalFiles
+) -> dict[str, Any]:
     """The ``POST /v2/video/storyboard`` body of a storyboard row."""
     voice = fields.get("voice", "").strip()
     body: dict[str, Any] = {
@@ -50,7 +53,7 @@ def payload(fields: Mapping[str, str], manifest_path: Path, default_name: str) -
         ),
         "scenes": [
             {"story": p, "createSceneOnNewLine": False, "createSceneOnEndOfSentence": True}
-            for p in script_paragraphs(fields, manifest_path)
+            for p in script_paragraphs(fields, manifest_path, files)
         ],
     }
     style = fields.get("style", "").strip()

@@ -35,6 +35,7 @@ from orchestrator import flows
 from orchestrator.errors import InputError, ManifestError, TemplateError
 from orchestrator.headers import HeaderMatcher, friendly_twin
 from orchestrator.identity import id_problem, output_name, row_identity
+from orchestrator.local_files import LocalFiles
 from orchestrator.manifest import Manifest, read_manifest, resolve_template_path
 from orchestrator.manifest_row import (
     DEFAULT_OPTIONS,
@@ -118,7 +119,11 @@ class ValidationReport:
 
 
 def check_row(
-    row: ManifestRow, template: Template | None, manifest_path: Path, flow: str = "template"
+    row: ManifestRow,
+    template: Template | None,
+    manifest_path: Path,
+    flow: str = "template",
+    files: LocalFiles | None = None,
 ) -> list[Problem]:
     """Every problem of one row on its own (duplicates across rows are validate's job).
 
@@ -129,7 +134,8 @@ def check_row(
         problems.append(Problem(str(manifest_path), row.line, name, message, hint, kind))
 
     template_vars = template.variables if template is not None else frozenset()
-    for field_problem in flows.check_fields(flow, row.variables, manifest_path, template_vars):
+    fields = flows.check_fields(flow, row.variables, manifest_path, template_vars, files)
+    for field_problem in fields:
         add(*field_problem)
     if flow != "template":
         template = None
@@ -235,6 +241,8 @@ def validate_manifest(
             return report
     identities, outputs = SeenDigests(), SeenDigests()
     file = str(manifest_path)
+    files = LocalFiles.for_manifest(manifest_path, options.allow_paths)
+    templates.files = files
     try:
         manifest = read_manifest(manifest_path, options)
         for raw_row in manifest.rows:
@@ -262,7 +270,7 @@ def validate_manifest(
                     continue
             if template is not None:
                 row = matcher.apply(row, template.variables)
-            for problem in check_row(row, template, manifest_path, flow):
+            for problem in check_row(row, template, manifest_path, flow, files):
                 if manifest.columns:
                     column = column_of(manifest, matcher, problem.field)
                     problem = replace(problem, file=file, column=column)
@@ -337,6 +345,8 @@ class _TemplateCache:
         self._manifest_path = manifest_path
         self._report = report
         self._by_column: dict[str, Template | TemplateError] = {}
+        self.files: LocalFiles | None = None
+        """Which files a template column may name (see ``local_files``)."""
         self._no_variable_warned: set[Path] = set()
 
     def load(self, path: Path) -> Template:
@@ -358,7 +368,14 @@ class _TemplateCache:
         if cached is None:
             path = resolve_template_path(row, self._manifest_path)
             assert path is not None
+            refused = (
+                self.files.check(row.template, self._manifest_path, "template")
+                if self.files is not None
+                else None
+            )
             try:
+                if refused is not None:
+                    raise TemplateError(refused, file=self._manifest_path)
                 cached = self.load(path)
             except TemplateError as exc:
                 cached = exc

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator import storyboard_v2
+from orchestrator.local_files import LocalFiles
+
+
+def _files(folder: Path) -> LocalFiles:
+    return LocalFiles.for_manifest(folder / "m.csv")
 
 
 def test_row_becomes_v2_scenes_with_story_voice_and_style(tmp_path: Path) -> None:
@@ -17,7 +22,7 @@ def test_row_becomes_v2_scenes_with_story_voice_and_style(tmp_path: Path) -> Non
         "language": "de",
         "video_name": "",
     }
-    body = storyboard_v2.payload(fields, tmp_path / "m.csv", "row-7")
+    body = storyboard_v2.payload(fields, tmp_path / "m.csv", "row-7", _files(tmp_path))
     assert body == {
         "videoName": "row-7",
         "language": "de",
@@ -43,7 +48,7 @@ def test_script_from_a_file_without_voice_is_silent(tmp_path: Path) -> None:
     and the default language."""
     (tmp_path / "s.txt").write_text("Only paragraph.\n", encoding="utf-8")
     fields = {"text_file": "s.txt", "video_name": "Named"}
-    body = storyboard_v2.payload(fields, tmp_path / "m.csv", "row-1")
+    body = storyboard_v2.payload(fields, tmp_path / "m.csv", "row-1", _files(tmp_path))
     assert body["videoName"] == "Named" and body["language"] == "en"
     assert body["voiceOver"] == {"enabled": False}
     assert [s["story"] for s in body["scenes"]] == ["Only paragraph."]

@@ -13,8 +13,10 @@ import anyio
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock
 from orchestrator.config import PollConfig
+from orchestrator.errors import InputError, PermanentError
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
+from orchestrator.local_files import FileKind, LocalFiles
 from orchestrator.responses import JobState
 from orchestrator.retry import RetryPolicy
 from orchestrator.row_state import RowState
@@ -65,11 +67,25 @@ class Services:
     """Retries of downloads and uploads: CDN traffic, cheap and outside the API's rate limit."""
     rng: random.Random = field(default_factory=random.Random)
     rerender_ambiguous: bool = False
+    allowed_paths: tuple[Path, ...] = ()
+    """Folders besides each manifest's own that its file cells may name (``--allow-path``)."""
     direct: bool = False
     """Template and storyboard rows render with ``POST /v2/video/storyboard/render``, no preview."""
     render_with_params: bool = True
     first_reads: dict[str, FirstReadDelay] = field(default_factory=dict)
     """Per stage: when to read a fresh job the first time (see ``stages.poll``)."""
+
+    def files(self, row: RowJob) -> LocalFiles:
+        """The files ``row``'s manifest may make us read or upload (see ``local_files``)."""
+        return LocalFiles.for_manifest(row.manifest or Path("manifest"), self.allowed_paths)
+
+    def local_file(self, row: RowJob, value: str, kind: FileKind) -> Path:
+        """``value`` (a manifest cell) as a file to read, checked again at the moment of use; a
+        file that moved out since validation fails the row, it is never read."""
+        try:
+            return self.files(row).path(value, row.manifest or Path("manifest"), kind)
+        except InputError as exc:
+            raise PermanentError(exc.message) from exc
 
     def state(self, row: RowJob) -> RowState:
         return self.ledger.state.row(row.row_id)

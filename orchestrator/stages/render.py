@@ -91,7 +91,9 @@ async def _render_direct(
     longer knows (404: nothing was started) is uploaded again, once."""
     name = Path(row.output_name).stem
     if row.template is None:
-        payload = storyboard_v2.payload(row.variables, row.manifest or Path("."), name)
+        payload = storyboard_v2.payload(
+            row.variables, row.manifest or Path("."), name, svc.files(row)
+        )
         return await svc.client.render_direct(payload, webhook=webhook, before_send=record_intent)
     for last in (False, True):
         template_id = await svc.templates.template_id(row.template)

@@ -28,7 +28,7 @@ async def _storyboard_preview(row: RowJob, svc: Services) -> None:
         manifest = row.manifest or Path(".")
         v2 = svc.client.video_routes == "v2"
         build = storyboard_v2.payload if v2 else flows.storyboard_payload
-        payload = build(row.variables, manifest, Path(row.output_name).stem)
+        payload = build(row.variables, manifest, Path(row.output_name).stem, svc.files(row))
         webhook = svc.webhook_url(row, "preview")
         if webhook:
             payload["webhook"] = webhook

@@ -20,8 +20,7 @@ async def upload(row: RowJob, svc: Services) -> None:
     if flows.is_url(video):
         await svc.ledger.append({"e": "uploaded", "row": row.row_id, "url": video, "bytes": 0})
         return
-    assert row.manifest is not None
-    path = flows.local_path(video, row.manifest)
+    path = svc.local_file(row, video, "video")
     svc.sink.emit("stage", row=row.row_id, stage="upload", file=path.name)
 
     async def attempt() -> str:

@@ -102,12 +102,16 @@ def test_video_edit_batch_uploads_transcribes_and_downloads_subtitles(
 def test_manifest_mixing_flows_runs_in_one_batch(
     tmp_path: Path, make_sim: Any, api_env: Any
 ) -> None:
-    """The sample mixed manifest (template, storyboard and video-edit rows) runs as one batch."""
+    """The sample mixed manifest (template, storyboard and video-edit rows) runs as one batch;
+    its template and videos are in sibling folders, which ``--allow-path`` lets it name."""
     sim = make_sim()
     api_env(sim)
     out = tmp_path / "run"
     manifest = ROOT / "jobs" / "mixed" / "manifest.csv"
-    assert main(["run", str(manifest), "--out", str(out), "--config", str(_config(tmp_path))]) == 0
+    args = ["run", str(manifest), "--out", str(out), "--config", str(_config(tmp_path))]
+    assert main(args) == 2  # its files are outside jobs/mixed: refused, nothing sent
+    assert not [k for k in sim.stats()["requests"] if "/__" not in k]  # no API request
+    assert main([*args, "--allow-path", str(ROOT / "jobs")]) == 0
     results = check_invariants(out, sim.stats(), 5)
     assert {r["status"] for r in results} == {"done"}
 
