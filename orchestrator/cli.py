@@ -15,6 +15,18 @@ from orchestrator import __version__
 from orchestrator.errors import UserError
 from orchestrator.flows import FLOWS
 
+MANIFEST_HELP = (
+    "the rows to render, one video each: .csv/.tsv/.txt, .xlsx, .json (an array of objects) "
+    "or .jsonl; every column that is not id, template, output or flow is a variable"
+)
+RUN_DIR_HELP = "the run's folder (the --out of its first run): its ledger, videos and results"
+PROFILES = ["demo", "realistic", "flaky", "test"]
+PROFILES_HELP = (
+    "PROFILE demo [default] (previews ~1 s, renders 2-4 s, 20 req/s, 5 renders at once), "
+    "realistic (minutes per job, 5 req/s, 3 renders at once), flaky (demo with every fault at "
+    "a few percent), test (milliseconds, no limits)"
+)
+
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
 EXIT_USAGE = 2
@@ -41,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="render every row of a manifest", epilog=EPILOG)
     run.add_argument(
-        "manifest", type=Path, metavar="MANIFEST", help=".csv, .tsv, .xlsx, .json or .jsonl"
+        "manifest",
+        type=Path,
+        metavar="MANIFEST",
+        help=MANIFEST_HELP,
     )
     run.add_argument(
         "--template",
@@ -67,14 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     resume = sub.add_parser("resume", help="continue the batch recorded in RUN_DIR", epilog=EPILOG)
-    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     _add_manifest_options(resume)
     _add_run_options(resume)
     resume.set_defaults(func=_cmd_resume)
 
     validate = sub.add_parser("validate", help="check a manifest against its template, offline")
-    validate.add_argument("manifest", type=Path, metavar="MANIFEST")
-    validate.add_argument("--template", type=Path, metavar="FILE")
+    validate.add_argument("manifest", type=Path, metavar="MANIFEST", help=MANIFEST_HELP)
+    validate.add_argument(
+        "--template",
+        type=Path,
+        metavar="FILE",
+        help="the .pictai project whose {{variables}} the rows fill (rows may override it "
+        "with a template column)",
+    )
     validate.add_argument(
         "--flow",
         choices=FLOWS,
@@ -95,14 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="approve the canary in RUN_DIR and render the rest of the batch",
         epilog=EPILOG,
     )
-    approve.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    approve.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     _add_run_options(approve)
     approve.set_defaults(func=_cmd_approve)
 
     report = sub.add_parser(
         "report", help="write RUN_DIR/results.csv and RUN_DIR/report.html from the ledger"
     )
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     report.set_defaults(func=_cmd_report)
 
     status = sub.add_parser(
@@ -139,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="demo",
         metavar="PROFILE",
-        choices=["demo", "realistic", "flaky", "test"],
-        help="check the embedded simulator instead of the real API",
+        choices=PROFILES,
+        help="check the embedded simulator instead of the real API (" + PROFILES_HELP + ")",
     )
     doctor.set_defaults(func=_cmd_doctor)
 
@@ -187,9 +208,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         nargs="?",
         const="demo",
         metavar="PROFILE",
-        choices=["demo", "realistic", "flaky", "test"],
-        help="run against the embedded simulator (profile: demo [default], realistic, "
-        "flaky, test) instead of the real API",
+        choices=PROFILES,
+        help="run against the embedded simulator instead of the real API: " + PROFILES_HELP,
     )
     p.add_argument(
         "--retry-failed",

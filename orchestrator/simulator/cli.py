@@ -35,7 +35,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
     parser.add_argument(
-        "--profile", choices=PROFILE_NAMES, default="demo", help="behaviour (default %(default)s)"
+        "--profile",
+        choices=PROFILE_NAMES,
+        default="demo",
+        help="demo [default]: previews ~1 s, renders 2-4 s, 20 req/s, 5 renders at once; "
+        "realistic: minutes per job, 5 req/s, 3 renders at once; flaky: demo with every fault "
+        "at a few percent; test: milliseconds, no limits",
     )
     parser.add_argument(
         "--rate-limit", type=float, metavar="RPS", help="requests per second per account"
