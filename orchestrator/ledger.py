@@ -114,6 +114,7 @@ class LedgerState:
             state.duration_s = event.get("duration_s")
         elif kind == "downloaded":
             state.file = event["file"]
+            state.extras = event.get("extras")
             state.bytes = event["bytes"]
             state.sha256 = event["sha256"]
             state.status = "done"

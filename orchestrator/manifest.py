@@ -86,6 +86,10 @@ class Manifest:
         """Friendly headers read as reserved columns (``{'ID': 'id'}``)."""
         self.header: list[str] = []
         """The header's names as written in the file."""
+        self.skip_ragged = False
+        """``validate`` sets it: a row with the wrong number of cells is kept in ``ragged`` and
+        skipped, so every such row is listed; otherwise the first one stops the reading."""
+        self.ragged: list[ManifestError] = []
         self.description = {"json": "JSON array", "jsonl": "JSON Lines"}.get(fmt, fmt.upper())
         self.rows: Iterator[ManifestRow] = self._rows(fmt, options)
 
@@ -223,7 +227,11 @@ def header_rows(
     count = 0
     for line, cells in records:
         if len(cells) != width:
-            raise _ragged(path, line, header, len(cells))
+            if not manifest.skip_ragged:
+                raise _ragged(path, line, header, len(cells))
+            manifest.ragged.append(_ragged(path, line, header, len(cells)))
+            count += 1
+            continue
         count += 1
         yield ManifestRow(
             line=line,

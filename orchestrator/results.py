@@ -1,13 +1,18 @@
 """``RUN_DIR/results.csv``: one line per manifest row, in manifest order, written atomically.
 
-Columns: ``id,status,file,bytes,sha256,video_url,render_job_id,attempts,error,retry,line``
-followed by the row's own variables. ``status`` is ``done``, ``failed``, ``ambiguous`` or
-``pending``; ``retry`` says what renders a row that is not done: ``resume`` (a plain rerun or
-resume retries it), ``retry-failed`` (a permanent failure: only ``--retry-failed`` retries it)
-or ``rerender-ambiguous`` (it may have rendered already; ``--rerender-ambiguous`` renders it
-again); for a done row whose manifest values were edited after its video was made,
-``rerender-changed``, and the row's variable cells hold the values the video was made from.
-Option names go without their dashes: a cell starting with ``-`` would be neutralised.
+Columns: ``id,status,file,extra_files,bytes,sha256,video_url,render_job_id,attempts,error,
+retry,line`` followed by the row's own variables.
+
+- ``extra_files``: the files written beside the video, ``;``-separated (a video-edit row's
+  ``.srt``, ``.vtt`` and ``.txt``).
+- ``status``: ``done``, ``failed``, ``ambiguous`` or ``pending``.
+- ``retry``: what renders a row that is not done: ``resume`` (a plain rerun or resume retries
+  it), ``retry-failed`` (a permanent failure: only ``--retry-failed`` retries it) or
+  ``rerender-ambiguous`` (it may have rendered already; ``--rerender-ambiguous`` renders it
+  again); for a done row whose manifest values were edited after its video was made,
+  ``rerender-changed``, and the row's variable cells hold the values the video was made from.
+  Option names go without their dashes: a cell starting with ``-`` would be neutralised.
+
 A cell a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``, tab or
 carriage return) is prefixed with ``'`` so opening the sheet never executes anything.
 """
@@ -29,6 +34,7 @@ FIXED_COLUMNS = (
     "id",
     "status",
     "file",
+    "extra_files",
     "bytes",
     "sha256",
     "video_url",
@@ -106,6 +112,7 @@ def write_results(
                 "id": job.row_id,
                 "status": status,
                 "file": (st.file or "") if st else "",
+                "extra_files": ";".join(st.extras or []) if st else "",
                 "bytes": str(st.bytes) if st and st.bytes is not None else "",
                 "sha256": (st.sha256 or "") if st else "",
                 "video_url": (st.video_url or "") if st else "",

@@ -51,6 +51,8 @@ class RowState:
     video_url: str | None = None
     duration_s: float | None = None
     file: str | None = None
+    extras: list[str] | None = None
+    """Files written beside the video (a video-edit row's ``.srt``, ``.vtt``, ``.txt``)."""
     bytes: int | None = None
     sha256: str | None = None
     status: RowStatus = "pending"

@@ -27,7 +27,7 @@ duplicate by mistake.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -245,7 +245,8 @@ def validate_manifest(
     templates.files = files
     try:
         manifest = read_manifest(manifest_path, options)
-        for raw_row in manifest.rows:
+        manifest.skip_ragged = True  # list every ragged row, not only the first
+        for raw_row in _with_ragged(manifest, report):
             if report.rows == 0:
                 file = manifest.label
             report.rows += 1
@@ -336,6 +337,21 @@ def _duplicate_identity(file: str, row: ManifestRow, first: int) -> Problem:
         "remove one of them, or give each an 'id' column to render both",
         "duplicate",
     )
+
+
+def _with_ragged(manifest: Manifest, report: ValidationReport) -> Iterator[ManifestRow]:
+    """The manifest's rows; the ragged ones it skipped are reported, in order, as it goes."""
+    for row in manifest.rows:
+        _report_ragged(manifest, report)
+        yield row
+    _report_ragged(manifest, report)
+
+
+def _report_ragged(manifest: Manifest, report: ValidationReport) -> None:
+    for error in manifest.ragged:
+        report.rows += 1
+        report.add(Problem.from_error(error, "ragged"))
+    manifest.ragged.clear()
 
 
 class _TemplateCache:

@@ -183,11 +183,12 @@ def test_reserved_column_in_another_case_with_strict_headers_gets_a_did_you_mean
     assert report.problems[0].hint is not None and "'id'" in report.problems[0].hint
 
 
-def test_structural_error_is_one_fatal_problem_after_the_rows_before_it() -> None:
-    """A ragged row stops the scan: rows before it are counted, the error is located."""
+def test_a_ragged_row_is_a_located_problem_and_the_scan_goes_on() -> None:
+    """A row with too few cells is one problem at its line and field; it does not stop the
+    scan (issue: validate listed only the first such row)."""
     report = validate_manifest(DATA / "ragged-short.csv", GREETING)
-    assert (report.rows, report.fatal, report.problem_count) == (1, True, 1)
-    assert located(report) == [(3, "company", "structure")]
+    assert not report.fatal and report.problem_count == 1
+    assert located(report) == [(3, "company", "ragged")]
 
 
 def test_unreadable_manifest_is_one_fatal_problem(tmp_path: Path) -> None:
@@ -226,3 +227,16 @@ def test_check_row_returns_every_problem_of_a_row_at_once() -> None:
         ("output", "output"),
     ]
     assert {p.line for p in problems} == {9}
+
+
+def test_every_ragged_row_is_listed_not_only_the_first(tmp_path: Path) -> None:
+    """Rows with too few or too many cells are each a located problem; the good rows between
+    them are still checked."""
+    manifest = tmp_path / "ragged.csv"
+    manifest.write_text("id,name\nr1\nr2,Bob\nr3,Cy,extra\nr4\n")
+    template = tmp_path / "t.pictai"
+    template.write_text('{"scenes": [{"sceneId": 1, "sentence": "Hi {{name}}"}]}')
+    report = validate_manifest(manifest, template)
+    ragged = [p for p in report.problems if p.kind == "ragged"]
+    assert [p.line for p in ragged] == [2, 4, 5]
+    assert report.rows == 4 and not report.ok

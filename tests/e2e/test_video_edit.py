@@ -18,7 +18,7 @@ from orchestrator.ledger import LEDGER_NAME
 from orchestrator.simulator import media
 from orchestrator.simulator.transcripts import transcript_for
 
-from .helpers import FAST_CONFIG, check_invariants
+from .helpers import FAST_CONFIG, check_invariants, read_results
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "jobs" / "video-edit" / "recordings"
 HIGHLIGHT_S = {"clip-0": 8.0, "clip-1": 12.0, "clip-2": 6.0, "clip-3": None}
@@ -92,6 +92,8 @@ def test_video_edit_with_highlights_cuts_each_video_and_writes_subtitles(
         assert expected and [(s["start"], s["end"]) for s in scenes] == expected
         names = [f"videos/{row}.{ext}" for ext in ("srt", "vtt", "txt")]
         assert sorted(downloaded[row]["extras"]) == sorted(names)
+        listed = {r["id"]: r for r in read_results(out)}[row]["extra_files"].split(";")
+        assert sorted(listed) == sorted(names)  # results.csv lists them too
         srt = (out / f"videos/{row}.srt").read_text()
         texts = [s[3] for s in _sentences(uploaded[row])][: len(expected)]
         assert re.findall(r"-->[^\n]*\n([^\n]+)", srt) == texts
