@@ -25,6 +25,8 @@ from orchestrator.events import human_duration, scrub
 ACTIVE_STAGES = ("preview", "render", "download")
 ETA_WINDOW = 50
 """The ETA follows the rate of the last this-many finished rows, not the whole run's."""
+PANEL_KINDS = frozenset({"stop_admitting"})
+"""Events the live panel shows in place (its "stopping:" line): not printed a second time."""
 STALL_FACTOR = 5.0
 STALL_MIN_S = 30.0
 """No row finished for this many times the recent gap (and at least this long): say so."""
@@ -190,7 +192,7 @@ class LiveSink:
     def emit(self, kind: str, /, **fields: Any) -> None:
         self.tally.consume(kind, fields)
         message = _describe(kind, fields, self._verbose)
-        if message:
+        if message and kind not in PANEL_KINDS:
             self._live.console.print(scrub(message, self._secrets), markup=False, highlight=False)
 
     def _render(self) -> Group:

@@ -64,3 +64,17 @@ def test_when_rows_stop_finishing_the_eta_says_so(monkeypatch: pytest.MonkeyPatc
     assert tally.eta_text() == (
         "waiting for 1 slow row(s): none finished for 2m00s (a stuck job waits out its deadline)"
     )
+
+
+def test_the_live_panel_says_stopping_once() -> None:
+    """On a terminal the panel shows "stopping: …" in place; it is not printed as a line too
+    (a Ctrl-C used to show it twice)."""
+    import io
+
+    from orchestrator.console import LiveSink
+
+    stream = io.StringIO()
+    sink = LiveSink(secrets=[], stream=stream)
+    sink.emit("stop_admitting", reason="SIGINT: finishing the rows in flight")
+    sink.close()
+    assert stream.getvalue().count("stopping: SIGINT") == 1
