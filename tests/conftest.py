@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import types
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aioresponses import core as aioresponses_core
 
 from orchestrator.simulator import SimSettings, running_simulator
 
@@ -95,3 +98,18 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.delenv("PICTORY_API_KEY", raising=False)
 
     return point
+
+
+class _CompatResponse(aiohttp.ClientResponse):
+    """aiohttp 3.14 made ``stream_writer`` a required argument that aioresponses 0.7.x does not
+    pass (pnuckowski/aioresponses#289); canned answers never need one."""
+
+    def __init__(self, *args: Any, stream_writer: Any = None, **kwargs: Any) -> None:
+        writer = stream_writer or types.SimpleNamespace(output_size=0)
+        super().__init__(*args, stream_writer=writer, **kwargs)
+
+
+@pytest.fixture
+def aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of the client against aioresponses' canned answers."""
+    monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import types
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +11,6 @@ import aiohttp
 import anyio
 import pytest
 from aioresponses import CallbackResult, aioresponses
-from aioresponses import core as aioresponses_core
 from pydantic import SecretStr
 
 from orchestrator.client import PictoryClient
@@ -35,18 +33,7 @@ def _creds(api_key: str | None = None) -> Credentials:
     return Credentials(client_id=SecretStr("cid"), client_secret=SecretStr("csecret"), user_id="u1")
 
 
-class _CompatResponse(aiohttp.ClientResponse):
-    """aiohttp 3.14 made ``stream_writer`` a required argument that aioresponses 0.7.x does not
-    pass (pnuckowski/aioresponses#289); canned answers never need one."""
-
-    def __init__(self, *args: Any, stream_writer: Any = None, **kwargs: Any) -> None:
-        writer = stream_writer or types.SimpleNamespace(output_size=0)
-        super().__init__(*args, stream_writer=writer, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def _aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)
+pytestmark = pytest.mark.usefixtures("aioresponses_compat")
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-import types
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aioresponses import aioresponses
-from aioresponses import core as aioresponses_core
 from pydantic import SecretStr
 
 from orchestrator.client import PictoryClient
@@ -27,17 +25,7 @@ CLIENT = Credentials(client_id=SecretStr("cid"), client_secret=SecretStr("cs"), 
 PARAMS = {"audio": {}, "output": {}, "scenes": [{"time": 1}]}
 
 
-class _CompatResponse(aiohttp.ClientResponse):
-    """aioresponses 0.7.x does not pass aiohttp 3.14's ``stream_writer`` (see test_client)."""
-
-    def __init__(self, *args: Any, stream_writer: Any = None, **kwargs: Any) -> None:
-        writer = stream_writer or types.SimpleNamespace(output_size=0)
-        super().__init__(*args, stream_writer=writer, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def _aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)
+pytestmark = pytest.mark.usefixtures("aioresponses_compat")
 
 
 @pytest.fixture
