@@ -28,7 +28,6 @@ from orchestrator.console import console_sink
 from orchestrator.doctor import Finding
 from orchestrator.errors import ConfigError, RunDirError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
-from orchestrator.identity import variables_digest
 from orchestrator.ledger import LEDGER_NAME, replay
 from orchestrator.manifest import read_manifest
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
@@ -161,9 +160,7 @@ def changed_rows(
     try:
         for _, job in iter_row_jobs(manifest, template, TemplateCache(), flow, options):
             st = state.rows.get(job.row_id)
-            if st is None or st.rendered_vars is None:
-                continue
-            if st.rendered_vars != variables_digest(job.variables):
+            if st is not None and st.made_from_other_values(job.variables):
                 lines.append(
                     f"{manifest}:{job.line}: row {job.row_id} changed since its video was made; "
                     "a run keeps that video (--rerender-changed renders the new values)"

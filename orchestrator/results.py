@@ -24,7 +24,6 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from orchestrator.identity import variables_digest
 from orchestrator.ledger import LedgerState
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.rows import TemplateCache, iter_row_jobs
@@ -103,7 +102,7 @@ def write_results(
                 st is not None
                 and status == "done"
                 and st.rendered_values is not None
-                and st.rendered_vars not in (None, variables_digest(variables))
+                and st.made_from_other_values(variables)
             ):
                 # The manifest line was edited after this video was made: keep the video and
                 # show the values it was made from, never new values beside an old video.

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from orchestrator.identity import variables_digest
 
 RowStatus = Literal["pending", "done", "failed", "ambiguous"]
 
@@ -63,6 +65,11 @@ class RowState:
     output_override: str | None = None
     """The file name of a re-render after the row's values changed (``NAME-v2.mp4``...); kept
     across restarts so a resumed re-render never writes over the delivered video."""
+
+    def made_from_other_values(self, variables: Mapping[str, str]) -> bool:
+        """Whether a render was sent for this row with values other than ``variables`` (its
+        manifest line was edited since)."""
+        return self.rendered_vars is not None and self.rendered_vars != variables_digest(variables)
 
     def restart(self) -> None:
         """Forget the jobs of an earlier attempt (after a ``retry`` event)."""

@@ -30,7 +30,6 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
 from orchestrator.errors import ManifestError, RunDirError, UserError
 from orchestrator.events import Sink
-from orchestrator.identity import variables_digest
 from orchestrator.ledger import Ledger
 from orchestrator.limits import RateLimiter
 from orchestrator.manifest import manifest_digest
@@ -501,7 +500,7 @@ async def _changed_values(
     ``--rerender-changed`` it starts over under a new file name, never over the delivered one."""
     if state.output_override is not None:
         job.output_name = state.output_override
-    if state.rendered_vars is None or state.rendered_vars == variables_digest(job.variables):
+    if not state.made_from_other_values(job.variables):
         return state
     if not config.run.rerender_changed:
         sink.emit("row_changed", row=job.row_id, line=job.line, action="kept its video")
