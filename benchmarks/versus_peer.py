@@ -92,6 +92,7 @@ def _pair(
     in_flight: int,
     ours_extra: tuple[str, ...] = (),
     peer_extra: tuple[str, ...] = (),
+    peer_in_flight: int | None = None,
 ) -> tuple[Figures, dict[str, Any]]:
     """Run both on ``rows`` rows against two simulators of the same settings; the figures, and
     the peer's own report."""
@@ -117,7 +118,7 @@ def _pair(
             template,
             plan,
             rps=rate,
-            in_flight=in_flight,
+            in_flight=peer_in_flight or in_flight,
             extra=peer_extra,
         )
         their_stats = sim.stats()
@@ -195,9 +196,12 @@ def direct_webhook(work: Path, plan: Plan) -> Figures:
     alike: at a few hundred rows the fixed start and the last render's wait weigh on the shorter
     run, so this ratio stays under R/1 ÷ R/4 whatever either does) and in the steady state (10–90 %
     of rows done: ours from the ledger's downloads, the peer's from its own clock), which is what
-    an hour-long batch sees.
+    an hour-long batch sees. Each sizes its rows in flight as the README says for its own way
+    (4 × Little's law: the peer's for four requests a row, ours for one), since a user running
+    all rows at once would see every row finish in one burst at the end.
     """
     _, _, _, in_flight = _rate_bound_batch(work / "sizing", plan, 1, webhook=True)
+    _, _, _, peer_in_flight = _rate_bound_batch(work / "sizing", plan, RATE_K_POLL, webhook=False)
     figures, report = _pair(
         work,
         plan,
@@ -207,6 +211,7 @@ def direct_webhook(work: Path, plan: Plan) -> Figures:
         rows=plan.rows,
         in_flight=in_flight,
         ours_extra=("--direct", "--webhook"),
+        peer_in_flight=peer_in_flight,
     )
     first, times = downloaded_times(work / "ours" / "run" / "ledger.jsonl")
     whole = overall_rate(first, times)
