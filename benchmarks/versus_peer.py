@@ -192,13 +192,13 @@ def direct_webhook(work: Path, plan: Plan) -> Figures:
     the script a user writes from Pictory's documented flow — the preview route, polling (about
     four requests a row). The issue's target is on rows/s: ≥ 3.5× the peer's in the same run.
 
-    Rows/s is compared two ways: over the whole run (rows over the process's wall time, both
-    alike: at a few hundred rows the fixed start and the last render's wait weigh on the shorter
-    run, so this ratio stays under R/1 ÷ R/4 whatever either does) and in the steady state (10–90 %
-    of rows done: ours from the ledger's downloads, the peer's from its own clock), which is what
-    an hour-long batch sees. Each sizes its rows in flight as the README says for its own way
-    (4 × Little's law: the peer's for four requests a row, ours for one), since a user running
-    all rows at once would see every row finish in one burst at the end.
+    Rows/s is rows over each process's wall time, start and end-of-run report included. The
+    fixed costs (our start-up and report, the wait for the last render) weigh on the shorter run:
+    the ratio only nears R/1 ÷ R/4 ≈ 4 with enough rows (≈ 2.6 at 300 rows, ≈ 3.5 at 1,000). The
+    10–90 % rates are printed too, but the peer's rows finish in one burst at the end (every row
+    waits in the same queue), so its "steady" rate is flattered. Each sizes its rows in flight as
+    the README says for its own route (4 × Little's law: the peer's for four requests a row, ours
+    for one).
     """
     _, _, _, in_flight = _rate_bound_batch(work / "sizing", plan, 1, webhook=True)
     _, _, _, peer_in_flight = _rate_bound_batch(work / "sizing", plan, RATE_K_POLL, webhook=False)
@@ -226,15 +226,16 @@ def direct_webhook(work: Path, plan: Plan) -> Figures:
     )
     peer_times = [float(t) for t in report.get("done_at_s", [])]
     ours_steady, peer_steady = steady_rate(times), steady_rate(peer_times)
-    steady = ours_steady / peer_steady if ours_steady and peer_steady else None
     figures["ours_rows_per_s_steady"] = Figure(_r(ours_steady), "rows/s", "10–90 % done")
-    figures["peer_rows_per_s_steady"] = Figure(_r(peer_steady), "rows/s", "10–90 % done")
-    figures["rows_per_s_ratio_steady"] = Figure(
-        _r(steady), "×", ">= 3.5: ours over the peer's", steady is not None and steady >= 3.5
+    figures["peer_rows_per_s_steady"] = Figure(
+        _r(peer_steady), "rows/s", "10–90 % done (flattered: its rows finish in one late burst)"
     )
-    whole_ratio = figures["makespan_ratio_peer_over_ours"].value
-    figures["rows_per_s_ratio_whole_run"] = Figure(
-        whole_ratio, "×", "ours over the peer's, process wall times (see the docstring)"
+    whole = figures["makespan_ratio_peer_over_ours"].value
+    figures["rows_per_s_ratio"] = Figure(
+        whole,
+        "×",
+        ">= 3.5: ours over the peer's, whole runs (process wall times)",
+        whole is not None and whole >= 3.5,
     )
     return figures
 
