@@ -38,6 +38,7 @@ from orchestrator.config import (
 from orchestrator.errors import ApiError, AuthError, NotDeliveredError, PermanentError
 from orchestrator.limits import RateLimiter
 from orchestrator.retry import RetryPolicy
+from orchestrator.tokens import TOKEN_ENDPOINT
 
 Verdict = Literal["ok", "warn", "fail", "skip"]
 
@@ -47,7 +48,6 @@ WARN_SKEW_S = 30.0
 """Beyond this, a warning."""
 DOCTOR_RETRY = RetryPolicy(max_attempts=2, base_delay_s=0.5, max_delay_s=2.0)
 """A doctor asks once more after a passing fault, not for minutes."""
-TOKEN_ENDPOINT = "POST /v1/oauth2/token"
 
 
 @dataclass(frozen=True, slots=True)
