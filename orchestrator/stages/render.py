@@ -22,6 +22,7 @@ from orchestrator import flows, storyboard_v2
 from orchestrator.errors import AmbiguousError, ApiError, PermanentError
 from orchestrator.identity import variables_digest
 from orchestrator.responses import JobState
+from orchestrator.retry import REUPLOAD_TEMPLATE
 from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
 
 
@@ -95,21 +96,22 @@ async def _render_direct(
             row.variables, row.manifest or Path("."), name, svc.files(row)
         )
         return await svc.client.render_direct(payload, webhook=webhook, before_send=record_intent)
-    for last in (False, True):
+    reuploads = 0
+    while True:
         template_id = await svc.templates.template_id(row.template)
         payload = {"videoName": name, "templateId": template_id, "variables": row.variables}
         try:
             return await svc.client.render_direct(
                 payload, webhook=webhook, before_send=record_intent
             )
-        except PermanentError as exc:
-            if exc.status != 404 or last:
+        except ApiError as exc:
+            if not REUPLOAD_TEMPLATE.allows(exc, reuploads):
                 raise
+            reuploads += 1
             await svc.ledger.append(
                 {"e": "render_refused", "row": row.row_id, "kind": exc.kind, "message": exc.message}
             )
             await svc.templates.forget(row.template, template_id)
-    raise AssertionError("unreachable")
 
 
 async def wait_render(row: RowJob, svc: Services) -> None:
