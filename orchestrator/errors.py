@@ -11,9 +11,14 @@ Hierarchy::
     ├── UserError                 the user can fix it; the CLI prints one line and exits 2
     │   ├── InputError            a file's content: names file, line, field
     │   │   ├── ManifestError
+    │   │   │   └── ValidationFailed  pre-flight found problems; carries every problem line
     │   │   └── TemplateError
     │   ├── ConfigError           a config key or environment variable
-    │   └── RunDirError           the run directory is locked, or belongs to another manifest
+    │   ├── RunDirError           the run directory is locked, or belongs to another manifest
+    │   └── QuotaError            the account's video minutes cannot fit the batch
+    ├── RowStopped                one row stops early, its outcome already decided (not a failure)
+    │   ├── RowAmbiguous          a render may exist that we cannot find; already recorded
+    │   └── RowDeferred           the spend cap stopped it before its render: left pending
     └── ApiError                  a call to the Pictory API went wrong; carries a verdict
         ├── NotDeliveredError     the request never left (connection refused, DNS): retry
         ├── TransientError        5xx, read timeout on a safe request: retry with backoff
@@ -91,6 +96,31 @@ class ConfigError(UserError):
 
 class RunDirError(UserError):
     """The run directory cannot be used: locked by another run, or made for another manifest."""
+
+
+class ValidationFailed(ManifestError):
+    """Pre-flight found problems; nothing was sent. Carries every problem line."""
+
+    def __init__(self, lines: list[str], total: int) -> None:
+        self.lines = lines
+        self.total = total
+        super().__init__(f"{total} problem(s) in the manifest; nothing was sent")
+
+
+class QuotaError(UserError):
+    """The account's remaining video minutes cannot fit the batch; nothing was rendered."""
+
+
+class RowStopped(OrchestratorError):
+    """One row stops here without a failure to record; the pipeline ends it quietly."""
+
+
+class RowAmbiguous(RowStopped):
+    """The row stops here: a render may exist that we cannot find. Already recorded."""
+
+
+class RowDeferred(RowStopped):
+    """The row stops for now without failing (spend cap reached): left pending for a resume."""
 
 
 class ApiError(OrchestratorError):

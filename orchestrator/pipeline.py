@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from orchestrator.errors import ApiError, PermanentError
+from orchestrator.errors import ApiError, PermanentError, RowAmbiguous, RowDeferred
 from orchestrator.row_state import RowStatus
-from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
+from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.download import download
 from orchestrator.stages.preview import preview
 from orchestrator.stages.render import render

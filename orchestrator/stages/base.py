@@ -25,14 +25,6 @@ from orchestrator.template import Template
 from orchestrator.webhooks import WebhookReceiver
 
 
-class RowAmbiguous(Exception):
-    """The row stops here: a render may exist that we cannot find. Already recorded."""
-
-
-class RowDeferred(Exception):
-    """The row stops for now without failing (spend cap reached): left pending for a resume."""
-
-
 @dataclass(eq=False)
 class RowJob:
     """One manifest row on its way through a flow. ``scratch`` holds in-run values (not durable)."""

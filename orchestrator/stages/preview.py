@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from orchestrator.errors import ApiError
+from orchestrator.errors import ApiError, RowAmbiguous
 from orchestrator.retry import REMAKE_PREVIEW, REUPLOAD_TEMPLATE
-from orchestrator.stages.base import RowAmbiguous, RowJob, Services
+from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.unbilled import create_unbilled_job
 
 

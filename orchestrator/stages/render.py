@@ -19,11 +19,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from orchestrator import flows, storyboard_v2
-from orchestrator.errors import AmbiguousError, ApiError, PermanentError
+from orchestrator.errors import (
+    AmbiguousError,
+    ApiError,
+    PermanentError,
+    RowAmbiguous,
+    RowDeferred,
+)
 from orchestrator.identity import variables_digest
 from orchestrator.responses import JobState
 from orchestrator.retry import REUPLOAD_TEMPLATE
-from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
+from orchestrator.stages.base import RowJob, Services
 
 
 async def request_render(row: RowJob, svc: Services) -> None:
