@@ -8,11 +8,9 @@ a row with recorded jobs re-attaches to them (see ``pipeline``).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import random
 import re
 import signal
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ import anyio.abc
 from orchestrator import canary
 from orchestrator.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.client import PictoryClient
-from orchestrator.clock import Clock, RealClock
+from orchestrator.clock import Clock, RealClock, local_time
 from orchestrator.config import Config, Credentials
 from orchestrator.errors import QuotaError, RunDirError, ValidationFailed
 from orchestrator.events import Sink
@@ -109,7 +107,7 @@ async def execute(
     """Run (or resume) the batch ``spec`` against ``config.api.base_url``."""
     clock = clock or RealClock()
     rng = rng or random.Random()
-    started_at = time.monotonic()
+    started_at = clock.now()
     report = await anyio.to_thread.run_sync(
         validate_manifest, spec.manifest, spec.template, spec.flow, spec.manifest_options
     )
@@ -185,7 +183,7 @@ async def execute(
         summary.stop_reason = admission.stop_reason
         summary.counts = counts
         summary.failed_permanent = failed_permanent
-        summary.elapsed_s = time.monotonic() - started_at
+        summary.elapsed_s = clock.now() - started_at
         rest = canary.held_back(only, counts, ledger.state) if only is not None else 0
         if only is not None and rest > 0:
             summary.awaiting_approval = canary.approval_line(spec.run_dir, len(only), rest)
@@ -419,7 +417,7 @@ async def _close_at_window_end(
     window: Window, clock: Clock, rows_scope: anyio.CancelScope, sink: Sink
 ) -> None:
     """With ``--at-window-end stop``: when the window closes, leave in-flight rows for resume."""
-    await clock.sleep(window.seconds_left(dt.datetime.now()))
+    await clock.sleep(window.seconds_left(local_time(clock)))
     sink.emit("window_closed", action="leaving in-flight rows for the next resume")
     rows_scope.cancel()
 
