@@ -28,9 +28,11 @@ from orchestrator.console import console_sink
 from orchestrator.doctor import Finding
 from orchestrator.errors import ConfigError, RunDirError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
-from orchestrator.ledger import LEDGER_NAME, replay
+from orchestrator.ledger import LedgerState
+from orchestrator.ledger_file import LEDGER_NAME, first_run_record, read_ledger
 from orchestrator.manifest import read_manifest
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
+from orchestrator.records import RunStarted
 from orchestrator.results import write_results
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run import RunSpec, RunSummary, execute
@@ -78,24 +80,22 @@ def run_command(
 
 def resume_command(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
-    first = _first_run_record(run_dir)
-    template = first.get("template")
-    args.flow = first.get("flow") or "template"
-    args.recorded_manifest_options = first.get("manifest_options")
+    first = first_run_record(run_dir)
+    args.flow = first.flow or "template"
+    args.recorded_manifest_options = first.manifest_options
     return run_command(
         args,
-        manifest=Path(first["manifest"]),
-        template=Path(template) if template else None,
+        manifest=Path(first.manifest or ""),
+        template=Path(first.template) if first.template else None,
         run_dir=run_dir,
     )
 
 
 def approve_command(args: argparse.Namespace) -> int:
     """Record the approval of the canary in ``RUN_DIR`` and render the rest (a resume)."""
-    from orchestrator.canary import read_record
-
-    record = read_record(args.run_dir)
-    if record.rows is None:
+    state = read_ledger(args.run_dir)
+    state.rows.close()
+    if state.canary_rows is None:
         raise RunDirError(
             f"{args.run_dir} holds no canary to approve; `orchestrator resume {args.run_dir}` "
             "continues a batch"
@@ -155,7 +155,7 @@ def changed_rows(
     options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> list[str]:
     """One line per manifest row whose values differ from those ``run_dir`` rendered it from."""
-    state = replay(run_dir / LEDGER_NAME)
+    state = read_ledger(run_dir)
     lines: list[str] = []
     try:
         for _, job in iter_row_jobs(manifest, template, TemplateCache(), flow, options):
@@ -174,11 +174,11 @@ def report_command(run_dir: Path) -> int:
     from orchestrator.canary import approval_line, held_back, read_record
     from orchestrator.report_html import write_report
 
-    first = _first_run_record(run_dir)
-    template = first.get("template")
-    state = replay(run_dir / LEDGER_NAME)
-    manifest = Path(first["manifest"])
-    flow = first.get("flow") or "template"
+    state = read_ledger(run_dir)
+    first = _run_record(state)
+    template = first.template
+    manifest = Path(first.manifest or "")
+    flow = first.flow or "template"
     try:
         path, counts, _ = write_results(
             run_dir,
@@ -186,9 +186,9 @@ def report_command(run_dir: Path) -> int:
             Path(template) if template else None,
             state,
             flow,
-            ManifestOptions.from_record(first.get("manifest_options")),
+            ManifestOptions.from_record(first.manifest_options),
         )
-        canary = read_record(run_dir)
+        canary = read_record(state)
         notice = None
         if canary.waiting and canary.rows is not None:
             rest = held_back(canary.rows, counts, state)
@@ -200,7 +200,7 @@ def report_command(run_dir: Path) -> int:
             state,
             flow,
             notice=notice,
-            options=ManifestOptions.from_record(first.get("manifest_options")),
+            options=ManifestOptions.from_record(first.manifest_options),
         )
     finally:
         state.rows.close()
@@ -212,13 +212,17 @@ def report_command(run_dir: Path) -> int:
 def status_command(run_dir: Path, *, as_json: bool = False, watch_s: float | None = None) -> int:
     """Print where the batch stands; with ``watch_s``, again every ``watch_s`` seconds until the
     run is no longer live."""
-    first = _first_run_record(run_dir)
+    first = first_run_record(run_dir)
     total: int | None = None
     with contextlib.suppress(UserError):
-        options = ManifestOptions.from_record(first.get("manifest_options"))
-        total = sum(1 for _ in read_manifest(Path(first["manifest"]), options))
+        options = ManifestOptions.from_record(first.manifest_options)
+        total = sum(1 for _ in read_manifest(Path(first.manifest or ""), options))
     while True:
-        report = status(run_dir, total)
+        state = read_ledger(run_dir)
+        try:
+            report = status(run_dir, state, total)
+        finally:
+            state.rows.close()
         if as_json:
             print(json.dumps(report.as_dict()), flush=True)
         else:
@@ -287,14 +291,10 @@ def _window(args: argparse.Namespace) -> Window | None:
     return None
 
 
-def _first_run_record(run_dir: Path) -> dict[str, Any]:
-    ledger = run_dir / LEDGER_NAME
-    if not ledger.exists():
-        raise RunDirError(f"{run_dir} holds no ledger ({LEDGER_NAME}); is it a run directory?")
-    state = replay(ledger)
-    if not state.runs:
-        raise RunDirError(f"{ledger} has no run record; start the batch with `orchestrator run`")
-    return state.runs[0]
+def _run_record(state: LedgerState) -> RunStarted:
+    first = state.run_record
+    assert first is not None  # read_ledger refuses a ledger without one
+    return first
 
 
 def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:

@@ -14,10 +14,10 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 import anyio
@@ -31,16 +31,18 @@ from orchestrator.config import Config, Credentials
 from orchestrator.errors import ManifestError, RunDirError, UserError
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
+from orchestrator.ledger_file import FileLedger
 from orchestrator.limits import RateLimiter
 from orchestrator.manifest import manifest_digest
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.pipeline import run_row
+from orchestrator.records import Retry, RowJob, RunStarted
 from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
 from orchestrator.row_state import RowState
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run_end import end_of_run
-from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.base import Services
 from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.validate import validate_manifest
 from orchestrator.webhooks import WebhookReceiver, run_secret
@@ -130,21 +132,26 @@ async def execute(
         raise ValidationFailed(
             [str(p) for p in report.problems[:MAX_PROBLEMS_SHOWN]], report.problem_count
         )
-    ledger = Ledger.open(spec.run_dir)
+
+    def manifest_rows() -> Iterator[RowJob]:
+        cache = TemplateCache()
+        rows = iter_row_jobs(spec.manifest, spec.template, cache, spec.flow, spec.manifest_options)
+        return (job for _, job in rows)
+
+    ledger: Ledger = FileLedger.open(spec.run_dir, manifest_rows)
     try:
         _check_same_manifest(ledger, spec)
         digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
         await ledger.append(
-            {
-                "e": "run",
-                "session": len(ledger.state.runs) + 1,
-                "manifest": str(spec.manifest.resolve()),
-                "manifest_sha256": digest,
-                "template": str(spec.template.resolve()) if spec.template else None,
-                "flow": spec.flow,
-                "manifest_options": spec.manifest_options.recorded(),
-                "config": config.public_dict(),
-            }
+            RunStarted(
+                session=len(ledger.state.runs) + 1,
+                manifest=str(spec.manifest.resolve()),
+                manifest_sha256=digest,
+                template=str(spec.template.resolve()) if spec.template else None,
+                flow=spec.flow,
+                manifest_options=spec.manifest_options.recorded(),
+                config=config.public_dict(),
+            )
         )
         sink.emit(
             "run_started",
@@ -156,7 +163,6 @@ async def execute(
         )
         only = await canary.gate(
             ledger,
-            spec.run_dir,
             manifest=spec.manifest,
             template=spec.template,
             flow=spec.flow,
@@ -211,7 +217,8 @@ async def execute(
         await end_of_run(spec, config, ledger.state, sink, summary)
         return summary
     finally:
-        ledger.close()
+        with anyio.CancelScope(shield=True):
+            await ledger.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -360,13 +367,11 @@ async def _pool(
             admission.row_finished(status, clock.now() - started)
         finally:
             admission.row_left(job.row_id)
-            ledger.state.rows.release(job.row_id)  # keeps memory flat however long the batch
+            ledger.release(job.row_id)  # keeps memory flat however long the batch
             row_slots.release_on_behalf_of(job)
 
     async def feed(tg: anyio.abc.TaskGroup) -> None:
-        cache = TemplateCache()
-        rows = iter_row_jobs(spec.manifest, spec.template, cache, spec.flow, spec.manifest_options)
-        for _, job in rows:
+        async for job in ledger.rows_to_work_on():
             if only is not None and job.row_id not in only:
                 continue  # held back until the canary is approved
             state = ledger.state.rows.get(job.row_id)
@@ -507,12 +512,11 @@ async def _changed_values(
         return state
     name = _versioned_name(videos_dir, state.file or job.output_name)
     await ledger.append(
-        {
-            "e": "retry",
-            "row": job.row_id,
-            "reason": "values changed since its video was made (--rerender-changed)",
-            "output": name,
-        }
+        Retry(
+            row=job.row_id,
+            reason="values changed since its video was made (--rerender-changed)",
+            output=name,
+        )
     )
     sink.emit("row_changed", row=job.row_id, line=job.line, action=f"rendering again as {name}")
     job.output_name = name
@@ -543,20 +547,16 @@ async def _admit(
         return False
     if state.fail_kind in ("job_failed", "job_lost"):
         await ledger.append(
-            {
-                "e": "retry",
-                "row": job.row_id,
-                "reason": f"previous job failed: {state.fail_message}",
-            }
+            Retry(row=job.row_id, reason=f"previous job failed: {state.fail_message}")
         )
     return True
 
 
 def _check_same_manifest(ledger: Ledger, spec: RunSpec) -> None:
-    if not ledger.state.runs:
+    first = ledger.state.run_record
+    if first is None:
         return
-    first: dict[str, Any] = ledger.state.runs[0]
-    recorded = first.get("manifest")
+    recorded = first.manifest
     if recorded and Path(recorded) != spec.manifest.resolve():
         raise RunDirError(
             f"{spec.run_dir} belongs to the manifest {recorded}, not {spec.manifest.resolve()}; "

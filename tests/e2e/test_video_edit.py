@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.ledger import LEDGER_NAME
+from orchestrator.ledger_file import LEDGER_NAME
 from orchestrator.simulator import media
 from orchestrator.simulator.transcripts import transcript_for
 
