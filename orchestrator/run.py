@@ -12,7 +12,6 @@ import datetime as dt
 import random
 import re
 import signal
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -124,7 +123,7 @@ async def execute(
     """Run (or resume) the batch ``spec`` against ``config.api.base_url``."""
     clock = clock or RealClock()
     rng = rng or random.Random()
-    started_at = time.monotonic()
+    started_at = clock.now()
     report = await anyio.to_thread.run_sync(
         validate_manifest, spec.manifest, spec.template, spec.flow, spec.manifest_options
     )
@@ -141,7 +140,9 @@ async def execute(
     ledger: Ledger = FileLedger.open(spec.run_dir, manifest_rows)
     try:
         _check_same_manifest(ledger, spec)
-        digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
+        digest = report.manifest_sha256
+        if digest is None:  # not read to its end (it cannot be: validation passed)
+            digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
         await ledger.append(
             RunStarted(
                 session=len(ledger.state.runs) + 1,
@@ -204,7 +205,7 @@ async def execute(
         summary.stop_reason = admission.stop_reason
         summary.counts = counts
         summary.failed_permanent = failed_permanent
-        summary.elapsed_s = time.monotonic() - started_at
+        summary.elapsed_s = clock.now() - started_at
         rest = canary.held_back(only, counts, ledger.state) if only is not None else 0
         if only is not None and rest > 0:
             summary.awaiting_approval = canary.approval_line(spec.run_dir, len(only), rest)
