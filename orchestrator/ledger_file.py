@@ -25,9 +25,9 @@ from typing import Any
 
 import anyio
 
-from orchestrator.errors import RunDirError
+from orchestrator.errors import DamagedRecord, RunDirError
 from orchestrator.ledger import LedgerState
-from orchestrator.records import DamagedRecord, Event, RowJob, RunStarted, decode, encode
+from orchestrator.records import Event, RowJob, RunStarted, decode, encode
 
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "run.lock"

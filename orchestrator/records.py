@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Union
 
+from orchestrator.errors import DamagedRecord
+
 if TYPE_CHECKING:
     from orchestrator.template import Template
     from orchestrator.transcript import Span
@@ -257,20 +259,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 
 # ---- the serialiser -----------------------------------------------------------------------------
-
-
-class DamagedRecord(ValueError):
-    """A stored record that is not an event we wrote: ``field`` names what is wrong (None: the
-    record as a whole)."""
-
-    def __init__(self, kind: str | None, field_name: str | None) -> None:
-        self.kind = kind
-        self.field = field_name
-        super().__init__(
-            f"field {field_name!r} of this {kind!r} event is missing or of the wrong type"
-            if field_name
-            else "this is not a ledger event"
-        )
 
 
 Check = Callable[[object], bool]

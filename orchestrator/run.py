@@ -27,7 +27,7 @@ from orchestrator.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
-from orchestrator.errors import ManifestError, RunDirError, UserError
+from orchestrator.errors import QuotaError, RunDirError, ValidationFailed
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
 from orchestrator.ledger_file import FileLedger
@@ -50,19 +50,6 @@ VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
 RATE_REPORT_INTERVAL_S = 2.0
 NETWORK_CHECK_INTERVAL_S = 1.0
-
-
-class QuotaError(UserError):
-    """The account's remaining video minutes cannot fit the batch; nothing was rendered."""
-
-
-class ValidationFailed(ManifestError):
-    """Pre-flight found problems; nothing was sent. Carries every problem line."""
-
-    def __init__(self, lines: list[str], total: int) -> None:
-        self.lines = lines
-        self.total = total
-        super().__init__(f"{total} problem(s) in the manifest; nothing was sent")
 
 
 @dataclass(frozen=True)
