@@ -86,10 +86,11 @@ async def preview(row: RowJob, svc: Services) -> None:
 
 
 async def remaking_previews(
-    row: RowJob, svc: Services, make: Callable[[], Awaitable[None]]
+    row: RowJob, svc: Services, make: Callable[[], Awaitable[None]], what: str = "preview"
 ) -> None:
-    """Run ``make``; a preview that failed, got stuck or is no longer known to the API is made
-    again, up to ``MAX_PREVIEW_REMAKES`` times in this run: previews bill nothing."""
+    """Run ``make``; a preview (or another unbilled job: ``what``) that failed, got stuck or is
+    no longer known to the API is made again, up to ``MAX_PREVIEW_REMAKES`` times in this run:
+    such jobs bill nothing."""
     remakes = 0
     while True:
         try:
@@ -99,7 +100,7 @@ async def remaking_previews(
             if remakes >= MAX_PREVIEW_REMAKES:
                 raise
             remakes += 1
-            await restart_preview(row, svc, f"preview {exc.kind}: {exc.message}")
+            await restart_preview(row, svc, f"{what} {exc.kind}: {exc.message}")
 
 
 async def restart_preview(row: RowJob, svc: Services, reason: str) -> None:

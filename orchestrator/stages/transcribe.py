@@ -1,6 +1,7 @@
 """Stage 2 of the video-edit flow: transcribe the uploaded video, then (when the row asks for
 ``highlights``) pick the highlights. Both jobs bill nothing (see ``stages.unbilled``); their ids go
-to the ledger, so a resumed row re-attaches instead of asking again.
+to the ledger, so a resumed row re-attaches instead of asking again, and one that failed, got
+stuck or is no longer known (``cleaned`` after retention) is simply made again.
 
 The highlights request carries the transcription's ``data.transcript`` unchanged (§5.1). The
 result is the cut (``row.progress.spans``: what the render keeps, see ``orchestrator.transcript``)
@@ -16,10 +17,21 @@ from orchestrator.errors import PermanentError
 from orchestrator.records import AuxJob
 from orchestrator.responses import JobState
 from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.preview import remaking_previews
 from orchestrator.stages.unbilled import create_unbilled_job
 
 
 async def transcribe(row: RowJob, svc: Services) -> None:
+    """Transcribe (and pick highlights); a job that failed, got stuck or was cleaned is made
+    again like a preview (``preview.remaking_previews``): these jobs bill nothing."""
+
+    async def make() -> None:
+        await _transcribe(row, svc)
+
+    await remaking_previews(row, svc, make, what="transcription")
+
+
+async def _transcribe(row: RowJob, svc: Services) -> None:
     state = svc.state(row)
     if state.render_job is not None or state.video_url is not None:
         return
