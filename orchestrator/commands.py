@@ -66,6 +66,7 @@ def run_command(
         check_quota=args.check_quota,
         canary=_positive(args.canary, "--canary"),
         approve=args.approve,
+        canary_required=getattr(args, "canary_required", False),
         manifest_options=manifest_options(args),
     )
     summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
@@ -88,14 +89,8 @@ def resume_command(args: argparse.Namespace) -> int:
 
 def approve_command(args: argparse.Namespace) -> int:
     """Record the approval of the canary in ``RUN_DIR`` and render the rest (a resume)."""
-    state = read_ledger(args.run_dir)
-    state.rows.close()
-    if state.canary_rows is None:
-        raise RunDirError(
-            f"{args.run_dir} holds no canary to approve; `orchestrator resume {args.run_dir}` "
-            "continues a batch"
-        )
     args.approve = True
+    args.canary_required = True
     return resume_command(args)
 
 

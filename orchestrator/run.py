@@ -23,7 +23,7 @@ from orchestrator.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
-from orchestrator.errors import QuotaError, ValidationFailed
+from orchestrator.errors import QuotaError, RunDirError, ValidationFailed
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
 from orchestrator.ledger_file import FileLedger
@@ -59,6 +59,8 @@ class RunSpec:
     check_quota: bool = False
     canary: int | None = None
     approve: bool = False
+    canary_required: bool = False
+    """``orchestrator approve``: refuse a run directory that holds no canary to approve."""
     manifest_options: ManifestOptions = DEFAULT_OPTIONS
 
 
@@ -120,6 +122,11 @@ async def execute(
     ledger: Ledger = FileLedger.open(spec.run_dir, manifest_rows)
     try:
         triage.check_same_manifest(ledger, spec.run_dir, spec.manifest)
+        if spec.canary_required and ledger.state.canary_rows is None:
+            raise RunDirError(
+                f"{spec.run_dir} holds no canary to approve; `orchestrator resume "
+                f"{spec.run_dir}` continues a batch"
+            )
         digest = report.manifest_sha256
         if digest is None:  # not read to its end (it cannot be: validation passed)
             digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
