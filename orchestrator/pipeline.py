@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from orchestrator.errors import ApiError, PermanentError, RowAmbiguous, RowDeferred
+from orchestrator.errors import ApiError, PermanentError
+from orchestrator.records import Failed, RowAdmitted, RowJob
 from orchestrator.row_state import RowStatus
-from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.base import RowAmbiguous, RowDeferred, Services
 from orchestrator.stages.download import download
 from orchestrator.stages.preview import preview
 from orchestrator.stages.render import render
@@ -63,9 +64,7 @@ def flow_stages(flow: str, *, direct: bool = False) -> list[tuple[str, Stage]]:
 
 async def run_row(row: RowJob, svc: Services) -> RowStatus:
     """Run ``row`` through its flow's stages; record and return its outcome."""
-    await svc.ledger.append(
-        {"e": "row", "row": row.row_id, "line": row.line, "output": row.output_name}
-    )
+    await svc.ledger.append(RowAdmitted(row=row.row_id, line=row.line, output=row.output_name))
     svc.sink.emit("row_started", row=row.row_id, line=row.line)
     try:
         return await _run_stages(row, svc)
@@ -88,14 +87,13 @@ async def _run_stages(row: RowJob, svc: Services) -> RowStatus:
     except ApiError as exc:
         permanent = isinstance(exc, PermanentError)
         await svc.ledger.append(
-            {
-                "e": "failed",
-                "row": row.row_id,
-                "stage": stage_name,
-                "kind": exc.kind,
-                "message": exc.describe(),
-                "permanent": permanent,
-            }
+            Failed(
+                row=row.row_id,
+                stage=stage_name,
+                kind=exc.kind,
+                message=exc.describe(),
+                permanent=permanent,
+            )
         )
         svc.sink.emit(
             "row_failed", row=row.row_id, stage=stage_name, kind=exc.kind, message=exc.describe()

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.ledger import LEDGER_NAME, LedgerState
+from orchestrator.ledger import LedgerState
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.report_page import PAGE_TEMPLATE
 from orchestrator.rows import TemplateCache, iter_row_jobs
@@ -108,37 +108,15 @@ class ReportInfo:
     failures: dict[str, FailureGroup]
 
 
+def ledger_timing(state: LedgerState) -> Timing:
+    """Time spent working (each run session's span, summed) and rows downloaded in it."""
+    return Timing(active_s=state.sessions.total_active_s, downloaded=state.sessions.downloaded)
+
+
 @dataclass(frozen=True)
 class Timing:
-    """Time spent working (the sum of each run session's span) and rows downloaded in it."""
-
     active_s: float
     downloaded: int
-
-
-def ledger_timing(run_dir: Path) -> Timing:
-    """One cheap pass over the ledger: the ``ts`` of each line, and which lines start a session."""
-    path = run_dir / LEDGER_NAME
-    active_s, downloaded = 0.0, 0
-    start: float | None = None
-    last: float | None = None
-    if path.exists():
-        with path.open("rb") as f:
-            for line in f:
-                match = _TS.search(line, 0, 64)
-                if match is None:
-                    continue
-                ts = float(match.group(1))
-                if line.startswith(b'{"e":"run"'):
-                    if start is not None and last is not None:
-                        active_s += max(0.0, last - start)
-                    start = ts
-                elif line.startswith(b'{"e":"downloaded"'):
-                    downloaded += 1
-                last = ts
-    if start is not None and last is not None:
-        active_s += max(0.0, last - start)
-    return Timing(active_s=active_s, downloaded=downloaded)
 
 
 def write_report(
@@ -192,7 +170,7 @@ def write_report(
         out.flush()
         os.fsync(out.fileno())
     os.replace(data_tmp, run_dir / DATA_NAME)
-    page = _page(run_dir, counts, failures, ledger_timing(run_dir), notice)
+    page = _page(run_dir, counts, failures, ledger_timing(state), notice)
     path = run_dir / REPORT_NAME
     tmp = run_dir / f".{REPORT_NAME}.tmp"
     tmp.write_text(page, encoding="utf-8")

@@ -46,8 +46,9 @@ Second chances (a stage does a whole step again; ``SecondChance.allows``)::
     RESEND_UNBILLED     AmbiguousError of a preview,         3      an orphan unbilled job costs
                         storyboard, transcription or                nothing (renders never: the
                         highlights request                          delivery contract)
-    REMAKE_PREVIEW      JobFailedError, JobStuckError,       2      previews bill nothing
-                        JobLostError of a preview
+    REMAKE_UNBILLED     JobFailedError, JobStuckError,       2      previews, transcriptions
+                        JobLostError of a preview,                  and highlights bill
+                        transcription or highlights job             nothing
     REUPLOAD_TEMPLATE   PermanentError 404 on a request      1      a 404 started no job
                         naming our uploaded template
     REREAD_VIDEO_URL    NotAVideoError of a download         1      reads the render job again;
@@ -262,7 +263,7 @@ class SecondChance:
 
 
 RESEND_UNBILLED = SecondChance((AmbiguousError,), max_times=3)
-REMAKE_PREVIEW = SecondChance((JobFailedError, JobStuckError, JobLostError), max_times=2)
+REMAKE_UNBILLED = SecondChance((JobFailedError, JobStuckError, JobLostError), max_times=2)
 REUPLOAD_TEMPLATE = SecondChance((PermanentError,), max_times=1, status=404)
 REREAD_VIDEO_URL = SecondChance((NotAVideoError,), max_times=1)
 

@@ -16,7 +16,7 @@ from orchestrator.identity import row_identity, safe_output_name
 from orchestrator.local_files import LocalFiles
 from orchestrator.manifest import read_manifest, resolve_template_path
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions, ManifestRow
-from orchestrator.stages.base import RowJob
+from orchestrator.records import RowJob
 from orchestrator.template import Template, load_template
 
 

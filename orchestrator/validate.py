@@ -96,6 +96,8 @@ class ValidationReport:
     """How the file was read, and each friendly header matched to a name."""
     read_as: str = ""
     """The file and how it was read: ``m.csv (CSV, semicolon-separated, UTF-8)``."""
+    manifest_sha256: str | None = None
+    """The sha256 of the manifest's bytes, from the same pass (None when it was not read whole)."""
 
     @property
     def ok(self) -> bool:
@@ -315,6 +317,7 @@ def validate_manifest(
     report.problem_count += len(column_problems)
     if manifest is not None:
         add_notes(report, manifest, matcher)
+        report.manifest_sha256 = manifest.sha256
     return report
 
 

@@ -25,7 +25,7 @@ from orchestrator.errors import (
     TransientError,
 )
 from orchestrator.retry import (
-    REMAKE_PREVIEW,
+    REMAKE_UNBILLED,
     REREAD_VIDEO_URL,
     RESEND_UNBILLED,
     REUPLOAD_TEMPLATE,
@@ -350,10 +350,10 @@ async def test_cancelling_during_a_backoff_wait_stops_retrying() -> None:
         (RESEND_UNBILLED, AmbiguousError("lost"), 2, True),
         (RESEND_UNBILLED, AmbiguousError("lost"), 3, False),
         (RESEND_UNBILLED, TransientError("502", status=502), 0, False),
-        (REMAKE_PREVIEW, JobFailedError("failed"), 1, True),
-        (REMAKE_PREVIEW, JobStuckError("stuck"), 0, True),
-        (REMAKE_PREVIEW, JobLostError("cleaned", status=404), 2, False),
-        (REMAKE_PREVIEW, PermanentError("400", status=400), 0, False),
+        (REMAKE_UNBILLED, JobFailedError("failed"), 1, True),
+        (REMAKE_UNBILLED, JobStuckError("stuck"), 0, True),
+        (REMAKE_UNBILLED, JobLostError("cleaned", status=404), 2, False),
+        (REMAKE_UNBILLED, PermanentError("400", status=400), 0, False),
         (REUPLOAD_TEMPLATE, PermanentError("no such template", status=404), 0, True),
         (REUPLOAD_TEMPLATE, PermanentError("no such template", status=404), 1, False),
         (REUPLOAD_TEMPLATE, PermanentError("bad variable", status=400), 0, False),

@@ -20,6 +20,7 @@ import anyio
 
 from orchestrator.client import DownloadResult
 from orchestrator.errors import ApiError, LinkExpiredError
+from orchestrator.records import Downloaded
 from orchestrator.responses import JobState
 from orchestrator.retry import REREAD_VIDEO_URL, call_with_retry
 from orchestrator.stages.base import RowJob, Services
@@ -42,21 +43,20 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             svc,
             render_job,
             row.output_name,
-            first_url=row.scratch.get("video_url") or state.video_url,
+            first_url=row.progress.video_url or state.video_url,
             pick=lambda job: job.video_url,
             video=True,
         )
         if with_subtitles:
             extras = await _subtitles(row, svc, render_job)
     await svc.ledger.append(
-        {
-            "e": "downloaded",
-            "row": row.row_id,
-            "file": f"{svc.videos_dir.name}/{row.output_name}",
-            "bytes": result.bytes,
-            "sha256": result.sha256,
-            **({"extras": [f"{svc.videos_dir.name}/{n}" for n in extras]} if extras else {}),
-        }
+        Downloaded(
+            row=row.row_id,
+            file=f"{svc.videos_dir.name}/{row.output_name}",
+            bytes=result.bytes,
+            sha256=result.sha256,
+            extras=[f"{svc.videos_dir.name}/{n}" for n in extras] if extras else None,
+        )
     )
     svc.sink.emit("row_done", row=row.row_id, file=row.output_name, bytes=result.bytes)
 
@@ -69,7 +69,7 @@ async def _subtitles(row: RowJob, svc: Services, render_job: str) -> list[str]:
     contents), else from the cut's own subtitles (``transcribe.cut_subtitles``). A kind neither
     offers is skipped with a ``subtitle_missing`` event: the paid video is never held back for it.
     """
-    offered: dict[str, str] | None = row.scratch.get("subtitle_urls")
+    offered = row.progress.subtitle_urls
     if offered is None:
         offered = (await svc.client.get_job(render_job)).subtitle_urls
     fallback: dict[str, str] | None = None

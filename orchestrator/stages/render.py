@@ -19,17 +19,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from orchestrator import flows, storyboard_v2
-from orchestrator.errors import (
-    AmbiguousError,
-    ApiError,
-    PermanentError,
-    RowAmbiguous,
-    RowDeferred,
-)
+from orchestrator.errors import AmbiguousError, ApiError, PermanentError
 from orchestrator.identity import variables_digest
+from orchestrator.records import RenderIntent, RenderJob, RenderReady, RenderRefused
 from orchestrator.responses import JobState
 from orchestrator.retry import REUPLOAD_TEMPLATE
-from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.base import (
+    RowAmbiguous,
+    RowDeferred,
+    RowJob,
+    Services,
+    record_ambiguous,
+)
 
 
 async def request_render(row: RowJob, svc: Services) -> None:
@@ -38,7 +39,7 @@ async def request_render(row: RowJob, svc: Services) -> None:
         return
     if state.render_intent:
         if not svc.rerender_ambiguous:
-            await _record_ambiguous(row, svc, "render intent recorded without a job id")
+            await record_ambiguous(row, svc, "render intent recorded without a job id")
             raise RowAmbiguous
         svc.sink.emit("rerender", row=row.row_id, reason="--rerender-ambiguous")
     if not svc.admission.take_render(row.row_id):
@@ -47,13 +48,12 @@ async def request_render(row: RowJob, svc: Services) -> None:
 
     async def record_intent() -> None:
         await svc.ledger.append(
-            {
-                "e": "render_intent",
-                "row": row.row_id,
-                "preview_job": preview_job,
-                "vars": variables_digest(row.variables),
-                "values": row.variables,  # what this video is made from (results.csv, reruns)
-            }
+            RenderIntent(
+                row=row.row_id,
+                preview_job=preview_job,
+                vars=variables_digest(row.variables),
+                values=row.variables,  # what this video is made from (results.csv, reruns)
+            )
         )
 
     webhook = svc.webhook_url(row, "render")
@@ -61,14 +61,17 @@ async def request_render(row: RowJob, svc: Services) -> None:
         if svc.direct and row.flow in ("template", "storyboard"):  # no preview (§5.9)
             job_id = await _render_direct(row, svc, webhook, record_intent)
         elif preview_job is not None:  # template and storyboard: render the preview
-            params = row.scratch.get("render_params") if svc.render_with_params else None
+            params = row.progress.render_params if svc.render_with_params else None
             job_id = await svc.client.render(
                 preview_job, params, webhook=webhook, before_send=record_intent
             )
         else:  # video-edit: a direct renderParams body cutting the source (§5.3 b)
             assert state.source_url is not None
             body = flows.video_edit_render_body(
-                row.variables, state.source_url, row.scratch["spans"], Path(row.output_name).stem
+                row.variables,
+                state.source_url,
+                row.progress.spans or [],
+                Path(row.output_name).stem,
             )
             job_id = await svc.client.render_params(
                 body, webhook=webhook, before_send=record_intent
@@ -76,17 +79,15 @@ async def request_render(row: RowJob, svc: Services) -> None:
     except AmbiguousError as exc:
         found = await _find_by_webhook(row, svc)
         if found is None:
-            await _record_ambiguous(row, svc, exc.message)
+            await record_ambiguous(row, svc, exc.message)
             raise RowAmbiguous from exc
         job_id = found
     except ApiError as exc:
         # Answered with an error: no job was started, so the intent is void.
-        await svc.ledger.append(
-            {"e": "render_refused", "row": row.row_id, "kind": exc.kind, "message": exc.message}
-        )
+        await svc.ledger.append(RenderRefused(row=row.row_id, kind=exc.kind, message=exc.message))
         raise
-    await svc.ledger.append({"e": "render_job", "row": row.row_id, "job": job_id})
-    row.scratch["render_fresh"] = True
+    await svc.ledger.append(RenderJob(row=row.row_id, job=job_id))
+    row.progress.render_fresh = True
     svc.sink.emit("stage", row=row.row_id, stage="render", job=job_id)
 
 
@@ -115,7 +116,7 @@ async def _render_direct(
                 raise
             reuploads += 1
             await svc.ledger.append(
-                {"e": "render_refused", "row": row.row_id, "kind": exc.kind, "message": exc.message}
+                RenderRefused(row=row.row_id, kind=exc.kind, message=exc.message)
             )
             await svc.templates.forget(row.template, template_id)
 
@@ -134,22 +135,21 @@ async def wait_render(row: RowJob, svc: Services) -> None:
         stage="render",
         interval_s=svc.poll.render_interval_s,
         deadline_s=svc.poll.render_deadline_s,
-        fresh=bool(row.scratch.get("render_fresh")),
+        fresh=row.progress.render_fresh,
         on_progress=progress,
     )
     if job.video_url is None:
         raise ApiError("render completed without any video URL", endpoint="GET /v1/jobs")
-    row.scratch["video_url"] = job.video_url
-    row.scratch["subtitle_urls"] = job.subtitle_urls
+    row.progress.video_url = job.video_url
+    row.progress.subtitle_urls = job.subtitle_urls
     if state.video_url is None:
         await svc.ledger.append(
-            {
-                "e": "render_ready",
-                "row": row.row_id,
-                "job": state.render_job,
-                "video_url": job.video_url,
-                "duration_s": job.video_duration_s,
-            }
+            RenderReady(
+                row=row.row_id,
+                job=state.render_job,
+                video_url=job.video_url,
+                duration_s=job.video_duration_s,
+            )
         )
 
 
@@ -179,10 +179,3 @@ async def _find_by_webhook(row: RowJob, svc: Services) -> str | None:
         svc.sink.emit("webhook_unconfirmed", row=row.row_id, job=job.job_id, status=exc.status or 0)
         return None
     return job.job_id
-
-
-async def _record_ambiguous(row: RowJob, svc: Services, message: str) -> None:
-    await svc.ledger.append(
-        {"e": "ambiguous", "row": row.row_id, "stage": "render", "message": message}
-    )
-    svc.sink.emit("row_ambiguous", row=row.row_id, message=message)
