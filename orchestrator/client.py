@@ -63,7 +63,6 @@ class PictoryClient:
         on_retry: Callable[[str, str, float], None] | None = None,
         transport: Transport | None = None,
     ) -> None:
-        self._api = api
         self._base_url = api.base_url.rstrip("/")
         self._credentials = credentials
         self._clock = clock
