@@ -21,7 +21,6 @@ they are skipped like any other done row.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -29,13 +28,11 @@ from pathlib import Path
 
 import anyio
 
-from orchestrator.ledger import LEDGER_NAME, Ledger, LedgerState
+from orchestrator.ledger import Ledger, LedgerState
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
+from orchestrator.records import CanaryApproved, CanaryChosen
 from orchestrator.report_html import REPORT_NAME
 from orchestrator.rows import TemplateCache, iter_row_jobs
-
-CANARY_EVENT = "canary"
-APPROVED_EVENT = "approved"
 
 
 @dataclass(frozen=True)
@@ -50,22 +47,9 @@ class CanaryRecord:
         return self.rows is not None and not self.approved
 
 
-def read_record(run_dir: Path) -> CanaryRecord:
-    """Scan the ledger for the canary's two events (a cheap pass: only their lines are parsed)."""
-    path = run_dir / LEDGER_NAME
-    rows: frozenset[str] | None = None
-    approved = False
-    if not path.exists():
-        return CanaryRecord()
-    canary_prefix = f'{{"e":"{CANARY_EVENT}"'.encode()
-    approved_prefix = f'{{"e":"{APPROVED_EVENT}"'.encode()
-    with path.open("rb") as f:
-        for line in f:
-            if line.startswith(canary_prefix) and line.endswith(b"\n"):
-                rows = frozenset(json.loads(line)["rows"])
-            elif line.startswith(approved_prefix) and line.endswith(b"\n"):
-                approved = True
-    return CanaryRecord(rows=rows, approved=approved)
+def read_record(state: LedgerState) -> CanaryRecord:
+    """The canary's two events, as the ledger's state folded them."""
+    return CanaryRecord(rows=state.canary_rows, approved=state.canary_approved)
 
 
 def select_rows(
@@ -100,7 +84,6 @@ def select_rows(
 
 async def gate(
     ledger: Ledger,
-    run_dir: Path,
     *,
     manifest: Path,
     template: Path | None,
@@ -110,10 +93,10 @@ async def gate(
     options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> frozenset[str] | None:
     """The rows this run may work on (None: every row), recording a new canary or an approval."""
-    record = await anyio.to_thread.run_sync(read_record, run_dir)
+    record = read_record(ledger.state)
     if approve:
         if record.waiting:
-            await ledger.append({"e": APPROVED_EVENT, "rows": len(record.rows or ())})
+            await ledger.append(CanaryApproved(rows=len(record.rows or ())))
         return None
     if record.rows is not None:
         return None if record.approved else record.rows
@@ -127,7 +110,7 @@ async def gate(
     chosen = await anyio.to_thread.run_sync(
         select_rows, manifest, template, flow, size, done, options
     )
-    await ledger.append({"e": CANARY_EVENT, "size": size, "rows": chosen})
+    await ledger.append(CanaryChosen(size=size, rows=chosen))
     return frozenset(chosen)
 
 

@@ -10,11 +10,9 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,26 +20,26 @@ from typing import Any
 import anyio
 from pydantic import SecretStr
 
+from orchestrator import simulated
 from orchestrator.admission import HaltPolicy, Window
+from orchestrator.clock import RealClock, local_time
 from orchestrator.config import Config, Credentials, load_config, load_credentials
 from orchestrator.console import console_sink
 from orchestrator.doctor import Finding
 from orchestrator.errors import ConfigError, RunDirError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
-from orchestrator.ledger import LEDGER_NAME, replay
+from orchestrator.ledger import LedgerState
+from orchestrator.ledger_file import LEDGER_NAME, first_run_record, read_ledger
 from orchestrator.manifest import read_manifest
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
+from orchestrator.records import RunStarted
 from orchestrator.results import write_results
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run import RunSpec, RunSummary, execute
-from orchestrator.simulator.settings import SimSettings
-from orchestrator.status import next_command, status
+from orchestrator.run_end import print_summary
+from orchestrator.status import status
 from orchestrator.validate import validate_manifest
 
-UNLIMITED_RPS = 1000.0
-RENDER_QUEUE = 2
-SIM_ROW_MARGIN = 3.0
-"""A simulated row is assumed to take this many times its jobs' nominal time until one finishes."""
 UNTIL_MAX_AHEAD_H = 12
 """An --until time that has passed today means tomorrow only if that is at most this far off."""
 
@@ -69,38 +67,31 @@ def run_command(
         check_quota=args.check_quota,
         canary=_positive(args.canary, "--canary"),
         approve=args.approve,
+        canary_required=getattr(args, "canary_required", False),
         manifest_options=manifest_options(args),
     )
     summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
-    _print_summary(summary)
+    print_summary(summary)
     return summary.exit_code
 
 
 def resume_command(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
-    first = _first_run_record(run_dir)
-    template = first.get("template")
-    args.flow = first.get("flow") or "template"
-    args.recorded_manifest_options = first.get("manifest_options")
+    first = first_run_record(run_dir)
+    args.flow = first.flow or "template"
+    args.recorded_manifest_options = first.manifest_options
     return run_command(
         args,
-        manifest=Path(first["manifest"]),
-        template=Path(template) if template else None,
+        manifest=Path(first.manifest or ""),
+        template=Path(first.template) if first.template else None,
         run_dir=run_dir,
     )
 
 
 def approve_command(args: argparse.Namespace) -> int:
     """Record the approval of the canary in ``RUN_DIR`` and render the rest (a resume)."""
-    from orchestrator.canary import read_record
-
-    record = read_record(args.run_dir)
-    if record.rows is None:
-        raise RunDirError(
-            f"{args.run_dir} holds no canary to approve; `orchestrator resume {args.run_dir}` "
-            "continues a batch"
-        )
     args.approve = True
+    args.canary_required = True
     return resume_command(args)
 
 
@@ -155,7 +146,7 @@ def changed_rows(
     options: ManifestOptions = DEFAULT_OPTIONS,
 ) -> list[str]:
     """One line per manifest row whose values differ from those ``run_dir`` rendered it from."""
-    state = replay(run_dir / LEDGER_NAME)
+    state = read_ledger(run_dir)
     lines: list[str] = []
     try:
         for _, job in iter_row_jobs(manifest, template, TemplateCache(), flow, options):
@@ -174,11 +165,11 @@ def report_command(run_dir: Path) -> int:
     from orchestrator.canary import approval_line, held_back, read_record
     from orchestrator.report_html import write_report
 
-    first = _first_run_record(run_dir)
-    template = first.get("template")
-    state = replay(run_dir / LEDGER_NAME)
-    manifest = Path(first["manifest"])
-    flow = first.get("flow") or "template"
+    state = read_ledger(run_dir)
+    first = _run_record(state)
+    template = first.template
+    manifest = Path(first.manifest or "")
+    flow = first.flow or "template"
     try:
         path, counts, _ = write_results(
             run_dir,
@@ -186,9 +177,9 @@ def report_command(run_dir: Path) -> int:
             Path(template) if template else None,
             state,
             flow,
-            ManifestOptions.from_record(first.get("manifest_options")),
+            ManifestOptions.from_record(first.manifest_options),
         )
-        canary = read_record(run_dir)
+        canary = read_record(state)
         notice = None
         if canary.waiting and canary.rows is not None:
             rest = held_back(canary.rows, counts, state)
@@ -200,7 +191,7 @@ def report_command(run_dir: Path) -> int:
             state,
             flow,
             notice=notice,
-            options=ManifestOptions.from_record(first.get("manifest_options")),
+            options=ManifestOptions.from_record(first.manifest_options),
         )
     finally:
         state.rows.close()
@@ -212,13 +203,17 @@ def report_command(run_dir: Path) -> int:
 def status_command(run_dir: Path, *, as_json: bool = False, watch_s: float | None = None) -> int:
     """Print where the batch stands; with ``watch_s``, again every ``watch_s`` seconds until the
     run is no longer live."""
-    first = _first_run_record(run_dir)
+    first = first_run_record(run_dir)
     total: int | None = None
     with contextlib.suppress(UserError):
-        options = ManifestOptions.from_record(first.get("manifest_options"))
-        total = sum(1 for _ in read_manifest(Path(first["manifest"]), options))
+        options = ManifestOptions.from_record(first.manifest_options)
+        total = sum(1 for _ in read_manifest(Path(first.manifest or ""), options))
     while True:
-        report = status(run_dir, total)
+        state = read_ledger(run_dir)
+        try:
+            report = status(run_dir, state, total)
+        finally:
+            state.rows.close()
         if as_json:
             print(json.dumps(report.as_dict()), flush=True)
         else:
@@ -247,7 +242,7 @@ def doctor_command(config_path: Path | None, simulate: str | None) -> int:
     if credentials is not None:
 
         async def check(creds: Credentials) -> list[Finding]:
-            async with _target(config, simulate) as effective:
+            async with simulated.target(config, simulate) as effective:
                 return await diagnose(effective, creds)
 
         findings += anyio.run(check, credentials)
@@ -274,7 +269,7 @@ def _window(args: argparse.Namespace) -> Window | None:
         return Window.parse(args.window)
     if args.until:
         window = Window.parse(args.until, option="--until")
-        now = dt.datetime.now()
+        now = local_time(RealClock())
         left_s = window.seconds_left(now)
         if window.end < now.time() and left_s > UNTIL_MAX_AHEAD_H * 3600:
             means = now + dt.timedelta(seconds=left_s)
@@ -287,14 +282,10 @@ def _window(args: argparse.Namespace) -> Window | None:
     return None
 
 
-def _first_run_record(run_dir: Path) -> dict[str, Any]:
-    ledger = run_dir / LEDGER_NAME
-    if not ledger.exists():
-        raise RunDirError(f"{run_dir} holds no ledger ({LEDGER_NAME}); is it a run directory?")
-    state = replay(ledger)
-    if not state.runs:
-        raise RunDirError(f"{ledger} has no run record; start the batch with `orchestrator run`")
-    return state.runs[0]
+def _run_record(state: LedgerState) -> RunStarted:
+    first = state.run_record
+    assert first is not None  # read_ledger refuses a ledger without one
+    return first
 
 
 def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
@@ -327,20 +318,21 @@ async def _run(
     spec: RunSpec, config: Config, credentials: Credentials, simulate: str | None, verbose: bool
 ) -> RunSummary:
     secrets = credentials.secrets()
+    clock = RealClock()
     created = not spec.run_dir.exists()
     try:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
-        log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets)
+        log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets, clock=clock)
     except OSError as exc:
         raise RunDirError(
             f"{spec.run_dir}: cannot use it as the run directory ({exc.strerror}); "
             "choose a folder you can write with --out"
         ) from exc
-    display = console_sink(secrets=secrets, verbose=verbose)
+    display = console_sink(secrets=secrets, verbose=verbose, clock=clock)
     sink = FanoutSink(log, display)
     try:
-        async with _target(config, simulate) as effective:
-            return await execute(spec, effective, credentials, sink=sink)
+        async with simulated.target(config, simulate) as effective:
+            return await execute(spec, effective, credentials, sink=sink, clock=clock)
     except UserError:
         if created and not (spec.run_dir / LEDGER_NAME).exists():
             # Refused before anything was recorded (a bad manifest...): leave no --out behind.
@@ -350,108 +342,3 @@ async def _run(
     finally:
         display.close()
         log.close()
-
-
-@contextlib.asynccontextmanager
-async def _target(config: Config, simulate: str | None) -> AsyncIterator[Config]:
-    """The real API, or with ``--simulate`` the embedded simulator on a free loopback port."""
-    if simulate is None:
-        yield config
-        return
-    from orchestrator.simulator import running_simulator
-
-    settings = SimSettings.for_profile(simulate)
-    async with running_simulator(settings, host="127.0.0.1", port=0) as sim:
-        yield simulated_config(config, sim.base_url, settings)
-
-
-def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Config:
-    """Point at the simulator, and fit polling and limits to its profile, as a user would fit
-    them to their account: poll about four times per nominal job duration, run at the simulated
-    account's request limit, and keep as many renders in flight as it allows."""
-    preview_s = settings.scaled_s(settings.preview_s)
-    render_s = settings.scaled_s(settings.render_s)
-    poll = config.poll.model_copy(
-        update={
-            "preview_interval_s": max(0.005, preview_s / 4),
-            "render_interval_s": max(0.005, render_s / 4),
-            "preview_deadline_s": max(30.0, preview_s * 50),
-            "render_deadline_s": max(60.0, render_s * 50),
-            "webhook_fallback_interval_s": max(0.05, (preview_s + render_s) * 3),
-        }
-    )
-    api = config.api.model_copy(update={"base_url": base_url})
-    run = config.run
-    if "assumed_row_s" not in run.model_fields_set:
-        # Before a row has finished, --window/--until judge rows by this: the profile's own job
-        # times (with room for jitter, a render queue and the download), not the real API's.
-        jobs_s = preview_s + render_s + settings.scaled_s(settings.transcription_s)
-        run = run.model_copy(update={"assumed_row_s": max(1.0, SIM_ROW_MARGIN * jobs_s)})
-    limits_update: dict[str, Any] = {}
-    # The simulated account's limit, or (unlimited) a rate well above what a run needs.
-    limits_update["max_requests_per_s"] = settings.rate_limit_rps or UNLIMITED_RPS
-    if settings.max_concurrent_renders:
-        # The account's cap plus a short queue at Pictory, so a freed slot never waits for us.
-        limits_update["max_renders_in_flight"] = settings.max_concurrent_renders + RENDER_QUEUE
-    limits = config.limits.model_copy(update=limits_update)
-    return config.model_copy(update={"api": api, "poll": poll, "limits": limits, "run": run})
-
-
-def _print_summary(summary: RunSummary) -> None:
-    """The run's outcome on stdout (progress and warnings went to stderr): counts, where the
-    results are, why it stopped, and the one command that continues, if any."""
-    counts = summary.counts
-    total = sum(counts.values())
-    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
-    lines = [
-        f"{total} rows: "
-        + ", ".join(parts)
-        + f" ({summary.skipped_done} already done before this run) in {summary.elapsed_s:.1f} s, "
-        f"{summary.requests} API requests"
-    ]
-    if summary.results_path is not None:
-        lines.append(f"results: {summary.results_path}")
-    if summary.report_path is not None:
-        lines.append(f"report: {summary.report_path}")
-    if summary.interrupted:
-        why = "interrupted (Ctrl-C or SIGTERM); rows in flight were left for the next run"
-    elif summary.awaiting_approval is not None:
-        why = "the canary is rendered; the rest waits for approval"
-    elif summary.stop_reason:
-        why = f"stopped admitting rows: {summary.stop_reason}"
-    elif counts.get("done", 0) == total:
-        why = "every row done"
-    else:
-        why = "every row was tried"
-    lines.append(f"stopped: {why}")
-    if counts.get("ambiguous"):
-        lines.append("ambiguous rows may or may not have rendered; see README 'Delivery contract'")
-    if summary.awaiting_approval is not None:
-        lines.append(f"next: {summary.awaiting_approval}")
-    else:
-        command = next_command(
-            summary.run_dir,
-            total=total,
-            done=counts.get("done", 0),
-            ambiguous=counts.get("ambiguous", 0),
-            failed_permanent=summary.failed_permanent,
-        )
-        if command is not None:
-            lines.append(f"next: {command}")
-    say("\n".join(lines))
-
-
-def say(text: str) -> None:
-    """Print to stdout; a reader that went away (``| head``) must not fail the run."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        _silence_stdout()
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so Python's exit-time flush does not fail either."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    with contextlib.suppress(OSError):
-        os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)

@@ -11,7 +11,6 @@ Both scrub secrets from anything they print.
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter, deque
 from typing import Any, TextIO
 
@@ -20,9 +19,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator import flows
+from orchestrator.clock import Clock, RealClock
 from orchestrator.events import human_duration, scrub
 
-ACTIVE_STAGES = ("preview", "render", "download")
+ALWAYS_SHOWN = ("preview", "render", "download")
+"""Stages the display names even when no row is in them; other flows' stages show when busy."""
 ETA_WINDOW = 50
 """The ETA follows the rate of the last this-many finished rows, not the whole run's."""
 PANEL_KINDS = frozenset({"stop_admitting"})
@@ -33,9 +35,10 @@ STALL_MIN_S = 30.0
 
 
 class Tally:
-    """Counts folded from events; shared by both displays."""
+    """Counts folded from events; shared by both displays. Times are ``clock.now()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or RealClock()
         self.total = 0
         self.done = 0
         self.failed = 0
@@ -47,9 +50,10 @@ class Tally:
         """The limiter's current ceiling, shown beside the measured rate."""
         self.rate_limited = 0
         self.requests = 0
-        self.started_at = time.monotonic()
+        self.started_at = self._clock.now()
         self.done_this_run = 0
         self._stage_of: dict[str, str] = {}
+        self._stages = flows.stage_names()
         self._finished_at: deque[float] = deque(maxlen=ETA_WINDOW)
         self.stopping: str | None = None
 
@@ -58,13 +62,13 @@ class Tally:
         if kind == "run_started":
             self.total = int(fields.get("rows", 0))
             self.done = int(fields.get("already_done", 0))
-        elif kind == "stage" and isinstance(row, str) and fields.get("stage") in ACTIVE_STAGES:
+        elif kind == "stage" and isinstance(row, str) and fields.get("stage") in self._stages:
             self._stage_of[row] = str(fields["stage"])
         elif kind in ("row_done", "row_failed", "row_ambiguous", "row_deferred"):
             if isinstance(row, str):
                 self._stage_of.pop(row, None)
             if kind != "row_deferred":
-                self._finished_at.append(time.monotonic())
+                self._finished_at.append(self._clock.now())
             if kind == "row_done":
                 self.done += 1
                 self.done_this_run += 1
@@ -87,6 +91,12 @@ class Tally:
     def in_stage(self) -> Counter[str]:
         return Counter(self._stage_of.values())
 
+    def busy_stages(self) -> list[tuple[str, int]]:
+        """``(stage, rows in it)`` in the flows' order: the always-shown ones, and the others
+        that hold a row now."""
+        counts = self.in_stage()
+        return [(s, counts[s]) for s in self._stages if s in ALWAYS_SHOWN or counts[s]]
+
     def eta_s(self) -> float | None:
         """Remaining rows at the rate rows finished recently (the last ``ETA_WINDOW`` rows),
         or None before two rows finished or once the run stops admitting rows."""
@@ -94,7 +104,7 @@ class Tally:
         finished = self._finished_at
         if self.stopping is not None or len(finished) < 2 or remaining <= 0:
             return None
-        span_s = time.monotonic() - finished[0]
+        span_s = self._clock.now() - finished[0]
         if span_s <= 0:
             return None
         return remaining / ((len(finished) - 1) / span_s)
@@ -108,7 +118,7 @@ class Tally:
         finished = self._finished_at
         if len(finished) >= 2:
             gap_s = (finished[-1] - finished[0]) / (len(finished) - 1)
-            quiet_s = time.monotonic() - finished[-1]
+            quiet_s = self._clock.now() - finished[-1]
             if quiet_s > max(STALL_FACTOR * gap_s, STALL_MIN_S):
                 # An ETA from the recent rate would be a fiction now: some job is slow or stuck
                 # and will take until its stage's deadline at most.
@@ -124,11 +134,10 @@ class Tally:
         return f"{self.rps:.1f} req/s (limit {self.limit_rps:.1f})"
 
     def line(self) -> str:
-        stages = self.in_stage()
+        busy = ", ".join(f"{n} {stage}" for stage, n in self.busy_stages())
         return (
             f"{self.done}/{self.total} done, {self.failed} failed, {self.ambiguous} ambiguous; "
-            f"in flight: {stages['preview']} preview, {stages['render']} render, "
-            f"{stages['download']} download; {self.rate_text()}, {self.rate_limited} × 429; "
+            f"in flight: {busy}; {self.rate_text()}, {self.rate_limited} × 429; "
             f"{self.eta_text()}"
         )
 
@@ -141,13 +150,15 @@ class LineSink:
         stream: TextIO | None = None,
         interval_s: float = 10.0,
         verbose: bool = False,
+        clock: Clock | None = None,
     ) -> None:
-        self.tally = Tally()
+        self._clock = clock or RealClock()
+        self.tally = Tally(self._clock)
         self._stream = stream or sys.stderr
         self._secrets = secrets
         self._interval_s = interval_s
         self._verbose = verbose
-        self._last_line = time.monotonic()
+        self._last_line = self._clock.now()
         self._closed = False
 
     def _print(self, text: str) -> None:
@@ -164,7 +175,7 @@ class LineSink:
         message = _describe(kind, fields, self._verbose)
         if message:
             self._print(message)
-        now = time.monotonic()
+        now = self._clock.now()
         if now - self._last_line >= self._interval_s:
             self._last_line = now
             self._print("… " + self.tally.line())
@@ -175,9 +186,14 @@ class LineSink:
 
 class LiveSink:
     def __init__(
-        self, *, secrets: list[str], stream: TextIO | None = None, verbose: bool = False
+        self,
+        *,
+        secrets: list[str],
+        stream: TextIO | None = None,
+        verbose: bool = False,
+        clock: Clock | None = None,
     ) -> None:
-        self.tally = Tally()
+        self.tally = Tally(clock)
         self._secrets = secrets
         self._verbose = verbose
         self._console = Console(file=stream or sys.stderr)
@@ -197,17 +213,11 @@ class LiveSink:
 
     def _render(self) -> Group:
         t = self.tally
-        stages = t.in_stage()
         table = Table.grid(padding=(0, 2))
         table.add_row(
             "rows", f"{t.done}/{t.total} done", f"{t.failed} failed", f"{t.ambiguous} ambiguous"
         )
-        table.add_row(
-            "in flight",
-            f"{stages['preview']} preview",
-            f"{stages['render']} render",
-            f"{stages['download']} download",
-        )
+        table.add_row("in flight", *(f"{n} {stage}" for stage, n in t.busy_stages()))
         table.add_row("api", t.rate_text(), f"{t.rate_limited} × 429", t.eta_text())
         if t.stopping:
             return Group(table, Text("stopping: " + scrub(t.stopping, self._secrets)))
@@ -217,10 +227,12 @@ class LiveSink:
         self._live.stop()
 
 
-def console_sink(*, secrets: list[str], verbose: bool) -> LineSink | LiveSink:
+def console_sink(
+    *, secrets: list[str], verbose: bool, clock: Clock | None = None
+) -> LineSink | LiveSink:
     if sys.stderr.isatty():
-        return LiveSink(secrets=secrets, verbose=verbose)
-    return LineSink(secrets=secrets, verbose=verbose)
+        return LiveSink(secrets=secrets, verbose=verbose, clock=clock)
+    return LineSink(secrets=secrets, verbose=verbose, clock=clock)
 
 
 def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:

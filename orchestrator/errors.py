@@ -11,9 +11,14 @@ Hierarchy::
     ├── UserError                 the user can fix it; the CLI prints one line and exits 2
     │   ├── InputError            a file's content: names file, line, field
     │   │   ├── ManifestError
+    │   │   │   └── ValidationFailed  pre-flight found problems (carries every problem line)
     │   │   └── TemplateError
     │   ├── ConfigError           a config key or environment variable
+    │   ├── QuotaError            the account's video minutes cannot fit the batch
     │   └── RunDirError           the run directory is locked, or belongs to another manifest
+    ├── RowStopped                one row stops early, its outcome already decided (not a failure)
+    │   ├── RowAmbiguous          a render may exist that we cannot find; already recorded
+    │   └── RowDeferred           the spend cap stopped it before its render: left pending
     └── ApiError                  a call to the Pictory API went wrong; carries a verdict
         ├── NotDeliveredError     the request never left (connection refused, DNS): retry
         ├── TransientError        5xx, read timeout on a safe request: retry with backoff
@@ -27,6 +32,9 @@ Hierarchy::
         ├── DownloadError         the video bytes were cut short or refused
         │   └── LinkExpiredError  video URL answered 403/404/410: re-read the job
         └── NotAVideoError        the video URL answered HTML or bytes that are not ISO-BMFF
+
+    DamagedRecord (ValueError)    a stored ledger record that is not an event we wrote; the
+                                  ledger that read it names where (``ledger_file``: file:line)
 """
 
 from __future__ import annotations
@@ -196,3 +204,42 @@ _KINDS: dict[type[ApiError], str] = {
     LinkExpiredError: "link_expired",
     NotAVideoError: "not_a_video",
 }
+
+
+class QuotaError(UserError):
+    """The account's remaining video minutes cannot fit the batch; nothing was rendered."""
+
+
+class ValidationFailed(ManifestError):
+    """Pre-flight found problems; nothing was sent. Carries every problem line."""
+
+    def __init__(self, lines: list[str], total: int) -> None:
+        self.lines = lines
+        self.total = total
+        super().__init__(f"{total} problem(s) in the manifest; nothing was sent")
+
+
+class RowStopped(OrchestratorError):
+    """One row stops here without a failure to record; the pipeline ends it quietly."""
+
+
+class RowAmbiguous(RowStopped):
+    """The row stops here: a render may exist that we cannot find. Already recorded."""
+
+
+class RowDeferred(RowStopped):
+    """The row stops for now without failing (spend cap reached): left pending for a resume."""
+
+
+class DamagedRecord(ValueError):
+    """A stored record that is not an event we wrote: ``field`` names what is wrong (None: the
+    record as a whole)."""
+
+    def __init__(self, kind: str | None, field_name: str | None) -> None:
+        self.kind = kind
+        self.field = field_name
+        super().__init__(
+            f"field {field_name!r} of this {kind!r} event is missing or of the wrong type"
+            if field_name
+            else "this is not a ledger event"
+        )

@@ -91,6 +91,9 @@ class Manifest:
         skipped, so every such row is listed; otherwise the first one stops the reading."""
         self.ragged: list[ManifestError] = []
         self.description = {"json": "JSON array", "jsonl": "JSON Lines"}.get(fmt, fmt.upper())
+        self.sha256: str | None = None
+        """The sha256 (hex) of the file's bytes, set once every row has been read: the digest
+        comes from the same pass as the rows (a workbook, read out of order, is hashed after)."""
         self.rows: Iterator[ManifestRow] = self._rows(fmt, options)
 
     def __iter__(self) -> Iterator[ManifestRow]:
@@ -105,15 +108,20 @@ class Manifest:
             from orchestrator.manifest_xlsx import xlsx_rows
 
             yield from xlsx_rows(self, options)
+            self.sha256 = manifest_digest(path)
             return
         try:
-            with path.open("rb") as f:
+            hashing = _HashingReader(path.open("rb", buffering=0))
+            with io.BufferedReader(hashing) as f:
                 if fmt == "csv":
                     yield from _csv_rows(self, f, options)
                 elif fmt == "jsonl":
                     yield from jsonl_rows(path, f)
                 else:
                     yield from JsonArray(path, f).rows()
+                while f.read(_SNIFF_BYTES):  # whatever follows the last row counts too
+                    pass
+                self.sha256 = hashing.sha256.hexdigest()
         except OSError as exc:
             raise ManifestError(f"cannot read the manifest: {exc.strerror}", file=path) from exc
 
@@ -167,6 +175,27 @@ def resolve_template_path(row: ManifestRow, manifest_path: Path) -> Path | None:
         return None
     candidate = Path(row.template).expanduser()
     return candidate if candidate.is_absolute() else manifest_path.parent / candidate
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw file whose bytes are hashed as they are read (under a ``BufferedReader``)."""
+
+    def __init__(self, raw: io.FileIO) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._raw.readinto(buffer) or 0
+        if n:
+            self.sha256.update(memoryview(buffer)[:n])
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def manifest_digest(path: Path) -> str:

@@ -16,7 +16,7 @@ from orchestrator.identity import row_identity, safe_output_name
 from orchestrator.local_files import LocalFiles
 from orchestrator.manifest import read_manifest, resolve_template_path
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions, ManifestRow
-from orchestrator.stages.base import RowJob
+from orchestrator.records import RowJob
 from orchestrator.template import Template, load_template
 
 
@@ -52,7 +52,7 @@ def iter_row_jobs(
     for row in read_manifest(manifest, options).rows:
         flow = flows.row_flow(row.flow, default_flow)
         template: Template | None = None
-        if flow == "template":
+        if flows.uses_template(flow):
             if row.template is not None:
                 if row.template not in allowed:
                     allowed[row.template] = files.check(row.template, manifest, "template")

@@ -34,6 +34,22 @@ class SimHandle:
             data: dict[str, Any] = json.load(resp)
             return data
 
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        """One call to the simulated API, as the test account (``api_env``'s credentials)."""
+        headers = {"Content-Type": "application/json", "X-Pictory-User-Id": "test-user"}
+        if token:
+            headers["Authorization"] = token
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data, headers, method=method)
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.load(resp)
+
+    def clean_job(self, job_id: str) -> None:
+        """``DELETE /v1/jobs/{id}/clean`` as the test account: the job answers ``cleaned``."""
+        credentials = {"client_id": "test-client", "client_secret": "s"}
+        token = self.api("POST", "/v1/oauth2/token", credentials)["access_token"]
+        assert self.api("DELETE", f"/v1/jobs/{job_id}/clean", token=token)["success"] is True
+
 
 class _SimThread(threading.Thread):
     def __init__(self, settings: SimSettings) -> None:
@@ -111,5 +127,6 @@ class _CompatResponse(aiohttp.ClientResponse):
 
 @pytest.fixture
 def aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    """For tests of the client against aioresponses' canned answers."""
+    """For tests of the aiohttp transport against aioresponses' canned answers (the client's own
+    logic is tested on ``memory_transport.MemoryTransport``)."""
     monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)

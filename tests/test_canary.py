@@ -6,8 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from orchestrator.canary import APPROVED_EVENT, gate, read_record, select_rows
-from orchestrator.ledger import Ledger
+from orchestrator.canary import gate, read_record, select_rows
+from orchestrator.ledger_file import FileLedger, replay
 
 
 def _mixed_manifest(folder: Path) -> Path:
@@ -47,12 +47,11 @@ async def test_gate_records_the_canary_once_then_the_approval(tmp_path: Path) ->
     until an approval is recorded; after it no row is held back."""
     manifest = _mixed_manifest(tmp_path)
     run_dir = tmp_path / "run"
-    ledger = Ledger.open(run_dir)
+    ledger = FileLedger.open(run_dir)
 
     async def run(size: int | None, approve: bool = False) -> frozenset[str] | None:
         return await gate(
             ledger,
-            run_dir,
             manifest=manifest,
             template=None,
             flow="template",
@@ -69,8 +68,8 @@ async def test_gate_records_the_canary_once_then_the_approval(tmp_path: Path) ->
         assert await run(2) is None
     finally:
         ledger.close()
-    record = read_record(run_dir)
+    record = read_record(replay(run_dir / "ledger.jsonl"))
     assert record.rows == {"a1", "b1"} and record.approved and not record.waiting
     lines = (run_dir / "ledger.jsonl").read_text().splitlines()
     events = [json.loads(line)["e"] for line in lines]
-    assert events == ["canary", APPROVED_EVENT]
+    assert events == ["canary", "approved"]

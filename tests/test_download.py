@@ -25,9 +25,10 @@ from orchestrator.clock import RealClock
 from orchestrator.config import ApiConfig, Credentials, PollConfig
 from orchestrator.errors import PermanentError
 from orchestrator.events import ListSink
-from orchestrator.ledger import Ledger
+from orchestrator.ledger_file import FileLedger
 from orchestrator.limits import RateLimiter
 from orchestrator.pipeline import run_row
+from orchestrator.records import PreviewJob, PreviewReady, RenderIntent, RenderJob, RenderReady
 from orchestrator.retry import RetryPolicy
 from orchestrator.stages.base import RowJob, Services
 
@@ -122,14 +123,14 @@ async def server() -> AsyncIterator[VideoServer]:
 @dataclass
 class Harness:
     svc: Services
-    ledger: Ledger
+    ledger: FileLedger
     videos: Path
 
 
 @pytest.fixture
 async def harness(server: VideoServer, tmp_path: Path) -> AsyncIterator[Any]:
     """``await make(attempts)`` → a Services over a real client, ledger and videos folder."""
-    made: list[tuple[PictoryClient, Ledger]] = []
+    made: list[tuple[PictoryClient, FileLedger]] = []
 
     async def make(attempts: int = 4) -> Harness:
         clock = RealClock()
@@ -143,7 +144,7 @@ async def harness(server: VideoServer, tmp_path: Path) -> AsyncIterator[Any]:
             rng=random.Random(0),
         )
         await client.__aenter__()
-        ledger = Ledger.open(tmp_path / "run")
+        ledger = FileLedger.open(tmp_path / "run")
         made.append((client, ledger))
         videos = tmp_path / "run" / "videos"
         videos.mkdir(exist_ok=True)
@@ -172,11 +173,11 @@ async def _rendered_row(h: Harness, video_url: str) -> RowJob:
     """A row whose render finished with ``video_url``, as the ledger of a resumed run holds it."""
     row = RowJob(row_id="r1", line=2, variables={}, template=None, output_name="r1.mp4")
     for event in (
-        {"e": "preview_job", "row": "r1", "job": "preview-1"},
-        {"e": "preview_ready", "row": "r1", "job": "preview-1"},
-        {"e": "render_intent", "row": "r1", "preview_job": "preview-1"},
-        {"e": "render_job", "row": "r1", "job": RENDER_JOB},
-        {"e": "render_ready", "row": "r1", "job": RENDER_JOB, "video_url": video_url},
+        PreviewJob(row="r1", job="preview-1"),
+        PreviewReady(row="r1", job="preview-1"),
+        RenderIntent(row="r1", preview_job="preview-1"),
+        RenderJob(row="r1", job=RENDER_JOB),
+        RenderReady(row="r1", job=RENDER_JOB, video_url=video_url),
     ):
         await h.ledger.append(event)
     return row

@@ -9,12 +9,31 @@ import anyio
 import pytest
 
 from orchestrator.errors import RunDirError
-from orchestrator.ledger import LEDGER_NAME, Ledger, replay
+from orchestrator.ledger_file import LEDGER_NAME, FileLedger, replay
+from orchestrator.records import (
+    EVENT_TYPES,
+    Event,
+    Failed,
+    PreviewJob,
+    RenderIntent,
+    RenderJob,
+    RenderRefused,
+    Retry,
+    RowAdmitted,
+    decode,
+    encode,
+)
+
+
+def _event(record: dict[str, object]) -> Event:
+    event = decode(record)
+    assert event is not None
+    return event
 
 
 async def test_appended_events_replay_into_row_state(tmp_path: Path) -> None:
     """Every event type folds into the row's state the way resume needs it."""
-    ledger = Ledger.open(tmp_path)
+    ledger = FileLedger.open(tmp_path)
     for event in (
         {"e": "row", "row": "a", "line": 2, "output": "a.mp4"},
         {"e": "preview_job", "row": "a", "job": "p1"},
@@ -24,7 +43,7 @@ async def test_appended_events_replay_into_row_state(tmp_path: Path) -> None:
         {"e": "render_ready", "row": "a", "job": "r1", "video_url": "http://x/v.mp4"},
         {"e": "downloaded", "row": "a", "file": "videos/a.mp4", "bytes": 10, "sha256": "ab"},
     ):
-        await ledger.append(event)
+        await ledger.append(_event(event))
     ledger.close()
     state = replay(tmp_path / LEDGER_NAME).rows["a"]
     assert (state.status, state.render_job, state.file, state.bytes) == (
@@ -38,10 +57,10 @@ async def test_appended_events_replay_into_row_state(tmp_path: Path) -> None:
 
 async def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
     """Many tasks appending at once need far fewer fsyncs than events, and all land on disk."""
-    ledger = Ledger.open(tmp_path)
+    ledger = FileLedger.open(tmp_path)
     async with anyio.create_task_group() as tg:
         for i in range(200):
-            tg.start_soon(ledger.append, {"e": "row", "row": f"r{i}", "line": i})
+            tg.start_soon(ledger.append, RowAdmitted(row=f"r{i}", line=i))
     fsyncs = ledger.fsyncs
     ledger.close()
     lines = (tmp_path / LEDGER_NAME).read_text().splitlines()
@@ -53,9 +72,9 @@ async def test_torn_last_line_is_dropped_and_truncated(tmp_path: Path) -> None:
     """A crash mid-write leaves a partial last line: replay ignores it, the next append is clean."""
     path = tmp_path / LEDGER_NAME
     path.write_text('{"e":"row","row":"a","line":1}\n{"e":"preview_job","row":"a","jo')
-    ledger = Ledger.open(tmp_path)
+    ledger = FileLedger.open(tmp_path)
     assert ledger.state.rows["a"].preview_job is None
-    await ledger.append({"e": "preview_job", "row": "a", "job": "p9"})
+    await ledger.append(PreviewJob(row="a", job="p9"))
     ledger.close()
     assert [json.loads(line)["e"] for line in path.read_text().splitlines()] == [
         "row",
@@ -74,42 +93,35 @@ def test_garbage_in_the_middle_names_the_line(tmp_path: Path) -> None:
 
 def test_second_open_of_a_locked_run_dir_is_refused(tmp_path: Path) -> None:
     """Two runs on one run dir at once: the second is refused, saying the dir is in use."""
-    first = Ledger.open(tmp_path)
+    first = FileLedger.open(tmp_path)
     try:
         with pytest.raises(RunDirError, match="in use by another run"):
-            Ledger.open(tmp_path)
+            FileLedger.open(tmp_path)
     finally:
         first.close()
-    Ledger.open(tmp_path).close()  # free again once the first closes
+    FileLedger.open(tmp_path).close()  # free again once the first closes
 
 
 async def test_render_refused_clears_the_intent(tmp_path: Path) -> None:
     """A render request answered with an error started no job: the intent no longer blocks it."""
-    ledger = Ledger.open(tmp_path)
-    await ledger.append({"e": "render_intent", "row": "a", "preview_job": "p"})
+    ledger = FileLedger.open(tmp_path)
+    await ledger.append(RenderIntent(row="a", preview_job="p"))
     assert ledger.state.rows["a"].render_intent
-    await ledger.append({"e": "render_refused", "row": "a", "kind": "transient", "message": "x"})
+    await ledger.append(RenderRefused(row="a", kind="transient", message="x"))
     ledger.close()
     assert not replay(tmp_path / LEDGER_NAME).rows["a"].render_intent
 
 
 async def test_retry_event_forgets_earlier_jobs(tmp_path: Path) -> None:
     """After a failed job, a retry event restarts the row from the preview."""
-    ledger = Ledger.open(tmp_path)
-    await ledger.append({"e": "preview_job", "row": "a", "job": "p"})
-    await ledger.append({"e": "render_intent", "row": "a", "preview_job": "p"})
-    await ledger.append({"e": "render_job", "row": "a", "job": "r"})
+    ledger = FileLedger.open(tmp_path)
+    await ledger.append(PreviewJob(row="a", job="p"))
+    await ledger.append(RenderIntent(row="a", preview_job="p"))
+    await ledger.append(RenderJob(row="a", job="r"))
     await ledger.append(
-        {
-            "e": "failed",
-            "row": "a",
-            "stage": "render",
-            "kind": "job_failed",
-            "message": "boom",
-            "permanent": True,
-        }
+        Failed(row="a", stage="render", kind="job_failed", message="boom", permanent=True)
     )
-    await ledger.append({"e": "retry", "row": "a", "reason": "job failed"})
+    await ledger.append(Retry(row="a", reason="job failed"))
     ledger.close()
     state = replay(tmp_path / LEDGER_NAME).rows["a"]
     assert (state.status, state.preview_job, state.render_job, state.render_intent) == (
@@ -118,3 +130,41 @@ async def test_retry_event_forgets_earlier_jobs(tmp_path: Path) -> None:
         None,
         False,
     )
+
+
+def test_every_event_kind_survives_its_stored_form() -> None:
+    """encode → JSON → decode gives the same event back, for every kind; unknown kinds are
+    skipped (an older version reading a newer ledger) rather than refused."""
+    samples: dict[str, dict[str, object]] = {
+        "run": {"session": 2, "manifest": "/m.csv", "config": {"limits": {"rps": 5}}},
+        "template": {"sha256": "ab", "template_id": "t1"},
+        "row": {"row": "a", "line": 2, "output": "a.mp4"},
+        "uploaded": {"row": "a", "url": "https://cdn/x.mp4", "bytes": 10},
+        "aux_job": {"row": "a", "stage": "transcription", "job": "t"},
+        "preview_job": {"row": "a", "job": "p"},
+        "preview_ready": {"row": "a", "job": "p"},
+        "render_intent": {"row": "a", "preview_job": "p", "vars": "d", "values": {"n": "Ann"}},
+        "render_refused": {"row": "a", "kind": "transient", "message": "503"},
+        "render_job": {"row": "a", "job": "r"},
+        "render_ready": {"row": "a", "job": "r", "video_url": "https://v", "duration_s": 3},
+        "downloaded": {"row": "a", "file": "v/a.mp4", "bytes": 1, "sha256": "s", "extras": []},
+        "failed": {"row": "a", "stage": "render", "kind": "k", "message": "m", "permanent": True},
+        "ambiguous": {"row": "a", "stage": "render", "message": "m"},
+        "retry": {"row": "a", "reason": "r", "output": "a-v2.mp4"},
+        "canary": {"size": 2, "rows": ["a", "b"]},
+        "approved": {"rows": 2},
+    }
+    assert set(samples) == set(EVENT_TYPES)
+    for kind, fields in samples.items():
+        record = {"e": kind, "ts": 1.5, **fields}
+        event = _event(json.loads(json.dumps(record)))
+        assert type(event) is EVENT_TYPES[kind]
+        assert encode(event) == record
+    assert decode({"e": "from_the_future", "row": "a"}) is None
+
+
+def test_a_field_of_the_wrong_type_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / LEDGER_NAME
+    path.write_text('{"e":"row","row":"a"}\n{"e":"render_job","row":"a","job":7}\n')
+    with pytest.raises(RunDirError, match=r":2: field 'job' of this 'render_job' event"):
+        replay(path)

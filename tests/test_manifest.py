@@ -389,3 +389,13 @@ def test_manifest_digest_is_the_sha256_of_the_bytes() -> None:
     """The digest is computed over the raw file, BOM and CRLF included."""
     raw = (DATA / "bom-crlf.csv").read_bytes()
     assert manifest_digest(DATA / "bom-crlf.csv") == hashlib.sha256(raw).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["bom-crlf.csv", "rows.jsonl", "rows.json", "semicolon.csv"])
+def test_reading_every_row_hashes_the_manifest_in_the_same_pass(name: str) -> None:
+    """The run record's digest comes from validation's own read of the file, trailing bytes
+    after the last row included."""
+    manifest = read_manifest(DATA / name)
+    assert manifest.sha256 is None
+    rows = list(manifest)
+    assert rows and manifest.sha256 == hashlib.sha256((DATA / name).read_bytes()).hexdigest()

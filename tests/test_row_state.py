@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import row_state
-from orchestrator.ledger import LEDGER_NAME, Ledger, replay
+from orchestrator.ledger_file import LEDGER_NAME, FileLedger, replay
+from orchestrator.records import Downloaded, Failed, RenderJob, Retry, RowAdmitted
 from orchestrator.row_state import RowStore
 
 
@@ -58,12 +59,12 @@ async def test_replay_past_the_bound_keeps_few_rows_live_and_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(row_state, "SPILL_AT", 5)
-    ledger = Ledger.open(tmp_path)
+    ledger = FileLedger.open(tmp_path)
     for i in range(12):
-        await ledger.append({"e": "row", "row": f"r{i}", "line": i + 2, "output": f"r{i}.mp4"})
-        await ledger.append({"e": "render_job", "row": f"r{i}", "job": f"j{i}"})
-    await ledger.append({"e": "failed", "row": "r3", "stage": "render", "kind": "job_failed"})
-    await ledger.append({"e": "retry", "row": "r3", "reason": "again"})
+        await ledger.append(RowAdmitted(row=f"r{i}", line=i + 2, output=f"r{i}.mp4"))
+        await ledger.append(RenderJob(row=f"r{i}", job=f"j{i}"))
+    await ledger.append(Failed(row="r3", stage="render", kind="job_failed"))
+    await ledger.append(Retry(row="r3", reason="again"))
     ledger.close()
     state = replay(tmp_path / LEDGER_NAME)
     assert state.rows.in_memory < 5
@@ -75,12 +76,12 @@ async def test_replay_past_the_bound_keeps_few_rows_live_and_loses_nothing(
 
 async def test_a_run_releases_each_finished_row(tmp_path: Path) -> None:
     """The ledger's own state object after appends and a release still answers for the row."""
-    ledger = Ledger.open(tmp_path)
-    await ledger.append({"e": "row", "row": "a", "line": 2, "output": "a.mp4"})
-    await ledger.append({"e": "downloaded", "row": "a", "file": "a.mp4", "bytes": 3, "sha256": "x"})
+    ledger = FileLedger.open(tmp_path)
+    await ledger.append(RowAdmitted(row="a", line=2, output="a.mp4"))
+    await ledger.append(Downloaded(row="a", file="a.mp4", bytes=3, sha256="x"))
     ledger.state.rows.release("a")
     assert ledger.state.rows["a"].status == "done"
-    await ledger.append({"e": "retry", "row": "a", "reason": "test"})  # brings it back live
+    await ledger.append(Retry(row="a", reason="test"))  # brings it back live
     assert ledger.state.rows.get("a") is ledger.state.row("a")
     assert ledger.state.rows["a"].status == "pending"
     ledger.close()

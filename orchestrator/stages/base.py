@@ -6,46 +6,27 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 
+from orchestrator.admission import Admission
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock
 from orchestrator.config import PollConfig
-from orchestrator.errors import InputError, PermanentError
+from orchestrator.errors import InputError, PermanentError, RowAmbiguous, RowDeferred
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
 from orchestrator.local_files import FileKind, LocalFiles
+from orchestrator.records import Ambiguous, RowJob
 from orchestrator.responses import JobState
 from orchestrator.retry import RetryPolicy
 from orchestrator.row_state import RowState
 from orchestrator.stages.poll import FirstReadDelay, wait_for_job
-from orchestrator.template import Template
+from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.webhooks import WebhookReceiver
 
-
-class RowAmbiguous(Exception):
-    """The row stops here: a render may exist that we cannot find. Already recorded."""
-
-
-class RowDeferred(Exception):
-    """The row stops for now without failing (spend cap reached): left pending for a resume."""
-
-
-@dataclass(eq=False)
-class RowJob:
-    """One manifest row on its way through a flow. ``scratch`` holds in-run values (not durable)."""
-
-    row_id: str
-    line: int
-    variables: dict[str, str]
-    """Template variables (template flow) or the flow's fields (other flows)."""
-    template: Template | None
-    output_name: str
-    flow: str = "template"
-    manifest: Path | None = None
-    scratch: dict[str, Any] = field(default_factory=dict)
+# The row-flow signals are defined in ``errors`` (with every exception) and offered here too.
+__all__ = ["RowAmbiguous", "RowDeferred", "RowJob", "Services", "record_ambiguous"]
 
 
 @dataclass
@@ -60,8 +41,9 @@ class Services:
     videos_dir: Path
     render_slots: anyio.CapacityLimiter
     download_slots: anyio.CapacityLimiter
-    templates: Any  # stages.template_upload.TemplateRegistry (kept loose to avoid an import cycle)
-    admission: Any  # admission.Admission: the spend cap is asked before every new render
+    templates: TemplateRegistry
+    admission: Admission
+    """The spend cap, asked before every new render."""
     webhooks: WebhookReceiver | None = None
     transfer_policy: RetryPolicy = field(default_factory=RetryPolicy)
     """Retries of downloads and uploads: CDN traffic, cheap and outside the API's rate limit."""
@@ -132,3 +114,9 @@ class Services:
     def poll_interval_s(self, interval_s: float) -> float:
         """In webhook mode polling is only the fallback, so it is slow."""
         return self.poll.webhook_fallback_interval_s if self.webhooks is not None else interval_s
+
+
+async def record_ambiguous(row: RowJob, svc: Services, message: str) -> None:
+    """The row's render may or may not exist: say so in the ledger and on the sink."""
+    await svc.ledger.append(Ambiguous(row=row.row_id, stage="render", message=message))
+    svc.sink.emit("row_ambiguous", row=row.row_id, message=message)

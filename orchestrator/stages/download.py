@@ -19,9 +19,10 @@ from pathlib import Path
 import anyio
 
 from orchestrator.client import DownloadResult
-from orchestrator.errors import ApiError, LinkExpiredError, NotAVideoError
+from orchestrator.errors import ApiError, LinkExpiredError
+from orchestrator.records import Downloaded
 from orchestrator.responses import JobState
-from orchestrator.retry import call_with_retry
+from orchestrator.retry import REREAD_VIDEO_URL, call_with_retry
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.transcribe import cut_subtitles
 
@@ -42,21 +43,20 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             svc,
             render_job,
             row.output_name,
-            first_url=row.scratch.get("video_url") or state.video_url,
+            first_url=row.progress.video_url or state.video_url,
             pick=lambda job: job.video_url,
             video=True,
         )
         if with_subtitles:
             extras = await _subtitles(row, svc, render_job)
     await svc.ledger.append(
-        {
-            "e": "downloaded",
-            "row": row.row_id,
-            "file": f"{svc.videos_dir.name}/{row.output_name}",
-            "bytes": result.bytes,
-            "sha256": result.sha256,
-            **({"extras": [f"{svc.videos_dir.name}/{n}" for n in extras]} if extras else {}),
-        }
+        Downloaded(
+            row=row.row_id,
+            file=f"{svc.videos_dir.name}/{row.output_name}",
+            bytes=result.bytes,
+            sha256=result.sha256,
+            extras=[f"{svc.videos_dir.name}/{n}" for n in extras] if extras else None,
+        )
     )
     svc.sink.emit("row_done", row=row.row_id, file=row.output_name, bytes=result.bytes)
 
@@ -69,7 +69,7 @@ async def _subtitles(row: RowJob, svc: Services, render_job: str) -> list[str]:
     contents), else from the cut's own subtitles (``transcribe.cut_subtitles``). A kind neither
     offers is skipped with a ``subtitle_missing`` event: the paid video is never held back for it.
     """
-    offered: dict[str, str] | None = row.scratch.get("subtitle_urls")
+    offered = row.progress.subtitle_urls
     if offered is None:
         offered = (await svc.client.get_job(render_job)).subtitle_urls
     fallback: dict[str, str] | None = None
@@ -116,7 +116,8 @@ async def _fetch(
     video: bool = False,
 ) -> DownloadResult:
     """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME`` and fsynced.
-    A ``video`` that is not an MP4 gets one more try from a fresh read of the job."""
+    A ``video`` that is not an MP4 gets one more try from a fresh read of the job
+    (``retry.REREAD_VIDEO_URL``)."""
     final = svc.videos_dir / name
     part = svc.videos_dir / f".{name}.part"
     url = first_url
@@ -133,16 +134,19 @@ async def _fetch(
             url = None  # read the job again for a fresh link before anything else
             raise
 
-    try:
-        result = await call_with_retry(
-            attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
-        )
-    except NotAVideoError as exc:
-        svc.sink.emit("not_a_video", file=name, job=render_job, message=exc.message)
-        url = None  # once more, from the job's current videoURL
-        result = await call_with_retry(
-            attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
-        )
+    rereads = 0
+    while True:
+        try:
+            result = await call_with_retry(
+                attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
+            )
+            break
+        except ApiError as exc:
+            if not REREAD_VIDEO_URL.allows(exc, rereads):
+                raise
+            rereads += 1
+            svc.sink.emit("not_a_video", file=name, job=render_job, message=exc.message)
+            url = None  # once more, from the job's current videoURL
     await anyio.to_thread.run_sync(_move_into_place, part, final)
     return result
 

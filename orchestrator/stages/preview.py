@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from orchestrator.errors import JobFailedError, JobLostError, JobStuckError, PermanentError
-from orchestrator.stages.base import RowAmbiguous, RowJob, Services
+from orchestrator.errors import ApiError
+from orchestrator.records import PreviewJob, PreviewReady, Retry
+from orchestrator.retry import REMAKE_UNBILLED, REUPLOAD_TEMPLATE
+from orchestrator.stages.base import RowAmbiguous, RowJob, Services, record_ambiguous
 from orchestrator.stages.unbilled import create_unbilled_job
-
-MAX_PREVIEW_REMAKES = 2
 
 
 async def create_preview(row: RowJob, svc: Services) -> None:
@@ -26,7 +26,7 @@ async def create_preview(row: RowJob, svc: Services) -> None:
         return
     template = row.template
     assert template is not None
-    reuploaded = False
+    reuploads = 0
     while True:
         template_id = await svc.templates.template_id(template)
 
@@ -41,24 +41,23 @@ async def create_preview(row: RowJob, svc: Services) -> None:
         try:
             job_id = await create_unbilled_job(row, svc, "preview", send)
             break
-        except PermanentError as exc:
-            if exc.status == 404 and not reuploaded:
-                reuploaded = True
-                await svc.templates.forget(template, template_id)
-                continue
-            raise
+        except ApiError as exc:
+            if not REUPLOAD_TEMPLATE.allows(exc, reuploads):
+                raise
+            reuploads += 1
+            await svc.templates.forget(template, template_id)
     await record_preview_job(row, svc, job_id)
 
 
 async def record_preview_job(row: RowJob, svc: Services, job_id: str) -> None:
-    await svc.ledger.append({"e": "preview_job", "row": row.row_id, "job": job_id})
-    row.scratch["preview_fresh"] = True
+    await svc.ledger.append(PreviewJob(row=row.row_id, job=job_id))
+    row.progress.preview_fresh = True
     svc.sink.emit("stage", row=row.row_id, stage="preview", job=job_id)
 
 
 async def wait_preview(row: RowJob, svc: Services) -> None:
     state = svc.state(row)
-    if state.render_job is not None or "render_params" in row.scratch:
+    if state.render_job is not None or row.progress.preview_waited:
         return
     assert state.preview_job is not None
     job = await svc.wait_job(
@@ -66,11 +65,12 @@ async def wait_preview(row: RowJob, svc: Services) -> None:
         stage="preview",
         interval_s=svc.poll.preview_interval_s,
         deadline_s=svc.poll.preview_deadline_s,
-        fresh=bool(row.scratch.get("preview_fresh")),
+        fresh=row.progress.preview_fresh,
     )
-    row.scratch["render_params"] = job.render_params
+    row.progress.preview_waited = True
+    row.progress.render_params = job.render_params
     if not state.preview_ready:
-        await svc.ledger.append({"e": "preview_ready", "row": row.row_id, "job": state.preview_job})
+        await svc.ledger.append(PreviewReady(row=row.row_id, job=state.preview_job))
 
 
 async def preview(row: RowJob, svc: Services) -> None:
@@ -84,30 +84,27 @@ async def preview(row: RowJob, svc: Services) -> None:
 
 
 async def remaking_previews(
-    row: RowJob, svc: Services, make: Callable[[], Awaitable[None]]
+    row: RowJob, svc: Services, make: Callable[[], Awaitable[None]], what: str = "preview"
 ) -> None:
-    """Run ``make``; a preview that failed, got stuck or is no longer known to the API is made
-    again, up to ``MAX_PREVIEW_REMAKES`` times in this run: previews bill nothing."""
+    """Run ``make``; a preview (or another unbilled job: ``what``) that failed, got stuck or is
+    no longer known to the API is made again (``retry.REMAKE_UNBILLED``): such jobs bill nothing."""
     remakes = 0
     while True:
         try:
             await make()
             return
-        except (JobFailedError, JobStuckError, JobLostError) as exc:
-            if remakes >= MAX_PREVIEW_REMAKES:
+        except ApiError as exc:
+            if not REMAKE_UNBILLED.allows(exc, remakes):
                 raise
             remakes += 1
-            await restart_preview(row, svc, f"preview {exc.kind}: {exc.message}")
+            await restart_preview(row, svc, f"{what} {exc.kind}: {exc.message}")
 
 
 async def restart_preview(row: RowJob, svc: Services, reason: str) -> None:
     """Start the row over from a new preview, unless a render may already exist for it."""
     if svc.state(row).render_intent and not svc.rerender_ambiguous:
         message = f"render intent recorded without a job id, and its preview is unusable ({reason})"
-        await svc.ledger.append(
-            {"e": "ambiguous", "row": row.row_id, "stage": "render", "message": message}
-        )
-        svc.sink.emit("row_ambiguous", row=row.row_id, message=message)
+        await record_ambiguous(row, svc, message)
         raise RowAmbiguous
-    await svc.ledger.append({"e": "retry", "row": row.row_id, "reason": reason})
+    await svc.ledger.append(Retry(row=row.row_id, reason=reason))
     svc.sink.emit("preview_remade", row=row.row_id, reason=reason)

@@ -1,4 +1,5 @@
-"""Stage 2: ``PUT /v1/video/render/{previewJobId}`` and wait for the render. This spends money.
+"""The render stage: send the row's render (its flow says how: ``flows.Flow.send_render``, or
+``send_direct`` on the direct route) and wait for it. This spends money.
 
 Delivery contract (also in the README): the intent to render is written and fsynced *before* the
 request is sent, and the job id right after the answer. So on resume a row is in one of:
@@ -15,14 +16,18 @@ failure is recorded as ``render_refused``, which clears the intent.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-
-from orchestrator import flows, storyboard_v2
+from orchestrator import flows
 from orchestrator.errors import AmbiguousError, ApiError, PermanentError
 from orchestrator.identity import variables_digest
+from orchestrator.records import RenderIntent, RenderJob, RenderReady, RenderRefused
 from orchestrator.responses import JobState
-from orchestrator.stages.base import RowAmbiguous, RowDeferred, RowJob, Services
+from orchestrator.stages.base import (
+    RowAmbiguous,
+    RowDeferred,
+    RowJob,
+    Services,
+    record_ambiguous,
+)
 
 
 async def request_render(row: RowJob, svc: Services) -> None:
@@ -31,7 +36,7 @@ async def request_render(row: RowJob, svc: Services) -> None:
         return
     if state.render_intent:
         if not svc.rerender_ambiguous:
-            await _record_ambiguous(row, svc, "render intent recorded without a job id")
+            await record_ambiguous(row, svc, "render intent recorded without a job id")
             raise RowAmbiguous
         svc.sink.emit("rerender", row=row.row_id, reason="--rerender-ambiguous")
     if not svc.admission.take_render(row.row_id):
@@ -40,76 +45,43 @@ async def request_render(row: RowJob, svc: Services) -> None:
 
     async def record_intent() -> None:
         await svc.ledger.append(
-            {
-                "e": "render_intent",
-                "row": row.row_id,
-                "preview_job": preview_job,
-                "vars": variables_digest(row.variables),
-                "values": row.variables,  # what this video is made from (results.csv, reruns)
-            }
+            RenderIntent(
+                row=row.row_id,
+                preview_job=preview_job,
+                vars=variables_digest(row.variables),
+                values=row.variables,  # what this video is made from (results.csv, reruns)
+            )
         )
 
     webhook = svc.webhook_url(row, "render")
+    flow = flows.get(row.flow)
+    send = flow.send_direct if svc.direct and flow.send_direct is not None else flow.send_render
     try:
-        if svc.direct and row.flow in ("template", "storyboard"):  # no preview (§5.9)
-            job_id = await _render_direct(row, svc, webhook, record_intent)
-        elif preview_job is not None:  # template and storyboard: render the preview
-            params = row.scratch.get("render_params") if svc.render_with_params else None
-            job_id = await svc.client.render(
-                preview_job, params, webhook=webhook, before_send=record_intent
-            )
-        else:  # video-edit: a direct renderParams body cutting the source (§5.3 b)
-            assert state.source_url is not None
-            body = flows.video_edit_render_body(
-                row.variables, state.source_url, row.scratch["spans"], Path(row.output_name).stem
-            )
-            job_id = await svc.client.render_params(
-                body, webhook=webhook, before_send=record_intent
-            )
+        job_id = await send(row, svc, webhook, record_intent)
     except AmbiguousError as exc:
         found = await _find_by_webhook(row, svc)
         if found is None:
-            await _record_ambiguous(row, svc, exc.message)
+            await record_ambiguous(row, svc, exc.message)
             raise RowAmbiguous from exc
         job_id = found
     except ApiError as exc:
         # Answered with an error: no job was started, so the intent is void.
-        await svc.ledger.append(
-            {"e": "render_refused", "row": row.row_id, "kind": exc.kind, "message": exc.message}
-        )
+        await svc.ledger.append(RenderRefused(row=row.row_id, kind=exc.kind, message=exc.message))
         raise
-    await svc.ledger.append({"e": "render_job", "row": row.row_id, "job": job_id})
-    row.scratch["render_fresh"] = True
+    await svc.ledger.append(RenderJob(row=row.row_id, job=job_id))
+    row.progress.render_fresh = True
     svc.sink.emit("stage", row=row.row_id, stage="render", job=job_id)
 
 
-async def _render_direct(
-    row: RowJob, svc: Services, webhook: str | None, record_intent: Callable[[], Awaitable[None]]
+async def render_preview(
+    row: RowJob, svc: Services, webhook: str | None, before_send: flows.BeforeSend
 ) -> str:
-    """``POST /v2/video/storyboard/render`` for a template row (its uploaded template's id and
-    the row's variables) or a storyboard row (its v2 storyboard body). A template id the API no
-    longer knows (404: nothing was started) is uploaded again, once."""
-    name = Path(row.output_name).stem
-    if row.template is None:
-        payload = storyboard_v2.payload(
-            row.variables, row.manifest or Path("."), name, svc.files(row)
-        )
-        return await svc.client.render_direct(payload, webhook=webhook, before_send=record_intent)
-    for last in (False, True):
-        template_id = await svc.templates.template_id(row.template)
-        payload = {"videoName": name, "templateId": template_id, "variables": row.variables}
-        try:
-            return await svc.client.render_direct(
-                payload, webhook=webhook, before_send=record_intent
-            )
-        except PermanentError as exc:
-            if exc.status != 404 or last:
-                raise
-            await svc.ledger.append(
-                {"e": "render_refused", "row": row.row_id, "kind": exc.kind, "message": exc.message}
-            )
-            await svc.templates.forget(row.template, template_id)
-    raise AssertionError("unreachable")
+    """The preview route's render (template and storyboard flows): ``PUT render/{preview}``,
+    with the finished preview's ``renderParams`` when ``render_with_params``."""
+    preview_job = svc.state(row).preview_job
+    assert preview_job is not None  # the preview stage recorded it
+    params = row.progress.render_params if svc.render_with_params else None
+    return await svc.client.render(preview_job, params, webhook=webhook, before_send=before_send)
 
 
 async def wait_render(row: RowJob, svc: Services) -> None:
@@ -126,22 +98,21 @@ async def wait_render(row: RowJob, svc: Services) -> None:
         stage="render",
         interval_s=svc.poll.render_interval_s,
         deadline_s=svc.poll.render_deadline_s,
-        fresh=bool(row.scratch.get("render_fresh")),
+        fresh=row.progress.render_fresh,
         on_progress=progress,
     )
     if job.video_url is None:
         raise ApiError("render completed without any video URL", endpoint="GET /v1/jobs")
-    row.scratch["video_url"] = job.video_url
-    row.scratch["subtitle_urls"] = job.subtitle_urls
+    row.progress.video_url = job.video_url
+    row.progress.subtitle_urls = job.subtitle_urls
     if state.video_url is None:
         await svc.ledger.append(
-            {
-                "e": "render_ready",
-                "row": row.row_id,
-                "job": state.render_job,
-                "video_url": job.video_url,
-                "duration_s": job.video_duration_s,
-            }
+            RenderReady(
+                row=row.row_id,
+                job=state.render_job,
+                video_url=job.video_url,
+                duration_s=job.video_duration_s,
+            )
         )
 
 
@@ -171,10 +142,3 @@ async def _find_by_webhook(row: RowJob, svc: Services) -> str | None:
         svc.sink.emit("webhook_unconfirmed", row=row.row_id, job=job.job_id, status=exc.status or 0)
         return None
     return job.job_id
-
-
-async def _record_ambiguous(row: RowJob, svc: Services, message: str) -> None:
-    await svc.ledger.append(
-        {"e": "ambiguous", "row": row.row_id, "stage": "render", "message": message}
-    )
-    svc.sink.emit("row_ambiguous", row=row.row_id, message=message)

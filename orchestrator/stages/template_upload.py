@@ -7,6 +7,7 @@ import anyio
 from orchestrator.client import PictoryClient
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
+from orchestrator.records import TemplateUploaded
 from orchestrator.template import Template
 
 
@@ -30,7 +31,7 @@ class TemplateRegistry:
                 return known
             info = await self._client.upload_template(template.content)
             await self._ledger.append(
-                {"e": "template", "sha256": template.sha256, "template_id": info.template_id}
+                TemplateUploaded(sha256=template.sha256, template_id=info.template_id)
             )
             self._sink.emit(
                 "template_uploaded", template=str(template.path), template_id=info.template_id
@@ -39,5 +40,4 @@ class TemplateRegistry:
 
     async def forget(self, template: Template, stale_id: str) -> None:
         """The API no longer knows ``stale_id`` (deleted or expired): upload again next time."""
-        if self._ledger.state.templates.get(template.sha256) == stale_id:
-            del self._ledger.state.templates[template.sha256]
+        self._ledger.state.forget_template(template.sha256, stale_id)

@@ -1,25 +1,37 @@
 """Stage 2 of the video-edit flow: transcribe the uploaded video, then (when the row asks for
 ``highlights``) pick the highlights. Both jobs bill nothing (see ``stages.unbilled``); their ids go
-to the ledger, so a resumed row re-attaches instead of asking again.
+to the ledger, so a resumed row re-attaches instead of asking again, and one that failed, got
+stuck or is no longer known (``cleaned`` after retention) is simply made again.
 
 The highlights request carries the transcription's ``data.transcript`` unchanged (§5.1). The
-result is the cut (``row.scratch["spans"]``: what the render keeps, see ``orchestrator.transcript``)
-and the subtitles to fall back on when the render offers none (``row.scratch["cut_subtitles"]``).
+result is the cut (``row.progress.spans``: what the render keeps, see ``orchestrator.transcript``)
+and the subtitles to fall back on when the render offers none (``row.progress.cut_subtitles``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from orchestrator import flows, transcript
 from orchestrator.errors import PermanentError
+from orchestrator.records import AuxJob
 from orchestrator.responses import JobState
 from orchestrator.stages.base import RowJob, Services
+from orchestrator.stages.preview import remaking_previews
 from orchestrator.stages.unbilled import create_unbilled_job
 
 
 async def transcribe(row: RowJob, svc: Services) -> None:
+    """Transcribe (and pick highlights); a job that failed, got stuck or was cleaned is made
+    again like a preview (``preview.remaking_previews``): these jobs bill nothing."""
+
+    async def make() -> None:
+        await _transcribe(row, svc)
+
+    await remaking_previews(row, svc, make, what="transcription")
+
+
+async def _transcribe(row: RowJob, svc: Services) -> None:
     state = svc.state(row)
     if state.render_job is not None or state.video_url is not None:
         return
@@ -48,7 +60,7 @@ async def transcribe(row: RowJob, svc: Services) -> None:
 
 
 def plan_cut(row: RowJob, transcribed: JobState, highlighted: JobState | None) -> None:
-    """Decide what the render keeps and which subtitles go with it (into ``row.scratch``).
+    """Decide what the render keeps and which subtitles go with it (into ``row.progress``).
 
     A whole-video edit keeps every sentence, so the transcription's own ``srt``/``vtt``/``txt``
     (§5.2) fit the cut. A highlights cut does not have the source's timings: [choice] its fallback
@@ -68,8 +80,8 @@ def plan_cut(row: RowJob, transcribed: JobState, highlighted: JobState | None) -
     subtitles = {kind: transcript.subtitles(spans, kind) for kind in transcript.SUBTITLE_KINDS}
     if highlighted is None:
         subtitles.update(transcribed.subtitle_texts)
-    row.scratch["spans"] = spans
-    row.scratch["cut_subtitles"] = subtitles
+    row.progress.spans = spans
+    row.progress.cut_subtitles = subtitles
 
 
 async def _job(
@@ -80,7 +92,7 @@ async def _job(
     fresh = job_id is None
     if job_id is None:
         job_id = await create_unbilled_job(row, svc, stage, send)
-        await svc.ledger.append({"e": "aux_job", "row": row.row_id, "stage": stage, "job": job_id})
+        await svc.ledger.append(AuxJob(row=row.row_id, stage=stage, job=job_id))
         svc.sink.emit("stage", row=row.row_id, stage=stage, job=job_id)
     return await svc.wait_job(
         job_id,
@@ -92,9 +104,9 @@ async def _job(
 
 
 async def cut_subtitles(row: RowJob, svc: Services) -> dict[str, str]:
-    """The fallback subtitles of ``plan_cut``; on a resumed row (empty scratch) rebuilt from the
+    """The fallback subtitles of ``plan_cut``; on a resumed row (no progress yet) rebuilt from the
     ledger's transcription and highlights jobs. Empty when those jobs are gone."""
-    found: dict[str, Any] | None = row.scratch.get("cut_subtitles")
+    found = row.progress.cut_subtitles
     if found is not None:
         return dict(found)
     aux = svc.state(row).aux_jobs or {}
@@ -108,4 +120,4 @@ async def cut_subtitles(row: RowJob, svc: Services) -> dict[str, str]:
         plan_cut(row, transcribed, highlighted)
     except PermanentError:
         return {}
-    return dict(row.scratch["cut_subtitles"])
+    return dict(row.progress.cut_subtitles or {})

@@ -8,6 +8,7 @@ the upload, a resumed row never uploads again.
 from __future__ import annotations
 
 from orchestrator import flows
+from orchestrator.records import Uploaded
 from orchestrator.retry import call_with_retry
 from orchestrator.stages.base import RowJob, Services
 
@@ -18,7 +19,7 @@ async def upload(row: RowJob, svc: Services) -> None:
         return
     video = row.variables["video"].strip()
     if flows.is_url(video):
-        await svc.ledger.append({"e": "uploaded", "row": row.row_id, "url": video, "bytes": 0})
+        await svc.ledger.append(Uploaded(row=row.row_id, url=video, bytes=0))
         return
     path = svc.local_file(row, video, "video")
     svc.sink.emit("stage", row=row.row_id, stage="upload", file=path.name)
@@ -28,4 +29,4 @@ async def upload(row: RowJob, svc: Services) -> None:
 
     url = await call_with_retry(attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng)
     size = path.stat().st_size
-    await svc.ledger.append({"e": "uploaded", "row": row.row_id, "url": url, "bytes": size})
+    await svc.ledger.append(Uploaded(row=row.row_id, url=url, bytes=size))

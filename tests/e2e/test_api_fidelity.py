@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.ledger import LEDGER_NAME
+from orchestrator.ledger_file import LEDGER_NAME
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 
@@ -52,16 +51,6 @@ def test_a_web_page_at_the_video_url_is_never_saved_as_the_video(
     assert sim.stats()["renders_started"] == 8 and sim.stats()["faults"]["html_video"] > 0
 
 
-def _api(sim: Any, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    headers = {"Content-Type": "application/json", "X-Pictory-User-Id": "test-user"}
-    if token:
-        headers["Authorization"] = token
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(sim.base_url + path, data, headers, method=method)
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        return json.load(resp)
-
-
 def test_a_cleaned_render_is_lost_and_rendered_again_only_with_retry_failed(
     tmp_path: Path, make_sim: Any, api_env: Any
 ) -> None:
@@ -82,10 +71,7 @@ def test_a_cleaned_render_is_lost_and_rendered_again_only_with_retry_failed(
     ]
     ledger.write_text("".join(json.dumps(e) + "\n" for e in kept))
     (batch["out"] / "videos" / "row-000.mp4").unlink()
-    token = _api(
-        sim, "POST", "/v1/oauth2/token", {"client_id": "test-client", "client_secret": "s"}
-    )["access_token"]
-    assert _api(sim, "DELETE", f"/v1/jobs/{job}/clean", token=token)["success"] is True
+    sim.clean_job(job)
 
     assert main(run_args(batch)) == 1
     row = {r["id"]: r for r in read_results(batch["out"])}["row-000"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli import main
-from orchestrator.ledger import LEDGER_NAME
+from orchestrator.ledger_file import LEDGER_NAME
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 from .test_flows import _storyboard_batch
@@ -36,7 +36,7 @@ def test_direct_template_rows_skip_the_preview(tmp_path: Path, make_sim: Any, ap
     events = [json.loads(line) for line in (batch["out"] / LEDGER_NAME).read_text().splitlines()]
     intents = [e for e in events if e["e"] == "render_intent"]
     jobs = [e for e in events if e["e"] == "render_job"]
-    assert len(intents) == len(jobs) == 6 and all(e["preview_job"] is None for e in intents)
+    assert len(intents) == len(jobs) == 6 and all(e.get("preview_job") is None for e in intents)
     assert main(run_args(batch, "--direct")) == 0  # a rerun renders nothing
     assert sim.stats()["renders_started"] == 6
 

@@ -19,6 +19,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.ledger import LedgerState
+from orchestrator.records import Event, decode
 from orchestrator.report_html import write_report
 
 from .helpers import config_toml
@@ -36,6 +37,13 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
+
+
+def _event(record: dict[str, object]) -> Event:
+    """A ledger event from its stored form."""
+    event = decode(record)
+    assert event is not None
+    return event
 
 
 def _chromium() -> str:
@@ -152,14 +160,16 @@ def test_a_100k_row_report_pages_filters_and_searches_quickly(tmp_path: Path) ->
     template.write_text('{"scenes": [{"sentence": "Hi {{name}} from {{city}}"}]}')
     state = LedgerState()
     state.apply(
-        {
-            "e": "failed",
-            "row": "r099999",
-            "stage": "render",
-            "kind": "job_failed",
-            "message": "render failed",
-            "permanent": True,
-        }
+        _event(
+            {
+                "e": "failed",
+                "row": "r099999",
+                "stage": "render",
+                "kind": "job_failed",
+                "message": "render failed",
+                "permanent": True,
+            }
+        )
     )
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.ledger import LOCK_NAME
+from orchestrator.ledger_file import LOCK_NAME
 
 from .helpers import read_results, run_args, write_batch
 

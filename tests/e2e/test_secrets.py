@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.ledger import LEDGER_NAME
+from orchestrator.ledger_file import LEDGER_NAME
 
 from .helpers import read_results, run_args, write_batch
 

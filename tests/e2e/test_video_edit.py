@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.ledger import LEDGER_NAME
+from orchestrator.ledger_file import LEDGER_NAME
 from orchestrator.simulator import media
 from orchestrator.simulator.transcripts import transcript_for
 
@@ -33,6 +33,18 @@ def _batch(folder: Path) -> Path:
             shutil.copyfile(RECORDINGS / f"webinar-{i % 3 + 1}.mp4", folder / f"{row}.mp4")
             w.writerow([row, f"{row}.mp4", "" if seconds is None else seconds])
     return manifest
+
+
+def _run_batch(folder: Path, sim: Any, api_env: Any) -> tuple[Path, list[str]]:
+    """Run the batch of ``HIGHLIGHT_S`` to the end; its run dir and the command that ran it."""
+    api_env(sim)
+    config = folder / "c.toml"
+    config.write_text(FAST_CONFIG)
+    out = folder / "run"
+    args = ["run", str(_batch(folder)), "--flow", "video-edit", "--out", str(out)]
+    args += ["--config", str(config)]
+    assert main(args) == 0
+    return out, args
 
 
 def _sentences(url: str) -> list[tuple[float, float, float, str]]:
@@ -70,12 +82,7 @@ def test_video_edit_with_highlights_cuts_each_video_and_writes_subtitles(
     highlights); .srt/.vtt/.txt beside it from the render (as link or contents) or, when the
     render offers none, from the cut's words on the cut's clock; nothing rendered twice."""
     sim = make_sim(render_subtitle_form=form)
-    api_env(sim)
-    config = tmp_path / "c.toml"
-    config.write_text(FAST_CONFIG)
-    out = tmp_path / "run"
-    args = ["run", str(_batch(tmp_path)), "--flow", "video-edit", "--out", str(out)]
-    assert main([*args, "--config", str(config)]) == 0
+    out, args = _run_batch(tmp_path, sim, api_env)
     results = check_invariants(out, sim.stats(), len(HIGHLIGHT_S))
     assert {r["status"] for r in results} == {"done"}
     stats = sim.stats()
@@ -105,7 +112,7 @@ def test_video_edit_with_highlights_cuts_each_video_and_writes_subtitles(
             assert stamps[0] == ("00", "00", "00", "000")
             h, m, s, ms = map(int, stamps[-1])
             assert abs(h * 3600 + m * 60 + s + ms / 1000 - total) < 0.01
-    assert main([*args, "--config", str(config)]) == 0  # again: nothing rendered twice
+    assert main(args) == 0  # again: nothing rendered twice
     assert sim.stats()["renders_started"] == len(HIGHLIGHT_S)
 
 
@@ -128,3 +135,32 @@ def test_highlights_that_keep_nothing_fail_the_row_before_any_render(
     assert results[0]["status"] == "failed"
     assert "marked no highlighted words" in results[0]["error"]
     assert sim.stats()["renders_started"] == 0
+
+
+def test_a_cleaned_transcription_is_made_again_not_failed(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """The run died right after a row's transcription job was recorded; meanwhile Pictory
+    cleaned that job. The rerun sees ``cleaned`` (job lost), asks for a new transcription (it
+    bills nothing) and finishes the row, instead of failing it for good."""
+    sim = make_sim()
+    out, args = _run_batch(tmp_path, sim, api_env)
+    ledger = out / LEDGER_NAME
+    events = [json.loads(line) for line in ledger.read_text().splitlines()]
+    row = "clip-3"  # no highlights: one transcription job
+    job = next(e["job"] for e in events if e["e"] == "aux_job" and e["row"] == row)
+    cut = next(i for i, e in enumerate(events) if e["e"] == "aux_job" and e["row"] == row)
+    kept = events[: cut + 1] + [
+        e for e in events[cut + 1 :] if e.get("row") not in (row, None) and e["e"] != "run"
+    ]
+    ledger.write_text("".join(json.dumps(e) + "\n" for e in kept))
+    (out / "videos" / f"{row}.mp4").unlink()
+    transcriptions = sim.stats()["requests"]["POST /v2/transcription"]
+    sim.clean_job(job)
+
+    assert main(args) == 0
+    assert sim.stats()["requests"]["POST /v2/transcription"] == transcriptions + 1
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    retry = [e for e in lines if e["e"] == "retry" and e["row"] == row]
+    assert len(retry) == 1 and retry[0]["reason"].startswith("transcription job_lost")
+    assert (out / "videos" / f"{row}.mp4").exists()

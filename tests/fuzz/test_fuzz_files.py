@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError, ManifestError, RunDirError, TemplateError
-from orchestrator.ledger import replay
+from orchestrator.ledger_file import replay
 from orchestrator.manifest import read_manifest
 from orchestrator.template import load_template
 
