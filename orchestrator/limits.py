@@ -22,12 +22,13 @@ a quiet period never turns into a burst.
 
 The guard is learned, not paid up front (``guard_from_start=False``, the default): a run starts at
 the full rate (guard ``MIN_GUARD_S``, 1 ms: floor(rate) per second, the most a fixed-window server
-at that rate accepts). The run's first 429, however it is judged below, switches the guard on
-(``window_guard_s``, default 50 ms, i.e. 95 % of the ceiling) for the rest of the run; if it is
+at that rate accepts). A 429, however it is judged below, widens the guard a step (10 ms, 30 ms,
+then ``window_guard_s``, default 50 ms, i.e. 95 % of the ceiling) for the rest of the run; if it is
 judged a limit after the rate held for two windows' worth of answers, it pauses everyone as below
-but does not cut the rate, since the missing guard alone may explain it (one at once is cut for).
-Later limit 429s cut as usual. The trade: one pause (about a second) and a few refused requests on
-an account where the jitter shows, against 5 % of every run everywhere.
+but does not cut the rate, since the thin guard alone may explain it (a 429 at once is cut for).
+Once the guard is full, limit 429s cut as usual. The trade: a pause (about a second) and a few
+refused requests per step on an account where the jitter shows (our own event loop's delays between
+admitting a request and sending it count too), against 5 % of every run everywhere.
 
 Turns are kept on the schedule, not on the wake-up: an admission that slept for its turn and woke
 up late (the event loop is busy) by less than one interval is booked at its scheduled time, so the
@@ -124,7 +125,9 @@ SATURATION_WEIGHT = 0.05
 HOLD_CLIMB_P = 0.1
 """Below this p-value a stay's 429s are suspicious: the rate stops climbing (but is not cut)."""
 MIN_GUARD_S = 0.001
-"""The guard before the first limit 429: float rounding and clock granularity only (0.1 %)."""
+"""The guard before the first 429: float rounding and clock granularity only (0.1 %)."""
+GUARD_STEPS_S = (0.01, 0.03)
+"""The guards a 429 widens to in turn, before ``window_guard_s`` (99 %, 97 % of the ceiling)."""
 ANSWERS_TO_RAISE_CEILING = 100
 """Answers the levels below must hold before a background verdict may raise ``safe_rps``."""
 
@@ -222,7 +225,7 @@ class RateLimiter:
         self.background_total = 0
         """How many of those 429s were judged background refusals (no pause, no cut)."""
         self.guards_total = 0
-        """How many of those 429s switched the window guard on (0 or 1; it never cuts)."""
+        """How many of those 429s widened the window guard (at most 3 in a run)."""
         self.saturation = 0.0
         """Moving average of "this request had to wait its turn" (0–1); see the module docstring."""
 
@@ -309,8 +312,9 @@ class RateLimiter:
             self._paused_until_s = max(self._paused_until_s, now_s + pause_s + jitter_s)
             return
         guard_was_off = self._guard_s < self._guard_after_limit_s
-        if guard_was_off:  # the run's first 429, whatever it is judged: the guard goes on
-            self._guard_s = self._guard_after_limit_s
+        if guard_was_off:  # a 429 before the full guard, whatever it is judged: widen it a step
+            wider = [g for g in GUARD_STEPS_S if g > self._guard_s] + [self._guard_after_limit_s]
+            self._guard_s = min(self._guard_after_limit_s, wider[0])
             self.guards_total += 1
         level = self._level()
         self._count_answer(level, refused=True)

@@ -83,8 +83,8 @@ async def test_a_run_starts_at_the_full_rate_even_when_wake_ups_are_late() -> No
 
 
 async def test_the_first_429_switches_the_guard_on_instead_of_cutting() -> None:
-    """After clean windows at the full rate, the first 429 widens the spacing by the guard
-    (50 ms) and keeps the rate; a 429 with nothing heard before it is cut for as ever."""
+    """After clean windows at the full rate, a 429 widens the guard a step (10, 30, then 50 ms)
+    and keeps the rate; a 429 with nothing heard before it is cut for as ever."""
     clock = VirtualClock()
     limiter = RateLimiter(clock, max_rps=10, pause_jitter_s=0.0)
     assert limiter.interval_s == pytest.approx(1.001 / 10)
@@ -94,7 +94,15 @@ async def test_the_first_429_switches_the_guard_on_instead_of_cutting() -> None:
     limiter.on_rate_limited(1.0)
     assert (limiter.guards_total, limiter.cuts_total) == (1, 0)
     assert limiter.current_rps == 10
-    assert limiter.interval_s == pytest.approx(1.05 / 10)
+    assert limiter.interval_s == pytest.approx(1.01 / 10)
+    for guard_s in (0.03, 0.05, 0.05):
+        await clock.sleep(2.0)
+        for _ in range(30):
+            await limiter.acquire()
+            limiter.on_success()
+        limiter.on_rate_limited(1.0)
+        assert limiter.interval_s == pytest.approx((1 + guard_s) / 10)
+    assert limiter.guards_total == 3
     at_once = RateLimiter(clock, max_rps=10, pause_jitter_s=0.0)
     at_once.on_rate_limited(1.0)
     assert (at_once.guards_total, at_once.cuts_total) == (1, 1)
@@ -391,8 +399,8 @@ async def test_fixed_window_server_is_used_at_90_percent_with_under_1_percent_42
     refused_fraction = server.refused / (server.served + server.refused)
     assert achieved >= 0.90, f"{achieved:.3f} of the limit"
     assert refused_fraction < 0.01, f"{refused_fraction:.4f} answered 429"
-    if max_rps <= limit:  # only the jitter shows: one 429 switches the guard on, no cut
-        assert server.refused <= 1
+    if max_rps <= limit:  # only the jitter shows: each 429 widens the guard, none cuts
+        assert server.refused <= 3
         assert (limiter.guards_total, limiter.cuts_total) == (server.refused, 0)
 
 
