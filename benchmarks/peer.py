@@ -12,7 +12,8 @@ happy path and must beat by far when things go wrong.
 Credentials and base URL come from the environment, as for the orchestrator
 (``PICTORY_API_BASE_URL``, ``PICTORY_CLIENT_ID``, ``PICTORY_CLIENT_SECRET``,
 ``PICTORY_USER_ID``). Prints one JSON line: rows done, rows lost (raised after its retries: with
-no ledger, a rerun would start them from scratch), requests sent, 429s seen, makespan.
+no ledger, a rerun would start them from scratch), requests sent, 429s seen, makespan, and when
+each row was done (seconds from the start).
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     peer = Peer(os.environ["PICTORY_API_BASE_URL"], args.rps)
     gate = asyncio.Semaphore(args.in_flight)
     lost = 0
+    done_at_s: list[float] = []  # when each row's video was saved, from the start
     started = time.monotonic()
     async with aiohttp.ClientSession(headers={"User-Agent": "peer-script/1.0"}) as session:
         peer.session = session
@@ -165,6 +167,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             async with gate:
                 try:
                     await peer.row(template["templateId"], row, args, args.out)
+                    done_at_s.append(round(time.monotonic() - started, 3))
                 except Exception:  # a user's script logs it and moves on; the row is lost
                     lost += 1
 
@@ -176,6 +179,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "requests": peer.requests,
         "rate_limited": peer.rate_limited,
         "makespan_s": round(time.monotonic() - started, 3),
+        "done_at_s": sorted(done_at_s),
     }
 
 

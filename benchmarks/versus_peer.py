@@ -19,7 +19,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Measured, measure, read_results, write_batch
+from benchmarks.harness import (
+    Measured,
+    downloaded_times,
+    measure,
+    overall_rate,
+    read_results,
+    steady_rate,
+    write_batch,
+)
 from benchmarks.scenarios import (
     RATE_K_POLL,
     Figure,
@@ -84,8 +92,10 @@ def _pair(
     in_flight: int,
     ours_extra: tuple[str, ...] = (),
     peer_extra: tuple[str, ...] = (),
-) -> Figures:
-    """Run both on ``rows`` rows against two simulators of the same settings."""
+    peer_in_flight: int | None = None,
+) -> tuple[Figures, dict[str, Any]]:
+    """Run both on ``rows`` rows against two simulators of the same settings; the figures, and
+    the peer's own report."""
     manifest, template = write_batch(work, rows)
     config = _user_config(
         work / "config.toml",
@@ -108,7 +118,7 @@ def _pair(
             template,
             plan,
             rps=rate,
-            in_flight=in_flight,
+            in_flight=peer_in_flight or in_flight,
             extra=peer_extra,
         )
         their_stats = sim.stats()
@@ -116,7 +126,7 @@ def _pair(
     our_done = sum(r["status"] == "done" for r in results)
     our_lost = rows - len(results)  # a row missing from results.csv; failed rows keep a cause
     ratio = theirs.wall_s / ours.wall_s if ours.wall_s else None
-    return {
+    figures = {
         "makespan_ratio_peer_over_ours": Figure(
             round(ratio, 3) if ratio else None,
             "×",
@@ -139,11 +149,12 @@ def _pair(
         "ours_renders_started": Figure(our_stats["renders_started"], "count"),
         "peer_renders_started": Figure(their_stats["renders_started"], "count"),
     }
+    return figures, report
 
 
 def clean(work: Path, plan: Plan) -> Figures:
     _, _, _, in_flight = _rate_bound_batch(work / "sizing", plan, RATE_K_POLL, webhook=False)
-    return _pair(
+    figures, _ = _pair(
         work,
         plan,
         plan.sim_profile,
@@ -152,10 +163,11 @@ def clean(work: Path, plan: Plan) -> Figures:
         rows=plan.rows,
         in_flight=in_flight,
     )
+    return figures
 
 
 def render_capped(work: Path, plan: Plan) -> Figures:
-    return _pair(
+    figures, _ = _pair(
         work,
         plan,
         plan.sim_profile,
@@ -164,20 +176,33 @@ def render_capped(work: Path, plan: Plan) -> Figures:
         rows=plan.render_rows,
         in_flight=plan.render_cap * 4,
     )
+    return figures
 
 
 def flaky(work: Path, plan: Plan) -> Figures:
     _, _, _, in_flight = _rate_bound_batch(work / "sizing", plan, RATE_K_POLL, webhook=False)
-    return _pair(
+    figures, _ = _pair(
         work, plan, "flaky", rate=plan.rate_rps, cap=1000, rows=plan.rows, in_flight=in_flight
     )
+    return figures
 
 
 def direct_webhook(work: Path, plan: Plan) -> Figures:
     """The fewest requests per row: our direct route with webhooks (one request a row) against
-    the peer rendering directly too, polling as a script does."""
+    the script a user writes from Pictory's documented flow — the preview route, polling (about
+    four requests a row). The issue's target is on rows/s: ≥ 3.5× the peer's in the same run.
+
+    Rows/s is rows over each process's wall time, start and end-of-run report included. The
+    fixed costs (our start-up and report, the wait for the last render) weigh on the shorter run:
+    the ratio only nears R/1 ÷ R/4 ≈ 4 with enough rows (≈ 2.6 at 300 rows, ≈ 3.5 at 1,000). The
+    10–90 % rates are printed too, but the peer's rows finish in one burst at the end (every row
+    waits in the same queue), so its "steady" rate is flattered. Each sizes its rows in flight as
+    the README says for its own route (4 × Little's law: the peer's for four requests a row, ours
+    for one).
+    """
     _, _, _, in_flight = _rate_bound_batch(work / "sizing", plan, 1, webhook=True)
-    figures = _pair(
+    _, _, _, peer_in_flight = _rate_bound_batch(work / "sizing", plan, RATE_K_POLL, webhook=False)
+    figures, report = _pair(
         work,
         plan,
         plan.sim_profile,
@@ -186,15 +211,34 @@ def direct_webhook(work: Path, plan: Plan) -> Figures:
         rows=plan.rows,
         in_flight=in_flight,
         ours_extra=("--direct", "--webhook"),
-        peer_extra=("--direct",),
+        peer_in_flight=peer_in_flight,
     )
+    first, times = downloaded_times(work / "ours" / "run" / "ledger.jsonl")
+    whole = overall_rate(first, times)
     best_s = plan.rows * 1 / plan.rate_rps + plan.render_s
-    ours_s = figures["ours_makespan_s"].value
-    ratio = best_s / float(ours_s) if ours_s else None
+    ratio = best_s * whole / plan.rows if whole else None  # best makespan over ours
     figures["ours_efficiency"] = Figure(
         round(ratio, 3) if ratio else None,
         "of bound",
-        f">= 0.90: best makespan rows×1/R + render = {best_s:g} s over ours",
+        f">= 0.90: best makespan rows×1/R + render = {best_s:g} s over ours (first row admitted"
+        " → last download)",
         ratio is not None and ratio >= 0.90,
     )
+    peer_times = [float(t) for t in report.get("done_at_s", [])]
+    ours_steady, peer_steady = steady_rate(times), steady_rate(peer_times)
+    figures["ours_rows_per_s_steady"] = Figure(_r(ours_steady), "rows/s", "10–90 % done")
+    figures["peer_rows_per_s_steady"] = Figure(
+        _r(peer_steady), "rows/s", "10–90 % done (flattered: its rows finish in one late burst)"
+    )
+    whole = figures["makespan_ratio_peer_over_ours"].value
+    figures["rows_per_s_ratio"] = Figure(
+        whole,
+        "×",
+        ">= 3.5: ours over the peer's, whole runs (process wall times)",
+        whole is not None and whole >= 3.5,
+    )
     return figures
+
+
+def _r(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None

@@ -69,6 +69,10 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+_LOG_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+"""One encoder for every line: ``json.dumps`` with options builds a new one per call."""
+
+
 class JsonlLogSink:
     """Appends one JSON object per event to ``RUN_DIR/log.jsonl`` (line-buffered, no fsync)."""
 
@@ -79,7 +83,7 @@ class JsonlLogSink:
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         record = {"ts": round(self._clock.wall_s(), 3), "event": kind, **fields}
-        line = json.dumps(record, ensure_ascii=False, default=str)
+        line = _LOG_ENCODER.encode(record)
         self._file.write(scrub(line, self._secrets) + "\n")
 
     def close(self) -> None:

@@ -15,10 +15,26 @@ scheduling", GCRA with a burst of one): consecutive admissions are at least ::
     interval_s = (1 s + window_guard_s) / rate             (rate <  1: one per 1/rate seconds)
 
 apart, and likewise with 60 s for the per-minute limit; the larger interval wins. With N = floor
-(rate), any N + 1 admissions then span N * interval = 1 s + guard > 1 s, so no window can hold them
-all. The guard (default 50 ms, i.e. running at 95 % of the ceiling) absorbs transit jitter: the
-server counts arrivals, and two requests whose network delays differ by less than the guard still
-land in different windows. Idle time is not banked, so a quiet period never turns into a burst.
+(rate), any N + 1 admissions then span N * interval = 1 s + guard, so no window can hold them all.
+The guard absorbs transit jitter: the server counts arrivals, and two requests whose network
+delays differ by less than the guard still land in different windows. Idle time is not banked, so
+a quiet period never turns into a burst.
+
+The guard is learned, not paid up front (``guard_from_start=False``, the default): a run starts at
+the full rate (guard ``MIN_GUARD_S``, 1 ms: floor(rate) per second, the most a fixed-window server
+at that rate accepts). A 429, however it is judged below, widens the guard a step (10 ms, 30 ms,
+then ``window_guard_s``, default 50 ms, i.e. 95 % of the ceiling) for the rest of the run; if it is
+judged a limit after the rate held for two windows' worth of answers, it pauses everyone as below
+but does not cut the rate, since the thin guard alone may explain it (a 429 at once is cut for).
+Once the guard is full, limit 429s cut as usual. The trade: a pause (about a second) and a few
+refused requests per step on an account where the jitter shows (our own event loop's delays between
+admitting a request and sending it count too), against 5 % of every run everywhere.
+
+Turns are kept on the schedule, not on the wake-up: an admission that slept for its turn and woke
+up late (the event loop is busy) by less than one interval is booked at its scheduled time, so the
+next turn is not pushed back by the lateness and the rate does not drift a few per cent below the
+target; a wake-up later than that starts the schedule afresh from now. On our clock, N + 1
+admissions then span at least 1 s + guard minus one wake-up lateness.
 
 Adapting (AIMD with a memory)
 -----------------------------
@@ -41,8 +57,8 @@ that raised its limit) does not cost throughput forever. Probing by time rather 
 its cost (one pause, a few 429s, a short recovery) the same fraction of the run at any rate.
 Against a server limiting at exactly R req/s, with ``max_rps`` above R, this settles at floor(R)
 per (1 s + guard), i.e. about 95 % of R between probes and over 90 % overall, with under 1 % of
-requests answered 429. With ``max_rps`` at or below R (and transit jitter within the guard) there
-are no 429s at all.
+requests answered 429. With ``max_rps`` at or below R there is at most the one 429 that switches
+the guard on (none when the jitter never shows).
 
 Limit or background: judging a 429
 ----------------------------------
@@ -108,6 +124,10 @@ SATURATION_WEIGHT = 0.05
 """Weight of each admission in ``RateLimiter.saturation`` (a moving average over ~20)."""
 HOLD_CLIMB_P = 0.1
 """Below this p-value a stay's 429s are suspicious: the rate stops climbing (but is not cut)."""
+MIN_GUARD_S = 0.001
+"""The guard before the first 429: float rounding and clock granularity only (0.1 %)."""
+GUARD_STEPS_S = (0.01, 0.03)
+"""The guards a 429 widens to in turn, before ``window_guard_s`` (99 %, 97 % of the ceiling)."""
 ANSWERS_TO_RAISE_CEILING = 100
 """Answers the levels below must hold before a background verdict may raise ``safe_rps``."""
 
@@ -127,6 +147,7 @@ class RateLimiter:
         probe_after_s: float = 60.0,
         decrease_factor: float = 0.7,
         window_guard_s: float = 0.05,
+        guard_from_start: bool = False,
         cut_cooldown_s: float = 1.0,
         default_pause_s: float = 1.0,
         pause_jitter_s: float = 0.1,
@@ -166,7 +187,9 @@ class RateLimiter:
         self._successes_to_increase = successes_to_increase
         self._probe_after_s = probe_after_s
         self._decrease_factor = decrease_factor
-        self._guard_s = window_guard_s
+        self._guard_after_limit_s = window_guard_s
+        # Until a 429 shows that jitter matters (module docstring).
+        self._guard_s = window_guard_s if guard_from_start else min(MIN_GUARD_S, window_guard_s)
         self._cut_cooldown_s = cut_cooldown_s
         self._default_pause_s = default_pause_s
         self._pause_jitter_s = pause_jitter_s
@@ -180,7 +203,7 @@ class RateLimiter:
         self._safe_rps = self._max_rps
         self._successes = 0
         self._probe_at_s: float | None = None
-        self._last_admitted_s: float | None = None
+        self._last_admitted_s: float | None = None  # the scheduled time of the last turn
         self._paused_until_s = -math.inf
         self._no_cut_until_s = -math.inf
         self._lock = anyio.Lock()  # FIFO: anyio's Lock hands over to the longest waiter
@@ -201,6 +224,8 @@ class RateLimiter:
         """How many of those 429s cut the rate (the rest belonged to a burst already cut for)."""
         self.background_total = 0
         """How many of those 429s were judged background refusals (no pause, no cut)."""
+        self.guards_total = 0
+        """How many of those 429s widened the window guard (at most 3 in a run)."""
         self.saturation = 0.0
         """Moving average of "this request had to wait its turn" (0–1); see the module docstring."""
 
@@ -218,7 +243,7 @@ class RateLimiter:
 
     @property
     def interval_s(self) -> float:
-        """The minimum spacing between two admissions at the current rate."""
+        """The spacing between two scheduled admissions at the current rate."""
         interval = _spacing_s(self._rate_rps, SECOND_S, self._guard_s)
         if self._max_per_minute is not None:
             interval = max(interval, _spacing_s(self._max_per_minute, MINUTE_S, self._guard_s))
@@ -252,6 +277,7 @@ class RateLimiter:
                 await self._take_turn(asked_s, yield_to_first=True)
 
     async def _take_turn(self, asked_s: float, *, yield_to_first: bool) -> None:
+        slept = False
         while True:
             now_s = self._clock.now()
             ready_at_s = self._paused_until_s
@@ -263,7 +289,10 @@ class RateLimiter:
                 ready_at_s = now_s + self.interval_s  # this turn goes to the "first" request
             # Re-checked after waking: a 429 may have paused us, or a cut widened the spacing.
             await self._clock.sleep(ready_at_s - now_s)
-        self._last_admitted_s = now_s
+            slept = True
+        # Woke up late for a scheduled turn: book the turn at its time (module docstring).
+        on_schedule = slept and 0.0 < now_s - ready_at_s < self.interval_s
+        self._last_admitted_s = ready_at_s if on_schedule else now_s
         self.admitted_total += 1
         waited = 1.0 if now_s - asked_s > TIME_EPSILON_S else 0.0
         self.saturation += SATURATION_WEIGHT * (waited - self.saturation)
@@ -282,6 +311,11 @@ class RateLimiter:
             # The same burst: requests already in flight when we cut. Not counted per level.
             self._paused_until_s = max(self._paused_until_s, now_s + pause_s + jitter_s)
             return
+        guard_was_off = self._guard_s < self._guard_after_limit_s
+        if guard_was_off:  # a 429 before the full guard, whatever it is judged: widen it a step
+            wider = [g for g in GUARD_STEPS_S if g > self._guard_s] + [self._guard_after_limit_s]
+            self._guard_s = min(self._guard_after_limit_s, wider[0])
+            self.guards_total += 1
         level = self._level()
         self._count_answer(level, refused=True)
         judged = self._answers_heard >= self._min_answers_to_judge  # else: the limit, as ever
@@ -291,9 +325,13 @@ class RateLimiter:
             if self._heard_below(level)[0] >= ANSWERS_TO_RAISE_CEILING:
                 self._safe_rps = max(self._safe_rps, self._evidence_ceiling_rps())
             return  # no pause, no cut: only the refused request waits (its own Retry-After)
-        base_rps = self._effective_rps()
         # A full window of silence, so no 1 s window mixes the old spacing with the new rate.
         self._paused_until_s = max(self._paused_until_s, now_s + max(pause_s + jitter_s, SECOND_S))
+        clean_before = self._stay_answers - self._stay_refused >= 2 * level  # 2 windows' worth
+        if guard_was_off and clean_before:  # the guard alone may be what was missing: no cut
+            self._no_cut_until_s = max(self._paused_until_s, now_s + self._cut_cooldown_s)
+            return
+        base_rps = self._effective_rps()
         self._rate_rps = max(self._min_rps, base_rps * self._decrease_factor)
         self._safe_rps = max(self._min_rps, _one_step_below(base_rps, self._decrease_factor))
         self._successes = 0
