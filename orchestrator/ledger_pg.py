@@ -116,7 +116,8 @@ class PgLedger:
         idle_poll_s: float = DEFAULT_IDLE_POLL_S,
         clock: Clock | None = None,
     ) -> PgLedger:
-        """The batch named ``batch`` (default: the oldest with rows still pending). Loads the
+        """The batch named ``batch`` (default: the oldest with rows still pending, else the
+        oldest, whose rows are all finished: the worker ends at once). Loads the
         batch's events that are not a row's (run sessions, templates, the canary)."""
         async with pool.acquire() as conn:
             batch_id = await _find_batch(conn, batch, safe_url(url))
@@ -362,12 +363,11 @@ async def _find_batch(conn: Conn, name: str | None, where: str) -> int:
     found = await conn.fetchval(
         """
         SELECT b.id FROM batches b
-        WHERE EXISTS (SELECT 1 FROM rows r WHERE r.batch_id = b.id AND r.status = 'pending')
-        ORDER BY b.id LIMIT 1
+        ORDER BY EXISTS (SELECT 1 FROM rows r WHERE r.batch_id = b.id AND r.status = 'pending')
+                 DESC, b.id
+        LIMIT 1
         """
     )
     if found is None:
-        raise RunDirError(
-            f"{where} holds no batch with rows left to do; submit one with `orchestrator submit`"
-        )
+        raise RunDirError(f"{where} holds no batch yet; submit one with `orchestrator submit`")
     return int(found)
