@@ -10,11 +10,9 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import anyio
 from pydantic import SecretStr
 
+from orchestrator import simulated
 from orchestrator.admission import HaltPolicy, Window
 from orchestrator.config import Config, Credentials, load_config, load_credentials
 from orchestrator.console import console_sink
@@ -36,14 +35,10 @@ from orchestrator.records import RunStarted
 from orchestrator.results import write_results
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run import RunSpec, RunSummary, execute
-from orchestrator.simulator.settings import SimSettings
-from orchestrator.status import next_command, status
+from orchestrator.run_end import print_summary
+from orchestrator.status import status
 from orchestrator.validate import validate_manifest
 
-UNLIMITED_RPS = 1000.0
-RENDER_QUEUE = 2
-SIM_ROW_MARGIN = 3.0
-"""A simulated row is assumed to take this many times its jobs' nominal time until one finishes."""
 UNTIL_MAX_AHEAD_H = 12
 """An --until time that has passed today means tomorrow only if that is at most this far off."""
 
@@ -71,10 +66,11 @@ def run_command(
         check_quota=args.check_quota,
         canary=_positive(args.canary, "--canary"),
         approve=args.approve,
+        canary_required=getattr(args, "canary_required", False),
         manifest_options=manifest_options(args),
     )
     summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
-    _print_summary(summary)
+    print_summary(summary)
     return summary.exit_code
 
 
@@ -93,14 +89,8 @@ def resume_command(args: argparse.Namespace) -> int:
 
 def approve_command(args: argparse.Namespace) -> int:
     """Record the approval of the canary in ``RUN_DIR`` and render the rest (a resume)."""
-    state = read_ledger(args.run_dir)
-    state.rows.close()
-    if state.canary_rows is None:
-        raise RunDirError(
-            f"{args.run_dir} holds no canary to approve; `orchestrator resume {args.run_dir}` "
-            "continues a batch"
-        )
     args.approve = True
+    args.canary_required = True
     return resume_command(args)
 
 
@@ -251,7 +241,7 @@ def doctor_command(config_path: Path | None, simulate: str | None) -> int:
     if credentials is not None:
 
         async def check(creds: Credentials) -> list[Finding]:
-            async with _target(config, simulate) as effective:
+            async with simulated.target(config, simulate) as effective:
                 return await diagnose(effective, creds)
 
         findings += anyio.run(check, credentials)
@@ -339,7 +329,7 @@ async def _run(
     display = console_sink(secrets=secrets, verbose=verbose)
     sink = FanoutSink(log, display)
     try:
-        async with _target(config, simulate) as effective:
+        async with simulated.target(config, simulate) as effective:
             return await execute(spec, effective, credentials, sink=sink)
     except UserError:
         if created and not (spec.run_dir / LEDGER_NAME).exists():
@@ -350,108 +340,3 @@ async def _run(
     finally:
         display.close()
         log.close()
-
-
-@contextlib.asynccontextmanager
-async def _target(config: Config, simulate: str | None) -> AsyncIterator[Config]:
-    """The real API, or with ``--simulate`` the embedded simulator on a free loopback port."""
-    if simulate is None:
-        yield config
-        return
-    from orchestrator.simulator import running_simulator
-
-    settings = SimSettings.for_profile(simulate)
-    async with running_simulator(settings, host="127.0.0.1", port=0) as sim:
-        yield simulated_config(config, sim.base_url, settings)
-
-
-def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Config:
-    """Point at the simulator, and fit polling and limits to its profile, as a user would fit
-    them to their account: poll about four times per nominal job duration, run at the simulated
-    account's request limit, and keep as many renders in flight as it allows."""
-    preview_s = settings.scaled_s(settings.preview_s)
-    render_s = settings.scaled_s(settings.render_s)
-    poll = config.poll.model_copy(
-        update={
-            "preview_interval_s": max(0.005, preview_s / 4),
-            "render_interval_s": max(0.005, render_s / 4),
-            "preview_deadline_s": max(30.0, preview_s * 50),
-            "render_deadline_s": max(60.0, render_s * 50),
-            "webhook_fallback_interval_s": max(0.05, (preview_s + render_s) * 3),
-        }
-    )
-    api = config.api.model_copy(update={"base_url": base_url})
-    run = config.run
-    if "assumed_row_s" not in run.model_fields_set:
-        # Before a row has finished, --window/--until judge rows by this: the profile's own job
-        # times (with room for jitter, a render queue and the download), not the real API's.
-        jobs_s = preview_s + render_s + settings.scaled_s(settings.transcription_s)
-        run = run.model_copy(update={"assumed_row_s": max(1.0, SIM_ROW_MARGIN * jobs_s)})
-    limits_update: dict[str, Any] = {}
-    # The simulated account's limit, or (unlimited) a rate well above what a run needs.
-    limits_update["max_requests_per_s"] = settings.rate_limit_rps or UNLIMITED_RPS
-    if settings.max_concurrent_renders:
-        # The account's cap plus a short queue at Pictory, so a freed slot never waits for us.
-        limits_update["max_renders_in_flight"] = settings.max_concurrent_renders + RENDER_QUEUE
-    limits = config.limits.model_copy(update=limits_update)
-    return config.model_copy(update={"api": api, "poll": poll, "limits": limits, "run": run})
-
-
-def _print_summary(summary: RunSummary) -> None:
-    """The run's outcome on stdout (progress and warnings went to stderr): counts, where the
-    results are, why it stopped, and the one command that continues, if any."""
-    counts = summary.counts
-    total = sum(counts.values())
-    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
-    lines = [
-        f"{total} rows: "
-        + ", ".join(parts)
-        + f" ({summary.skipped_done} already done before this run) in {summary.elapsed_s:.1f} s, "
-        f"{summary.requests} API requests"
-    ]
-    if summary.results_path is not None:
-        lines.append(f"results: {summary.results_path}")
-    if summary.report_path is not None:
-        lines.append(f"report: {summary.report_path}")
-    if summary.interrupted:
-        why = "interrupted (Ctrl-C or SIGTERM); rows in flight were left for the next run"
-    elif summary.awaiting_approval is not None:
-        why = "the canary is rendered; the rest waits for approval"
-    elif summary.stop_reason:
-        why = f"stopped admitting rows: {summary.stop_reason}"
-    elif counts.get("done", 0) == total:
-        why = "every row done"
-    else:
-        why = "every row was tried"
-    lines.append(f"stopped: {why}")
-    if counts.get("ambiguous"):
-        lines.append("ambiguous rows may or may not have rendered; see README 'Delivery contract'")
-    if summary.awaiting_approval is not None:
-        lines.append(f"next: {summary.awaiting_approval}")
-    else:
-        command = next_command(
-            summary.run_dir,
-            total=total,
-            done=counts.get("done", 0),
-            ambiguous=counts.get("ambiguous", 0),
-            failed_permanent=summary.failed_permanent,
-        )
-        if command is not None:
-            lines.append(f"next: {command}")
-    say("\n".join(lines))
-
-
-def say(text: str) -> None:
-    """Print to stdout; a reader that went away (``| head``) must not fail the run."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        _silence_stdout()
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so Python's exit-time flush does not fail either."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    with contextlib.suppress(OSError):
-        os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)

@@ -60,10 +60,13 @@ def read_events(path: Path) -> Iterator[tuple[int, Event]]:
                 yield number, event
 
 
+_JSON = json.JSONDecoder()
+
+
 def _decode(path: Path, number: int, raw: bytes) -> Event | None:
     try:
-        record: object = json.loads(raw)
-    except ValueError:
+        record: object = _JSON.decode(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError too
         record = None
     try:
         return decode(record)

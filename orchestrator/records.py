@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Union
@@ -261,41 +260,35 @@ EVENT_TYPES: dict[str, type[Event]] = {
 # ---- the serialiser -----------------------------------------------------------------------------
 
 
-Check = Callable[[object], bool]
+_TYPES: dict[object, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+    dict: (dict,),
+    list: (list,),
+}
 
 
-@dataclass(frozen=True, slots=True)
-class _FieldSpec:
-    name: str
-    check: Check
-    required: bool
-
-
-def _checker(annotation: object) -> Check:
-    """A type test for a field's declared type (the few shapes events use)."""
+def _types(annotation: object) -> tuple[type, ...]:
+    """The types a field's value may have when given (None is always allowed when absent)."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is Union:
-        parts = [_checker(a) for a in typing.get_args(annotation) if a is not type(None)]
-        optional = type(None) in typing.get_args(annotation)
-        return lambda v: (optional and v is None) or any(p(v) for p in parts)
-    origin = typing.get_origin(annotation) or annotation
-    if origin is bool:
-        return lambda v: isinstance(v, bool)
-    if origin is int:
-        return lambda v: isinstance(v, int) and not isinstance(v, bool)
-    if origin is float:
-        return lambda v: isinstance(v, int | float) and not isinstance(v, bool)
-    if origin in (str, dict, list):
-        kind = typing.cast(type, origin)
-        return lambda v: isinstance(v, kind)
-    raise TypeError(f"events cannot hold {annotation!r}")
+        return tuple(
+            t for a in typing.get_args(annotation) if a is not type(None) for t in _types(a)
+        )
+    found = _TYPES.get(typing.get_origin(annotation) or annotation)
+    if found is None:
+        raise TypeError(f"events cannot hold {annotation!r}")
+    return found
 
 
-def _specs(cls: type[Event]) -> tuple[_FieldSpec, ...]:
-    hints = typing.get_type_hints(cls, localns={"JsonObject": JsonObject})
+def _specs(cls: type[Event]) -> tuple[tuple[str, tuple[type, ...], bool], ...]:
+    """Per field: its name, the types its value may have, and whether it is required."""
+    hints = typing.get_type_hints(cls)
     return tuple(
-        _FieldSpec(
+        (
             f.name,
-            _checker(hints[f.name]),
+            _types(hints[f.name]),
             f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
         )
         for f in dataclasses.fields(cls)
@@ -303,18 +296,16 @@ def _specs(cls: type[Event]) -> tuple[_FieldSpec, ...]:
     )
 
 
-_SPECS: dict[type[Event], tuple[_FieldSpec, ...]] = {
-    cls: _specs(cls) for cls in EVENT_TYPES.values()
-}
+_SPECS = {cls: _specs(cls) for cls in EVENT_TYPES.values()}
 
 
 def encode(event: Event) -> JsonObject:
     """The stored form of ``event`` (``e`` and ``ts`` first, None fields left out)."""
     out: JsonObject = {"e": event.name, "ts": event.ts}
-    for spec in _SPECS[type(event)]:
-        value = getattr(event, spec.name)
+    for name, _, _ in _SPECS[type(event)]:
+        value = getattr(event, name)
         if value is not None:
-            out[spec.name] = value
+            out[name] = value
     return out
 
 
@@ -328,15 +319,15 @@ def decode(record: object) -> Event | None:
     if cls is None:
         return None
     values: dict[str, object] = {}
-    for spec in _SPECS[cls]:
-        value = record.get(spec.name)
+    for name, allowed, required in _SPECS[cls]:
+        value = record.get(name)
         if value is None:
-            if spec.required:
-                raise DamagedRecord(kind, spec.name)
-            continue
-        if not spec.check(value):
-            raise DamagedRecord(kind, spec.name)
-        values[spec.name] = value
+            if required:
+                raise DamagedRecord(kind, name)
+        elif isinstance(value, allowed):
+            values[name] = value
+        else:
+            raise DamagedRecord(kind, name)
     ts = record.get("ts")
     if isinstance(ts, int | float) and not isinstance(ts, bool):
         values["ts"] = float(ts)

@@ -8,21 +8,17 @@ a row with recorded jobs re-attaches to them (see ``pipeline``).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import random
-import re
-import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 
-from orchestrator import canary
+from orchestrator import canary, triage, watchers
 from orchestrator.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
@@ -35,10 +31,9 @@ from orchestrator.limits import RateLimiter
 from orchestrator.manifest import manifest_digest
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.pipeline import run_row
-from orchestrator.records import Retry, RowJob, RunStarted
+from orchestrator.records import RowJob, RunStarted
 from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
-from orchestrator.row_state import RowState
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run_end import end_of_run
 from orchestrator.stages.base import Services
@@ -48,8 +43,6 @@ from orchestrator.webhooks import WebhookReceiver, run_secret
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
-RATE_REPORT_INTERVAL_S = 2.0
-NETWORK_CHECK_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +59,8 @@ class RunSpec:
     check_quota: bool = False
     canary: int | None = None
     approve: bool = False
+    canary_required: bool = False
+    """``orchestrator approve``: refuse a run directory that holds no canary to approve."""
     manifest_options: ManifestOptions = DEFAULT_OPTIONS
 
 
@@ -126,7 +121,12 @@ async def execute(
 
     ledger: Ledger = FileLedger.open(spec.run_dir, manifest_rows)
     try:
-        _check_same_manifest(ledger, spec)
+        triage.check_same_manifest(ledger, spec.run_dir, spec.manifest)
+        if spec.canary_required and ledger.state.canary_rows is None:
+            raise RunDirError(
+                f"{spec.run_dir} holds no canary to approve; `orchestrator resume "
+                f"{spec.run_dir}` continues a batch"
+            )
         digest = report.manifest_sha256
         if digest is None:  # not read to its end (it cannot be: validation passed)
             digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
@@ -364,8 +364,8 @@ async def _pool(
                 continue  # held back until the canary is approved
             state = ledger.state.rows.get(job.row_id)
             if state is not None:
-                state = await _changed_values(state, job, config, ledger, sink, videos_dir)
-            if not await _admit(state, spec, config, ledger, job):
+                state = await triage.changed_values(state, job, config, ledger, sink, videos_dir)
+            if not await triage.admit(state, spec.retry_failed, config, ledger, job):
                 summary.skipped_done += state is not None and state.status == "done"
                 continue
             needs_render = state is None or (state.render_job is None and state.status != "done")
@@ -382,99 +382,28 @@ async def _pool(
     rows_scope = anyio.CancelScope()
     feed_scope = anyio.CancelScope()
 
+    def interrupted() -> None:
+        summary.interrupted = True
+
     def stop(reason: str) -> None:
         admission.request_stop(reason)
         feed_scope.cancel()
 
     async with anyio.create_task_group() as control_tg:
-        control_tg.start_soon(_watch_signals, stop, rows_scope, sink, summary)
-        control_tg.start_soon(_report_rate, client, sink, clock)
-        control_tg.start_soon(_watch_network, client, network, stop, rows_scope, clock, config)
+        control_tg.start_soon(watchers.watch_signals, stop, rows_scope, sink, interrupted)
+        control_tg.start_soon(watchers.report_rate, client, sink, clock)
+        control_tg.start_soon(
+            watchers.watch_network, client, network, stop, rows_scope, clock, config
+        )
         if spec.window is not None and spec.at_window_end == "stop":
-            control_tg.start_soon(_close_at_window_end, spec.window, clock, rows_scope, sink)
+            control_tg.start_soon(
+                watchers.close_at_window_end, spec.window, clock, rows_scope, sink
+            )
         with rows_scope:
             async with anyio.create_task_group() as rows_tg:
                 with feed_scope:
                     await feed(rows_tg)
         control_tg.cancel_scope.cancel()
-
-
-async def _watch_signals(
-    stop: Callable[[str], None],
-    rows_scope: anyio.CancelScope,
-    sink: Sink,
-    summary: RunSummary,
-) -> None:
-    """First SIGINT/SIGTERM: stop admitting and drain. Second: cancel the rows at once."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        count = 0
-        async for signum in signals:
-            count += 1
-            summary.interrupted = True
-            name = signal.Signals(signum).name
-            if count == 1:
-                sink.emit("interrupt", signal=name, action="draining")
-                stop(f"{name}: finishing the rows in flight; press Ctrl-C again to stop at once")
-            else:
-                sink.emit("interrupt", signal=name, action="stopping now")
-                rows_scope.cancel()
-                return
-
-
-async def _close_at_window_end(
-    window: Window, clock: Clock, rows_scope: anyio.CancelScope, sink: Sink
-) -> None:
-    """With ``--at-window-end stop``: when the window closes, leave in-flight rows for resume."""
-    await clock.sleep(window.seconds_left(dt.datetime.now()))
-    sink.emit("window_closed", action="leaving in-flight rows for the next resume")
-    rows_scope.cancel()
-
-
-async def _watch_network(
-    client: PictoryClient,
-    network: NetworkWatch,
-    stop: Callable[[str], None],
-    rows_scope: anyio.CancelScope,
-    clock: Clock,
-    config: Config,
-) -> None:
-    """Once a second: has the API answered anything? When requests keep failing to get through
-    and nothing answers for ``network_dead_after_s``, stop admitting and stop the rows in flight
-    (nothing reached the API, so each resumes where the ledger left it)."""
-    answers = client.answers_received
-    while True:
-        await clock.sleep(NETWORK_CHECK_INTERVAL_S)
-        if client.answers_received != answers:
-            answers = client.answers_received
-            network.answered()
-        elif network.dead():
-            host = urlsplit(config.api.base_url).netloc or config.api.base_url
-            stop(
-                f"network: no answer from {host} for {network.dead_after_s:.0f} s (DNS or "
-                "connection failures); check the connection, then run the same command again"
-            )
-            rows_scope.cancel()
-            return
-
-
-async def _report_rate(client: PictoryClient, sink: Sink, clock: Clock) -> None:
-    """Every few seconds: the request rate actually sent since the last report (``rps``), the
-    limiter's current ceiling beside it (``limit_rps``), and the 429 count (display, log,
-    ``status``)."""
-    sent_before, at_before = client.requests_sent, clock.now()
-    while True:
-        await clock.sleep(RATE_REPORT_INTERVAL_S)
-        sent, now = client.requests_sent, clock.now()
-        measured_rps = (sent - sent_before) / max(now - at_before, 1e-9)
-        sent_before, at_before = sent, now
-        limiter = client.limiter
-        sink.emit(
-            "rate",
-            rps=round(measured_rps, 2),
-            limit_rps=round(limiter.current_rps, 2),
-            rate_limited=limiter.rate_limited_total,
-            requests=sent,
-        )
 
 
 def _retry_policy(config: Config) -> RetryPolicy:
@@ -483,71 +412,3 @@ def _retry_policy(config: Config) -> RetryPolicy:
         base_delay_s=config.retry.base_delay_s,
         max_delay_s=config.retry.max_delay_s,
     )
-
-
-async def _changed_values(
-    state: RowState, job: RowJob, config: Config, ledger: Ledger, sink: Sink, videos_dir: Path
-) -> RowState:
-    """A row whose values differ from those its video was made from (an edited manifest line).
-    By default it keeps that video (and results.csv its old values), with one warning; with
-    ``--rerender-changed`` it starts over under a new file name, never over the delivered one."""
-    if state.output_override is not None:
-        job.output_name = state.output_override
-    if not state.made_from_other_values(job.variables):
-        return state
-    if not config.run.rerender_changed:
-        sink.emit("row_changed", row=job.row_id, line=job.line, action="kept its video")
-        return state
-    name = _versioned_name(videos_dir, state.file or job.output_name)
-    await ledger.append(
-        Retry(
-            row=job.row_id,
-            reason="values changed since its video was made (--rerender-changed)",
-            output=name,
-        )
-    )
-    sink.emit("row_changed", row=job.row_id, line=job.line, action=f"rendering again as {name}")
-    job.output_name = name
-    return ledger.state.rows[job.row_id]
-
-
-def _versioned_name(videos_dir: Path, current: str) -> str:
-    """``NAME-v2.mp4`` (or the next free version) for a row whose video is ``current``."""
-    stem = re.sub(r"-v\d+$", "", Path(current).stem)
-    version = 2
-    while (videos_dir / f"{stem}-v{version}.mp4").exists():
-        version += 1
-    return f"{stem}-v{version}.mp4"
-
-
-async def _admit(
-    state: RowState | None, spec: RunSpec, config: Config, ledger: Ledger, job: RowJob
-) -> bool:
-    """Decide whether this run works on the row; record a restart when its old jobs are dead."""
-    if state is None or state.status == "pending":
-        return True
-    if state.status == "done":
-        return False
-    if state.status == "ambiguous":
-        return config.run.rerender_ambiguous
-    # failed
-    if state.fail_permanent and not spec.retry_failed:
-        return False
-    if state.fail_kind in ("job_failed", "job_lost"):
-        await ledger.append(
-            Retry(row=job.row_id, reason=f"previous job failed: {state.fail_message}")
-        )
-    return True
-
-
-def _check_same_manifest(ledger: Ledger, spec: RunSpec) -> None:
-    first = ledger.state.run_record
-    if first is None:
-        return
-    recorded = first.manifest
-    if recorded and Path(recorded) != spec.manifest.resolve():
-        raise RunDirError(
-            f"{spec.run_dir} belongs to the manifest {recorded}, not {spec.manifest.resolve()}; "
-            "use another --out for a different batch (an edited or extended copy of the same "
-            "manifest file is fine: rows are matched by identity)"
-        )

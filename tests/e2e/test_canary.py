@@ -58,12 +58,15 @@ def test_approve_flag_on_the_same_command_renders_the_rest(
 
 
 def test_approve_without_a_canary_is_refused(tmp_path: Path, make_sim: Any, api_env: Any) -> None:
-    """`approve` on a run directory that holds no canary says so (exit 2)."""
+    """`approve` on a run directory that holds no canary says so (exit 2) and records
+    nothing."""
     sim = make_sim()
     api_env(sim)
     batch = write_batch(tmp_path, 2)
     assert main(run_args(batch)) == 0
+    ledger = (batch["out"] / "ledger.jsonl").read_bytes()
     assert main(["approve", str(batch["out"]), "--config", str(batch["config"])]) == 2
+    assert (batch["out"] / "ledger.jsonl").read_bytes() == ledger  # refused: nothing recorded
 
 
 def test_notification_reaches_a_local_receiver_with_the_counts(
