@@ -13,7 +13,7 @@ from typing import TypeVar
 import anyio
 import asyncpg
 
-from orchestrator.commands import _apply_overrides, _print_summary, _target, manifest_options, say
+from orchestrator.commands import _apply_overrides, manifest_options
 from orchestrator.config import Config, ledger_password, load_config, load_credentials
 from orchestrator.console import console_sink
 from orchestrator.errors import ConfigError, RunDirError, ValidationFailed
@@ -22,6 +22,8 @@ from orchestrator.pg_batches import batch_view, submit_batch, write_batch_result
 from orchestrator.pg_schema import connect, safe_url
 from orchestrator.records import RunStarted
 from orchestrator.run import MAX_PROBLEMS_SHOWN
+from orchestrator.run_end import print_summary, say
+from orchestrator.simulated import target
 from orchestrator.validate import validate_manifest
 from orchestrator.worker import WorkerSpec, execute_worker
 
@@ -112,10 +114,10 @@ def worker_command(args: argparse.Namespace) -> int:
     spec = WorkerSpec(out=out, batch=args.batch, max_renders=args.max_renders)
 
     async def main() -> int:
-        async with _pool(config, url) as pool, _target(config, simulate) as effective:
+        async with _pool(config, url) as pool, target(config, simulate) as effective:
             summary = await execute_worker(pool, url, spec, effective, credentials, sink=sink)
         display.close()
-        _print_summary(summary)
+        print_summary(summary)
         return summary.exit_code
 
     try:

@@ -95,6 +95,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Protocol
 
 import anyio
 
@@ -110,6 +111,15 @@ HOLD_CLIMB_P = 0.1
 """Below this p-value a stay's 429s are suspicious: the rate stops climbing (but is not cut)."""
 ANSWERS_TO_RAISE_CEILING = 100
 """Answers the levels below must hold before a background verdict may raise ``safe_rps``."""
+
+
+class SharedRate(Protocol):
+    """An account's request turns, shared with the other processes using the account (several
+    workers on one batch: ``pg_limits.PgSharedRate``). The limiter takes one after its own."""
+
+    async def take(self) -> float:
+        """Wait for the account's next turn; returns when it is (seconds since the epoch)."""
+        ...
 
 
 class RateLimiter:
@@ -135,6 +145,7 @@ class RateLimiter:
         background_prior_answers: float = 10.0,
         limit_evidence_p: float = 0.005,
         rng: random.Random | None = None,
+        shared: SharedRate | None = None,
     ) -> None:
         _require(max_rps > 0, "max_rps", max_rps, "must be > 0")
         _require(0 < min_rps <= max_rps, "min_rps", min_rps, "must be > 0 and <= max_rps")
@@ -175,6 +186,7 @@ class RateLimiter:
         self._prior_answers = background_prior_answers
         self._evidence_p = limit_evidence_p
         self._rng = rng if rng is not None else random.Random()
+        self._shared = shared
 
         self._rate_rps = self._max_rps
         self._safe_rps = self._max_rps
@@ -263,6 +275,9 @@ class RateLimiter:
                 ready_at_s = now_s + self.interval_s  # this turn goes to the "first" request
             # Re-checked after waking: a 429 may have paused us, or a cut widened the spacing.
             await self._clock.sleep(ready_at_s - now_s)
+        if self._shared is not None:  # other workers use the account too: its turn, after ours
+            await self._shared.take()
+            now_s = self._clock.now()
         self._last_admitted_s = now_s
         self.admitted_total += 1
         waited = 1.0 if now_s - asked_s > TIME_EPSILON_S else 0.0

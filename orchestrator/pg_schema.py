@@ -18,7 +18,8 @@ Tables:
                ``claims`` (how often claimed), ``taken_from``/``taken_at`` (the last takeover)
 ``events``     append-only: every ledger event of every batch, in the JSONL ledger's shape
                (``records.encode``), ``row_key`` set for row events
-``rate_buckets`` one token bucket per account, shared by every worker using that account
+``rates``      per account, when its next API request may be sent: every worker using that
+               account takes its turns here (``pg_limits``)
 =============  ===================================================================================
 
 Times that decide leases are the database's (``clock_timestamp()``), never a worker's, so
@@ -35,7 +36,7 @@ import asyncpg
 from orchestrator.errors import ConfigError
 
 MIGRATIONS: tuple[str, ...] = (
-    # 1: batches, templates, rows, events, shared rate buckets
+    # 1: batches, templates, rows, events, shared request turns
     """
     CREATE TABLE batches (
         id          bigserial PRIMARY KEY,
@@ -75,10 +76,9 @@ MIGRATIONS: tuple[str, ...] = (
         body        jsonb NOT NULL
     );
     CREATE INDEX events_by_row ON events (batch_id, row_key, id);
-    CREATE TABLE rate_buckets (
+    CREATE TABLE rates (
         account     text PRIMARY KEY,
-        tokens      double precision NOT NULL,
-        updated_at  timestamptz NOT NULL
+        next_at     timestamptz NOT NULL
     );
     """,
 )

@@ -23,11 +23,11 @@ from orchestrator.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
-from orchestrator.errors import QuotaError, RunDirError, ValidationFailed
+from orchestrator.errors import LeaseLost, QuotaError, RunDirError, ValidationFailed
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
 from orchestrator.ledger_file import FileLedger
-from orchestrator.limits import RateLimiter
+from orchestrator.limits import RateLimiter, SharedRate
 from orchestrator.manifest import manifest_digest
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.pipeline import run_row
@@ -217,11 +217,13 @@ async def _client(
     rng: random.Random,
     sink: Sink,
     network: NetworkWatch,
+    shared_rate: SharedRate | None = None,
 ) -> AsyncIterator[PictoryClient]:
     limiter = RateLimiter(
         clock,
         max_rps=config.limits.max_requests_per_s,
         max_per_minute=config.limits.max_requests_per_minute,
+        shared=shared_rate,
     )
     policy = _retry_policy(config)
 
@@ -353,6 +355,8 @@ async def _pool(
         try:
             status = await run_row(job, svc)
             admission.row_finished(status, clock.now() - started)
+        except LeaseLost as exc:  # a shared ledger gave the row to another worker: drop it
+            sink.emit("lease_lost", row=job.row_id, message=str(exc))
         finally:
             admission.row_left(job.row_id)
             ledger.release(job.row_id)  # keeps memory flat however long the batch

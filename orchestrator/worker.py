@@ -21,6 +21,7 @@ from orchestrator.config import Config, Credentials
 from orchestrator.events import Sink
 from orchestrator.ledger_pg import PgLedger
 from orchestrator.pg_batches import batch_view
+from orchestrator.pg_limits import PgSharedRate, account_key
 from orchestrator.records import RunStarted
 from orchestrator.run import RunSpec, RunSummary, _client, _pool, _webhooks
 
@@ -76,12 +77,14 @@ async def execute_worker(
             max_renders=spec.max_renders,
         )
         summary = RunSummary(run_dir=spec.out)
+        account = account_key(config.api.base_url, credentials)
+        shared = PgSharedRate(pool, account, clock, max_rps=config.limits.max_requests_per_s)
         network = NetworkWatch(clock, config.run.network_dead_after_s)
         admission = Admission(
             clock, sink, max_renders=spec.max_renders, assumed_row_s=config.run.assumed_row_s
         )
         async with (
-            _client(config, credentials, clock, rng, sink, network) as client,
+            _client(config, credentials, clock, rng, sink, network, shared) as client,
             _webhooks(config, spec.out, ledger, clock, sink) as webhooks,
         ):
             await _pool(

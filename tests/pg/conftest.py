@@ -6,11 +6,13 @@ a PostgreSQL ledger that was never exercised must not look tested."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 
 from benchmarks import local_pg
+from orchestrator.pg_schema import connect
 
 _numbers = itertools.count(1)
 
@@ -31,3 +33,11 @@ def pg_server() -> Iterator[local_pg.LocalPostgres]:
 def pg_url(pg_server: local_pg.LocalPostgres) -> str:
     """A new, empty database on the session's server (the tool migrates it on first use)."""
     return pg_server.create_database(f"test_{next(_numbers)}")
+
+
+@pytest.fixture
+async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on ``pg_url``, the schema migrated, as a worker opens it."""
+    pool = await connect(pg_url, None, max_connections=6)
+    yield pool
+    await pool.close()

@@ -4,7 +4,6 @@ durability, through ``PgLedger`` as a worker uses it."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -15,18 +14,11 @@ from orchestrator.errors import LeaseLost
 from orchestrator.ledger_pg import PgLedger
 from orchestrator.manifest_row import DEFAULT_OPTIONS
 from orchestrator.pg_batches import batch_view, submit_batch
-from orchestrator.pg_schema import MIGRATIONS, SchemaTooNew, connect, migrate
+from orchestrator.pg_schema import MIGRATIONS, SchemaTooNew, migrate
 from orchestrator.records import RenderIntent, RenderJob, RowAdmitted, RowJob, RunStarted
 
 SHORT_LEASE_S = 0.3
 IDLE_POLL_S = 0.02
-
-
-@pytest.fixture
-async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect(pg_url, None, max_connections=4)
-    yield pool
-    await pool.close()
 
 
 async def _submit(pool: asyncpg.Pool, tmp_path: Path, rows: int) -> None:
