@@ -13,6 +13,11 @@ once its leases expire, another worker claims those rows, folds their events, an
 - a row with a ``render_intent`` and no job becomes ``ambiguous`` (the render may exist);
 - never a second render: the new owner sends a render only when no intent was recorded.
 
+Accounts. Job ids belong to the Pictory account that made them, so a row is bound to the account
+of the first worker that claimed it (``rows.account``): only workers of that account take it
+over. Workers with other credentials work the batch's other rows at their own limits. Template
+ids are per account too: each worker uploads the template once for its own.
+
 Fencing. Every row event is written by one statement that also checks this worker still owns
 the row; when it does not (its lease expired while it was stalled and another worker took the
 row), nothing is written and ``LeaseLost`` is raised, so a stalled worker can never record an
@@ -42,7 +47,7 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import LeaseLost, RunDirError
 from orchestrator.ledger import LedgerState
 from orchestrator.pg_schema import Conn, safe_url
-from orchestrator.records import Event, RowEvent, RowJob, decode, encode
+from orchestrator.records import Event, RowEvent, RowJob, TemplateUploaded, decode, encode
 from orchestrator.row_state import RowState
 from orchestrator.template import Template
 
@@ -87,8 +92,10 @@ class PgLedger:
         claim_batch: int,
         idle_poll_s: float,
         clock: Clock,
+        account: str,
     ) -> None:
         self._pool = pool
+        self.account = account
         self._url = url
         self.batch_id = batch_id
         self._state = state
@@ -115,6 +122,7 @@ class PgLedger:
         claim_batch: int = DEFAULT_CLAIM_BATCH,
         idle_poll_s: float = DEFAULT_IDLE_POLL_S,
         clock: Clock | None = None,
+        account: str = "default",
     ) -> PgLedger:
         """The batch named ``batch`` (default: the oldest with rows still pending, else the
         oldest, whose rows are all finished: the worker ends at once). Loads the
@@ -128,8 +136,8 @@ class PgLedger:
             )
         for record in records:
             event = decode(json.loads(record["body"]))
-            if event is not None:
-                state.apply(event)
+            if event is not None and not isinstance(event, TemplateUploaded):
+                state.apply(event)  # template ids are per account: each worker uploads its own
         ledger = cls(
             pool,
             url,
@@ -140,6 +148,7 @@ class PgLedger:
             claim_batch=claim_batch,
             idle_poll_s=idle_poll_s,
             clock=clock or RealClock(),
+            account=account,
         )
         ledger._heartbeat = asyncio.create_task(ledger._beat())
         return ledger
@@ -223,11 +232,12 @@ class PgLedger:
                 SELECT row_key, owner FROM rows
                 WHERE batch_id = $1 AND status = 'pending'
                   AND (owner IS NULL OR lease_until < clock_timestamp())
+                  AND (account IS NULL OR account = $5)
                 ORDER BY line
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
             )
-            UPDATE rows r SET owner = $2,
+            UPDATE rows r SET owner = $2, account = $5,
                 lease_until = clock_timestamp() + make_interval(secs => $3),
                 claims = r.claims + 1,
                 taken_from = CASE WHEN c.owner IS NOT NULL AND c.owner <> $2
@@ -243,6 +253,7 @@ class PgLedger:
             self.worker_id,
             self.lease_s,
             self._claim_batch,
+            self.account,
         )
         claimed = [
             Claimed(
@@ -305,16 +316,18 @@ class PgLedger:
         return template
 
     async def _others_pending(self) -> bool:
-        """Whether any row of the batch is still pending and not in this worker's hands."""
+        """Whether any row this worker could take is still pending in other hands (a dead
+        worker's rows come free when its lease expires)."""
         found = await self._pool.fetchval(
             """
             SELECT EXISTS (
                 SELECT 1 FROM rows WHERE batch_id = $1 AND status = 'pending'
-                  AND owner IS DISTINCT FROM $2
+                  AND owner IS DISTINCT FROM $2 AND (account IS NULL OR account = $3)
             )
             """,
             self.batch_id,
             self.worker_id,
+            self.account,
         )
         return bool(found)
 

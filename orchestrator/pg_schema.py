@@ -14,7 +14,8 @@ Tables:
                from these, not from files on the submitting machine
 ``rows``       a batch's rows: identity (``row_key``), ``line``, ``flow``, ``template_sha256``,
                ``variables``, ``output``; ``status`` (pending, done, failed, ambiguous) kept in step
-               with the events; the claim: ``owner`` (a worker id) and ``lease_until``;
+               with the events; the claim: ``owner`` (a worker id), ``lease_until``, and
+                 ``account`` (whose jobs the row's recorded job ids are: ``pg_limits.account_key``);
                ``claims`` (how often claimed), ``taken_from``/``taken_at`` (the last takeover)
 ``events``     append-only: every ledger event of every batch, in the JSONL ledger's shape
                (``records.encode``), ``row_key`` set for row events
@@ -61,6 +62,7 @@ MIGRATIONS: tuple[str, ...] = (
         output          text NOT NULL,
         status          text NOT NULL DEFAULT 'pending',
         owner           text,
+        account         text,
         lease_until     timestamptz,
         claims          integer NOT NULL DEFAULT 0,
         taken_from      text,

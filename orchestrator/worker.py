@@ -49,7 +49,10 @@ async def execute_worker(
     clock = clock or RealClock()
     rng = rng or random.Random()
     started_at = clock.now()
-    ledger = await PgLedger.open(pool, url, spec.batch, lease_s=config.ledger.lease_s, clock=clock)
+    account = account_key(config.api.base_url, credentials)
+    ledger = await PgLedger.open(
+        pool, url, spec.batch, lease_s=config.ledger.lease_s, clock=clock, account=account
+    )
     try:
         record = ledger.state.run_record or RunStarted()
         await ledger.append(
@@ -77,7 +80,6 @@ async def execute_worker(
             max_renders=spec.max_renders,
         )
         summary = RunSummary(run_dir=spec.out)
-        account = account_key(config.api.base_url, credentials)
         shared = PgSharedRate(pool, account, clock, max_rps=config.limits.max_requests_per_s)
         network = NetworkWatch(clock, config.run.network_dead_after_s)
         admission = Admission(

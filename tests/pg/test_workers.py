@@ -45,13 +45,15 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-def _worker(url: str, out: Path, config: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def _worker(
+    url: str, out: Path, config: Path, env: dict[str, str], client_id: str = "test-client"
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "orchestrator", "worker"),
             *("--ledger", url, "--out", str(out), "--config", str(config)),
         ],
-        env=env,
+        env={**env, "PICTORY_CLIENT_ID": client_id},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -92,22 +94,28 @@ def _check_every_row_once(
 
 
 def test_two_workers_share_a_batch(make_sim: Any, pg_url: str, tmp_path: Path) -> None:
-    """Submit, then two workers: every row is done once, the work spread over both, and
-    ``status``/``report`` read the batch from the database."""
+    """Submit, then two workers on two accounts (each uploads its own template): every row is
+    done once, and ``status``/``report`` read the batch from the database."""
     sim = make_sim("test")
     env = _env(sim)
     batch = write_batch(tmp_path, 40, config={"ledger": {"lease_s": LEASE_S}})
     _submit(batch, pg_url, env)
     outs = [tmp_path / "w1", tmp_path / "w2"]
-    workers = [_worker(pg_url, out, batch["config"], env) for out in outs]
-    assert [w.wait(timeout=WORKER_TIMEOUT_S) for w in workers] == [0, 0]
+    workers = [
+        _worker(pg_url, out, batch["config"], env, client_id=f"client-{i}")
+        for i, out in enumerate(outs)
+    ]
+    codes = [w.wait(timeout=WORKER_TIMEOUT_S) for w in workers]
+    assert 0 in codes and set(codes) <= {0, 1}  # 1: it ended while the other's rows were in flight
     status = _cli(["status", "--ledger", pg_url], env)
     assert "40 rows: 40 done" in status.stdout, status.stdout + status.stderr
     report = _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
     assert report.returncode == 0, report.stderr
     results = read_results(tmp_path / "results")
-    _check_every_row_once(results, sim.stats(), outs, 40)
-    assert sim.stats()["renders_started"] == 40
+    stats = sim.stats()
+    _check_every_row_once(results, stats, outs, 40)
+    assert stats["renders_started"] == 40
+    assert stats["requests"]["POST /v1/templates"] == 2  # one per account
 
 
 @pytest.mark.timeout(400)
