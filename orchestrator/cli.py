@@ -182,9 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--template", type=Path, metavar="FILE", help="the .pictai project")
     submit.add_argument("--flow", choices=FLOWS, default="template", help="default: template")
     submit.add_argument("--name", metavar="NAME", help="the batch's name (default: MANIFEST's)")
-    submit.add_argument(
-        "--config", type=Path, metavar="FILE", help="TOML settings (config.example.toml)"
-    )
     _add_ledger_options(submit, batch=False)
     _add_manifest_options(submit)
     submit.set_defaults(func=_cmd_submit)
@@ -201,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("runs/worker"),
         help="where this worker writes videos and its log (default: runs/worker)",
     )
-    _add_ledger_options(worker)
+    _add_ledger_options(worker, config=False)  # the run options have --config
     _add_run_options(worker)
     worker.set_defaults(func=_cmd_worker)
 
@@ -209,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_ledger_options(p: argparse.ArgumentParser, *, batch: bool = True) -> None:
+def _add_ledger_options(
+    p: argparse.ArgumentParser, *, batch: bool = True, config: bool = True
+) -> None:
     p.add_argument(
         "--ledger",
         metavar="URL",
@@ -219,6 +218,10 @@ def _add_ledger_options(p: argparse.ArgumentParser, *, batch: bool = True) -> No
     if batch:
         p.add_argument(
             "--batch", metavar="NAME", help="the batch (default: the oldest with rows to do)"
+        )
+    if config:
+        p.add_argument(
+            "--config", type=Path, metavar="FILE", help="TOML settings ([ledger] url, lease_s)"
         )
 
 
