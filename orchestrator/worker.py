@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import asyncpg
 
 from orchestrator.admission import Admission, NetworkWatch
@@ -108,4 +109,5 @@ async def execute_worker(
         )
         return summary
     finally:
-        await ledger.aclose()
+        with anyio.CancelScope(shield=True):  # hand the claimed rows back even when cancelled
+            await ledger.aclose()
