@@ -41,7 +41,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar, TypeAlias, Union
 
 from orchestrator.errors import DamagedRecord
 
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from orchestrator.template import Template
     from orchestrator.transcript import Span
 
-JsonValue = Union[str, int, float, bool, None, list["JsonValue"], dict[str, "JsonValue"]]  # noqa: UP007
+JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 JsonObject = dict[str, JsonValue]
 
 
