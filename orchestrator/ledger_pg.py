@@ -37,7 +37,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -107,6 +107,7 @@ class PgLedger:
         self._templates: dict[str, Template] = {}
         self._releases: set[str] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._also_renew: list[Callable[[], Awaitable[None]]] = []
         self.taken_over: list[tuple[str, str]] = []
         """``(row, previous owner)`` of every row this worker took from another."""
 
@@ -209,6 +210,11 @@ class PgLedger:
             if not await self._others_pending():
                 return
             await self._clock.sleep(self._idle_poll_s)
+
+    def on_heartbeat(self, renew: Callable[[], Awaitable[None]]) -> None:
+        """Also call ``renew`` on every heartbeat (other leases this worker holds: its render
+        slots, ``pg_limits.PgSharedRenders``)."""
+        self._also_renew.append(renew)
 
     def release(self, row_id: str) -> None:
         self._state.rows.release(row_id)
@@ -360,6 +366,8 @@ class PgLedger:
                     self.lease_s,
                 )
                 await self._flush_releases()
+                for renew in self._also_renew:
+                    await renew()
 
 
 def _copy_into(target: RowState, source: RowState) -> None:

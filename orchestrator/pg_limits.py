@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 
+import anyio
 import asyncpg
 
 from orchestrator.clock import Clock
@@ -78,3 +79,110 @@ class PgSharedRate:
         if turn > now:
             await self._clock.sleep(turn - now)
         return turn
+
+
+class PgSharedRenders:
+    """``stages.base.RenderSlots`` for workers sharing an account: at most ``max_renders``
+    renders of the account in flight across all of them, plus this worker's own limit.
+
+    A slot is a row of ``render_slots`` (``account``, ``slot`` 0..max-1) held by a worker id
+    with a lease, renewed with the worker's row leases (``renew``); a dead worker's slots come
+    free when their lease expires. Entering waits for the local limiter, then for a free slot
+    (looking again every ``poll_s``); leaving frees one slot this worker holds (they are alike).
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        account: str,
+        worker_id: str,
+        clock: Clock,
+        *,
+        max_renders: int,
+        lease_s: float,
+        poll_s: float = 0.25,
+    ) -> None:
+        self._pool = pool
+        self.account = account
+        self._worker_id = worker_id
+        self._clock = clock
+        self._max = max_renders
+        self._lease_s = lease_s
+        self._poll_s = poll_s
+        self._local = anyio.CapacityLimiter(max_renders)
+        self._made = False
+
+    async def __aenter__(self) -> None:
+        await self._local.acquire()
+        try:
+            while await self.take() is None:
+                await self._clock.sleep(self._poll_s)
+        except BaseException:
+            self._local.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.give_back()
+        finally:
+            self._local.release()
+
+    async def take(self) -> int | None:
+        """Hold a free slot of the account, if there is one; its number, else None."""
+        if not self._made:
+            await self._pool.execute(
+                """
+                INSERT INTO render_slots (account, slot)
+                SELECT $1, generate_series(0, $2 - 1) ON CONFLICT DO NOTHING
+                """,
+                self.account,
+                self._max,
+            )
+            self._made = True
+        slot = await self._pool.fetchval(
+            """
+            WITH free AS MATERIALIZED (
+                SELECT slot FROM render_slots
+                WHERE account = $1 AND slot < $3
+                  AND (owner IS NULL OR lease_until < clock_timestamp())
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE render_slots s SET owner = $2,
+                lease_until = clock_timestamp() + make_interval(secs => $4)
+            FROM free WHERE s.account = $1 AND s.slot = free.slot
+            RETURNING s.slot
+            """,
+            self.account,
+            self._worker_id,
+            self._max,
+            self._lease_s,
+        )
+        return None if slot is None else int(slot)
+
+    async def give_back(self) -> None:
+        """Free one slot this worker holds."""
+        await self._pool.execute(
+            """
+            UPDATE render_slots SET owner = NULL, lease_until = NULL
+            WHERE (account, slot) = (
+                SELECT account, slot FROM render_slots
+                WHERE account = $1 AND owner = $2 LIMIT 1 FOR UPDATE
+            )
+            """,
+            self.account,
+            self._worker_id,
+        )
+
+    async def renew(self) -> None:
+        """Extend the lease of every slot this worker holds (its heartbeat)."""
+        await self._pool.execute(
+            """
+            UPDATE render_slots SET lease_until = clock_timestamp() + make_interval(secs => $3)
+            WHERE account = $1 AND owner = $2
+            """,
+            self.account,
+            self._worker_id,
+            self._lease_s,
+        )

@@ -7,21 +7,23 @@ misread it).
 
 Tables:
 
-=============  ===================================================================================
-``batches``    one per ``orchestrator submit``: ``name``, ``flow`` and the run record (``record``,
-               the encoded ``run`` event: manifest, digest, template, options, config)
-``templates``  ``.pictai`` files by sha256 (``name``, ``content``, ``variables``): workers render
-               from these, not from files on the submitting machine
-``rows``       a batch's rows: identity (``row_key``), ``line``, ``flow``, ``template_sha256``,
-               ``variables``, ``output``; ``status`` (pending, done, failed, ambiguous) kept in step
-               with the events; the claim: ``owner`` (a worker id), ``lease_until``, and
-                 ``account`` (whose jobs the row's recorded job ids are: ``pg_limits.account_key``);
-               ``claims`` (how often claimed), ``taken_from``/``taken_at`` (the last takeover)
-``events``     append-only: every ledger event of every batch, in the JSONL ledger's shape
-               (``records.encode``), ``row_key`` set for row events
-``rates``      per account, when its next API request may be sent: every worker using that
-               account takes its turns here (``pg_limits``)
-=============  ===================================================================================
+================  ================================================================================
+``batches``       one per ``orchestrator submit``: ``name``, ``flow`` and the run record
+                  (``record``, the encoded ``run`` event: manifest, digest, template, options)
+``templates``     ``.pictai`` files by sha256 (``name``, ``content``, ``variables``): workers
+                  render from these, not from files on the submitting machine
+``rows``          a batch's rows: identity (``row_key``), ``line``, ``flow``, ``template_sha256``,
+                  ``variables``, ``output``; ``status`` (pending, done, failed, ambiguous) kept in
+                  step with the events; the claim: ``owner`` (a worker id), ``lease_until``,
+                  ``account`` (whose jobs its job ids are: ``pg_limits.account_key``); ``claims``
+                  (how often claimed), ``taken_from``/``taken_at`` (the last takeover)
+``events``        append-only: every ledger event of every batch, in the JSONL ledger's shape
+                  (``records.encode``), ``row_key`` set for row events
+``rates``         per account, when its next API request may be sent: every worker using that
+                  account takes its turns here (``pg_limits``)
+``render_slots``  per account, its renders in flight: a slot is held (``owner``,
+                  ``lease_until``) from a render's request to its end (``pg_limits``)
+================  ================================================================================
 
 Times that decide leases are the database's (``clock_timestamp()``), never a worker's, so
 workers with skewed clocks still agree on whose lease has expired.
@@ -81,6 +83,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE rates (
         account     text PRIMARY KEY,
         next_at     timestamptz NOT NULL
+    );
+    """,
+    # 2: an account's render slots, shared by its workers
+    """
+    CREATE TABLE render_slots (
+        account     text NOT NULL,
+        slot        integer NOT NULL,
+        owner       text,
+        lease_until timestamptz,
+        PRIMARY KEY (account, slot)
     );
     """,
 )

@@ -36,7 +36,7 @@ from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run_end import end_of_run
-from orchestrator.stages.base import Services
+from orchestrator.stages.base import RenderSlots, Services
 from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.validate import validate_manifest
 from orchestrator.webhooks import WebhookReceiver, run_secret
@@ -322,6 +322,7 @@ async def _pool(
     webhooks: WebhookReceiver | None,
     network: NetworkWatch,
     only: frozenset[str] | None = None,
+    render_slots: RenderSlots | None = None,
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
     videos_dir.mkdir(parents=True, exist_ok=True)
@@ -332,7 +333,7 @@ async def _pool(
         sink=sink,
         poll=config.poll,
         videos_dir=videos_dir,
-        render_slots=anyio.CapacityLimiter(config.limits.max_renders_in_flight),
+        render_slots=render_slots or anyio.CapacityLimiter(config.limits.max_renders_in_flight),
         download_slots=anyio.CapacityLimiter(config.limits.max_downloads_in_flight),
         templates=TemplateRegistry(client, ledger, sink),
         admission=admission,

@@ -22,7 +22,7 @@ from orchestrator.config import Config, Credentials
 from orchestrator.events import Sink
 from orchestrator.ledger_pg import PgLedger
 from orchestrator.pg_batches import batch_view
-from orchestrator.pg_limits import PgSharedRate, account_key
+from orchestrator.pg_limits import PgSharedRate, PgSharedRenders, account_key
 from orchestrator.records import RunStarted
 from orchestrator.run import RunSpec, RunSummary, _client, _pool, _webhooks
 
@@ -82,6 +82,15 @@ async def execute_worker(
         )
         summary = RunSummary(run_dir=spec.out)
         shared = PgSharedRate(pool, account, clock, max_rps=config.limits.max_requests_per_s)
+        renders = PgSharedRenders(
+            pool,
+            account,
+            ledger.worker_id,
+            clock,
+            max_renders=config.limits.max_renders_in_flight,
+            lease_s=config.ledger.lease_s,
+        )
+        ledger.on_heartbeat(renders.renew)
         network = NetworkWatch(clock, config.run.network_dead_after_s)
         admission = Admission(
             clock, sink, max_renders=spec.max_renders, assumed_row_s=config.run.assumed_row_s
@@ -92,7 +101,7 @@ async def execute_worker(
         ):
             await _pool(
                 run_spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
-                network,
+                network, None, renders,
             )  # fmt: skip
             summary.requests = client.requests_sent
         view = await batch_view(pool, batch_id=ledger.batch_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,11 @@ class RowDeferred(Exception):
     """The row stops for now without failing (spend cap reached): left pending for a resume."""
 
 
+RenderSlots = contextlib.AbstractAsyncContextManager[object]
+"""Held from a render's request to its end: an ``anyio.CapacityLimiter`` of ``[limits]
+max_renders_in_flight``, or an account's slots shared by several workers (``pg_limits``)."""
+
+
 @dataclass
 class Services:
     """The run's shared side effects and limits, handed to every stage."""
@@ -46,7 +52,7 @@ class Services:
     sink: Sink
     poll: PollConfig
     videos_dir: Path
-    render_slots: anyio.CapacityLimiter
+    render_slots: RenderSlots
     download_slots: anyio.CapacityLimiter
     templates: TemplateRegistry
     admission: Admission

@@ -14,7 +14,7 @@ from orchestrator.errors import LeaseLost
 from orchestrator.ledger_pg import PgLedger
 from orchestrator.manifest_row import DEFAULT_OPTIONS
 from orchestrator.pg_batches import batch_view, submit_batch
-from orchestrator.pg_schema import MIGRATIONS, SchemaTooNew, migrate
+from orchestrator.pg_schema import MIGRATIONS, SchemaTooNew, connect, migrate
 from orchestrator.records import RenderIntent, RenderJob, RowAdmitted, RowJob, RunStarted
 
 SHORT_LEASE_S = 0.3
@@ -153,3 +153,23 @@ async def test_a_released_row_that_is_done_is_not_claimed_again(
         assert dict((await batch_view(pool, "b")).counts) == {"done": 2}
     finally:
         await ledger.aclose()
+
+
+async def test_an_older_schema_is_migrated_forward(pg_url: str) -> None:
+    """A database left at version 1 by an older orchestrator gets the later migrations, once."""
+    conn = await asyncpg.connect(pg_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("CREATE TABLE orchestrator_schema (version integer NOT NULL)")
+            await conn.execute(MIGRATIONS[0])
+            await conn.execute("INSERT INTO orchestrator_schema VALUES (1)")
+    finally:
+        await conn.close()
+    pool = await connect(pg_url, None)
+    try:
+        assert await pool.fetchval("SELECT max(version) FROM orchestrator_schema") == len(
+            MIGRATIONS
+        )
+        assert await pool.fetchval("SELECT count(*) FROM render_slots") == 0
+    finally:
+        await pool.close()

@@ -11,7 +11,7 @@ import asyncpg
 from orchestrator.clock import VirtualClock
 from orchestrator.config import Credentials
 from orchestrator.limits import RateLimiter
-from orchestrator.pg_limits import PgSharedRate, account_key
+from orchestrator.pg_limits import PgSharedRate, PgSharedRenders, account_key
 
 R = 20.0
 
@@ -73,3 +73,31 @@ async def test_the_limiter_takes_a_shared_turn_for_every_request() -> None:
         await limiter.acquire()
     await limiter.acquire(first=True)
     assert shared.taken == limiter.admitted_total == 6
+
+
+async def test_an_accounts_render_slots_are_shared_by_its_workers(pool: asyncpg.Pool) -> None:
+    """Two workers on one account with a cap of 2: once one holds both slots the other finds
+    none, and gets one as soon as a slot is given back."""
+    clock = VirtualClock()
+    a = PgSharedRenders(pool, "acct", "a", clock, max_renders=2, lease_s=30.0)
+    b = PgSharedRenders(pool, "acct", "b", clock, max_renders=2, lease_s=30.0)
+    assert {await a.take(), await a.take()} == {0, 1}
+    assert await b.take() is None
+    await a.give_back()
+    assert await b.take() in (0, 1)
+    assert await a.take() is None
+    other = PgSharedRenders(pool, "other", "c", clock, max_renders=2, lease_s=30.0)
+    assert await other.take() == 0  # another account: its own slots
+
+
+async def test_a_dead_workers_render_slot_comes_free_when_its_lease_expires(
+    pool: asyncpg.Pool,
+) -> None:
+    """A slot whose holder stopped renewing it is free again after the lease."""
+    clock = VirtualClock()
+    dead = PgSharedRenders(pool, "acct", "dead", clock, max_renders=1, lease_s=0.2)
+    alive = PgSharedRenders(pool, "acct", "alive", clock, max_renders=1, lease_s=30.0)
+    assert await dead.take() == 0
+    assert await alive.take() is None
+    await anyio.sleep(0.3)  # the database's clock decides leases: a real (short) wait
+    assert await alive.take() == 0
