@@ -16,7 +16,7 @@ import asyncpg
 from orchestrator.commands import _apply_overrides, manifest_options
 from orchestrator.config import Config, ledger_password, load_config, load_credentials
 from orchestrator.console import console_sink
-from orchestrator.errors import ConfigError, RunDirError, ValidationFailed
+from orchestrator.errors import ConfigError, RunDirError, UserError, ValidationFailed
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.pg_batches import batch_view, submit_batch, write_batch_results
 from orchestrator.pg_schema import connect, safe_url
@@ -97,7 +97,28 @@ def submit_command(args: argparse.Namespace) -> int:
     return 0
 
 
+WORKER_UNSUPPORTED = (
+    "retry_failed",
+    "rerender_ambiguous",
+    "rerender_changed",
+    "halt_after",
+    "until",
+    "window",
+    "check_quota",
+    "canary",
+    "approve",
+    "notify",
+)
+"""Run options a worker does not honour yet: refused by name, never silently ignored."""
+
+
 def worker_command(args: argparse.Namespace) -> int:
+    for name in WORKER_UNSUPPORTED:
+        if getattr(args, name, None):
+            option = "--" + name.replace("_", "-")
+            raise UserError(f"`orchestrator worker` does not support {option} yet")
+    if args.at_window_end != "finish":
+        raise UserError("`orchestrator worker` does not support --at-window-end yet")
     config, url = _config(args)
     config = _apply_overrides(config, args)
     simulate: str | None = args.simulate

@@ -74,3 +74,10 @@ def test_submit_refuses_a_bad_manifest_before_touching_the_database(
     assert done.returncode == 2, done.stderr
     status = _cli("status", "--ledger", pg_url)
     assert "holds no batch" in status.stderr
+
+
+def test_a_worker_refuses_run_options_it_does_not_honour() -> None:
+    """``worker --canary 3``: refused by name (exit 2), never silently ignored."""
+    done = _cli("worker", "--ledger", "postgresql://me@127.0.0.1:1/db", "--canary", "3")
+    assert done.returncode == 2
+    assert "does not support --canary" in done.stderr
