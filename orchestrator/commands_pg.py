@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from orchestrator.config import Config, ledger_password, load_config, load_crede
 from orchestrator.console import console_sink
 from orchestrator.errors import ConfigError, RunDirError, UserError, ValidationFailed
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
-from orchestrator.pg_batches import batch_view, submit_batch, write_batch_results
+from orchestrator.pg_batches import BatchView, batch_view, submit_batch, write_batch_results
 from orchestrator.pg_schema import connect, safe_url
 from orchestrator.records import RunStarted
 from orchestrator.run import MAX_PROBLEMS_SHOWN
@@ -149,8 +150,37 @@ def worker_command(args: argparse.Namespace) -> int:
 
 
 def ledger_status_command(args: argparse.Namespace) -> int:
+    """A shared batch's rows by state and its live workers; with ``--watch S``, again every S
+    seconds while rows are pending; ``--json``: one object per report."""
     config, url = _config(args)
-    view = _with_pool(config, url, lambda pool: batch_view(pool, args.batch))
+
+    async def main() -> None:
+        async with _pool(config, url) as pool:
+            while True:
+                view = await batch_view(pool, args.batch)
+                if args.json:
+                    say(json.dumps(_view_dict(view)))
+                else:
+                    say("\n".join(_view_lines(view, url)))
+                if args.watch is None or not view.counts.get("pending"):
+                    return
+                await anyio.sleep(args.watch)
+
+    anyio.run(main)
+    return 0
+
+
+def _view_dict(view: BatchView) -> dict[str, object]:
+    return {
+        "batch": view.name,
+        "rows": dict(view.counts),
+        "workers": view.workers,
+        "rows_of_stopped_workers": view.expired,
+        "rows_taken_over": view.taken_over,
+    }
+
+
+def _view_lines(view: BatchView, url: str) -> list[str]:
     total = sum(view.counts.values())
     parts = [f"{view.counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
     lines = [f"batch {view.name!r} in {safe_url(url)}: {total} rows: " + ", ".join(parts)]
@@ -160,8 +190,7 @@ def ledger_status_command(args: argparse.Namespace) -> int:
         lines.append(f"{view.expired} row(s) of a stopped worker, taken over by the next claim")
     if view.taken_over:
         lines.append(f"{view.taken_over} row(s) were taken over from a stopped worker")
-    say("\n".join(lines))
-    return 0
+    return lines
 
 
 def ledger_report_command(args: argparse.Namespace) -> int:

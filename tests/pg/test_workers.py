@@ -4,6 +4,7 @@ as users run them: every row done once, no render twice, whatever kills a worker
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -109,6 +110,8 @@ def test_two_workers_share_a_batch(make_sim: Any, pg_url: str, tmp_path: Path) -
     assert 0 in codes and set(codes) <= {0, 1}  # 1: it ended while the other's rows were in flight
     status = _cli(["status", "--ledger", pg_url], env)
     assert "40 rows: 40 done" in status.stdout, status.stdout + status.stderr
+    as_json = json.loads(_cli(["status", "--ledger", pg_url, "--json"], env).stdout)
+    assert as_json["rows"] == {"done": 40} and as_json["batch"] == "b"
     report = _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
     assert report.returncode == 0, report.stderr
     results = read_results(tmp_path / "results")
