@@ -100,7 +100,6 @@ def submit_command(args: argparse.Namespace) -> int:
 
 WORKER_UNSUPPORTED = (
     "retry_failed",
-    "rerender_ambiguous",
     "rerender_changed",
     "halt_after",
     "until",

@@ -93,8 +93,10 @@ class PgLedger:
         idle_poll_s: float,
         clock: Clock,
         account: str,
+        statuses: tuple[str, ...],
     ) -> None:
         self._pool = pool
+        self._statuses = statuses
         self.account = account
         self._url = url
         self.batch_id = batch_id
@@ -124,9 +126,12 @@ class PgLedger:
         idle_poll_s: float = DEFAULT_IDLE_POLL_S,
         clock: Clock | None = None,
         account: str = "default",
+        rerender_ambiguous: bool = False,
     ) -> PgLedger:
         """The batch named ``batch`` (default: the oldest with rows still pending, else the
-        oldest, whose rows are all finished: the worker ends at once). Loads the
+        oldest, whose rows are all finished: the worker ends at once). ``rerender_ambiguous``:
+        also claim ambiguous rows (the render stage renders them again, by the user's choice;
+        it may bill twice). Loads the
         batch's events that are not a row's (run sessions, templates, the canary)."""
         async with pool.acquire() as conn:
             batch_id = await _find_batch(conn, batch, safe_url(url))
@@ -150,6 +155,7 @@ class PgLedger:
             idle_poll_s=idle_poll_s,
             clock=clock or RealClock(),
             account=account,
+            statuses=("pending", "ambiguous") if rerender_ambiguous else ("pending",),
         )
         ledger._heartbeat = asyncio.create_task(ledger._beat())
         return ledger
@@ -236,7 +242,7 @@ class PgLedger:
             """
             WITH c AS MATERIALIZED (
                 SELECT row_key, owner FROM rows
-                WHERE batch_id = $1 AND status = 'pending'
+                WHERE batch_id = $1 AND status = ANY($6::text[])
                   AND (owner IS NULL OR lease_until < clock_timestamp())
                   AND (account IS NULL OR account = $5)
                 ORDER BY line
@@ -260,6 +266,7 @@ class PgLedger:
             self.lease_s,
             self._claim_batch,
             self.account,
+            list(self._statuses),
         )
         claimed = [
             Claimed(
@@ -327,13 +334,14 @@ class PgLedger:
         found = await self._pool.fetchval(
             """
             SELECT EXISTS (
-                SELECT 1 FROM rows WHERE batch_id = $1 AND status = 'pending'
+                SELECT 1 FROM rows WHERE batch_id = $1 AND status = ANY($4::text[])
                   AND owner IS DISTINCT FROM $2 AND (account IS NULL OR account = $3)
             )
             """,
             self.batch_id,
             self.worker_id,
             self.account,
+            list(self._statuses),
         )
         return bool(found)
 

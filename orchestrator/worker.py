@@ -52,7 +52,13 @@ async def execute_worker(
     started_at = clock.now()
     account = account_key(config.api.base_url, credentials)
     ledger = await PgLedger.open(
-        pool, url, spec.batch, lease_s=config.ledger.lease_s, clock=clock, account=account
+        pool,
+        url,
+        spec.batch,
+        lease_s=config.ledger.lease_s,
+        clock=clock,
+        account=account,
+        rerender_ambiguous=config.run.rerender_ambiguous,
     )
     try:
         record = ledger.state.run_record or RunStarted()

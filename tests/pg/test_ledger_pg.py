@@ -173,3 +173,26 @@ async def test_an_older_schema_is_migrated_forward(pg_url: str) -> None:
         assert await pool.fetchval("SELECT count(*) FROM render_slots") == 0
     finally:
         await pool.close()
+
+
+async def test_ambiguous_rows_are_claimed_again_only_by_choice(
+    pool: asyncpg.Pool, pg_url: str, tmp_path: Path
+) -> None:
+    """An ambiguous row is left alone by workers, unless one runs with --rerender-ambiguous."""
+    from orchestrator.records import Ambiguous
+
+    await _submit(pool, tmp_path, 1)
+    first = await _open(pool, pg_url, "first")
+    (job,) = await _take(first, 1)
+    await first.append(Ambiguous(row=job.row_id, stage="render", message="lost answer"))
+    first.release(job.row_id)
+    await first.aclose()
+    plain = await _open(pool, pg_url, "plain")
+    chosen = await PgLedger.open(pool, pg_url, "b", worker_id="chosen", rerender_ambiguous=True)
+    try:
+        assert await plain._claim() == []
+        (again,) = await _take(chosen, 1)
+        assert chosen.state.rows[again.row_id].status == "ambiguous"
+    finally:
+        await plain.aclose()
+        await chosen.aclose()

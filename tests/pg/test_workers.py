@@ -47,12 +47,18 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def _worker(
-    url: str, out: Path, config: Path, env: dict[str, str], client_id: str = "test-client"
+    url: str,
+    out: Path,
+    config: Path,
+    env: dict[str, str],
+    client_id: str = "test-client",
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "orchestrator", "worker"),
             *("--ledger", url, "--out", str(out), "--config", str(config)),
+            *extra,
         ],
         env={**env, "PICTORY_CLIENT_ID": client_id},
         stdout=subprocess.DEVNULL,
@@ -152,7 +158,17 @@ def test_workers_killed_again_and_again_render_every_row_once(
     report = _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
     results = read_results(tmp_path / "results")
     _check_every_row_once(results, sim.stats(), outs, rows)
+    ambiguous = sum(r["status"] == "ambiguous" for r in results)
+    if ambiguous:  # a kill fell between a render intent and its job id: render those by choice
+        again = _worker(pg_url, outs[0], batch["config"], env, extra=("--rerender-ambiguous",))
+        assert again.wait(timeout=WORKER_TIMEOUT_S) == 0
+        _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
+        results = read_results(tmp_path / "results")
+        assert {r["status"] for r in results} == {"done"}
+        assert sim.stats()["duplicate_renders"] <= ambiguous
     status = _cli(["status", "--ledger", pg_url], env).stdout
     assert "were taken over from a stopped worker" in status, status
     print(status)
-    print(f"{kills} kills; {report.stdout.strip()}; renders {sim.stats()['renders_started']}")
+    stats = sim.stats()
+    print(f"{kills} kills, {ambiguous} ambiguous; {report.stdout.strip()}")
+    print(f"renders {stats['renders_started']}, duplicates {stats['duplicate_renders']}")
