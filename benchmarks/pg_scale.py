@@ -12,7 +12,9 @@ scaled) per scenario; every worker is ``orchestrator worker`` as a child process
   request rate the account saw and its share of 429s (target: <= R, under 1 %).
 - ``kills``: 3 workers on 3 accounts, worker 0 SIGKILLed and restarted every few seconds until
   the batch is done: rows done, renders started, duplicate renders (must be 0), rows taken over
-  and how long after each kill its rows were claimed by another worker.
+  and how long after each kill its rows were claimed by another worker. Rows left ambiguous (a
+  kill between a render intent and its job id) are then rendered again by choice
+  (``worker --rerender-ambiguous``): ``renders_started`` counts those too.
 """
 
 from __future__ import annotations
@@ -91,13 +93,20 @@ class Scenario:
         if done.returncode != 0:
             raise RuntimeError(f"submit failed: {done.stderr}")
 
-    def worker(self, index: int, account: str) -> subprocess.Popen[bytes]:
+    def worker(self, index: int, account: str, *extra: str) -> subprocess.Popen[bytes]:
         env = self.sim.env()
         env["PICTORY_CLIENT_ID"] = f"bench-{account}"
         out = self.folder / f"w{index}"
         return subprocess.Popen(
             orchestrator_argv(
-                "worker", "--ledger", self.url, "--out", str(out), "--config", str(self.config)
+                "worker",
+                "--ledger",
+                self.url,
+                "--out",
+                str(out),
+                "--config",
+                str(self.config),
+                *extra,
             ),
             env=env,
             stdout=subprocess.DEVNULL,
@@ -185,6 +194,11 @@ def kills(pg: local_pg.LocalPostgres, rows: int, seed: int = 16) -> dict[str, An
             workers[0] = scenario.worker(0, "a")
         _wait_all(workers)
         elapsed = time.monotonic() - started
+        after_kills = asyncio.run(_kill_figures(scenario.url, killed))
+        rerendered = after_kills["rows_by_status"].get("ambiguous", 0)
+        if rerendered:  # render those again by choice, as a user would
+            again = scenario.worker(0, "a", "--rerender-ambiguous")
+            _wait_all([again])
         stats = scenario.sim.stats()
         db = asyncio.run(_kill_figures(scenario.url, killed))
     finally:
@@ -196,6 +210,8 @@ def kills(pg: local_pg.LocalPostgres, rows: int, seed: int = 16) -> dict[str, An
         "renders_started": stats["renders_started"],
         "duplicate_renders": stats["duplicate_renders"],
         "lease_s": LEASE_S,
+        "ambiguous_after_kills": rerendered,
+        "rows_by_status_after_kills": after_kills["rows_by_status"],
         **db,
     }
 
