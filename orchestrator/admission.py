@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 
-from orchestrator.clock import Clock
+from orchestrator.clock import Clock, local_time
 from orchestrator.errors import UserError
 from orchestrator.events import Sink
 
@@ -129,7 +128,6 @@ class Admission:
         max_renders: int | None = None,
         window: Window | None = None,
         assumed_row_s: float = 600.0,
-        wall_now: Callable[[], dt.datetime] = dt.datetime.now,
     ) -> None:
         self._clock = clock
         self._sink = sink
@@ -137,7 +135,6 @@ class Admission:
         self._max_renders = max_renders
         self._window = window
         self._assumed_row_s = assumed_row_s
-        self._wall_now = wall_now
         self.stop_reason: str | None = None
         self.renders_sent = 0
         self._reserved: set[str] = set()
@@ -217,13 +214,13 @@ class Admission:
             return False
         if self._window is None:
             return True
-        wait_s = self._window.seconds_until_open(self._wall_now())
+        wait_s = self._window.seconds_until_open(local_time(self._clock))
         if wait_s > 0:
             self._sink.emit("waiting_for_window", wait_s=round(wait_s))
             await self._clock.sleep(wait_s)
             if self.stop_reason is not None:
                 return False
-        left_s = self._window.seconds_left(self._wall_now())
+        left_s = self._window.seconds_left(local_time(self._clock))
         if left_s < self.expected_row_s():
             self.request_stop(
                 f"window closes in {left_s / 60:.0f} min and a row takes about "

@@ -1,14 +1,15 @@
 """The one class that talks to the Pictory API: ``PictoryClient``.
 
-Bytes move through ``orchestrator.transport`` (the only aiohttp client importer); this module
-decides what the API's answers mean: ``_status_error`` is the one place HTTP statuses become our
-exceptions (see ``orchestrator.errors``). Every API call
-goes through the shared request-rate limiter and ``retry.call_with_retry``; video downloads do not
-(they come from a CDN and do not count against the API's limit).
+Bytes move through a ``transport.Transport`` given to the constructor (``AiohttpTransport``, the
+only aiohttp client importer, by default; tests may pass one that answers from memory); this
+module decides what the API's answers mean, through ``responses.answer_body``, the one place HTTP
+statuses become our exceptions (see ``orchestrator.errors``). Every API call goes through the shared
+request-rate limiter and ``retry.call_with_retry``; video downloads do not (they come from a CDN
+and do not count against the API's limit).
 
-Authentication: with client credentials the access token is cached and renewed
-``token_refresh_margin_s`` before it expires by a single refresh shared by all tasks, and once more
-after a 401. With an API key the key is sent bare on every call.
+Authentication (``orchestrator.tokens``): with client credentials the access token is cached and
+renewed by a single refresh shared by all tasks, at most half its lifetime before it expires, and
+once more after a 401. With an API key the key is sent bare on every call.
 
 Routes by credential kind (contract §0, §5.6): Pictory documents video creation with an API key
 only on the v2 routes, and the v1 video routes only for tokens. So ``video_routes`` is ``"v2"``
@@ -24,40 +25,31 @@ the job exists, so it raises ``AmbiguousError`` and is never retried here.
 
 from __future__ import annotations
 
-import json as jsonlib
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
-
-import anyio
 
 from orchestrator import responses
 from orchestrator.clock import Clock
 from orchestrator.config import ApiConfig, Credentials
 from orchestrator.errors import (
     ApiError,
-    AuthError,
     PermanentError,
     RateLimitedError,
-    TransientError,
 )
 from orchestrator.limits import RateLimiter
 from orchestrator.responses import JobState, TemplateInfo
 from orchestrator.retry import RetryPolicy, call_with_retry
-from orchestrator.transport import DownloadResult, Transport
+from orchestrator.tokens import REFUSED_STATUSES, TOKEN_ENDPOINT, TOKEN_PATH, Auth
+from orchestrator.transport import AiohttpTransport, Answer, DownloadResult, Transport
 
 __all__ = ["DownloadResult", "PictoryClient"]
 
-TOKEN_ENDPOINT = "POST /v1/oauth2/token"
-DEFAULT_TOKEN_LIFETIME_S = 3600.0
-MAX_TOKEN_WAITS = 3
-"""Token requests one API call may wait for before it gives up (a token that is unusable as
-soon as it arrives must not become a loop of token requests)."""
-
 
 class PictoryClient:
-    """Calls the API over one aiohttp session. Use as ``async with PictoryClient(...) as c``."""
+    """Calls the API through one transport. Use as ``async with PictoryClient(...) as c``; the
+    client opens and closes its ``transport`` (an ``AiohttpTransport`` unless one is given)."""
 
     def __init__(
         self,
@@ -69,8 +61,8 @@ class PictoryClient:
         retry_policy: RetryPolicy,
         rng: random.Random | None = None,
         on_retry: Callable[[str, str, float], None] | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        self._api = api
         self._base_url = api.base_url.rstrip("/")
         self._credentials = credentials
         self._clock = clock
@@ -78,11 +70,10 @@ class PictoryClient:
         self._policy = retry_policy
         self._rng = rng or random.Random()
         self._on_retry = on_retry
-        self._transport = Transport(api)
-        self._token: str | None = None
-        self._token_expires_at = 0.0
-        self._token_margin_s = 0.0
-        self._token_lock = anyio.Lock()
+        self._transport: Transport = transport or AiohttpTransport(api)
+        self._auth = Auth(
+            credentials, clock=clock, margin_s=api.token_refresh_margin_s, fetch=self._post_token
+        )
         self.requests_sent = 0
         self.answers_received = 0
         """API answers of any status (a dead network is one that gives none)."""
@@ -306,23 +297,7 @@ class PictoryClient:
         sent_with: list[str | None] = [None]  # the credential of this call's latest attempt
 
         async def attempt() -> Any:
-            await self._limiter.acquire()
-            headers = self._auth_headers()
-            fetched = 0
-            while headers is None:
-                # A token is being fetched. Wait for it, then take a new turn: requests that
-                # waited for the token must not all go out at once when it arrives.
-                fetched += 1
-                if fetched > MAX_TOKEN_WAITS:
-                    raise AuthError(
-                        f"no usable access token after {MAX_TOKEN_WAITS} token requests "
-                        "(each expired before it could be used); check the API's clock and "
-                        "expires_in",
-                        endpoint=TOKEN_ENDPOINT,
-                    )
-                await self._valid_token()
-                await self._limiter.acquire()
-                headers = self._auth_headers()
+            headers = await self._auth.headers(self._limiter.acquire)
             if before_send is not None:
                 await before_send()
             sent_with[0] = headers["Authorization"]
@@ -357,7 +332,7 @@ class PictoryClient:
             clock=self._clock,
             rng=self._rng,
             on_rate_limited=self._limiter.on_rate_limited,
-            refresh_auth=lambda: self._refresh_after_401(sent_with[0]),
+            refresh_auth=lambda: self._auth.refresh_after_401(sent_with[0]),
             on_retry=on_retry,
         )
 
@@ -376,159 +351,45 @@ class PictoryClient:
         endpoint = f"{method} {path}"
         if content_type:
             headers["Content-Type"] = content_type
+        answer = await self._exchange(
+            method, path, headers=headers, json=json, data=data, creates_job=creates_job
+        )
+        return responses.answer_body(answer, endpoint, accept_failed_job=accept_failed_job)
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        json: Any = None,
+        data: bytes | None = None,
+        creates_job: bool = False,
+    ) -> Answer:
+        """One request through the transport, counted (any status)."""
         self.requests_sent += 1
         answer = await self._transport.request(
             method,
             self._base_url + path,
-            endpoint=endpoint,
+            endpoint=f"{method} {path}",
             headers=headers,
             json=json,
             data=data,
             creates_job=creates_job,
         )
-        raw, status, retry_after = answer.body, answer.status, answer.retry_after
         self.server_date = answer.date
         self.answers_received += 1
-        body = _parse_json(raw)
-        if 200 <= status < 300:
-            if body is None:
-                raise TransientError(
-                    "the API answered with a body that is not JSON",
-                    endpoint=endpoint,
-                    status=status,
-                )
-            return body
-        code, message = responses.error_detail(body)
-        if (
-            accept_failed_job
-            and body is not None
-            and status < 500
-            and status != 404
-            and status not in (401, 429)
-        ):
-            return body  # a failed job is an answer, parsed by the caller
-        raise _status_error(status, endpoint, code, message, retry_after)
+        return answer
 
-    def _auth_headers(self) -> dict[str, str] | None:
-        """The headers to send now; None when the token must be fetched first."""
-        creds = self._credentials
-        if creds.api_key is not None:
-            return {"Authorization": creds.api_key.get_secret_value()}
-        token = self._usable_token()
-        if token is None:
-            return None
-        headers = {"Authorization": token}
-        if creds.user_id:
-            headers["X-Pictory-User-Id"] = creds.user_id
-        return headers
-
-    def _usable_token(self) -> str | None:
-        margin_s = self._token_margin_s
-        if self._token is not None and self._clock.now() < self._token_expires_at - margin_s:
-            return self._token
-        return None
-
-    async def _valid_token(self) -> str:
-        async with self._token_lock:  # one refresh shared by every waiting task
-            token = self._usable_token()
-            if token is None:
-                await self._fetch_token()
-                token = self._token
-            assert token is not None
-            return token
-
-    async def _refresh_after_401(self, refused: str | None) -> None:
-        """The API refused the token ``refused``: fetch a new one, unless another task already
-        replaced it (one refresh shared by every request that failed with the same token)."""
-        if self._credentials.api_key is not None:
-            return
-        if self._token == refused:
-            self._token = None  # at once: no other request may send the refused token meanwhile
-        async with self._token_lock:
-            if self._token is None:
-                await self._fetch_token()
-
-    async def _fetch_token(self) -> None:
-        creds = self._credentials
-        assert creds.client_id is not None and creds.client_secret is not None
-        payload = {
-            "client_id": creds.client_id.get_secret_value(),
-            "client_secret": creds.client_secret.get_secret_value(),
-        }
-        endpoint = "POST /v1/oauth2/token"
-        await self._limiter.acquire(first=True)  # every other request is waiting for this one
-        self.requests_sent += 1
-        answer = await self._transport.request(
-            "POST",
-            self._base_url + "/v1/oauth2/token",
-            endpoint=endpoint,
-            headers={},
-            json=payload,
-        )
-        raw, status, retry_after = answer.body, answer.status, answer.retry_after
-        self.server_date = answer.date
-        self.answers_received += 1
-        body = _parse_json(raw)
-        if status == 401 or status == 403:
+    async def _post_token(self, payload: dict[str, str]) -> Any:
+        """The token request (``tokens.FetchToken``): first in the rate limiter's queue, since
+        every other request is waiting for it; the body of a 2xx answer, else our exception."""
+        await self._limiter.acquire(first=True)
+        answer = await self._exchange("POST", TOKEN_PATH, headers={}, json=payload)
+        if answer.status in REFUSED_STATUSES:
             raise PermanentError(
-                "the API refused our client credentials", endpoint=endpoint, status=status
+                "the API refused our client credentials",
+                endpoint=TOKEN_ENDPOINT,
+                status=answer.status,
             )
-        if not 200 <= status < 300:
-            code, message = responses.error_detail(body)
-            raise _status_error(status, endpoint, code, message, retry_after)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise TransientError(
-                "token answer without access_token", endpoint=endpoint, status=status
-            )
-        lifetime_s = _lifetime_s(body.get("expires_in") if isinstance(body, dict) else None)
-        self._token = token
-        self._token_expires_at = self._clock.now() + lifetime_s
-        # Renew ``token_refresh_margin_s`` before expiry, but never so early that a fresh token
-        # already counts as expired (a token that lives 20 s with a 300 s margin did, and the
-        # client asked for tokens in a loop): at most half the token's lifetime.
-        self._token_margin_s = min(self._api.token_refresh_margin_s, lifetime_s / 2)
-
-
-def _lifetime_s(expires_in: Any) -> float:
-    """``expires_in`` in seconds; the documented 3600 when absent or unreadable (§2 step 1)."""
-    try:
-        value = float(expires_in)
-    except (TypeError, ValueError):
-        return DEFAULT_TOKEN_LIFETIME_S
-    return value if value > 0 and value == value else DEFAULT_TOKEN_LIFETIME_S
-
-
-def _status_error(
-    status: int, endpoint: str, code: str | None, message: str | None, retry_after: str | None
-) -> ApiError:
-    text = message or f"HTTP {status}"
-    if status == 429:
-        return RateLimitedError(
-            text,
-            endpoint=endpoint,
-            status=status,
-            error_code=code,
-            retry_after_s=_parse_retry_after(retry_after),
-        )
-    if status == 401:
-        return AuthError(text, endpoint=endpoint, status=status, error_code=code)
-    if status >= 500 or status == 408:
-        return TransientError(text, endpoint=endpoint, status=status, error_code=code)
-    return PermanentError(text, endpoint=endpoint, status=status, error_code=code)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare enough to fall back to our default pause
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return jsonlib.loads(raw) if raw else None
-    except ValueError:
-        return None
+        return responses.answer_body(answer, TOKEN_ENDPOINT)

@@ -1,6 +1,8 @@
-"""Time as a seam: limiters, retries and polling take a ``Clock`` so tests run on virtual time.
+"""Time as a seam: every reading of time and every wait goes through a ``Clock``, so tests run on
+virtual time. ``now()`` is monotonic (limiters, retries, polling, durations); ``wall_s()`` is the
+calendar (timestamps in logs, the overnight window; ``local_time`` reads it as a local datetime).
 
-``RealClock`` is the monotonic wall clock. ``VirtualClock`` is trio's ``MockClock`` with
+``RealClock`` is the system's clocks. ``VirtualClock`` is trio's ``MockClock`` with
 ``autojump_threshold=0``, for asyncio: a ``sleep`` never waits for real time; instead, whenever
 every task in the event loop is blocked (on this clock, on a lock, an event, a stream...), time
 jumps to the earliest pending deadline and the sleepers due then are woken, in deadline order
@@ -21,6 +23,7 @@ time-compressed simulator) when sockets are involved.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import heapq
 import itertools
 import math
@@ -43,19 +46,31 @@ class Clock(Protocol):
         """Monotonic seconds (arbitrary origin)."""
         ...
 
+    def wall_s(self) -> float:
+        """Calendar time: seconds since the Unix epoch. Not monotonic (the system may set it)."""
+        ...
+
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` (zero or negative: just let other tasks run)."""
         ...
 
 
 class RealClock:
-    """The wall clock (monotonic) and anyio's sleep."""
+    """The system's monotonic and calendar clocks, and anyio's sleep."""
 
     def now(self) -> float:
         return time.monotonic()
 
+    def wall_s(self) -> float:
+        return time.time()
+
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(max(0.0, seconds))
+
+
+def local_time(clock: Clock) -> dt.datetime:
+    """``clock``'s calendar time as a naive local datetime (what ``datetime.now()`` answers)."""
+    return dt.datetime.fromtimestamp(clock.wall_s())
 
 
 @dataclass(order=True, slots=True)
@@ -73,9 +88,20 @@ class VirtualClock:
     woken: ``await clock.sleep(1.5)`` from 0 leaves ``now() == 1.5`` exactly. ``sleep(0)`` is a
     plain checkpoint and does not move time; ``sleep(inf)`` sleeps until cancelled. A cancelled
     sleeper leaves no trace.
+
+    ``wall_s()`` starts at ``wall_start`` (a local datetime or epoch seconds; the real calendar
+    time when the clock is made, by default) and moves with ``now()``.
     """
 
-    def __init__(self, start_s: float = 0.0) -> None:
+    def __init__(
+        self, start_s: float = 0.0, *, wall_start: dt.datetime | float | None = None
+    ) -> None:
+        self._start_s = float(start_s)
+        if wall_start is None:
+            wall_start = time.time()
+        elif isinstance(wall_start, dt.datetime):
+            wall_start = wall_start.timestamp()
+        self._wall_start_s = float(wall_start)
         self._now_s = float(start_s)
         self._sleepers: list[_Sleeper] = []
         self._seq = itertools.count()
@@ -85,6 +111,9 @@ class VirtualClock:
 
     def now(self) -> float:
         return self._now_s
+
+    def wall_s(self) -> float:
+        return self._wall_start_s + (self._now_s - self._start_s)
 
     @property
     def pending_sleepers(self) -> int:

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from orchestrator import simulated
 from orchestrator.admission import HaltPolicy, Window
+from orchestrator.clock import RealClock, local_time
 from orchestrator.config import Config, Credentials, load_config, load_credentials
 from orchestrator.console import console_sink
 from orchestrator.doctor import Finding
@@ -268,7 +269,7 @@ def _window(args: argparse.Namespace) -> Window | None:
         return Window.parse(args.window)
     if args.until:
         window = Window.parse(args.until, option="--until")
-        now = dt.datetime.now()
+        now = local_time(RealClock())
         left_s = window.seconds_left(now)
         if window.end < now.time() and left_s > UNTIL_MAX_AHEAD_H * 3600:
             means = now + dt.timedelta(seconds=left_s)
@@ -317,20 +318,21 @@ async def _run(
     spec: RunSpec, config: Config, credentials: Credentials, simulate: str | None, verbose: bool
 ) -> RunSummary:
     secrets = credentials.secrets()
+    clock = RealClock()
     created = not spec.run_dir.exists()
     try:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
-        log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets)
+        log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets, clock=clock)
     except OSError as exc:
         raise RunDirError(
             f"{spec.run_dir}: cannot use it as the run directory ({exc.strerror}); "
             "choose a folder you can write with --out"
         ) from exc
-    display = console_sink(secrets=secrets, verbose=verbose)
+    display = console_sink(secrets=secrets, verbose=verbose, clock=clock)
     sink = FanoutSink(log, display)
     try:
         async with simulated.target(config, simulate) as effective:
-            return await execute(spec, effective, credentials, sink=sink)
+            return await execute(spec, effective, credentials, sink=sink, clock=clock)
     except UserError:
         if created and not (spec.run_dir / LEDGER_NAME).exists():
             # Refused before anything was recorded (a bad manifest...): leave no --out behind.

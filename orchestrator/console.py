@@ -11,7 +11,6 @@ Both scrub secrets from anything they print.
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter, deque
 from typing import Any, TextIO
 
@@ -20,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.clock import Clock, RealClock
 from orchestrator.events import human_duration, scrub
 
 ACTIVE_STAGES = ("preview", "render", "download")
@@ -33,9 +33,10 @@ STALL_MIN_S = 30.0
 
 
 class Tally:
-    """Counts folded from events; shared by both displays."""
+    """Counts folded from events; shared by both displays. Times are ``clock.now()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or RealClock()
         self.total = 0
         self.done = 0
         self.failed = 0
@@ -47,7 +48,7 @@ class Tally:
         """The limiter's current ceiling, shown beside the measured rate."""
         self.rate_limited = 0
         self.requests = 0
-        self.started_at = time.monotonic()
+        self.started_at = self._clock.now()
         self.done_this_run = 0
         self._stage_of: dict[str, str] = {}
         self._finished_at: deque[float] = deque(maxlen=ETA_WINDOW)
@@ -64,7 +65,7 @@ class Tally:
             if isinstance(row, str):
                 self._stage_of.pop(row, None)
             if kind != "row_deferred":
-                self._finished_at.append(time.monotonic())
+                self._finished_at.append(self._clock.now())
             if kind == "row_done":
                 self.done += 1
                 self.done_this_run += 1
@@ -94,7 +95,7 @@ class Tally:
         finished = self._finished_at
         if self.stopping is not None or len(finished) < 2 or remaining <= 0:
             return None
-        span_s = time.monotonic() - finished[0]
+        span_s = self._clock.now() - finished[0]
         if span_s <= 0:
             return None
         return remaining / ((len(finished) - 1) / span_s)
@@ -108,7 +109,7 @@ class Tally:
         finished = self._finished_at
         if len(finished) >= 2:
             gap_s = (finished[-1] - finished[0]) / (len(finished) - 1)
-            quiet_s = time.monotonic() - finished[-1]
+            quiet_s = self._clock.now() - finished[-1]
             if quiet_s > max(STALL_FACTOR * gap_s, STALL_MIN_S):
                 # An ETA from the recent rate would be a fiction now: some job is slow or stuck
                 # and will take until its stage's deadline at most.
@@ -141,13 +142,15 @@ class LineSink:
         stream: TextIO | None = None,
         interval_s: float = 10.0,
         verbose: bool = False,
+        clock: Clock | None = None,
     ) -> None:
-        self.tally = Tally()
+        self._clock = clock or RealClock()
+        self.tally = Tally(self._clock)
         self._stream = stream or sys.stderr
         self._secrets = secrets
         self._interval_s = interval_s
         self._verbose = verbose
-        self._last_line = time.monotonic()
+        self._last_line = self._clock.now()
         self._closed = False
 
     def _print(self, text: str) -> None:
@@ -164,7 +167,7 @@ class LineSink:
         message = _describe(kind, fields, self._verbose)
         if message:
             self._print(message)
-        now = time.monotonic()
+        now = self._clock.now()
         if now - self._last_line >= self._interval_s:
             self._last_line = now
             self._print("… " + self.tally.line())
@@ -175,9 +178,14 @@ class LineSink:
 
 class LiveSink:
     def __init__(
-        self, *, secrets: list[str], stream: TextIO | None = None, verbose: bool = False
+        self,
+        *,
+        secrets: list[str],
+        stream: TextIO | None = None,
+        verbose: bool = False,
+        clock: Clock | None = None,
     ) -> None:
-        self.tally = Tally()
+        self.tally = Tally(clock)
         self._secrets = secrets
         self._verbose = verbose
         self._console = Console(file=stream or sys.stderr)
@@ -217,10 +225,12 @@ class LiveSink:
         self._live.stop()
 
 
-def console_sink(*, secrets: list[str], verbose: bool) -> LineSink | LiveSink:
+def console_sink(
+    *, secrets: list[str], verbose: bool, clock: Clock | None = None
+) -> LineSink | LiveSink:
     if sys.stderr.isatty():
-        return LiveSink(secrets=secrets, verbose=verbose)
-    return LineSink(secrets=secrets, verbose=verbose)
+        return LiveSink(secrets=secrets, verbose=verbose, clock=clock)
+    return LineSink(secrets=secrets, verbose=verbose, clock=clock)
 
 
 def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:

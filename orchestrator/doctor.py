@@ -16,15 +16,13 @@ warnings allowed) or 2 (something to fix).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from orchestrator.client import PictoryClient
-from orchestrator.clock import RealClock
+from orchestrator.clock import Clock, RealClock
 from orchestrator.config import (
     DEFAULT_BASE_URL,
     ENV_API_KEY,
@@ -38,6 +36,7 @@ from orchestrator.config import (
 from orchestrator.errors import ApiError, AuthError, NotDeliveredError, PermanentError
 from orchestrator.limits import RateLimiter
 from orchestrator.retry import RetryPolicy
+from orchestrator.tokens import TOKEN_ENDPOINT
 
 Verdict = Literal["ok", "warn", "fail", "skip"]
 
@@ -47,7 +46,6 @@ WARN_SKEW_S = 30.0
 """Beyond this, a warning."""
 DOCTOR_RETRY = RetryPolicy(max_attempts=2, base_delay_s=0.5, max_delay_s=2.0)
 """A doctor asks once more after a passing fault, not for minutes."""
-TOKEN_ENDPOINT = "POST /v1/oauth2/token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +83,11 @@ async def diagnose(
     config: Config,
     credentials: Credentials,
     *,
-    wall_time_s: Callable[[], float] = time.time,
+    clock: Clock | None = None,
 ) -> list[Finding]:
-    """Run checks 2–5 against ``config.api.base_url`` with ``credentials``."""
-    clock = RealClock()
+    """Run checks 2–5 against ``config.api.base_url`` with ``credentials``; the API's clock is
+    compared with ``clock``'s calendar time (the system's by default)."""
+    clock = clock or RealClock()
     limiter = RateLimiter(clock, max_rps=config.limits.max_requests_per_s)
     base_url = config.api.base_url
     findings: list[Finding] = []
@@ -104,7 +103,7 @@ async def diagnose(
             return findings
         who = "token issued" if credentials.kind == "client_credentials" else "API key accepted"
         findings.append(Finding("API", "ok", f"{base_url} answers as the Pictory API ({who})"))
-        findings.append(_skew_finding(client.server_date, wall_time_s()))
+        findings.append(_skew_finding(client.server_date, clock.wall_s()))
         findings.append(_quota_finding(quota))
         try:
             templates = await client.list_templates()

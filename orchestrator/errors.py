@@ -16,6 +16,9 @@ Hierarchy::
     │   ├── ConfigError           a config key or environment variable
     │   ├── QuotaError            the account's video minutes cannot fit the batch
     │   └── RunDirError           the run directory is locked, or belongs to another manifest
+    ├── RowStopped                one row stops early, its outcome already decided (not a failure)
+    │   ├── RowAmbiguous          a render may exist that we cannot find; already recorded
+    │   └── RowDeferred           the spend cap stopped it before its render: left pending
     └── ApiError                  a call to the Pictory API went wrong; carries a verdict
         ├── NotDeliveredError     the request never left (connection refused, DNS): retry
         ├── TransientError        5xx, read timeout on a safe request: retry with backoff
@@ -214,6 +217,18 @@ class ValidationFailed(ManifestError):
         self.lines = lines
         self.total = total
         super().__init__(f"{total} problem(s) in the manifest; nothing was sent")
+
+
+class RowStopped(OrchestratorError):
+    """One row stops here without a failure to record; the pipeline ends it quietly."""
+
+
+class RowAmbiguous(RowStopped):
+    """The row stops here: a render may exist that we cannot find. Already recorded."""
+
+
+class RowDeferred(RowStopped):
+    """The row stops for now without failing (spend cap reached): left pending for a resume."""
 
 
 class DamagedRecord(ValueError):

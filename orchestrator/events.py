@@ -7,9 +7,10 @@ raise into the pipeline. ``JsonlLogSink`` scrubs every known secret from what it
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Protocol, TextIO
+
+from orchestrator.clock import Clock, RealClock
 
 LOG_NAME = "log.jsonl"
 """The run's event log, ``RUN_DIR/log.jsonl`` (see ``JsonlLogSink``)."""
@@ -71,12 +72,13 @@ def scrub(text: str, secrets: list[str]) -> str:
 class JsonlLogSink:
     """Appends one JSON object per event to ``RUN_DIR/log.jsonl`` (line-buffered, no fsync)."""
 
-    def __init__(self, path: Path, secrets: list[str]) -> None:
+    def __init__(self, path: Path, secrets: list[str], *, clock: Clock | None = None) -> None:
         self._file: TextIO = path.open("a", encoding="utf-8", buffering=1)
         self._secrets = secrets
+        self._clock = clock or RealClock()
 
     def emit(self, kind: str, /, **fields: Any) -> None:
-        record = {"ts": round(time.time(), 3), "event": kind, **fields}
+        record = {"ts": round(self._clock.wall_s(), 3), "event": kind, **fields}
         line = json.dumps(record, ensure_ascii=False, default=str)
         self._file.write(scrub(line, self._secrets) + "\n")
 

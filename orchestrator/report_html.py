@@ -18,15 +18,16 @@ a variable holding ``<script>`` is shown, not run.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import os
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.clock import Clock, RealClock, local_time
 from orchestrator.ledger import LedgerState
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.report_page import PAGE_TEMPLATE
@@ -129,9 +130,10 @@ def write_report(
     notice: str | None = None,
     posters_wanted: bool = True,
     options: ManifestOptions = DEFAULT_OPTIONS,
+    clock: Clock | None = None,
 ) -> ReportInfo:
     """Write ``report-data.js``, the posters and ``report.html``; ``notice`` is shown on top
-    (e.g. that a canary waits for approval)."""
+    (e.g. that a canary waits for approval); the page says when it was written (``clock``)."""
     counts: Counter[str] = Counter()
     failures: dict[str, FailureGroup] = {}
     columns: dict[str, int] = {}
@@ -170,7 +172,8 @@ def write_report(
         out.flush()
         os.fsync(out.fileno())
     os.replace(data_tmp, run_dir / DATA_NAME)
-    page = _page(run_dir, counts, failures, ledger_timing(state), notice)
+    written = local_time(clock or RealClock())
+    page = _page(run_dir, counts, failures, ledger_timing(state), notice, written)
     path = run_dir / REPORT_NAME
     tmp = run_dir / f".{REPORT_NAME}.tmp"
     tmp.write_text(page, encoding="utf-8")
@@ -189,6 +192,7 @@ def _page(
     failures: dict[str, FailureGroup],
     timing: Timing,
     notice: str | None,
+    written: dt.datetime,
 ) -> str:
     esc = html.escape
     total = sum(counts.values())
@@ -200,7 +204,7 @@ def _page(
     stats = (
         f"<span>{total} rows</span><span>working time {_duration(timing.active_s)}</span>"
         f"<span>{per_min:.1f} videos/min</span>"
-        f"<span>written {esc(time.strftime('%Y-%m-%d %H:%M:%S'))}</span>"
+        f"<span>written {esc(f'{written:%Y-%m-%d %H:%M:%S}')}</span>"
     )
     groups = []
     for kind, group in sorted(failures.items(), key=lambda kv: -kv[1].count):

@@ -14,12 +14,26 @@ Every quirk of ``../shared/pictory-api.md`` is understood here and nowhere else:
 - a finished render offers ``srtFile``/``vttFile``/``txtFile`` (§2 step 6) in an unpublished
   form: any non-empty string is kept (a URL to download, or the file's contents);
 - a failed job answers ``success: false`` with ``data.status == "failed"`` and an error code.
+
+``answer_body`` is the one place an HTTP status becomes our exception (``orchestrator.errors``).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from orchestrator.errors import (
+    ApiError,
+    AuthError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+
+if TYPE_CHECKING:  # the transport's plain answer record; importing it would import aiohttp
+    from orchestrator.transport import Answer
 
 JobStatus = Literal["pending", "in-progress", "completed", "failed", "cleaned"]
 KNOWN_STATUSES = frozenset({"", "pending", "in-progress", "completed", "failed", "cleaned"})
@@ -157,6 +171,56 @@ def error_detail(body: Any) -> tuple[str | None, str | None]:
         code if isinstance(code, str) else None,
         message if isinstance(message, str) else None,
     )
+
+
+def answer_body(answer: Answer, endpoint: str, *, accept_failed_job: bool = False) -> Any:
+    """The JSON body of a 2xx ``answer``; otherwise the exception its status means.
+
+    ``accept_failed_job``: a job read answered with a 4xx JSON body (other than 401, 404, 429) is
+    a failed job, returned for ``parse_job``. A 2xx body that is not JSON is transient."""
+    status = answer.status
+    body = _parse_json(answer.body)
+    if 200 <= status < 300:
+        if body is None:
+            raise TransientError(
+                "the API answered with a body that is not JSON", endpoint=endpoint, status=status
+            )
+        return body
+    if accept_failed_job and body is not None and status < 500 and status not in (401, 404, 429):
+        return body  # a failed job is an answer, parsed by the caller
+    code, message = error_detail(body)
+    text = message or f"HTTP {status}"
+    if status == 429:
+        error: ApiError = RateLimitedError(
+            text,
+            endpoint=endpoint,
+            status=status,
+            error_code=code,
+            retry_after_s=_parse_retry_after(answer.retry_after),
+        )
+    elif status == 401:
+        error = AuthError(text, endpoint=endpoint, status=status, error_code=code)
+    elif status >= 500 or status == 408:
+        error = TransientError(text, endpoint=endpoint, status=status, error_code=code)
+    else:
+        error = PermanentError(text, endpoint=endpoint, status=status, error_code=code)
+    raise error
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare enough to fall back to our default pause
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _items(value: Any) -> list[dict[str, Any]] | None:

@@ -1,9 +1,15 @@
-"""The one classification point: what to do after a call failed, and the loop that does it.
+"""The one place that decides what is tried again, at three scales.
 
-``classify`` turns an exception into a ``Decision``; ``call_with_retry`` runs a call, classifies
-each failure, waits on the given clock, and re-raises the last exception when the decision is
-``fail`` or ``ambiguous`` (the caller records it in the ledger). Nothing else in the package decides
-whether an API error is retried.
+1. **A request** (this is most of it): ``classify`` turns an exception into a ``Decision``;
+   ``call_with_retry`` runs a call, classifies each failure, waits on the given clock, and
+   re-raises the last exception when the decision is ``fail`` or ``ambiguous`` (the caller records
+   it in the ledger).
+2. **A step of a stage**, after ``call_with_retry`` gave up: a ``SecondChance`` says which errors
+   a stage may answer by doing the step again, and how many times (see the table below).
+3. **A row, at the start of a run**: ``resume_action`` says whether a run works on a row the
+   ledger already knows, and whether its old jobs must be forgotten first.
+
+Nothing else in the package decides whether an API error is retried.
 
 Decision table (first matching row wins; ``attempt`` counts from 1, the attempt that just failed)::
 
@@ -32,6 +38,33 @@ uniform between zero and the exponential cap, so rows failing together do not re
 
 Cancellation is never retried (tenacity's trap: catching ``BaseException`` swallows it):
 ``call_with_retry`` only catches ``ApiError``, and ``classify`` re-raises anything else.
+
+Second chances (a stage does a whole step again; ``SecondChance.allows``)::
+
+    name                error                               times  why it is safe
+    ------------------  ----------------------------------  -----  ----------------------------
+    RESEND_UNBILLED     AmbiguousError of a preview,         3      an orphan unbilled job costs
+                        storyboard, transcription or                nothing (renders never: the
+                        highlights request                          delivery contract)
+    REMAKE_UNBILLED     JobFailedError, JobStuckError,       2      previews, transcriptions
+                        JobLostError of a preview,                  and highlights bill
+                        transcription or highlights job             nothing
+    REUPLOAD_TEMPLATE   PermanentError 404 on a request      1      a 404 started no job
+                        naming our uploaded template
+    REREAD_VIDEO_URL    NotAVideoError of a download         1      reads the render job again;
+                                                                    never renders again
+
+Resuming a row the ledger knows (``resume_action``)::
+
+    ledger status           action    unless
+    ----------------------  --------  ---------------------------------------------------------
+    pending                 work
+    done                    skip
+    ambiguous               skip      --rerender-ambiguous: work
+    failed, permanent       skip      --retry-failed: as any other failed row
+    failed, its job failed  restart   (job_failed, job_lost: the recorded jobs are dead)
+      or is lost
+    failed, any other way   work      (re-attaches to the recorded jobs)
 """
 
 from __future__ import annotations
@@ -40,7 +73,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from orchestrator.clock import Clock
 from orchestrator.errors import (
@@ -48,7 +81,10 @@ from orchestrator.errors import (
     ApiError,
     AuthError,
     DownloadError,
+    JobFailedError,
+    JobLostError,
     JobStuckError,
+    NotAVideoError,
     NotDeliveredError,
     PermanentError,
     RateLimitedError,
@@ -205,3 +241,64 @@ async def call_with_retry(
                 await clock.sleep(decision.delay_s)
         else:
             await clock.sleep(decision.delay_s)
+
+
+# ---- second chances: a stage does a step again after call_with_retry gave up ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class SecondChance:
+    """Which failures of a step its stage answers by doing the step again, at most ``max_times``
+    in one run of the row (the table in this module's docstring)."""
+
+    errors: tuple[type[ApiError], ...]
+    max_times: int
+    status: int | None = None
+    """Only errors with this HTTP status (None: any)."""
+
+    def allows(self, exc: ApiError, times_done: int) -> bool:
+        """Whether the step that failed with ``exc`` is done again, after ``times_done`` goes."""
+        matches = isinstance(exc, self.errors) and self.status in (None, exc.status)
+        return matches and times_done < self.max_times
+
+
+RESEND_UNBILLED = SecondChance((AmbiguousError,), max_times=3)
+REMAKE_UNBILLED = SecondChance((JobFailedError, JobStuckError, JobLostError), max_times=2)
+REUPLOAD_TEMPLATE = SecondChance((PermanentError,), max_times=1, status=404)
+REREAD_VIDEO_URL = SecondChance((NotAVideoError,), max_times=1)
+
+
+# ---- resuming a row the ledger knows ---------------------------------------------------------
+
+ResumeAction = Literal["work", "skip", "restart"]
+"""``restart``: record a ``retry`` (forgetting the row's dead jobs), then work on it."""
+RESTART_AFTER_KINDS = ("job_failed", "job_lost")
+"""Failure kinds whose recorded jobs are dead: the row starts over from new jobs."""
+
+
+class RecordedRow(Protocol):
+    """What ``resume_action`` reads of a row's ledger state (``row_state.RowState``)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def fail_permanent(self) -> bool: ...
+
+    @property
+    def fail_kind(self) -> str | None: ...
+
+
+def resume_action(
+    state: RecordedRow | None, *, retry_failed: bool, rerender_ambiguous: bool
+) -> ResumeAction:
+    """What a run does with a row the ledger records as ``state`` (None: never seen)."""
+    if state is None or state.status == "pending":
+        return "work"
+    if state.status == "done":
+        return "skip"
+    if state.status == "ambiguous":
+        return "work" if rerender_ambiguous else "skip"
+    if state.fail_permanent and not retry_failed:
+        return "skip"
+    return "restart" if state.fail_kind in RESTART_AFTER_KINDS else "work"

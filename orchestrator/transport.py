@@ -1,8 +1,13 @@
 """The network seam: the only module that imports aiohttp's client (httpx's transport idea).
 
-``Transport`` owns the one ``aiohttp.ClientSession`` and moves bytes: API requests, streamed video
-downloads (resumed with ``Range``) and streamed file uploads. ``_translate`` is the one place
-aiohttp's exceptions become ours; what an HTTP *status* means is decided by ``client``.
+``Transport`` is what ``client.PictoryClient`` needs from the network: send a request and read its
+answer, stream a download to a file, stream a file up to a signed URL, open and close. It moves
+bytes; what an HTTP *status* means is decided by ``client``.
+
+``AiohttpTransport`` is the one every run uses: it owns the one ``aiohttp.ClientSession``, resumes
+downloads with ``Range`` and streams uploads. ``_translate`` is the one place aiohttp's exceptions
+become ours, through ``lost_request_error`` and ``undelivered_error``, which a transport for tests
+(``tests/memory_transport.py``) raises the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 import aiofiles
@@ -52,14 +57,47 @@ class DownloadResult:
     sha256: str
 
 
-class Transport:
-    """One aiohttp session for everything. Use as ``async with Transport(api) as t``."""
+class Transport(Protocol):
+    """Moves bytes for ``PictoryClient``, which opens it with ``__aenter__`` and closes it with
+    ``__aexit__`` (``async with``). Failures to move bytes are our exceptions: a request that never
+    left is ``undelivered_error``, an answer lost after sending is ``lost_request_error``."""
+
+    async def __aenter__(self) -> object: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        headers: dict[str, str],
+        json: Any = None,
+        data: bytes | None = None,
+        creates_job: bool = False,
+    ) -> Answer:
+        """Send one request and read its whole (small) answer, whatever its status.
+        ``endpoint`` names it in errors; ``creates_job`` makes a lost answer ambiguous."""
+        ...
+
+    async def download(self, url: str, dest: Path, *, video: bool = False) -> DownloadResult:
+        """Stream ``url`` (no API credentials) into ``dest``; ``video``: it must be an MP4."""
+        ...
+
+    async def upload(self, url: str, path: Path, content_type: str) -> int:
+        """Stream the file at ``path`` to a signed ``url`` with PUT; returns the bytes sent."""
+        ...
+
+
+class AiohttpTransport:
+    """One aiohttp session for everything. Use as ``async with AiohttpTransport(api) as t``."""
 
     def __init__(self, api: ApiConfig) -> None:
         self._api = api
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Transport:
+    async def __aenter__(self) -> AiohttpTransport:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._api.connect_timeout_s, sock_read=self._api.read_timeout_s
         )
@@ -221,13 +259,24 @@ def _translate(exc: BaseException, endpoint: str, creates_job: bool) -> ApiError
     """aiohttp's exceptions → ours. The only place that knows aiohttp's hierarchy."""
     name = type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-        return NotDeliveredError(f"could not reach the API ({name})", endpoint=endpoint)
+        return undelivered_error(endpoint, name)
+    return lost_request_error(endpoint, name, creates_job=creates_job)
+
+
+def undelivered_error(endpoint: str, cause: str) -> ApiError:
+    """The request never left (connection refused, DNS, connect timeout): safe to send again."""
+    return NotDeliveredError(f"could not reach the API ({cause})", endpoint=endpoint)
+
+
+def lost_request_error(endpoint: str, cause: str, *, creates_job: bool) -> ApiError:
+    """The connection failed after the request may have been sent (dropped, read timeout): a
+    job-creating request is ambiguous (never resent), any other one transient."""
     if creates_job:
         return AmbiguousError(
-            f"connection lost after the request was sent ({name}); the job may or may not exist",
+            f"connection lost after the request was sent ({cause}); the job may or may not exist",
             endpoint=endpoint,
         )
-    return TransientError(f"connection problem ({name})", endpoint=endpoint)
+    return TransientError(f"connection problem ({cause})", endpoint=endpoint)
 
 
 def _require_http(url: str) -> None:

@@ -14,6 +14,7 @@ from orchestrator.errors import RunDirError
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
 from orchestrator.records import Retry, RowJob
+from orchestrator.retry import resume_action
 from orchestrator.row_state import RowState
 
 
@@ -55,21 +56,17 @@ def versioned_name(videos_dir: Path, current: str) -> str:
 async def admit(
     state: RowState | None, retry_failed: bool, config: Config, ledger: Ledger, job: RowJob
 ) -> bool:
-    """Decide whether this run works on the row; record a restart when its old jobs are dead."""
-    if state is None or state.status == "pending":
-        return True
-    if state.status == "done":
-        return False
-    if state.status == "ambiguous":
-        return config.run.rerender_ambiguous
-    # failed
-    if state.fail_permanent and not retry_failed:
-        return False
-    if state.fail_kind in ("job_failed", "job_lost"):
+    """Whether this run works on the row (``retry.resume_action`` decides); record a restart
+    when its old jobs are dead."""
+    action = resume_action(
+        state, retry_failed=retry_failed, rerender_ambiguous=config.run.rerender_ambiguous
+    )
+    if action == "restart":
+        assert state is not None
         await ledger.append(
             Retry(row=job.row_id, reason=f"previous job failed: {state.fail_message}")
         )
-    return True
+    return action != "skip"
 
 
 def check_same_manifest(ledger: Ledger, run_dir: Path, manifest: Path) -> None:

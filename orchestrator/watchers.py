@@ -6,7 +6,6 @@ rows in flight (each resumes where the ledger left it).
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -15,7 +14,7 @@ import anyio
 
 from orchestrator.admission import NetworkWatch, Window
 from orchestrator.client import PictoryClient
-from orchestrator.clock import Clock
+from orchestrator.clock import Clock, local_time
 from orchestrator.config import Config
 from orchestrator.events import Sink
 
@@ -50,7 +49,7 @@ async def close_at_window_end(
     window: Window, clock: Clock, rows_scope: anyio.CancelScope, sink: Sink
 ) -> None:
     """With ``--at-window-end stop``: when the window closes, leave in-flight rows for resume."""
-    await clock.sleep(window.seconds_left(dt.datetime.now()))
+    await clock.sleep(window.seconds_left(local_time(clock)))
     sink.emit("window_closed", action="leaving in-flight rows for the next resume")
     rows_scope.cancel()
 

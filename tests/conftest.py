@@ -127,5 +127,6 @@ class _CompatResponse(aiohttp.ClientResponse):
 
 @pytest.fixture
 def aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    """For tests of the client against aioresponses' canned answers."""
+    """For tests of the aiohttp transport against aioresponses' canned answers (the client's own
+    logic is tested on ``memory_transport.MemoryTransport``)."""
     monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from orchestrator.admission import Admission, HaltPolicy, Window
-from orchestrator.clock import VirtualClock
+from orchestrator.clock import VirtualClock, local_time
 from orchestrator.errors import UserError
 from orchestrator.events import ListSink
 
@@ -77,28 +77,20 @@ async def test_spend_cap_reserves_renders_in_order_and_passes_unused_ones_on() -
 
 async def test_window_waits_until_open_on_virtual_time() -> None:
     """Started before the window, admission sleeps (virtually) until it opens."""
-    clock = VirtualClock()
-    wall = [dt.datetime(2026, 11, 28, 21, 0)]
-
-    def now() -> dt.datetime:
-        return wall[0] + dt.timedelta(seconds=clock.now())
-
-    admission = Admission(
-        clock, ListSink(), window=Window.parse("22:00-06:00"), assumed_row_s=60, wall_now=now
-    )
+    clock = VirtualClock(wall_start=dt.datetime(2026, 11, 28, 21, 0))
+    admission = Admission(clock, ListSink(), window=Window.parse("22:00-06:00"), assumed_row_s=60)
     assert await admission.admit()
     assert clock.now() == pytest.approx(3600)
+    assert local_time(clock) == dt.datetime(2026, 11, 28, 22, 0)
 
 
 async def test_no_row_starts_that_cannot_finish_before_the_window_ends() -> None:
     """Near the end of the window, rows longer than the time left are not started."""
-    wall = dt.datetime(2026, 11, 28, 5, 50)
     admission = Admission(
-        VirtualClock(),
+        VirtualClock(wall_start=dt.datetime(2026, 11, 28, 5, 50)),
         ListSink(),
         window=Window.parse("06:00", option="--until"),
         assumed_row_s=300,
-        wall_now=lambda: wall,
     )
     assert await admission.admit()  # 10 min left, a row takes 5
     for _ in range(5):

@@ -1,4 +1,5 @@
-"""PictoryClient against canned answers (aioresponses): auth, quirks, verdicts; virtual time."""
+"""PictoryClient's own logic on a transport that answers from memory: auth and tokens, verdicts,
+retries, the delivery contract; virtual time. (The aiohttp transport: ``test_transport.py``.)"""
 
 from __future__ import annotations
 
@@ -7,33 +8,29 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import anyio
 import pytest
-from aioresponses import CallbackResult, aioresponses
-from pydantic import SecretStr
+from memory_transport import (
+    API_KEY,
+    MemoryTransport,
+    Reply,
+    Sent,
+    lost,
+    memory_client,
+    refused,
+    reply,
+)
 
 from orchestrator.client import PictoryClient
 from orchestrator.clock import VirtualClock
-from orchestrator.config import ApiConfig, Credentials
-from orchestrator.errors import AmbiguousError, JobLostError, PermanentError
+from orchestrator.errors import AmbiguousError, AuthError, JobLostError, PermanentError
 from orchestrator.limits import RateLimiter
-from orchestrator.retry import RetryPolicy
 from orchestrator.stages.poll import wait_for_job
+from orchestrator.tokens import MAX_TOKEN_WAITS
 
-BASE = "http://pictory.test/pictoryapis"
-JOB = f"{BASE}/v1/jobs/j1"
-TOKEN = f"{BASE}/v1/oauth2/token"
+JOB = "/v1/jobs/j1"
+TOKEN = "/v1/oauth2/token"
 RUNNING = {"job_id": "j1", "success": True, "data": {"status": "in-progress"}}
-
-
-def _creds(api_key: str | None = None) -> Credentials:
-    if api_key:
-        return Credentials(api_key=SecretStr(api_key))
-    return Credentials(client_id=SecretStr("cid"), client_secret=SecretStr("csecret"), user_id="u1")
-
-
-pytestmark = pytest.mark.usefixtures("aioresponses_compat")
 
 
 @pytest.fixture
@@ -42,157 +39,145 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-async def make_client(clock: VirtualClock) -> AsyncIterator[Any]:
-    clients: list[PictoryClient] = []
-
-    async def make(
-        creds: Credentials | None = None, limiter: RateLimiter | None = None
-    ) -> PictoryClient:
-        client = PictoryClient(
-            ApiConfig(base_url=BASE, user_agent="orchestrator-tests/1"),
-            creds or _creds(),
-            clock=clock,
-            limiter=limiter or RateLimiter(clock, max_rps=1000),
-            retry_policy=RetryPolicy(max_attempts=4, base_delay_s=0.5),
-            rng=random.Random(1),
-        )
-        await client.__aenter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.__aexit__(None, None, None)
+def api() -> MemoryTransport:
+    return MemoryTransport()
 
 
-def _token_answer(token: str = "tok-1") -> dict[str, Any]:
-    return {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+@pytest.fixture
+async def client(api: MemoryTransport, clock: VirtualClock) -> AsyncIterator[PictoryClient]:
+    """A client with client credentials (a token is fetched first)."""
+    async with memory_client(api, clock=clock) as client:
+        yield client
 
 
-async def test_concurrent_calls_share_one_token_fetch(make_client: Any) -> None:
+@pytest.fixture
+async def key_client(api: MemoryTransport, clock: VirtualClock) -> AsyncIterator[PictoryClient]:
+    """A client with an API key (sent bare, no token)."""
+    async with memory_client(api, API_KEY, clock=clock) as client:
+        yield client
+
+
+def _token_answer(token: str = "tok-1", expires_in: Any = 3600) -> Reply:
+    return reply({"access_token": token, "expires_in": expires_in, "token_type": "Bearer"})
+
+
+def _tokens_sent(api: MemoryTransport) -> int:
+    return len(api.requests("POST", TOKEN))
+
+
+async def test_concurrent_calls_share_one_token_fetch(
+    api: MemoryTransport, client: PictoryClient
+) -> None:
     """Ten tasks needing a token at once cause one token request; each call carries the headers."""
-    client = await make_client()
-    with aioresponses() as mock:
-        mock.post(TOKEN, payload=_token_answer())
+    api.on("POST", TOKEN, _token_answer())
+    api.on("GET", JOB, reply(RUNNING), repeat=True)
+    async with anyio.create_task_group() as tg:
         for _ in range(10):
-            mock.get(JOB, payload=RUNNING)
-        async with anyio.create_task_group() as tg:
-            for _ in range(10):
-                tg.start_soon(client.get_job, "j1")
-        token_calls = mock.requests[("POST", aiohttp.client.URL(TOKEN))]
-        job_calls = mock.requests[("GET", aiohttp.client.URL(JOB))]
-    assert len(token_calls) == 1
-    headers = job_calls[0].kwargs["headers"]
-    assert headers["Authorization"] == "tok-1"  # bare, as Pictory's samples send it
-    assert headers["X-Pictory-User-Id"] == "u1"
+            tg.start_soon(client.get_job, "j1")
+    assert _tokens_sent(api) == 1
+    jobs = api.requests("GET", JOB)
+    assert len(jobs) == 10
+    assert {c.headers["Authorization"] for c in jobs} == {"tok-1"}  # bare, as Pictory's samples
+    assert {c.headers["X-Pictory-User-Id"] for c in jobs} == {"u1"}
+    assert api.requests("POST", TOKEN)[0].json == {"client_id": "cid", "client_secret": "csecret"}
 
 
-async def test_401_refreshes_the_token_once_then_retries(make_client: Any) -> None:
+async def test_401_refreshes_the_token_once_then_retries(
+    api: MemoryTransport, client: PictoryClient
+) -> None:
     """A 401 triggers one token refresh and one retry with the new token."""
-    client = await make_client()
-    with aioresponses() as mock:
-        mock.post(TOKEN, payload=_token_answer("old"))
-        mock.get(JOB, status=401, payload={"success": False})
-        mock.post(TOKEN, payload=_token_answer("new"))
-        mock.get(JOB, payload=RUNNING)
-        job = await client.get_job("j1")
-        calls = mock.requests[("GET", aiohttp.client.URL(JOB))]
+    api.on("POST", TOKEN, _token_answer("old"), _token_answer("new"))
+    api.on("GET", JOB, reply({"success": False}, 401), reply(RUNNING))
+    job = await client.get_job("j1")
     assert job.status == "in-progress"
-    assert [c.kwargs["headers"]["Authorization"] for c in calls] == ["old", "new"]
+    assert [c.headers["Authorization"] for c in api.requests("GET", JOB)] == ["old", "new"]
 
 
-async def test_api_key_is_sent_bare_without_user_id(make_client: Any) -> None:
+async def test_api_key_is_sent_bare_without_user_id(
+    api: MemoryTransport, key_client: PictoryClient
+) -> None:
     """With an API key: no token call, the key bare in Authorization, no user-id header."""
-    client = await make_client(_creds(api_key="pictai_k"))
-    with aioresponses() as mock:
-        mock.get(JOB, payload=RUNNING)
-        await client.get_job("j1")
-        call = mock.requests[("GET", aiohttp.client.URL(JOB))][0]
-    assert call.kwargs["headers"]["Authorization"] == "pictai_k"
-    assert "X-Pictory-User-Id" not in call.kwargs["headers"]
+    api.on("GET", JOB, reply(RUNNING))
+    await key_client.get_job("j1")
+    (call,) = api.sent
+    assert call.headers == {"Authorization": "pictai_k"}
 
 
-async def test_429_waits_retry_after_on_virtual_time(make_client: Any, clock: VirtualClock) -> None:
+async def test_429_waits_retry_after_on_virtual_time(
+    api: MemoryTransport, key_client: PictoryClient, clock: VirtualClock
+) -> None:
     """A 429 with Retry-After: 3 is retried after at least 3 virtual seconds, not at once."""
-    client = await make_client(_creds(api_key="pictai_k"))
-    with aioresponses() as mock:
-        mock.get(
-            JOB,
-            status=429,
-            headers={"Retry-After": "3"},
-            payload={"success": False, "error": {"error_code": "RATE_LIMITED"}},
-        )
-        mock.get(JOB, payload=RUNNING)
-        await client.get_job("j1")
+    limited = {"success": False, "error": {"error_code": "RATE_LIMITED"}}
+    api.on("GET", JOB, reply(limited, 429, retry_after="3"), reply(RUNNING))
+    await key_client.get_job("j1")
     assert clock.now() >= 3.0
-    assert client.limiter.rate_limited_total == 1
+    assert key_client.limiter.rate_limited_total == 1
 
 
-async def test_lost_answer_to_a_render_is_ambiguous_and_not_resent(make_client: Any) -> None:
-    """A render PUT answered by a dropped connection raises AmbiguousError after one send."""
-    client = await make_client(_creds(api_key="pictai_k"))
-    url = f"{BASE}/v2/video/render/p1"  # an API key renders on v2 (contract §5.6)
-    with aioresponses() as mock:
-        mock.put(url, exception=aiohttp.ServerDisconnectedError())
-        mock.put(url, payload={"success": True, "data": {"job_id": "r1"}})
-        with pytest.raises(AmbiguousError):
-            await client.render("p1", None)
-        assert len(mock.requests[("PUT", aiohttp.client.URL(url))]) == 1
+async def test_lost_answer_to_a_render_is_ambiguous_and_not_resent(
+    api: MemoryTransport, key_client: PictoryClient
+) -> None:
+    """A render PUT whose answer is lost raises AmbiguousError after one send, the intent hook
+    having run right before it."""
+    hooks: list[int] = []
+
+    async def before_send() -> None:
+        hooks.append(len(api.sent))
+
+    path = "/v2/video/render/p1"  # an API key renders on v2 (contract §5.6)
+    api.on("PUT", path, lost(), reply({"success": True, "data": {"job_id": "r1"}}))
+    with pytest.raises(AmbiguousError):
+        await key_client.render("p1", None, before_send=before_send)
+    assert len(api.requests("PUT", path)) == 1
+    assert hooks == [0]
 
 
-async def test_refused_connection_is_retried(make_client: Any) -> None:
+async def test_refused_connection_is_retried(
+    api: MemoryTransport, key_client: PictoryClient
+) -> None:
     """Connection refused means nothing was sent: a job-creating request is retried safely."""
-    client = await make_client(_creds(api_key="pictai_k"))
-    url = f"{BASE}/v2/video/storyboard"  # an API key creates previews on v2
-    refused = aiohttp.ClientConnectorError(
-        aiohttp.client_reqrep.ConnectionKey("pictory.test", 80, False, True, None, None, None),
-        OSError(111, "Connection refused"),
-    )
-    with aioresponses() as mock:
-        mock.post(url, exception=refused)
-        mock.post(url, payload={"success": True, "data": {"jobId": "p1"}})
-        assert await client.create_preview("t1", {"name": "Ann"}) == "p1"
+    path = "/v2/video/storyboard"  # an API key creates previews on v2
+    api.on("POST", path, refused(), reply({"success": True, "data": {"jobId": "p1"}}))
+    assert await key_client.create_preview("t1", {"name": "Ann"}) == "p1"
+    assert len(api.requests("POST", path)) == 2
 
 
-async def test_validation_error_fails_with_the_api_message(make_client: Any) -> None:
+async def test_validation_error_fails_with_the_api_message(
+    api: MemoryTransport, key_client: PictoryClient
+) -> None:
     """A 400 is permanent and carries the API's own error message and code."""
-    client = await make_client(_creds(api_key="pictai_k"))
-    url = f"{BASE}/v2/video/storyboard"  # an API key creates previews on v2
     body = {
         "success": False,
         "error": {"error_code": "INVALID_REQUEST_BODY", "error_message": "unknown variable 'nmae'"},
     }
-    with aioresponses() as mock:
-        mock.post(url, status=400, payload=body)
-        with pytest.raises(PermanentError, match="unknown variable 'nmae'") as info:
-            await client.create_preview("t1", {"nmae": "Ann"})
+    api.on("POST", "/v2/video/storyboard", reply(body, 400))
+    with pytest.raises(PermanentError, match="unknown variable 'nmae'") as info:
+        await key_client.create_preview("t1", {"nmae": "Ann"})
     assert info.value.error_code == "INVALID_REQUEST_BODY"
 
 
 async def test_requests_waiting_for_a_new_token_take_new_turns_not_a_burst(
-    make_client: Any, clock: VirtualClock
+    api: MemoryTransport, clock: VirtualClock
 ) -> None:
     """A 401 while others queue: the refused token is never sent again, the refresh goes ahead
     of the queue, and the requests that waited for it are still spaced by the limiter."""
-    client = await make_client(limiter=RateLimiter(clock, max_rps=4))  # a queue forms
     sent: list[tuple[float, str]] = []
 
-    def job(url: Any, **kwargs: Any) -> CallbackResult:
-        token = kwargs["headers"]["Authorization"]
+    def job(request: Sent) -> Reply:
+        token = request.headers["Authorization"]
         sent.append((clock.now(), token))
-        if token == "old":
-            return CallbackResult(status=401, payload={"success": False})
-        return CallbackResult(payload=RUNNING)
+        return reply({"success": False}, 401) if token == "old" else reply(RUNNING)
 
-    with aioresponses() as mock:
-        mock.post(TOKEN, payload=_token_answer("old"))
-        mock.post(TOKEN, payload=_token_answer("new"))
-        mock.get(JOB, callback=job, repeat=True)
-        async with anyio.create_task_group() as tg:
-            for _ in range(6):
-                tg.start_soon(client.get_job, "j1")
-        token_calls = mock.requests[("POST", aiohttp.client.URL(TOKEN))]
-    assert len(token_calls) == 2
+    api.on("POST", TOKEN, _token_answer("old"), _token_answer("new"))
+    api.on("GET", JOB, job, repeat=True)
+    limiter = RateLimiter(clock, max_rps=4)  # a queue forms
+    async with (
+        memory_client(api, clock=clock, limiter=limiter) as client,
+        anyio.create_task_group() as tg,
+    ):
+        for _ in range(6):
+            tg.start_soon(client.get_job, "j1")
+    assert _tokens_sent(api) == 2
     assert [token for _, token in sent].count("old") == 1
     new_times = [t for t, token in sent if token == "new"]
     assert len(new_times) == 6
@@ -200,30 +185,106 @@ async def test_requests_waiting_for_a_new_token_take_new_turns_not_a_burst(
     assert min(gaps) >= 0.25  # 4 req/s: one turn each, never all at once
 
 
+async def test_token_living_shorter_than_the_margin_is_used_for_half_its_life(
+    api: MemoryTransport, client: PictoryClient, clock: VirtualClock
+) -> None:
+    """A 20 s token against the default 300 s margin: used at once, kept for 10 s, renewed
+    after; one token request per renewal, never a loop of them."""
+    api.on("POST", TOKEN, _token_answer(expires_in=20), repeat=True)
+    api.on("GET", JOB, reply(RUNNING), repeat=True)
+    await client.get_job("j1")
+    assert _tokens_sent(api) == 1
+    await clock.sleep(9.5)
+    await client.get_job("j1")
+    assert _tokens_sent(api) == 1
+    await clock.sleep(1.0)  # past half the lifetime: renewed
+    await client.get_job("j1")
+    assert _tokens_sent(api) == 2
+
+
+async def test_token_that_expires_before_its_turn_ends_in_a_bounded_auth_error(
+    api: MemoryTransport, clock: VirtualClock
+) -> None:
+    """Tokens that expire while the request waits for its turn: each attempt waits for at most
+    MAX_TOKEN_WAITS token requests, then the call fails with an AuthError naming the token
+    endpoint after its attempts; no API request is sent with an expired token."""
+    api.on("POST", TOKEN, _token_answer(expires_in=0.5), repeat=True)
+    limiter = RateLimiter(clock, max_rps=1)  # a turn lasts longer than a token
+    async with memory_client(api, clock=clock, limiter=limiter, max_attempts=2) as client:
+        with pytest.raises(AuthError, match="no usable access token") as info:
+            await client.get_job("j1")
+    assert info.value.endpoint == "POST /v1/oauth2/token"
+    assert _tokens_sent(api) == 2 * MAX_TOKEN_WAITS
+    assert not api.requests("GET", JOB)
+
+
+async def test_token_endpoint_refusing_the_credentials_is_asked_once_per_run(
+    api: MemoryTransport, client: PictoryClient
+) -> None:
+    """401 from the token endpoint: a PermanentError naming it and the variables to check; no
+    later call of this client asks it again (a wrong secret costs one request, not one a row)."""
+    api.on("POST", TOKEN, reply({"message": "Unauthorized"}, 401), repeat=True)
+    for _ in range(3):
+        with pytest.raises(PermanentError, match="PICTORY_CLIENT_SECRET") as info:
+            await client.get_job("j1")
+        assert info.value.status == 401 and info.value.endpoint == "POST /v1/oauth2/token"
+    assert _tokens_sent(api) == 1
+    assert not api.requests("GET", JOB)
+
+
+async def test_token_endpoint_failing_with_a_5xx_is_retried_not_latched(
+    api: MemoryTransport, client: PictoryClient
+) -> None:
+    """A 503 from the token endpoint is a passing fault: retried, and the call succeeds."""
+    api.on("POST", TOKEN, reply({"message": "busy"}, 503), _token_answer())
+    api.on("GET", JOB, reply(RUNNING))
+    assert (await client.get_job("j1")).status == "in-progress"
+    assert _tokens_sent(api) == 2
+
+
+async def test_cancellation_reaches_tasks_waiting_for_a_token(
+    api: MemoryTransport, client: PictoryClient
+) -> None:
+    """A token request that never answers holds the token lock: cancelling reaches the fetching
+    task and every task queued behind it, at once."""
+    started = anyio.Event()
+
+    async def never_answers(request: Sent) -> Reply:
+        started.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    api.on("POST", TOKEN, never_answers, repeat=True)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(client.get_job, "j1")
+            await started.wait()
+            tg.cancel_scope.cancel()
+    assert _tokens_sent(api) == 1
+
+
 async def test_a_cleaned_job_is_lost_and_an_unknown_status_is_logged_once(
-    make_client: Any, clock: VirtualClock
+    api: MemoryTransport, client: PictoryClient, clock: VirtualClock
 ) -> None:
     """§5.4: a job answering ``cleaned`` ends the wait as a lost job (no polling until the
     deadline); a status nobody documents is said once and waited on like ``in-progress``."""
-    client = await make_client()
     seen: list[str] = []
     odd = {"success": True, "data": {"status": "rendering-queued"}}
     done = {"success": True, "data": {"status": "completed", "videoURL": "https://cdn/v.mp4"}}
-    with aioresponses() as mock:
-        mock.post(TOKEN, payload=_token_answer())
-        for answer in (odd, odd, done):
-            mock.get(JOB, payload=answer)
-        job = await wait_for_job(
+    api.on("POST", TOKEN, _token_answer())
+    api.on("GET", JOB, reply(odd), reply(odd), reply(done))
+    job = await wait_for_job(
+        client, "j1", clock=clock, rng=random.Random(1), interval_s=1.0,
+        jitter_fraction=0.0, deadline_s=600.0, stage="render", fresh=False,
+        on_unknown_status=seen.append,
+    )  # fmt: skip
+    assert job.status == "completed" and seen == ["rendering-queued"]
+    api.on("GET", JOB, reply({"job_id": "j1", "success": True, "data": {"status": "cleaned"}}))
+    started = clock.now()
+    with pytest.raises(JobLostError, match="cleaned"):
+        await wait_for_job(
             client, "j1", clock=clock, rng=random.Random(1), interval_s=1.0,
             jitter_fraction=0.0, deadline_s=600.0, stage="render", fresh=False,
-            on_unknown_status=seen.append,
         )  # fmt: skip
-        assert job.status == "completed" and seen == ["rendering-queued"]
-        mock.get(JOB, payload={"job_id": "j1", "success": True, "data": {"status": "cleaned"}})
-        started = clock.now()
-        with pytest.raises(JobLostError, match="cleaned"):
-            await wait_for_job(
-                client, "j1", clock=clock, rng=random.Random(1), interval_s=1.0,
-                jitter_fraction=0.0, deadline_s=600.0, stage="render", fresh=False,
-            )  # fmt: skip
-        assert clock.now() - started < 1.0
+    assert clock.now() - started < 1.0

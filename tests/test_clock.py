@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from orchestrator.clock import Clock, RealClock, VirtualClock
+from orchestrator.clock import Clock, RealClock, VirtualClock, local_time
 
 
 async def test_sleep_advances_now_exactly() -> None:
@@ -163,3 +164,15 @@ async def test_real_clock_is_monotonic_and_tolerates_negative_sleeps() -> None:
     await clock.sleep(-1.0)
     await clock.sleep(0.001)
     assert clock.now() > before
+
+
+async def test_virtual_wall_time_starts_where_told_and_moves_with_virtual_time() -> None:
+    """``wall_s``/``local_time`` start at ``wall_start`` and advance exactly as ``now`` does, so
+    code reading the calendar (the overnight window, log timestamps) runs on virtual time too."""
+    start = dt.datetime(2026, 11, 28, 21, 30)
+    clock = VirtualClock(5.0, wall_start=start)
+    assert local_time(clock) == start
+    await clock.sleep(1800)
+    assert clock.now() == 1805.0
+    assert local_time(clock) == dt.datetime(2026, 11, 28, 22, 0)
+    assert clock.wall_s() == start.timestamp() + 1800

@@ -4,10 +4,9 @@ the truth, computed from the rows that finished recently."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from orchestrator.clock import VirtualClock
 from orchestrator.console import Tally
 
 
@@ -32,35 +31,33 @@ def test_after_the_run_stops_admitting_the_eta_says_so(reason: str, shown: str) 
     assert shown in tally.line()
 
 
-def test_the_eta_follows_recent_rows_not_the_whole_run(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_eta_follows_recent_rows_not_the_whole_run() -> None:
     """Two rows an hour ago, then 50 rows a second: the ETA is seconds, not hours."""
-    now = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    tally = Tally()
+    clock = VirtualClock()
+    tally = Tally(clock)
     tally.consume("run_started", {"rows": 200})
     for i in range(2):
         tally.consume("row_done", {"row": f"slow{i}"})
-    now[0] += 3600
+    await clock.sleep(3600)
     for i in range(50):
-        now[0] += 0.02
+        await clock.sleep(0.02)
         tally.consume("row_done", {"row": f"fast{i}"})
     eta = tally.eta_s()
     assert eta is not None and eta < 10
 
 
-def test_when_rows_stop_finishing_the_eta_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_when_rows_stop_finishing_the_eta_says_so() -> None:
     """Rows finished a second apart, then none for two minutes: no "eta 2 s", but what is
     true: slow rows are being waited for."""
-    now = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    tally = Tally()
+    clock = VirtualClock()
+    tally = Tally(clock)
     tally.consume("run_started", {"rows": 10})
     for i in range(5):
-        now[0] += 1.0
+        await clock.sleep(1.0)
         tally.consume("row_done", {"row": f"r{i}"})
     tally.consume("stage", {"row": "r9", "stage": "render"})
     assert tally.eta_text().startswith("eta ")
-    now[0] += 120
+    await clock.sleep(120)
     assert tally.eta_text() == (
         "waiting for 1 slow row(s): none finished for 2m00s (a stuck job waits out its deadline)"
     )

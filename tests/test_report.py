@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import time
 from pathlib import Path
 
+from orchestrator.clock import VirtualClock
 from orchestrator.ledger import LedgerState
 from orchestrator.records import Event, decode
 from orchestrator.report_html import (
@@ -105,7 +107,8 @@ def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Pa
     for event in events:
         state.apply(_event(event))
     (run_dir / "videos" / "row-000000.mp4").write_bytes(clip_bytes())
-    info = write_report(run_dir, manifest, template, state)
+    written = dt.datetime(2026, 11, 28, 23, 59, 30)
+    info = write_report(run_dir, manifest, template, state, clock=VirtualClock(wall_start=written))
     assert info.counts == {"done": 1, "failed": 2, "ambiguous": 1}
     assert info.posters == 1 and (run_dir / "thumbs" / "row-000000.jpg").exists()
     assert info.failures["job_failed"].count == 2
@@ -114,6 +117,7 @@ def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Pa
     assert HINTS["job_failed"].split(".")[0] in page
     assert HINTS["ambiguous"].split(":")[0] in page
     assert '<script src="report-data.js"></script>' in page
+    assert "written 2026-11-28 23:59:30" in page  # the clock's calendar time
     rows = _data(run_dir)["rows"]
     assert rows[0][:4] == ["row-000000", "done", "videos/row-000000.mp4", "thumbs/row-000000.jpg"]
     assert rows[1][4] == "job_failed" and rows[1][5].startswith("render failed: font missing")

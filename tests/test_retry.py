@@ -15,14 +15,29 @@ from orchestrator.errors import (
     AuthError,
     DownloadError,
     JobFailedError,
+    JobLostError,
     JobStuckError,
     LinkExpiredError,
+    NotAVideoError,
     NotDeliveredError,
     PermanentError,
     RateLimitedError,
     TransientError,
 )
-from orchestrator.retry import Decision, RetryPolicy, backoff_cap_s, call_with_retry, classify
+from orchestrator.retry import (
+    REMAKE_UNBILLED,
+    REREAD_VIDEO_URL,
+    RESEND_UNBILLED,
+    REUPLOAD_TEMPLATE,
+    Decision,
+    RetryPolicy,
+    SecondChance,
+    backoff_cap_s,
+    call_with_retry,
+    classify,
+    resume_action,
+)
+from orchestrator.row_state import RowState, RowStatus
 
 POLICY = RetryPolicy()
 
@@ -326,3 +341,61 @@ async def test_cancelling_during_a_backoff_wait_stops_retrying() -> None:
         tg.cancel_scope.cancel()
     await clock.sleep(100.0)
     assert calls == 1
+
+
+@pytest.mark.parametrize(
+    ("chance", "exc", "times_done", "again"),
+    [
+        (RESEND_UNBILLED, AmbiguousError("lost"), 0, True),
+        (RESEND_UNBILLED, AmbiguousError("lost"), 2, True),
+        (RESEND_UNBILLED, AmbiguousError("lost"), 3, False),
+        (RESEND_UNBILLED, TransientError("502", status=502), 0, False),
+        (REMAKE_UNBILLED, JobFailedError("failed"), 1, True),
+        (REMAKE_UNBILLED, JobStuckError("stuck"), 0, True),
+        (REMAKE_UNBILLED, JobLostError("cleaned", status=404), 2, False),
+        (REMAKE_UNBILLED, PermanentError("400", status=400), 0, False),
+        (REUPLOAD_TEMPLATE, PermanentError("no such template", status=404), 0, True),
+        (REUPLOAD_TEMPLATE, PermanentError("no such template", status=404), 1, False),
+        (REUPLOAD_TEMPLATE, PermanentError("bad variable", status=400), 0, False),
+        (REUPLOAD_TEMPLATE, TransientError("404?", status=404), 0, False),
+        (REREAD_VIDEO_URL, NotAVideoError("text/html"), 0, True),
+        (REREAD_VIDEO_URL, NotAVideoError("text/html"), 1, False),
+        (REREAD_VIDEO_URL, DownloadError("cut short"), 0, False),
+    ],
+)
+def test_second_chances_follow_the_table(
+    chance: SecondChance, exc: ApiError, times_done: int, again: bool
+) -> None:
+    """A stage does a step again only for the errors its second chance names (and, for a
+    template, only a 404), and at most ``max_times`` in one run of the row."""
+    assert chance.allows(exc, times_done) is again
+
+
+@pytest.mark.parametrize(
+    ("status", "permanent", "kind", "flags", "action"),
+    [
+        (None, False, None, {}, "work"),
+        ("pending", False, None, {}, "work"),
+        ("done", False, None, {"retry_failed": True, "rerender_ambiguous": True}, "skip"),
+        ("ambiguous", False, "ambiguous", {}, "skip"),
+        ("ambiguous", False, "ambiguous", {"rerender_ambiguous": True}, "work"),
+        ("failed", True, "permanent", {}, "skip"),
+        ("failed", True, "permanent", {"retry_failed": True}, "work"),
+        ("failed", True, "job_failed", {"retry_failed": True}, "restart"),
+        ("failed", False, "job_lost", {}, "restart"),
+        ("failed", False, "transient", {}, "work"),
+    ],
+)
+def test_resume_action_follows_the_table(
+    status: RowStatus | None,
+    permanent: bool,
+    kind: str | None,
+    flags: dict[str, bool],
+    action: str,
+) -> None:
+    """Which known rows a run works on, skips, or starts over from new jobs."""
+    state = None
+    if status is not None:
+        state = RowState("r1", status=status, fail_permanent=permanent, fail_kind=kind)
+    options = {"retry_failed": False, "rerender_ambiguous": False, **flags}
+    assert resume_action(state, **options) == action

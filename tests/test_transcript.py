@@ -4,24 +4,13 @@ request on ``/v2/transcription/highlights`` with the transcript unchanged."""
 
 from __future__ import annotations
 
-import json
-import random
 import types
 from typing import Any
 
-import aiohttp
-import pytest
-from aioresponses import CallbackResult, aioresponses
-from aioresponses import core as aioresponses_core
-from pydantic import SecretStr
+from memory_transport import API_KEY, MemoryTransport, memory_client, reply
 
 from orchestrator import flows, transcript
-from orchestrator.client import PictoryClient
-from orchestrator.clock import VirtualClock
-from orchestrator.config import ApiConfig, Credentials
-from orchestrator.limits import RateLimiter
 from orchestrator.responses import parse_job
-from orchestrator.retry import RetryPolicy
 from orchestrator.stages.base import RowJob
 from orchestrator.stages.transcribe import cut_subtitles
 
@@ -199,45 +188,20 @@ def test_cut_subtitles_are_timed_on_the_cut() -> None:
     assert transcript.subtitles(spans, "txt") == "again\nWe ship video\nThank you.\n"
 
 
-class _CompatResponse(aiohttp.ClientResponse):
-    """aiohttp 3.14 needs ``stream_writer``, which aioresponses 0.7.x does not pass (as in
-    tests/test_client.py)."""
-
-    def __init__(self, *args: Any, stream_writer: Any = None, **kwargs: Any) -> None:
-        writer = stream_writer or types.SimpleNamespace(output_size=0)
-        super().__init__(*args, stream_writer=writer, **kwargs)
-
-
-async def test_highlights_request_sends_the_transcript_unchanged(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_highlights_request_sends_the_transcript_unchanged() -> None:
     """§5.1: ``POST /v2/transcription/highlights`` with ``transcript`` exactly as the
     transcription answered it (pauses included) and ``highlight_duration``; not /v2/highlights."""
-    monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)
-    base = "http://pictory.test/pictoryapis"
-    clock = VirtualClock()
-    sent: list[Any] = []
-
-    def capture(url: Any, **kwargs: Any) -> CallbackResult:
-        raw = kwargs.get("data")
-        sent.append(json.loads(raw) if raw is not None else kwargs.get("json"))
-        return CallbackResult(payload={"success": True, "data": {"jobId": "h1"}})
-
-    client = PictoryClient(
-        ApiConfig(base_url=base, user_agent="orchestrator-tests/1"),
-        Credentials(api_key=SecretStr("pictai_k")),
-        clock=clock,
-        limiter=RateLimiter(clock, max_rps=1000),
-        retry_policy=RetryPolicy(max_attempts=1),
-        rng=random.Random(1),
+    api = MemoryTransport()
+    api.on(
+        "POST", "/v2/transcription/highlights", reply({"success": True, "data": {"jobId": "h1"}})
     )
-    async with client:
-        with aioresponses() as mock:
-            mock.post(f"{base}/v2/transcription/highlights", callback=capture)
-            job = parse_job("t1", TRANSCRIPTION_ANSWER)
-            assert job.transcript is not None
-            assert await client.create_highlights(job.transcript, 30.0) == "h1"
-    assert sent == [{"transcript": _sentences(), "highlight_duration": 30.0}]
+    async with memory_client(api, API_KEY, max_attempts=1) as client:
+        job = parse_job("t1", TRANSCRIPTION_ANSWER)
+        assert job.transcript is not None
+        assert await client.create_highlights(job.transcript, 30.0) == "h1"
+    assert api.bodies("POST", "/v2/transcription/highlights") == [
+        {"transcript": _sentences(), "highlight_duration": 30.0}
+    ]
 
 
 class _Jobs:

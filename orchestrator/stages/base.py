@@ -14,7 +14,7 @@ from orchestrator.admission import Admission
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock
 from orchestrator.config import PollConfig
-from orchestrator.errors import InputError, PermanentError
+from orchestrator.errors import InputError, PermanentError, RowAmbiguous, RowDeferred
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
 from orchestrator.local_files import FileKind, LocalFiles
@@ -26,15 +26,8 @@ from orchestrator.stages.poll import FirstReadDelay, wait_for_job
 from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.webhooks import WebhookReceiver
 
+# The row-flow signals are defined in ``errors`` (with every exception) and offered here too.
 __all__ = ["RowAmbiguous", "RowDeferred", "RowJob", "Services", "record_ambiguous"]
-
-
-class RowAmbiguous(Exception):
-    """The row stops here: a render may exist that we cannot find. Already recorded."""
-
-
-class RowDeferred(Exception):
-    """The row stops for now without failing (spend cap reached): left pending for a resume."""
 
 
 RenderSlots = contextlib.AbstractAsyncContextManager[object]

@@ -19,10 +19,10 @@ from pathlib import Path
 import anyio
 
 from orchestrator.client import DownloadResult
-from orchestrator.errors import ApiError, LinkExpiredError, NotAVideoError
+from orchestrator.errors import ApiError, LinkExpiredError
 from orchestrator.records import Downloaded
 from orchestrator.responses import JobState
-from orchestrator.retry import call_with_retry
+from orchestrator.retry import REREAD_VIDEO_URL, call_with_retry
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.transcribe import cut_subtitles
 
@@ -116,7 +116,8 @@ async def _fetch(
     video: bool = False,
 ) -> DownloadResult:
     """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME`` and fsynced.
-    A ``video`` that is not an MP4 gets one more try from a fresh read of the job."""
+    A ``video`` that is not an MP4 gets one more try from a fresh read of the job
+    (``retry.REREAD_VIDEO_URL``)."""
     final = svc.videos_dir / name
     part = svc.videos_dir / f".{name}.part"
     url = first_url
@@ -133,16 +134,19 @@ async def _fetch(
             url = None  # read the job again for a fresh link before anything else
             raise
 
-    try:
-        result = await call_with_retry(
-            attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
-        )
-    except NotAVideoError as exc:
-        svc.sink.emit("not_a_video", file=name, job=render_job, message=exc.message)
-        url = None  # once more, from the job's current videoURL
-        result = await call_with_retry(
-            attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
-        )
+    rereads = 0
+    while True:
+        try:
+            result = await call_with_retry(
+                attempt, policy=svc.transfer_policy, clock=svc.clock, rng=svc.rng
+            )
+            break
+        except ApiError as exc:
+            if not REREAD_VIDEO_URL.allows(exc, rereads):
+                raise
+            rereads += 1
+            svc.sink.emit("not_a_video", file=name, job=render_job, message=exc.message)
+            url = None  # once more, from the job's current videoURL
     await anyio.to_thread.run_sync(_move_into_place, part, final)
     return result
 

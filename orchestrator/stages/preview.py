@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from orchestrator.errors import JobFailedError, JobLostError, JobStuckError, PermanentError
+from orchestrator.errors import ApiError
 from orchestrator.records import PreviewJob, PreviewReady, Retry
+from orchestrator.retry import REMAKE_UNBILLED, REUPLOAD_TEMPLATE
 from orchestrator.stages.base import RowAmbiguous, RowJob, Services, record_ambiguous
 from orchestrator.stages.unbilled import create_unbilled_job
-
-MAX_PREVIEW_REMAKES = 2
 
 
 async def create_preview(row: RowJob, svc: Services) -> None:
@@ -27,7 +26,7 @@ async def create_preview(row: RowJob, svc: Services) -> None:
         return
     template = row.template
     assert template is not None
-    reuploaded = False
+    reuploads = 0
     while True:
         template_id = await svc.templates.template_id(template)
 
@@ -42,12 +41,11 @@ async def create_preview(row: RowJob, svc: Services) -> None:
         try:
             job_id = await create_unbilled_job(row, svc, "preview", send)
             break
-        except PermanentError as exc:
-            if exc.status == 404 and not reuploaded:
-                reuploaded = True
-                await svc.templates.forget(template, template_id)
-                continue
-            raise
+        except ApiError as exc:
+            if not REUPLOAD_TEMPLATE.allows(exc, reuploads):
+                raise
+            reuploads += 1
+            await svc.templates.forget(template, template_id)
     await record_preview_job(row, svc, job_id)
 
 
@@ -89,15 +87,14 @@ async def remaking_previews(
     row: RowJob, svc: Services, make: Callable[[], Awaitable[None]], what: str = "preview"
 ) -> None:
     """Run ``make``; a preview (or another unbilled job: ``what``) that failed, got stuck or is
-    no longer known to the API is made again, up to ``MAX_PREVIEW_REMAKES`` times in this run:
-    such jobs bill nothing."""
+    no longer known to the API is made again (``retry.REMAKE_UNBILLED``): such jobs bill nothing."""
     remakes = 0
     while True:
         try:
             await make()
             return
-        except (JobFailedError, JobStuckError, JobLostError) as exc:
-            if remakes >= MAX_PREVIEW_REMAKES:
+        except ApiError as exc:
+            if not REMAKE_UNBILLED.allows(exc, remakes):
                 raise
             remakes += 1
             await restart_preview(row, svc, f"{what} {exc.kind}: {exc.message}")

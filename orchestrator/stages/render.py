@@ -23,6 +23,7 @@ from orchestrator.errors import AmbiguousError, ApiError, PermanentError
 from orchestrator.identity import variables_digest
 from orchestrator.records import RenderIntent, RenderJob, RenderReady, RenderRefused
 from orchestrator.responses import JobState
+from orchestrator.retry import REUPLOAD_TEMPLATE
 from orchestrator.stages.base import (
     RowAmbiguous,
     RowDeferred,
@@ -102,21 +103,22 @@ async def _render_direct(
             row.variables, row.manifest or Path("."), name, svc.files(row)
         )
         return await svc.client.render_direct(payload, webhook=webhook, before_send=record_intent)
-    for last in (False, True):
+    reuploads = 0
+    while True:
         template_id = await svc.templates.template_id(row.template)
         payload = {"videoName": name, "templateId": template_id, "variables": row.variables}
         try:
             return await svc.client.render_direct(
                 payload, webhook=webhook, before_send=record_intent
             )
-        except PermanentError as exc:
-            if exc.status != 404 or last:
+        except ApiError as exc:
+            if not REUPLOAD_TEMPLATE.allows(exc, reuploads):
                 raise
+            reuploads += 1
             await svc.ledger.append(
                 RenderRefused(row=row.row_id, kind=exc.kind, message=exc.message)
             )
             await svc.templates.forget(row.template, template_id)
-    raise AssertionError("unreachable")
 
 
 async def wait_render(row: RowJob, svc: Services) -> None:

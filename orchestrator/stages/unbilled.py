@@ -1,7 +1,7 @@
 """Creating a job that bills nothing: previews, storyboard previews, transcriptions, highlights.
 
 Such a request whose answer was lost (the connection dropped after sending) is simply sent again,
-up to ``MAX_AMBIGUOUS_RESENDS`` times: an orphan job costs nothing. Only renders bill, and those
+a few times (``retry.RESEND_UNBILLED``): an orphan job costs nothing. Only renders bill, and those
 follow the delivery contract in ``stages.render``.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from orchestrator.errors import AmbiguousError
+from orchestrator.errors import ApiError
+from orchestrator.retry import RESEND_UNBILLED
 from orchestrator.stages.base import RowJob, Services
-
-MAX_AMBIGUOUS_RESENDS = 3
 
 
 async def create_unbilled_job(
@@ -22,8 +21,8 @@ async def create_unbilled_job(
     while True:
         try:
             return await send()
-        except AmbiguousError:
-            resends += 1
-            if resends > MAX_AMBIGUOUS_RESENDS:
+        except ApiError as exc:
+            if not RESEND_UNBILLED.allows(exc, resends):
                 raise
+            resends += 1
             svc.sink.emit("job_resent", row=row.row_id, stage=stage, reason="connection lost")

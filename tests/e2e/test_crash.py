@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import signal
 import time
@@ -9,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from orchestrator.ledger_file import LEDGER_NAME
 
 from .helpers import check_invariants, run_args, write_batch
 from .killing import cli, kill_until_done
@@ -79,3 +83,46 @@ def test_double_ctrl_c_stops_at_once_and_resumes(tmp_path: Path, standalone_sim:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     check_invariants(batch["out"], sim.stats(), 10)
+
+
+def test_sigterm_drains_a_run_whose_tokens_live_shorter_than_the_margin(
+    tmp_path: Path, make_sim: Any
+) -> None:
+    """One SIGTERM while rows render with 1 s tokens (against the default 300 s margin): the run
+    stops admitting, finishes the rows in flight renewing tokens as they expire, and exits 130
+    with a bounded number of token requests (a client that asked for tokens in a loop never
+    drained); a resume then completes the batch, nothing rendered twice."""
+    sim = make_sim(token_lifetime_s=1.0, render_s=1.5, preview_s=0.2)
+    slower = {"poll": {"preview_interval_s": 0.1, "render_interval_s": 0.1}}
+    batch = write_batch(tmp_path, 30, config=slower)
+    env = dict(os.environ)
+    env.pop("PICTORY_API_KEY", None)
+    env.update(
+        PICTORY_API_BASE_URL=sim.base_url,
+        PICTORY_CLIENT_ID="c",
+        PICTORY_CLIENT_SECRET="s",
+        PICTORY_USER_ID="u",
+    )
+    proc = cli(run_args(batch, "--concurrency", "4"), env)
+    try:
+        ledger = batch["out"] / LEDGER_NAME
+        deadline = time.monotonic() + 30
+        while b'"render_job"' not in (ledger.read_bytes() if ledger.exists() else b""):
+            assert proc.poll() is None and time.monotonic() < deadline, "no render started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "finishing the rows in flight" in err and "Traceback" not in err
+    events = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert any(e["e"] == "downloaded" for e in events)
+    assert sim.stats()["requests"]["POST /v1/oauth2/token"] < 60
+    proc = cli(run_args(batch), env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    results = check_invariants(batch["out"], sim.stats(), 30)
+    assert {r["status"] for r in results} == {"done"}

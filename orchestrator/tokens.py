@@ -1,0 +1,164 @@
+"""What a request sends in ``Authorization``, and when the access token is fetched again.
+
+``Auth`` holds no connection: ``client.PictoryClient`` gives it a ``fetch`` that sends the token
+request (rate-limited, counted, its status translated by the client) and answers the body.
+
+With an API key the key is sent bare on every call and nothing here fetches anything. With client
+credentials (§2 step 1):
+
+- **Caching and renewal.** The token is kept and renewed ``min(token_refresh_margin_s, lifetime /
+  2)`` before it expires: a token that lives no longer than the margin (20 s against the default
+  300 s) is used for half its life instead of counting as expired the moment it arrives (which
+  once asked for tokens in a loop and sent no API request at all).
+- **One shared refresh.** Every task that finds no usable token waits on one lock; the first
+  fetches, the others use what it fetched.
+- **After a 401** the refused token is dropped at once (no other request may send it meanwhile)
+  and one refresh is shared by every request that failed with that token.
+- **Bounded waits.** One request waits for at most ``MAX_TOKEN_WAITS`` token fetches (tokens that
+  expire while it waits for its turn), then fails with an AuthError naming the token endpoint.
+- **Latched refusal.** When the token endpoint refuses the credentials (401/403), that
+  PermanentError is remembered for the rest of the run: every later call fails the same way
+  without asking again (a wrong secret must not cost one token request per row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from orchestrator.clock import Clock
+from orchestrator.config import ENV_CLIENT_ID, ENV_CLIENT_SECRET, Credentials
+from orchestrator.errors import AuthError, PermanentError, TransientError
+
+TOKEN_PATH = "/v1/oauth2/token"
+TOKEN_ENDPOINT = f"POST {TOKEN_PATH}"
+DEFAULT_TOKEN_LIFETIME_S = 3600.0
+"""Assumed when a token answer has no usable ``expires_in`` (§2 step 1: tokens live 3600 s)."""
+MAX_TOKEN_WAITS = 3
+"""Token requests one API call may wait for before it gives up (a token that is unusable as
+soon as it arrives must not become a loop of token requests)."""
+REFUSED_STATUSES = (401, 403)
+"""Statuses with which the token endpoint refuses the credentials themselves."""
+
+FetchToken = Callable[[dict[str, str]], Awaitable[Any]]
+"""Sends the token request with this JSON payload; returns the 2xx answer's body (parsed JSON) or
+raises the client's translation of any other status."""
+
+
+class Auth:
+    """The credential of one client: headers to send, the token cache, refreshes."""
+
+    def __init__(
+        self, credentials: Credentials, *, clock: Clock, margin_s: float, fetch: FetchToken
+    ) -> None:
+        self._credentials = credentials
+        self._clock = clock
+        self._margin_s = margin_s
+        self._fetch = fetch
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._lock = anyio.Lock()
+        self._refused: PermanentError | None = None
+
+    async def headers(self, take_turn: Callable[[], Awaitable[None]]) -> dict[str, str]:
+        """The headers for one request, after its turn (``take_turn``: the rate limiter).
+
+        When the token must be fetched first, wait for that (one fetch shared by all), then take
+        a new turn: requests that waited for the token must not all go out at once when it
+        arrives. At most ``MAX_TOKEN_WAITS`` fetches are waited for."""
+        await take_turn()
+        headers = self._current_headers()
+        waited = 0
+        while headers is None:
+            waited += 1
+            if waited > MAX_TOKEN_WAITS:
+                raise AuthError(
+                    f"no usable access token after {MAX_TOKEN_WAITS} token requests "
+                    "(each expired before it could be used); check the API's clock and "
+                    "expires_in",
+                    endpoint=TOKEN_ENDPOINT,
+                )
+            async with self._lock:  # one refresh shared by every waiting task
+                if self._usable_token() is None:
+                    await self._fetch_token()
+            await take_turn()
+            headers = self._current_headers()
+        return headers
+
+    async def refresh_after_401(self, refused: str | None) -> None:
+        """The API refused the credential ``refused`` (as sent in ``Authorization``): fetch a new
+        token, unless another task already replaced it (one refresh shared by every request that
+        failed with the same token). Nothing to refresh for an API key."""
+        if self._credentials.api_key is not None:
+            return
+        if self._token == refused:
+            self._token = None  # at once: no other request may send the refused token meanwhile
+        async with self._lock:
+            if self._token is None:
+                await self._fetch_token()
+
+    def _current_headers(self) -> dict[str, str] | None:
+        """The headers to send now; None when the token must be fetched first."""
+        creds = self._credentials
+        if creds.api_key is not None:
+            return {"Authorization": creds.api_key.get_secret_value()}
+        token = self._usable_token()
+        if token is None:
+            return None
+        headers = {"Authorization": token}
+        if creds.user_id:
+            headers["X-Pictory-User-Id"] = creds.user_id
+        return headers
+
+    def _usable_token(self) -> str | None:
+        if self._token is not None and self._clock.now() < self._renew_at:
+            return self._token
+        return None
+
+    async def _fetch_token(self) -> None:
+        if self._refused is not None:
+            raise self._refusal()
+        creds = self._credentials
+        assert creds.client_id is not None and creds.client_secret is not None
+        payload = {
+            "client_id": creds.client_id.get_secret_value(),
+            "client_secret": creds.client_secret.get_secret_value(),
+        }
+        try:
+            body = await self._fetch(payload)
+        except PermanentError as exc:
+            if exc.status in REFUSED_STATUSES:
+                self._refused = exc
+                raise self._refusal() from exc
+            raise
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise TransientError("token answer without access_token", endpoint=TOKEN_ENDPOINT)
+        lifetime_s = _lifetime_s(body.get("expires_in"))
+        self._token = token
+        # Renew ``token_refresh_margin_s`` before expiry, but never so early that a fresh token
+        # already counts as expired (a token that lives 20 s with a 300 s margin did, and the
+        # client asked for tokens in a loop): at most half the token's lifetime.
+        self._renew_at = self._clock.now() + lifetime_s - min(self._margin_s, lifetime_s / 2)
+
+    def _refusal(self) -> PermanentError:
+        """The latched refusal, as a new exception each time it is raised."""
+        assert self._refused is not None
+        return PermanentError(
+            f"the token endpoint refused our client credentials; check {ENV_CLIENT_ID} and "
+            f"{ENV_CLIENT_SECRET}",
+            endpoint=TOKEN_ENDPOINT,
+            status=self._refused.status,
+            error_code=self._refused.error_code,
+        )
+
+
+def _lifetime_s(expires_in: Any) -> float:
+    """``expires_in`` in seconds; the documented 3600 when absent or unreadable (§2 step 1)."""
+    try:
+        value = float(expires_in)
+    except (TypeError, ValueError):
+        return DEFAULT_TOKEN_LIFETIME_S
+    return value if value > 0 and value == value else DEFAULT_TOKEN_LIFETIME_S
