@@ -22,11 +22,11 @@ from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.pg_batches import BatchView, batch_view, submit_batch, write_batch_results
 from orchestrator.pg_schema import connect, safe_url
 from orchestrator.records import RunStarted
-from orchestrator.run import MAX_PROBLEMS_SHOWN
-from orchestrator.run_end import print_summary, say
+from orchestrator.run import MAX_PROBLEMS_SHOWN, VIDEOS_DIR
+from orchestrator.run_end import say
 from orchestrator.simulated import target
 from orchestrator.validate import validate_manifest
-from orchestrator.worker import WorkerSpec, execute_worker
+from orchestrator.worker import WorkerSpec, WorkerSummary, execute_worker
 
 T = TypeVar("T")
 
@@ -138,7 +138,7 @@ def worker_command(args: argparse.Namespace) -> int:
         async with _pool(config, url) as pool, target(config, simulate) as effective:
             summary = await execute_worker(pool, url, spec, effective, credentials, sink=sink)
         display.close()
-        print_summary(summary)
+        _print_worker_summary(summary, url)
         return summary.exit_code
 
     try:
@@ -146,6 +146,34 @@ def worker_command(args: argparse.Namespace) -> int:
     finally:
         display.close()
         log.close()
+
+
+def _print_worker_summary(summary: WorkerSummary, url: str) -> None:
+    """This worker's share and the batch's state on stdout, and what to run next."""
+    counts = summary.counts
+    total = sum(counts.values())
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
+    where = safe_url(url)
+    lines = [
+        f"worker {summary.worker_id}: {summary.started} row(s) worked on "
+        f"({summary.taken_over} taken over from a stopped worker) in {summary.elapsed_s:.1f} s, "
+        f"{summary.requests} API requests; videos in {summary.run_dir / VIDEOS_DIR}",
+        f"batch: {total} rows: " + ", ".join(parts),
+    ]
+    if summary.interrupted:
+        lines.append("stopped: interrupted; its rows go to the next worker that claims them")
+    elif summary.stop_reason:
+        lines.append(f"stopped: {summary.stop_reason}")
+    if counts.get("pending"):
+        lines.append(f"next: orchestrator status --ledger {where} (other workers hold the rest)")
+    elif counts.get("ambiguous"):
+        lines.append(
+            f"next: orchestrator worker --ledger {where} --rerender-ambiguous "
+            "(may bill twice; see README 'Delivery contract')"
+        )
+    else:
+        lines.append(f"next: orchestrator report DIR --ledger {where} (writes DIR/results.csv)")
+    say("\n".join(lines))
 
 
 def ledger_status_command(args: argparse.Namespace) -> int:

@@ -34,6 +34,15 @@ class WorkerSpec:
     max_renders: int | None = None
 
 
+@dataclass
+class WorkerSummary(RunSummary):
+    """A worker's ``RunSummary``: ``counts`` are the whole batch's; ``started`` the rows this
+    worker worked on, ``taken_over`` those of them it took from a stopped worker."""
+
+    worker_id: str = ""
+    taken_over: int = 0
+
+
 async def execute_worker(
     pool: asyncpg.Pool,
     url: str,
@@ -44,7 +53,7 @@ async def execute_worker(
     sink: Sink,
     clock: Clock | None = None,
     rng: random.Random | None = None,
-) -> RunSummary:
+) -> WorkerSummary:
     """Claim and work rows of the batch until none is left pending; returns this worker's
     summary (``counts`` are the whole batch's, read from the database at the end)."""
     clock = clock or RealClock()
@@ -86,7 +95,7 @@ async def execute_worker(
             flow=record.flow or "template",
             max_renders=spec.max_renders,
         )
-        summary = RunSummary(run_dir=spec.out)
+        summary = WorkerSummary(run_dir=spec.out, worker_id=ledger.worker_id)
         shared = PgSharedRate(pool, account, clock, max_rps=config.limits.max_requests_per_s)
         renders = PgSharedRenders(
             pool,
@@ -112,6 +121,7 @@ async def execute_worker(
             summary.requests = client.requests_sent
         view = await batch_view(pool, batch_id=ledger.batch_id)
         summary.counts = Counter(view.counts)
+        summary.taken_over = len(ledger.taken_over)
         summary.stop_reason = admission.stop_reason
         summary.elapsed_s = clock.now() - started_at
         sink.emit(

@@ -116,6 +116,9 @@ def test_two_workers_share_a_batch(make_sim: Any, pg_url: str, tmp_path: Path) -
     assert 0 in codes and set(codes) <= {0, 1}  # 1: it ended while the other's rows were in flight
     status = _cli(["status", "--ledger", pg_url], env)
     assert "40 rows: 40 done" in status.stdout, status.stdout + status.stderr
+    late = _cli(["worker", "--ledger", pg_url, "--out", str(tmp_path / "late")], env)
+    assert late.returncode == 0, late.stderr  # the batch is done: it ends at once
+    assert "0 row(s) worked on" in late.stdout and "next: orchestrator report" in late.stdout
     as_json = json.loads(_cli(["status", "--ledger", pg_url, "--json"], env).stdout)
     assert as_json["rows"] == {"done": 40} and as_json["batch"] == "b"
     report = _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
