@@ -46,7 +46,8 @@ import asyncpg
 from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import LeaseLost, RunDirError
 from orchestrator.ledger import LedgerState
-from orchestrator.pg_schema import Conn, safe_url
+from orchestrator.pg_batches import find_batch
+from orchestrator.pg_schema import safe_url
 from orchestrator.records import Event, RowEvent, RowJob, TemplateUploaded, decode, encode
 from orchestrator.row_state import RowState
 from orchestrator.template import Template
@@ -134,7 +135,7 @@ class PgLedger:
         it may bill twice). Loads the
         batch's events that are not a row's (run sessions, templates, the canary)."""
         async with pool.acquire() as conn:
-            batch_id = await _find_batch(conn, batch, safe_url(url))
+            batch_id = await find_batch(conn, batch, safe_url(url))
             state = LedgerState()
             records = await conn.fetch(
                 "SELECT body FROM events WHERE batch_id = $1 AND row_key IS NULL ORDER BY id",
@@ -381,22 +382,3 @@ class PgLedger:
 def _copy_into(target: RowState, source: RowState) -> None:
     for f in dataclasses.fields(RowState):
         setattr(target, f.name, getattr(source, f.name))
-
-
-async def _find_batch(conn: Conn, name: str | None, where: str) -> int:
-    if name is not None:
-        found = await conn.fetchval("SELECT id FROM batches WHERE name = $1", name)
-        if found is None:
-            raise RunDirError(f"{where} holds no batch named {name!r}; see `orchestrator submit`")
-        return int(found)
-    found = await conn.fetchval(
-        """
-        SELECT b.id FROM batches b
-        ORDER BY EXISTS (SELECT 1 FROM rows r WHERE r.batch_id = b.id AND r.status = 'pending')
-                 DESC, b.id
-        LIMIT 1
-        """
-    )
-    if found is None:
-        raise RunDirError(f"{where} holds no batch yet; submit one with `orchestrator submit`")
-    return int(found)

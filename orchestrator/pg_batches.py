@@ -19,6 +19,7 @@ import asyncpg
 from orchestrator.errors import RunDirError
 from orchestrator.ledger import LedgerState
 from orchestrator.manifest_row import ManifestOptions, ManifestRow
+from orchestrator.pg_schema import Conn
 from orchestrator.records import RowJob, RunStarted, decode, encode
 from orchestrator.results import FIXED_COLUMNS, RESULTS_NAME, neutralise, retry_hint
 from orchestrator.rows import TemplateCache, iter_row_jobs
@@ -260,3 +261,24 @@ def _write_csv(out: Path, rows: list[asyncpg.Record], state: LedgerState) -> Pat
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+async def find_batch(conn: Conn, name: str | None, where: str) -> int:
+    """The id of batch ``name``; without a name, the oldest batch with rows still pending, else
+    the oldest (its rows are all finished: a worker on it ends at once)."""
+    if name is not None:
+        found = await conn.fetchval("SELECT id FROM batches WHERE name = $1", name)
+        if found is None:
+            raise RunDirError(f"{where} holds no batch named {name!r}; see `orchestrator submit`")
+        return int(found)
+    found = await conn.fetchval(
+        """
+        SELECT b.id FROM batches b
+        ORDER BY EXISTS (SELECT 1 FROM rows r WHERE r.batch_id = b.id AND r.status = 'pending')
+                 DESC, b.id
+        LIMIT 1
+        """
+    )
+    if found is None:
+        raise RunDirError(f"{where} holds no batch yet; submit one with `orchestrator submit`")
+    return int(found)
