@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import anyio
 
+from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import DamagedRecord, RunDirError
 from orchestrator.ledger import LedgerState
 from orchestrator.records import Event, RowJob, RunStarted, decode, encode
@@ -118,13 +118,20 @@ class FileLedger:
     """``ledger.Ledger`` on a JSONL file with group commit. Open with ``FileLedger.open``."""
 
     def __init__(
-        self, path: Path, fd: int, lock_fd: int, state: LedgerState, rows: RowSource | None
+        self,
+        path: Path,
+        fd: int,
+        lock_fd: int,
+        state: LedgerState,
+        rows: RowSource | None,
+        clock: Clock,
     ) -> None:
         self.path = path
         self._state = state
         self._fd = fd
         self._lock_fd = lock_fd
         self._rows = rows
+        self._clock = clock
         self._pending: list[bytes] = []
         self._enqueued = 0
         self._durable = 0
@@ -134,11 +141,14 @@ class FileLedger:
         self.fsyncs = 0
 
     @classmethod
-    def open(cls, run_dir: Path, rows: RowSource | None = None) -> FileLedger:
+    def open(
+        cls, run_dir: Path, rows: RowSource | None = None, clock: Clock | None = None
+    ) -> FileLedger:
         """Lock the run dir, replay the ledger, and drop a torn tail so appends start clean.
         ``rows``: where ``rows_to_work_on`` reads the batch (the run's manifest)."""
         run_dir.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock(run_dir)
+        clock = clock or RealClock()
+        lock_fd = _lock(run_dir, clock.wall_s())
         try:
             path = run_dir / LEDGER_NAME
             state = replay(path)
@@ -147,7 +157,7 @@ class FileLedger:
         except BaseException:
             os.close(lock_fd)
             raise
-        return cls(path, fd, lock_fd, state, rows)
+        return cls(path, fd, lock_fd, state, rows, clock)
 
     @property
     def state(self) -> LedgerState:
@@ -182,7 +192,7 @@ class FileLedger:
 
     async def append(self, event: Event) -> None:
         """Record ``event``; returns once it is on disk. The in-memory state follows at once."""
-        event = _stamped(event)
+        event = replace(event, ts=round(self._clock.wall_s(), 3))  # frozen: a stamped copy
         line = json.dumps(encode(event), separators=(",", ":"), ensure_ascii=False) + "\n"
         self._state.apply(event)
         self._pending.append(line.encode("utf-8"))
@@ -220,12 +230,7 @@ class FileLedger:
         self.fsyncs += 1
 
 
-def _stamped(event: Event) -> Event:
-    """``event`` with ``ts`` = now (events are frozen: a copy)."""
-    return replace(event, ts=round(time.time(), 3))
-
-
-def _lock(run_dir: Path) -> int:
+def _lock(run_dir: Path, now_s: float) -> int:
     """Hold ``RUN_DIR/run.lock`` (``flock``) and write who holds it. The file is removed when
     the run ends (``Ledger.close``), so a lock acquired on a file that was removed meanwhile is
     let go and taken again on the new file."""
@@ -240,7 +245,7 @@ def _lock(run_dir: Path) -> int:
             break
         os.close(fd)
     os.ftruncate(fd, 0)
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(time.time(), 3)}
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(now_s, 3)}
     os.write(fd, json.dumps(record).encode("utf-8"))
     return fd
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from orchestrator.ledger import LedgerState
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
+from orchestrator.retry import resume_action
+from orchestrator.row_state import RowState
 from orchestrator.rows import TemplateCache, iter_row_jobs
 
 RESULTS_NAME = "results.csv"
@@ -51,13 +53,22 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
-def retry_hint(status: str, permanent: bool) -> str:
-    """How a row that is not done gets rendered: see the module docstring."""
-    if status == "done":
+def retry_hint(state: RowState | None) -> str:
+    """How a row that is not done gets rendered (see the module docstring): the least a rerun
+    needs for ``retry.resume_action`` to work on it."""
+    if state is None or state.status == "done":
         return ""
-    if status == "ambiguous":
-        return "rerender-ambiguous"
-    return "retry-failed" if status == "failed" and permanent else "resume"
+    for hint, retry_failed, rerender_ambiguous in (
+        ("resume", False, False),
+        ("retry-failed", True, False),
+        ("rerender-ambiguous", False, True),
+    ):
+        action = resume_action(
+            state, retry_failed=retry_failed, rerender_ambiguous=rerender_ambiguous
+        )
+        if action != "skip":
+            return hint
+    return ""
 
 
 def write_results(
@@ -97,7 +108,7 @@ def write_results(
                     else (st.fail_message or "")
                 )
             variables = row.variables
-            retry = retry_hint(status, permanent)
+            retry = retry_hint(st) if st is not None else "resume"
             if (
                 st is not None
                 and status == "done"

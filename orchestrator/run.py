@@ -119,7 +119,7 @@ async def execute(
         rows = iter_row_jobs(spec.manifest, spec.template, cache, spec.flow, spec.manifest_options)
         return (job for _, job in rows)
 
-    ledger: Ledger = FileLedger.open(spec.run_dir, manifest_rows)
+    ledger: Ledger = FileLedger.open(spec.run_dir, manifest_rows, clock)
     try:
         triage.check_same_manifest(ledger, spec.run_dir, spec.manifest)
         if spec.canary_required and ledger.state.canary_rows is None:

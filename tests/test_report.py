@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import time
 from pathlib import Path
 
 from orchestrator.clock import VirtualClock
@@ -156,13 +155,10 @@ def test_100k_rows_stay_a_small_page_and_a_compact_data_file(tmp_path: Path) -> 
     manifest, template = _manifest(tmp_path, 100_000)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    started = time.monotonic()
     info = write_report(run_dir, manifest, template, LedgerState())
-    elapsed_s = time.monotonic() - started
     assert info.counts == {"pending": 100_000}
     assert (run_dir / REPORT_NAME).stat().st_size < 64 * 1024
     assert (run_dir / DATA_NAME).stat().st_size < 100_000 * 120
-    assert elapsed_s < 30
 
 
 def test_working_time_sums_each_session_not_the_pause_between(tmp_path: Path) -> None:
