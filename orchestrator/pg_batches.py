@@ -239,7 +239,6 @@ def _write_csv(out: Path, rows: list[asyncpg.Record], state: LedgerState) -> Pat
         for r, values in zip(rows, variables, strict=True):
             st = state.rows.get(r["row_key"])
             status = st.status if st is not None else "pending"
-            permanent = st is not None and status == "failed" and st.fail_permanent
             error = f"{st.fail_kind}: {st.fail_message}" if st and st.fail_kind else ""
             fixed = {
                 "id": r["row_key"],
@@ -252,7 +251,7 @@ def _write_csv(out: Path, rows: list[asyncpg.Record], state: LedgerState) -> Pat
                 "render_job_id": (st.render_job or "") if st else "",
                 "attempts": str(st.attempts) if st else "0",
                 "error": error,
-                "retry": retry_hint(status, permanent),
+                "retry": retry_hint(st),
                 "line": str(r["line"]),
             }
             cells = [fixed.get(c, values.get(c, "")) for c in columns]
