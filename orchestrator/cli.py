@@ -11,9 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator import __version__
+from orchestrator import __version__, flows
 from orchestrator.errors import UserError
-from orchestrator.flows import FLOWS
 
 MANIFEST_HELP = (
     "the rows to render, one video each: .csv/.tsv/.txt, .xlsx, .json (an array of objects) "
@@ -66,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--flow",
-        choices=FLOWS,
+        choices=flows.names(),
         default="template",
         help="the flow of rows without a flow column (default: template)",
     )
@@ -98,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--flow",
-        choices=FLOWS,
+        choices=flows.names(),
         default="template",
         help="the flow of rows without a flow column (default: template)",
     )

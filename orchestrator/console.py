@@ -19,10 +19,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator import flows
 from orchestrator.clock import Clock, RealClock
 from orchestrator.events import human_duration, scrub
 
-ACTIVE_STAGES = ("preview", "render", "download")
+ALWAYS_SHOWN = ("preview", "render", "download")
+"""Stages the display names even when no row is in them; other flows' stages show when busy."""
 ETA_WINDOW = 50
 """The ETA follows the rate of the last this-many finished rows, not the whole run's."""
 PANEL_KINDS = frozenset({"stop_admitting"})
@@ -51,6 +53,7 @@ class Tally:
         self.started_at = self._clock.now()
         self.done_this_run = 0
         self._stage_of: dict[str, str] = {}
+        self._stages = flows.stage_names()
         self._finished_at: deque[float] = deque(maxlen=ETA_WINDOW)
         self.stopping: str | None = None
 
@@ -59,7 +62,7 @@ class Tally:
         if kind == "run_started":
             self.total = int(fields.get("rows", 0))
             self.done = int(fields.get("already_done", 0))
-        elif kind == "stage" and isinstance(row, str) and fields.get("stage") in ACTIVE_STAGES:
+        elif kind == "stage" and isinstance(row, str) and fields.get("stage") in self._stages:
             self._stage_of[row] = str(fields["stage"])
         elif kind in ("row_done", "row_failed", "row_ambiguous", "row_deferred"):
             if isinstance(row, str):
@@ -87,6 +90,12 @@ class Tally:
 
     def in_stage(self) -> Counter[str]:
         return Counter(self._stage_of.values())
+
+    def busy_stages(self) -> list[tuple[str, int]]:
+        """``(stage, rows in it)`` in the flows' order: the always-shown ones, and the others
+        that hold a row now."""
+        counts = self.in_stage()
+        return [(s, counts[s]) for s in self._stages if s in ALWAYS_SHOWN or counts[s]]
 
     def eta_s(self) -> float | None:
         """Remaining rows at the rate rows finished recently (the last ``ETA_WINDOW`` rows),
@@ -125,11 +134,10 @@ class Tally:
         return f"{self.rps:.1f} req/s (limit {self.limit_rps:.1f})"
 
     def line(self) -> str:
-        stages = self.in_stage()
+        busy = ", ".join(f"{n} {stage}" for stage, n in self.busy_stages())
         return (
             f"{self.done}/{self.total} done, {self.failed} failed, {self.ambiguous} ambiguous; "
-            f"in flight: {stages['preview']} preview, {stages['render']} render, "
-            f"{stages['download']} download; {self.rate_text()}, {self.rate_limited} × 429; "
+            f"in flight: {busy}; {self.rate_text()}, {self.rate_limited} × 429; "
             f"{self.eta_text()}"
         )
 
@@ -205,17 +213,11 @@ class LiveSink:
 
     def _render(self) -> Group:
         t = self.tally
-        stages = t.in_stage()
         table = Table.grid(padding=(0, 2))
         table.add_row(
             "rows", f"{t.done}/{t.total} done", f"{t.failed} failed", f"{t.ambiguous} ambiguous"
         )
-        table.add_row(
-            "in flight",
-            f"{stages['preview']} preview",
-            f"{stages['render']} render",
-            f"{stages['download']} download",
-        )
+        table.add_row("in flight", *(f"{n} {stage}" for stage, n in t.busy_stages()))
         table.add_row("api", t.rate_text(), f"{t.rate_limited} × 429", t.eta_text())
         if t.stopping:
             return Group(table, Text("stopping: " + scrub(t.stopping, self._secrets)))

@@ -134,6 +134,7 @@ class LedgerState:
                 state.attempts += 1
                 state.line = event.line if event.line is not None else state.line
                 state.output = event.output if event.output is not None else state.output
+                state.flow = event.flow or state.flow
             case Uploaded():
                 state.source_url = event.url
             case AuxJob():

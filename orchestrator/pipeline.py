@@ -19,52 +19,27 @@ cancellation                nothing: the row stays where the ledger says, resuma
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import partial
+from collections.abc import Sequence
 
+from orchestrator import flows
 from orchestrator.errors import ApiError, PermanentError
+from orchestrator.flows import Stage
 from orchestrator.records import Failed, RowAdmitted, RowJob
 from orchestrator.row_state import RowStatus
 from orchestrator.stages.base import RowAmbiguous, RowDeferred, Services
-from orchestrator.stages.download import download
-from orchestrator.stages.preview import preview
-from orchestrator.stages.render import render
-from orchestrator.stages.storyboard import storyboard_preview
-from orchestrator.stages.transcribe import transcribe
-from orchestrator.stages.upload import upload
-
-Stage = Callable[[RowJob, Services], Awaitable[None]]
-DIRECT_FLOWS = ("template", "storyboard")
 
 
-def flow_stages(flow: str, *, direct: bool = False) -> list[tuple[str, Stage]]:
-    """The stages of ``flow`` (see ``orchestrator.flows``), in order. ``direct``: template and
-    storyboard rows skip the preview (``stages.render`` sends a direct render)."""
-    if direct and flow in DIRECT_FLOWS:
-        return [("render", render), ("download", download)]
-    if flow == "storyboard":
-        return [
-            ("preview", storyboard_preview),
-            ("render", render),
-            ("download", download),
-        ]
-    if flow == "video-edit":
-        return [
-            ("upload", upload),
-            ("transcribe", transcribe),
-            ("render", render),
-            ("download", partial(download, with_subtitles=True)),
-        ]
-    return [
-        ("preview", preview),
-        ("render", render),
-        ("download", download),
-    ]
+def flow_stages(flow: str, *, direct: bool = False) -> Sequence[tuple[str, Stage]]:
+    """The stages of ``flow`` (see ``orchestrator.flows``), in order. ``direct``: flows with a
+    direct route skip their preview (``stages.render`` sends the direct render)."""
+    return flows.get(flow).stages(direct)
 
 
 async def run_row(row: RowJob, svc: Services) -> RowStatus:
     """Run ``row`` through its flow's stages; record and return its outcome."""
-    await svc.ledger.append(RowAdmitted(row=row.row_id, line=row.line, output=row.output_name))
+    await svc.ledger.append(
+        RowAdmitted(row=row.row_id, line=row.line, output=row.output_name, flow=row.flow)
+    )
     svc.sink.emit("row_started", row=row.row_id, line=row.line)
     try:
         return await _run_stages(row, svc)

@@ -12,7 +12,7 @@ ledger). The events and what each means:
 ``run``              a run session began: ``session``, ``manifest``, ``manifest_sha256``,
                      ``template``, ``flow``, ``manifest_options``, ``config`` (no secrets)
 ``template``         a template was uploaded: ``sha256`` (of the .pictai bytes), ``template_id``
-``row``              a row was admitted: ``row`` (identity), ``line``, ``output``
+``row``              a row was admitted: ``row`` (identity), ``line``, ``output``, ``flow``
 ``uploaded``         a row's source video is where the API can read it: ``row``, ``url``,
                      ``bytes`` (0 when the row gave a URL)
 ``aux_job``          a transcription or highlights job exists: ``row``, ``stage``, ``job``
@@ -130,6 +130,7 @@ class RowAdmitted(RowEvent):
     name: ClassVar[str] = "row"
     line: int | None = None
     output: str | None = None
+    flow: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -39,6 +39,7 @@ class RowState:
     row: str
     line: int | None = None
     output: str | None = None
+    flow: str | None = None
     attempts: int = 0
     source_url: str | None = None
     aux_jobs: dict[str, str] | None = None

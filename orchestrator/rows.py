@@ -52,7 +52,7 @@ def iter_row_jobs(
     for row in read_manifest(manifest, options).rows:
         flow = flows.row_flow(row.flow, default_flow)
         template: Template | None = None
-        if flow == "template":
+        if flows.uses_template(flow):
             if row.template is not None:
                 if row.template not in allowed:
                     allowed[row.template] = files.check(row.template, manifest, "template")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator import flows
 from orchestrator.events import LOG_NAME, human_duration
 from orchestrator.ledger import RECENT_DONE_S, LedgerState
 from orchestrator.ledger_file import lock_holder
@@ -25,7 +26,8 @@ ETA_WINDOW_S = RECENT_DONE_S
 
 
 def row_stage(state: RowState) -> str:
-    """The row's place in the pipeline, as a person would name it."""
+    """The row's place in the pipeline, as a person would name it (before its render, as its
+    flow names it: ``flows.Flow.progress``)."""
     if state.status != "pending":
         return state.status
     if state.video_url is not None:
@@ -34,12 +36,14 @@ def row_stage(state: RowState) -> str:
         return "rendering"
     if state.render_intent:
         return "render requested"
-    if state.preview_job is not None:
-        return "previewing"
-    return "queued"
+    flow = flows.get(state.flow) if state.flow in flows.names() else None
+    before = flow.progress(state) if flow is not None else None
+    if before is None and state.preview_job is not None:
+        before = "previewing"  # a row recorded before rows named their flow
+    return before or "queued"
 
 
-IN_FLIGHT_STAGES = ("downloading", "rendering", "render requested", "previewing", "queued")
+SETTLED = ("done", "failed", "ambiguous")
 LOG_TAIL_MAX_BYTES = 8 * 1024 * 1024
 """How far back ``status`` looks in ``log.jsonl`` for the last session's start."""
 
@@ -173,7 +177,7 @@ def status(run_dir: Path, state: LedgerState, total_rows: int | None = None) -> 
     report = StatusReport(total_rows=total_rows, liveness=liveness, run_dir=run_dir)
     for row in state.rows.values():
         stage = row_stage(row)
-        if not liveness.live and stage in IN_FLIGHT_STAGES:
+        if not liveness.live and stage not in SETTLED:
             stage = "to resume"  # nothing is in flight: the process that ran it is gone
         report.by_stage[stage] += 1
         if stage in ("failed", "ambiguous"):

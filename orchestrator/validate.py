@@ -139,12 +139,12 @@ def check_row(
     fields = flows.check_fields(flow, row.variables, manifest_path, template_vars, files)
     for field_problem in fields:
         add(*field_problem)
-    if flow != "template":
+    if not flows.uses_template(flow):
         template = None
     id_issue = id_problem(row.id) if row.id is not None else None
     if id_issue is not None:
         add("id", id_issue, "ids name files and ledger entries; use e.g. 'cust-0042'", "id")
-    if template is None and flow == "template":
+    if template is None and flows.uses_template(flow):
         add(
             "template",
             "this row has no template",
@@ -253,9 +253,10 @@ def validate_manifest(
                 file = manifest.label
             report.rows += 1
             flow = flows.row_flow(raw_row.flow, default_flow)
-            row = flows.template_row(raw_row) if flow == "template" else raw_row
-            template = default if flow == "template" else None
-            if row.template is not None and flow == "template":
+            with_template = flows.uses_template(flow)
+            row = flows.template_row(raw_row) if with_template else raw_row
+            template = default if with_template else None
+            if row.template is not None and with_template:
                 try:
                     template = templates.for_row(row)
                 except TemplateError as exc:
@@ -281,7 +282,7 @@ def validate_manifest(
                     columns.add(template, problem)
                 else:
                     report.add(problem)
-            if template is None and flow == "template":
+            if template is None and with_template:
                 continue
             if template is not None and not template.variables and row.variables:
                 templates.warn_no_variables(template, row)

@@ -9,7 +9,8 @@ from typing import Any
 
 from memory_transport import API_KEY, MemoryTransport, memory_client, reply
 
-from orchestrator import flows, transcript
+from orchestrator import transcript
+from orchestrator.flows import video_edit
 from orchestrator.responses import parse_job
 from orchestrator.stages.base import RowJob
 from orchestrator.stages.transcribe import cut_subtitles
@@ -130,7 +131,7 @@ def test_render_body_is_the_documented_direct_cut() -> None:
     sub_scenes[].text_lines[]; audio {} keeps the source's sound; no invented keys."""
     flags = [[False, True], [True, True, True, False], [False, False]]
     spans = transcript.highlight_spans(_sentences(flags))
-    body = flows.video_edit_render_body({"video_name": "Talk"}, "https://up/v.mp4", spans, "row")
+    body = video_edit.render_body({"video_name": "Talk"}, "https://up/v.mp4", spans, "row")
     assert body == {
         "audio": {},
         "output": {"name": "Talk", "format": "mp4", "width": 1280, "height": 720},
@@ -169,7 +170,7 @@ def test_render_body_is_the_documented_direct_cut() -> None:
         "next_generation_video": True,
         "containsTextToImage": True,
     }
-    name = flows.video_edit_render_body({}, "https://up/v.mp4", spans, "row-7")["output"]["name"]
+    name = video_edit.render_body({}, "https://up/v.mp4", spans, "row-7")["output"]["name"]
     assert name == "row-7"
 
 

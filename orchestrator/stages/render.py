@@ -1,4 +1,5 @@
-"""Stage 2: ``PUT /v1/video/render/{previewJobId}`` and wait for the render. This spends money.
+"""The render stage: send the row's render (its flow says how: ``flows.Flow.send_render``, or
+``send_direct`` on the direct route) and wait for it. This spends money.
 
 Delivery contract (also in the README): the intent to render is written and fsynced *before* the
 request is sent, and the job id right after the answer. So on resume a row is in one of:
@@ -15,15 +16,11 @@ failure is recorded as ``render_refused``, which clears the intent.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-
-from orchestrator import flows, storyboard_v2
+from orchestrator import flows
 from orchestrator.errors import AmbiguousError, ApiError, PermanentError
 from orchestrator.identity import variables_digest
 from orchestrator.records import RenderIntent, RenderJob, RenderReady, RenderRefused
 from orchestrator.responses import JobState
-from orchestrator.retry import REUPLOAD_TEMPLATE
 from orchestrator.stages.base import (
     RowAmbiguous,
     RowDeferred,
@@ -57,25 +54,10 @@ async def request_render(row: RowJob, svc: Services) -> None:
         )
 
     webhook = svc.webhook_url(row, "render")
+    flow = flows.get(row.flow)
+    send = flow.send_direct if svc.direct and flow.send_direct is not None else flow.send_render
     try:
-        if svc.direct and row.flow in ("template", "storyboard"):  # no preview (§5.9)
-            job_id = await _render_direct(row, svc, webhook, record_intent)
-        elif preview_job is not None:  # template and storyboard: render the preview
-            params = row.progress.render_params if svc.render_with_params else None
-            job_id = await svc.client.render(
-                preview_job, params, webhook=webhook, before_send=record_intent
-            )
-        else:  # video-edit: a direct renderParams body cutting the source (§5.3 b)
-            assert state.source_url is not None
-            body = flows.video_edit_render_body(
-                row.variables,
-                state.source_url,
-                row.progress.spans or [],
-                Path(row.output_name).stem,
-            )
-            job_id = await svc.client.render_params(
-                body, webhook=webhook, before_send=record_intent
-            )
+        job_id = await send(row, svc, webhook, record_intent)
     except AmbiguousError as exc:
         found = await _find_by_webhook(row, svc)
         if found is None:
@@ -91,34 +73,15 @@ async def request_render(row: RowJob, svc: Services) -> None:
     svc.sink.emit("stage", row=row.row_id, stage="render", job=job_id)
 
 
-async def _render_direct(
-    row: RowJob, svc: Services, webhook: str | None, record_intent: Callable[[], Awaitable[None]]
+async def render_preview(
+    row: RowJob, svc: Services, webhook: str | None, before_send: flows.BeforeSend
 ) -> str:
-    """``POST /v2/video/storyboard/render`` for a template row (its uploaded template's id and
-    the row's variables) or a storyboard row (its v2 storyboard body). A template id the API no
-    longer knows (404: nothing was started) is uploaded again, once."""
-    name = Path(row.output_name).stem
-    if row.template is None:
-        payload = storyboard_v2.payload(
-            row.variables, row.manifest or Path("."), name, svc.files(row)
-        )
-        return await svc.client.render_direct(payload, webhook=webhook, before_send=record_intent)
-    reuploads = 0
-    while True:
-        template_id = await svc.templates.template_id(row.template)
-        payload = {"videoName": name, "templateId": template_id, "variables": row.variables}
-        try:
-            return await svc.client.render_direct(
-                payload, webhook=webhook, before_send=record_intent
-            )
-        except ApiError as exc:
-            if not REUPLOAD_TEMPLATE.allows(exc, reuploads):
-                raise
-            reuploads += 1
-            await svc.ledger.append(
-                RenderRefused(row=row.row_id, kind=exc.kind, message=exc.message)
-            )
-            await svc.templates.forget(row.template, template_id)
+    """The preview route's render (template and storyboard flows): ``PUT render/{preview}``,
+    with the finished preview's ``renderParams`` when ``render_with_params``."""
+    preview_job = svc.state(row).preview_job
+    assert preview_job is not None  # the preview stage recorded it
+    params = row.progress.render_params if svc.render_with_params else None
+    return await svc.client.render(preview_job, params, webhook=webhook, before_send=before_send)
 
 
 async def wait_render(row: RowJob, svc: Services) -> None:

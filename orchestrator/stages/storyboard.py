@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import flows, storyboard_v2
+from orchestrator import storyboard_v2
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.preview import record_preview_job, remaking_previews, wait_preview
 from orchestrator.stages.unbilled import create_unbilled_job
@@ -27,7 +27,9 @@ async def _storyboard_preview(row: RowJob, svc: Services) -> None:
     if state.preview_job is None and state.render_job is None:
         manifest = row.manifest or Path(".")
         v2 = svc.client.video_routes == "v2"
-        build = storyboard_v2.payload if v2 else flows.storyboard_payload
+        from orchestrator.flows import storyboard  # the flow module imports this stage
+
+        build = storyboard_v2.payload if v2 else storyboard.payload
         payload = build(row.variables, manifest, Path(row.output_name).stem, svc.files(row))
         webhook = svc.webhook_url(row, "preview")
         if webhook:
