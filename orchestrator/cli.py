@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("manifest", type=Path, metavar="MANIFEST", help=MANIFEST_HELP)
     submit.add_argument("--template", type=Path, metavar="FILE", help="the .pictai project")
-    submit.add_argument("--flow", choices=FLOWS, default="template", help="default: template")
+    submit.add_argument(
+        "--flow", choices=flows.names(), default="template", help="default: template"
+    )
     submit.add_argument("--name", metavar="NAME", help="the batch's name (default: MANIFEST's)")
     _add_ledger_options(submit, batch=False)
     _add_manifest_options(submit)
