@@ -136,7 +136,7 @@ class PictoryClient:
 
     async def create_storyboard(self, payload: dict[str, Any]) -> str:
         """A storyboard preview job from ``payload``, which must be in the shape of
-        ``video_routes``: ``flows.storyboard_payload`` (v1) or ``storyboard_v2.payload`` (v2)."""
+        ``video_routes``: ``flows.storyboard.payload`` (v1) or ``storyboard_v2.payload`` (v2)."""
         path = "/v2/video/storyboard" if self.video_routes == "v2" else "/v1/video/storyboard"
         return await self._create("POST", path, payload)
 
