@@ -14,13 +14,13 @@ from typing import TypeVar
 import anyio
 import asyncpg
 
-from orchestrator.commands import _apply_overrides, manifest_options
+from orchestrator.commands import apply_overrides, manifest_options
 from orchestrator.config import Config, ledger_password, load_config, load_credentials
 from orchestrator.console import console_sink
 from orchestrator.errors import ConfigError, RunDirError, UserError, ValidationFailed
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.pg_batches import BatchView, batch_view, submit_batch, write_batch_results
-from orchestrator.pg_schema import connect, safe_url
+from orchestrator.pg_schema import connect, database_lost, safe_url
 from orchestrator.records import RunStarted
 from orchestrator.run import MAX_PROBLEMS_SHOWN, VIDEOS_DIR
 from orchestrator.run_end import say
@@ -112,6 +112,10 @@ WORKER_UNSUPPORTED = (
 """Run options a worker does not honour yet: refused by name, never silently ignored."""
 
 
+EXIT_NOT_ALL_DONE = 1
+"""A worker that lost its database: its rows are not all done (README "Exit codes")."""
+
+
 def worker_command(args: argparse.Namespace) -> int:
     for name in WORKER_UNSUPPORTED:
         if getattr(args, name, None):
@@ -120,7 +124,7 @@ def worker_command(args: argparse.Namespace) -> int:
     if args.at_window_end != "finish":
         raise UserError("`orchestrator worker` does not support --at-window-end yet")
     config, url = _config(args)
-    config = _apply_overrides(config, args)
+    config = apply_overrides(config, args)
     simulate: str | None = args.simulate
     credentials = load_credentials(required=simulate is None)
     out: Path = args.out
@@ -143,6 +147,17 @@ def worker_command(args: argparse.Namespace) -> int:
 
     try:
         return anyio.run(main)
+    except BaseException as exc:
+        lost = database_lost(exc)
+        if lost is None:
+            raise
+        print(
+            f"orchestrator: error: lost the shared ledger at {safe_url(url)} ({lost}); this "
+            "worker stopped. Its rows go to other workers once their leases expire; start the "
+            "worker again when the database is back",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_ALL_DONE
     finally:
         display.close()
         log.close()

@@ -256,9 +256,9 @@ class RateLimiter:
     @property
     def interval_s(self) -> float:
         """The spacing between two scheduled admissions at the current rate."""
-        interval = _spacing_s(self._rate_rps, SECOND_S, self._guard_s)
+        interval = spacing_s(self._rate_rps, SECOND_S, self._guard_s)
         if self._max_per_minute is not None:
-            interval = max(interval, _spacing_s(self._max_per_minute, MINUTE_S, self._guard_s))
+            interval = max(interval, spacing_s(self._max_per_minute, MINUTE_S, self._guard_s))
         return interval
 
     @property
@@ -426,7 +426,7 @@ class RateLimiter:
         return min(self._rate_rps, self._max_per_minute / MINUTE_S)
 
 
-def _spacing_s(limit: float, window_s: float, guard_s: float) -> float:
+def spacing_s(limit: float, window_s: float, guard_s: float) -> float:
     """Spacing that keeps any ``window_s`` interval at <= floor(limit) requests (one if < 1)."""
     count = math.floor(limit)
     return (window_s + guard_s) / (count if count >= 1 else limit)

@@ -25,7 +25,7 @@ import asyncpg
 
 from orchestrator.clock import Clock
 from orchestrator.config import Credentials
-from orchestrator.limits import _spacing_s as spacing_s  # the local limiter's spacing, exactly
+from orchestrator.limits import spacing_s  # the local limiter's spacing, exactly
 
 SECOND_S = 1.0
 

@@ -31,6 +31,7 @@ workers with skewed clocks still agree on whose lease has expired.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
@@ -162,7 +163,12 @@ def check_url(url: str) -> str:
 
 
 async def connect(url: str, password: str | None, *, max_connections: int = 4) -> asyncpg.Pool:
-    """A pool on ``url``, the schema migrated. Errors name the URL without its password."""
+    """A pool on ``url``, the schema migrated. Errors name the URL without its password.
+
+    asyncpg's own log (a pool retrying its connections, with tracebacks) is silenced: a lost
+    database reaches the user as one line (``database_lost``), and one that comes back is
+    simply used again."""
+    _quiet_driver_log()
     try:
         pool = await asyncpg.create_pool(
             check_url(url),
@@ -180,3 +186,40 @@ async def connect(url: str, password: str | None, *, max_connections: int = 4) -
         await pool.close()
         raise
     return pool
+
+
+_LOST = (
+    asyncpg.PostgresConnectionError,  # the connection went away, or cannot be made
+    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down (admin, crash)
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.InterfaceError,  # "connection is closed" on a pooled connection
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def database_lost(exc: BaseException) -> str | None:
+    """When ``exc`` (or every exception in a group of them) says the database went away
+    mid-run, one line saying so; None for anything else. The one place asyncpg's connection
+    failures are recognised."""
+    leaves: list[BaseException] = []
+
+    def walk(e: BaseException) -> None:
+        if isinstance(e, BaseExceptionGroup):
+            for inner in e.exceptions:
+                walk(inner)
+        else:
+            leaves.append(e)
+
+    walk(exc)
+    if not leaves or not all(isinstance(e, _LOST) for e in leaves):
+        return None
+    first = leaves[0]
+    return f"{type(first).__name__}: {first}".strip().rstrip(":")
+
+
+def _quiet_driver_log() -> None:
+    driver = logging.getLogger("asyncpg")
+    if not driver.handlers:
+        driver.addHandler(logging.NullHandler())
+        driver.propagate = False

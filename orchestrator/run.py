@@ -169,12 +169,12 @@ async def execute(
             assumed_row_s=config.run.assumed_row_s,
         )
         async with (
-            _client(config, credentials, clock, rng, sink, network) as client,
-            _webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
+            open_client(config, credentials, clock, rng, sink, network) as client,
+            open_webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
         ):
             if spec.check_quota:
                 await _check_quota(client, ledger, config, report.rows, sink)
-            await _pool(
+            await work_rows(
                 spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
                 network, only,
             )  # fmt: skip
@@ -210,7 +210,7 @@ async def execute(
 
 
 @contextlib.asynccontextmanager
-async def _client(
+async def open_client(
     config: Config,
     credentials: Credentials,
     clock: Clock,
@@ -274,7 +274,7 @@ async def _check_quota(
 
 
 @contextlib.asynccontextmanager
-async def _webhooks(
+async def open_webhooks(
     config: Config, run_dir: Path, ledger: Ledger, clock: Clock, sink: Sink
 ) -> AsyncIterator[WebhookReceiver | None]:
     if not config.webhook.enabled:
@@ -309,7 +309,7 @@ async def _webhooks(
                 sink.emit("webhooks_rejected", **dict(receiver.rejected))
 
 
-async def _pool(
+async def work_rows(
     spec: RunSpec,
     config: Config,
     client: PictoryClient,

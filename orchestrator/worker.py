@@ -24,7 +24,7 @@ from orchestrator.ledger_pg import PgLedger
 from orchestrator.pg_batches import batch_view
 from orchestrator.pg_limits import PgSharedRate, PgSharedRenders, account_key
 from orchestrator.records import RunStarted
-from orchestrator.run import RunSpec, RunSummary, _client, _pool, _webhooks
+from orchestrator.run import RunSpec, RunSummary, open_client, open_webhooks, work_rows
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,10 @@ async def execute_worker(
             clock, sink, max_renders=spec.max_renders, assumed_row_s=config.run.assumed_row_s
         )
         async with (
-            _client(config, credentials, clock, rng, sink, network, shared) as client,
-            _webhooks(config, spec.out, ledger, clock, sink) as webhooks,
+            open_client(config, credentials, clock, rng, sink, network, shared) as client,
+            open_webhooks(config, spec.out, ledger, clock, sink) as webhooks,
         ):
-            await _pool(
+            await work_rows(
                 run_spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
                 network, None, renders,
             )  # fmt: skip

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from e2e.helpers import read_results, write_batch
 
+from benchmarks import local_pg
+
 pytestmark = pytest.mark.slow
 
 LEASE_S = 1.0
@@ -175,3 +177,35 @@ def test_workers_killed_again_and_again_render_every_row_once(
     stats = sim.stats()
     print(f"{kills} kills, {ambiguous} ambiguous; {report.stdout.strip()}")
     print(f"renders {stats['renders_started']}, duplicates {stats['duplicate_renders']}")
+
+
+def test_a_worker_that_loses_its_database_stops_with_one_line(
+    make_sim: Any, tmp_path: Path
+) -> None:
+    """PostgreSQL goes away mid-run (its own server here, stopped under the worker): the worker
+    ends with exit 1 and one line naming the database and what happens to its rows, never a
+    traceback."""
+    server = local_pg.start()
+    try:
+        url = server.create_database("lost")
+        sim = make_sim("demo", time_scale=0.5, rate_limit_rps=None)
+        env = _env(sim)
+        batch = write_batch(tmp_path, 20, config={"ledger": {"lease_s": 3.0}})
+        _submit(batch, url, env)
+        worker = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "orchestrator", "worker"),
+                *("--ledger", url, "--out", str(tmp_path / "w"), "--config", str(batch["config"])),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2.0)  # rows claimed, previews and renders under way
+        assert worker.poll() is None, "the batch ended before the database could go away"
+    finally:
+        server.stop()
+    _, stderr = worker.communicate(timeout=WORKER_TIMEOUT_S)
+    assert worker.returncode == 1, stderr
+    assert "lost the shared ledger" in stderr and "Traceback" not in stderr, stderr
