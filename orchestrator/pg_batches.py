@@ -4,9 +4,7 @@ and reading one back (``status``, ``report``). Claims and events while working: 
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from orchestrator.ledger import LedgerState
 from orchestrator.manifest_row import ManifestOptions, ManifestRow
 from orchestrator.pg_schema import Conn
 from orchestrator.records import RowJob, RunStarted, decode, encode
-from orchestrator.results import FIXED_COLUMNS, RESULTS_NAME, neutralise, retry_hint
+from orchestrator.results import FIXED_COLUMNS, RESULTS_NAME, row_cells, write_csv
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.template import Template
 
@@ -232,33 +230,15 @@ def _write_csv(out: Path, rows: list[asyncpg.Record], state: LedgerState) -> Pat
         names.update(dict.fromkeys(values))
     columns = [*FIXED_COLUMNS, *(n for n in names if n not in FIXED_COLUMNS)]
     out.mkdir(parents=True, exist_ok=True)
-    path, tmp = out / RESULTS_NAME, out / f".{RESULTS_NAME}.tmp"
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
+    path = out / RESULTS_NAME
+
+    def lines() -> Iterator[list[str]]:
         for r, values in zip(rows, variables, strict=True):
             st = state.rows.get(r["row_key"])
-            status = st.status if st is not None else "pending"
-            error = f"{st.fail_kind}: {st.fail_message}" if st and st.fail_kind else ""
-            fixed = {
-                "id": r["row_key"],
-                "status": status,
-                "file": (st.file or "") if st else "",
-                "extra_files": ";".join(st.extras or []) if st else "",
-                "bytes": str(st.bytes) if st and st.bytes is not None else "",
-                "sha256": (st.sha256 or "") if st else "",
-                "video_url": (st.video_url or "") if st else "",
-                "render_job_id": (st.render_job or "") if st else "",
-                "attempts": str(st.attempts) if st else "0",
-                "error": error,
-                "retry": retry_hint(st),
-                "line": str(r["line"]),
-            }
-            cells = [fixed.get(c, values.get(c, "")) for c in columns]
-            writer.writerow([neutralise(c) for c in cells])
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+            fixed, shown = row_cells(r["row_key"], r["line"], st, values)
+            yield [fixed.get(c, shown.get(c, "")) for c in columns]
+
+    write_csv(path, columns, lines())
     return path
 
 
