@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz test lint typecheck pytest chromium demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke
+.PHONY: fuzz test lint typecheck pytest chromium postgresql demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke bench-pg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) chromium postgresql
 	$(BIN)/pytest
 
 # Debian's Chromium for the report's browser test, installed when missing (never a downloaded one).
 chromium:
 	@scripts/ensure-chromium
+
+# Debian's PostgreSQL server for the database ledger's tests (they start their own from it).
+postgresql:
+	@scripts/ensure-postgresql
 
 test: lint typecheck pytest
 
@@ -65,6 +69,10 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks --smoke
+
+# Workers sharing a batch through a throwaway PostgreSQL (README "Several machines, one batch").
+bench-pg: $(STAMP) postgresql
+	$(BIN)/python -m benchmarks.pg_scale --json benchmarks/results/pg_scale.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

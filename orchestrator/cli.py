@@ -122,7 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report", help="write RUN_DIR/results.csv and RUN_DIR/report.html from the ledger"
     )
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    report.add_argument(
+        "run_dir",
+        type=Path,
+        metavar="RUN_DIR",
+        nargs="?",
+        help=RUN_DIR_HELP + " (with --ledger: where results.csv goes, default .)",
+    )
+    _add_ledger_options(report)
     report.set_defaults(func=_cmd_report)
 
     status = sub.add_parser(
@@ -132,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         "stopped (how and when), rows by state, failures by class, rate and ETA while live, "
         "and the command that continues it.",
     )
-    status.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's --out folder")
+    status.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", nargs="?", help="the run's --out folder"
+    )
+    _add_ledger_options(status)
     status.add_argument("--json", action="store_true", help="one JSON object per report")
     status.add_argument(
         "--watch",
@@ -164,8 +174,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(func=_cmd_doctor)
 
+    submit = sub.add_parser(
+        "submit", help="validate a manifest and create a batch in a shared ledger (PostgreSQL)"
+    )
+    submit.add_argument("manifest", type=Path, metavar="MANIFEST", help=MANIFEST_HELP)
+    submit.add_argument("--template", type=Path, metavar="FILE", help="the .pictai project")
+    submit.add_argument(
+        "--flow", choices=flows.names(), default="template", help="default: template"
+    )
+    submit.add_argument("--name", metavar="NAME", help="the batch's name (default: MANIFEST's)")
+    _add_ledger_options(submit, batch=False)
+    _add_manifest_options(submit)
+    submit.set_defaults(func=_cmd_submit)
+
+    worker = sub.add_parser(
+        "worker",
+        help="claim and render rows of a shared batch (start as many as you like)",
+        epilog=EPILOG,
+    )
+    worker.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        default=Path("runs/worker"),
+        help="where this worker writes videos and its log (default: runs/worker)",
+    )
+    _add_ledger_options(worker, config=False)  # the run options have --config
+    _add_run_options(worker)
+    worker.set_defaults(func=_cmd_worker)
+
     add_sim_parser(sub)
     return parser
+
+
+def _add_ledger_options(
+    p: argparse.ArgumentParser, *, batch: bool = True, config: bool = True
+) -> None:
+    p.add_argument(
+        "--ledger",
+        metavar="URL",
+        help="a shared ledger: postgresql://USER@HOST:PORT/DB (or [ledger] url); the password "
+        "comes from PGPASSWORD",
+    )
+    if batch:
+        p.add_argument(
+            "--batch", metavar="NAME", help="the batch (default: the oldest with rows to do)"
+        )
+    if config:
+        p.add_argument(
+            "--config", type=Path, metavar="FILE", help="TOML settings ([ledger] url, lease_s)"
+        )
 
 
 def _add_manifest_options(p: argparse.ArgumentParser) -> None:
@@ -320,16 +378,43 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from orchestrator.commands_pg import submit_command
+
+    return submit_command(args)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from orchestrator.commands_pg import worker_command
+
+    return worker_command(args)
+
+
+def _needs_run_dir(args: argparse.Namespace) -> Path:
+    if args.run_dir is None:
+        raise UserError(f"`orchestrator {args.command}` needs RUN_DIR, or --ledger URL")
+    run_dir: Path = args.run_dir
+    return run_dir
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
+    if args.ledger:
+        from orchestrator.commands_pg import ledger_report_command
+
+        return ledger_report_command(args)
     from orchestrator.commands import report_command
 
-    return report_command(args.run_dir)
+    return report_command(_needs_run_dir(args))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    if args.ledger:
+        from orchestrator.commands_pg import ledger_status_command
+
+        return ledger_status_command(args)
     from orchestrator.commands import status_command
 
-    return status_command(args.run_dir, as_json=args.json, watch_s=args.watch)
+    return status_command(_needs_run_dir(args), as_json=args.json, watch_s=args.watch)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

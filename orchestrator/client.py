@@ -39,6 +39,7 @@ from orchestrator.errors import (
     RateLimitedError,
 )
 from orchestrator.limits import RateLimiter
+from orchestrator.records import JsonObject
 from orchestrator.responses import JobState, TemplateInfo
 from orchestrator.retry import RetryPolicy, call_with_retry
 from orchestrator.tokens import REFUSED_STATUSES, TOKEN_ENDPOINT, TOKEN_PATH, Auth
@@ -135,7 +136,7 @@ class PictoryClient:
 
     async def create_storyboard(self, payload: dict[str, Any]) -> str:
         """A storyboard preview job from ``payload``, which must be in the shape of
-        ``video_routes``: ``flows.storyboard_payload`` (v1) or ``storyboard_v2.payload`` (v2)."""
+        ``video_routes``: ``flows.storyboard.payload`` (v1) or ``storyboard_v2.payload`` (v2)."""
         path = "/v2/video/storyboard" if self.video_routes == "v2" else "/v1/video/storyboard"
         return await self._create("POST", path, payload)
 
@@ -264,6 +265,23 @@ class PictoryClient:
         return await self._create("POST", path, payload, before_send=before_send)
 
     # ---- transport ---------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        method: str,
+        path: str,
+        payload: JsonObject,
+        *,
+        webhook: str | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
+        """A job-creating request to a route this class has no method for (a flow registered
+        outside the package, see ``orchestrator.flows``): the job id of the answer. Not
+        idempotent, like every creating call: a lost answer raises ``AmbiguousError``."""
+        body = dict(payload)
+        if webhook:
+            body["webhook"] = webhook
+        return await self._create(method, path, body, before_send=before_send)
 
     async def _create(
         self,

@@ -51,7 +51,7 @@ def run_command(
     config = load_config(args.config, warn=warnings)
     for warning in warnings:
         print(f"orchestrator: warning: {warning}", file=sys.stderr)
-    config = _apply_overrides(config, args)
+    config = apply_overrides(config, args)
     simulate: str | None = args.simulate
     credentials = load_credentials(required=simulate is None)
     spec = RunSpec(
@@ -288,7 +288,7 @@ def _run_record(state: LedgerState) -> RunStarted:
     return first
 
 
-def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
+def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     limits = config.limits
     if args.concurrency is not None:
         if args.concurrency < 1:

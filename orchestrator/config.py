@@ -27,6 +27,7 @@ ENV_CLIENT_ID = "PICTORY_CLIENT_ID"
 ENV_CLIENT_SECRET = "PICTORY_CLIENT_SECRET"
 ENV_USER_ID = "PICTORY_USER_ID"
 ENV_API_KEY = "PICTORY_API_KEY"
+ENV_PG_PASSWORD = "PGPASSWORD"
 
 
 class _Section(BaseModel):
@@ -109,6 +110,17 @@ class NotifyConfig(_Section):
         return value
 
 
+class LedgerConfig(_Section):
+    """A shared ledger in PostgreSQL (``orchestrator submit`` / ``worker``). The URL holds no
+    password: that comes from ``PGPASSWORD`` in the environment and is never logged."""
+
+    url: str | None = None
+    lease_s: float = Field(30.0, gt=0)
+    """How long a worker's claim on a row lasts without a heartbeat (renewed every third of
+    it): a dead worker's rows are taken over this long after it died."""
+    max_connections: int = Field(4, ge=1)
+
+
 class Config(_Section):
     api: ApiConfig = ApiConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -118,6 +130,7 @@ class Config(_Section):
     webhook: WebhookConfig = WebhookConfig()
     notify: NotifyConfig = NotifyConfig()
     report: ReportConfig = ReportConfig()
+    ledger: LedgerConfig = LedgerConfig()
 
     def public_dict(self) -> dict[str, Any]:
         """The effective config as plain data; it holds no secrets by construction."""
@@ -209,6 +222,12 @@ def load_credentials(*, required: bool) -> Credentials:
         client_secret=SecretStr("simulated-secret"),
         user_id="simulated-user",
     )
+
+
+def ledger_password() -> SecretStr | None:
+    """The shared ledger's database password (``PGPASSWORD``), if set."""
+    value = os.environ.get(ENV_PG_PASSWORD)
+    return SecretStr(value) if value else None
 
 
 def _readable_by_others(path: Path) -> bool:

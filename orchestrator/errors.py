@@ -243,3 +243,13 @@ class DamagedRecord(ValueError):
             if field_name
             else "this is not a ledger event"
         )
+
+
+class LeaseLost(OrchestratorError):
+    """A shared ledger's worker no longer holds a row (its lease expired and another worker
+    took the row): it must drop the row, and nothing it tried to record was written."""
+
+    def __init__(self, row: str, worker: str) -> None:
+        self.row = row
+        self.worker = worker
+        super().__init__(f"row {row}: worker {worker} lost its lease; another worker has it")

@@ -111,6 +111,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Protocol
 
 import anyio
 
@@ -130,6 +131,15 @@ GUARD_STEPS_S = (0.01, 0.03)
 """The guards a 429 widens to in turn, before ``window_guard_s`` (99 %, 97 % of the ceiling)."""
 ANSWERS_TO_RAISE_CEILING = 100
 """Answers the levels below must hold before a background verdict may raise ``safe_rps``."""
+
+
+class SharedRate(Protocol):
+    """An account's request turns, shared with the other processes using the account (several
+    workers on one batch: ``pg_limits.PgSharedRate``). The limiter takes one after its own."""
+
+    async def take(self) -> float:
+        """Wait for the account's next turn; returns when it is (seconds since the epoch)."""
+        ...
 
 
 class RateLimiter:
@@ -156,6 +166,7 @@ class RateLimiter:
         background_prior_answers: float = 10.0,
         limit_evidence_p: float = 0.005,
         rng: random.Random | None = None,
+        shared: SharedRate | None = None,
     ) -> None:
         _require(max_rps > 0, "max_rps", max_rps, "must be > 0")
         _require(0 < min_rps <= max_rps, "min_rps", min_rps, "must be > 0 and <= max_rps")
@@ -198,6 +209,7 @@ class RateLimiter:
         self._prior_answers = background_prior_answers
         self._evidence_p = limit_evidence_p
         self._rng = rng if rng is not None else random.Random()
+        self._shared = shared
 
         self._rate_rps = self._max_rps
         self._safe_rps = self._max_rps
@@ -244,9 +256,9 @@ class RateLimiter:
     @property
     def interval_s(self) -> float:
         """The spacing between two scheduled admissions at the current rate."""
-        interval = _spacing_s(self._rate_rps, SECOND_S, self._guard_s)
+        interval = spacing_s(self._rate_rps, SECOND_S, self._guard_s)
         if self._max_per_minute is not None:
-            interval = max(interval, _spacing_s(self._max_per_minute, MINUTE_S, self._guard_s))
+            interval = max(interval, spacing_s(self._max_per_minute, MINUTE_S, self._guard_s))
         return interval
 
     @property
@@ -292,6 +304,10 @@ class RateLimiter:
             slept = True
         # Woke up late for a scheduled turn: book the turn at its time (module docstring).
         on_schedule = slept and 0.0 < now_s - ready_at_s < self.interval_s
+        if self._shared is not None:  # other workers use the account too: its turn, after ours
+            await self._shared.take()
+            now_s = self._clock.now()
+            on_schedule = False
         self._last_admitted_s = ready_at_s if on_schedule else now_s
         self.admitted_total += 1
         waited = 1.0 if now_s - asked_s > TIME_EPSILON_S else 0.0
@@ -410,7 +426,7 @@ class RateLimiter:
         return min(self._rate_rps, self._max_per_minute / MINUTE_S)
 
 
-def _spacing_s(limit: float, window_s: float, guard_s: float) -> float:
+def spacing_s(limit: float, window_s: float, guard_s: float) -> float:
     """Spacing that keeps any ``window_s`` interval at <= floor(limit) requests (one if < 1)."""
     count = math.floor(limit)
     return (window_s + guard_s) / (count if count >= 1 else limit)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from orchestrator.ledger import LedgerState
@@ -90,51 +91,64 @@ def write_results(
     counts: Counter[str] = Counter()
     failed_permanent = 0
     path = run_dir / RESULTS_NAME
-    tmp = run_dir / f".{RESULTS_NAME}.tmp"
+
+    def lines() -> Iterator[list[str]]:
+        nonlocal failed_permanent
+        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow, options):
+            st = state.rows.get(job.row_id)
+            fixed, variables = row_cells(job.row_id, row.line, st, row.variables)
+            counts[fixed["status"]] += 1
+            failed_permanent += fixed["status"] == "failed" and st is not None and st.fail_permanent
+            yield [fixed.get(c, variables.get(c, "")) for c in columns]
+
+    write_csv(path, columns, lines())
+    return path, counts, failed_permanent
+
+
+def row_cells(
+    row_id: str, line: int, st: RowState | None, variables: Mapping[str, str]
+) -> tuple[dict[str, str], Mapping[str, str]]:
+    """A row's fixed columns (``FIXED_COLUMNS``) from its ledger state, and the values to show
+    beside them: its own, or for a video kept after its line was edited, the values the video
+    was made from (never new values beside an old video)."""
+    status = st.status if st is not None else "pending"
+    error = ""
+    if st is not None and status in ("failed", "ambiguous"):
+        error = f"{st.fail_kind}: {st.fail_message}" if st.fail_kind else (st.fail_message or "")
+    retry = retry_hint(st) if st is not None else "resume"
+    if (
+        st is not None
+        and status == "done"
+        and st.rendered_values is not None
+        and st.made_from_other_values(variables)
+    ):
+        variables, retry = st.rendered_values, "rerender-changed"
+    fixed = {
+        "id": row_id,
+        "status": status,
+        "file": (st.file or "") if st else "",
+        "extra_files": ";".join(st.extras or []) if st else "",
+        "bytes": str(st.bytes) if st and st.bytes is not None else "",
+        "sha256": (st.sha256 or "") if st else "",
+        "video_url": (st.video_url or "") if st else "",
+        "render_job_id": (st.render_job or "") if st else "",
+        "attempts": str(st.attempts) if st else "0",
+        "error": error,
+        "retry": retry,
+        "line": str(line),
+    }
+    return fixed, variables
+
+
+def write_csv(path: Path, columns: list[str], lines: Iterable[list[str]]) -> None:
+    """``results.csv`` at ``path``: a header, then each line with its cells neutralised (see
+    ``neutralise``), written to a temporary name, fsynced, and renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
-        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow, options):
-            st = state.rows.get(job.row_id)
-            status = st.status if st is not None else "pending"
-            counts[status] += 1
-            permanent = st is not None and status == "failed" and st.fail_permanent
-            failed_permanent += permanent
-            error = ""
-            if st is not None and status in ("failed", "ambiguous"):
-                error = (
-                    f"{st.fail_kind}: {st.fail_message}"
-                    if st.fail_kind
-                    else (st.fail_message or "")
-                )
-            variables = row.variables
-            retry = retry_hint(st) if st is not None else "resume"
-            if (
-                st is not None
-                and status == "done"
-                and st.rendered_values is not None
-                and st.made_from_other_values(variables)
-            ):
-                # The manifest line was edited after this video was made: keep the video and
-                # show the values it was made from, never new values beside an old video.
-                variables, retry = st.rendered_values, "rerender-changed"
-            fixed = {
-                "id": job.row_id,
-                "status": status,
-                "file": (st.file or "") if st else "",
-                "extra_files": ";".join(st.extras or []) if st else "",
-                "bytes": str(st.bytes) if st and st.bytes is not None else "",
-                "sha256": (st.sha256 or "") if st else "",
-                "video_url": (st.video_url or "") if st else "",
-                "render_job_id": (st.render_job or "") if st else "",
-                "attempts": str(st.attempts) if st else "0",
-                "error": error,
-                "retry": retry,
-                "line": str(row.line),
-            }
-            cells = [fixed.get(c, variables.get(c, "")) for c in columns]
+        for cells in lines:
             writer.writerow([neutralise(c) for c in cells])
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    return path, counts, failed_permanent

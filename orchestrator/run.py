@@ -23,11 +23,11 @@ from orchestrator.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.client import PictoryClient
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials
-from orchestrator.errors import QuotaError, RunDirError, ValidationFailed
+from orchestrator.errors import LeaseLost, QuotaError, RunDirError, ValidationFailed
 from orchestrator.events import Sink
 from orchestrator.ledger import Ledger
 from orchestrator.ledger_file import FileLedger
-from orchestrator.limits import RateLimiter
+from orchestrator.limits import RateLimiter, SharedRate
 from orchestrator.manifest import manifest_digest
 from orchestrator.manifest_row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.pipeline import run_row
@@ -36,7 +36,7 @@ from orchestrator.results import write_results
 from orchestrator.retry import RetryPolicy
 from orchestrator.rows import TemplateCache, iter_row_jobs
 from orchestrator.run_end import end_of_run
-from orchestrator.stages.base import Services
+from orchestrator.stages.base import RenderSlots, Services
 from orchestrator.stages.template_upload import TemplateRegistry
 from orchestrator.validate import validate_manifest
 from orchestrator.webhooks import WebhookReceiver, run_secret
@@ -169,12 +169,12 @@ async def execute(
             assumed_row_s=config.run.assumed_row_s,
         )
         async with (
-            _client(config, credentials, clock, rng, sink, network) as client,
-            _webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
+            open_client(config, credentials, clock, rng, sink, network) as client,
+            open_webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
         ):
             if spec.check_quota:
                 await _check_quota(client, ledger, config, report.rows, sink)
-            await _pool(
+            await work_rows(
                 spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
                 network, only,
             )  # fmt: skip
@@ -210,18 +210,20 @@ async def execute(
 
 
 @contextlib.asynccontextmanager
-async def _client(
+async def open_client(
     config: Config,
     credentials: Credentials,
     clock: Clock,
     rng: random.Random,
     sink: Sink,
     network: NetworkWatch,
+    shared_rate: SharedRate | None = None,
 ) -> AsyncIterator[PictoryClient]:
     limiter = RateLimiter(
         clock,
         max_rps=config.limits.max_requests_per_s,
         max_per_minute=config.limits.max_requests_per_minute,
+        shared=shared_rate,
     )
     policy = _retry_policy(config)
 
@@ -272,7 +274,7 @@ async def _check_quota(
 
 
 @contextlib.asynccontextmanager
-async def _webhooks(
+async def open_webhooks(
     config: Config, run_dir: Path, ledger: Ledger, clock: Clock, sink: Sink
 ) -> AsyncIterator[WebhookReceiver | None]:
     if not config.webhook.enabled:
@@ -307,7 +309,7 @@ async def _webhooks(
                 sink.emit("webhooks_rejected", **dict(receiver.rejected))
 
 
-async def _pool(
+async def work_rows(
     spec: RunSpec,
     config: Config,
     client: PictoryClient,
@@ -320,6 +322,7 @@ async def _pool(
     webhooks: WebhookReceiver | None,
     network: NetworkWatch,
     only: frozenset[str] | None = None,
+    render_slots: RenderSlots | None = None,
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
     videos_dir.mkdir(parents=True, exist_ok=True)
@@ -330,7 +333,7 @@ async def _pool(
         sink=sink,
         poll=config.poll,
         videos_dir=videos_dir,
-        render_slots=anyio.CapacityLimiter(config.limits.max_renders_in_flight),
+        render_slots=render_slots or anyio.CapacityLimiter(config.limits.max_renders_in_flight),
         download_slots=anyio.CapacityLimiter(config.limits.max_downloads_in_flight),
         templates=TemplateRegistry(client, ledger, sink),
         admission=admission,
@@ -353,6 +356,8 @@ async def _pool(
         try:
             status = await run_row(job, svc)
             admission.row_finished(status, clock.now() - started)
+        except LeaseLost as exc:  # a shared ledger gave the row to another worker: drop it
+            sink.emit("lease_lost", row=job.row_id, message=str(exc))
         finally:
             admission.row_left(job.row_id)
             ledger.release(job.row_id)  # keeps memory flat however long the batch

@@ -1,6 +1,6 @@
 """The storyboard body for API-key accounts: ``POST /v2/video/storyboard`` (contract §5.6, §5.9).
 
-The v2 storyboard speaks another scene shape than v1's (``flows.storyboard_payload``): the text
+The v2 storyboard speaks another scene shape than v1's (``flows.storyboard.payload``): the text
 of a scene is ``story`` (v1: ``text``), splitting is ``createSceneOnNewLine`` /
 ``createSceneOnEndOfSentence`` (v1: ``splitTextOnNewLine`` / ``splitTextOnPeriod``), and the
 voice is one top-level ``voiceOver {enabled, aiVoices[{speaker, speed}]}`` (v1:

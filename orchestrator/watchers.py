@@ -1,6 +1,6 @@
 """What runs beside a batch's rows until they are settled: signals (drain, then stop), the
 end of the run window, the network watch and the request-rate report. Each is a task of
-``run._pool``'s control task group; ``stop`` stops admitting rows, ``rows_scope`` cancels the
+``run.work_rows``'s control task group; ``stop`` stops admitting rows, ``rows_scope`` cancels the
 rows in flight (each resumes where the ledger left it).
 """
 

@@ -7,7 +7,7 @@ import json
 import threading
 import types
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import pytest
 from aioresponses import core as aioresponses_core
 
 from orchestrator.simulator import SimSettings, running_simulator
+from orchestrator.simulator.routes_api import RouteSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = ROOT / "jobs"
@@ -52,9 +53,10 @@ class SimHandle:
 
 
 class _SimThread(threading.Thread):
-    def __init__(self, settings: SimSettings) -> None:
+    def __init__(self, settings: SimSettings, extra_routes: Sequence[RouteSpec] = ()) -> None:
         super().__init__(daemon=True)
         self.settings = settings
+        self.extra_routes = extra_routes
         self.ready = threading.Event()
         self.base_url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -68,7 +70,9 @@ class _SimThread(threading.Thread):
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         try:
-            async with running_simulator(self.settings, host="127.0.0.1", port=0) as sim:
+            async with running_simulator(
+                self.settings, host="127.0.0.1", port=0, extra_routes=self.extra_routes
+            ) as sim:
                 self.base_url = sim.base_url
                 self.ready.set()
                 await self._stop_event.wait()
@@ -84,11 +88,14 @@ class _SimThread(threading.Thread):
 
 @pytest.fixture
 def make_sim() -> Iterator[Any]:
-    """Factory: ``make_sim(profile="test", **overrides)`` → a running SimHandle; closed after."""
+    """Factory: ``make_sim(profile="test", extra_routes=(), **overrides)`` → a running SimHandle;
+    closed after. ``extra_routes``: API routes beyond Pictory's (see ``create_app``)."""
     threads: list[_SimThread] = []
 
-    def make(profile: str = "test", **overrides: Any) -> SimHandle:
-        thread = _SimThread(SimSettings.for_profile(profile, **overrides))
+    def make(
+        profile: str = "test", extra_routes: Sequence[RouteSpec] = (), **overrides: Any
+    ) -> SimHandle:
+        thread = _SimThread(SimSettings.for_profile(profile, **overrides), extra_routes)
         thread.start()
         thread.ready.wait(timeout=10)
         if thread.error is not None:

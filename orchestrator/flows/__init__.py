@@ -11,7 +11,8 @@ a flow's name. The built-in flows:
 - ``flows.storyboard``: a script (``text`` or ``text_file``) becomes a storyboard.
 - ``flows.video_edit``: a video is transcribed and cut (its highlights, or whole).
 
-A flow from elsewhere (a plug-in, a test) calls ``register(Flow(...))`` before the run starts;
+Each flow module defines its ``FLOW``; the built-in ones are registered in that order on first
+use. A flow from elsewhere (a plug-in, a test) calls ``register(Flow(...))`` before the run starts;
 ``stages`` may call any stage function and ``send_render`` any client method (``PictoryClient.
 create_job`` takes a route the client has no method for).
 
@@ -92,8 +93,9 @@ _owned: frozenset[str] | None = None
 
 
 def register(flow: Flow) -> Flow:
-    """Make ``flow`` available to rows (by its name); returns it."""
+    """Make ``flow`` available to rows (by its name), after the built-in ones; returns it."""
     global _owned
+    _load_built_in()
     _REGISTRY[flow.name] = flow
     _owned = None
     return flow
@@ -107,11 +109,13 @@ def unregister(name: str) -> None:
 
 
 def _load_built_in() -> None:
+    """Register the built-in flows, in their documented order (whatever imported them first)."""
     global _loaded
     if not _loaded:
         _loaded = True
         for module in _BUILT_IN:
-            importlib.import_module(f"{__name__}.{module}")
+            flow: Flow = importlib.import_module(f"{__name__}.{module}").FLOW
+            _REGISTRY[flow.name] = flow
 
 
 def get(name: str) -> Flow:

@@ -22,7 +22,6 @@ from orchestrator.flows import (
     Flow,
     Stage,
     local_path,
-    register,
     script_text,
 )
 from orchestrator.flows.template import preview_progress
@@ -120,14 +119,12 @@ async def send_direct(
     return await svc.client.render_direct(body, webhook=webhook, before_send=before_send)
 
 
-FLOW = register(
-    Flow(
-        name="storyboard",
-        fields=FIELDS,
-        stages=stages,
-        send_render=render_preview,
-        send_direct=send_direct,
-        check=check,
-        progress=preview_progress,
-    )
+FLOW = Flow(
+    name="storyboard",
+    fields=FIELDS,
+    stages=stages,
+    send_render=render_preview,
+    send_direct=send_direct,
+    check=check,
+    progress=preview_progress,
 )

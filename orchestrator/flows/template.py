@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.errors import ApiError
-from orchestrator.flows import BeforeSend, Flow, Stage, register
+from orchestrator.flows import BeforeSend, Flow, Stage
 from orchestrator.records import RenderRefused, RowJob
 from orchestrator.retry import REUPLOAD_TEMPLATE
 from orchestrator.row_state import RowState
@@ -55,14 +55,12 @@ def preview_progress(state: RowState) -> str | None:
     return "previewing" if state.preview_job is not None else None
 
 
-FLOW = register(
-    Flow(
-        name="template",
-        fields=(),
-        stages=stages,
-        send_render=render_preview,
-        send_direct=send_direct,
-        uses_template=True,
-        progress=preview_progress,
-    )
+FLOW = Flow(
+    name="template",
+    fields=(),
+    stages=stages,
+    send_render=render_preview,
+    send_direct=send_direct,
+    uses_template=True,
+    progress=preview_progress,
 )

@@ -22,7 +22,6 @@ from orchestrator.flows import (
     Stage,
     is_url,
     local_path,
-    register,
 )
 from orchestrator.local_files import LocalFiles
 from orchestrator.records import JsonObject, RowJob
@@ -121,13 +120,11 @@ def progress(state: RowState) -> str | None:
     return None
 
 
-FLOW = register(
-    Flow(
-        name="video-edit",
-        fields=FIELDS,
-        stages=stages,
-        send_render=send_render,
-        check=check,
-        progress=progress,
-    )
+FLOW = Flow(
+    name="video-edit",
+    fields=FIELDS,
+    stages=stages,
+    send_render=send_render,
+    check=check,
+    progress=progress,
 )

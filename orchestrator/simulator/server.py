@@ -12,7 +12,7 @@ URL layout: the API under ``/pictoryapis`` (paths equal production's), the CDN u
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -46,9 +46,14 @@ _HUNG_UP = _ClientHungUp()
 
 
 def create_app(
-    sim: Simulator | None = None, *, log_request: RequestLog | None = None
+    sim: Simulator | None = None,
+    *,
+    log_request: RequestLog | None = None,
+    extra_routes: Sequence[RouteSpec] = (),
 ) -> web.Application:
-    """The simulator as an ``aiohttp.web.Application`` (usable with aiohttp's ``TestServer``)."""
+    """The simulator as an ``aiohttp.web.Application`` (usable with aiohttp's ``TestServer``).
+    ``extra_routes``: API routes beyond Pictory's, served like them (auth, rate limit, faults,
+    counting): how a test gives a flow registered outside the package an endpoint to call."""
     server_log = logging.getLogger("aiohttp.server")
     if _HUNG_UP not in server_log.filters:
         server_log.addFilter(_HUNG_UP)
@@ -57,7 +62,7 @@ def create_app(
     app = web.Application(client_max_size=MAX_TEMPLATE_BYTES)
     app.middlewares.append(make_middleware(sim, specs, log_request))
     app[SIM_KEY] = sim
-    for spec in (*ROUTES, *V2_ROUTES):
+    for spec in (*ROUTES, *V2_ROUTES, *extra_routes):
         route = app.router.add_route(spec.method, API_PREFIX + spec.path, spec.handler)
         specs[route] = spec
     routes_cdn.add_routes(app)
@@ -111,11 +116,12 @@ async def running_simulator(
     port: int = 0,
     clock: Clock | None = None,
     log_request: RequestLog | None = None,
+    extra_routes: Sequence[RouteSpec] = (),
 ) -> AsyncIterator[RunningSimulator]:
     """Serve a fresh simulator on ``host:port`` (0 = a free port) for the ``async with`` body."""
     sim = Simulator(settings, clock=clock)
     runner = web.AppRunner(
-        create_app(sim, log_request=log_request),
+        create_app(sim, log_request=log_request, extra_routes=extra_routes),
         access_log=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )

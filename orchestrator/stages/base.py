@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ from orchestrator.webhooks import WebhookReceiver
 __all__ = ["RowAmbiguous", "RowDeferred", "RowJob", "Services", "record_ambiguous"]
 
 
+RenderSlots = contextlib.AbstractAsyncContextManager[object]
+"""Held from a render's request to its end: an ``anyio.CapacityLimiter`` of ``[limits]
+max_renders_in_flight``, or an account's slots shared by several workers (``pg_limits``)."""
+
+
 @dataclass
 class Services:
     """The run's shared side effects and limits, handed to every stage."""
@@ -39,7 +45,7 @@ class Services:
     sink: Sink
     poll: PollConfig
     videos_dir: Path
-    render_slots: anyio.CapacityLimiter
+    render_slots: RenderSlots
     download_slots: anyio.CapacityLimiter
     templates: TemplateRegistry
     admission: Admission

@@ -1,0 +1,43 @@
+"""A real PostgreSQL for the shared ledger's tests: one server per test session, started from
+Debian's binaries by ``benchmarks.local_pg`` (``scripts/ensure-postgresql`` installs them), and
+a fresh database per test. Where no server can be started, every test here fails saying why:
+a PostgreSQL ledger that was never exercised must not look tested."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from benchmarks import local_pg
+from orchestrator.pg_schema import connect
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[local_pg.LocalPostgres]:
+    try:
+        server = local_pg.start()
+    except local_pg.NoPostgres as exc:
+        pytest.fail(f"no PostgreSQL server for the shared ledger's tests: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: local_pg.LocalPostgres) -> str:
+    """A new, empty database on the session's server (the tool migrates it on first use)."""
+    return pg_server.create_database(f"test_{next(_numbers)}")
+
+
+@pytest.fixture
+async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on ``pg_url``, the schema migrated, as a worker opens it."""
+    pool = await connect(pg_url, None, max_connections=6)
+    yield pool
+    await pool.close()
