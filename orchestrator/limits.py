@@ -57,8 +57,8 @@ that raised its limit) does not cost throughput forever. Probing by time rather 
 its cost (one pause, a few 429s, a short recovery) the same fraction of the run at any rate.
 Against a server limiting at exactly R req/s, with ``max_rps`` above R, this settles at floor(R)
 per (1 s + guard), i.e. about 95 % of R between probes and over 90 % overall, with under 1 % of
-requests answered 429. With ``max_rps`` at or below R there is at most the one 429 that switches
-the guard on (none when the jitter never shows).
+requests answered 429. With ``max_rps`` at or below R the only 429s are those that widen the
+guard, a burst at most per step (none when the jitter never shows).
 
 Limit or background: judging a 429
 ----------------------------------
