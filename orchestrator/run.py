@@ -348,6 +348,7 @@ async def work_rows(
         direct=config.run.route == "direct",
         allowed_paths=tuple(Path(p) for p in spec.manifest_options.allow_paths),
         render_with_params=config.run.render_with_params,
+        posters=config.report.posters,
     )
     row_slots = anyio.CapacityLimiter(config.limits.max_rows_in_flight)
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Config
-from orchestrator.simulator.settings import SimSettings
+
+if TYPE_CHECKING:  # the simulator is imported only by a run that asks for it (~0.2 s)
+    from orchestrator.simulator.settings import SimSettings
 
 UNLIMITED_RPS = 1000.0
 RENDER_QUEUE = 2
@@ -23,7 +25,7 @@ async def target(config: Config, simulate: str | None) -> AsyncIterator[Config]:
     if simulate is None:
         yield config
         return
-    from orchestrator.simulator import running_simulator
+    from orchestrator.simulator import SimSettings, running_simulator
 
     settings = SimSettings.for_profile(simulate)
     async with running_simulator(settings, host="127.0.0.1", port=0) as sim:

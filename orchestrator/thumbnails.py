@@ -15,9 +15,10 @@ the report shows the row without one. Nothing here raises for a bad video.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import av.error
+if TYPE_CHECKING:  # PyAV is imported when a poster is made: ~0.1 s a process otherwise
+    import av
 
 THUMBS_DIR = "thumbs"
 POSTER_AT_FRACTION = 0.3
@@ -32,6 +33,8 @@ def poster_name(video_file: str) -> str:
 
 def poster_frame(video: Path, poster: Path) -> Path | None:
     """Write ``poster`` (JPEG) from ``video`` unless an up-to-date one exists; None: unreadable."""
+    import av.error
+
     try:
         if poster.exists() and poster.stat().st_mtime >= video.stat().st_mtime:
             return poster
@@ -55,6 +58,8 @@ def poster_frame(video: Path, poster: Path) -> Path | None:
 
 
 def _frame_from(video: Path) -> av.VideoFrame | None:
+    import av
+
     with av.open(str(video)) as container:
         if not container.streams.video:
             return None
@@ -75,6 +80,8 @@ def _frame_from(video: Path) -> av.VideoFrame | None:
 
 
 def _write_jpeg(frame: av.VideoFrame, path: Path) -> None:
+    import av
+
     width, height = frame.width, frame.height
     if width > MAX_POSTER_WIDTH_PX:
         height = max(2, round(height * MAX_POSTER_WIDTH_PX / width / 2) * 2)

@@ -30,6 +30,7 @@ from orchestrator.limits import RateLimiter
 from orchestrator.pipeline import run_row
 from orchestrator.records import PreviewJob, PreviewReady, RenderIntent, RenderJob, RenderReady
 from orchestrator.retry import RetryPolicy
+from orchestrator.simulator.media import clip_bytes
 from orchestrator.stages.base import RowJob, Services
 
 BODY = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(range(256)) * 400  # an MP4 head
@@ -56,7 +57,12 @@ class VideoServer:
         app.router.add_get("/hop/{n}", self.hop)
         app.router.add_get("/loop", self.loop)
         app.router.add_get("/to-file", self.to_file)
+        app.router.add_get("/video/clip.mp4", self.clip)
         return app
+
+    async def clip(self, request: web.Request) -> web.Response:
+        """A real (tiny) MP4, as the simulator's CDN serves it."""
+        return web.Response(body=clip_bytes(), content_type="video/mp4")
 
     async def token(self, request: web.Request) -> web.Response:
         return web.json_response({"access_token": "t", "expires_in": 3600})
@@ -262,3 +268,14 @@ async def test_client_refuses_non_http_urls_before_touching_the_file(
     with pytest.raises(PermanentError):
         await h.svc.client.download("file:///etc/passwd", dest)
     assert not dest.exists()
+
+
+async def test_posters_are_made_as_videos_land(harness: Any, server: VideoServer) -> None:
+    """With ``[report] posters`` each video's poster frame is made right after its download,
+    during the run (the report at the end then has none left to make)."""
+    h = await harness()
+    h.svc.posters = True
+    row = await _rendered_row(h, f"{server.root}/video/clip.mp4")
+    assert await run_row(row, h.svc) == "done"
+    poster = h.videos.parent / "thumbs" / "r1.jpg"
+    assert poster.read_bytes()[:2] == b"\xff\xd8"  # a JPEG, made from the downloaded video

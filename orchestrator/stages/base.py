@@ -60,6 +60,9 @@ class Services:
     direct: bool = False
     """Template and storyboard rows render with ``POST /v2/video/storyboard/render``, no preview."""
     render_with_params: bool = True
+    posters: bool = False
+    """Make each video's poster frame as it lands (``[report] posters``), in a worker thread
+    while the run waits on the API, so the report at the end has none left to make."""
     first_reads: dict[str, FirstReadDelay] = field(default_factory=dict)
     """Per stage: when to read a fresh job the first time (see ``stages.poll``)."""
 

@@ -25,6 +25,7 @@ from orchestrator.responses import JobState
 from orchestrator.retry import REREAD_VIDEO_URL, call_with_retry
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.transcribe import cut_subtitles
+from orchestrator.thumbnails import poster_frame, poster_name
 
 SUBTITLE_EXTENSIONS = {"srtFile": "srt", "vttFile": "vtt", "txtFile": "txt"}
 
@@ -49,16 +50,23 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
         )
         if with_subtitles:
             extras = await _subtitles(row, svc, render_job)
+    file = f"{svc.videos_dir.name}/{row.output_name}"
     await svc.ledger.append(
         Downloaded(
             row=row.row_id,
-            file=f"{svc.videos_dir.name}/{row.output_name}",
+            file=file,
             bytes=result.bytes,
             sha256=result.sha256,
             extras=[f"{svc.videos_dir.name}/{n}" for n in extras] if extras else None,
         )
     )
     svc.sink.emit("row_done", row=row.row_id, file=row.output_name, bytes=result.bytes)
+    if svc.posters:
+        await anyio.to_thread.run_sync(
+            poster_frame,
+            svc.videos_dir / row.output_name,
+            svc.videos_dir.parent / poster_name(file),
+        )
 
 
 async def _subtitles(row: RowJob, svc: Services, render_job: str) -> list[str]:
