@@ -45,6 +45,8 @@ from orchestrator.row_state import RowState, RowStore
 RECENT_DONE_S = 600.0
 """How far back from the latest download ``LedgerState.recent_done`` keeps times (the ETA's
 window)."""
+RECENT_DONE_MAX = 2048
+"""At most this many of them: enough for a rate, and flat memory however fast rows finish."""
 
 
 @dataclass(slots=True)
@@ -88,8 +90,9 @@ class LedgerState:
     canary_rows: frozenset[str] | None = None
     canary_approved: bool = False
     sessions: Sessions = field(default_factory=Sessions)
-    recent_done: deque[float] = field(default_factory=deque)
-    """``ts`` of the downloads within ``RECENT_DONE_S`` of the latest one."""
+    recent_done: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_DONE_MAX))
+    """``ts`` of the latest downloads (at most ``RECENT_DONE_MAX``) within ``RECENT_DONE_S`` of
+    the latest one."""
 
     @property
     def run_record(self) -> RunStarted | None:
