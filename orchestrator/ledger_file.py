@@ -20,14 +20,16 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import DamagedRecord, RunDirError
 from orchestrator.ledger import LedgerState
 from orchestrator.records import Event, RowJob, RunStarted, decode, encode
+
+if TYPE_CHECKING:
+    from orchestrator.clock import Clock
 
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "run.lock"
@@ -147,7 +149,10 @@ class FileLedger:
         """Lock the run dir, replay the ledger, and drop a torn tail so appends start clean.
         ``rows``: where ``rows_to_work_on`` reads the batch (the run's manifest)."""
         run_dir.mkdir(parents=True, exist_ok=True)
-        clock = clock or RealClock()
+        if clock is None:
+            from orchestrator.clock import RealClock  # a replay alone needs no event loop
+
+            clock = RealClock()
         lock_fd = _lock(run_dir, clock.wall_s())
         try:
             path = run_dir / LEDGER_NAME

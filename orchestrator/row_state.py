@@ -27,8 +27,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from orchestrator.identity import variables_digest
-
 RowStatus = Literal["pending", "done", "failed", "ambiguous"]
 
 
@@ -70,6 +68,8 @@ class RowState:
     def made_from_other_values(self, variables: Mapping[str, str]) -> bool:
         """Whether a render was sent for this row with values other than ``variables`` (its
         manifest line was edited since)."""
+        from orchestrator.identity import variables_digest  # keeps replays free of pydantic
+
         return self.rendered_vars is not None and self.rendered_vars != variables_digest(variables)
 
     def restart(self) -> None:
