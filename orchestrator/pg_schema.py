@@ -223,3 +223,18 @@ def _quiet_driver_log() -> None:
     if not driver.handlers:
         driver.addHandler(logging.NullHandler())
         driver.propagate = False
+    loop_log = logging.getLogger("asyncio")
+    if _NOISE not in loop_log.filters:
+        loop_log.addFilter(_NOISE)
+
+
+class _LostConnectionNoise(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for a pooled connection's release
+    that failed because the database went away: ``database_lost`` already says so once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or database_lost(exc) is None
+
+
+_NOISE = _LostConnectionNoise()
