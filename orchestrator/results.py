@@ -57,7 +57,7 @@ def neutralise(cell: str) -> str:
 def retry_hint(state: RowState | None) -> str:
     """How a row that is not done gets rendered (see the module docstring): the least a rerun
     needs for ``retry.resume_action`` to work on it."""
-    if state is None or state.status == "done":
+    if state is not None and state.status == "done":
         return ""
     for hint, retry_failed, rerender_ambiguous in (
         ("resume", False, False),
@@ -115,7 +115,7 @@ def row_cells(
     error = ""
     if st is not None and status in ("failed", "ambiguous"):
         error = f"{st.fail_kind}: {st.fail_message}" if st.fail_kind else (st.fail_message or "")
-    retry = retry_hint(st) if st is not None else "resume"
+    retry = retry_hint(st)
     if (
         st is not None
         and status == "done"

@@ -36,7 +36,7 @@ def row_stage(state: RowState) -> str:
         return "rendering"
     if state.render_intent:
         return "render requested"
-    flow = flows.get(state.flow) if state.flow in flows.names() else None
+    flow = flows.find(state.flow)
     before = flow.progress(state) if flow is not None else None
     if before is None and state.preview_job is not None:
         before = "previewing"  # a row recorded before rows named their flow

@@ -129,10 +129,15 @@ def names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+def find(name: str | None) -> Flow | None:
+    """The flow called ``name``, or None (an unknown name, or a row recorded without one)."""
+    _load_built_in()
+    return _REGISTRY.get(name) if name is not None else None
+
+
 def uses_template(name: str) -> bool:
     """Whether rows of flow ``name`` are rendered from a template (False for unknown names)."""
-    _load_built_in()
-    flow = _REGISTRY.get(name)
+    flow = find(name)
     return flow is not None and flow.uses_template
 
 
@@ -187,8 +192,7 @@ def check_fields(
 ) -> list[FieldProblem]:
     """Every problem with a row's flow-specific fields (no network; files are looked at, and
     must be files the manifest may name: see ``local_files``)."""
-    _load_built_in()
-    this = _REGISTRY.get(flow)
+    this = find(flow)
     if this is None:
         known = ", ".join(names())
         return [("flow", f"unknown flow {flow!r}", f"use one of: {known}", "flow")]
