@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import types
 import urllib.request
@@ -34,6 +35,19 @@ class SimHandle:
         with urllib.request.urlopen(self._root + "/__sim__/stats", timeout=10) as resp:
             data: dict[str, Any] = json.load(resp)
             return data
+
+    def env(self) -> dict[str, str]:
+        """The environment a user would set to point a CLI process at this simulator (client
+        credentials; no API key)."""
+        env = dict(os.environ)
+        env.pop("PICTORY_API_KEY", None)
+        env.update(
+            PICTORY_API_BASE_URL=self.base_url,
+            PICTORY_CLIENT_ID="test-client",
+            PICTORY_CLIENT_SECRET="test-secret",
+            PICTORY_USER_ID="test-user",
+        )
+        return env
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         """One call to the simulated API, as the test account (``api_env``'s credentials)."""

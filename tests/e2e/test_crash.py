@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import time
@@ -95,14 +94,7 @@ def test_sigterm_drains_a_run_whose_tokens_live_shorter_than_the_margin(
     sim = make_sim(token_lifetime_s=1.0, render_s=1.5, preview_s=0.2)
     slower = {"poll": {"preview_interval_s": 0.1, "render_interval_s": 0.1}}
     batch = write_batch(tmp_path, 30, config=slower)
-    env = dict(os.environ)
-    env.pop("PICTORY_API_KEY", None)
-    env.update(
-        PICTORY_API_BASE_URL=sim.base_url,
-        PICTORY_CLIENT_ID="c",
-        PICTORY_CLIENT_SECRET="s",
-        PICTORY_USER_ID="u",
-    )
+    env = sim.env()
     proc = cli(run_args(batch, "--concurrency", "4"), env)
     try:
         ledger = batch["out"] / LEDGER_NAME

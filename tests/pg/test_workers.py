@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import signal
 import subprocess
@@ -24,18 +23,6 @@ pytestmark = pytest.mark.slow
 LEASE_S = 1.0
 KILL_EVERY_S = (0.5, 2.5)
 WORKER_TIMEOUT_S = 200.0
-
-
-def _env(sim: Any) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PICTORY_API_BASE_URL=sim.base_url,
-        PICTORY_CLIENT_ID="test-client",
-        PICTORY_CLIENT_SECRET="test-secret",
-        PICTORY_USER_ID="test-user",
-    )
-    env.pop("PICTORY_API_KEY", None)
-    return env
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -106,7 +93,7 @@ def test_two_workers_share_a_batch(make_sim: Any, pg_url: str, tmp_path: Path) -
     """Submit, then two workers on two accounts (each uploads its own template): every row is
     done once, and ``status``/``report`` read the batch from the database."""
     sim = make_sim("test")
-    env = _env(sim)
+    env = sim.env()
     batch = write_batch(tmp_path, 40, config={"ledger": {"lease_s": LEASE_S}})
     _submit(batch, pg_url, env)
     outs = [tmp_path / "w1", tmp_path / "w2"]
@@ -141,7 +128,7 @@ def test_workers_killed_again_and_again_render_every_row_once(
     between the render intent and the job id) and no render is ever sent twice."""
     rows = 200
     sim = make_sim("demo", time_scale=0.2, rate_limit_rps=None, max_concurrent_renders=10)
-    env = _env(sim)
+    env = sim.env()
     batch = write_batch(tmp_path, rows, config={"ledger": {"lease_s": LEASE_S}})
     _submit(batch, pg_url, env)
     outs = [tmp_path / f"w{i}" for i in range(3)]
@@ -189,7 +176,7 @@ def test_a_worker_that_loses_its_database_stops_with_one_line(
     try:
         url = server.create_database("lost")
         sim = make_sim("demo", time_scale=0.5, rate_limit_rps=None)
-        env = _env(sim)
+        env = sim.env()
         batch = write_batch(tmp_path, 20, config={"ledger": {"lease_s": 3.0}})
         _submit(batch, url, env)
         worker = subprocess.Popen(
