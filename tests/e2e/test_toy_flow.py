@@ -2,7 +2,8 @@
 
 The toy ``greeting-card`` flow below is declared in this file alone (its field, its check, its
 stages, its render request) and calls one extra simulator route, ``POST /v1/toy/card``, served
-like Pictory's own (auth, rate limit, counting). A manifest of such rows then runs through the
+like Pictory's own (auth, rate limit, counting). That route is this test's, not Pictory's: no
+request or answer shape of the real API is added here. A manifest of such rows then runs through the
 real CLI end to end: validated, rendered under the delivery contract (intent before the request,
 job id after), polled, downloaded, recorded, shown by ``status`` and resumed without rendering
 again. It fails if any part of the pipeline still branches on the three built-in flows' names.
