@@ -207,10 +207,12 @@ class PictoryClient:
         data = body.get("data", body) if isinstance(body, dict) else {}
         return data if isinstance(data, dict) else {}
 
-    async def download(self, url: str, dest: Path, *, video: bool = False) -> DownloadResult:
+    async def download(
+        self, url: str, dest: Path, *, video: bool = False, into: Path | None = None
+    ) -> DownloadResult:
         """Stream a video (``video``: proven to be an MP4) or subtitle file (a CDN URL: no API
-        auth, no rate limit)."""
-        return await self._transport.download(url, dest, video=video)
+        auth, no rate limit) into ``dest``; complete, it is renamed ``into`` place."""
+        return await self._transport.download(url, dest, video=video, into=into)
 
     async def upload_media(self, path: Path, content_type: str) -> str:
         """``generateUrl`` then a streamed PUT of ``path`` to the signed URL; returns the public

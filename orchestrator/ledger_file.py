@@ -198,7 +198,7 @@ class FileLedger:
     async def append(self, event: Event) -> None:
         """Record ``event``; returns once it is on disk. The in-memory state follows at once."""
         event = replace(event, ts=round(self._clock.wall_s(), 3))  # frozen: a stamped copy
-        line = json.dumps(encode(event), separators=(",", ":"), ensure_ascii=False) + "\n"
+        line = _LINE_ENCODER.encode(encode(event)) + "\n"
         self._state.apply(event)
         self._pending.append(line.encode("utf-8"))
         self._enqueued += 1
@@ -233,6 +233,10 @@ class FileLedger:
             view = view[written:]
         os.fsync(self._fd)
         self.fsyncs += 1
+
+
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""One encoder for every ledger line (``json.dumps`` with options builds one per call)."""
 
 
 def _lock(run_dir: Path, now_s: float) -> int:

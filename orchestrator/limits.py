@@ -103,8 +103,8 @@ are plentiful. Polling reads it to decide whether saving a request is worth a la
 
 Concurrency caps
 ----------------
-Renders in flight and downloads in flight are capped with ``anyio.CapacityLimiter`` directly
-(``async with slots:``); it is FIFO-fair and cancellation-safe, so no wrapper lives here.
+Rows, renders and downloads in flight are capped with ``anyio.Semaphore`` directly (``async with
+slots:``, made by ``run.slots``); it is FIFO-fair and cancellation-safe, so no wrapper lives here.
 """
 
 from __future__ import annotations
@@ -218,8 +218,10 @@ class RateLimiter:
         self._last_admitted_s: float | None = None  # the scheduled time of the last turn
         self._paused_until_s = -math.inf
         self._no_cut_until_s = -math.inf
-        self._lock = anyio.Lock()  # FIFO: anyio's Lock hands over to the longest waiter
-        self._first_lock = anyio.Lock()  # the queue of ``acquire(first=True)`` requests
+        # FIFO: anyio's Lock hands over to the longest waiter. ``fast_acquire``: a free lock is
+        # taken without a trip through the event loop (the request sends at once anyway).
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._first_lock = anyio.Lock(fast_acquire=True)  # the ``acquire(first=True)`` queue
         self._first_waiting = 0
         self._answers_at: dict[int, int] = {}  # level -> answers heard there (429s included)
         self._refused_at: dict[int, int] = {}  # level -> 429s among them

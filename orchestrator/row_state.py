@@ -17,6 +17,10 @@ Which rows are in memory ("live"):
 ``get(key)`` reads without making anything live: it returns the live object when there is one,
 otherwise a detached copy loaded from disk (changing that copy changes nothing; change a row by
 appending a ledger event).
+
+A row that ``get`` looked for and did not find is usually taken next (the run admits a row it
+has never seen, and the ledger folds its first event): that key is remembered as absent
+(``ABSENT_KEPT`` at most) so ``take`` makes it without asking the database a second time.
 """
 
 from __future__ import annotations
@@ -91,6 +95,8 @@ SPILL_AT = 2048
 """Live rows a replay may build up before it moves them all to disk."""
 WRITE_BATCH = 256
 """Released rows are written to disk in batches of this many (one transaction each)."""
+ABSENT_KEPT = 4096
+"""Keys ``get`` found nowhere, remembered until taken; past this many they are forgotten."""
 
 
 class RowStore:
@@ -99,6 +105,8 @@ class RowStore:
     def __init__(self) -> None:
         self._live: dict[str, RowState] = {}
         self._released: dict[str, RowState] = {}
+        self._absent: set[str] = set()
+        """Keys found nowhere since; only ``take`` (which makes them live) stores a row."""
         self._db: sqlite3.Connection | None = None
 
     # ---- making rows live and letting them go ---------------------------------------------
@@ -107,7 +115,11 @@ class RowStore:
         """The row's one live state object: created if new, brought back from disk if stored."""
         state = self._live.get(key)
         if state is None:
-            state = self._released.pop(key, None) or self._load(key) or RowState(row=key)
+            if key in self._absent:
+                self._absent.discard(key)
+                state = RowState(row=key)
+            else:
+                state = self._released.pop(key, None) or self._load(key) or RowState(row=key)
             self._live[key] = state
         return state
 
@@ -131,7 +143,14 @@ class RowStore:
 
     def get(self, key: str) -> RowState | None:
         """The live state, else a detached copy from disk, else None (a row never seen)."""
-        return self._live.get(key) or self._released.get(key) or self._load(key)
+        if key in self._absent:
+            return None
+        found = self._live.get(key) or self._released.get(key) or self._load(key)
+        if found is None and self._db is not None:
+            if len(self._absent) >= ABSENT_KEPT:
+                self._absent.clear()
+            self._absent.add(key)
+        return found
 
     def __getitem__(self, key: str) -> RowState:
         state = self.get(key)

@@ -333,8 +333,8 @@ async def work_rows(
         sink=sink,
         poll=config.poll,
         videos_dir=videos_dir,
-        render_slots=render_slots or anyio.CapacityLimiter(config.limits.max_renders_in_flight),
-        download_slots=anyio.CapacityLimiter(config.limits.max_downloads_in_flight),
+        render_slots=render_slots or slots(config.limits.max_renders_in_flight),
+        download_slots=slots(config.limits.max_downloads_in_flight),
         templates=TemplateRegistry(client, ledger, sink),
         admission=admission,
         webhooks=webhooks,
@@ -350,7 +350,7 @@ async def work_rows(
         render_with_params=config.run.render_with_params,
         posters=config.report.posters,
     )
-    row_slots = anyio.CapacityLimiter(config.limits.max_rows_in_flight)
+    row_slots = slots(config.limits.max_rows_in_flight)
 
     async def work(job: RowJob) -> None:
         started = clock.now()
@@ -362,7 +362,7 @@ async def work_rows(
         finally:
             admission.row_left(job.row_id)
             ledger.release(job.row_id)  # keeps memory flat however long the batch
-            row_slots.release_on_behalf_of(job)
+            row_slots.release()
 
     async def feed(tg: anyio.abc.TaskGroup) -> None:
         async for job in ledger.rows_to_work_on():
@@ -377,10 +377,10 @@ async def work_rows(
             needs_render = state is None or (state.render_job is None and state.status != "done")
             if needs_render and not await admission.reserve_render(job.row_id):
                 return
-            await row_slots.acquire_on_behalf_of(job)
+            await row_slots.acquire()
             if not await admission.admit():
                 admission.row_left(job.row_id)
-                row_slots.release_on_behalf_of(job)
+                row_slots.release()
                 return
             summary.started += 1
             tg.start_soon(work, job)
@@ -410,6 +410,13 @@ async def work_rows(
                 with feed_scope:
                     await feed(rows_tg)
         control_tg.cancel_scope.cancel()
+
+
+def slots(limit: int) -> anyio.Semaphore:
+    """``limit`` things at once (rows, renders, downloads). A semaphore with ``fast_acquire``: a
+    free slot is taken without a trip through the event loop, which a ``CapacityLimiter``
+    makes on every acquire (measured: a few per row, ~3 % of the CPU of a row)."""
+    return anyio.Semaphore(limit, fast_acquire=True)
 
 
 def _retry_policy(config: Config) -> RetryPolicy:

@@ -81,8 +81,11 @@ class Transport(Protocol):
         ``endpoint`` names it in errors; ``creates_job`` makes a lost answer ambiguous."""
         ...
 
-    async def download(self, url: str, dest: Path, *, video: bool = False) -> DownloadResult:
-        """Stream ``url`` (no API credentials) into ``dest``; ``video``: it must be an MP4."""
+    async def download(
+        self, url: str, dest: Path, *, video: bool = False, into: Path | None = None
+    ) -> DownloadResult:
+        """Stream ``url`` (no API credentials) into ``dest``; ``video``: it must be an MP4.
+        ``into``: once complete and on disk, ``dest`` is renamed to it (the folder fsynced)."""
         ...
 
     async def upload(self, url: str, path: Path, content_type: str) -> int:
@@ -147,7 +150,9 @@ class AiohttpTransport:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _translate(exc, endpoint, creates_job) from exc
 
-    async def download(self, url: str, dest: Path, *, video: bool = False) -> DownloadResult:
+    async def download(
+        self, url: str, dest: Path, *, video: bool = False, into: Path | None = None
+    ) -> DownloadResult:
         """Stream ``url`` into ``dest``, resuming with ``Range`` from what ``dest`` already holds.
 
         No API credentials are sent. Only http(s) is followed, with at most ``MAX_REDIRECTS``
@@ -157,8 +162,14 @@ class AiohttpTransport:
         With ``video``, the body must be an MP4: an answer of type ``text/html`` (a share page,
         a login or error page) or one that does not start with an ISO-BMFF ``ftyp`` box raises
         NotAVideoError and leaves no partial file. The first bytes are checked as they arrive.
+
+        With ``into``, the complete file is renamed to ``into`` and the folder fsynced in the same
+        worker-thread call that writes its last bytes: a small video costs that one thread hop.
+        A count that does not match ``Content-Length`` is found before the rename.
         """
         _require_http(url)
+        # In a worker thread: a lookup in the videos folder waits while another download's
+        # rename holds the folder (measured ~0.1 ms in the loop under load).
         have = await anyio.to_thread.run_sync(_size_or_zero, dest)
         headers = {"Range": f"bytes={have}-"} if have else {}
         session = self._require_session()
@@ -183,7 +194,7 @@ class AiohttpTransport:
                 hasher = await _hash_prefix(dest) if append else hashlib.sha256()
                 written = have if append else 0
                 expected = resp.content_length
-                out = _PartFile(dest, append=append)
+                out = _PartFile(dest, append=append, into=into)
                 head: bytes | None = b"" if check else None  # held back until checked
                 try:
                     async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
@@ -198,6 +209,8 @@ class AiohttpTransport:
                         written += len(chunk)
                     if head is not None:
                         _require_iso_bmff(head)  # a body shorter than a box header
+                    if expected is not None and written - (have if append else 0) != expected:
+                        raise DownloadError(f"download cut short ({written} bytes so far)")
                     await out.finish()
                 finally:
                     await out.close()
@@ -212,8 +225,6 @@ class AiohttpTransport:
             raise PermanentError(f"download redirected to a URL we do not follow ({exc})") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DownloadError(f"download interrupted: {type(exc).__name__}") from exc
-        if expected is not None and written - (have if append else 0) != expected:
-            raise DownloadError(f"download cut short ({written} bytes so far)")
         return DownloadResult(bytes=written, sha256=hasher.hexdigest())
 
     async def upload(self, url: str, path: Path, content_type: str) -> int:
@@ -300,13 +311,15 @@ class _PartFile:
     """A download's partial file, written in few worker-thread hops (each hop costs CPU).
 
     Chunks are gathered up to ``CHUNK_BYTES`` and written by one thread call; ``finish`` writes the
-    rest, fsyncs and closes in one more. A small video costs one hop, not one per chunk, flush,
-    fsync and close. ``close`` (always called) writes what was gathered, so an interrupted
-    download leaves every byte it received for the ``Range`` resume.
+    rest, fsyncs, closes and (with ``into``) renames the file into place in one more. A small
+    video costs one hop, not one per chunk, flush, fsync, close and rename. ``close`` (always
+    called) writes what was gathered, so an interrupted download leaves every byte it received
+    for the ``Range`` resume.
     """
 
-    def __init__(self, path: Path, *, append: bool) -> None:
+    def __init__(self, path: Path, *, append: bool, into: Path | None) -> None:
         self._path = path
+        self._into = into
         self._mode = "ab" if append else "wb"
         self._file: IO[Any] | None = None
         self._gathered: list[bytes] = []
@@ -320,8 +333,13 @@ class _PartFile:
             await anyio.to_thread.run_sync(self._write_out, False)
 
     async def finish(self) -> None:
-        """Everything received is written and on disk."""
-        await anyio.to_thread.run_sync(self._write_out, True)
+        """Everything received is written and on disk (and renamed ``into`` place)."""
+        await anyio.to_thread.run_sync(self._finish)
+
+    def _finish(self) -> None:
+        self._write_out(True)
+        if self._into is not None:
+            move_into_place(self._path, self._into)
 
     async def close(self) -> None:
         if not self._closed:
@@ -350,6 +368,17 @@ def _require_iso_bmff(head: bytes) -> None:
     if len(head) < ISO_BMFF_HEAD_BYTES or head[4:8] != b"ftyp":
         shown = head[:16].decode("latin-1").encode("unicode_escape").decode("ascii")
         raise NotAVideoError(f"the video URL answered bytes that are not an MP4 ({shown!r}…)")
+
+
+def move_into_place(part: Path, final: Path) -> None:
+    """Rename a finished ``part`` to ``final`` and fsync the folder, so the name survives a
+    crash before anything records it."""
+    os.replace(part, final)
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _size_or_zero(path: Path, remove: bool = False) -> int:

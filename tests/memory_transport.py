@@ -157,9 +157,13 @@ class MemoryTransport:
             raise lost_request_error(endpoint, "ServerDisconnectedError", creates_job=creates_job)
         return answer.answer()
 
-    async def download(self, url: str, dest: Path, *, video: bool = False) -> DownloadResult:
+    async def download(
+        self, url: str, dest: Path, *, video: bool = False, into: Path | None = None
+    ) -> DownloadResult:
         content = self.files[url]
         await anyio.Path(dest).write_bytes(content)
+        if into is not None:
+            await anyio.Path(dest).rename(into)
         return DownloadResult(bytes=len(content), sha256=hashlib.sha256(content).hexdigest())
 
     async def upload(self, url: str, path: Path, content_type: str) -> int:

@@ -36,6 +36,27 @@ def test_a_released_row_leaves_memory_and_comes_back_intact(
     assert sorted(s.row for s in store.values()) == ["a", "b", "c"]
 
 
+def test_a_row_get_found_nowhere_is_taken_without_asking_the_database_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new row costs one database lookup (the run's ``get``), not two (``get`` then ``take``);
+    once taken and stored, it is found again."""
+    monkeypatch.setattr(row_state, "WRITE_BATCH", 1)
+    store = RowStore()
+    _done(store, "a")
+    store.release("a")  # the database now exists
+    lookups: list[str] = []
+    load = store._load
+    monkeypatch.setattr(store, "_load", lambda key: lookups.append(key) or load(key))
+    assert store.get("new") is None
+    fresh = store.take("new")
+    assert lookups == ["new"]
+    assert fresh.status == "pending"
+    fresh.status = "done"
+    store.release("new")
+    assert store.get("new") is not None and store.get("new").status == "done"  # type: ignore[union-attr]
+
+
 def test_get_of_a_stored_row_is_a_detached_copy_and_take_makes_it_live() -> None:
     store = RowStore()
     _done(store, "a")

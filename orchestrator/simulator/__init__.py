@@ -15,9 +15,27 @@ keys, rate limit), ``accounting`` (the stats), ``media`` (video bytes, signed li
 ``cli`` (the ``sim`` subcommand).
 """
 
-from orchestrator.simulator.core import Simulator
-from orchestrator.simulator.server import RunningSimulator, create_app, running_simulator
-from orchestrator.simulator.settings import PROFILE_NAMES, SimSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.simulator.core import Simulator
+    from orchestrator.simulator.server import RunningSimulator, create_app, running_simulator
+    from orchestrator.simulator.settings import PROFILE_NAMES, SimSettings
+
+_HOMES = {
+    "PROFILE_NAMES": "settings",
+    "SimSettings": "settings",
+    "Simulator": "core",
+    "RunningSimulator": "server",
+    "create_app": "server",
+    "running_simulator": "server",
+}
+"""Where each public name lives. Imported on first use (PEP 562): ``orchestrator --help`` and
+every real run build the ``sim`` subcommand's parser, which needs only ``settings``; the server
+and its state (~0.35 s and several MB at start-up) load when a simulator is served."""
 
 __all__ = [
     "PROFILE_NAMES",
@@ -27,3 +45,12 @@ __all__ = [
     "create_app",
     "running_simulator",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

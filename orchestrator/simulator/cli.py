@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.simulator.server import running_simulator
 from orchestrator.simulator.settings import PROFILE_NAMES, SimSettings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -117,6 +116,8 @@ def _log(line: str) -> None:
 
 async def serve(settings: SimSettings, host: str, port: int) -> None:
     """Serve until cancelled."""
+    from orchestrator.simulator.server import running_simulator  # only when serving
+
     async with running_simulator(settings, host=host, port=port, log_request=_log) as sim:
         print(f"Pictory API simulator ({settings_summary(settings)})", flush=True)
         print(f"base URL: {sim.base_url}", flush=True)

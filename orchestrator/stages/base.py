@@ -31,7 +31,7 @@ __all__ = ["RowAmbiguous", "RowDeferred", "RowJob", "Services", "record_ambiguou
 
 
 RenderSlots = contextlib.AbstractAsyncContextManager[object]
-"""Held from a render's request to its end: an ``anyio.CapacityLimiter`` of ``[limits]
+"""Held from a render's request to its end: an ``anyio.Semaphore`` of ``[limits]
 max_renders_in_flight``, or an account's slots shared by several workers (``pg_limits``)."""
 
 
@@ -46,7 +46,7 @@ class Services:
     poll: PollConfig
     videos_dir: Path
     render_slots: RenderSlots
-    download_slots: anyio.CapacityLimiter
+    download_slots: anyio.Semaphore
     templates: TemplateRegistry
     admission: Admission
     """The spend cap, asked before every new render."""

@@ -26,6 +26,7 @@ from orchestrator.retry import REREAD_VIDEO_URL, call_with_retry
 from orchestrator.stages.base import RowJob, Services
 from orchestrator.stages.transcribe import cut_subtitles
 from orchestrator.thumbnails import poster_frame, poster_name
+from orchestrator.transport import move_into_place
 
 SUBTITLE_EXTENSIONS = {"srtFile": "srt", "vttFile": "vtt", "txtFile": "txt"}
 
@@ -111,7 +112,7 @@ def _write_file(folder: Path, name: str, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-    _move_into_place(part, folder / name)
+    move_into_place(part, folder / name)
 
 
 async def _fetch(
@@ -123,7 +124,8 @@ async def _fetch(
     pick: Callable[[JobState], str | None],
     video: bool = False,
 ) -> DownloadResult:
-    """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME`` and fsynced.
+    """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME`` and fsynced (by
+    the transport, in the same worker-thread call as its last write).
     A ``video`` that is not an MP4 gets one more try from a fresh read of the job
     (``retry.REREAD_VIDEO_URL``)."""
     final = svc.videos_dir / name
@@ -137,7 +139,7 @@ async def _fetch(
             if url is None:
                 raise ApiError(f"render job offers no URL for {name}", endpoint="GET /v1/jobs")
         try:
-            return await svc.client.download(url, part, video=video)
+            return await svc.client.download(url, part, video=video, into=final)
         except LinkExpiredError:
             url = None  # read the job again for a fresh link before anything else
             raise
@@ -155,7 +157,6 @@ async def _fetch(
             rereads += 1
             svc.sink.emit("not_a_video", file=name, job=render_job, message=exc.message)
             url = None  # once more, from the job's current videoURL
-    await anyio.to_thread.run_sync(_move_into_place, part, final)
     return result
 
 
@@ -164,12 +165,3 @@ def _subtitle_url(key: str) -> Callable[[JobState], str | None]:
         return job.subtitle_urls.get(key)
 
     return pick
-
-
-def _move_into_place(part: Path, final: Path) -> None:
-    os.replace(part, final)
-    fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
