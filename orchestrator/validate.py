@@ -139,12 +139,13 @@ def check_row(
     fields = flows.check_fields(flow, row.variables, manifest_path, template_vars, files)
     for field_problem in fields:
         add(*field_problem)
-    if not flows.uses_template(flow):
+    with_template = flows.uses_template(flow)
+    if not with_template:
         template = None
     id_issue = id_problem(row.id) if row.id is not None else None
     if id_issue is not None:
         add("id", id_issue, "ids name files and ledger entries; use e.g. 'cust-0042'", "id")
-    if template is None and flows.uses_template(flow):
+    if template is None and with_template:
         add(
             "template",
             "this row has no template",

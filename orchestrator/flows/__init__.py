@@ -131,7 +131,8 @@ def names() -> tuple[str, ...]:
 
 def find(name: str | None) -> Flow | None:
     """The flow called ``name``, or None (an unknown name, or a row recorded without one)."""
-    _load_built_in()
+    if not _loaded:  # asked a few times per manifest row: no call when already loaded
+        _load_built_in()
     return _REGISTRY.get(name) if name is not None else None
 
 
