@@ -208,11 +208,17 @@ class PictoryClient:
         return data if isinstance(data, dict) else {}
 
     async def download(
-        self, url: str, dest: Path, *, video: bool = False, into: Path | None = None
+        self,
+        url: str,
+        dest: Path,
+        *,
+        video: bool = False,
+        into: Path | None = None,
+        resume: bool = True,
     ) -> DownloadResult:
         """Stream a video (``video``: proven to be an MP4) or subtitle file (a CDN URL: no API
         auth, no rate limit) into ``dest``; complete, it is renamed ``into`` place."""
-        return await self._transport.download(url, dest, video=video, into=into)
+        return await self._transport.download(url, dest, video=video, into=into, resume=resume)
 
     async def upload_media(self, path: Path, content_type: str) -> str:
         """``generateUrl`` then a streamed PUT of ``path`` to the signed URL; returns the public

@@ -8,6 +8,7 @@ a row with recorded jobs re-attaches to them (see ``pipeline``).
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -349,6 +350,7 @@ async def work_rows(
         allowed_paths=tuple(Path(p) for p in spec.manifest_options.allow_paths),
         render_with_params=config.run.render_with_params,
         posters=config.report.posters,
+        partials=_partials(videos_dir),
     )
     row_slots = slots(config.limits.max_rows_in_flight)
 
@@ -410,6 +412,12 @@ async def work_rows(
                 with feed_scope:
                     await feed(rows_tg)
         control_tg.cancel_scope.cancel()
+
+
+def _partials(videos_dir: Path) -> frozenset[str]:
+    """The partial downloads an earlier run left (one folder scan instead of a look per video)."""
+    with os.scandir(videos_dir) as entries:
+        return frozenset(e.name for e in entries if e.name.endswith(".part"))
 
 
 def slots(limit: int) -> anyio.Semaphore:

@@ -82,10 +82,17 @@ class Transport(Protocol):
         ...
 
     async def download(
-        self, url: str, dest: Path, *, video: bool = False, into: Path | None = None
+        self,
+        url: str,
+        dest: Path,
+        *,
+        video: bool = False,
+        into: Path | None = None,
+        resume: bool = True,
     ) -> DownloadResult:
         """Stream ``url`` (no API credentials) into ``dest``; ``video``: it must be an MP4.
-        ``into``: once complete and on disk, ``dest`` is renamed to it (the folder fsynced)."""
+        ``into``: once complete and on disk, ``dest`` is renamed to it (the folder fsynced).
+        ``resume=False``: the caller knows ``dest`` does not exist (no look for it)."""
         ...
 
     async def upload(self, url: str, path: Path, content_type: str) -> int:
@@ -151,7 +158,13 @@ class AiohttpTransport:
             raise _translate(exc, endpoint, creates_job) from exc
 
     async def download(
-        self, url: str, dest: Path, *, video: bool = False, into: Path | None = None
+        self,
+        url: str,
+        dest: Path,
+        *,
+        video: bool = False,
+        into: Path | None = None,
+        resume: bool = True,
     ) -> DownloadResult:
         """Stream ``url`` into ``dest``, resuming with ``Range`` from what ``dest`` already holds.
 
@@ -166,11 +179,14 @@ class AiohttpTransport:
         With ``into``, the complete file is renamed to ``into`` and the folder fsynced in the same
         worker-thread call that writes its last bytes: a small video costs that one thread hop.
         A count that does not match ``Content-Length`` is found before the rename.
+
+        ``resume=False`` skips looking for a partial file (a worker-thread hop): the caller knows
+        there is none. Were there one, it would be written over, never appended to.
         """
         _require_http(url)
         # In a worker thread: a lookup in the videos folder waits while another download's
         # rename holds the folder (measured ~0.1 ms in the loop under load).
-        have = await anyio.to_thread.run_sync(_size_or_zero, dest)
+        have = await anyio.to_thread.run_sync(_size_or_zero, dest) if resume else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         session = self._require_session()
         try:

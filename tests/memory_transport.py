@@ -158,7 +158,13 @@ class MemoryTransport:
         return answer.answer()
 
     async def download(
-        self, url: str, dest: Path, *, video: bool = False, into: Path | None = None
+        self,
+        url: str,
+        dest: Path,
+        *,
+        video: bool = False,
+        into: Path | None = None,
+        resume: bool = True,
     ) -> DownloadResult:
         content = self.files[url]
         await anyio.Path(dest).write_bytes(content)

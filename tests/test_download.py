@@ -138,7 +138,7 @@ async def harness(server: VideoServer, tmp_path: Path) -> AsyncIterator[Any]:
     """``await make(attempts)`` → a Services over a real client, ledger and videos folder."""
     made: list[tuple[PictoryClient, FileLedger]] = []
 
-    async def make(attempts: int = 4) -> Harness:
+    async def make(attempts: int = 4, partials: frozenset[str] = frozenset()) -> Harness:
         clock = RealClock()
         policy = RetryPolicy(max_attempts=attempts, base_delay_s=0.0, max_delay_s=0.0)
         client = PictoryClient(
@@ -166,6 +166,7 @@ async def harness(server: VideoServer, tmp_path: Path) -> AsyncIterator[Any]:
             templates=None,
             admission=None,
             transfer_policy=policy,
+            partials=partials,
         )
         return Harness(svc, ledger, videos)
 
@@ -246,6 +247,25 @@ async def test_cut_short_download_resumes_with_range(harness: Any, server: Video
     assert server.ranges == [None, f"bytes={len(BODY) // 3}-"]
     assert (h.videos / "r1.mp4").read_bytes() == BODY
     assert h.ledger.state.rows["r1"].sha256 == BODY_SHA256
+    assert not (h.videos / ".r1.mp4.part").exists()
+
+
+@pytest.mark.parametrize("listed", [True, False])
+async def test_a_partial_an_earlier_run_left_is_resumed_when_the_run_found_it(
+    harness: Any, server: VideoServer, listed: bool
+) -> None:
+    """A ``.NAME.part`` found when the run started (``Services.partials``) is resumed with Range;
+    a download the run did not expect to find one for asks for the whole file and writes over
+    whatever is there (no look for it: a worker-thread hop a video). Either way the video is
+    whole."""
+    server.cut_next = False
+    h = await harness(partials=frozenset({".r1.mp4.part"}) if listed else frozenset())
+    have = len(BODY) // 2
+    (h.videos / ".r1.mp4.part").write_bytes(BODY[:have] if listed else b"stale bytes")
+    row = await _rendered_row(h, f"{server.root}/video/cut.mp4")
+    assert await run_row(row, h.svc) == "done"
+    assert server.ranges == ([f"bytes={have}-"] if listed else [None])
+    assert (h.videos / "r1.mp4").read_bytes() == BODY
     assert not (h.videos / ".r1.mp4.part").exists()
 
 

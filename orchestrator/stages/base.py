@@ -60,6 +60,9 @@ class Services:
     direct: bool = False
     """Template and storyboard rows render with ``POST /v2/video/storyboard/render``, no preview."""
     render_with_params: bool = True
+    partials: frozenset[str] = frozenset()
+    """Names of the partial downloads (``.NAME.part``) in ``videos_dir`` when the run started:
+    any other download of this run starts without looking for one (a worker-thread hop)."""
     posters: bool = False
     """Make each video's poster frame as it lands (``[report] posters``), in a worker thread
     while the run waits on the API, so the report at the end has none left to make."""

@@ -131,18 +131,21 @@ async def _fetch(
     final = svc.videos_dir / name
     part = svc.videos_dir / f".{name}.part"
     url = first_url
+    resume = part.name in svc.partials  # or after an attempt of this run that may have left one
 
     async def attempt() -> DownloadResult:
-        nonlocal url
+        nonlocal url, resume
         if url is None:
             url = pick(await svc.client.get_job(render_job))
             if url is None:
                 raise ApiError(f"render job offers no URL for {name}", endpoint="GET /v1/jobs")
         try:
-            return await svc.client.download(url, part, video=video, into=final)
+            return await svc.client.download(url, part, video=video, into=final, resume=resume)
         except LinkExpiredError:
             url = None  # read the job again for a fresh link before anything else
             raise
+        finally:
+            resume = True  # a later attempt looks for what this one left
 
     rereads = 0
     while True:
