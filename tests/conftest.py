@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import types
 import urllib.request
@@ -18,6 +17,7 @@ import pytest
 from aioresponses import core as aioresponses_core
 
 from orchestrator.simulator import SimSettings, running_simulator
+from orchestrator.simulator.process import cli_env
 from orchestrator.simulator.routes_api import RouteSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,17 +37,9 @@ class SimHandle:
             return data
 
     def env(self) -> dict[str, str]:
-        """The environment a user would set to point a CLI process at this simulator (client
-        credentials; no API key)."""
-        env = dict(os.environ)
-        env.pop("PICTORY_API_KEY", None)
-        env.update(
-            PICTORY_API_BASE_URL=self.base_url,
-            PICTORY_CLIENT_ID="test-client",
-            PICTORY_CLIENT_SECRET="test-secret",
-            PICTORY_USER_ID="test-user",
-        )
-        return env
+        """The environment a user would set to point a CLI process at this simulator (the test
+        account's client credentials, as ``api`` uses; no API key)."""
+        return cli_env(self.base_url, account="test")
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         """One call to the simulated API, as the test account (``api_env``'s credentials)."""

@@ -32,6 +32,20 @@ def free_port() -> int:
         return port
 
 
+def cli_env(base_url: str, account: str = "sim") -> dict[str, str]:
+    """This process's environment pointed at the simulator at ``base_url``, as a user would set
+    it: client credentials of ``account`` (``ACCOUNT-client``, ``ACCOUNT-user``), no API key."""
+    env = dict(os.environ)
+    env.pop("PICTORY_API_KEY", None)
+    env.update(
+        PICTORY_API_BASE_URL=base_url,
+        PICTORY_CLIENT_ID=f"{account}-client",
+        PICTORY_CLIENT_SECRET=f"{account}-secret",
+        PICTORY_USER_ID=f"{account}-user",
+    )
+    return env
+
+
 class SimProcess:
     """``orchestrator sim ARGS`` as a child process; ``close`` (or leaving ``with``) stops it."""
 
@@ -65,15 +79,7 @@ class SimProcess:
 
     def env(self) -> dict[str, str]:
         """The environment a user would set to point the CLI at this simulator."""
-        env = dict(os.environ)
-        env.pop("PICTORY_API_KEY", None)
-        env.update(
-            PICTORY_API_BASE_URL=self.base_url,
-            PICTORY_CLIENT_ID="sim-client",
-            PICTORY_CLIENT_SECRET="sim-secret",
-            PICTORY_USER_ID="sim-user",
-        )
-        return env
+        return cli_env(self.base_url)
 
     def close(self) -> None:
         if self.proc.poll() is None:
