@@ -25,6 +25,7 @@ the job exists, so it raises ``AmbiguousError`` and is never retried here.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -184,8 +185,14 @@ class PictoryClient:
             "POST", "/v2/video/storyboard/render", body, before_send=before_send
         )
 
-    async def get_job(self, job_id: str) -> JobState:
-        body = await self._call("GET", f"/v1/jobs/{job_id}", accept_failed_job=True)
+    async def get_job(
+        self, job_id: str, *, useful_from: Callable[[], float] | None = None
+    ) -> JobState:
+        """``GET /v1/jobs/{id}``. ``useful_from()``: the clock reading before which the read is
+        probably wasted (the job likely still running); see ``RateLimiter.acquire``."""
+        body = await self._call(
+            "GET", f"/v1/jobs/{job_id}", accept_failed_job=True, useful_from=useful_from
+        )
         return responses.parse_job(job_id, body)
 
     async def list_templates(self) -> list[dict[str, Any]]:
@@ -318,12 +325,18 @@ class PictoryClient:
         creates_job: bool = False,
         accept_failed_job: bool = False,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        useful_from: Callable[[], float] | None = None,
     ) -> Any:
         endpoint = f"{method} {path}"
         sent_with: list[str | None] = [None]  # the credential of this call's latest attempt
+        take_turn = (
+            self._limiter.acquire
+            if useful_from is None
+            else functools.partial(self._limiter.acquire, useful_from=useful_from)
+        )
 
         async def attempt() -> Any:
-            headers = await self._auth.headers(self._limiter.acquire)
+            headers = await self._auth.headers(take_turn)
             if before_send is not None:
                 await before_send()
             sent_with[0] = headers["Authorization"]

@@ -1,7 +1,17 @@
 """How fast we call the API: an adaptive request-rate limiter safe against fixed-window servers.
 
-``RateLimiter`` admits API requests one at a time, FIFO. Every API call (not video downloads,
-which come from a CDN) awaits ``acquire()`` right before it is sent.
+``RateLimiter`` admits API requests one at a time. Every API call (not video downloads, which
+come from a CDN) awaits ``acquire()`` right before it is sent.
+
+Turn order
+----------
+First come, first served, with one exception: a request may say when it is likely to be of use
+(``acquire(useful_from=...)``; a first read of a job that is probably still running). It then
+waits as if it had asked at that time, so turns go to requests that are useful now before it.
+One head at a time sleeps until the next turn is due; when the turn comes it asks its
+``useful_from`` again (estimates are learned while it waits) and steps back if a waiter is
+useful sooner. A turn is never left unused: when only early requests wait, the earliest goes.
+Unmarked requests keep their FIFO order among themselves. (Why: ``stages.poll``.)
 
 Spacing, not bursts
 -------------------
@@ -109,8 +119,11 @@ slots:``, made by ``run.slots``); it is FIFO-fair and cancellation-safe, so no w
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import random
+from collections.abc import Callable
 from typing import Protocol
 
 import anyio
@@ -218,9 +231,8 @@ class RateLimiter:
         self._last_admitted_s: float | None = None  # the scheduled time of the last turn
         self._paused_until_s = -math.inf
         self._no_cut_until_s = -math.inf
-        # FIFO: anyio's Lock hands over to the longest waiter. ``fast_acquire``: a free lock is
-        # taken without a trip through the event loop (the request sends at once anyway).
-        self._lock = anyio.Lock(fast_acquire=True)
+        self._turns = _TurnQueue()  # who takes the next turn (earliest useful first)
+        self._orders = itertools.count()  # ties in usefulness go first come, first served
         self._first_lock = anyio.Lock(fast_acquire=True)  # the ``acquire(first=True)`` queue
         self._first_waiting = 0
         self._answers_at: dict[int, int] = {}  # level -> answers heard there (429s included)
@@ -270,8 +282,18 @@ class RateLimiter:
 
     # ---- admitting -----------------------------------------------------------------------------
 
-    async def acquire(self, *, first: bool = False) -> None:
-        """Wait for this request's turn (FIFO), then return: the caller sends at once.
+    async def acquire(
+        self, *, first: bool = False, useful_from: Callable[[], float] | None = None
+    ) -> None:
+        """Wait for this request's turn, then return: the caller sends at once.
+
+        Turns go first come, first served, except that a request may say it is probably of no
+        use before the clock reading ``useful_from()`` returns (a read of a job that is likely
+        still running): it then waits as if it had asked at that time, so a turn goes to a
+        request that is useful now, if any waits, rather than to one that would likely be
+        wasted. A turn is never left unused for that: when only such requests wait, the earliest
+        goes. ``useful_from`` is asked again when the request's turn comes, so a later estimate
+        counts for requests already waiting.
 
         ``first=True`` is for a request every other one is waiting for (a token refresh): it
         takes the next turn ahead of the queue (spacing still holds; such requests queue among
@@ -283,14 +305,20 @@ class RateLimiter:
             self._first_waiting += 1
             try:
                 async with self._first_lock:
-                    await self._take_turn(asked_s, yield_to_first=False)
+                    await self._take_turn(asked_s, None)
             finally:
                 self._first_waiting -= 1
-        else:
-            async with self._lock:
-                await self._take_turn(asked_s, yield_to_first=True)
+            return
+        place = _Place(asked_s, useful_from, next(self._orders))
+        await self._turns.wait(place)
+        try:
+            await self._take_turn(asked_s, place)
+        finally:
+            self._turns.pass_on()
 
-    async def _take_turn(self, asked_s: float, *, yield_to_first: bool) -> None:
+    async def _take_turn(self, asked_s: float, place: _Place | None) -> None:
+        """Sleep until the next turn is due, then book it. ``place``: this request's place in
+        the turn queue, which it holds the head of (``None``: the ``first`` queue)."""
         slept = False
         while True:
             now_s = self._clock.now()
@@ -298,8 +326,12 @@ class RateLimiter:
             if self._last_admitted_s is not None:
                 ready_at_s = max(ready_at_s, self._last_admitted_s + self.interval_s)
             if now_s + TIME_EPSILON_S >= ready_at_s:
-                if not (yield_to_first and self._first_waiting):
-                    break
+                if place is None or not self._first_waiting:
+                    if place is None or not self._turns.more_useful_waiting(place.rekeyed()):
+                        break
+                    # A request that is useful sooner asked while we slept: the turn is its.
+                    await self._turns.step_back(place)
+                    continue
                 ready_at_s = now_s + self.interval_s  # this turn goes to the "first" request
             # Re-checked after waking: a 429 may have paused us, or a cut widened the spacing.
             await self._clock.sleep(ready_at_s - now_s)
@@ -464,3 +496,78 @@ def _one_step_below(refused_rps: float, decrease_factor: float) -> float:
 def _require(ok: bool, name: str, value: object, rule: str) -> None:
     if not ok:
         raise ValueError(f"RateLimiter: {name}={value!r} {rule}")
+
+
+class _Place:
+    """A request's place in the turn queue: ordered by ``key`` (when it is useful: when it
+    asked, or later if ``useful_from`` says so), then ``order`` (when it asked)."""
+
+    __slots__ = ("asked_s", "called", "gone", "key", "order", "useful_from")
+
+    def __init__(self, asked_s: float, useful_from: Callable[[], float] | None, order: int) -> None:
+        self.asked_s = asked_s
+        self.useful_from = useful_from
+        self.order = order
+        self.key = asked_s
+        self.rekeyed()
+        self.called: anyio.Event | None = None  # made when it has to wait
+        self.gone = False
+
+    def rekeyed(self) -> _Place:
+        """This place, its key brought up to date with ``useful_from`` (when not in a heap)."""
+        if self.useful_from is not None:
+            self.key = max(self.asked_s, self.useful_from())
+        return self
+
+    def __lt__(self, other: _Place) -> bool:
+        return (self.key, self.order) < (other.key, other.order)
+
+
+class _TurnQueue:
+    """Who takes the next turn: one head at a time sleeps until the turn is due and takes it;
+    the others wait in a heap ordered by when each is useful (``_Place``). A free queue is
+    taken without a trip through the event loop (the request sends at once anyway)."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: list[_Place] = []
+
+    async def wait(self, place: _Place) -> None:
+        """Return when ``place`` holds the head."""
+        if not self._held:
+            self._held = True
+            return
+        event = place.called = anyio.Event()
+        heapq.heappush(self._waiting, place)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():  # handed the head just as it was cancelled: hand it on
+                self.pass_on()
+            else:
+                place.gone = True  # left in the heap; skipped when it comes up
+            raise
+
+    def more_useful_waiting(self, place: _Place) -> bool:
+        """Whether a waiter is useful before ``place`` (the head's)."""
+        self._drop_gone()
+        return bool(self._waiting) and self._waiting[0] < place
+
+    async def step_back(self, place: _Place) -> None:
+        """The head gives its turn to the most useful waiter and waits in its own place."""
+        self.pass_on()
+        await self.wait(place)
+
+    def pass_on(self) -> None:
+        """The head is done: the most useful waiter becomes the head (or the queue is free)."""
+        self._drop_gone()
+        if self._waiting:
+            place = heapq.heappop(self._waiting)
+            assert place.called is not None
+            place.called.set()  # still held: it passes to that waiter
+        else:
+            self._held = False
+
+    def _drop_gone(self) -> None:
+        while self._waiting and self._waiting[0].gone:
+            heapq.heappop(self._waiting)

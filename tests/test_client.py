@@ -288,3 +288,24 @@ async def test_a_cleaned_job_is_lost_and_an_unknown_status_is_logged_once(
             jitter_fraction=0.0, deadline_s=600.0, stage="render", fresh=False,
         )  # fmt: skip
     assert clock.now() - started < 1.0
+
+
+async def test_a_fresh_render_is_read_again_when_its_first_progress_says_it_ends(
+    api: MemoryTransport, client: PictoryClient, clock: VirtualClock
+) -> None:
+    """A fresh render at 80 % after 10 s (it was at 0 % when created) ends in about 2.5 s: the
+    next read comes then (× 1.05), not a whole 10 s interval later."""
+    running = {
+        "job_id": "j1",
+        "success": True,
+        "data": {"status": "in-progress", "renderProgress": 80},
+    }
+    done = {"success": True, "data": {"status": "completed", "videoURL": "https://cdn/v.mp4"}}
+    api.on("POST", TOKEN, _token_answer())
+    api.on("GET", JOB, reply(running), reply(done))
+    job = await wait_for_job(
+        client, "j1", clock=clock, rng=random.Random(1), interval_s=10.0,
+        jitter_fraction=0.0, deadline_s=600.0, stage="render", fresh=True,
+    )  # fmt: skip
+    assert job.status == "completed"
+    assert clock.now() == pytest.approx(10.0 + 2.5 * 1.05, abs=0.05)  # token turns: ms

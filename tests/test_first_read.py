@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import anyio
@@ -9,7 +10,7 @@ import pytest
 
 from orchestrator.clock import VirtualClock
 from orchestrator.limits import RateLimiter
-from orchestrator.stages.poll import FirstReadDelay, until_done_s
+from orchestrator.stages.poll import AGE_BAND, FirstReadDelay, until_done_s
 
 
 def test_first_read_delay_settles_near_the_target_quantile() -> None:
@@ -75,3 +76,41 @@ def test_render_progress_brings_the_next_read_to_the_projected_end() -> None:
     # No earlier reading, or no progress since: the planned pause.
     assert until_done_s(None, (2.0, 50.0), 5.0, 5.0) == 5.0
     assert until_done_s((0.0, 50.0), (2.0, 50.0), 5.0, 5.0) == 5.0
+
+
+def test_a_miss_at_the_learned_age_jumps_past_it_in_one_step() -> None:
+    """A first read answered at 7 s that found the render running puts ``done_by_s`` a step past
+    7 s at once (×e^0.24), however low it was: one miss is enough to learn."""
+    learned = FirstReadDelay(1.5, 60.0)
+    learned.observe_age(7.0, False)
+    assert learned.done_by_s == pytest.approx(7.0 * math.exp(0.25 * 0.96))
+
+
+def test_hits_far_from_the_learned_age_say_nothing_about_it() -> None:
+    """Reads keyed before a miss raised the estimate (answered at 7 s, done) do not drag it back
+    down; a miss long before it (a read sent early) does not raise it; hits near it lower it a
+    small step each."""
+    learned = FirstReadDelay(1.5, 60.0)
+    learned.observe_age(7.0, False)
+    raised = learned.done_by_s
+    assert raised / AGE_BAND > 7.0  # 7 s is outside the band
+    for _ in range(100):
+        learned.observe_age(7.0, True)
+        learned.observe_age(2.0, False)
+    assert learned.done_by_s == raised
+    learned.observe_age(raised * 1.02, True)
+    assert learned.done_by_s == pytest.approx(raised * math.exp(-0.25 * 0.04))
+
+
+def test_the_learned_age_settles_near_the_target_quantile() -> None:
+    """Renders of U(4, 8) s read when the estimate says (a little after, as a queue does): it
+    settles between the 0.96 quantile (7.84 s) and a margin over the longest render."""
+    rng = random.Random(5)
+    learned = FirstReadDelay(1.5, 60.0)
+    settled: list[float] = []
+    for i in range(3000):
+        age_s = learned.done_by_s * rng.uniform(1.0, 1.05)
+        learned.observe_age(age_s, rng.uniform(4.0, 8.0) <= age_s)
+        if i >= 1000:
+            settled.append(learned.done_by_s)
+    assert 7.6 <= sum(settled) / len(settled) <= 8.8

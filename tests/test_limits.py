@@ -1,4 +1,4 @@
-"""RateLimiter on virtual time: window-safe spacing, FIFO, cancellation, AIMD, fixed windows."""
+"""RateLimiter on virtual time: window-safe spacing, turn order, cancellation, AIMD, windows."""
 
 from __future__ import annotations
 
@@ -159,28 +159,117 @@ async def test_a_first_request_takes_the_next_turn_ahead_of_the_queue() -> None:
     assert limiter.admitted_total == 7
 
 
-@pytest.mark.parametrize("victim", [1, 2], ids=["head-of-queue-asleep", "queued-behind"])
-async def test_cancelled_waiter_does_not_consume_a_slot(victim: int) -> None:
-    """A waiter cancelled while queued admits nothing; the next one takes its turn on time."""
+async def test_a_request_useful_later_gives_its_turns_to_requests_useful_now() -> None:
+    """A read that says it is of no use before t = 2.5 s waits as if it had asked then: the
+    requests that asked after it but before 2.5 s go first, those that asked later go after."""
     clock = VirtualClock()
     limiter = RateLimiter(clock, max_rps=1, window_guard_s=0.0)
-    admitted: dict[int, float] = {}
-    scopes = {i: anyio.CancelScope() for i in range(4)}
+    admitted: dict[str, float] = {}
 
-    async def waiter(i: int) -> None:
-        with scopes[i]:
-            await limiter.acquire()
-            admitted[i] = clock.now()
+    async def waiter(name: str, asks_at_s: float = 0.0, useful_at_s: float | None = None) -> None:
+        await clock.sleep(asks_at_s)
+        await limiter.acquire(useful_from=None if useful_at_s is None else lambda: useful_at_s)
+        admitted[name] = clock.now()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter, "w0")
+        await anyio.lowlevel.checkpoint()
+        tg.start_soon(waiter, "read", 0.0, 2.5)
+        await anyio.lowlevel.checkpoint()
+        for name in ("w1", "w2", "w3"):
+            tg.start_soon(waiter, name)
+            await anyio.lowlevel.checkpoint()
+        for name in ("w4", "w5"):
+            tg.start_soon(waiter, name, 3.5)
+    assert sorted(admitted, key=admitted.__getitem__) == [
+        "w0", "w1", "w2", "w3", "read", "w4", "w5"
+    ]  # fmt: skip
+    assert sorted(admitted.values()) == [float(t) for t in range(7)]  # no turn left unused
+
+
+async def test_a_request_useful_later_still_takes_a_turn_nobody_else_wants() -> None:
+    """Nothing else waiting: the early request goes at once; a turn is never left unused."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=1, window_guard_s=0.0)
+    await limiter.acquire(useful_from=lambda: 50.0)
+    assert clock.now() == 0.0
+    await limiter.acquire(useful_from=lambda: 50.0)
+    assert clock.now() == 1.0
+
+
+async def test_a_waiting_request_is_placed_by_its_latest_estimate_when_its_turn_comes() -> None:
+    """``useful_from`` is asked again at the head: a read queued while the estimate said 0 s,
+    which now says 10 s, steps back behind requests that are useful now."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=1, window_guard_s=0.0)
+    estimate_s = [0.0]
+    admitted: list[str] = []
+
+    async def waiter(name: str, estimated: bool = False) -> None:
+        await limiter.acquire(useful_from=(lambda: estimate_s[0]) if estimated else None)
+        admitted.append(name)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter, "w0")
+        await anyio.lowlevel.checkpoint()
+        tg.start_soon(waiter, "read", True)
+        await anyio.lowlevel.checkpoint()
+        tg.start_soon(waiter, "w1")
+        tg.start_soon(waiter, "w2")
+        await anyio.lowlevel.checkpoint()
+        estimate_s[0] = 10.0
+    assert admitted == ["w0", "w1", "w2", "read"]
+
+
+async def _one_cancelled(
+    names: list[str], victim: str, cancel_at_s: float, estimate_s: list[float]
+) -> tuple[dict[str, float], RateLimiter]:
+    """``names`` queue in order at 1 req/s (``read`` with ``useful_from`` = ``estimate_s[0]``,
+    which the caller may change once it queued); ``victim`` is cancelled at ``cancel_at_s``.
+    Returns the admission times and the limiter."""
+    clock = VirtualClock()
+    limiter = RateLimiter(clock, max_rps=1, window_guard_s=0.0)
+    admitted: dict[str, float] = {}
+    scopes = {name: anyio.CancelScope() for name in names}
+
+    async def waiter(name: str) -> None:
+        with scopes[name]:
+            await limiter.acquire(useful_from=(lambda: estimate_s[0]) if name == "read" else None)
+            admitted[name] = clock.now()
 
     async def canceller() -> None:
-        await clock.sleep(0.5)
+        await clock.sleep(cancel_at_s)
         scopes[victim].cancel()
 
     async with anyio.create_task_group() as tg:
-        for i in range(4):
-            tg.start_soon(waiter, i)
+        for name in names:
+            tg.start_soon(waiter, name)
             await anyio.lowlevel.checkpoint()
+        estimate_s[0] = 5.0
         tg.start_soon(canceller)
+    return admitted, limiter
+
+
+@pytest.mark.parametrize(
+    ("victim", "cancel_at_s"),
+    [("w1", 0.5), ("read", 0.5), ("read", 1.5)],
+    ids=["behind-a-head-that-steps-back", "head-asleep", "stepped-back"],
+)
+async def test_a_cancelled_request_useful_later_consumes_no_turn(
+    victim: str, cancel_at_s: float
+) -> None:
+    """A read queued when its estimate said 0 s heads the queue, then (estimate now 5 s) steps
+    back at its turn: cancelled at any of those points, no turn is used."""
+    admitted, limiter = await _one_cancelled(["w0", "read", "w1", "w2"], victim, cancel_at_s, [0.0])
+    assert victim not in admitted
+    assert sorted(admitted.values()) == [0.0, 1.0, 2.0]
+    assert limiter.admitted_total == 3
+
+
+@pytest.mark.parametrize("victim", ["w1", "w2"], ids=["head-of-queue-asleep", "queued-behind"])
+async def test_cancelled_waiter_does_not_consume_a_slot(victim: str) -> None:
+    """A waiter cancelled while queued admits nothing; the next one takes its turn on time."""
+    admitted, limiter = await _one_cancelled(["w0", "w1", "w2", "w3"], victim, 0.5, [0.0])
     assert victim not in admitted
     assert sorted(admitted.values()) == [0.0, 1.0, 2.0]
     assert limiter.admitted_total == 3

@@ -212,7 +212,7 @@ class _Jobs:
         self.answers = answers
         self.reads: list[str] = []
 
-    async def get_job(self, job_id: str) -> Any:
+    async def get_job(self, job_id: str, *, useful_from: Any = None) -> Any:
         self.reads.append(job_id)
         return parse_job(job_id, self.answers[job_id])
 

@@ -11,12 +11,22 @@ a delay learned from the stage's earlier first reads (``FirstReadDelay``): about
 are plentiful the configured interval is kept, since reading early then costs nothing and a late
 read would hold a render slot longer than needed.
 
+The learned delay is slept before the read joins the limiter's queue, and while the rate binds
+that queue is long: the read is answered well after the delay, always finds the job done, and
+the delay stays at the interval. So each stage also learns the job *age* by which ``TARGET_DONE``
+of its jobs are done (``FirstReadDelay.done_by_s``, from the age at which first reads were
+answered), and a fresh job's first read tells the limiter it is probably wasted before then
+(``RateLimiter.acquire(useful_from=...)``): it then waits behind requests that are useful now,
+and takes a turn early only when no such request wants it. This is what spares the reads at the
+end of a batch, when the queue drains and reads would reach renders younger than they can be.
+
 Reading at the end of a render
 ------------------------------
-When requests are plentiful (low saturation) and a render reports ``renderProgress``, the next
-read is brought forward to when the progress seen so far says it will be done
-(``until_done_s``), so a finished render frees its slot (and the account's render cap) about
-when it finishes rather than up to one interval later.
+When a render reports ``renderProgress``, the next read is brought forward to when the progress
+seen so far says it will be done (``until_done_s``; a fresh render was at 0 % when it was
+created, so one reading is enough), so a finished render frees its slot (and the account's
+render cap) about when it finishes rather than up to one interval later, and the last render of
+a batch is not read again a whole interval after a read that just missed it.
 """
 
 from __future__ import annotations
@@ -42,6 +52,11 @@ TARGET_DONE = 0.96
 a row's worth when polling at R/4 rows/s); a later hit costs only a slightly longer wait while
 the rate binds, so the target is high (0.90 before; 300 rows spent 4.08–4.13 requests a row
 after, 4.13 before: the learning is noisy at that size)."""
+
+
+AGE_BAND = 1.1
+"""A first read answered within this factor of ``FirstReadDelay.done_by_s`` tells whether it is
+right (see ``observe_age``)."""
 
 
 class FirstReadDelay:
@@ -70,14 +85,38 @@ class FirstReadDelay:
         self.target_done = target_done
         self.step = step
         self.delay_s = floor_s
+        self.done_by_s = floor_s
+        """The job age by which ``target_done`` of the stage's jobs are finished, learned the
+        same way from the age at which first reads were answered (the queue for a turn
+        included, so it is learned whether or not the rate binds). Before it a first read is
+        probably wasted: it waits for a turn no useful request wants (``RateLimiter.acquire``'s
+        ``useful_from``)."""
 
     def observe(self, used_s: float, done: bool) -> None:
         """A first read ``used_s`` after creation found the job finished (or failed) — or not."""
+        self.delay_s = self._stepped(self.delay_s, used_s, done)
+
+    def observe_age(self, age_s: float, done: bool) -> None:
+        """A first read answered ``age_s`` after creation found the job finished — or not.
+
+        Only a read answered near ``done_by_s`` (within ``AGE_BAND``) says whether it is right:
+        a hit there lowers it a step, a miss there or later raises it to a step past ``age_s``.
+        A hit long after it, or a miss long before it (a read keyed when the estimate was
+        different, or sent early because nothing else wanted the turn), says nothing about it.
+        """
+        by_s = self.done_by_s
+        if done and by_s / AGE_BAND <= age_s <= by_s * AGE_BAND:
+            by_s *= math.exp(-self.step * (1 - self.target_done))
+        elif not done and age_s >= by_s / AGE_BAND:
+            by_s = max(by_s, age_s) * math.exp(self.step * self.target_done)
+        self.done_by_s = min(self.max_s, max(self.floor_s, by_s))
+
+    def _stepped(self, estimate_s: float, at_s: float, done: bool) -> float:
         if done:
-            delay_s = min(self.delay_s, used_s * math.exp(-self.step * (1 - self.target_done)))
+            estimate_s = min(estimate_s, at_s * math.exp(-self.step * (1 - self.target_done)))
         else:
-            delay_s = max(self.delay_s, used_s * math.exp(self.step * self.target_done))
-        self.delay_s = min(self.max_s, max(self.floor_s, delay_s))
+            estimate_s = max(estimate_s, at_s * math.exp(self.step * self.target_done))
+        return min(self.max_s, max(self.floor_s, estimate_s))
 
 
 def until_done_s(
@@ -128,17 +167,23 @@ async def wait_for_job(
         and client.limiter.saturation >= SATURATED
     )
     used_s = 0.0
-    seen: tuple[float, float] | None = None  # (clock, progress) of the previous read
+    # (clock, progress) of the previous read; a fresh job was at 0 % when it was created.
+    seen: tuple[float, float] | None = (started, 0.0) if fresh else None
     if learning:
         assert first_read is not None
         used_s = first_read.delay_s
         await clock.sleep(used_s)
         read_now = True
+    # A first read of a fresh job defers its turn to requests useful sooner (``done_by_s``).
+    useful_from: Callable[[], float] | None = None
+    if first_read is not None and fresh and webhooks is None:
+        learned = first_read
+        useful_from = lambda: started + learned.done_by_s  # noqa: E731
     while True:
         state = webhooks.take(job_id) if webhooks is not None else None
         if state is None and read_now:
             try:
-                state = await client.get_job(job_id)
+                state = await client.get_job(job_id, useful_from=useful_from)
             except PermanentError as exc:
                 if exc.status == 404:
                     raise JobLostError(
@@ -149,6 +194,10 @@ async def wait_for_job(
                         error_code=exc.error_code,
                     ) from exc
                 raise
+            if useful_from is not None:
+                assert first_read is not None
+                first_read.observe_age(clock.now() - started, state.finished)
+                useful_from = None
             if learning:
                 assert first_read is not None
                 first_read.observe(used_s, state.finished)
@@ -182,7 +231,7 @@ async def wait_for_job(
             )
         pause_s = interval_s * (1.0 + rng.uniform(-jitter_fraction, jitter_fraction))
         pct = state.progress_pct if state is not None else None
-        if webhooks is None and pct is not None and client.limiter.saturation < SATURATED:
+        if webhooks is None and pct is not None:
             now_s = clock.now()
             pause_s = until_done_s(seen, (now_s, pct), pause_s, interval_s)
             seen = (now_s, pct)
