@@ -327,7 +327,7 @@ class RateLimiter:
                 ready_at_s = max(ready_at_s, self._last_admitted_s + self.interval_s)
             if now_s + TIME_EPSILON_S >= ready_at_s:
                 if place is None or not self._first_waiting:
-                    if place is None or not self._turns.more_useful_waiting(place.rekeyed()):
+                    if place is None or not self._turns.more_useful_waiting(place):
                         break
                     # A request that is useful sooner asked while we slept: the turn is its.
                     await self._turns.step_back(place)
@@ -508,8 +508,7 @@ class _Place:
         self.asked_s = asked_s
         self.useful_from = useful_from
         self.order = order
-        self.key = asked_s
-        self.rekeyed()
+        self.key = asked_s if useful_from is None else max(asked_s, useful_from())
         self.called: anyio.Event | None = None  # made when it has to wait
         self.gone = False
 
@@ -549,9 +548,11 @@ class _TurnQueue:
             raise
 
     def more_useful_waiting(self, place: _Place) -> bool:
-        """Whether a waiter is useful before ``place`` (the head's)."""
+        """Whether a waiter is useful before ``place`` (the head's, its key brought up to date)."""
+        if not self._waiting:
+            return False
         self._drop_gone()
-        return bool(self._waiting) and self._waiting[0] < place
+        return bool(self._waiting) and self._waiting[0] < place.rekeyed()
 
     async def step_back(self, place: _Place) -> None:
         """The head gives its turn to the most useful waiter and waits in its own place."""
