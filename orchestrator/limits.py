@@ -314,7 +314,8 @@ class RateLimiter:
         try:
             await self._take_turn(asked_s, place)
         finally:
-            self._turns.pass_on()
+            if place.heads:  # not if cancelled after stepping back, while waiting again
+                self._turns.pass_on(place)
 
     async def _take_turn(self, asked_s: float, place: _Place | None) -> None:
         """Sleep until the next turn is due, then book it. ``place``: this request's place in
@@ -502,7 +503,7 @@ class _Place:
     """A request's place in the turn queue: ordered by ``key`` (when it is useful: when it
     asked, or later if ``useful_from`` says so), then ``order`` (when it asked)."""
 
-    __slots__ = ("asked_s", "called", "gone", "key", "order", "useful_from")
+    __slots__ = ("asked_s", "called", "gone", "heads", "key", "order", "useful_from")
 
     def __init__(self, asked_s: float, useful_from: Callable[[], float] | None, order: int) -> None:
         self.asked_s = asked_s
@@ -510,7 +511,8 @@ class _Place:
         self.order = order
         self.key = asked_s if useful_from is None else max(asked_s, useful_from())
         self.called: anyio.Event | None = None  # made when it has to wait
-        self.gone = False
+        self.gone = False  # cancelled while waiting: skipped when it comes up
+        self.heads = False  # holds the head of the queue
 
     def rekeyed(self) -> _Place:
         """This place, its key brought up to date with ``useful_from`` (when not in a heap)."""
@@ -532,9 +534,9 @@ class _TurnQueue:
         self._waiting: list[_Place] = []
 
     async def wait(self, place: _Place) -> None:
-        """Return when ``place`` holds the head."""
+        """Return when ``place`` holds the head (``place.heads``); if cancelled, it does not."""
         if not self._held:
-            self._held = True
+            self._held = place.heads = True
             return
         event = place.called = anyio.Event()
         heapq.heappush(self._waiting, place)
@@ -542,10 +544,12 @@ class _TurnQueue:
             await event.wait()
         except BaseException:
             if event.is_set():  # handed the head just as it was cancelled: hand it on
-                self.pass_on()
+                place.heads = True
+                self.pass_on(place)
             else:
-                place.gone = True  # left in the heap; skipped when it comes up
+                place.gone = True
             raise
+        place.heads = True
 
     def more_useful_waiting(self, place: _Place) -> bool:
         """Whether a waiter is useful before ``place`` (the head's, its key brought up to date)."""
@@ -556,11 +560,13 @@ class _TurnQueue:
 
     async def step_back(self, place: _Place) -> None:
         """The head gives its turn to the most useful waiter and waits in its own place."""
-        self.pass_on()
+        self.pass_on(place)
         await self.wait(place)
 
-    def pass_on(self) -> None:
-        """The head is done: the most useful waiter becomes the head (or the queue is free)."""
+    def pass_on(self, place: _Place) -> None:
+        """``place``, the head, is done: the most useful waiter becomes the head (or the queue
+        is free)."""
+        place.heads = False
         self._drop_gone()
         if self._waiting:
             place = heapq.heappop(self._waiting)

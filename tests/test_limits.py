@@ -225,8 +225,8 @@ async def _one_cancelled(
     names: list[str], victim: str, cancel_at_s: float, estimate_s: list[float]
 ) -> tuple[dict[str, float], RateLimiter]:
     """``names`` queue in order at 1 req/s (``read`` with ``useful_from`` = ``estimate_s[0]``,
-    which the caller may change once it queued); ``victim`` is cancelled at ``cancel_at_s``.
-    Returns the admission times and the limiter."""
+    which becomes 5 s once all queued); ``victim`` is cancelled at ``cancel_at_s``, and one more
+    request (``late``) asks 0.1 s later. Returns the admission times and the limiter."""
     clock = VirtualClock()
     limiter = RateLimiter(clock, max_rps=1, window_guard_s=0.0)
     admitted: dict[str, float] = {}
@@ -241,12 +241,19 @@ async def _one_cancelled(
         await clock.sleep(cancel_at_s)
         scopes[victim].cancel()
 
+    async def one_head_after_it() -> None:
+        await clock.sleep(cancel_at_s + 0.1)
+        assert limiter._turns._held  # the head is asleep until its turn; it must not be lost
+        await limiter.acquire()  # ...else this one would become a second head
+        admitted["late"] = clock.now()
+
     async with anyio.create_task_group() as tg:
         for name in names:
             tg.start_soon(waiter, name)
             await anyio.lowlevel.checkpoint()
         estimate_s[0] = 5.0
         tg.start_soon(canceller)
+        tg.start_soon(one_head_after_it)
     return admitted, limiter
 
 
@@ -262,8 +269,8 @@ async def test_a_cancelled_request_useful_later_consumes_no_turn(
     back at its turn: cancelled at any of those points, no turn is used."""
     admitted, limiter = await _one_cancelled(["w0", "read", "w1", "w2"], victim, cancel_at_s, [0.0])
     assert victim not in admitted
-    assert sorted(admitted.values()) == [0.0, 1.0, 2.0]
-    assert limiter.admitted_total == 3
+    assert sorted(admitted.values()) == [0.0, 1.0, 2.0, 3.0]
+    assert limiter.admitted_total == 4
 
 
 @pytest.mark.parametrize("victim", ["w1", "w2"], ids=["head-of-queue-asleep", "queued-behind"])
@@ -271,8 +278,8 @@ async def test_cancelled_waiter_does_not_consume_a_slot(victim: str) -> None:
     """A waiter cancelled while queued admits nothing; the next one takes its turn on time."""
     admitted, limiter = await _one_cancelled(["w0", "w1", "w2", "w3"], victim, 0.5, [0.0])
     assert victim not in admitted
-    assert sorted(admitted.values()) == [0.0, 1.0, 2.0]
-    assert limiter.admitted_total == 3
+    assert sorted(admitted.values()) == [0.0, 1.0, 2.0, 3.0]
+    assert limiter.admitted_total == 4
 
 
 async def test_429_cuts_the_rate_and_pauses_admissions_past_retry_after() -> None:
