@@ -156,7 +156,9 @@ async def wait_for_job(
 
     A ``fresh`` job (created a moment ago) is not read before the first interval has passed; a
     re-attached one is read at once, since it may have finished long ago. With ``first_read`` and
-    a saturated rate limiter, a fresh job's first read waits for the learned delay instead.
+    a saturated rate limiter, a fresh job's first read waits for the learned delay instead; with
+    ``first_read`` and no webhooks it also yields its turn to requests useful sooner until the
+    job reaches the stage's learned ``done_by_s`` age (module docstring).
     """
     started = clock.now()
     read_now = not fresh
