@@ -327,8 +327,10 @@ class RateLimiter:
             if self._last_admitted_s is not None:
                 ready_at_s = max(ready_at_s, self._last_admitted_s + self.interval_s)
             if now_s + TIME_EPSILON_S >= ready_at_s:
-                if place is None or not self._first_waiting:
-                    if place is None or not self._turns.more_useful_waiting(place):
+                if place is None:
+                    break  # a "first" request: its turn
+                if not self._first_waiting:
+                    if not self._turns.more_useful_waiting(place):
                         break
                     # A request that is useful sooner asked while we slept: the turn is its.
                     await self._turns.step_back(place)
