@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from orchestrator.ledger_file import replay
+from orchestrator.ledger.file import replay
 
 
 def main() -> int:

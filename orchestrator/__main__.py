@@ -1,5 +1,5 @@
 """`python -m orchestrator` is the same as the `orchestrator` command."""
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Every exception the orchestrator raises, and the verdict each one carries.
 
 Foreign exceptions (aiohttp's, OS errors while reading input) are translated into these in exactly
-one place per dependency: ``orchestrator.transport`` for the network, the manifest readers
+one place per dependency: ``orchestrator.api.transport`` for the network, the manifest readers
 (``manifest``, ``manifest_json``, ``manifest_row``) and ``template`` for input files. Nothing else
 catches aiohttp's exceptions.
 

@@ -27,17 +27,17 @@ import anyio
 import anyio.lowlevel
 from pydantic import SecretStr
 
-from orchestrator.client import PictoryClient
-from orchestrator.clock import VirtualClock
-from orchestrator.config import ApiConfig, Credentials
-from orchestrator.limits import RateLimiter
-from orchestrator.retry import RetryPolicy
-from orchestrator.transport import (
+from orchestrator.api.client import PictoryClient
+from orchestrator.api.limits import RateLimiter
+from orchestrator.api.retry import RetryPolicy
+from orchestrator.api.transport import (
     Answer,
     DownloadResult,
     lost_request_error,
     undelivered_error,
 )
+from orchestrator.clock import VirtualClock
+from orchestrator.config import ApiConfig, Credentials
 
 BASE = "http://pictory.test/pictoryapis"
 

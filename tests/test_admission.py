@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from orchestrator.admission import Admission, HaltPolicy, Window
 from orchestrator.clock import VirtualClock, local_time
 from orchestrator.errors import UserError
 from orchestrator.events import ListSink
+from orchestrator.run.admission import Admission, HaltPolicy, Window
 
 
 def test_halt_after_count_and_percent() -> None:

@@ -6,8 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from orchestrator.canary import gate, read_record, select_rows
-from orchestrator.ledger_file import FileLedger, replay
+from orchestrator.ledger.file import FileLedger, replay
+from orchestrator.run.canary import gate, read_record, select_rows
 
 
 def _mixed_manifest(folder: Path) -> Path:

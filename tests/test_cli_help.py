@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli import build_parser
+from orchestrator.cli.main import build_parser
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

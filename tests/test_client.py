@@ -21,12 +21,12 @@ from memory_transport import (
     reply,
 )
 
-from orchestrator.client import PictoryClient
+from orchestrator.api.client import PictoryClient
+from orchestrator.api.limits import RateLimiter
+from orchestrator.api.tokens import MAX_TOKEN_WAITS
 from orchestrator.clock import VirtualClock
 from orchestrator.errors import AmbiguousError, AuthError, JobLostError, PermanentError
-from orchestrator.limits import RateLimiter
-from orchestrator.stages.poll import wait_for_job
-from orchestrator.tokens import MAX_TOKEN_WAITS
+from orchestrator.run.stages.poll import wait_for_job
 
 JOB = "/v1/jobs/j1"
 TOKEN = "/v1/oauth2/token"

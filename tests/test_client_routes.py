@@ -16,7 +16,7 @@ from memory_transport import (
     reply,
 )
 
-from orchestrator.client import PictoryClient
+from orchestrator.api.client import PictoryClient
 from orchestrator.config import Credentials
 from orchestrator.errors import AmbiguousError, PermanentError
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.clock import VirtualClock
-from orchestrator.console import Tally
+from orchestrator.report.console import Tally
 
 
 def test_the_rate_shown_is_the_measured_one_with_the_limit_beside_it() -> None:
@@ -68,7 +68,7 @@ def test_the_live_panel_says_stopping_once() -> None:
     (a Ctrl-C used to show it twice)."""
     import io
 
-    from orchestrator.console import LiveSink
+    from orchestrator.report.console import LiveSink
 
     stream = io.StringIO()
     sink = LiveSink(secrets=[], stream=stream)

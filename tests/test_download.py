@@ -20,18 +20,24 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from orchestrator.client import PictoryClient
+from orchestrator.api.client import PictoryClient
+from orchestrator.api.limits import RateLimiter
+from orchestrator.api.retry import RetryPolicy
 from orchestrator.clock import RealClock
 from orchestrator.config import ApiConfig, Credentials, PollConfig
 from orchestrator.errors import PermanentError
 from orchestrator.events import ListSink
-from orchestrator.ledger_file import FileLedger
-from orchestrator.limits import RateLimiter
-from orchestrator.pipeline import run_row
-from orchestrator.records import PreviewJob, PreviewReady, RenderIntent, RenderJob, RenderReady
-from orchestrator.retry import RetryPolicy
+from orchestrator.ledger.file import FileLedger
+from orchestrator.ledger.records import (
+    PreviewJob,
+    PreviewReady,
+    RenderIntent,
+    RenderJob,
+    RenderReady,
+)
+from orchestrator.run.pipeline import run_row
+from orchestrator.run.stages.base import RowJob, Services
 from orchestrator.simulator.media import clip_bytes
-from orchestrator.stages.base import RowJob, Services
 
 BODY = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(range(256)) * 400  # an MP4 head
 BODY_SHA256 = hashlib.sha256(BODY).hexdigest()

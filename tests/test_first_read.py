@@ -8,9 +8,9 @@ import random
 import anyio
 import pytest
 
+from orchestrator.api.limits import RateLimiter
 from orchestrator.clock import VirtualClock
-from orchestrator.limits import RateLimiter
-from orchestrator.stages.poll import AGE_BAND, FirstReadDelay, until_done_s
+from orchestrator.run.stages.poll import AGE_BAND, FirstReadDelay, until_done_s
 
 
 def test_first_read_delay_settles_near_the_target_quantile() -> None:

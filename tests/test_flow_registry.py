@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import flows
-from orchestrator.console import Tally
-from orchestrator.row_state import RowState
-from orchestrator.status import row_stage
+from orchestrator.input import flows
+from orchestrator.ledger.row_state import RowState
+from orchestrator.report.console import Tally
+from orchestrator.report.status import row_stage
 
 
 def test_status_names_a_pending_row_as_its_flow_does() -> None:

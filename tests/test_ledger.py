@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from orchestrator.errors import RunDirError
-from orchestrator.ledger_file import LEDGER_NAME, FileLedger, replay
-from orchestrator.records import (
+from orchestrator.ledger.file import LEDGER_NAME, FileLedger, replay
+from orchestrator.ledger.records import (
     EVENT_TYPES,
     Event,
     Failed,

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import anyio
 import pytest
 
+from orchestrator.api.limits import RateLimiter
+from orchestrator.api.retry import RetryPolicy, call_with_retry
 from orchestrator.clock import VirtualClock
 from orchestrator.errors import RateLimitedError
-from orchestrator.limits import RateLimiter
-from orchestrator.retry import RetryPolicy, call_with_retry
 
 
 async def _admit_concurrently(

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import manifest_json
 from orchestrator.errors import ManifestError
-from orchestrator.identity import row_identity, safe_output_name
-from orchestrator.manifest import manifest_digest, read_manifest, resolve_template_path
-from orchestrator.manifest_json import JSON_CHUNK_BYTES
-from orchestrator.manifest_row import ManifestOptions, ManifestRow
+from orchestrator.input import json_rows as manifest_json
+from orchestrator.input.identity import row_identity, safe_output_name
+from orchestrator.input.json_rows import JSON_CHUNK_BYTES
+from orchestrator.input.manifest import manifest_digest, read_manifest, resolve_template_path
+from orchestrator.input.row import ManifestOptions, ManifestRow
 
 DATA = Path(__file__).parent / "data"
 SHA = "ab" * 32

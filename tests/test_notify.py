@@ -11,7 +11,7 @@ import pytest
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError
 from orchestrator.events import ListSink
-from orchestrator.notify import build_payload, outcome, send
+from orchestrator.report.notify import build_payload, outcome, send
 
 
 def test_payload_has_slack_text_and_structured_counts() -> None:

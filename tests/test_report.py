@@ -8,17 +8,17 @@ import json
 from pathlib import Path
 
 from orchestrator.clock import VirtualClock
-from orchestrator.ledger import LedgerState
-from orchestrator.records import Event, decode
-from orchestrator.report_html import (
+from orchestrator.ledger.protocol import LedgerState
+from orchestrator.ledger.records import Event, decode
+from orchestrator.report.page import (
     DATA_NAME,
     HINTS,
     REPORT_NAME,
     ledger_timing,
     write_report,
 )
+from orchestrator.report.thumbnails import poster_frame, poster_name
 from orchestrator.simulator.media import clip_bytes
-from orchestrator.thumbnails import poster_frame, poster_name
 
 
 def _event(record: dict[str, object]) -> Event:

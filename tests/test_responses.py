@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.responses import created_job_id, error_detail, parse_job, parse_template
+from orchestrator.api.responses import created_job_id, error_detail, parse_job, parse_template
 
 
 def test_job_ids_from_every_create_shape() -> None:

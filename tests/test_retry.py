@@ -8,6 +8,19 @@ from collections.abc import Awaitable, Callable
 import anyio
 import pytest
 
+from orchestrator.api.retry import (
+    REMAKE_UNBILLED,
+    REREAD_VIDEO_URL,
+    RESEND_UNBILLED,
+    REUPLOAD_TEMPLATE,
+    Decision,
+    RetryPolicy,
+    SecondChance,
+    backoff_cap_s,
+    call_with_retry,
+    classify,
+    resume_action,
+)
 from orchestrator.clock import VirtualClock
 from orchestrator.errors import (
     AmbiguousError,
@@ -24,20 +37,7 @@ from orchestrator.errors import (
     RateLimitedError,
     TransientError,
 )
-from orchestrator.retry import (
-    REMAKE_UNBILLED,
-    REREAD_VIDEO_URL,
-    RESEND_UNBILLED,
-    REUPLOAD_TEMPLATE,
-    Decision,
-    RetryPolicy,
-    SecondChance,
-    backoff_cap_s,
-    call_with_retry,
-    classify,
-    resume_action,
-)
-from orchestrator.row_state import RowState, RowStatus
+from orchestrator.ledger.row_state import RowState, RowStatus
 
 POLICY = RetryPolicy()
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import row_state
-from orchestrator.ledger_file import LEDGER_NAME, FileLedger, replay
-from orchestrator.records import Downloaded, Failed, RenderJob, Retry, RowAdmitted
-from orchestrator.row_state import RowStore
+from orchestrator.ledger import row_state
+from orchestrator.ledger.file import LEDGER_NAME, FileLedger, replay
+from orchestrator.ledger.records import Downloaded, Failed, RenderJob, Retry, RowAdmitted
+from orchestrator.ledger.row_state import RowStore
 
 
 def _done(store: RowStore, key: str) -> None:

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from orchestrator.cell_format import cell_text
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from orchestrator.errors import ManifestError, UserError
-from orchestrator.manifest import read_manifest
-from orchestrator.manifest_row import ManifestOptions
-from orchestrator.validate import validate_manifest
+from orchestrator.input.cell_format import cell_text
+from orchestrator.input.manifest import read_manifest
+from orchestrator.input.row import ManifestOptions
+from orchestrator.input.validate import validate_manifest
 
 TEMPLATE = {
     "projectName": "sheets",
@@ -271,7 +271,7 @@ def test_shared_strings_spilled_to_a_file_read_back_by_index(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Past the in-memory limit the string table lives in a temporary file; lookups still work."""
-    from orchestrator import xlsx_stream
+    from orchestrator.input import xlsx_stream
 
     monkeypatch.setattr(xlsx_stream, "IN_MEMORY_MAX_BYTES", 100)
     monkeypatch.setattr(xlsx_stream, "_FLUSH_BYTES", 64)
@@ -311,7 +311,7 @@ def test_workbook_with_gaps_and_rich_text_is_read_by_column(tmp_path: Path) -> N
 @pytest.mark.parametrize("sample", ["manifest.xlsx", "manifest-semicolon.csv"])
 def test_welcome_samples_make_the_same_row_jobs_as_the_csv(sample: str) -> None:
     """jobs/welcome's workbook and semicolon CSV: same ids, output names, variables, template."""
-    from orchestrator.rows import TemplateCache, iter_row_jobs
+    from orchestrator.input.rows import TemplateCache, iter_row_jobs
 
     welcome = Path(__file__).parent.parent / "jobs" / "welcome"
     template = welcome / "welcome.pictai"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import storyboard_v2
-from orchestrator.local_files import LocalFiles
+from orchestrator.input.local_files import LocalFiles
+from orchestrator.run.flows import storyboard_v2
 
 
 def _files(folder: Path) -> LocalFiles:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import TemplateError
-from orchestrator.template import load_template, unresolved_placeholders
+from orchestrator.input.template import load_template, unresolved_placeholders
 
 DATA = Path(__file__).parent / "data"
 WELCOME = Path(__file__).parent.parent / "jobs" / "welcome" / "welcome.pictai"

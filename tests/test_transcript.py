@@ -9,11 +9,10 @@ from typing import Any
 
 from memory_transport import API_KEY, MemoryTransport, memory_client, reply
 
-from orchestrator import transcript
-from orchestrator.flows import video_edit
-from orchestrator.responses import parse_job
-from orchestrator.stages.base import RowJob
-from orchestrator.stages.transcribe import cut_subtitles
+from orchestrator.api.responses import parse_job
+from orchestrator.run.flows import transcript, video_edit
+from orchestrator.run.stages.base import RowJob
+from orchestrator.run.stages.transcribe import cut_subtitles
 
 
 def _word(uid: int, text: str, start: float, end: float, sentence: int, **extra: Any) -> dict:

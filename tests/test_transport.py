@@ -13,12 +13,12 @@ import pytest
 from aioresponses import aioresponses
 from memory_transport import API_KEY
 
-from orchestrator.client import PictoryClient
+from orchestrator.api.client import PictoryClient
+from orchestrator.api.limits import RateLimiter
+from orchestrator.api.retry import RetryPolicy
 from orchestrator.clock import VirtualClock
 from orchestrator.config import ApiConfig
 from orchestrator.errors import AmbiguousError, TransientError
-from orchestrator.limits import RateLimiter
-from orchestrator.retry import RetryPolicy
 
 BASE = "http://pictory.test/pictoryapis"
 

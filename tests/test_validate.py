@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.manifest_row import ManifestOptions, ManifestRow
-from orchestrator.template import load_template
-from orchestrator.validate import (
+from orchestrator.input.row import ManifestOptions, ManifestRow
+from orchestrator.input.template import load_template
+from orchestrator.input.validate import (
     MAX_STORED_PROBLEMS,
     Problem,
     ValidationReport,

@@ -16,14 +16,14 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from orchestrator.client import PictoryClient
+from orchestrator.api.client import PictoryClient
+from orchestrator.api.limits import RateLimiter
+from orchestrator.api.retry import RetryPolicy
+from orchestrator.api.webhooks import WebhookReceiver, run_secret
 from orchestrator.clock import RealClock
 from orchestrator.config import ApiConfig, Credentials, PollConfig
 from orchestrator.events import ListSink
-from orchestrator.limits import RateLimiter
-from orchestrator.retry import RetryPolicy
-from orchestrator.stages.render import _find_by_webhook
-from orchestrator.webhooks import WebhookReceiver, run_secret
+from orchestrator.run.stages.render import _find_by_webhook
 
 GREETING = Path(__file__).parent / "data" / "greeting.pictai"
 

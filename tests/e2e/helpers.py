@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator.ledger_file import LEDGER_NAME, replay
+from orchestrator.ledger.file import LEDGER_NAME, replay
 
 TEMPLATE = {
     "projectName": "e2e",

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.ledger_file import LEDGER_NAME
+from orchestrator.ledger.file import LEDGER_NAME
 
 EARLY_KILL_SHARE = 0.25
 EARLY_KILL_S = (0.05, 1.2)

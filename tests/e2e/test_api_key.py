@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 from .helpers import FAST_CONFIG, check_invariants, read_results, run_args, write_batch
 

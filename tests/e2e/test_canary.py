@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import EXIT_AWAITING_APPROVAL, main
+from orchestrator.cli.main import EXIT_AWAITING_APPROVAL, main
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 from .receiver import Receiver

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 from .helpers import read_results, run_args, write_batch
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.ledger_file import LEDGER_NAME
+from orchestrator.ledger.file import LEDGER_NAME
 
 from .helpers import check_invariants, run_args, write_batch
 from .killing import cli, kill_until_done

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.ledger_file import LEDGER_NAME, LOCK_NAME, replay
+from orchestrator.cli.main import main
+from orchestrator.ledger.file import LEDGER_NAME, LOCK_NAME, replay
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 from .killing import cli, kill_until_done

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli import main
-from orchestrator.ledger_file import LEDGER_NAME
+from orchestrator.cli.main import main
+from orchestrator.ledger.file import LEDGER_NAME
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 from .test_flows import _storyboard_batch

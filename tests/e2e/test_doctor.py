@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from orchestrator.doctor import Finding, _skew_finding
+from orchestrator.cli.doctor import Finding, _skew_finding
 from orchestrator.simulator.process import SimProcess
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.ledger_file import LEDGER_NAME, replay
+from orchestrator.cli.main import main
+from orchestrator.ledger.file import LEDGER_NAME, replay
 from orchestrator.simulator.settings import PROFILES
 
 from .helpers import check_invariants, run_args, write_batch

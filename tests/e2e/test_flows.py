@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.ledger_file import LEDGER_NAME
+from orchestrator.cli.main import main
+from orchestrator.ledger.file import LEDGER_NAME
 
 from .helpers import FAST_CONFIG, check_invariants, write_batch
 from .killing import kill_until_done

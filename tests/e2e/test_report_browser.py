@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.ledger import LedgerState
-from orchestrator.records import Event, decode
-from orchestrator.report_html import write_report
+from orchestrator.cli.main import main
+from orchestrator.ledger.protocol import LedgerState
+from orchestrator.ledger.records import Event, decode
+from orchestrator.report.page import write_report
 
 from .helpers import config_toml
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.ledger_file import LEDGER_NAME
+from orchestrator.cli.main import main
+from orchestrator.ledger.file import LEDGER_NAME
 
 from .helpers import check_invariants, read_results, run_args, write_batch
 

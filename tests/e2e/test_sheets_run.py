@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 from .helpers import read_results, write_batch
 

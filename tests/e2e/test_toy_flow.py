@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from orchestrator import flows
-from orchestrator.cli import main
-from orchestrator.flows import BeforeSend, FieldProblem, Flow, Stage
-from orchestrator.ledger_file import LEDGER_NAME
-from orchestrator.local_files import LocalFiles
-from orchestrator.records import RowJob
+from orchestrator.cli.main import main
+from orchestrator.input import flows
+from orchestrator.input.flows import BeforeSend, FieldProblem, Flow, Stage
+from orchestrator.input.local_files import LocalFiles
+from orchestrator.input.rows import RowJob
+from orchestrator.ledger.file import LEDGER_NAME
+from orchestrator.run.stages.base import Services
+from orchestrator.run.stages.download import download
+from orchestrator.run.stages.render import render
 from orchestrator.simulator.routes_api import CURRENT_ACCOUNT, SIM_KEY, RouteSpec
-from orchestrator.stages.base import Services
-from orchestrator.stages.download import download
-from orchestrator.stages.render import render
 
 from .helpers import FAST_CONFIG, check_invariants
 

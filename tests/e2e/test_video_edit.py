@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.ledger_file import LEDGER_NAME
+from orchestrator.cli.main import main
+from orchestrator.ledger.file import LEDGER_NAME
 from orchestrator.simulator import media
 from orchestrator.simulator.transcripts import transcript_for
 

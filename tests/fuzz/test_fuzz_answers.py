@@ -1,4 +1,4 @@
-"""Every parser of an API answer (``orchestrator.responses``), fed any JSON value: it returns a
+"""Every parser of an API answer (``orchestrator.api.responses``), fed any JSON value: it returns a
 result (a job state, an id or None), never raises. What the API answers is not ours to trust."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from orchestrator import responses
+from orchestrator.api import responses
 
 from .strategies import json_values
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError, ManifestError, RunDirError, TemplateError
-from orchestrator.ledger_file import replay
-from orchestrator.manifest import read_manifest
-from orchestrator.template import load_template
+from orchestrator.input.manifest import read_manifest
+from orchestrator.input.template import load_template
+from orchestrator.ledger.file import replay
 
 from .strategies import dumps, json_objects, json_values, raw_bytes
 

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from benchmarks import local_pg
-from orchestrator.pg_schema import connect
+from orchestrator.ledger.pg.schema import connect
 
 _numbers = itertools.count(1)
 

@@ -11,11 +11,12 @@ import pytest
 from e2e.helpers import write_batch
 
 from orchestrator.errors import LeaseLost
-from orchestrator.ledger_pg import PgLedger
-from orchestrator.manifest_row import DEFAULT_OPTIONS
-from orchestrator.pg_batches import batch_view, submit_batch
-from orchestrator.pg_schema import MIGRATIONS, SchemaTooNew, connect, migrate
-from orchestrator.records import RenderIntent, RenderJob, RowAdmitted, RowJob, RunStarted
+from orchestrator.input.row import DEFAULT_OPTIONS
+from orchestrator.input.rows import RowJob
+from orchestrator.ledger.pg.batches import batch_view, submit_batch
+from orchestrator.ledger.pg.ledger import PgLedger
+from orchestrator.ledger.pg.schema import MIGRATIONS, SchemaTooNew, connect, migrate
+from orchestrator.ledger.records import RenderIntent, RenderJob, RowAdmitted, RunStarted
 
 SHORT_LEASE_S = 0.3
 IDLE_POLL_S = 0.02
@@ -140,7 +141,7 @@ async def test_a_released_row_that_is_done_is_not_claimed_again(
     pool: asyncpg.Pool, pg_url: str, tmp_path: Path
 ) -> None:
     """Once every row is done the worker's row source ends instead of waiting."""
-    from orchestrator.records import Downloaded
+    from orchestrator.ledger.records import Downloaded
 
     await _submit(pool, tmp_path, 2)
     ledger = await _open(pool, pg_url, "w")
@@ -179,7 +180,7 @@ async def test_ambiguous_rows_are_claimed_again_only_by_choice(
     pool: asyncpg.Pool, pg_url: str, tmp_path: Path
 ) -> None:
     """An ambiguous row is left alone by workers, unless one runs with --rerender-ambiguous."""
-    from orchestrator.records import Ambiguous
+    from orchestrator.ledger.records import Ambiguous
 
     await _submit(pool, tmp_path, 1)
     first = await _open(pool, pg_url, "first")

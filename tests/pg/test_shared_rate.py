@@ -8,10 +8,10 @@ import itertools
 import anyio
 import asyncpg
 
+from orchestrator.api.limits import RateLimiter, shared_interval_s
 from orchestrator.clock import VirtualClock
 from orchestrator.config import Credentials
-from orchestrator.limits import RateLimiter
-from orchestrator.pg_limits import PgSharedRate, PgSharedRenders, account_key
+from orchestrator.ledger.pg.limits import PgSharedRate, PgSharedRenders, account_key
 
 R = 20.0
 
@@ -20,7 +20,7 @@ async def test_three_workers_never_exceed_the_accounts_rate(pool: asyncpg.Pool) 
     """Turns taken at once by three workers on one account: in no 1-second window more than
     floor(R), and consecutive turns at least the limiter's spacing apart."""
     clock = VirtualClock()  # the turns are the database's schedule; nobody needs to wait here
-    workers = [PgSharedRate(pool, "acct", clock, max_rps=R) for _ in range(3)]
+    workers = [PgSharedRate(pool, "acct", clock, interval_s=shared_interval_s(R)) for _ in range(3)]
     turns: list[float] = []
 
     async def work(shared: PgSharedRate) -> None:
@@ -41,7 +41,10 @@ async def test_other_accounts_take_their_own_turns(pool: asyncpg.Pool) -> None:
     """Workers with their own credentials work at their own limits: another account's turns
     do not queue behind this one's."""
     clock = VirtualClock()
-    a, b = PgSharedRate(pool, "a", clock, max_rps=R), PgSharedRate(pool, "b", clock, max_rps=R)
+    a, b = (
+        PgSharedRate(pool, "a", clock, interval_s=shared_interval_s(R)),
+        PgSharedRate(pool, "b", clock, interval_s=shared_interval_s(R)),
+    )
     first_a, first_b = await a.take(), await b.take()
     second_a = await a.take()
     assert second_a - first_a >= a.interval_s - 1e-6

@@ -1,0 +1,251 @@
+"""What the Pictory API answers, parsed into our own small models.
+
+Every quirk of ``../shared/pictory-api.md`` is understood here and nowhere else:
+
+- from-template answers ``data.jobId``; render answers ``data.job_id``; storyboard may answer a
+  top-level ``jobId``;
+- a finished preview in the legacy shape has no ``status``: done = ``status == "completed"`` or
+  ``renderParams`` present;
+- a finished render's video is ``videoURL`` only; ``shareVideoURL`` / ``videoShareURL`` are
+  viewing pages (§5.5) and are never taken for the video;
+- a transcription or highlights job (§5.1, §5.2) answers ``data.transcript`` (sentences with
+  ``words[]``, kept exactly as sent: a highlights request must carry it unchanged) and, for a
+  transcription, the subtitle files ``srt``/``vtt``/``txt`` as contents and ``mediaInfo``;
+- a finished render offers ``srtFile``/``vttFile``/``txtFile`` (§2 step 6) in an unpublished
+  form: any non-empty string is kept (a URL to download, or the file's contents);
+- a failed job answers ``success: false`` with ``data.status == "failed"`` and an error code.
+
+``answer_body`` is the one place an HTTP status becomes our exception (``orchestrator.errors``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from orchestrator.errors import (
+    ApiError,
+    AuthError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+
+if TYPE_CHECKING:  # the transport's plain answer record; importing it would import aiohttp
+    from orchestrator.api.transport import Answer
+
+JobStatus = Literal["pending", "in-progress", "completed", "failed", "cleaned"]
+KNOWN_STATUSES = frozenset({"", "pending", "in-progress", "completed", "failed", "cleaned"})
+"""§5.4: ``cleaned`` = the job's results were deleted (retention, or ``DELETE …/clean``); any
+other value is unknown to us and read as still running, under the stage's deadline."""
+
+_VIDEO_URL_KEYS = ("videoURL",)
+"""The MP4 (§5.5). ``shareVideoURL`` / ``videoShareURL`` are viewing pages: never downloaded."""
+_SUBTITLE_KEYS = ("srtFile", "vttFile", "txtFile")
+_TEXT_KEYS = ("srt", "vtt", "txt")
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """One reading of ``GET /v1/jobs/{id}`` (or a webhook carrying the same JSON)."""
+
+    job_id: str
+    status: JobStatus
+    progress_pct: float | None = None
+    preview_url: str | None = None
+    render_params: dict[str, Any] | None = None
+    video_url: str | None = None
+    video_duration_s: float | None = None
+    subtitle_urls: dict[str, str] = field(default_factory=dict)
+    """A render's ``srtFile``/``vttFile``/``txtFile``: a URL, or the contents themselves."""
+    transcript: list[dict[str, Any]] | None = None
+    """A transcription's or highlights job's ``data.transcript``, unchanged (§5.1, §5.2)."""
+    subtitle_texts: dict[str, str] = field(default_factory=dict)
+    """A transcription's ``srt``/``vtt``/``txt``: file contents, not URLs (§5.2)."""
+    media_duration_s: float | None = None
+    """A transcription's ``mediaInfo.duration`` (keys unpublished, §5.2: read if present)."""
+    error_code: str | None = None
+    error_message: str | None = None
+    unknown_status: str | None = None
+    """A ``status`` value §5.4 does not list (read as running), to be logged once."""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cleaned")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    template_id: str
+    variables: dict[str, str]
+
+
+def _data(body: Any) -> dict[str, Any]:
+    if isinstance(body, dict):
+        data = body.get("data")
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def created_job_id(body: Any) -> str | None:
+    """The new job's id from any create answer: ``data.jobId``, ``data.job_id`` or ``jobId``."""
+    data = _data(body)
+    for source in (data, body if isinstance(body, dict) else {}):
+        for key in ("jobId", "job_id"):
+            value = source.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def parse_template(body: Any) -> TemplateInfo | None:
+    """The bare template object answered by ``POST /v1/templates``."""
+    if not isinstance(body, dict):
+        return None
+    template_id = body.get("templateId")
+    if not isinstance(template_id, str) or not template_id:
+        return None
+    variables = body.get("variables")
+    return TemplateInfo(
+        template_id=template_id,
+        variables={str(k): str(v) for k, v in variables.items()}
+        if isinstance(variables, dict)
+        else {},
+    )
+
+
+def parse_job(job_id: str, body: Any) -> JobState:
+    """Interpret a job answer in either the legacy or the current shape."""
+    data = _data(body)
+    status = str(data.get("status") or "").lower()
+    failed = status == "failed" or (isinstance(body, dict) and body.get("success") is False)
+    if failed:
+        return JobState(
+            job_id=job_id,
+            status="failed",
+            error_code=_str_or_none(data.get("error_code")),
+            error_message=_str_or_none(data.get("error_message")) or "job failed",
+        )
+    video_url = next((data[k] for k in _VIDEO_URL_KEYS if _nonempty_str(data.get(k))), None)
+    render_params = data.get("renderParams")
+    transcript = _items(data.get("transcript"))
+    legacy_done = isinstance(render_params, dict) or (not status and transcript is not None)
+    completed = status == "completed" or legacy_done
+    if completed:
+        return JobState(
+            job_id=job_id,
+            status="completed",
+            progress_pct=100.0,
+            preview_url=_str_or_none(data.get("preview")),
+            render_params=render_params if isinstance(render_params, dict) else None,
+            video_url=video_url,
+            video_duration_s=_float_or_none(data.get("videoDuration")),
+            subtitle_urls={k: data[k] for k in _SUBTITLE_KEYS if _nonempty_str(data.get(k))},
+            transcript=transcript,
+            subtitle_texts={k: data[k] for k in _TEXT_KEYS if _nonempty_str(data.get(k))},
+            media_duration_s=_float_or_none(_media_info(data).get("duration")),
+        )
+    if status == "cleaned":
+        return JobState(job_id=job_id, status="cleaned")
+    return JobState(
+        job_id=job_id,
+        status="pending" if status == "pending" else "in-progress",
+        progress_pct=_float_or_none(data.get("renderProgress")),
+        unknown_status=None if status in KNOWN_STATUSES else status,
+    )
+
+
+def error_detail(body: Any) -> tuple[str | None, str | None]:
+    """``(error_code, error_message)`` from the legacy error envelope, from ``data``, or from the
+    v2 routes' ``{"code", "message"}``."""
+    if not isinstance(body, dict):
+        return None, None
+    for source in (body.get("error"), body.get("data"), body):
+        if isinstance(source, dict) and ("error_code" in source or "error_message" in source):
+            return _str_or_none(source.get("error_code")), _str_or_none(source.get("error_message"))
+    message = body.get("message")  # the v2 routes' 400: {"code", "message", "fields"} (§5.9)
+    code = body.get("code")
+    return (
+        code if isinstance(code, str) else None,
+        message if isinstance(message, str) else None,
+    )
+
+
+def answer_body(answer: Answer, endpoint: str, *, accept_failed_job: bool = False) -> Any:
+    """The JSON body of a 2xx ``answer``; otherwise the exception its status means.
+
+    ``accept_failed_job``: a job read answered with a 4xx JSON body (other than 401, 404, 429) is
+    a failed job, returned for ``parse_job``. A 2xx body that is not JSON is transient."""
+    status = answer.status
+    body = _parse_json(answer.body)
+    if 200 <= status < 300:
+        if body is None:
+            raise TransientError(
+                "the API answered with a body that is not JSON", endpoint=endpoint, status=status
+            )
+        return body
+    if accept_failed_job and body is not None and status < 500 and status not in (401, 404, 429):
+        return body  # a failed job is an answer, parsed by the caller
+    code, message = error_detail(body)
+    text = message or f"HTTP {status}"
+    if status == 429:
+        error: ApiError = RateLimitedError(
+            text,
+            endpoint=endpoint,
+            status=status,
+            error_code=code,
+            retry_after_s=_parse_retry_after(answer.retry_after),
+        )
+    elif status == 401:
+        error = AuthError(text, endpoint=endpoint, status=status, error_code=code)
+    elif status >= 500 or status == 408:
+        error = TransientError(text, endpoint=endpoint, status=status, error_code=code)
+    else:
+        error = PermanentError(text, endpoint=endpoint, status=status, error_code=code)
+    raise error
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare enough to fall back to our default pause
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _items(value: Any) -> list[dict[str, Any]] | None:
+    """A transcript's items (sentences with ``words[]``, or ``{text, start, end}`` segments) as
+    sent, or None; ``orchestrator.run.flows.transcript`` reads their words."""
+    if not isinstance(value, list):
+        return None
+    return [item for item in value if isinstance(item, dict)]
+
+
+def _media_info(data: dict[str, Any]) -> dict[str, Any]:
+    info = data.get("mediaInfo")
+    return info if isinstance(info, dict) else {}
+
+
+def _nonempty_str(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

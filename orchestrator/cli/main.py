@@ -1,0 +1,440 @@
+"""The ``orchestrator`` command: parse, build config, call one library function, print.
+
+Exit codes: 0 every row done · 1 some rows failed, ambiguous or pending · 2 bad usage or input ·
+3 a canary was rendered and the rest waits for approval · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator import __version__
+from orchestrator.errors import UserError
+from orchestrator.input import flows
+
+MANIFEST_HELP = (
+    "the rows to render, one video each: .csv/.tsv/.txt, .xlsx, .json (an array of objects) "
+    "or .jsonl; every column that is not id, template, output or flow is a variable"
+)
+RUN_DIR_HELP = "the run's folder (the --out of its first run): its ledger, videos and results"
+PROFILES = ["demo", "realistic", "flaky", "test"]
+PROFILES_HELP = (
+    "PROFILE demo [default] (previews ~1 s, renders 2-4 s, 20 req/s, 5 renders at once), "
+    "realistic (minutes per job, 5 req/s, 3 renders at once), flaky (demo with every fault at "
+    "a few percent), test (milliseconds, no limits)"
+)
+
+EXIT_OK = 0
+EXIT_ROWS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_AWAITING_APPROVAL = 3
+EXIT_INTERRUPTED = 130
+
+EPILOG = """exit codes: 0 every row done; 1 some rows failed, ambiguous or pending;
+2 bad usage or input (nothing sent); 3 the canary is rendered and the rest waits for
+`orchestrator approve RUN_DIR`; 130 interrupted (resume picks up where it stopped)"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from orchestrator.simulator.cli import add_parser as add_sim_parser
+
+    parser = argparse.ArgumentParser(
+        prog="orchestrator",
+        description="Render one personalised Pictory video per manifest row; resumable, never "
+        "double-billed.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="render every row of a manifest", epilog=EPILOG)
+    run.add_argument(
+        "manifest",
+        type=Path,
+        metavar="MANIFEST",
+        help=MANIFEST_HELP,
+    )
+    run.add_argument(
+        "--template",
+        type=Path,
+        metavar="FILE",
+        help="the .pictai project (rows may override it with a template column)",
+    )
+    run.add_argument(
+        "--flow",
+        choices=flows.names(),
+        default="template",
+        help="the flow of rows without a flow column (default: template)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run directory for the ledger, videos and results "
+        "(default: runs/MANIFEST-NAME); the same --out resumes",
+    )
+    _add_manifest_options(run)
+    _add_run_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    resume = sub.add_parser("resume", help="continue the batch recorded in RUN_DIR", epilog=EPILOG)
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    _add_manifest_options(resume)
+    _add_run_options(resume)
+    resume.set_defaults(func=_cmd_resume)
+
+    validate = sub.add_parser("validate", help="check a manifest against its template, offline")
+    validate.add_argument("manifest", type=Path, metavar="MANIFEST", help=MANIFEST_HELP)
+    validate.add_argument(
+        "--template",
+        type=Path,
+        metavar="FILE",
+        help="the .pictai project whose {{variables}} the rows fill (rows may override it "
+        "with a template column)",
+    )
+    validate.add_argument(
+        "--flow",
+        choices=flows.names(),
+        default="template",
+        help="the flow of rows without a flow column (default: template)",
+    )
+    validate.add_argument(
+        "--out",
+        type=Path,
+        metavar="RUN_DIR",
+        help="also list rows whose values changed since RUN_DIR rendered them",
+    )
+    _add_manifest_options(validate)
+    validate.set_defaults(func=_cmd_validate)
+
+    approve = sub.add_parser(
+        "approve",
+        help="approve the canary in RUN_DIR and render the rest of the batch",
+        epilog=EPILOG,
+    )
+    approve.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    _add_run_options(approve)
+    approve.set_defaults(func=_cmd_approve)
+
+    report = sub.add_parser(
+        "report", help="write RUN_DIR/results.csv and RUN_DIR/report.html from the ledger"
+    )
+    report.add_argument(
+        "run_dir",
+        type=Path,
+        metavar="RUN_DIR",
+        nargs="?",
+        help=RUN_DIR_HELP + " (with --ledger: where results.csv goes, default .)",
+    )
+    _add_ledger_options(report)
+    report.set_defaults(func=_cmd_report)
+
+    status = sub.add_parser(
+        "status",
+        help="where a batch stands: live or stopped, rows by state, what to run next",
+        description="Where a batch stands, read from its ledger: live (pid, host, since) or "
+        "stopped (how and when), rows by state, failures by class, rate and ETA while live, "
+        "and the command that continues it.",
+    )
+    status.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", nargs="?", help="the run's --out folder"
+    )
+    _add_ledger_options(status)
+    status.add_argument("--json", action="store_true", help="one JSON object per report")
+    status.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=5.0,
+        metavar="S",
+        help="report again every S seconds (default 5) until the run stops",
+    )
+    status.set_defaults(func=_cmd_status)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check credentials, base URL, clock, quota and templates (nothing billed)",
+        description="Check that a batch can run against the configured API: credentials, "
+        "base URL, clock skew, video-minute quota and template listing. Makes no billable call.",
+        epilog="exit codes: 0 ready (warnings allowed); 2 something to fix (printed with 'fix:')",
+    )
+    doctor.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML settings (config.example.toml)"
+    )
+    doctor.add_argument(
+        "--simulate",
+        nargs="?",
+        const="demo",
+        metavar="PROFILE",
+        choices=PROFILES,
+        help="check the embedded simulator instead of the real API (" + PROFILES_HELP + ")",
+    )
+    doctor.set_defaults(func=_cmd_doctor)
+
+    submit = sub.add_parser(
+        "submit", help="validate a manifest and create a batch in a shared ledger (PostgreSQL)"
+    )
+    submit.add_argument("manifest", type=Path, metavar="MANIFEST", help=MANIFEST_HELP)
+    submit.add_argument("--template", type=Path, metavar="FILE", help="the .pictai project")
+    submit.add_argument(
+        "--flow", choices=flows.names(), default="template", help="default: template"
+    )
+    submit.add_argument("--name", metavar="NAME", help="the batch's name (default: MANIFEST's)")
+    _add_ledger_options(submit, batch=False)
+    _add_manifest_options(submit)
+    submit.set_defaults(func=_cmd_submit)
+
+    worker = sub.add_parser(
+        "worker",
+        help="claim and render rows of a shared batch (start as many as you like)",
+        epilog=EPILOG,
+    )
+    worker.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        default=Path("runs/worker"),
+        help="where this worker writes videos and its log (default: runs/worker)",
+    )
+    _add_ledger_options(worker, config=False)  # the run options have --config
+    _add_run_options(worker)
+    worker.set_defaults(func=_cmd_worker)
+
+    add_sim_parser(sub)
+    return parser
+
+
+def _add_ledger_options(
+    p: argparse.ArgumentParser, *, batch: bool = True, config: bool = True
+) -> None:
+    p.add_argument(
+        "--ledger",
+        metavar="URL",
+        help="a shared ledger: postgresql://USER@HOST:PORT/DB (or [ledger] url); the password "
+        "comes from PGPASSWORD",
+    )
+    if batch:
+        p.add_argument(
+            "--batch", metavar="NAME", help="the batch (default: the oldest with rows to do)"
+        )
+    if config:
+        p.add_argument(
+            "--config", type=Path, metavar="FILE", help="TOML settings ([ledger] url, lease_s)"
+        )
+
+
+def _add_manifest_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("reading the manifest")
+    group.add_argument("--sheet", metavar="NAME", help="the workbook's sheet (default: the first)")
+    group.add_argument(
+        "--delimiter",
+        metavar="D",
+        help="the CSV delimiter: ',' ';' tab or '|' (default: detected from the header)",
+    )
+    group.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="read a text manifest in this encoding, e.g. cp1252 (default: UTF-8, or UTF-16 "
+        "when the file starts with its byte-order mark)",
+    )
+    group.add_argument(
+        "--strict-headers",
+        action="store_true",
+        help="refuse headers that only nearly match a variable ('First Name' for first_name)",
+    )
+    group.add_argument(
+        "--allow-path",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="let the manifest's template, text_file and video cells name files in DIR too "
+        "(repeatable; by default only files in the manifest's own folder are read)",
+    )
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML settings (config.example.toml)"
+    )
+    p.add_argument("--concurrency", type=int, metavar="N", help="rows in flight at once")
+    p.add_argument(
+        "--simulate",
+        nargs="?",
+        const="demo",
+        metavar="PROFILE",
+        choices=PROFILES,
+        help="run against the embedded simulator instead of the real API: " + PROFILES_HELP,
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="also retry rows that failed permanently in an earlier run",
+    )
+    p.add_argument(
+        "--rerender-ambiguous",
+        action="store_true",
+        help="render again rows whose earlier render may or may not exist (may bill twice)",
+    )
+    p.add_argument(
+        "--direct",
+        action="store_true",
+        help="render template and storyboard rows with one direct request each "
+        "(POST /v2/video/storyboard/render), no preview: half the API requests",
+    )
+    p.add_argument(
+        "--rerender-changed",
+        action="store_true",
+        help="render again rows whose values changed since their video was made, under a new "
+        "file name (NAME-v2.mp4...); without it such rows keep their video and old values",
+    )
+    p.add_argument(
+        "--webhook",
+        action="store_true",
+        help="let Pictory call a local receiver when jobs finish instead of polling "
+        "(set [webhook] public_url when Pictory cannot reach this machine)",
+    )
+    p.add_argument(
+        "--halt-after",
+        metavar="N|P%",
+        help="stop admitting rows after N failed rows, or once P%% of finished rows "
+        "failed (the batch is probably broken)",
+    )
+    p.add_argument(
+        "--max-renders",
+        type=int,
+        metavar="N",
+        help="send at most N render requests in this run (a spend cap)",
+    )
+    p.add_argument(
+        "--until",
+        metavar="HH:MM",
+        help="start no row that would not finish by this time of day (HH:MM:SS also works)",
+    )
+    p.add_argument(
+        "--window",
+        metavar="HH:MM-HH:MM",
+        help="start rows only inside this daily window (waits for it to open; HH:MM:SS too)",
+    )
+    p.add_argument(
+        "--at-window-end",
+        choices=["finish", "stop"],
+        default="finish",
+        help="when the window closes: let in-flight rows finish (default) or stop "
+        "them and leave them for the next resume",
+    )
+    p.add_argument(
+        "--check-quota",
+        action="store_true",
+        help="read the account's video-minute quota first and refuse a batch that cannot fit",
+    )
+    p.add_argument(
+        "--canary",
+        type=int,
+        metavar="N",
+        help="render only N rows (spread over the templates and flows), write the report and "
+        "stop with exit code 3 until `orchestrator approve RUN_DIR`",
+    )
+    p.add_argument(
+        "--approve",
+        action="store_true",
+        help="approve the canary recorded in the run directory and render the rest",
+    )
+    p.add_argument(
+        "--notify",
+        metavar="URL",
+        help="POST a JSON summary (Slack-compatible) here when the run ends, halts or waits "
+        "for approval (or [notify] url)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="print every event")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.cli.commands import run_command
+
+    out = args.out or Path("runs") / args.manifest.stem
+    return run_command(args, manifest=args.manifest, template=args.template, run_dir=out)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from orchestrator.cli.commands import resume_command
+
+    return resume_command(args)
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    from orchestrator.cli.commands import approve_command
+
+    return approve_command(args)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from orchestrator.cli.commands import manifest_options, validate_command
+
+    return validate_command(
+        args.manifest, args.template, args.flow, manifest_options(args), run_dir=args.out
+    )
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from orchestrator.cli.shared import submit_command
+
+    return submit_command(args)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from orchestrator.cli.shared import worker_command
+
+    return worker_command(args)
+
+
+def _needs_run_dir(args: argparse.Namespace) -> Path:
+    if args.run_dir is None:
+        raise UserError(f"`orchestrator {args.command}` needs RUN_DIR, or --ledger URL")
+    run_dir: Path = args.run_dir
+    return run_dir
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    if args.ledger:
+        from orchestrator.cli.shared import ledger_report_command
+
+        return ledger_report_command(args)
+    from orchestrator.cli.commands import report_command
+
+    return report_command(_needs_run_dir(args))
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    if args.ledger:
+        from orchestrator.cli.shared import ledger_status_command
+
+        return ledger_status_command(args)
+    from orchestrator.cli.commands import status_command
+
+    return status_command(_needs_run_dir(args), as_json=args.json, watch_s=args.watch)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from orchestrator.cli.commands import doctor_command
+
+    return doctor_command(args.config, args.simulate)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UserError as exc:
+        print(f"orchestrator: error: {exc}", file=sys.stderr)
+        for line in getattr(exc, "lines", []):
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("orchestrator: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code

@@ -1,0 +1,423 @@
+"""Check a manifest against its templates before anything is sent: one streamed pass, no network.
+
+``validate_manifest`` reports *every* problem it finds (the first ``MAX_STORED_PROBLEMS`` are kept,
+all are counted). The ``validate`` command prints them; ``run`` calls the same function as its
+pre-flight, so nothing reaches Pictory from a manifest that would fail half-way.
+
+Per row (:func:`check_row`): a ``flow`` other than ``template``; an unsafe ``id``; no template
+(neither ``--template`` nor a ``template`` column) or one that cannot be loaded; a variable the
+template uses that is missing or empty; a value longer than ``MAX_VALUE_CHARS`` or holding a literal
+``{{...}}``; an unsafe output name. Across rows: duplicate identities and duplicate output files.
+
+Column problems (a variable the template uses that the manifest lacks, a column the template does
+not use) are reported once per template and column, with the count of rows affected and the first
+few line numbers: they are properties of the header, not of each row. Friendly headers (``First
+Name`` for ``first_name``, see :mod:`.headers`) are matched unless ``strict_headers``;
+each match is listed once in ``notes``. A template without any ``{{ }}`` is a warning, not a
+problem, when the manifest has variable columns: every row would get the same video.
+
+A structural error from the reader (``ManifestError``) becomes one problem, sets ``fatal`` and ends
+the scan: nothing after it can be located reliably. A broken default template does the same.
+
+Memory: duplicates are found with two open-addressing tables of 64-bit string hashes in flat
+arrays (12 bytes a slot), about 50 MB for a million rows where Python sets of ints would take ~160.
+Two different names sharing a 64-bit digest (odds ~1e-8 at a million rows) would be reported as a
+duplicate by mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from orchestrator.errors import InputError, ManifestError, TemplateError
+from orchestrator.input import flows
+from orchestrator.input.headers import HeaderMatcher, friendly_twin
+from orchestrator.input.identity import id_problem, output_name, row_identity
+from orchestrator.input.local_files import LocalFiles
+from orchestrator.input.manifest import Manifest, read_manifest, resolve_template_path
+from orchestrator.input.row import (
+    DEFAULT_OPTIONS,
+    RESERVED_COLUMNS,
+    ManifestOptions,
+    ManifestRow,
+)
+from orchestrator.input.seen_digests import SeenDigests, digest64
+from orchestrator.input.template import Template, load_template, unresolved_placeholders
+from orchestrator.input.validate_columns import ColumnProblems, add_notes, column_of
+
+MAX_STORED_PROBLEMS = 1000
+MAX_VALUE_CHARS = 5000
+_COLUMN_KINDS = ("missing", "unknown")
+"""A longer value is almost always a pasted document or a broken quote, not scene text."""
+
+_Add = Callable[[str | None, str, str | None, str], None]
+"""``check_row``'s local reporter: field, message, hint, kind."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing to fix, located. ``kind`` groups problems (``missing``, ``duplicate``...)."""
+
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+    hint: str | None = None
+    kind: str = "row"
+    column: str | None = None
+    """The spreadsheet column letter, for workbooks: ``FILE[Sheet]:ROW:COLUMN``."""
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line is not None else "")
+        where += f":{self.column}" if self.column is not None else ""
+        name = f"field {self.field!r}: " if self.field else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}: {name}{self.message}{hint}"
+
+    @classmethod
+    def from_error(cls, exc: InputError, kind: str) -> Problem:
+        return cls(exc.file or "", exc.line, exc.field, exc.message, exc.hint, kind, exc.column)
+
+
+@dataclass
+class ValidationReport:
+    """What ``validate_manifest`` found. ``ok`` means no problems (warnings allowed)."""
+
+    manifest: Path
+    rows: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+    fatal: bool = False
+    templates: dict[Path, Template] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """How the file was read, and each friendly header matched to a name."""
+    read_as: str = ""
+    """The file and how it was read: ``m.csv (CSV, semicolon-separated, UTF-8)``."""
+    manifest_sha256: str | None = None
+    """The sha256 of the manifest's bytes, from the same pass (None when it was not read whole)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def add(self, problem: Problem) -> None:
+        """Count ``problem``; keep it while fewer than ``MAX_STORED_PROBLEMS`` are kept."""
+        self.problem_count += 1
+        if len(self.problems) < MAX_STORED_PROBLEMS:
+            self.problems.append(problem)
+
+    def summary(self) -> str:
+        """One line: rows read, problems found (and how many are listed), warnings."""
+        shown = len(self.problems)
+        more = f" ({shown} listed)" if shown < self.problem_count else ""
+        stop = "; stopped at a structural error" if self.fatal else ""
+        return (
+            f"{self.rows} rows, {self.problem_count} problems{more}, "
+            f"{len(self.warnings)} warnings{stop}"
+        )
+
+
+def check_row(
+    row: ManifestRow,
+    template: Template | None,
+    manifest_path: Path,
+    flow: str = "template",
+    files: LocalFiles | None = None,
+) -> list[Problem]:
+    """Every problem of one row on its own (duplicates across rows are validate's job).
+
+    For a template row, ``row.variables`` should already be ``flows.template_variables``."""
+    problems: list[Problem] = []
+
+    def add(name: str | None, message: str, hint: str | None, kind: str) -> None:
+        problems.append(Problem(str(manifest_path), row.line, name, message, hint, kind))
+
+    template_vars = template.variables if template is not None else frozenset()
+    fields = flows.check_fields(flow, row.variables, manifest_path, template_vars, files)
+    for field_problem in fields:
+        add(*field_problem)
+    with_template = flows.uses_template(flow)
+    if not with_template:
+        template = None
+    id_issue = id_problem(row.id) if row.id is not None else None
+    if id_issue is not None:
+        add("id", id_issue, "ids name files and ledger entries; use e.g. 'cust-0042'", "id")
+    if template is None and with_template:
+        add(
+            "template",
+            "this row has no template",
+            "pass --template, or fill the 'template' column with a .pictai path",
+            "template",
+        )
+    elif template is not None:
+        _check_variables(row, template, add)
+    joined = "".join(row.variables.values())  # one C-level look at all values: the common case
+    for name, value in (
+        row.variables.items() if len(joined) > MAX_VALUE_CHARS or "{{" in joined else ()
+    ):
+        if len(value) > MAX_VALUE_CHARS:
+            add(
+                name,
+                f"the value is {len(value)} characters; the limit is {MAX_VALUE_CHARS}",
+                "shorten it; a value this long usually means a missing closing quote",
+                "too-long",
+            )
+        if "{{" in value and (literal := unresolved_placeholders(value)):
+            add(
+                name,
+                f"the value holds {literal[0]!r}, which would appear literally in the video",
+                "replace it with the text you want shown",
+                "placeholder",
+            )
+    if row.output is not None or (row.id is not None and id_issue is None):
+        _, output_issue = output_name(row, row.id or "")
+        if output_issue is not None:
+            add("output" if row.output is not None else "id", output_issue, None, "output")
+    return problems
+
+
+def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
+    needed = template.variables
+    variables = row.variables
+    blank = [name for name in needed if not variables.get(name, "").strip()]
+    for name in sorted(blank) if blank else ():
+        value = variables.get(name)
+        if value is None:
+            near = friendly_twin(name, variables)
+            hint = (
+                f"the manifest has {near!r}; rename that header to {name!r}, or drop "
+                "--strict-headers to match it"
+                if near
+                else (f"add a {name!r} column (key) with a value for every row")
+            )
+            add(
+                name, f"missing variable {name!r} used by template {template.name}", hint, "missing"
+            )
+        elif not value.strip():
+            add(
+                name,
+                f"variable {name!r} is empty; the video would show a blank there",
+                "fill it in, or remove the row",
+                "empty",
+            )
+    if not needed or needed.issuperset(variables):
+        return
+    for name in variables:
+        if name not in needed:
+            if name.lower() in RESERVED_COLUMNS:
+                hint = f"reserved columns are lower-case: did you mean {name.lower()!r}?"
+            elif near := friendly_twin(name, needed):
+                hint = f"did you mean {near!r}?"
+            else:
+                hint = f"remove the column, or add {{{{ {name} }}}} to the template"
+            add(
+                name,
+                f"column {name!r} is not a variable of template {template.name} (it uses: "
+                f"{', '.join(sorted(needed))})",
+                hint,
+                "unknown",
+            )
+
+
+def validate_manifest(
+    manifest_path: Path,
+    template_path: Path | None,
+    default_flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
+) -> ValidationReport:
+    """Stream every row of ``manifest_path`` and check it against its template. No network."""
+    report = ValidationReport(manifest=manifest_path)
+    columns = ColumnProblems()
+    matcher = HeaderMatcher(strict=options.strict_headers)
+    manifest: Manifest | None = None
+    templates = _TemplateCache(manifest_path, report)
+    default: Template | None = None
+    if template_path is not None:
+        try:
+            default = templates.load(template_path)
+        except TemplateError as exc:
+            report.add(Problem.from_error(exc, "template"))
+            report.fatal = True
+            return report
+    identities, outputs = SeenDigests(), SeenDigests()
+    file = str(manifest_path)
+    files = LocalFiles.for_manifest(manifest_path, options.allow_paths)
+    templates.files = files
+    try:
+        manifest = read_manifest(manifest_path, options)
+        manifest.skip_ragged = True  # list every ragged row, not only the first
+        for raw_row in _with_ragged(manifest, report):
+            if report.rows == 0:
+                file = manifest.label
+            report.rows += 1
+            flow = flows.row_flow(raw_row.flow, default_flow)
+            with_template = flows.uses_template(flow)
+            row = flows.template_row(raw_row) if with_template else raw_row
+            template = default if with_template else None
+            if row.template is not None and with_template:
+                try:
+                    template = templates.for_row(row)
+                except TemplateError as exc:
+                    where = f"{exc.file}:{exc.line}" if exc.line else exc.file
+                    report.add(
+                        Problem(
+                            file,
+                            row.line,
+                            "template",
+                            f"{where}: {exc.message}",
+                            exc.hint,
+                            "template",
+                        )
+                    )
+                    continue
+            if template is not None:
+                row = matcher.apply(row, template.variables)
+            for problem in check_row(row, template, manifest_path, flow, files):
+                if manifest.columns:
+                    column = column_of(manifest, matcher, problem.field)
+                    problem = replace(problem, file=file, column=column)
+                if problem.kind in _COLUMN_KINDS and template is not None:
+                    columns.add(template, problem)
+                else:
+                    report.add(problem)
+            if template is None and with_template:
+                continue
+            if template is not None and not template.variables and row.variables:
+                templates.warn_no_variables(template, row)
+            if row.id is None:
+                salt = template.sha256 if template is not None else flows.identity_salt(flow)
+                identity = row_identity(row, salt)
+            elif id_problem(row.id) is None:
+                identity = row.id
+            else:
+                continue  # check_row reported the id
+            first = identities.add(digest64(identity), row.line)
+            if first is not None:
+                report.add(_duplicate_identity(file, row, first))
+                continue
+            name, issue = output_name(row, identity)
+            first = outputs.add(digest64(name.casefold()), row.line) if issue is None else None
+            if first is not None:
+                report.add(
+                    Problem(
+                        file,
+                        row.line,
+                        "output",
+                        f"the video file {name!r} is already used by line {first}",
+                        "give each row its own output name (case does not count)",
+                        "duplicate",
+                    )
+                )
+    except ManifestError as exc:
+        report.add(Problem.from_error(exc, "structure"))
+        report.fatal = True
+    column_problems = columns.problems(workbook=bool(manifest and manifest.columns))
+    report.problems[:0] = column_problems
+    report.problem_count += len(column_problems)
+    if manifest is not None:
+        add_notes(report, manifest, matcher)
+        report.manifest_sha256 = manifest.sha256
+    return report
+
+
+def _duplicate_identity(file: str, row: ManifestRow, first: int) -> Problem:
+    if row.id is not None:
+        return Problem(
+            file,
+            row.line,
+            "id",
+            f"id {row.id!r} is already used by line {first}",
+            "ids must be unique; give this row another id",
+            "duplicate",
+        )
+    return Problem(
+        file,
+        row.line,
+        None,
+        f"this row repeats line {first} (same template and variables): it would render the same "
+        "video twice",
+        "remove one of them, or give each an 'id' column to render both",
+        "duplicate",
+    )
+
+
+def _with_ragged(manifest: Manifest, report: ValidationReport) -> Iterator[ManifestRow]:
+    """The manifest's rows; the ragged ones it skipped are reported, in order, as it goes."""
+    for row in manifest.rows:
+        _report_ragged(manifest, report)
+        yield row
+    _report_ragged(manifest, report)
+
+
+def _report_ragged(manifest: Manifest, report: ValidationReport) -> None:
+    for error in manifest.ragged:
+        report.rows += 1
+        report.add(Problem.from_error(error, "ragged"))
+    manifest.ragged.clear()
+
+
+class _TemplateCache:
+    """Loads each template once (keyed by resolved path) and warns about it once."""
+
+    def __init__(self, manifest_path: Path, report: ValidationReport) -> None:
+        self._manifest_path = manifest_path
+        self._report = report
+        self._by_column: dict[str, Template | TemplateError] = {}
+        self.files: LocalFiles | None = None
+        """Which files a template column may name (see ``local_files``)."""
+        self._no_variable_warned: set[Path] = set()
+
+    def load(self, path: Path) -> Template:
+        resolved = path.resolve()
+        known = self._report.templates.get(resolved)
+        if known is not None:
+            return known
+        template = load_template(path)
+        self._report.templates[resolved] = template
+        for warning in template.warnings:
+            self._report.warnings.append(
+                Problem(str(path), None, warning.json_path, warning.message, None, "placeholder")
+            )
+        return template
+
+    def for_row(self, row: ManifestRow) -> Template:
+        assert row.template is not None
+        cached = self._by_column.get(row.template)
+        if cached is None:
+            path = resolve_template_path(row, self._manifest_path)
+            assert path is not None
+            refused = (
+                self.files.check(row.template, self._manifest_path, "template")
+                if self.files is not None
+                else None
+            )
+            try:
+                if refused is not None:
+                    raise TemplateError(refused, file=self._manifest_path)
+                cached = self.load(path)
+            except TemplateError as exc:
+                cached = exc
+            self._by_column[row.template] = cached
+        if isinstance(cached, TemplateError):
+            raise cached
+        return cached
+
+    def warn_no_variables(self, template: Template, row: ManifestRow) -> None:
+        if template.path in self._no_variable_warned:
+            return
+        self._no_variable_warned.add(template.path)
+        self._report.warnings.append(
+            Problem(
+                str(template.path),
+                None,
+                None,
+                f"the template has no {{{{ }}}} placeholders, so the manifest's columns "
+                f"({', '.join(sorted(row.variables))}) change nothing: every row gets the same "
+                "video",
+                "add placeholders in the Pictory editor, or drop the columns",
+                "no-variables",
+            )
+        )

@@ -1,0 +1,8 @@
+"""The ledger wing: a batch's memory, whatever stores it.
+
+Owns the ``Ledger`` protocol and the state its events fold into (``protocol``), the events and
+their one serialiser (``records``), row states in memory or spilled (``row_state``), the embedded
+JSONL ledger (``file``) and the shared PostgreSQL one (``pg``).
+
+May import ``input`` and the base modules. Only ``ledger.pg`` imports asyncpg.
+"""

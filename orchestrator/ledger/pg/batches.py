@@ -1,0 +1,242 @@
+"""Batches in the shared ledger: creating one from a validated manifest (``orchestrator submit``)
+and reading one back (``status``, ``report``). Claims and events while working: ``ledger_pg``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import anyio
+import asyncpg
+
+from orchestrator.errors import RunDirError
+from orchestrator.input.row import ManifestOptions, ManifestRow
+from orchestrator.input.rows import RowJob, TemplateCache, iter_row_jobs
+from orchestrator.input.template import Template
+from orchestrator.ledger.pg.schema import Conn
+from orchestrator.ledger.protocol import LedgerState
+from orchestrator.ledger.records import RunStarted, decode, encode
+
+COPY_CHUNK = 5000
+"""Rows sent per COPY while submitting (memory stays flat for a million-row manifest)."""
+ROW_COLUMNS = ("batch_id", "row_key", "line", "flow", "template_sha256", "variables", "output")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    batch_id: int
+    name: str
+    rows: int
+    duplicates: int
+
+
+async def submit_batch(
+    pool: asyncpg.Pool,
+    name: str,
+    record: RunStarted,
+    manifest: Path,
+    template: Path | None,
+    flow: str,
+    options: ManifestOptions,
+) -> Submitted:
+    """Create batch ``name`` with every row of ``manifest`` (already validated), its templates
+    and its run record, in one transaction: a batch is there whole or not at all."""
+    record = replace(record, ts=round(_now(), 3))
+    body = json.dumps(encode(record), separators=(",", ":"), ensure_ascii=False)
+    jobs = iter_row_jobs(manifest, template, TemplateCache(), flow, options)
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM batches WHERE name = $1", name):
+            raise RunDirError(
+                f"the ledger already holds a batch named {name!r}; choose another with --name "
+                "(its workers go on with `orchestrator worker`)"
+            )
+        batch_id = int(
+            await conn.fetchval(
+                "INSERT INTO batches (name, flow, record) VALUES ($1, $2, $3) RETURNING id",
+                name,
+                flow,
+                body,
+            )
+        )
+        await conn.execute(
+            "INSERT INTO events (batch_id, row_key, body) VALUES ($1, NULL, $2)", batch_id, body
+        )
+        seen: set[str] = set()
+        templates: dict[str, Template] = {}
+        total = duplicates = 0
+        while True:
+            chunk = await anyio.to_thread.run_sync(_next_chunk, jobs, seen, templates, batch_id)
+            if chunk is None:
+                break
+            records, dropped = chunk
+            total += len(records)
+            duplicates += dropped
+            for sha, t in list(templates.items()):
+                await conn.execute(
+                    """
+                    INSERT INTO templates (sha256, name, content, variables)
+                    VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING
+                    """,
+                    sha,
+                    t.path.name,
+                    t.content,
+                    sorted(t.variables),
+                )
+            templates.clear()
+            await conn.copy_records_to_table("rows", records=records, columns=ROW_COLUMNS)
+    return Submitted(batch_id=batch_id, name=name, rows=total, duplicates=duplicates)
+
+
+def _next_chunk(
+    jobs: Iterator[tuple[ManifestRow, RowJob]],
+    seen: set[str],
+    templates: dict[str, Template],
+    batch_id: int,
+) -> tuple[list[tuple[object, ...]], int] | None:
+    """The next ``COPY_CHUNK`` rows (a row repeated in the manifest kept once), or None."""
+    records: list[tuple[object, ...]] = []
+    dropped = 0
+    for _, job in jobs:
+        if job.row_id in seen:
+            dropped += 1
+            continue
+        seen.add(job.row_id)
+        sha = None
+        if job.template is not None:
+            sha = job.template.sha256
+            templates.setdefault(sha, job.template)
+        records.append(
+            (
+                batch_id,
+                job.row_id,
+                job.line,
+                job.flow,
+                sha,
+                json.dumps(job.variables, ensure_ascii=False),
+                job.output_name,
+            )
+        )
+        if len(records) >= COPY_CHUNK:
+            break
+    if not records and not dropped:
+        return None
+    return records, dropped
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """A batch as ``status`` shows it."""
+
+    batch_id: int
+    name: str
+    counts: Counter[str]
+    workers: dict[str, int]
+    """Live workers (an unexpired lease) → rows they hold."""
+    expired: int
+    """Pending rows whose owner's lease expired (a dead worker's; the next claim takes them)."""
+    taken_over: int
+
+
+async def batch_view(
+    pool: asyncpg.Pool, name: str | None = None, batch_id: int | None = None
+) -> BatchView:
+    """Batch ``name`` (or ``batch_id``; default: the newest) as ``status`` shows it."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, name FROM batches WHERE ($1::text IS NULL OR name = $1) "
+            "AND ($2::bigint IS NULL OR id = $2) ORDER BY id DESC LIMIT 1",
+            name,
+            batch_id,
+        )
+        if row is None:
+            what = f"no batch named {name!r}" if name else "no batch"
+            raise RunDirError(f"the ledger holds {what}; submit one with `orchestrator submit`")
+        batch_id = int(row["id"])
+        counts = Counter(
+            {
+                r["status"]: int(r["n"])
+                for r in await conn.fetch(
+                    "SELECT status, count(*) AS n FROM rows WHERE batch_id = $1 GROUP BY status",
+                    batch_id,
+                )
+            }
+        )
+        workers = {
+            r["owner"]: int(r["n"])
+            for r in await conn.fetch(
+                """
+                SELECT owner, count(*) AS n FROM rows WHERE batch_id = $1 AND owner IS NOT NULL
+                  AND lease_until >= clock_timestamp() GROUP BY owner
+                """,
+                batch_id,
+            )
+        }
+        expired = int(
+            await conn.fetchval(
+                """
+                SELECT count(*) FROM rows WHERE batch_id = $1 AND status = 'pending'
+                  AND owner IS NOT NULL AND lease_until < clock_timestamp()
+                """,
+                batch_id,
+            )
+        )
+        taken = int(
+            await conn.fetchval(
+                "SELECT count(*) FROM rows WHERE batch_id = $1 AND taken_from IS NOT NULL",
+                batch_id,
+            )
+        )
+    return BatchView(batch_id, str(row["name"]), counts, workers, expired, taken)
+
+
+async def batch_rows(
+    pool: asyncpg.Pool, batch_id: int
+) -> tuple[list[tuple[str, int, dict[str, str]]], LedgerState]:
+    """Every row of a batch as ``(row_key, line, variables)`` in manifest order, and the state
+    of its rows folded from every worker's events. Close the state's ``rows`` when done."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT row_key, line, variables FROM rows WHERE batch_id = $1 ORDER BY line",
+            batch_id,
+        )
+        events = await conn.fetch(
+            "SELECT body FROM events WHERE batch_id = $1 AND row_key IS NOT NULL ORDER BY id",
+            batch_id,
+        )
+    state = LedgerState()
+    for record in events:
+        event = decode(json.loads(record["body"]))
+        if event is not None:
+            state.apply_replayed(event)
+    listed = [(str(r["row_key"]), int(r["line"]), json.loads(r["variables"])) for r in rows]
+    return listed, state
+
+
+async def find_batch(conn: Conn, name: str | None, where: str) -> int:
+    """The id of batch ``name``; without a name, the oldest batch with rows still pending, else
+    the oldest (its rows are all finished: a worker on it ends at once)."""
+    if name is not None:
+        found = await conn.fetchval("SELECT id FROM batches WHERE name = $1", name)
+        if found is None:
+            raise RunDirError(f"{where} holds no batch named {name!r}; see `orchestrator submit`")
+        return int(found)
+    found = await conn.fetchval(
+        """
+        SELECT b.id FROM batches b
+        ORDER BY EXISTS (SELECT 1 FROM rows r WHERE r.batch_id = b.id AND r.status = 'pending')
+                 DESC, b.id
+        LIMIT 1
+        """
+    )
+    if found is None:
+        raise RunDirError(f"{where} holds no batch yet; submit one with `orchestrator submit`")
+    return int(found)

@@ -1,0 +1,385 @@
+"""The shared ledger: a batch's events in PostgreSQL, worked on by any number of workers.
+
+``PgLedger`` implements ``ledger.Ledger`` for one worker on one batch (``orchestrator worker``).
+Schema and connections: ``pg_schema``; creating a batch and reading one back: ``pg_batches``.
+
+Claims and leases. ``rows_to_work_on`` claims pending rows with ``SELECT ... FOR UPDATE SKIP
+LOCKED`` (workers never wait on each other's claims) and marks them ``owner`` = this worker,
+``lease_until`` = now + ``lease_s`` by the database's clock. A heartbeat renews every lease this
+worker holds each ``lease_s / 3``. A worker that dies (SIGKILL, a lost machine) stops renewing;
+once its leases expire, another worker claims those rows, folds their events, and goes on:
+
+- a row with a ``render_job`` re-attaches to that job (polls it, downloads it);
+- a row with a ``render_intent`` and no job becomes ``ambiguous`` (the render may exist);
+- never a second render: the new owner sends a render only when no intent was recorded.
+
+Accounts. Job ids belong to the Pictory account that made them, so a row is bound to the account
+of the first worker that claimed it (``rows.account``): only workers of that account take it
+over. Workers with other credentials work the batch's other rows at their own limits. Template
+ids are per account too: each worker uploads the template once for its own.
+
+Fencing. Every row event is written by one statement that also checks this worker still owns
+the row; when it does not (its lease expired while it was stalled and another worker took the
+row), nothing is written and ``LeaseLost`` is raised, so a stalled worker can never record an
+intent, and so never send a render, for a row that is no longer its own.
+
+Durability. ``append`` returns once the statement is committed (autocommit), so the render
+intent is in the database before the render request is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import asyncpg
+
+from orchestrator.clock import Clock, RealClock
+from orchestrator.errors import LeaseLost, RunDirError
+from orchestrator.input.rows import RowJob
+from orchestrator.input.template import Template
+from orchestrator.ledger.pg.batches import find_batch
+from orchestrator.ledger.pg.schema import safe_url
+from orchestrator.ledger.protocol import LedgerState
+from orchestrator.ledger.records import Event, RowEvent, TemplateUploaded, decode, encode
+from orchestrator.ledger.row_state import RowState
+
+DEFAULT_LEASE_S = 30.0
+"""How long a claim lasts without a heartbeat: the longest a dead worker's rows wait."""
+DEFAULT_CLAIM_BATCH = 1
+"""Rows claimed per query: one keeps the rows spread evenly over the workers."""
+DEFAULT_IDLE_POLL_S = 1.0
+"""How often a worker with nothing to claim looks again (other workers' rows may come free)."""
+
+
+def new_worker_id() -> str:
+    """``host:pid:random``: unique per worker process, readable in ``status``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """One claimed row, as the ``rows`` table holds it."""
+
+    row_key: str
+    line: int
+    flow: str
+    template_sha256: str | None
+    variables: dict[str, str]
+    output: str
+    taken_from: str | None
+
+
+class PgLedger:
+    """``ledger.Ledger`` for one worker on one batch. Open with ``PgLedger.open``."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        url: str,
+        batch_id: int,
+        state: LedgerState,
+        *,
+        worker_id: str,
+        lease_s: float,
+        claim_batch: int,
+        idle_poll_s: float,
+        clock: Clock,
+        account: str,
+        statuses: tuple[str, ...],
+    ) -> None:
+        self._pool = pool
+        self._statuses = statuses
+        self.account = account
+        self._url = url
+        self.batch_id = batch_id
+        self._state = state
+        self.worker_id = worker_id
+        self.lease_s = lease_s
+        self._claim_batch = claim_batch
+        self._idle_poll_s = idle_poll_s
+        self._clock = clock
+        self._templates: dict[str, Template] = {}
+        self._releases: set[str] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._also_renew: list[Callable[[], Awaitable[None]]] = []
+        self.taken_over: list[tuple[str, str]] = []
+        """``(row, previous owner)`` of every row this worker took from another."""
+
+    @classmethod
+    async def open(
+        cls,
+        pool: asyncpg.Pool,
+        url: str,
+        batch: str | None = None,
+        *,
+        worker_id: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        claim_batch: int = DEFAULT_CLAIM_BATCH,
+        idle_poll_s: float = DEFAULT_IDLE_POLL_S,
+        clock: Clock | None = None,
+        account: str = "default",
+        rerender_ambiguous: bool = False,
+    ) -> PgLedger:
+        """The batch named ``batch`` (default: the oldest with rows still pending, else the
+        oldest, whose rows are all finished: the worker ends at once). ``rerender_ambiguous``:
+        also claim ambiguous rows (the render stage renders them again, by the user's choice;
+        it may bill twice). Loads the
+        batch's events that are not a row's (run sessions, templates, the canary)."""
+        async with pool.acquire() as conn:
+            batch_id = await find_batch(conn, batch, safe_url(url))
+            state = LedgerState()
+            records = await conn.fetch(
+                "SELECT body FROM events WHERE batch_id = $1 AND row_key IS NULL ORDER BY id",
+                batch_id,
+            )
+        for record in records:
+            event = decode(json.loads(record["body"]))
+            if event is not None and not isinstance(event, TemplateUploaded):
+                state.apply(event)  # template ids are per account: each worker uploads its own
+        ledger = cls(
+            pool,
+            url,
+            batch_id,
+            state,
+            worker_id=worker_id or new_worker_id(),
+            lease_s=lease_s,
+            claim_batch=claim_batch,
+            idle_poll_s=idle_poll_s,
+            clock=clock or RealClock(),
+            account=account,
+            statuses=("pending", "ambiguous") if rerender_ambiguous else ("pending",),
+        )
+        ledger._heartbeat = asyncio.create_task(ledger._beat())
+        return ledger
+
+    # ---- the Ledger protocol ------------------------------------------------------------------
+
+    @property
+    def state(self) -> LedgerState:
+        return self._state
+
+    @property
+    def location(self) -> str:
+        return f"{safe_url(self._url)} (batch {self.batch_id})"
+
+    async def append(self, event: Event) -> None:
+        """Record ``event``; returns once committed. Row events only while this worker holds
+        the row's lease (else ``LeaseLost``, and nothing is written)."""
+        event = replace(event, ts=round(time.time(), 3))
+        self._state.apply(event)
+        body = json.dumps(encode(event), separators=(",", ":"), ensure_ascii=False)
+        if not isinstance(event, RowEvent):
+            await self._pool.execute(
+                "INSERT INTO events (batch_id, row_key, body) VALUES ($1, NULL, $2)",
+                self.batch_id,
+                body,
+            )
+            return
+        status = self._state.rows.get(event.row)
+        written = await self._pool.fetchval(
+            """
+            WITH own AS (
+                UPDATE rows SET status = $4
+                WHERE batch_id = $1 AND row_key = $2 AND owner = $3
+                RETURNING 1
+            )
+            INSERT INTO events (batch_id, row_key, body) SELECT $1, $2, $5 FROM own
+            RETURNING id
+            """,
+            self.batch_id,
+            event.row,
+            self.worker_id,
+            status.status if status is not None else "pending",
+            body,
+        )
+        if written is None:
+            raise LeaseLost(event.row, self.worker_id)
+
+    async def rows_to_work_on(self) -> AsyncIterator[RowJob]:
+        """Claim rows until none is left pending; wait while others hold the rest (a dead
+        worker's rows come free when its leases expire)."""
+        while True:
+            await self._flush_releases()
+            claimed = await self._claim()
+            if claimed:
+                for row in claimed:
+                    yield await self._job(row)
+                continue
+            if not await self._others_pending():
+                return
+            await self._clock.sleep(self._idle_poll_s)
+
+    def on_heartbeat(self, renew: Callable[[], Awaitable[None]]) -> None:
+        """Also call ``renew`` on every heartbeat (other leases this worker holds: its render
+        slots, ``pg_limits.PgSharedRenders``)."""
+        self._also_renew.append(renew)
+
+    def release(self, row_id: str) -> None:
+        self._state.rows.release(row_id)
+        self._releases.add(row_id)
+
+    async def aclose(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            await self._flush_releases()
+        self._state.rows.close()
+
+    # ---- claims and leases --------------------------------------------------------------------
+
+    async def _claim(self) -> list[Claimed]:
+        records = await self._pool.fetch(
+            """
+            WITH c AS MATERIALIZED (
+                SELECT row_key, owner FROM rows
+                WHERE batch_id = $1 AND status = ANY($6::text[])
+                  AND (owner IS NULL OR lease_until < clock_timestamp())
+                  AND (account IS NULL OR account = $5)
+                ORDER BY line
+                LIMIT $4
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE rows r SET owner = $2, account = $5,
+                lease_until = clock_timestamp() + make_interval(secs => $3),
+                claims = r.claims + 1,
+                taken_from = CASE WHEN c.owner IS NOT NULL AND c.owner <> $2
+                                  THEN c.owner ELSE r.taken_from END,
+                taken_at = CASE WHEN c.owner IS NOT NULL AND c.owner <> $2
+                                THEN clock_timestamp() ELSE r.taken_at END
+            FROM c
+            WHERE r.batch_id = $1 AND r.row_key = c.row_key
+            RETURNING r.row_key, r.line, r.flow, r.template_sha256, r.variables, r.output,
+                      c.owner AS previous
+            """,
+            self.batch_id,
+            self.worker_id,
+            self.lease_s,
+            self._claim_batch,
+            self.account,
+            list(self._statuses),
+        )
+        claimed = [
+            Claimed(
+                row_key=r["row_key"],
+                line=r["line"],
+                flow=r["flow"],
+                template_sha256=r["template_sha256"],
+                variables=json.loads(r["variables"]),
+                output=r["output"],
+                taken_from=r["previous"] if r["previous"] != self.worker_id else None,
+            )
+            for r in sorted(records, key=lambda r: r["line"])
+        ]
+        for row in claimed:
+            if row.taken_from is not None:
+                self.taken_over.append((row.row_key, row.taken_from))
+        return claimed
+
+    async def _job(self, row: Claimed) -> RowJob:
+        """The row as a ``RowJob``, its state folded afresh from every event recorded for it
+        (by any worker)."""
+        records = await self._pool.fetch(
+            "SELECT body FROM events WHERE batch_id = $1 AND row_key = $2 ORDER BY id",
+            self.batch_id,
+            row.row_key,
+        )
+        fresh = LedgerState()
+        for record in records:
+            event = decode(json.loads(record["body"]))
+            if event is not None:
+                fresh.apply(event)
+        live = self._state.rows.take(row.row_key)
+        _copy_into(live, fresh.rows.get(row.row_key) or RowState(row=row.row_key))
+        fresh.rows.close()
+        template = await self._template(row.template_sha256) if row.template_sha256 else None
+        return RowJob(
+            row_id=row.row_key,
+            line=row.line,
+            variables=row.variables,
+            template=template,
+            output_name=row.output,
+            flow=row.flow,
+            manifest=None,
+        )
+
+    async def _template(self, sha256: str) -> Template:
+        template = self._templates.get(sha256)
+        if template is None:
+            record = await self._pool.fetchrow(
+                "SELECT name, content, variables FROM templates WHERE sha256 = $1", sha256
+            )
+            if record is None:
+                raise RunDirError(f"{self.location}: template {sha256} is missing")
+            template = self._templates[sha256] = Template(
+                path=Path(record["name"]),
+                content=bytes(record["content"]),
+                sha256=sha256,
+                variables=frozenset(record["variables"]),
+            )
+        return template
+
+    async def _others_pending(self) -> bool:
+        """Whether any row this worker could take is still pending in other hands (a dead
+        worker's rows come free when its lease expires)."""
+        found = await self._pool.fetchval(
+            """
+            SELECT EXISTS (
+                SELECT 1 FROM rows WHERE batch_id = $1 AND status = ANY($4::text[])
+                  AND owner IS DISTINCT FROM $2 AND (account IS NULL OR account = $3)
+            )
+            """,
+            self.batch_id,
+            self.worker_id,
+            self.account,
+            list(self._statuses),
+        )
+        return bool(found)
+
+    async def _flush_releases(self) -> None:
+        if not self._releases:
+            return
+        keys, self._releases = list(self._releases), set()
+        await self._pool.execute(
+            """
+            UPDATE rows SET owner = NULL, lease_until = NULL
+            WHERE batch_id = $1 AND row_key = ANY($2::text[]) AND owner = $3
+            """,
+            self.batch_id,
+            keys,
+            self.worker_id,
+        )
+
+    async def _beat(self) -> None:
+        """Renew this worker's leases every ``lease_s / 3`` (so two beats may be lost)."""
+        while True:
+            await self._clock.sleep(self.lease_s / 3)
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await self._pool.execute(
+                    """
+                    UPDATE rows SET lease_until = clock_timestamp() + make_interval(secs => $3)
+                    WHERE batch_id = $1 AND owner = $2
+                    """,
+                    self.batch_id,
+                    self.worker_id,
+                    self.lease_s,
+                )
+                await self._flush_releases()
+                for renew in self._also_renew:
+                    await renew()
+
+
+def _copy_into(target: RowState, source: RowState) -> None:
+    for f in dataclasses.fields(RowState):
+        setattr(target, f.name, getattr(source, f.name))

@@ -1,0 +1,225 @@
+"""The run's memory, whatever stores it: the ``Ledger`` protocol and ``LedgerState``.
+
+Every state change of a row is an event (``records``); folding a ledger's events in
+order rebuilds every row's state, which is how a run resumes after a crash, a Ctrl-C or a failure.
+``Ledger.append`` returns only once the event is durable, so the delivery contract (the render
+intent durable before the render is sent) holds for every implementation:
+
+- ``ledger_file.FileLedger``: ``RUN_DIR/ledger.jsonl``, the embedded default;
+- a database ledger shared by several workers (see the README) implements the same protocol.
+
+``run``, ``commands``, ``status`` and ``results`` use only this module's names.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from orchestrator.input.rows import RowJob
+from orchestrator.ledger.records import (
+    Ambiguous,
+    AuxJob,
+    CanaryApproved,
+    CanaryChosen,
+    Downloaded,
+    Event,
+    Failed,
+    PreviewJob,
+    PreviewReady,
+    RenderIntent,
+    RenderJob,
+    RenderReady,
+    RenderRefused,
+    Retry,
+    RowAdmitted,
+    RowEvent,
+    RunStarted,
+    TemplateUploaded,
+    Uploaded,
+)
+from orchestrator.ledger.row_state import RowState, RowStore
+
+RECENT_DONE_S = 600.0
+"""How far back from the latest download ``LedgerState.recent_done`` keeps times (the ETA's
+window)."""
+RECENT_DONE_MAX = 2048
+"""At most this many of them: enough for a rate, and flat memory however fast rows finish."""
+
+
+@dataclass(slots=True)
+class Sessions:
+    """Time spent working (each run session's span, summed) and rows downloaded in it."""
+
+    active_s: float = 0.0
+    downloaded: int = 0
+    started_at: float | None = None
+    last_at: float | None = None
+
+    def saw(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.close()
+            self.started_at = event.ts
+        elif isinstance(event, Downloaded):
+            self.downloaded += 1
+        self.last_at = event.ts
+
+    def close(self) -> None:
+        if self.started_at is not None and self.last_at is not None:
+            self.active_s += max(0.0, self.last_at - self.started_at)
+        self.started_at = None
+
+    @property
+    def total_active_s(self) -> float:
+        open_s = 0.0
+        if self.started_at is not None and self.last_at is not None:
+            open_s = max(0.0, self.last_at - self.started_at)
+        return self.active_s + open_s
+
+
+@dataclass(slots=True)
+class LedgerState:
+    """What folding the ledger tells: the run sessions, uploaded templates, the canary, every
+    row, and when rows were recently downloaded."""
+
+    runs: list[RunStarted] = field(default_factory=list)
+    templates: dict[str, str] = field(default_factory=dict)
+    rows: RowStore = field(default_factory=RowStore)
+    canary_rows: frozenset[str] | None = None
+    canary_approved: bool = False
+    sessions: Sessions = field(default_factory=Sessions)
+    recent_done: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_DONE_MAX))
+    """``ts`` of the latest downloads (at most ``RECENT_DONE_MAX``) within ``RECENT_DONE_S`` of
+    the latest one."""
+
+    @property
+    def run_record(self) -> RunStarted | None:
+        """The batch's record: its first run session (manifest, template, flow, options)."""
+        return self.runs[0] if self.runs else None
+
+    @property
+    def canary_waiting(self) -> bool:
+        return self.canary_rows is not None and not self.canary_approved
+
+    def row(self, row_id: str) -> RowState:
+        """The row's live state (see ``row_state.RowStore.take``)."""
+        return self.rows.take(row_id)
+
+    def forget_template(self, sha256: str, stale_id: str) -> None:
+        """The API no longer knows ``stale_id``: the next row uploads the template again."""
+        if self.templates.get(sha256) == stale_id:
+            del self.templates[sha256]
+
+    def apply_replayed(self, event: Event) -> None:
+        """``apply`` for replays, which hold no row references: memory stays bounded."""
+        self.apply(event)
+        self.rows.spill_excess()
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state."""
+        self.sessions.saw(event)
+        if isinstance(event, RowEvent):
+            self._apply_row(self.row(event.row), event)
+        elif isinstance(event, RunStarted):
+            self.runs.append(event)
+        elif isinstance(event, TemplateUploaded):
+            self.templates[event.sha256] = event.template_id
+        elif isinstance(event, CanaryChosen):
+            self.canary_rows = frozenset(event.rows)
+        elif isinstance(event, CanaryApproved):
+            self.canary_approved = True
+
+    def _apply_row(self, state: RowState, event: RowEvent) -> None:
+        match event:
+            case RowAdmitted():
+                state.attempts += 1
+                state.line = event.line if event.line is not None else state.line
+                state.output = event.output if event.output is not None else state.output
+                state.flow = event.flow or state.flow
+            case Uploaded():
+                state.source_url = event.url
+            case AuxJob():
+                if state.aux_jobs is None:
+                    state.aux_jobs = {}
+                state.aux_jobs[event.stage] = event.job
+            case PreviewJob():
+                state.preview_job = event.job
+            case PreviewReady():
+                state.preview_ready = True
+            case RenderIntent():
+                state.render_intent = True
+                state.rendered_vars = event.vars or state.rendered_vars
+                state.rendered_values = event.values or state.rendered_values
+            case RenderRefused():
+                state.render_intent = False
+            case RenderJob():
+                state.render_job = event.job
+                if state.status == "ambiguous":  # resolved after the fact (e.g. by a webhook)
+                    state.status = "pending"
+            case RenderReady():
+                state.video_url = event.video_url
+                state.duration_s = event.duration_s
+            case Downloaded():
+                state.file = event.file
+                state.extras = event.extras
+                state.bytes = event.bytes
+                state.sha256 = event.sha256
+                state.status = "done"
+                self._saw_done(event.ts)
+            case Failed():
+                state.status = "failed"
+                state.fail_stage = event.stage
+                state.fail_kind = event.kind
+                state.fail_message = event.message
+                state.fail_permanent = event.permanent
+            case Ambiguous():
+                state.status = "ambiguous"
+                state.fail_stage = event.stage
+                state.fail_kind = "ambiguous"
+                state.fail_message = event.message
+            case Retry():
+                state.restart()
+                if event.output is not None:
+                    state.output_override = event.output
+
+    def _saw_done(self, ts: float) -> None:
+        recent = self.recent_done
+        recent.append(ts)
+        while recent and recent[0] < ts - RECENT_DONE_S:
+            recent.popleft()
+
+
+class Ledger(Protocol):
+    """Where a batch's events are kept. Open one per command; ``aclose`` when done."""
+
+    @property
+    def state(self) -> LedgerState:
+        """Every event appended or replayed so far, folded."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where it is, for messages (a path, or a database URL without its password)."""
+        ...
+
+    async def append(self, event: Event) -> None:
+        """Record ``event`` (its ``ts`` set now); returns once it is durable. ``state`` follows
+        at once."""
+        ...
+
+    def rows_to_work_on(self) -> AsyncIterator[RowJob]:
+        """The batch's rows this process may work on, in order (rows already done included:
+        the caller decides what to skip). The file ledger reads its run's manifest; a shared
+        ledger yields the rows it claims for this worker."""
+        ...
+
+    def release(self, row_id: str) -> None:
+        """This process is done with the row for now: its state may leave memory (and a shared
+        ledger lets another worker claim it)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Write what is pending and let the ledger go (its lock, its connections)."""
+        ...

@@ -1,0 +1,291 @@
+"""The ledger's events. Plain data, no I/O: any ledger (the JSONL file, a database) stores these.
+
+Each event is a frozen dataclass whose ``name`` is the ``e`` of its stored form. ``encode`` and
+``decode`` are the one serialiser: a JSON object ``{"e": name, "ts": seconds since the epoch,
+field: value...}``, fields that are None left out. ``decode`` checks every field it reads against
+its declared type, so a damaged record is refused by name instead of folding into a wrong state;
+a record of an unknown kind decodes to None and is ignored (an older version reading a newer
+ledger). The events and what each means:
+
+===================  ==========================================================================
+``run``              a run session began: ``session``, ``manifest``, ``manifest_sha256``,
+                     ``template``, ``flow``, ``manifest_options``, ``config`` (no secrets)
+``template``         a template was uploaded: ``sha256`` (of the .pictai bytes), ``template_id``
+``row``              a row was admitted: ``row`` (identity), ``line``, ``output``, ``flow``
+``uploaded``         a row's source video is where the API can read it: ``row``, ``url``,
+                     ``bytes`` (0 when the row gave a URL)
+``aux_job``          a transcription or highlights job exists: ``row``, ``stage``, ``job``
+``preview_job``      the preview job exists: ``row``, ``job``
+``preview_ready``    the preview finished: ``row``, ``job``
+``render_intent``    we are about to send the render request: ``row``, ``preview_job``, ``vars``
+                     (digest of the values), ``values``
+``render_refused``   the render request was answered with an error, so no job was started:
+                     ``row``, ``kind``, ``message`` (clears the intent)
+``render_job``       the render job exists: ``row``, ``job``
+``render_ready``     the render finished: ``row``, ``job``, ``video_url``, ``duration_s``
+``downloaded``       the video is in place: ``row``, ``file``, ``bytes``, ``sha256``, ``extras``
+``failed``           the row failed: ``row``, ``stage``, ``kind``, ``message``, ``permanent``
+``ambiguous``        a render may or may not exist: ``row``, ``stage``, ``message``
+``retry``            a failed row starts over (its earlier jobs are abandoned): ``row``,
+                     ``reason``, ``output`` (a new file name, after its values changed)
+``canary``           the canary's rows were chosen: ``size``, ``rows``
+``approved``         a person approved the canary: ``rows``
+===================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import ClassVar, TypeAlias, Union
+
+from orchestrator.errors import DamagedRecord
+
+JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
+JsonObject = dict[str, JsonValue]
+
+
+# ---- ledger events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    name: ClassVar[str] = ""
+    ts: float = 0.0
+    """When the ledger recorded it (seconds since the epoch); set by ``Ledger.append``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowEvent(Event):
+    row: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    name: ClassVar[str] = "run"
+    session: int = 1
+    manifest: str | None = None
+    manifest_sha256: str | None = None
+    template: str | None = None
+    flow: str | None = None
+    manifest_options: JsonObject | None = None
+    config: JsonObject | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateUploaded(Event):
+    name: ClassVar[str] = "template"
+    sha256: str
+    template_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowAdmitted(RowEvent):
+    name: ClassVar[str] = "row"
+    line: int | None = None
+    output: str | None = None
+    flow: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Uploaded(RowEvent):
+    name: ClassVar[str] = "uploaded"
+    url: str
+    bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuxJob(RowEvent):
+    name: ClassVar[str] = "aux_job"
+    stage: str
+    job: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewJob(RowEvent):
+    name: ClassVar[str] = "preview_job"
+    job: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewReady(RowEvent):
+    name: ClassVar[str] = "preview_ready"
+    job: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderIntent(RowEvent):
+    name: ClassVar[str] = "render_intent"
+    preview_job: str | None = None
+    vars: str | None = None
+    values: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderRefused(RowEvent):
+    name: ClassVar[str] = "render_refused"
+    kind: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderJob(RowEvent):
+    name: ClassVar[str] = "render_job"
+    job: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderReady(RowEvent):
+    name: ClassVar[str] = "render_ready"
+    job: str | None = None
+    video_url: str | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Downloaded(RowEvent):
+    name: ClassVar[str] = "downloaded"
+    file: str
+    bytes: int
+    sha256: str
+    extras: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failed(RowEvent):
+    name: ClassVar[str] = "failed"
+    stage: str | None = None
+    kind: str | None = None
+    message: str | None = None
+    permanent: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ambiguous(RowEvent):
+    name: ClassVar[str] = "ambiguous"
+    stage: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retry(RowEvent):
+    name: ClassVar[str] = "retry"
+    reason: str | None = None
+    output: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CanaryChosen(Event):
+    name: ClassVar[str] = "canary"
+    size: int | None = None
+    rows: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CanaryApproved(Event):
+    name: ClassVar[str] = "approved"
+    rows: int | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.name: cls
+    for cls in (
+        RunStarted,
+        TemplateUploaded,
+        RowAdmitted,
+        Uploaded,
+        AuxJob,
+        PreviewJob,
+        PreviewReady,
+        RenderIntent,
+        RenderRefused,
+        RenderJob,
+        RenderReady,
+        Downloaded,
+        Failed,
+        Ambiguous,
+        Retry,
+        CanaryChosen,
+        CanaryApproved,
+    )
+}
+"""Every event kind by its stored name: the one list of them."""
+
+
+# ---- the serialiser -----------------------------------------------------------------------------
+
+
+_TYPES: dict[object, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+    dict: (dict,),
+    list: (list,),
+}
+
+
+def _types(annotation: object) -> tuple[type, ...]:
+    """The types a field's value may have when given (None is always allowed when absent)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is Union:
+        return tuple(
+            t for a in typing.get_args(annotation) if a is not type(None) for t in _types(a)
+        )
+    found = _TYPES.get(typing.get_origin(annotation) or annotation)
+    if found is None:
+        raise TypeError(f"events cannot hold {annotation!r}")
+    return found
+
+
+def _specs(cls: type[Event]) -> tuple[tuple[str, tuple[type, ...], bool], ...]:
+    """Per field: its name, the types its value may have, and whether it is required."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (
+            f.name,
+            _types(hints[f.name]),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+        if f.name != "ts"
+    )
+
+
+_SPECS = {cls: _specs(cls) for cls in EVENT_TYPES.values()}
+
+
+def encode(event: Event) -> JsonObject:
+    """The stored form of ``event`` (``e`` and ``ts`` first, None fields left out)."""
+    out: JsonObject = {"e": event.name, "ts": event.ts}
+    for name, _, _ in _SPECS[type(event)]:
+        value = getattr(event, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def decode(record: object) -> Event | None:
+    """The event a stored record holds; None for a kind this version does not know. Raises
+    ``DamagedRecord`` for anything that is not an event we wrote."""
+    if not isinstance(record, dict) or not isinstance(record.get("e"), str):
+        raise DamagedRecord(None, None)
+    kind: str = record["e"]
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        return None
+    values: dict[str, object] = {}
+    for name, allowed, required in _SPECS[cls]:
+        value = record.get(name)
+        if value is None:
+            if required:
+                raise DamagedRecord(kind, name)
+        elif isinstance(value, allowed):
+            values[name] = value
+        else:
+            raise DamagedRecord(kind, name)
+    ts = record.get("ts")
+    if isinstance(ts, int | float) and not isinstance(ts, bool):
+        values["ts"] = float(ts)
+    return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,242 @@
+"""``RUN_DIR/report.html``: the batch as a person checks it, by looking.
+
+Three files, all in the run directory, all working from disk (``file://``) and from a zipped copy
+mailed on (no CDN, no server):
+
+- ``report.html``: counts by state, duration and throughput, failures grouped by class with the
+  API's message and what to do, and an empty grid; its CSS and script are inline
+  (``report_page``). Small whatever the batch size.
+- ``report-data.js``: every row (id, status, file, poster, error, variables) as compact arrays,
+  setting ``window.REPORT_DATA``. A ``<script src>`` rather than a JSON ``fetch``: Chromium
+  refuses ``fetch`` of ``file://``. About 200 bytes a row; the page draws one page of cards at a
+  time, so 100,000 rows stay usable.
+- ``thumbs/*.jpg``: one poster frame per downloaded video (``thumbnails``).
+
+Row data reaches the page only through ``textContent`` and attribute setters, never as markup, so
+a variable holding ``<script>`` is shown, not run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.clock import Clock, RealClock, local_time
+from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
+from orchestrator.input.rows import TemplateCache, iter_row_jobs
+from orchestrator.ledger.protocol import LedgerState
+from orchestrator.report.page_template import PAGE_TEMPLATE
+from orchestrator.report.thumbnails import poster_frame, poster_name
+
+REPORT_NAME = "report.html"
+DATA_NAME = "report-data.js"
+EXAMPLE_ROWS_PER_KIND = 5
+MESSAGES_PER_KIND = 3
+MAX_MESSAGES_TRACKED = 50
+STATUSES = ("done", "failed", "ambiguous", "pending")
+
+HINTS: dict[str, str] = {
+    "job_failed": "Pictory could not render these rows. The API's message usually names the "
+    "cause: a variable it cannot use (empty, too long for its scene, an image URL it cannot "
+    "fetch). Fix the rows in the manifest, then run again with --retry-failed.",
+    "stuck": "The job outlived its stage's deadline ([poll] render_deadline_s). Pictory may be "
+    "slow today: run the same command again; each row re-attaches to its job, nothing renders "
+    "twice.",
+    "job_stuck": "The job outlived its stage's deadline ([poll] render_deadline_s). Run the same "
+    "command again; each row re-attaches to its job, nothing renders twice.",
+    "job_lost": "The API no longer knows the recorded render job (past its retention, or made by "
+    "another simulator). --retry-failed renders these rows again, and bills them again.",
+    "auth": "The API refused the credentials. Check them with `orchestrator doctor` "
+    "(PICTORY_CLIENT_ID, PICTORY_CLIENT_SECRET, PICTORY_USER_ID or PICTORY_API_KEY), then resume.",
+    "rate_limited": "The API kept answering 429 after every retry. Lower [limits] "
+    "max_requests_per_s or --concurrency, then resume.",
+    "transient": "Server errors or timeouts outlasted the retries. Resume: these rows are retried "
+    "by the next run without --retry-failed.",
+    "not_delivered": "The requests never reached the API (connection refused, DNS). Check the "
+    "network and [api] base_url, then resume.",
+    "permanent": "The API refused the request (4xx); its message names the field. Fix the row or "
+    "the template, then run again with --retry-failed.",
+    "ambiguous": "The answer to the render request was lost: a render may exist. These rows are "
+    "not rendered again by default (that may bill twice); see the README's delivery contract and "
+    "--rerender-ambiguous.",
+    "download": "The video could not be downloaded completely. Resume: the download is retried "
+    "without rendering again.",
+    "link_expired": "The video link expired before the download finished. Resume: the job is "
+    "read again for a fresh link, nothing renders twice.",
+    "not_a_video": "The downloaded file is not a playable video. Look at the file and the "
+    "template; --retry-failed renders the row again.",
+}
+DEFAULT_HINT = (
+    "Read the API's message. Resume retries transient failures; --retry-failed retries the rest."
+)
+_TS = re.compile(rb'"ts":(-?[0-9.]+)')
+_JOB_ID = re.compile(
+    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+)
+
+
+def message_pattern(message: str) -> str:
+    """The message with job ids blanked, so one cause met by many rows is one line."""
+    return _JOB_ID.sub("…", message)
+
+
+@dataclass
+class FailureGroup:
+    count: int = 0
+    messages: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, row_id: str, message: str) -> None:
+        self.count += 1
+        pattern = message_pattern(message)
+        if pattern in self.messages or len(self.messages) < MAX_MESSAGES_TRACKED:
+            self.messages[pattern] += 1
+        if len(self.examples) < EXAMPLE_ROWS_PER_KIND:
+            self.examples.append(row_id)
+
+
+@dataclass
+class ReportInfo:
+    path: Path
+    counts: Counter[str]
+    posters: int
+    failures: dict[str, FailureGroup]
+
+
+def ledger_timing(state: LedgerState) -> Timing:
+    """Time spent working (each run session's span, summed) and rows downloaded in it."""
+    return Timing(active_s=state.sessions.total_active_s, downloaded=state.sessions.downloaded)
+
+
+@dataclass(frozen=True)
+class Timing:
+    active_s: float
+    downloaded: int
+
+
+def write_report(
+    run_dir: Path,
+    manifest: Path,
+    default_template: Path | None,
+    state: LedgerState,
+    default_flow: str = "template",
+    *,
+    notice: str | None = None,
+    posters_wanted: bool = True,
+    options: ManifestOptions = DEFAULT_OPTIONS,
+    clock: Clock | None = None,
+) -> ReportInfo:
+    """Write ``report-data.js``, the posters and ``report.html``; ``notice`` is shown on top
+    (e.g. that a canary waits for approval); the page says when it was written (``clock``)."""
+    counts: Counter[str] = Counter()
+    failures: dict[str, FailureGroup] = {}
+    columns: dict[str, int] = {}
+    posters = 0
+    data_tmp = run_dir / f".{DATA_NAME}.tmp"
+    with data_tmp.open("w", encoding="utf-8") as out:
+        out.write('window.REPORT_DATA={"rows":[')
+        first = True
+        rows = iter_row_jobs(manifest, default_template, TemplateCache(), default_flow, options)
+        for row, job in rows:
+            st = state.rows.get(job.row_id)
+            status = st.status if st is not None else "pending"
+            counts[status] += 1
+            file = (st.file or "") if st is not None else ""
+            thumb = ""
+            if posters_wanted and status == "done" and file:
+                made = poster_frame(run_dir / file, run_dir / poster_name(file))
+                if made is not None:
+                    thumb = poster_name(file)
+                    posters += 1
+            kind = message = ""
+            if st is not None and status in ("failed", "ambiguous"):
+                kind = st.fail_kind or status
+                message = st.fail_message or ""
+                failures.setdefault(kind, FailureGroup()).add(job.row_id, message)
+            values = [""] * len(columns)
+            for name, value in row.variables.items():
+                index = columns.setdefault(name, len(columns))
+                if index >= len(values):
+                    values.extend([""] * (index + 1 - len(values)))
+                values[index] = value
+            record = [job.row_id, status, file, thumb, kind, message, row.line, values]
+            out.write(("" if first else ",\n") + _js_json(record))
+            first = False
+        out.write('],"columns":' + _js_json(list(columns)) + "};\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(data_tmp, run_dir / DATA_NAME)
+    written = local_time(clock or RealClock())
+    page = _page(run_dir, counts, failures, ledger_timing(state), notice, written)
+    path = run_dir / REPORT_NAME
+    tmp = run_dir / f".{REPORT_NAME}.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
+    return ReportInfo(path=path, counts=counts, posters=posters, failures=failures)
+
+
+def _js_json(value: object) -> str:
+    """JSON safe inside a ``<script>`` file: no ``</script>`` can close anything."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _page(
+    run_dir: Path,
+    counts: Counter[str],
+    failures: dict[str, FailureGroup],
+    timing: Timing,
+    notice: str | None,
+    written: dt.datetime,
+) -> str:
+    esc = html.escape
+    total = sum(counts.values())
+    chips = "".join(
+        f'<button class="chip {s}" data-status="{s}">{esc(s)} <b>{counts.get(s, 0)}</b></button>'
+        for s in STATUSES
+    )
+    per_min = timing.downloaded / (timing.active_s / 60) if timing.active_s > 0 else 0.0
+    stats = (
+        f"<span>{total} rows</span><span>working time {_duration(timing.active_s)}</span>"
+        f"<span>{per_min:.1f} videos/min</span>"
+        f"<span>written {esc(f'{written:%Y-%m-%d %H:%M:%S}')}</span>"
+    )
+    groups = []
+    for kind, group in sorted(failures.items(), key=lambda kv: -kv[1].count):
+        messages = "".join(
+            f"<li><q>{esc(m or '(no message)')}</q> × {n}</li>"
+            for m, n in group.messages.most_common(MESSAGES_PER_KIND)
+        )
+        examples = ", ".join(f"<code>{esc(r)}</code>" for r in group.examples)
+        groups.append(
+            f'<section class="failure" data-kind="{esc(kind)}"><h3>{esc(kind)} '
+            f"<small>{group.count} row(s)</small></h3>"
+            f'<p class="hint"><b>What to do:</b> {esc(HINTS.get(kind, DEFAULT_HINT))}</p>'
+            f"<ul>{messages}</ul><p>e.g. {examples}</p></section>"
+        )
+    failures_html = "".join(groups) or "<p>No failures.</p>"
+    notice_html = f'<p class="notice">{esc(notice)}</p>' if notice else ""
+    return (
+        PAGE_TEMPLATE.replace("@@TITLE@@", esc(f"orchestrator report: {run_dir.name}"))
+        .replace("@@NOTICE@@", notice_html)
+        .replace("@@CHIPS@@", chips)
+        .replace("@@STATS@@", stats)
+        .replace("@@FAILURES@@", failures_html)
+        .replace("@@DATA@@", DATA_NAME)
+    )
+
+
+def _duration(exact_s: float) -> str:
+    seconds = round(exact_s)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{exact_s:.1f} s" if exact_s < 10 else f"{secs} s"

@@ -1,0 +1,176 @@
+"""``RUN_DIR/results.csv``: one line per manifest row, in manifest order, written atomically.
+
+Columns: ``id,status,file,extra_files,bytes,sha256,video_url,render_job_id,attempts,error,
+retry,line`` followed by the row's own variables.
+
+- ``extra_files``: the files written beside the video, ``;``-separated (a video-edit row's
+  ``.srt``, ``.vtt`` and ``.txt``).
+- ``status``: ``done``, ``failed``, ``ambiguous`` or ``pending``.
+- ``retry``: what renders a row that is not done: ``resume`` (a plain rerun or resume retries
+  it), ``retry-failed`` (a permanent failure: only ``--retry-failed`` retries it) or
+  ``rerender-ambiguous`` (it may have rendered already; ``--rerender-ambiguous`` renders it
+  again); for a done row whose manifest values were edited after its video was made,
+  ``rerender-changed``, and the row's variable cells hold the values the video was made from.
+  Option names go without their dashes: a cell starting with ``-`` would be neutralised.
+
+A cell a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``, tab or
+carriage return) is prefixed with ``'`` so opening the sheet never executes anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from orchestrator.api.retry import resume_action
+from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
+from orchestrator.input.rows import TemplateCache, iter_row_jobs
+from orchestrator.ledger.protocol import LedgerState
+from orchestrator.ledger.row_state import RowState
+
+RESULTS_NAME = "results.csv"
+FIXED_COLUMNS = (
+    "id",
+    "status",
+    "file",
+    "extra_files",
+    "bytes",
+    "sha256",
+    "video_url",
+    "render_job_id",
+    "attempts",
+    "error",
+    "retry",
+    "line",
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """Make a cell inert for spreadsheets (CSV injection)."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
+def retry_hint(state: RowState | None) -> str:
+    """How a row that is not done gets rendered (see the module docstring): the least a rerun
+    needs for ``retry.resume_action`` to work on it."""
+    if state is not None and state.status == "done":
+        return ""
+    for hint, retry_failed, rerender_ambiguous in (
+        ("resume", False, False),
+        ("retry-failed", True, False),
+        ("rerender-ambiguous", False, True),
+    ):
+        action = resume_action(
+            state, retry_failed=retry_failed, rerender_ambiguous=rerender_ambiguous
+        )
+        if action != "skip":
+            return hint
+    return ""
+
+
+def write_results(
+    run_dir: Path,
+    manifest: Path,
+    default_template: Path | None,
+    state: LedgerState,
+    default_flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
+) -> tuple[Path, Counter[str], int]:
+    """Write results.csv from the manifest and the ledger; return its path, counts by status,
+    and how many of the failed rows failed permanently (only ``--retry-failed`` retries them)."""
+    cache = TemplateCache()
+    variable_names: dict[str, None] = {}
+    for row, _ in iter_row_jobs(manifest, default_template, cache, default_flow, options):
+        for name in row.variables:
+            variable_names.setdefault(name, None)
+    columns = [*FIXED_COLUMNS, *(n for n in variable_names if n not in FIXED_COLUMNS)]
+    counts: Counter[str] = Counter()
+    failed_permanent = 0
+    path = run_dir / RESULTS_NAME
+
+    def lines() -> Iterator[list[str]]:
+        nonlocal failed_permanent
+        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow, options):
+            st = state.rows.get(job.row_id)
+            fixed, variables = row_cells(job.row_id, row.line, st, row.variables)
+            counts[fixed["status"]] += 1
+            failed_permanent += fixed["status"] == "failed" and st is not None and st.fail_permanent
+            yield [fixed.get(c, variables.get(c, "")) for c in columns]
+
+    write_csv(path, columns, lines())
+    return path, counts, failed_permanent
+
+
+def row_cells(
+    row_id: str, line: int, st: RowState | None, variables: Mapping[str, str]
+) -> tuple[dict[str, str], Mapping[str, str]]:
+    """A row's fixed columns (``FIXED_COLUMNS``) from its ledger state, and the values to show
+    beside them: its own, or for a video kept after its line was edited, the values the video
+    was made from (never new values beside an old video)."""
+    status = st.status if st is not None else "pending"
+    error = ""
+    if st is not None and status in ("failed", "ambiguous"):
+        error = f"{st.fail_kind}: {st.fail_message}" if st.fail_kind else (st.fail_message or "")
+    retry = retry_hint(st)
+    if (
+        st is not None
+        and status == "done"
+        and st.rendered_values is not None
+        and st.made_from_other_values(variables)
+    ):
+        variables, retry = st.rendered_values, "rerender-changed"
+    fixed = {
+        "id": row_id,
+        "status": status,
+        "file": (st.file or "") if st else "",
+        "extra_files": ";".join(st.extras or []) if st else "",
+        "bytes": str(st.bytes) if st and st.bytes is not None else "",
+        "sha256": (st.sha256 or "") if st else "",
+        "video_url": (st.video_url or "") if st else "",
+        "render_job_id": (st.render_job or "") if st else "",
+        "attempts": str(st.attempts) if st else "0",
+        "error": error,
+        "retry": retry,
+        "line": str(line),
+    }
+    return fixed, variables
+
+
+def write_csv(path: Path, columns: list[str], lines: Iterable[list[str]]) -> None:
+    """``results.csv`` at ``path``: a header, then each line with its cells neutralised (see
+    ``neutralise``), written to a temporary name, fsynced, and renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for cells in lines:
+            writer.writerow([neutralise(c) for c in cells])
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_listed_results(
+    out: Path, rows: list[tuple[str, int, dict[str, str]]], state: LedgerState
+) -> Path:
+    """``OUT/results.csv`` for rows listed as ``(row_key, line, variables)`` in manifest order
+    (a shared batch's, read from its database): the same columns as a run directory's; files are
+    named as each worker wrote them under its own ``--out``."""
+    names: dict[str, None] = {}
+    for _, _, values in rows:
+        names.update(dict.fromkeys(values))
+    columns = [*FIXED_COLUMNS, *(n for n in names if n not in FIXED_COLUMNS)]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / RESULTS_NAME
+
+    def lines() -> Iterator[list[str]]:
+        for row_key, line, values in rows:
+            fixed, shown = row_cells(row_key, line, state.rows.get(row_key), values)
+            yield [fixed.get(c, shown.get(c, "")) for c in columns]
+
+    write_csv(path, columns, lines())
+    return path

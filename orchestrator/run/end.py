@@ -1,0 +1,130 @@
+"""What happens once a run's rows are settled: the visual report, then the notification, then
+the summary on stdout (``print_summary``).
+
+Both are for people, not for the batch: neither can fail the run. The report is written after
+``results.csv`` (which stays the record); a report that cannot be written is logged as
+``report_failed``. The notification goes out last, so it can point at the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import anyio
+
+from orchestrator.config import Config
+from orchestrator.errors import UserError
+from orchestrator.events import Sink
+from orchestrator.ledger.protocol import LedgerState
+from orchestrator.report.notify import build_payload, outcome, send
+from orchestrator.report.page import write_report
+from orchestrator.report.status import next_command
+
+if TYPE_CHECKING:
+    from orchestrator.run.execute import RunSpec, RunSummary
+
+
+async def end_of_run(
+    spec: RunSpec, config: Config, state: LedgerState, sink: Sink, summary: RunSummary
+) -> None:
+    """Write ``report.html`` (and its posters), then POST the notification when one is set."""
+    try:
+        info = await anyio.to_thread.run_sync(
+            lambda: write_report(
+                spec.run_dir,
+                spec.manifest,
+                spec.template,
+                state,
+                spec.flow,
+                notice=summary.awaiting_approval,
+                posters_wanted=config.report.posters,
+                options=spec.manifest_options,
+            )
+        )
+    except (OSError, ValueError, UserError) as exc:  # a convenience: the run's record stands
+        sink.emit("report_failed", error=str(exc))
+    else:
+        summary.report_path = info.path
+        sink.emit("report_written", path=str(info.path), posters=info.posters)
+    url = config.notify.url
+    if url is None:
+        return
+    payload = build_payload(
+        event=outcome(
+            awaiting_approval=summary.awaiting_approval is not None,
+            interrupted=summary.interrupted,
+            stop_reason=summary.stop_reason,
+        ),
+        run_dir=spec.run_dir,
+        counts=summary.counts,
+        started=summary.started,
+        elapsed_s=summary.elapsed_s,
+        requests=summary.requests,
+        reason=summary.stop_reason,
+        report=summary.report_path,
+        approve=summary.awaiting_approval,
+    )
+    await send(url.get_secret_value(), payload, sink, timeout_s=config.notify.timeout_s)
+
+
+def print_summary(summary: RunSummary) -> None:
+    """The run's outcome on stdout (progress and warnings went to stderr): counts, where the
+    results are, why it stopped, and the one command that continues, if any."""
+    counts = summary.counts
+    total = sum(counts.values())
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
+    lines = [
+        f"{total} rows: "
+        + ", ".join(parts)
+        + f" ({summary.skipped_done} already done before this run) in {summary.elapsed_s:.1f} s, "
+        f"{summary.requests} API requests"
+    ]
+    if summary.results_path is not None:
+        lines.append(f"results: {summary.results_path}")
+    if summary.report_path is not None:
+        lines.append(f"report: {summary.report_path}")
+    if summary.interrupted:
+        why = "interrupted (Ctrl-C or SIGTERM); rows in flight were left for the next run"
+    elif summary.awaiting_approval is not None:
+        why = "the canary is rendered; the rest waits for approval"
+    elif summary.stop_reason:
+        why = f"stopped admitting rows: {summary.stop_reason}"
+    elif counts.get("done", 0) == total:
+        why = "every row done"
+    else:
+        why = "every row was tried"
+    lines.append(f"stopped: {why}")
+    if counts.get("ambiguous"):
+        lines.append("ambiguous rows may or may not have rendered; see README 'Delivery contract'")
+    if summary.awaiting_approval is not None:
+        lines.append(f"next: {summary.awaiting_approval}")
+    else:
+        command = next_command(
+            summary.run_dir,
+            total=total,
+            done=counts.get("done", 0),
+            ambiguous=counts.get("ambiguous", 0),
+            failed_permanent=summary.failed_permanent,
+        )
+        if command is not None:
+            lines.append(f"next: {command}")
+    say("\n".join(lines))
+
+
+def say(text: str) -> None:
+    """Print to stdout; a reader that went away (``| head``) must not fail the run."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's exit-time flush does not fail either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

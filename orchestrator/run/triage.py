@@ -1,0 +1,84 @@
+"""Which manifest rows a run works on, and how: a done row is skipped, a failed one retried
+when its failure allows (or ``--retry-failed``), an ambiguous one only with
+``--rerender-ambiguous``, and an edited one (its values differ from those its video was made
+from) keeps its video or, with ``--rerender-changed``, renders again under a new name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from orchestrator.api.retry import resume_action
+from orchestrator.config import Config
+from orchestrator.errors import RunDirError
+from orchestrator.events import Sink
+from orchestrator.input.rows import RowJob
+from orchestrator.ledger.protocol import Ledger
+from orchestrator.ledger.records import Retry
+from orchestrator.ledger.row_state import RowState
+
+
+async def changed_values(
+    state: RowState, job: RowJob, config: Config, ledger: Ledger, sink: Sink, videos_dir: Path
+) -> RowState:
+    """A row whose values differ from those its video was made from (an edited manifest line).
+    By default it keeps that video (and results.csv its old values), with one warning; with
+    ``--rerender-changed`` it starts over under a new file name, never over the delivered one."""
+    if state.output_override is not None:
+        job.output_name = state.output_override
+    if not state.made_from_other_values(job.variables):
+        return state
+    if not config.run.rerender_changed:
+        sink.emit("row_changed", row=job.row_id, line=job.line, action="kept its video")
+        return state
+    name = versioned_name(videos_dir, state.file or job.output_name)
+    await ledger.append(
+        Retry(
+            row=job.row_id,
+            reason="values changed since its video was made (--rerender-changed)",
+            output=name,
+        )
+    )
+    sink.emit("row_changed", row=job.row_id, line=job.line, action=f"rendering again as {name}")
+    job.output_name = name
+    return ledger.state.rows[job.row_id]
+
+
+def versioned_name(videos_dir: Path, current: str) -> str:
+    """``NAME-v2.mp4`` (or the next free version) for a row whose video is ``current``."""
+    stem = re.sub(r"-v\d+$", "", Path(current).stem)
+    version = 2
+    while (videos_dir / f"{stem}-v{version}.mp4").exists():
+        version += 1
+    return f"{stem}-v{version}.mp4"
+
+
+async def admit(
+    state: RowState | None, retry_failed: bool, config: Config, ledger: Ledger, job: RowJob
+) -> bool:
+    """Whether this run works on the row (``retry.resume_action`` decides); record a restart
+    when its old jobs are dead."""
+    action = resume_action(
+        state, retry_failed=retry_failed, rerender_ambiguous=config.run.rerender_ambiguous
+    )
+    if action == "restart":
+        assert state is not None
+        await ledger.append(
+            Retry(row=job.row_id, reason=f"previous job failed: {state.fail_message}")
+        )
+    return action != "skip"
+
+
+def check_same_manifest(ledger: Ledger, run_dir: Path, manifest: Path) -> None:
+    """A run directory holds one batch: refuse another manifest file."""
+    first = ledger.state.run_record
+    if first is None:
+        return
+    recorded = first.manifest
+    if recorded and Path(recorded) != manifest.resolve():
+        raise RunDirError(
+            f"{run_dir} belongs to the manifest {recorded}, not {manifest.resolve()}; "
+            "use another --out for a different batch (an edited or extended copy of the same "
+            "manifest file is fine: rows are matched by identity)"
+        )
