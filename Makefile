@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz test lint typecheck pytest chromium postgresql demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke bench-pg
+.PHONY: fuzz test lint typecheck pytest chromium postgresql demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke bench-pg docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check orchestrator tests
 	$(BIN)/ruff format --check orchestrator tests
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/cli_docs --check
+
+# docs/cli.md is generated from the CLI's --help; rerun after changing a command or an option.
+docs: $(STAMP)
+	$(BIN)/python scripts/cli_docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -64,14 +69,14 @@ FUZZ_EXAMPLES ?= 5000
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -m fuzz -q
 
-# Benchmarks against a standalone simulator (README "Performance"); not run by CI.
+# Benchmarks against a standalone simulator (docs/performance.md); not run by CI.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks --smoke
 
-# Workers sharing a batch through a throwaway PostgreSQL (README "Several machines, one batch").
+# Workers sharing a batch through a throwaway PostgreSQL (docs/shared-ledger.md, docs/performance.md).
 bench-pg: $(STAMP) postgresql
 	$(BIN)/python -m benchmarks.pg_scale --json benchmarks/results/pg_scale.json
 

@@ -81,6 +81,9 @@ class Scenario:
         self.config = _config(self.folder, rate_rps)
         manifest, template = write_batch(self.folder, rows)
         self.rows = rows
+        subprocess.run(  # a new database holds no schema: only `migrate` creates it
+            orchestrator_argv("migrate", "--ledger", self.url), capture_output=True, check=True
+        )
         done = subprocess.run(
             orchestrator_argv(
                 "submit", str(manifest), "--template", str(template), "--ledger", self.url

@@ -10,6 +10,7 @@ Precedence, lowest first: defaults here → ``--config FILE`` → environment (`
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -251,3 +252,47 @@ def _mentions_secret(data: Any, key: str = "") -> bool:
     if isinstance(data, list):
         return any(_mentions_secret(v) for v in data)
     return isinstance(data, str) and "pictai_" in data.lower()
+
+
+def account_key(base_url: str, credentials: Credentials) -> str:
+    """A stable name for the account, holding no secret (workers of one account share its
+    limits and its job ids)."""
+    if credentials.api_key is not None:
+        who = "key:" + hashlib.sha256(credentials.api_key.get_secret_value().encode()).hexdigest()
+    else:
+        client = credentials.client_id.get_secret_value() if credentials.client_id else ""
+        who = f"user:{credentials.user_id}:" + hashlib.sha256(client.encode()).hexdigest()
+    return hashlib.sha256(f"{base_url}|{who}".encode()).hexdigest()[:24]
+
+
+NOTIFY_FROM_ENV = "env:"
+NOTIFY_FROM_CONFIG = "config"
+
+
+def notify_source(given: str | None) -> str | None:
+    """Where a batch's notification URL comes from, as its ledger records it (never the URL):
+    ``env:NAME`` (the variable each process reads) or ``config`` (``[notify] url``, or a
+    ``--notify URL`` given to the process)."""
+    if given is None:
+        return None
+    if given.startswith(NOTIFY_FROM_ENV):
+        name = given[len(NOTIFY_FROM_ENV) :]
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(f"--notify {given}: name an environment variable, e.g. env:SLACK_URL")
+        return given
+    if given == NOTIFY_FROM_CONFIG or given.startswith(("http://", "https://")):
+        return NOTIFY_FROM_CONFIG
+    raise ConfigError(
+        "--notify must be an http:// or https:// URL, env:NAME (an environment variable holding "
+        "it) or config ([notify] url)"
+    )
+
+
+def notify_url(source: str | None, config: Config) -> SecretStr | None:
+    """The notification URL this process posts to, from the batch's recorded ``source``."""
+    if source is None:
+        return None
+    if source.startswith(NOTIFY_FROM_ENV):
+        value = os.environ.get(source[len(NOTIFY_FROM_ENV) :], "")
+        return SecretStr(value) if value.startswith(("http://", "https://")) else None
+    return config.notify.url

@@ -35,10 +35,14 @@ Hierarchy::
 
     DamagedRecord (ValueError)    a stored ledger record that is not an event we wrote; the
                                   ledger that read it names where (``ledger_file``: file:line)
+    NewerRecord (ValueError)      a stored ledger record a newer orchestrator wrote (a kind this
+                                  version does not know, a run record of a newer format); the
+                                  ledger that read it refuses it by name (RunDirError)
 """
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 
@@ -245,6 +249,22 @@ class DamagedRecord(ValueError):
         )
 
 
+class NewerRecord(ValueError):
+    """A stored ledger record that a newer orchestrator wrote: a ``run`` record whose ``format``
+    is newer than this version reads (``format_found``), or an event of a kind this version does
+    not know (``format_found`` None). Never skipped: an older version guessing at a newer ledger
+    could render a video twice."""
+
+    def __init__(self, kind: str, format_found: int | None) -> None:
+        self.kind = kind
+        self.format_found = format_found
+        super().__init__(
+            f"this ledger was written by a newer orchestrator (format {format_found})"
+            if format_found is not None
+            else f"event kind {kind!r} is unknown to this orchestrator"
+        )
+
+
 class LeaseLost(OrchestratorError):
     """A shared ledger's worker no longer holds a row (its lease expired and another worker
     took the row): it must drop the row, and nothing it tried to record was written."""
@@ -253,3 +273,18 @@ class LeaseLost(OrchestratorError):
         self.row = row
         self.worker = worker
         super().__init__(f"row {row}: worker {worker} lost its lease; another worker has it")
+
+
+class ExitCode(enum.IntEnum):
+    """The process's exit code: the one list (``orchestrator --help`` and docs/cli.md show it)."""
+
+    OK = 0
+    """Every row done (or, for ``validate``/``doctor``, nothing to fix)."""
+    NOT_ALL_DONE = 1
+    """Some rows failed, are ambiguous or are still pending (another run or worker continues)."""
+    USAGE = 2
+    """Bad usage or input: nothing was sent."""
+    AWAITING_APPROVAL = 3
+    """A canary was rendered; the rest waits for ``orchestrator approve``."""
+    INTERRUPTED = 130
+    """Ctrl-C or SIGTERM: run the same command again to resume."""

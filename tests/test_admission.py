@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
+import time
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -97,3 +102,54 @@ async def test_no_row_starts_that_cannot_finish_before_the_window_ends() -> None
         admission.row_finished("done", 900.0)  # observed: rows take 15 min
     assert not await admission.admit()
     assert admission.stop_reason is not None and "window closes" in admission.stop_reason
+
+
+NEW_YORK = "America/New_York"
+
+
+def test_a_window_counts_real_seconds_across_the_spring_forward_night() -> None:
+    """2026-03-08 in New York loses an hour at 02:00: a 22:00-06:00 window entered at 23:00 on
+    the 7th closes 6 real hours later, not 7, and --until 03:30 from 01:00 is 1.5 h away."""
+    zone = ZoneInfo(NEW_YORK)
+    eleven_pm = dt.datetime(2026, 3, 7, 23, 0, tzinfo=zone)
+    window = Window.parse("22:00-06:00", zone=NEW_YORK)
+    clock = VirtualClock(wall_start=eleven_pm.timestamp())
+    assert window.now(clock) == eleven_pm
+    assert window.seconds_left(window.now(clock)) == pytest.approx(6 * 3600)
+    until = Window.parse("03:30", option="--until", zone=NEW_YORK)
+    one_am = VirtualClock(wall_start=dt.datetime(2026, 3, 8, 1, 0, tzinfo=zone).timestamp())
+    assert until.seconds_left(until.now(one_am)) == pytest.approx(1.5 * 3600)
+
+
+def test_workers_in_other_zones_agree_on_a_recorded_zone() -> None:
+    """The same instant read by a worker whose machine is in Tokyo or in Paris gives the same
+    seconds to the window's end: the window's own zone is used, never the machine's."""
+    instant = dt.datetime(2026, 3, 8, 4, 0, tzinfo=dt.UTC).timestamp()  # 23:00 in New York
+    window = Window.parse("22:00-06:00", zone=NEW_YORK)
+    answers = []
+    for machine_zone in ("Asia/Tokyo", "Europe/Paris"):
+        with _machine_zone(machine_zone):
+            clock = VirtualClock(wall_start=instant)
+            answers.append(window.seconds_left(window.now(clock)))
+    assert answers == [pytest.approx(6 * 3600)] * 2
+
+
+def test_an_unknown_time_zone_is_refused_by_name() -> None:
+    """--time-zone Mars/Olympus: a one-line error that names the option and the zone."""
+    with pytest.raises(UserError, match=r"--window: 'Mars/Olympus' is not an IANA time zone"):
+        Window.parse("22:00-06:00", zone="Mars/Olympus")
+
+
+@contextlib.contextmanager
+def _machine_zone(name: str) -> Iterator[None]:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()

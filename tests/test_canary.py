@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from orchestrator.input.rows import manifest_rows
 from orchestrator.ledger.file import FileLedger, replay
 from orchestrator.run.canary import gate, read_record, select_rows
 
@@ -36,10 +37,10 @@ def _mixed_manifest(folder: Path) -> Path:
 def test_canary_rows_spread_over_templates_and_flows(tmp_path: Path) -> None:
     """The first row of each (flow, template) group comes first, then the second of each."""
     manifest = _mixed_manifest(tmp_path)
-    assert select_rows(manifest, None, "template", 3) == ["a1", "b1", "s1"]
-    assert select_rows(manifest, None, "template", 5) == ["a1", "b1", "s1", "a2", "b2"]
-    assert len(select_rows(manifest, None, "template", 50)) == 7
-    assert select_rows(manifest, None, "template", 2, lambda r: r == "a1") == ["a2", "b1"]
+    assert select_rows(manifest_rows(manifest, None), 3) == ["a1", "b1", "s1"]
+    assert select_rows(manifest_rows(manifest, None), 5) == ["a1", "b1", "s1", "a2", "b2"]
+    assert len(select_rows(manifest_rows(manifest, None), 50)) == 7
+    assert select_rows(manifest_rows(manifest, None), 2, lambda r: r == "a1") == ["a2", "b1"]
 
 
 async def test_gate_records_the_canary_once_then_the_approval(tmp_path: Path) -> None:
@@ -50,14 +51,7 @@ async def test_gate_records_the_canary_once_then_the_approval(tmp_path: Path) ->
     ledger = FileLedger.open(run_dir)
 
     async def run(size: int | None, approve: bool = False) -> frozenset[str] | None:
-        return await gate(
-            ledger,
-            manifest=manifest,
-            template=None,
-            flow="template",
-            size=size,
-            approve=approve,
-        )
+        return await gate(ledger, manifest_rows(manifest, None), size=size, approve=approve)
 
     try:
         first = await run(2)

@@ -8,10 +8,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.errors import RunDirError
+from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError
 from orchestrator.ledger.file import LEDGER_NAME, FileLedger, replay
 from orchestrator.ledger.records import (
     EVENT_TYPES,
+    LEDGER_FORMAT,
     Event,
     Failed,
     PreviewJob,
@@ -20,6 +21,7 @@ from orchestrator.ledger.records import (
     RenderRefused,
     Retry,
     RowAdmitted,
+    RunStarted,
     decode,
     encode,
 )
@@ -133,10 +135,15 @@ async def test_retry_event_forgets_earlier_jobs(tmp_path: Path) -> None:
 
 
 def test_every_event_kind_survives_its_stored_form() -> None:
-    """encode → JSON → decode gives the same event back, for every kind; unknown kinds are
-    skipped (an older version reading a newer ledger) rather than refused."""
+    """encode → JSON → decode gives the same event back, for every kind; a kind this version
+    does not know is refused (a newer version's ledger), never skipped."""
     samples: dict[str, dict[str, object]] = {
-        "run": {"session": 2, "manifest": "/m.csv", "config": {"limits": {"rps": 5}}},
+        "run": {
+            "format": LEDGER_FORMAT,
+            "session": 2,
+            "manifest": "/m.csv",
+            "config": {"limits": {"rps": 5}},
+        },
         "template": {"sha256": "ab", "template_id": "t1"},
         "row": {"row": "a", "line": 2, "output": "a.mp4"},
         "uploaded": {"row": "a", "url": "https://cdn/x.mp4", "bytes": 10},
@@ -153,6 +160,18 @@ def test_every_event_kind_survives_its_stored_form() -> None:
         "retry": {"row": "a", "reason": "r", "output": "a-v2.mp4"},
         "canary": {"size": 2, "rows": ["a", "b"]},
         "approved": {"rows": 2},
+        "retry_failed": {},
+        "choices": {
+            "canary": 3,
+            "halt_after": "5%",
+            "max_renders": 10,
+            "window": "22:00-06:00",
+            "time_zone": "America/New_York",
+            "at_window_end": "stop",
+            "check_quota": True,
+            "rerender_changed": True,
+            "notify": "env:SLACK_URL",
+        },
     }
     assert set(samples) == set(EVENT_TYPES)
     for kind, fields in samples.items():
@@ -160,11 +179,71 @@ def test_every_event_kind_survives_its_stored_form() -> None:
         event = _event(json.loads(json.dumps(record)))
         assert type(event) is EVENT_TYPES[kind]
         assert encode(event) == record
-    assert decode({"e": "from_the_future", "row": "a"}) is None
+    with pytest.raises(NewerRecord, match="'from_the_future' is unknown"):
+        decode({"e": "from_the_future", "row": "a"})
 
 
 def test_a_field_of_the_wrong_type_is_refused_by_name(tmp_path: Path) -> None:
     path = tmp_path / LEDGER_NAME
     path.write_text('{"e":"row","row":"a"}\n{"e":"render_job","row":"a","job":7}\n')
     with pytest.raises(RunDirError, match=r":2: field 'job' of this 'render_job' event"):
+        replay(path)
+
+
+def test_a_new_run_record_carries_the_format_and_an_old_one_reads_as_format_1() -> None:
+    """Every run record written now says ``format``; one written before formats were numbered
+    (no ``format``) is format 1. A format that is not a positive number is damage."""
+    assert LEDGER_FORMAT == 2
+    assert encode(RunStarted(session=1))["format"] == LEDGER_FORMAT
+    old = decode({"e": "run", "ts": 1.0, "session": 1, "manifest": "/m.csv"})
+    assert isinstance(old, RunStarted) and old.format == 1
+    for bad in (0, -1, "2", True):
+        with pytest.raises(DamagedRecord):
+            decode({"e": "run", "format": bad})
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            {"e": "from_the_future", "ts": 2.0, "row": "a"},
+            ":3: event kind 'from_the_future' is unknown to this orchestrator, which reads "
+            "ledger formats up to 2 (this ledger declares format 2): a newer orchestrator wrote "
+            "it, or it was edited by hand; upgrade orchestrator",
+        ),
+        (
+            {"e": "run", "ts": 2.0, "format": 99, "session": 2},
+            ":3: this ledger was written by a newer orchestrator (format 99); this one reads up "
+            "to format 2: upgrade orchestrator",
+        ),
+    ],
+)
+def test_a_newer_orchestrators_line_is_refused_by_name(
+    tmp_path: Path, line: dict[str, object], expected: str
+) -> None:
+    """A kind this version does not know, or a run record of a newer format, stops the replay
+    naming the file, the line, both formats and what to do; never skipped."""
+    path = tmp_path / LEDGER_NAME
+    records = [{"e": "run", "ts": 1.0, "format": 2}, {"e": "row", "row": "a"}, line]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(RunDirError) as caught:
+        replay(path)
+    assert str(caught.value) == f"{path}{expected}"
+
+
+def test_a_torn_last_line_of_an_unknown_kind_is_still_just_dropped(tmp_path: Path) -> None:
+    """A torn last line is never decoded, whatever it holds: the event was never acknowledged."""
+    path = tmp_path / LEDGER_NAME
+    path.write_text('{"e":"row","row":"a"}\n{"e":"from_the_future","row":"a"}')
+    state = replay(path)
+    assert state.rows.get("a") is not None
+    assert path.read_bytes().endswith(b'"row":"a"}')  # replay reads; only an open truncates
+
+
+def test_a_format_1_ledger_with_an_unknown_kind_says_so(tmp_path: Path) -> None:
+    """The formats in the message are the ledger's own: a ledger of the previous releases
+    (run records without ``format``) declares format 1."""
+    path = tmp_path / LEDGER_NAME
+    path.write_text('{"e":"run","session":1}\n{"e":"made_up","row":"a"}\n')
+    with pytest.raises(RunDirError, match=r":2: .*'made_up'.*declares format 1\)"):
         replay(path)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from orchestrator.clock import VirtualClock
+from orchestrator.input.rows import manifest_rows
 from orchestrator.ledger.protocol import LedgerState
 from orchestrator.ledger.records import Event, decode
 from orchestrator.report.page import (
@@ -107,7 +108,9 @@ def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Pa
         state.apply(_event(event))
     (run_dir / "videos" / "row-000000.mp4").write_bytes(clip_bytes())
     written = dt.datetime(2026, 11, 28, 23, 59, 30)
-    info = write_report(run_dir, manifest, template, state, clock=VirtualClock(wall_start=written))
+    info = write_report(
+        run_dir, manifest_rows(manifest, template), state, clock=VirtualClock(wall_start=written)
+    )
     assert info.counts == {"done": 1, "failed": 2, "ambiguous": 1}
     assert info.posters == 1 and (run_dir / "thumbs" / "row-000000.jpg").exists()
     assert info.failures["job_failed"].count == 2
@@ -122,7 +125,7 @@ def test_report_groups_failures_with_the_api_message_and_what_to_do(tmp_path: Pa
     assert rows[1][4] == "job_failed" and rows[1][5].startswith("render failed: font missing")
     assert _data(run_dir)["columns"] == ["name", "company"]
     (run_dir / "thumbs" / "row-000000.jpg").unlink()
-    again = write_report(run_dir, manifest, template, state, posters_wanted=False)
+    again = write_report(run_dir, manifest_rows(manifest, template), state, posters_wanted=False)
     assert again.posters == 0 and not (run_dir / "thumbs" / "row-000000.jpg").exists()
 
 
@@ -144,7 +147,7 @@ def test_row_values_cannot_become_markup(tmp_path: Path) -> None:
     )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    write_report(run_dir, manifest, template, state)
+    write_report(run_dir, manifest_rows(manifest, template), state)
     assert "</script>" not in (run_dir / DATA_NAME).read_text().replace("\n", "")
     assert _data(run_dir)["rows"][0][7] == [hostile, "Firm 0"]
     assert "<img src=x" not in (run_dir / REPORT_NAME).read_text()
@@ -155,7 +158,7 @@ def test_100k_rows_stay_a_small_page_and_a_compact_data_file(tmp_path: Path) -> 
     manifest, template = _manifest(tmp_path, 100_000)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    info = write_report(run_dir, manifest, template, LedgerState())
+    info = write_report(run_dir, manifest_rows(manifest, template), LedgerState())
     assert info.counts == {"pending": 100_000}
     assert (run_dir / REPORT_NAME).stat().st_size < 64 * 1024
     assert (run_dir / DATA_NAME).stat().st_size < 100_000 * 120

@@ -35,6 +35,7 @@ from orchestrator.errors import (
     PermanentError,
     TransientError,
 )
+from orchestrator.files import move_into_place
 
 CHUNK_BYTES = 256 * 1024
 ISO_BMFF_HEAD_BYTES = 8
@@ -384,17 +385,6 @@ def _require_iso_bmff(head: bytes) -> None:
     if len(head) < ISO_BMFF_HEAD_BYTES or head[4:8] != b"ftyp":
         shown = head[:16].decode("latin-1").encode("unicode_escape").decode("ascii")
         raise NotAVideoError(f"the video URL answered bytes that are not an MP4 ({shown!r}…)")
-
-
-def move_into_place(part: Path, final: Path) -> None:
-    """Rename a finished ``part`` to ``final`` and fsync the folder, so the name survives a
-    crash before anything records it."""
-    os.replace(part, final)
-    fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _size_or_zero(path: Path, remove: bool = False) -> int:

@@ -22,21 +22,28 @@ from pydantic import SecretStr
 
 from orchestrator.api import simulated
 from orchestrator.cli.doctor import Finding
-from orchestrator.clock import RealClock, local_time
-from orchestrator.config import Config, Credentials, load_config, load_credentials
-from orchestrator.errors import ConfigError, RunDirError, UserError
+from orchestrator.clock import RealClock
+from orchestrator.config import (
+    NOTIFY_FROM_CONFIG,
+    Config,
+    Credentials,
+    load_config,
+    load_credentials,
+    notify_source,
+)
+from orchestrator.errors import ConfigError, ExitCode, RunDirError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.input.manifest import read_manifest
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
-from orchestrator.input.rows import TemplateCache, iter_row_jobs
+from orchestrator.input.rows import TemplateCache, iter_row_jobs, manifest_rows
 from orchestrator.input.validate import validate_manifest
 from orchestrator.ledger.file import LEDGER_NAME, first_run_record, read_ledger
-from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import RunStarted
+from orchestrator.ledger.protocol import BatchSnapshot, LedgerState
+from orchestrator.ledger.records import BatchChoices, RunStarted
 from orchestrator.report.console import console_sink
 from orchestrator.report.results import write_results
 from orchestrator.report.status import status
-from orchestrator.run.admission import HaltPolicy, Window
+from orchestrator.run.admission import HaltPolicy, Window, local_zone_name
 from orchestrator.run.end import print_summary
 from orchestrator.run.execute import RunSpec, RunSummary, execute
 
@@ -55,24 +62,50 @@ def run_command(
     simulate: str | None = args.simulate
     credentials = load_credentials(required=simulate is None)
     spec = RunSpec(
+        run_dir=run_dir,
         manifest=manifest,
         template=template,
-        run_dir=run_dir,
-        retry_failed=args.retry_failed,
         flow=args.flow,
-        halt=HaltPolicy.parse(args.halt_after) if args.halt_after else None,
-        max_renders=_positive(args.max_renders, "--max-renders"),
-        window=_window(args),
-        at_window_end=args.at_window_end,
-        check_quota=args.check_quota,
-        canary=_positive(args.canary, "--canary"),
+        choices=batch_choices(args, config),
+        retry_failed=args.retry_failed,
         approve=args.approve,
         canary_required=getattr(args, "canary_required", False),
         manifest_options=manifest_options(args),
     )
-    summary = anyio.run(_run, spec, config, credentials, simulate, args.verbose)
+    return run_spec(spec, config, credentials, simulate, args.verbose)
+
+
+def run_spec(
+    spec: RunSpec, config: Config, credentials: Credentials, simulate: str | None, verbose: bool
+) -> int:
+    """Execute ``spec`` with a log and a console, print the summary; the exit code."""
+    summary = anyio.run(_run, spec, config, credentials, simulate, verbose)
     print_summary(summary)
     return summary.exit_code
+
+
+def batch_choices(args: argparse.Namespace, config: Config) -> BatchChoices:
+    """The batch-wide choices given on the command line (validated; see ``records.BatchChoices``).
+    A window or ``--until`` is read in ``--time-zone`` (default: this machine's zone)."""
+    window = _window(args)
+    zone = None
+    if window is not None:
+        zone = window.zone
+    notify = getattr(args, "notify", None)
+    if notify is None and config.notify.url is not None:
+        notify = NOTIFY_FROM_CONFIG
+    return BatchChoices(
+        canary=_positive(args.canary, "--canary"),
+        halt_after=_halt_after(args.halt_after),
+        max_renders=_positive(args.max_renders, "--max-renders"),
+        window=args.window if window is not None and window.start is not None else None,
+        until=args.until if window is not None and window.start is None else None,
+        time_zone=zone,
+        at_window_end=args.at_window_end if args.at_window_end != "finish" else None,
+        check_quota=bool(args.check_quota),
+        rerender_changed=bool(args.rerender_changed),
+        notify=notify_source(notify),
+    )
 
 
 def resume_command(args: argparse.Namespace) -> int:
@@ -133,9 +166,9 @@ def validate_command(
     name = report.read_as or manifest
     if report.ok:
         print(f"{name}: {report.rows} rows, no problems")
-        return 0
+        return ExitCode.OK
     print(f"{name}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
-    return 2
+    return ExitCode.USAGE
 
 
 def changed_rows(
@@ -162,42 +195,37 @@ def changed_rows(
 
 
 def report_command(run_dir: Path) -> int:
+    """``results.csv`` and ``report.html`` of a run directory, from its ledger."""
+    state = read_ledger(run_dir)
+    first = _run_record(state)
+    rows = manifest_rows(
+        Path(first.manifest or ""),
+        Path(first.template) if first.template else None,
+        first.flow or "template",
+        ManifestOptions.from_record(first.manifest_options),
+    )
+    try:
+        return write_batch_report(run_dir, BatchSnapshot(rows=rows, state=state), str(run_dir))
+    finally:
+        state.rows.close()
+
+
+def write_batch_report(out_dir: Path, snapshot: BatchSnapshot, batch_ref: str) -> int:
+    """Write ``OUT_DIR/results.csv`` and ``OUT_DIR/report.html`` (with its posters) from a
+    batch's read side, print where, and return 0 when every row is done, else 1."""
     from orchestrator.report.page import write_report
     from orchestrator.run.canary import approval_line, held_back, read_record
 
-    state = read_ledger(run_dir)
-    first = _run_record(state)
-    template = first.template
-    manifest = Path(first.manifest or "")
-    flow = first.flow or "template"
-    try:
-        path, counts, _ = write_results(
-            run_dir,
-            manifest,
-            Path(template) if template else None,
-            state,
-            flow,
-            ManifestOptions.from_record(first.manifest_options),
-        )
-        canary = read_record(state)
-        notice = None
-        if canary.waiting and canary.rows is not None:
-            rest = held_back(canary.rows, counts, state)
-            notice = approval_line(run_dir, len(canary.rows), rest) if rest else None
-        info = write_report(
-            run_dir,
-            manifest,
-            Path(template) if template else None,
-            state,
-            flow,
-            notice=notice,
-            options=ManifestOptions.from_record(first.manifest_options),
-        )
-    finally:
-        state.rows.close()
+    path, counts, _ = write_results(out_dir, snapshot.rows, snapshot.state)
+    canary = read_record(snapshot.state)
+    notice = None
+    if canary.waiting and canary.rows is not None:
+        rest = held_back(canary.rows, counts, snapshot.state)
+        notice = approval_line(out_dir, len(canary.rows), rest, batch_ref) if rest else None
+    info = write_report(out_dir, snapshot.rows, snapshot.state, notice=notice)
     print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     print(f"{info.path}: {info.posters} poster frame(s)")
-    return 0 if set(counts) <= {"done"} else 1
+    return ExitCode.OK if set(counts) <= {"done"} else ExitCode.NOT_ALL_DONE
 
 
 def status_command(run_dir: Path, *, as_json: bool = False, watch_s: float | None = None) -> int:
@@ -251,9 +279,17 @@ def doctor_command(config_path: Path | None, simulate: str | None) -> int:
     failed = [f for f in findings if f.verdict == "fail"]
     if failed:
         print(f"{len(failed)} problem(s) to fix before a run; see 'fix:' above")
-        return 2
+        return ExitCode.USAGE
     print("ready: every check passed")
-    return 0
+    return ExitCode.OK
+
+
+def _halt_after(text: str | None) -> str | None:
+    """``--halt-after``, checked (``HaltPolicy.parse`` says what is wrong) and kept as given."""
+    if not text:
+        return None
+    HaltPolicy.parse(text)
+    return text.strip()
 
 
 def _positive(value: int | None, option: str) -> int | None:
@@ -265,11 +301,12 @@ def _positive(value: int | None, option: str) -> int | None:
 def _window(args: argparse.Namespace) -> Window | None:
     if args.window and args.until:
         raise UserError("give either --window or --until, not both")
+    zone = getattr(args, "time_zone", None) or local_zone_name()
     if args.window:
-        return Window.parse(args.window)
+        return Window.parse(args.window, zone=zone)
     if args.until:
-        window = Window.parse(args.until, option="--until")
-        now = local_time(RealClock())
+        window = Window.parse(args.until, option="--until", zone=zone)
+        now = window.now(RealClock())
         left_s = window.seconds_left(now)
         if window.end < now.time() and left_s > UNTIL_MAX_AHEAD_H * 3600:
             means = now + dt.timedelta(seconds=left_s)
@@ -297,7 +334,7 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     run = config.run
     if args.rerender_ambiguous:
         run = run.model_copy(update={"rerender_ambiguous": True})
-    if args.rerender_changed:
+    if getattr(args, "rerender_changed", False):
         run = run.model_copy(update={"rerender_changed": True})
     if args.direct:
         run = run.model_copy(update={"route": "direct"})
@@ -305,10 +342,9 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     if args.webhook:
         webhook = webhook.model_copy(update={"enabled": True})
     notify = config.notify
-    if args.notify:
-        if not args.notify.startswith(("http://", "https://")):
-            raise UserError("--notify must be an http:// or https:// URL")
-        notify = notify.model_copy(update={"url": SecretStr(args.notify)})
+    given = getattr(args, "notify", None)
+    if given and notify_source(given) == NOTIFY_FROM_CONFIG and given != NOTIFY_FROM_CONFIG:
+        notify = notify.model_copy(update={"url": SecretStr(given)})  # this process's own URL
     return config.model_copy(
         update={"limits": limits, "run": run, "webhook": webhook, "notify": notify}
     )

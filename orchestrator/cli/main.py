@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator import __version__
-from orchestrator.errors import UserError
+from orchestrator.errors import ExitCode, UserError
 from orchestrator.input import flows
 
 MANIFEST_HELP = (
@@ -27,11 +27,7 @@ PROFILES_HELP = (
     "a few percent), test (milliseconds, no limits)"
 )
 
-EXIT_OK = 0
-EXIT_ROWS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_AWAITING_APPROVAL = 3
-EXIT_INTERRUPTED = 130
+EXIT_AWAITING_APPROVAL = ExitCode.AWAITING_APPROVAL
 
 EPILOG = """exit codes: 0 every row done; 1 some rows failed, ambiguous or pending;
 2 bad usage or input (nothing sent); 3 the canary is rendered and the rest waits for
@@ -116,7 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="approve the canary in RUN_DIR and render the rest of the batch",
         epilog=EPILOG,
     )
-    approve.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    approve.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", nargs="?", help=RUN_DIR_HELP + " (or --ledger)"
+    )
+    _add_ledger_options(approve, config=False)  # the run options have --config
+    approve.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        default=Path("runs/worker"),
+        help="with --ledger: where this process writes videos and its log, as a worker",
+    )
     _add_run_options(approve)
     approve.set_defaults(func=_cmd_approve)
 
@@ -186,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--name", metavar="NAME", help="the batch's name (default: MANIFEST's)")
     _add_ledger_options(submit, batch=False)
     _add_manifest_options(submit)
+    _add_choice_options(submit)
     submit.set_defaults(func=_cmd_submit)
 
     worker = sub.add_parser(
@@ -203,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ledger_options(worker, config=False)  # the run options have --config
     _add_run_options(worker)
     worker.set_defaults(func=_cmd_worker)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="create or upgrade a shared ledger's schema (PostgreSQL): the one command that "
+        "changes it",
+    )
+    _add_ledger_options(migrate, batch=False)
+    migrate.set_defaults(func=_cmd_migrate)
 
     add_sim_parser(sub)
     return parser
@@ -257,6 +272,7 @@ def _add_manifest_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """What one process does (settings of its own) and the batch-wide choices."""
     p.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML settings (config.example.toml)"
     )
@@ -272,7 +288,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--retry-failed",
         action="store_true",
-        help="also retry rows that failed permanently in an earlier run",
+        help="also retry rows that failed permanently before now (each once; recorded in the "
+        "ledger, so on a shared batch every worker takes them)",
     )
     p.add_argument(
         "--rerender-ambiguous",
@@ -286,70 +303,89 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "(POST /v2/video/storyboard/render), no preview: half the API requests",
     )
     p.add_argument(
-        "--rerender-changed",
-        action="store_true",
-        help="render again rows whose values changed since their video was made, under a new "
-        "file name (NAME-v2.mp4...); without it such rows keep their video and old values",
-    )
-    p.add_argument(
         "--webhook",
         action="store_true",
         help="let Pictory call a local receiver when jobs finish instead of polling "
         "(set [webhook] public_url when Pictory cannot reach this machine)",
     )
     p.add_argument(
+        "--approve",
+        action="store_true",
+        help="approve the canary recorded in the batch's ledger and render the rest",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="print every event")
+    _add_choice_options(p)
+
+
+def _add_choice_options(p: argparse.ArgumentParser) -> None:
+    """The batch-wide choices: recorded in the ledger by the session that states them (a run,
+    or ``submit`` for a shared batch, whose workers obey them)."""
+    group = p.add_argument_group(
+        "batch-wide choices",
+        "recorded in the batch's ledger: a run directory's session states its own; a shared "
+        "batch's are stated once by `orchestrator submit`, and a worker given a different one "
+        "is refused",
+    )
+    group.add_argument(
+        "--rerender-changed",
+        action="store_true",
+        help="render again rows whose values changed since their video was made, under a new "
+        "file name (NAME-v2.mp4...); without it such rows keep their video and old values",
+    )
+    group.add_argument(
         "--halt-after",
         metavar="N|P%",
         help="stop admitting rows after N failed rows, or once P%% of finished rows "
         "failed (the batch is probably broken)",
     )
-    p.add_argument(
+    group.add_argument(
         "--max-renders",
         type=int,
         metavar="N",
-        help="send at most N render requests in this run (a spend cap)",
+        help="send at most N render requests per session (a run, or each worker): a spend cap",
     )
-    p.add_argument(
+    group.add_argument(
         "--until",
         metavar="HH:MM",
         help="start no row that would not finish by this time of day (HH:MM:SS also works)",
     )
-    p.add_argument(
+    group.add_argument(
         "--window",
         metavar="HH:MM-HH:MM",
         help="start rows only inside this daily window (waits for it to open; HH:MM:SS too)",
     )
-    p.add_argument(
+    group.add_argument(
+        "--time-zone",
+        metavar="ZONE",
+        help="the IANA time zone of --window and --until, e.g. America/New_York (default: "
+        "this machine's); recorded, so workers in other zones agree",
+    )
+    group.add_argument(
         "--at-window-end",
         choices=["finish", "stop"],
         default="finish",
         help="when the window closes: let in-flight rows finish (default) or stop "
         "them and leave them for the next resume",
     )
-    p.add_argument(
+    group.add_argument(
         "--check-quota",
         action="store_true",
         help="read the account's video-minute quota first and refuse a batch that cannot fit",
     )
-    p.add_argument(
+    group.add_argument(
         "--canary",
         type=int,
         metavar="N",
         help="render only N rows (spread over the templates and flows), write the report and "
-        "stop with exit code 3 until `orchestrator approve RUN_DIR`",
+        "stop with exit code 3 until `orchestrator approve RUN_DIR` (or --ledger URL)",
     )
-    p.add_argument(
-        "--approve",
-        action="store_true",
-        help="approve the canary recorded in the run directory and render the rest",
-    )
-    p.add_argument(
+    group.add_argument(
         "--notify",
-        metavar="URL",
-        help="POST a JSON summary (Slack-compatible) here when the run ends, halts or waits "
-        "for approval (or [notify] url)",
+        metavar="URL|env:NAME|config",
+        help="POST a JSON summary (Slack-compatible) when the session ends, halts or waits for "
+        "approval: to URL, to the URL in environment variable NAME, or to [notify] url. The "
+        "ledger records only where the URL comes from (a shared batch needs env:NAME or config)",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="print every event")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -366,8 +402,13 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:
+    if args.ledger:
+        from orchestrator.cli.shared import approve_command as approve_shared
+
+        return approve_shared(args)
     from orchestrator.cli.commands import approve_command
 
+    _needs_run_dir(args)
     return approve_command(args)
 
 
@@ -389,6 +430,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from orchestrator.cli.shared import worker_command
 
     return worker_command(args)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from orchestrator.cli.migrate import migrate_command
+
+    return migrate_command(args)
 
 
 def _needs_run_dir(args: argparse.Namespace) -> Path:
@@ -433,8 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         for line in getattr(exc, "lines", []):
             print(f"  {line}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         print("orchestrator: interrupted; run the same command again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     return code

@@ -1,37 +1,46 @@
-"""The shared ledger's commands: ``submit``, ``worker``, and ``status``/``report`` with
-``--ledger URL``. Like ``commands``: parsed arguments in, exit code out."""
+"""The shared ledger's commands: ``submit``, ``worker``, and ``approve``/``status``/``report``
+with ``--ledger URL``. Like ``commands``: parsed arguments in, exit code out. A worker is the
+same ``execute`` as a local run, on the shared ledger."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from orchestrator.api.simulated import target
-from orchestrator.cli.commands import apply_overrides, manifest_options
-from orchestrator.config import Config, ledger_password, load_config, load_credentials
-from orchestrator.errors import ConfigError, RunDirError, UserError, ValidationFailed
-from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
+from orchestrator.cli.commands import (
+    apply_overrides,
+    batch_choices,
+    manifest_options,
+    run_spec,
+    write_batch_report,
+)
+from orchestrator.config import Config, load_config, load_credentials
+from orchestrator.errors import ConfigError, ExitCode, UserError, ValidationFailed
+from orchestrator.input.rows import manifest_rows
 from orchestrator.input.validate import validate_manifest
-from orchestrator.ledger.pg.batches import BatchView, batch_rows, batch_view, submit_batch
-from orchestrator.ledger.pg.schema import connect, database_lost, safe_url
-from orchestrator.ledger.records import RunStarted
-from orchestrator.report.console import console_sink
-from orchestrator.report.results import write_listed_results
+from orchestrator.ledger.pg.batches import BatchView, batch_view, find_batch, submit_batch
+from orchestrator.ledger.pg.pool import open_pool
+from orchestrator.ledger.pg.schema import database_lost, safe_url, schema_change
+from orchestrator.ledger.records import CanaryChosen, Event, RunStarted
+from orchestrator.report.status import status as status_of
+from orchestrator.run.canary import select_rows
 from orchestrator.run.end import say
-from orchestrator.run.execute import MAX_PROBLEMS_SHOWN, VIDEOS_DIR
-from orchestrator.run.worker import WorkerSpec, WorkerSummary, execute_worker
+from orchestrator.run.execute import MAX_PROBLEMS_SHOWN, RunSpec
 
 if TYPE_CHECKING:
     import asyncpg
 
 T = TypeVar("T")
+
+EXIT_NOT_ALL_DONE = ExitCode.NOT_ALL_DONE
+"""A worker that lost its database: its rows are not all done (README "Exit codes")."""
 
 
 def _config(args: argparse.Namespace) -> tuple[Config, str]:
@@ -45,34 +54,28 @@ def _config(args: argparse.Namespace) -> tuple[Config, str]:
     return config, url
 
 
-@asynccontextmanager
-async def _pool(config: Config, url: str) -> AsyncIterator[asyncpg.Pool]:
-    password = ledger_password()
-    pool = await connect(
-        url,
-        password.get_secret_value() if password else None,
-        max_connections=config.ledger.max_connections,
-    )
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
 def _with_pool(config: Config, url: str, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with _pool(config, url) as pool:
+        async with open_pool(url, max_connections=config.ledger.max_connections) as pool:
             return await work(pool)
 
     return anyio.run(main)
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    """Validate the manifest, then create the batch (rows, templates, run record) in one go."""
+    """Validate the manifest, then create the batch (rows, templates, run record, its batch-wide
+    choices and canary) in one go."""
     config, url = _config(args)
     options = manifest_options(args)
     manifest: Path = args.manifest
     template: Path | None = args.template
+    choices = batch_choices(args, config)
+    if args.notify and args.notify.startswith(("http://", "https://")):
+        raise UserError(
+            "--notify URL: a shared batch records where its notification URL comes from, never "
+            "the URL itself (it is a secret): pass --notify env:NAME (each worker reads the "
+            "variable NAME) or --notify config (each worker's [notify] url)"
+        )
     report = validate_manifest(manifest, template, args.flow, options)
     if not report.ok:
         raise ValidationFailed(
@@ -86,71 +89,64 @@ def submit_command(args: argparse.Namespace) -> int:
         manifest_options=options.recorded(),
         config=config.public_dict(),
     )
+    events: list[Event] = [choices]
+    if choices.canary is not None:
+        rows = manifest_rows(manifest, template, args.flow, options)
+        events.append(CanaryChosen(size=choices.canary, rows=select_rows(rows, choices.canary)))
     name = args.name or manifest.stem
+    now_s = _wall_s()
     done = _with_pool(
         config,
         url,
-        lambda pool: submit_batch(pool, name, record, manifest, template, args.flow, options),
+        lambda pool: submit_batch(
+            pool,
+            name,
+            record,
+            manifest,
+            template,
+            args.flow,
+            options,
+            now_s=now_s,
+            batch_events=events,
+        ),
     )
     note = f" ({done.duplicates} repeated row(s) kept once)" if done.duplicates else ""
-    say(
-        f"batch {done.name!r}: {done.rows} rows{note} in {safe_url(url)}\n"
+    lines = [f"batch {done.name!r}: {done.rows} rows{note} in {safe_url(url)}"]
+    if choices.window or choices.until:
+        lines.append(f"window: {choices.window or 'until ' + str(choices.until)} "
+                     f"({choices.time_zone or 'each worker’s local time'})")  # fmt: skip
+    if choices.canary is not None:
+        lines.append(f"canary: {choices.canary} row(s) first; the rest waits for approval")
+    lines.append(
         f"next: orchestrator worker --ledger {safe_url(url)} --batch {done.name} --out DIR "
         "(on as many machines as you like)"
     )
+    say("\n".join(lines))
     return 0
 
 
-WORKER_UNSUPPORTED = (
-    "retry_failed",
-    "rerender_changed",
-    "halt_after",
-    "until",
-    "window",
-    "check_quota",
-    "canary",
-    "approve",
-    "notify",
-)
-"""Run options a worker does not honour yet: refused by name, never silently ignored."""
-
-
-EXIT_NOT_ALL_DONE = 1
-"""A worker that lost its database: its rows are not all done (README "Exit codes")."""
-
-
 def worker_command(args: argparse.Namespace) -> int:
-    for name in WORKER_UNSUPPORTED:
-        if getattr(args, name, None):
-            option = "--" + name.replace("_", "-")
-            raise UserError(f"`orchestrator worker` does not support {option} yet")
-    if args.at_window_end != "finish":
-        raise UserError("`orchestrator worker` does not support --at-window-end yet")
+    """Claim and render rows of a shared batch: ``execute`` on the shared ledger."""
     config, url = _config(args)
     config = apply_overrides(config, args)
     simulate: str | None = args.simulate
     credentials = load_credentials(required=simulate is None)
-    out: Path = args.out
+    spec = RunSpec(
+        run_dir=args.out,
+        ledger_url=url,
+        batch=args.batch,
+        choices=replace(batch_choices(args, config), time_zone=None),
+        retry_failed=args.retry_failed,
+        approve=args.approve,
+        canary_required=getattr(args, "canary_required", False),
+    )
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunDirError(f"{out}: cannot write there ({exc.strerror}); choose --out") from exc
-    secrets = credentials.secrets()
-    log = JsonlLogSink(out / LOG_NAME, secrets)
-    display = console_sink(secrets=secrets, verbose=args.verbose)
-    sink = FanoutSink(log, display)
-    spec = WorkerSpec(out=out, batch=args.batch, max_renders=args.max_renders)
-
-    async def main() -> int:
-        async with _pool(config, url) as pool, target(config, simulate) as effective:
-            summary = await execute_worker(pool, url, spec, effective, credentials, sink=sink)
-        display.close()
-        _print_worker_summary(summary, url)
-        return summary.exit_code
-
-    try:
-        return anyio.run(main)
+        return run_spec(spec, config, credentials, simulate, args.verbose)
     except BaseException as exc:
+        changed = schema_change(exc)
+        if changed is not None:  # `orchestrator migrate` ran under this worker
+            print(f"orchestrator: error: {changed}", file=sys.stderr)
+            return EXIT_NOT_ALL_DONE
         lost = database_lost(exc)
         if lost is None:
             raise
@@ -161,50 +157,28 @@ def worker_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_NOT_ALL_DONE
-    finally:
-        display.close()
-        log.close()
 
 
-def _print_worker_summary(summary: WorkerSummary, url: str) -> None:
-    """This worker's share and the batch's state on stdout, and what to run next."""
-    counts = summary.counts
-    total = sum(counts.values())
-    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
-    where = safe_url(url)
-    lines = [
-        f"worker {summary.worker_id}: {summary.started} row(s) worked on "
-        f"({summary.taken_over} taken over from a stopped worker) in {summary.elapsed_s:.1f} s, "
-        f"{summary.requests} API requests; videos in {summary.run_dir / VIDEOS_DIR}",
-        f"batch: {total} rows: " + ", ".join(parts),
-    ]
-    if summary.interrupted:
-        lines.append("stopped: interrupted; its rows go to the next worker that claims them")
-    elif summary.stop_reason:
-        lines.append(f"stopped: {summary.stop_reason}")
-    if counts.get("pending"):
-        lines.append(f"next: orchestrator status --ledger {where} (other workers hold the rest)")
-    elif counts.get("ambiguous"):
-        lines.append(
-            f"next: orchestrator worker --ledger {where} --rerender-ambiguous "
-            "(may bill twice; see README 'Delivery contract')"
-        )
-    else:
-        lines.append(f"next: orchestrator report DIR --ledger {where} (writes DIR/results.csv)")
-    say("\n".join(lines))
+def approve_command(args: argparse.Namespace) -> int:
+    """``approve --ledger URL``: record the approval of the shared batch's canary, then work its
+    rows as a worker (other workers started from now on render the rest too)."""
+    args.approve = True
+    args.canary_required = True
+    return worker_command(args)
 
 
 def ledger_status_command(args: argparse.Namespace) -> int:
     """A shared batch's rows by state and its live workers; with ``--watch S``, again every S
-    seconds while rows are pending; ``--json``: one object per report."""
+    seconds while rows are pending; ``--json``: one object per report (the same keys as a run
+    directory's, and the batch's workers)."""
     config, url = _config(args)
 
     async def main() -> None:
-        async with _pool(config, url) as pool:
+        async with open_pool(url, max_connections=config.ledger.max_connections) as pool:
             while True:
                 view = await batch_view(pool, args.batch)
                 if args.json:
-                    say(json.dumps(_view_dict(view)))
+                    say(json.dumps(await _view_dict(pool, view, url)))
                 else:
                     say("\n".join(_view_lines(view, url)))
                 if args.watch is None or not view.counts.get("pending"):
@@ -215,10 +189,20 @@ def ledger_status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _view_dict(view: BatchView) -> dict[str, object]:
+async def _view_dict(pool: asyncpg.Pool, view: BatchView, url: str) -> dict[str, object]:
+    from orchestrator.ledger.pg.batches import batch_rows
+
+    listed, state = await batch_rows(pool, view.batch_id)
+    try:
+        report = status_of(None, state, len(listed), live=bool(view.workers))
+        common = report.as_dict()
+    finally:
+        state.rows.close()
+    common["next"] = report.next_command(f"--ledger {safe_url(url)} --batch {view.name}")
     return {
+        **common,
         "batch": view.name,
-        "rows": dict(view.counts),
+        "rows_by_status": dict(view.counts),
         "workers": view.workers,
         "rows_of_stopped_workers": view.expired,
         "rows_taken_over": view.taken_over,
@@ -239,18 +223,28 @@ def _view_lines(view: BatchView, url: str) -> list[str]:
 
 
 def ledger_report_command(args: argparse.Namespace) -> int:
+    """``DIR/results.csv`` and ``DIR/report.html`` of a shared batch (posters from the videos
+    under ``DIR``, where workers given ``--out DIR`` wrote them)."""
     config, url = _config(args)
     out: Path = args.run_dir or Path(".")
 
-    async def work(pool: asyncpg.Pool) -> tuple[Path, int, int]:
-        view = await batch_view(pool, args.batch)
-        rows, state = await batch_rows(pool, view.batch_id)
-        try:
-            path = await anyio.to_thread.run_sync(write_listed_results, out, rows, state)
-        finally:
-            state.rows.close()
-        return path, view.counts.get("done", 0), sum(view.counts.values())
+    async def work(pool: asyncpg.Pool) -> int:
+        from orchestrator.ledger.pg.batches import batch_snapshot
 
-    path, done, total = _with_pool(config, url, work)
-    say(f"{path}: {done} of {total} rows done")
-    return 0 if done == total else 1
+        async with pool.acquire() as conn:
+            batch_id = await find_batch(conn, args.batch, safe_url(url))
+        name = (await batch_view(pool, batch_id=batch_id)).name
+        snapshot = await batch_snapshot(pool, batch_id)
+        try:
+            ref = f"--ledger {safe_url(url)} --batch {name}"
+            return await anyio.to_thread.run_sync(write_batch_report, out, snapshot, ref)
+        finally:
+            snapshot.close()
+
+    return _with_pool(config, url, work)
+
+
+def _wall_s() -> float:
+    from orchestrator.clock import RealClock
+
+    return RealClock().wall_s()

@@ -7,7 +7,7 @@ row's identity is computed one way only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -129,3 +129,25 @@ def iter_row_jobs(
                 manifest=manifest,
             ),
         )
+
+
+RowLister = Callable[[], Iterator[RowJob]]
+"""Every row of a batch in manifest order, anew at each call (the read side's row listing)."""
+
+
+def manifest_rows(
+    manifest: Path,
+    default_template: Path | None,
+    default_flow: str = "template",
+    options: ManifestOptions = DEFAULT_OPTIONS,
+) -> RowLister:
+    """The rows of ``manifest`` as a ``RowLister`` (templates loaded once per listing)."""
+
+    def rows() -> Iterator[RowJob]:
+        cache = TemplateCache()
+        return (
+            job
+            for _, job in iter_row_jobs(manifest, default_template, cache, default_flow, options)
+        )
+
+    return rows

@@ -7,7 +7,9 @@ Events and their stored form: ``orchestrator.ledger.records``.
 
 A torn last line (the process died mid-write) is dropped on open. Any other line that is not a
 ledger event is an error naming the line: the file is only ever written by us, so such a line
-means it was edited or damaged, and guessing could render a video twice.
+means it was edited or damaged, and guessing could render a video twice. A line a newer
+orchestrator wrote (an event kind this version does not know, a ``run`` record of a newer
+format) is refused the same way, naming the line and both formats (``records.newer_ledger``).
 """
 
 from __future__ import annotations
@@ -24,10 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from orchestrator.errors import DamagedRecord, RunDirError
+from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError
 from orchestrator.input.rows import RowJob
-from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import Event, RunStarted, decode, encode
+from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
+from orchestrator.ledger.records import (
+    UNNUMBERED_FORMAT,
+    Event,
+    RetryFailed,
+    RunStarted,
+    decode,
+    encode,
+    newer_ledger,
+)
 
 if TYPE_CHECKING:
     from orchestrator.clock import Clock
@@ -43,36 +53,38 @@ RowSource = Callable[[], Iterator[RowJob]]
 """The batch's rows in manifest order (``rows.iter_row_jobs`` over the run's manifest)."""
 
 
+def _no_rows() -> Iterator[RowJob]:
+    return iter(())
+
+
 def read_events(path: Path) -> Iterator[tuple[int, Event]]:
-    """Yield ``(line_number, event)``; drop a torn last line; raise on damage elsewhere; skip
-    events of kinds this version does not know."""
+    """Yield ``(line_number, event)``; drop a torn last line; raise ``RunDirError`` naming the
+    line on damage elsewhere, and on a line a newer orchestrator wrote."""
     with path.open("rb") as f:
         pending: tuple[int, bytes] | None = None
         for number, raw in enumerate(f, start=1):
             if pending is not None:
-                event = _decode(path, *pending)
-                if event is not None:
-                    yield pending[0], event
+                yield pending[0], _decode(path, *pending)
             pending = (number, raw)
         if pending is not None:
             number, raw = pending
             if not raw.endswith(b"\n"):
                 return  # torn by a crash mid-write: the event was never acknowledged
-            event = _decode(path, number, raw)
-            if event is not None:
-                yield number, event
+            yield number, _decode(path, number, raw)
 
 
 _JSON = json.JSONDecoder()
 
 
-def _decode(path: Path, number: int, raw: bytes) -> Event | None:
+def _decode(path: Path, number: int, raw: bytes) -> Event:
     try:
         record: object = _JSON.decode(raw.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError too
         record = None
     try:
         return decode(record)
+    except NewerRecord as exc:
+        raise newer_ledger(f"{path}:{number}", exc, _declared_format(path, number)) from None
     except DamagedRecord as exc:
         what = (
             f"field {exc.field!r} of this {exc.kind!r} event is missing or of the wrong type"
@@ -82,6 +94,22 @@ def _decode(path: Path, number: int, raw: bytes) -> Event | None:
         raise RunDirError(
             f"{path}:{number}: {what} (the file was edited or damaged). {_DAMAGED_HINT}"
         ) from None
+
+
+def _declared_format(path: Path, before: int) -> int:
+    """The newest format the ``run`` records above line ``before`` declare (read again only to
+    word a refusal, so the replay itself never looks)."""
+    declared = UNNUMBERED_FORMAT
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if number >= before:
+                break
+            if b'"run"' in raw:
+                with contextlib.suppress(ValueError):  # DamagedRecord, NewerRecord: not here
+                    event = decode(_JSON.decode(raw.decode("utf-8")))
+                    if isinstance(event, RunStarted):
+                        declared = max(declared, event.format)
+    return declared
 
 
 def replay(path: Path) -> LedgerState:
@@ -173,11 +201,24 @@ class FileLedger:
     def location(self) -> str:
         return str(self.path)
 
-    async def rows_to_work_on(self) -> AsyncIterator[RowJob]:
+    async def rows_to_work_on(self, only: frozenset[str] | None = None) -> AsyncIterator[RowJob]:
         if self._rows is None:
             return
         for job in self._rows():
-            yield job
+            if only is None or job.row_id in only:
+                yield job
+
+    worker_id: str | None = None
+    taken_over: list[tuple[str, str]] = []  # noqa: RUF012 (never written: one process, no takeover)
+
+    def shared_limits(self, *, interval_s: float, max_renders: int) -> SharedLimits | None:
+        return None  # a run directory has one process at a time: its own limits are the account's
+
+    async def snapshot(self) -> BatchSnapshot:
+        return BatchSnapshot(rows=self._rows or _no_rows, state=self._state)
+
+    async def retry_failed(self) -> None:
+        await self.append(RetryFailed())
 
     def release(self, row_id: str) -> None:
         self._state.rows.release(row_id)

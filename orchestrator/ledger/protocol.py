@@ -14,14 +14,15 @@ intent durable before the render is sent) holds for every implementation:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from orchestrator.input.rows import RowJob
 from orchestrator.ledger.records import (
     Ambiguous,
     AuxJob,
+    BatchChoices,
     CanaryApproved,
     CanaryChosen,
     Downloaded,
@@ -34,6 +35,7 @@ from orchestrator.ledger.records import (
     RenderReady,
     RenderRefused,
     Retry,
+    RetryFailed,
     RowAdmitted,
     RowEvent,
     RunStarted,
@@ -89,6 +91,10 @@ class LedgerState:
     rows: RowStore = field(default_factory=RowStore)
     canary_rows: frozenset[str] | None = None
     canary_approved: bool = False
+    retry_round_at: float | None = None
+    """When ``--retry-failed`` was last recorded: failures older than it may be tried again."""
+    choices: BatchChoices = field(default_factory=BatchChoices)
+    """The batch-wide choices the latest session stated (see ``records.BatchChoices``)."""
     sessions: Sessions = field(default_factory=Sessions)
     recent_done: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_DONE_MAX))
     """``ts`` of the latest downloads (at most ``RECENT_DONE_MAX``) within ``RECENT_DONE_S`` of
@@ -102,6 +108,14 @@ class LedgerState:
     @property
     def canary_waiting(self) -> bool:
         return self.canary_rows is not None and not self.canary_approved
+
+    def may_retry(self, state: RowState) -> bool:
+        """Whether a failed row is to be tried again: its failure predates ``--retry-failed``."""
+        return (
+            state.failed_at is not None
+            and self.retry_round_at is not None
+            and state.failed_at <= self.retry_round_at
+        )
 
     def row(self, row_id: str) -> RowState:
         """The row's live state (see ``row_state.RowStore.take``)."""
@@ -130,6 +144,10 @@ class LedgerState:
             self.canary_rows = frozenset(event.rows)
         elif isinstance(event, CanaryApproved):
             self.canary_approved = True
+        elif isinstance(event, BatchChoices):
+            self.choices = event
+        elif isinstance(event, RetryFailed):
+            self.retry_round_at = event.ts
 
     def _apply_row(self, state: RowState, event: RowEvent) -> None:
         match event:
@@ -174,6 +192,7 @@ class LedgerState:
                 state.fail_kind = event.kind
                 state.fail_message = event.message
                 state.fail_permanent = event.permanent
+                state.failed_at = event.ts
             case Ambiguous():
                 state.status = "ambiguous"
                 state.fail_stage = event.stage
@@ -189,6 +208,32 @@ class LedgerState:
         recent.append(ts)
         while recent and recent[0] < ts - RECENT_DONE_S:
             recent.popleft()
+
+
+@dataclass
+class BatchSnapshot:
+    """A batch as the read side sees it: ``rows()`` lists every row in manifest order (anew at
+    each call; only ``row_id``, ``line``, ``variables``, ``flow`` and ``output_name`` are
+    meaningful), ``state`` holds every row's state, ``total`` counts the rows when known."""
+
+    rows: Callable[[], Iterator[RowJob]]
+    state: LedgerState
+    total: int | None = None
+    owns_state: bool = False
+    """Whether ``close`` closes ``state`` (a fresh fold; not the open ledger's own)."""
+
+    def close(self) -> None:
+        if self.owns_state:
+            self.state.rows.close()
+
+
+@dataclass(frozen=True)
+class SharedLimits:
+    """An account's limits shared with the other processes working a batch: request turns (an
+    ``api.limits.SharedRate``) and render slots (a ``run.stages.base.RenderSlots``)."""
+
+    rate: Any
+    renders: Any
 
 
 class Ledger(Protocol):
@@ -209,10 +254,36 @@ class Ledger(Protocol):
         at once."""
         ...
 
-    def rows_to_work_on(self) -> AsyncIterator[RowJob]:
+    def rows_to_work_on(self, only: frozenset[str] | None = None) -> AsyncIterator[RowJob]:
         """The batch's rows this process may work on, in order (rows already done included:
-        the caller decides what to skip). The file ledger reads its run's manifest; a shared
-        ledger yields the rows it claims for this worker."""
+        the caller decides what to skip); ``only``: just these (a canary waiting for approval).
+        The file ledger reads its run's manifest; a shared ledger yields the rows it claims for
+        this worker."""
+        ...
+
+    @property
+    def worker_id(self) -> str | None:
+        """This process's name among the batch's workers (None: it works alone)."""
+        ...
+
+    @property
+    def taken_over(self) -> list[tuple[str, str]]:
+        """``(row, previous owner)`` of every row this process took from a stopped one."""
+        ...
+
+    def shared_limits(self, *, interval_s: float, max_renders: int) -> SharedLimits | None:
+        """The account's turns (``interval_s`` apart) and ``max_renders`` render slots, shared
+        with the other processes on this batch; None when this process works alone."""
+        ...
+
+    async def snapshot(self) -> BatchSnapshot:
+        """The read side: every row of the batch in manifest order and every row's state, for
+        results, the report and status. Close it when done."""
+        ...
+
+    async def retry_failed(self) -> None:
+        """Record ``--retry-failed``: every row that failed before now may be tried again, once,
+        by whichever process works it next (``LedgerState.may_retry``)."""
         ...
 
     def release(self, row_id: str) -> None:

@@ -3,13 +3,16 @@
 Each event is a frozen dataclass whose ``name`` is the ``e`` of its stored form. ``encode`` and
 ``decode`` are the one serialiser: a JSON object ``{"e": name, "ts": seconds since the epoch,
 field: value...}``, fields that are None left out. ``decode`` checks every field it reads against
-its declared type, so a damaged record is refused by name instead of folding into a wrong state;
-a record of an unknown kind decodes to None and is ignored (an older version reading a newer
-ledger). The events and what each means:
+its declared type, so a damaged record is refused by name instead of folding into a wrong state.
+A record this version cannot read because a newer one wrote it (a kind it does not know, a ``run``
+record of a newer ``format``) raises ``NewerRecord``, never skipped: the ledger that read it
+refuses the whole ledger by name (``newer_ledger``), since an older version guessing at a newer
+ledger could render a video twice. The events and what each means:
 
 ===================  ==========================================================================
-``run``              a run session began: ``session``, ``manifest``, ``manifest_sha256``,
-                     ``template``, ``flow``, ``manifest_options``, ``config`` (no secrets)
+``run``              a run session began: ``format`` (see below), ``session``, ``manifest``,
+                     ``manifest_sha256``, ``template``, ``flow``, ``manifest_options``,
+                     ``config`` (no secrets)
 ``template``         a template was uploaded: ``sha256`` (of the .pictai bytes), ``template_id``
 ``row``              a row was admitted: ``row`` (identity), ``line``, ``output``, ``flow``
 ``uploaded``         a row's source video is where the API can read it: ``row``, ``url``,
@@ -30,7 +33,32 @@ ledger). The events and what each means:
                      ``reason``, ``output`` (a new file name, after its values changed)
 ``canary``           the canary's rows were chosen: ``size``, ``rows``
 ``approved``         a person approved the canary: ``rows``
+``retry_failed``     ``--retry-failed`` was given: rows that failed before it are tried again,
+                     once
+``choices``          the batch-wide choices of a session (``BatchChoices``): ``canary``,
+                     ``halt_after``, ``max_renders``, ``window``, ``until``, ``time_zone``,
+                     ``at_window_end``, ``check_quota``, ``rerender_changed``, ``notify`` (where
+                     the URL comes from, never the URL)
 ===================  ==========================================================================
+
+Formats. Every ``run`` record carries the format of the ledger its version writes
+(``LEDGER_FORMAT``); a ``run`` record without one is format 1 (``UNNUMBERED_FORMAT``). A version
+reads every format up to its own and refuses a newer one by name:
+
+======  =======================================================================================
+format  what changed
+======  =======================================================================================
+1       the ledgers of every release before formats were numbered (no ``format`` field); those
+        releases skip an event kind they do not know
+2       ``run`` records carry ``format``; new kinds ``choices`` and ``retry_failed``; a kind
+        this version does not know, or a ``run`` record of a newer format, is refused instead
+        of skipped
+======  =======================================================================================
+
+Bump ``LEDGER_FORMAT`` (and add a row here) for a new event kind, or for a field whose absence
+or meaning an older version would misread; a new optional field an older version may ignore
+needs no bump. The PostgreSQL ledger then also needs a schema migration (an empty one will do),
+so that workers of older releases refuse the database when they connect (``pg.schema``).
 """
 
 from __future__ import annotations
@@ -41,7 +69,12 @@ import typing
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias, Union
 
-from orchestrator.errors import DamagedRecord
+from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError
+
+LEDGER_FORMAT = 2
+"""The ledger format this version writes in every ``run`` record, and the newest it reads."""
+UNNUMBERED_FORMAT = 1
+"""The format of a ``run`` record that carries none (written before formats were numbered)."""
 
 JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 JsonObject = dict[str, JsonValue]
@@ -65,6 +98,8 @@ class RowEvent(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted(Event):
     name: ClassVar[str] = "run"
+    format: int = LEDGER_FORMAT
+    """The ledger format of the version that wrote it (a stored record without one: 1)."""
     session: int = 1
     manifest: str | None = None
     manifest_sha256: str | None = None
@@ -189,6 +224,33 @@ class CanaryApproved(Event):
     rows: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryFailed(Event):
+    """``--retry-failed``: every row whose failure was recorded before this event may be tried
+    again, once (a failure recorded after it is that retry's outcome)."""
+
+    name: ClassVar[str] = "retry_failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchChoices(Event):
+    """The batch-wide choices of a session: stated by ``run``/``resume``/``approve`` for a run
+    directory (each session its own) and by ``submit`` for a shared batch (every worker obeys
+    them). Never a secret: ``notify`` says where the URL comes from (``env:NAME`` or ``config``)."""
+
+    name: ClassVar[str] = "choices"
+    canary: int | None = None
+    halt_after: str | None = None
+    max_renders: int | None = None
+    window: str | None = None
+    until: str | None = None
+    time_zone: str | None = None
+    at_window_end: str | None = None
+    check_quota: bool = False
+    rerender_changed: bool = False
+    notify: str | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.name: cls
     for cls in (
@@ -209,6 +271,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Retry,
         CanaryChosen,
         CanaryApproved,
+        RetryFailed,
+        BatchChoices,
     )
 }
 """Every event kind by its stored name: the one list of them."""
@@ -266,15 +330,16 @@ def encode(event: Event) -> JsonObject:
     return out
 
 
-def decode(record: object) -> Event | None:
-    """The event a stored record holds; None for a kind this version does not know. Raises
-    ``DamagedRecord`` for anything that is not an event we wrote."""
+def decode(record: object) -> Event:
+    """The event a stored record holds. Raises ``NewerRecord`` for a kind this version does not
+    know or a ``run`` record of a newer format than ``LEDGER_FORMAT``, and ``DamagedRecord`` for
+    anything else that is not an event we wrote."""
     if not isinstance(record, dict) or not isinstance(record.get("e"), str):
         raise DamagedRecord(None, None)
     kind: str = record["e"]
     cls = EVENT_TYPES.get(kind)
     if cls is None:
-        return None
+        raise NewerRecord(kind, None)
     values: dict[str, object] = {}
     for name, allowed, required in _SPECS[cls]:
         value = record.get(name)
@@ -288,4 +353,27 @@ def decode(record: object) -> Event | None:
     ts = record.get("ts")
     if isinstance(ts, int | float) and not isinstance(ts, bool):
         values["ts"] = float(ts)
+    if cls is RunStarted:
+        found = values.setdefault("format", UNNUMBERED_FORMAT)
+        if not isinstance(found, int) or isinstance(found, bool) or found < UNNUMBERED_FORMAT:
+            raise DamagedRecord(kind, "format")
+        if found > LEDGER_FORMAT:
+            raise NewerRecord(kind, found)
     return cls(**values)  # type: ignore[arg-type]
+
+
+def newer_ledger(where: str, exc: NewerRecord, declared: int) -> RunDirError:
+    """The refusal of a ledger holding ``exc``'s record, for the ledger that read it: ``where``
+    names the place (``FILE:LINE``, or the database and batch), ``declared`` the newest format
+    the ledger's ``run`` records declare."""
+    if exc.format_found is not None:
+        return RunDirError(
+            f"{where}: this ledger was written by a newer orchestrator (format "
+            f"{exc.format_found}); this one reads up to format {LEDGER_FORMAT}: upgrade "
+            "orchestrator"
+        )
+    return RunDirError(
+        f"{where}: event kind {exc.kind!r} is unknown to this orchestrator, which reads ledger "
+        f"formats up to {LEDGER_FORMAT} (this ledger declares format {declared}): a newer "
+        "orchestrator wrote it, or it was edited by hand; upgrade orchestrator"
+    )

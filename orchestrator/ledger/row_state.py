@@ -65,6 +65,9 @@ class RowState:
     fail_kind: str | None = None
     fail_message: str | None = None
     fail_permanent: bool = False
+    failed_at: float | None = None
+    """When the latest failure was recorded (``--retry-failed`` retries failures older than its
+    own record, once)."""
     output_override: str | None = None
     """The file name of a re-render after the row's values changed (``NAME-v2.mp4``...); kept
     across restarts so a resumed re-render never writes over the delivered video."""
@@ -89,6 +92,7 @@ class RowState:
         self.status = "pending"
         self.fail_stage = self.fail_kind = self.fail_message = None
         self.fail_permanent = False
+        self.failed_at = None
 
 
 SPILL_AT = 2048

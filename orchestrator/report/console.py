@@ -58,7 +58,7 @@ class Tally:
     def consume(self, kind: str, fields: dict[str, Any]) -> None:
         row = fields.get("row")
         if kind == "run_started":
-            self.total = int(fields.get("rows", 0))
+            self.total = int(fields.get("rows") or 0)
             self.done = int(fields.get("already_done", 0))
         elif kind == "stage" and isinstance(row, str) and fields.get("stage") in self._stages:
             self._stage_of[row] = str(fields["stage"])
@@ -245,17 +245,23 @@ def console_sink(
 def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
     """The line a person should read for this event, or None."""
     if kind == "run_started":
+        zone = f"; window times in {fields['time_zone']}" if fields.get("time_zone") else ""
+        if fields.get("worker"):
+            return (
+                f"worker {fields['worker']} on {fields.get('ledger')} → {fields.get('run_dir')} "
+                f"against {fields.get('base_url')}{zone}"
+            )
         return (
             f"run: {fields.get('rows')} rows"
             + (f" from {fields['manifest']}" if fields.get("manifest") else "")
             + f" ({fields.get('already_done', 0)} already done) "
-            f"→ {fields.get('run_dir')} against {fields.get('base_url')}"
+            f"→ {fields.get('run_dir')} against {fields.get('base_url')}{zone}"
         )
     if kind == "webhook_listening":
         return f"webhook receiver listening on {fields.get('url')}/hooks/…"
     if kind == "webhooks_rejected":
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(fields.items()))
-        return f"webhook callbacks refused: {counts} (see README 'Webhook mode')"
+        return f"webhook callbacks refused: {counts} (see docs/failures.md 'Webhook mode')"
     if kind == "row_changed":
         return (
             f"CHANGED   {fields.get('row')} (line {fields.get('line')}): values differ from "

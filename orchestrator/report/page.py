@@ -21,15 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.clock import Clock, RealClock, local_time
-from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
-from orchestrator.input.rows import TemplateCache, iter_row_jobs
+from orchestrator.files import atomic_text, write_text_atomically
+from orchestrator.input.rows import RowLister
 from orchestrator.ledger.protocol import LedgerState
 from orchestrator.report.page_template import PAGE_TEMPLATE
 from orchestrator.report.thumbnails import poster_frame, poster_name
@@ -63,7 +62,7 @@ HINTS: dict[str, str] = {
     "permanent": "The API refused the request (4xx); its message names the field. Fix the row or "
     "the template, then run again with --retry-failed.",
     "ambiguous": "The answer to the render request was lost: a render may exist. These rows are "
-    "not rendered again by default (that may bill twice); see the README's delivery contract and "
+    "not rendered again by default (that may bill twice); see docs/failures.md and "
     "--rerender-ambiguous.",
     "download": "The video could not be downloaded completely. Resume: the download is retried "
     "without rendering again.",
@@ -122,14 +121,11 @@ class Timing:
 
 def write_report(
     run_dir: Path,
-    manifest: Path,
-    default_template: Path | None,
+    rows: RowLister,
     state: LedgerState,
-    default_flow: str = "template",
     *,
     notice: str | None = None,
     posters_wanted: bool = True,
-    options: ManifestOptions = DEFAULT_OPTIONS,
     clock: Clock | None = None,
 ) -> ReportInfo:
     """Write ``report-data.js``, the posters and ``report.html``; ``notice`` is shown on top
@@ -138,12 +134,10 @@ def write_report(
     failures: dict[str, FailureGroup] = {}
     columns: dict[str, int] = {}
     posters = 0
-    data_tmp = run_dir / f".{DATA_NAME}.tmp"
-    with data_tmp.open("w", encoding="utf-8") as out:
+    with atomic_text(run_dir / DATA_NAME) as out:
         out.write('window.REPORT_DATA={"rows":[')
         first = True
-        rows = iter_row_jobs(manifest, default_template, TemplateCache(), default_flow, options)
-        for row, job in rows:
+        for job in rows():
             st = state.rows.get(job.row_id)
             status = st.status if st is not None else "pending"
             counts[status] += 1
@@ -160,24 +154,19 @@ def write_report(
                 message = st.fail_message or ""
                 failures.setdefault(kind, FailureGroup()).add(job.row_id, message)
             values = [""] * len(columns)
-            for name, value in row.variables.items():
+            for name, value in job.variables.items():
                 index = columns.setdefault(name, len(columns))
                 if index >= len(values):
                     values.extend([""] * (index + 1 - len(values)))
                 values[index] = value
-            record = [job.row_id, status, file, thumb, kind, message, row.line, values]
+            record = [job.row_id, status, file, thumb, kind, message, job.line, values]
             out.write(("" if first else ",\n") + _js_json(record))
             first = False
         out.write('],"columns":' + _js_json(list(columns)) + "};\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(data_tmp, run_dir / DATA_NAME)
     written = local_time(clock or RealClock())
     page = _page(run_dir, counts, failures, ledger_timing(state), notice, written)
     path = run_dir / REPORT_NAME
-    tmp = run_dir / f".{REPORT_NAME}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, page)
     return ReportInfo(path=path, counts=counts, posters=posters, failures=failures)
 
 

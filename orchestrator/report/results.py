@@ -20,14 +20,13 @@ carriage return) is prefixed with ``'`` so opening the sheet never executes anyt
 from __future__ import annotations
 
 import csv
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from orchestrator.api.retry import resume_action
-from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
-from orchestrator.input.rows import TemplateCache, iter_row_jobs
+from orchestrator.files import atomic_text
+from orchestrator.input.rows import RowLister
 from orchestrator.ledger.protocol import LedgerState
 from orchestrator.ledger.row_state import RowState
 
@@ -73,30 +72,27 @@ def retry_hint(state: RowState | None) -> str:
 
 
 def write_results(
-    run_dir: Path,
-    manifest: Path,
-    default_template: Path | None,
-    state: LedgerState,
-    default_flow: str = "template",
-    options: ManifestOptions = DEFAULT_OPTIONS,
+    out_dir: Path, rows: RowLister, state: LedgerState
 ) -> tuple[Path, Counter[str], int]:
-    """Write results.csv from the manifest and the ledger; return its path, counts by status,
-    and how many of the failed rows failed permanently (only ``--retry-failed`` retries them)."""
-    cache = TemplateCache()
+    """Write ``OUT_DIR/results.csv`` from the batch's rows (``rows()``, manifest order) and their
+    states; return its path, counts by status, and how many of the failed rows failed
+    permanently (only ``--retry-failed`` retries them). A shared batch's files are named as each
+    worker wrote them under its own ``--out``."""
     variable_names: dict[str, None] = {}
-    for row, _ in iter_row_jobs(manifest, default_template, cache, default_flow, options):
-        for name in row.variables:
+    for job in rows():
+        for name in job.variables:
             variable_names.setdefault(name, None)
     columns = [*FIXED_COLUMNS, *(n for n in variable_names if n not in FIXED_COLUMNS)]
     counts: Counter[str] = Counter()
     failed_permanent = 0
-    path = run_dir / RESULTS_NAME
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / RESULTS_NAME
 
     def lines() -> Iterator[list[str]]:
         nonlocal failed_permanent
-        for row, job in iter_row_jobs(manifest, default_template, cache, default_flow, options):
+        for job in rows():
             st = state.rows.get(job.row_id)
-            fixed, variables = row_cells(job.row_id, row.line, st, row.variables)
+            fixed, variables = row_cells(job.row_id, job.line, st, job.variables)
             counts[fixed["status"]] += 1
             failed_permanent += fixed["status"] == "failed" and st is not None and st.fail_permanent
             yield [fixed.get(c, variables.get(c, "")) for c in columns]
@@ -143,34 +139,8 @@ def row_cells(
 def write_csv(path: Path, columns: list[str], lines: Iterable[list[str]]) -> None:
     """``results.csv`` at ``path``: a header, then each line with its cells neutralised (see
     ``neutralise``), written to a temporary name, fsynced, and renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
+    with atomic_text(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for cells in lines:
             writer.writerow([neutralise(c) for c in cells])
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def write_listed_results(
-    out: Path, rows: list[tuple[str, int, dict[str, str]]], state: LedgerState
-) -> Path:
-    """``OUT/results.csv`` for rows listed as ``(row_key, line, variables)`` in manifest order
-    (a shared batch's, read from its database): the same columns as a run directory's; files are
-    named as each worker wrote them under its own ``--out``."""
-    names: dict[str, None] = {}
-    for _, _, values in rows:
-        names.update(dict.fromkeys(values))
-    columns = [*FIXED_COLUMNS, *(n for n in names if n not in FIXED_COLUMNS)]
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / RESULTS_NAME
-
-    def lines() -> Iterator[list[str]]:
-        for row_key, line, values in rows:
-            fixed, shown = row_cells(row_key, line, state.rows.get(row_key), values)
-            yield [fixed.get(c, shown.get(c, "")) for c in columns]
-
-    write_csv(path, columns, lines())
-    return path

@@ -49,19 +49,26 @@ LOG_TAIL_MAX_BYTES = 8 * 1024 * 1024
 
 
 def next_command(
-    run_dir: Path, *, total: int, done: int, ambiguous: int, failed_permanent: int
+    run_dir: Path | str,
+    *,
+    total: int,
+    done: int,
+    ambiguous: int,
+    failed_permanent: int,
+    shared: bool = False,
 ) -> str | None:
     """The one command that continues a batch, or None when nothing is left to render.
+    ``run_dir``: the run directory, or for a ``shared`` batch ``--ledger URL --batch NAME``.
 
     A plain resume retries every row but the done, the ambiguous and the permanently failed;
     when only those remain, the option that renders them is named."""
-    command = f"orchestrator resume {run_dir}"
+    command = f"orchestrator worker {run_dir}" if shared else f"orchestrator resume {run_dir}"
     if total - done - ambiguous - failed_permanent > 0:
         return command
     if failed_permanent:
         return f"{command} --retry-failed"
     if ambiguous:
-        return f"{command} --rerender-ambiguous (may bill twice; see README 'Delivery contract')"
+        return f"{command} --rerender-ambiguous (may bill twice; see docs/failures.md)"
     return None
 
 
@@ -97,14 +104,18 @@ class StatusReport:
     run_dir: Path | None = None
     permanent_failures: int = 0
 
-    def next_command(self) -> str | None:
-        """The command that continues a stopped batch, or None when nothing is left."""
-        if self.liveness is None or self.liveness.live or self.run_dir is None:
+    def next_command(self, shared_ref: str | None = None) -> str | None:
+        """The command that continues a stopped batch, or None when nothing is left.
+        ``shared_ref``: a shared batch's ``--ledger URL --batch NAME`` (workers may be live)."""
+        if shared_ref is None and (
+            self.liveness is None or self.liveness.live or self.run_dir is None
+        ):
             return None
         seen = sum(self.by_stage.values())
         total = self.total_rows if self.total_rows is not None else seen
         return next_command(
-            self.run_dir,
+            shared_ref or self.run_dir or "",
+            shared=shared_ref is not None,
             total=total,
             done=self.by_stage["done"],
             ambiguous=self.by_stage["ambiguous"],
@@ -169,11 +180,18 @@ class StatusReport:
         return out
 
 
-def status(run_dir: Path, state: LedgerState, total_rows: int | None = None) -> StatusReport:
+def status(
+    run_dir: Path | None,
+    state: LedgerState,
+    total_rows: int | None = None,
+    *,
+    live: bool | None = None,
+) -> StatusReport:
     """Where the batch whose ledger folded into ``state`` stands; ``run_dir`` tells whether it
-    is live and how it stopped."""
+    is live and how it stopped (a shared batch has none: ``live`` says whether a worker holds
+    its rows)."""
     done_times = state.recent_done
-    liveness = _liveness(run_dir)
+    liveness = _liveness(run_dir) if run_dir is not None else Liveness(live=bool(live))
     report = StatusReport(total_rows=total_rows, liveness=liveness, run_dir=run_dir)
     for row in state.rows.values():
         stage = row_stage(row)
@@ -200,7 +218,7 @@ def status(run_dir: Path, state: LedgerState, total_rows: int | None = None) -> 
                 - report.by_stage["ambiguous"]
             )
             report.eta_s = remaining / per_s if per_s > 0 and remaining > 0 else 0.0
-    if liveness.live:
+    if liveness.live and run_dir is not None:
         report.current_rps, report.limit_rps = _last_rate(run_dir / LOG_NAME)
     else:
         report.eta_s = report.rows_per_min = None  # a stopped run has no rate and no ETA

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
 
@@ -72,19 +73,32 @@ class HaltPolicy:
 
 @dataclass(frozen=True)
 class Window:
-    """A daily time-of-day window; ``start`` None means "from now" (``--until``)."""
+    """A daily time-of-day window; ``start`` None means "from now" (``--until``). ``zone``: the
+    IANA time zone its times are read in (None: this machine's), so workers in other zones agree;
+    the seconds it reports are real seconds, across daylight-saving changes."""
 
     start: dt.time | None
     end: dt.time
+    zone: str | None = None
 
     @classmethod
-    def parse(cls, text: str, *, option: str = "--window") -> Window:
+    def parse(cls, text: str, *, option: str = "--window", zone: str | None = None) -> Window:
+        if zone is not None:
+            zone_info(zone, option)
         if option == "--until":
-            return cls(start=None, end=_parse_hhmm(text, option))
+            return cls(start=None, end=_parse_hhmm(text, option), zone=zone)
         start_text, sep, end_text = text.partition("-")
         if not sep:
             raise UserError(f"{option} {text!r}: write it as HH:MM-HH:MM, e.g. 22:00-06:30")
-        return cls(start=_parse_hhmm(start_text, option), end=_parse_hhmm(end_text, option))
+        return cls(
+            start=_parse_hhmm(start_text, option), end=_parse_hhmm(end_text, option), zone=zone
+        )
+
+    def now(self, clock: Clock) -> dt.datetime:
+        """``clock``'s time in the window's zone (aware), or this machine's (naive)."""
+        if self.zone is None:
+            return local_time(clock)
+        return dt.datetime.fromtimestamp(clock.wall_s(), zone_info(self.zone))
 
     def seconds_until_open(self, now: dt.datetime) -> float:
         """0 inside the window, else the wait until it next opens."""
@@ -92,21 +106,66 @@ class Window:
             return 0.0
         opens = dt.datetime.combine(now.date(), self.start, now.tzinfo)
         if opens <= now:
-            opens += dt.timedelta(days=1)
-        return (opens - now).total_seconds()
+            opens = dt.datetime.combine(now.date() + dt.timedelta(days=1), self.start, now.tzinfo)
+        return _real_seconds(now, opens)
 
     def seconds_left(self, now: dt.datetime) -> float:
         """Seconds until the window closes (only meaningful inside it)."""
         closes = dt.datetime.combine(now.date(), self.end, now.tzinfo)
         if closes <= now:
-            closes += dt.timedelta(days=1)
-        return (closes - now).total_seconds()
+            closes = dt.datetime.combine(now.date() + dt.timedelta(days=1), self.end, now.tzinfo)
+        return _real_seconds(now, closes)
 
     def _inside(self, t: dt.time) -> bool:
         assert self.start is not None
         if self.start <= self.end:
             return self.start <= t < self.end
         return t >= self.start or t < self.end  # crosses midnight
+
+
+def _real_seconds(start: dt.datetime, end: dt.datetime) -> float:
+    """Elapsed seconds between two wall-clock readings of one zone (aware: through UTC, so a
+    daylight-saving night counts its real 23 or 25 hours; naive: as the clock reads)."""
+    if start.tzinfo is None:
+        return (end - start).total_seconds()
+    return end.timestamp() - start.timestamp()
+
+
+def zone_info(name: str, option: str = "--time-zone") -> ZoneInfo:
+    """The IANA zone ``name`` (``Europe/Paris``), or a ``UserError`` saying what to give."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(
+            f"{option}: {name!r} is not an IANA time zone; use a name such as Europe/Paris or "
+            "America/New_York"
+        ) from None
+
+
+def local_zone_name() -> str | None:
+    """This machine's IANA zone name when it can be told (``TZ``, ``/etc/localtime``)."""
+    import os
+
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        return name if _known_zone(name) else None
+    try:
+        target = os.path.realpath("/etc/localtime")
+    except OSError:
+        return None
+    marker = "zoneinfo/"
+    if marker in target:
+        name = target.split(marker, 1)[1]
+        return name if _known_zone(name) else None
+    return None
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _parse_hhmm(text: str, option: str) -> dt.time:
@@ -134,6 +193,8 @@ class Admission:
         self._halt = halt
         self._max_renders = max_renders
         self._window = window
+        self.window = window
+        """The daily window rows start in (None: any time)."""
         self._assumed_row_s = assumed_row_s
         self.stop_reason: str | None = None
         self.renders_sent = 0
@@ -214,13 +275,13 @@ class Admission:
             return False
         if self._window is None:
             return True
-        wait_s = self._window.seconds_until_open(local_time(self._clock))
+        wait_s = self._window.seconds_until_open(self._window.now(self._clock))
         if wait_s > 0:
             self._sink.emit("waiting_for_window", wait_s=round(wait_s))
             await self._clock.sleep(wait_s)
             if self.stop_reason is not None:
                 return False
-        left_s = self._window.seconds_left(local_time(self._clock))
+        left_s = self._window.seconds_left(self._window.now(self._clock))
         if left_s < self.expected_row_s():
             self.request_stop(
                 f"window closes in {left_s / 60:.0f} min and a row takes about "

@@ -28,8 +28,7 @@ from pathlib import Path
 
 import anyio
 
-from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
-from orchestrator.input.rows import TemplateCache, iter_row_jobs
+from orchestrator.input.rows import RowLister
 from orchestrator.ledger.protocol import Ledger, LedgerState
 from orchestrator.ledger.records import CanaryApproved, CanaryChosen
 from orchestrator.report.page import REPORT_NAME
@@ -53,12 +52,7 @@ def read_record(state: LedgerState) -> CanaryRecord:
 
 
 def select_rows(
-    manifest: Path,
-    default_template: Path | None,
-    default_flow: str,
-    size: int,
-    done: Callable[[str], bool] = lambda row_id: False,
-    options: ManifestOptions = DEFAULT_OPTIONS,
+    rows: RowLister, size: int, done: Callable[[str], bool] = lambda row_id: False
 ) -> list[str]:
     """``size`` row identities, round-robin over the (flow, template) groups in manifest order,
     leaving out rows already ``done`` (a canary of rendered rows would show nothing new).
@@ -67,7 +61,7 @@ def select_rows(
     memory.
     """
     groups: dict[Hashable, list[str]] = {}
-    for _, job in iter_row_jobs(manifest, default_template, TemplateCache(), default_flow, options):
+    for job in rows():
         key = (job.flow, job.template.sha256 if job.template is not None else None)
         members = groups.setdefault(key, [])
         if len(members) < size and job.row_id not in members and not done(job.row_id):
@@ -83,14 +77,7 @@ def select_rows(
 
 
 async def gate(
-    ledger: Ledger,
-    *,
-    manifest: Path,
-    template: Path | None,
-    flow: str,
-    size: int | None,
-    approve: bool,
-    options: ManifestOptions = DEFAULT_OPTIONS,
+    ledger: Ledger, rows: RowLister, *, size: int | None, approve: bool
 ) -> frozenset[str] | None:
     """The rows this run may work on (None: every row), recording a new canary or an approval."""
     record = read_record(ledger.state)
@@ -107,9 +94,7 @@ async def gate(
         state = ledger.state.rows.get(row_id)
         return state is not None and state.status == "done"
 
-    chosen = await anyio.to_thread.run_sync(
-        select_rows, manifest, template, flow, size, done, options
-    )
+    chosen = await anyio.to_thread.run_sync(select_rows, rows, size, done)
     await ledger.append(CanaryChosen(size=size, rows=chosen))
     return frozenset(chosen)
 
@@ -124,10 +109,12 @@ def held_back(only: frozenset[str], counts: Counter[str], state: LedgerState) ->
     return not_done - in_canary
 
 
-def approval_line(run_dir: Path, canary_rows: int, rest: int) -> str:
-    """The line that says how to go on after looking at the canary."""
+def approval_line(run_dir: Path, canary_rows: int, rest: int, batch: str | None = None) -> str:
+    """The line that says how to go on after looking at the canary (``batch``: a shared batch's
+    ``--ledger URL --batch NAME``)."""
+    where = batch or str(run_dir)
     return (
         f"canary: {canary_rows} rows rendered, {rest} held back; look at "
         f"{run_dir / REPORT_NAME}, then render the other {rest} with "
-        f"`orchestrator approve {run_dir}` (or the same command with --approve)"
+        f"`orchestrator approve {where}` (or the same command with --approve)"
     )

@@ -11,37 +11,42 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
+from pydantic import SecretStr
 
 from orchestrator.config import Config
 from orchestrator.errors import UserError
 from orchestrator.events import Sink
-from orchestrator.ledger.protocol import LedgerState
+from orchestrator.ledger.protocol import BatchSnapshot
 from orchestrator.report.notify import build_payload, outcome, send
 from orchestrator.report.page import write_report
 from orchestrator.report.status import next_command
 
 if TYPE_CHECKING:
-    from orchestrator.run.execute import RunSpec, RunSummary
+    from orchestrator.run.execute import RunSummary
 
 
 async def end_of_run(
-    spec: RunSpec, config: Config, state: LedgerState, sink: Sink, summary: RunSummary
+    run_dir: Path,
+    snapshot: BatchSnapshot,
+    config: Config,
+    url: SecretStr | None,
+    sink: Sink,
+    summary: RunSummary,
 ) -> None:
-    """Write ``report.html`` (and its posters), then POST the notification when one is set."""
+    """Write ``report.html`` (and its posters) from the batch's ``snapshot``, then POST the
+    notification to ``url`` when there is one."""
     try:
         info = await anyio.to_thread.run_sync(
             lambda: write_report(
-                spec.run_dir,
-                spec.manifest,
-                spec.template,
-                state,
-                spec.flow,
+                run_dir,
+                snapshot.rows,
+                snapshot.state,
                 notice=summary.awaiting_approval,
                 posters_wanted=config.report.posters,
-                options=spec.manifest_options,
             )
         )
     except (OSError, ValueError, UserError) as exc:  # a convenience: the run's record stands
@@ -49,7 +54,6 @@ async def end_of_run(
     else:
         summary.report_path = info.path
         sink.emit("report_written", path=str(info.path), posters=info.posters)
-    url = config.notify.url
     if url is None:
         return
     payload = build_payload(
@@ -58,7 +62,7 @@ async def end_of_run(
             interrupted=summary.interrupted,
             stop_reason=summary.stop_reason,
         ),
-        run_dir=spec.run_dir,
+        run_dir=run_dir,
         counts=summary.counts,
         started=summary.started,
         elapsed_s=summary.elapsed_s,
@@ -82,6 +86,11 @@ def print_summary(summary: RunSummary) -> None:
         + f" ({summary.skipped_done} already done before this run) in {summary.elapsed_s:.1f} s, "
         f"{summary.requests} API requests"
     ]
+    if summary.worker_id is not None:
+        lines.append(
+            f"worker {summary.worker_id}: {summary.started} row(s) worked on "
+            f"({summary.taken_over} taken over from a stopped worker)"
+        )
     if summary.results_path is not None:
         lines.append(f"results: {summary.results_path}")
     if summary.report_path is not None:
@@ -98,12 +107,13 @@ def print_summary(summary: RunSummary) -> None:
         why = "every row was tried"
     lines.append(f"stopped: {why}")
     if counts.get("ambiguous"):
-        lines.append("ambiguous rows may or may not have rendered; see README 'Delivery contract'")
+        lines.append("ambiguous rows may or may not have rendered; see docs/failures.md")
     if summary.awaiting_approval is not None:
         lines.append(f"next: {summary.awaiting_approval}")
     else:
         command = next_command(
-            summary.run_dir,
+            summary.batch_ref or summary.run_dir,
+            shared=summary.worker_id is not None,
             total=total,
             done=counts.get("done", 0),
             ambiguous=counts.get("ambiguous", 0),

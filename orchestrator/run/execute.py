@@ -1,8 +1,19 @@
-"""A batch from start to finish: pre-flight, ledger, task pool, results. ``execute`` is the API.
+"""A batch session from start to finish: pre-flight, ledger, task pool, results. ``execute`` is
+the API, and the one path for every ledger: ``run``, ``resume`` and ``approve`` on a run
+directory, and ``worker`` on a shared batch, differ only in the ledger ``open_ledger`` opens.
 
-Rows are read from the manifest lazily and admitted into a bounded pool (``max_rows_in_flight``),
-so a million-row manifest never becomes a million tasks. A row the ledger says is done is skipped;
-a row with recorded jobs re-attaches to them (see ``pipeline``).
+- A run directory's session validates its manifest, records its run session and its batch-wide
+  choices (``records.BatchChoices``: canary, halt, spend cap, window, quota check, notify...), and
+  reads its rows from the manifest lazily.
+- A shared batch was validated and its choices recorded by ``orchestrator submit``; a worker
+  obeys them (a worker given a choice that differs is refused, naming the batch's value) and
+  works the rows it claims.
+
+Either way the rows flow into a bounded pool (``max_rows_in_flight``), so a million-row batch
+never becomes a million tasks; a row the ledger says is done is skipped; a row with recorded jobs
+re-attaches to them (see ``pipeline``). At the end, the batch's ``results.csv`` and
+``report.html`` are written from the ledger's read side (``Ledger.snapshot``) and the
+notification is sent.
 """
 
 from __future__ import annotations
@@ -12,28 +23,34 @@ import os
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
 
 import anyio
 import anyio.abc
 
 from orchestrator.api.client import PictoryClient
-from orchestrator.api.limits import RateLimiter, SharedRate
+from orchestrator.api.limits import RateLimiter, SharedRate, shared_interval_s
 from orchestrator.api.retry import RetryPolicy
 from orchestrator.api.webhooks import WebhookReceiver, run_secret
 from orchestrator.clock import Clock, RealClock
-from orchestrator.config import Config, Credentials
-from orchestrator.errors import LeaseLost, QuotaError, RunDirError, ValidationFailed
+from orchestrator.config import Config, Credentials, account_key, notify_url
+from orchestrator.errors import (
+    ExitCode,
+    LeaseLost,
+    QuotaError,
+    RunDirError,
+    UserError,
+    ValidationFailed,
+)
 from orchestrator.events import Sink
 from orchestrator.input.manifest import manifest_digest
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
-from orchestrator.input.rows import RowJob, TemplateCache, iter_row_jobs
-from orchestrator.input.validate import validate_manifest
-from orchestrator.ledger.file import FileLedger
-from orchestrator.ledger.protocol import Ledger
-from orchestrator.ledger.records import RunStarted
+from orchestrator.input.rows import RowJob, manifest_rows
+from orchestrator.input.validate import ValidationReport, validate_manifest
+from orchestrator.ledger.open import LedgerPlace, SharedSettings, open_ledger
+from orchestrator.ledger.protocol import BatchSnapshot, Ledger
+from orchestrator.ledger.records import BatchChoices, RunStarted
 from orchestrator.report.results import write_results
 from orchestrator.run import canary, triage, watchers
 from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch, Window
@@ -44,25 +61,46 @@ from orchestrator.run.stages.template_upload import TemplateRegistry
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
+CHOICE_FLAGS = {
+    "canary": "--canary",
+    "halt_after": "--halt-after",
+    "max_renders": "--max-renders",
+    "window": "--window",
+    "until": "--until",
+    "time_zone": "--time-zone",
+    "at_window_end": "--at-window-end",
+    "check_quota": "--check-quota",
+    "rerender_changed": "--rerender-changed",
+    "notify": "--notify",
+}
+"""Every batch-wide choice and the option that states it."""
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    manifest: Path
-    template: Path | None
+    """One session of a batch. ``run_dir`` holds what this process writes (videos, log, results,
+    report; a worker's ``--out``). A run directory's batch names its ``manifest``; a shared
+    batch its ``ledger_url`` (and ``batch``)."""
+
     run_dir: Path
-    retry_failed: bool = False
+    manifest: Path | None = None
+    template: Path | None = None
     flow: str = "template"
-    halt: HaltPolicy | None = None
-    max_renders: int | None = None
-    window: Window | None = None
-    at_window_end: Literal["finish", "stop"] = "finish"
-    check_quota: bool = False
-    canary: int | None = None
+    ledger_url: str | None = None
+    batch: str | None = None
+    choices: BatchChoices = field(default_factory=BatchChoices)
+    """The batch-wide choices given on the command line."""
+    retry_failed: bool = False
     approve: bool = False
     canary_required: bool = False
-    """``orchestrator approve``: refuse a run directory that holds no canary to approve."""
+    """``orchestrator approve``: refuse a batch that holds no canary to approve."""
     manifest_options: ManifestOptions = DEFAULT_OPTIONS
+
+    @property
+    def place(self) -> LedgerPlace:
+        if self.ledger_url is not None:
+            return LedgerPlace(url=self.ledger_url, batch=self.batch)
+        return LedgerPlace(run_dir=self.run_dir)
 
 
 @dataclass
@@ -81,17 +119,22 @@ class RunSummary:
     awaiting_approval: str | None = None
     """Set when a canary was rendered and the rest waits: the line saying how to approve."""
     report_path: Path | None = None
+    batch_ref: str | None = None
+    """How commands name the batch: the run directory, or ``--ledger URL --batch NAME``."""
+    worker_id: str | None = None
+    taken_over: int = 0
+    """Rows this worker took over from a stopped one (a shared batch)."""
 
     @property
     def exit_code(self) -> int:
         """130 after a signal; 3 when a canary waits for approval; 0 when every row is done;
         1 when some are not (yet)."""
         if self.interrupted:
-            return 130
+            return ExitCode.INTERRUPTED
         if self.awaiting_approval is not None:
-            return 3
+            return ExitCode.AWAITING_APPROVAL
         bad = sum(n for status, n in self.counts.items() if status != "done")
-        return 0 if bad == 0 else 1
+        return ExitCode.OK if bad == 0 else ExitCode.NOT_ALL_DONE
 
 
 async def execute(
@@ -103,111 +146,198 @@ async def execute(
     clock: Clock | None = None,
     rng: random.Random | None = None,
 ) -> RunSummary:
-    """Run (or resume) the batch ``spec`` against ``config.api.base_url``."""
+    """Run (or resume, or join) the batch ``spec`` against ``config.api.base_url``."""
     clock = clock or RealClock()
     rng = rng or random.Random()
     started_at = clock.now()
-    report = await anyio.to_thread.run_sync(
-        validate_manifest, spec.manifest, spec.template, spec.flow, spec.manifest_options
-    )
-    if not report.ok:
-        raise ValidationFailed(
-            [str(p) for p in report.problems[:MAX_PROBLEMS_SHOWN]], report.problem_count
+    report: ValidationReport | None = None
+    if spec.manifest is not None:
+        report = await anyio.to_thread.run_sync(
+            validate_manifest, spec.manifest, spec.template, spec.flow, spec.manifest_options
         )
-
-    def manifest_rows() -> Iterator[RowJob]:
-        cache = TemplateCache()
-        rows = iter_row_jobs(spec.manifest, spec.template, cache, spec.flow, spec.manifest_options)
-        return (job for _, job in rows)
-
-    ledger: Ledger = FileLedger.open(spec.run_dir, manifest_rows, clock)
-    try:
-        triage.check_same_manifest(ledger, spec.run_dir, spec.manifest)
+        if not report.ok:
+            raise ValidationFailed(
+                [str(p) for p in report.problems[:MAX_PROBLEMS_SHOWN]], report.problem_count
+            )
+    rows = (
+        manifest_rows(spec.manifest, spec.template, spec.flow, spec.manifest_options)
+        if spec.manifest is not None
+        else None
+    )
+    shared = SharedSettings(
+        lease_s=config.ledger.lease_s,
+        max_connections=config.ledger.max_connections,
+        account=account_key(config.api.base_url, credentials),
+        rerender_ambiguous=config.run.rerender_ambiguous,
+    )
+    async with open_ledger(spec.place, clock, rows=rows, shared=shared) as ledger:
+        choices = await _session_choices(spec, ledger, report)
         if spec.canary_required and ledger.state.canary_rows is None:
             raise RunDirError(
-                f"{spec.run_dir} holds no canary to approve; `orchestrator resume "
+                f"{ledger.location} holds no canary to approve; `orchestrator resume "
                 f"{spec.run_dir}` continues a batch"
             )
-        digest = report.manifest_sha256
-        if digest is None:  # not read to its end (it cannot be: validation passed)
-            digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
-        await ledger.append(
-            RunStarted(
-                session=len(ledger.state.runs) + 1,
-                manifest=str(spec.manifest.resolve()),
-                manifest_sha256=digest,
-                template=str(spec.template.resolve()) if spec.template else None,
-                flow=spec.flow,
-                manifest_options=spec.manifest_options.recorded(),
-                config=config.public_dict(),
-            )
-        )
+        await _record_session(spec, config, ledger, report, choices)
         sink.emit(
             "run_started",
             run_dir=str(spec.run_dir),
-            rows=report.rows,
+            rows=report.rows if report is not None else None,
             already_done=sum(1 for r in ledger.state.rows.values() if r.status == "done"),
             base_url=config.api.base_url,
-            manifest=report.read_as or None,
+            manifest=report.read_as if report is not None and report.read_as else None,
+            ledger=ledger.location if spec.place.shared else None,
+            worker=ledger.worker_id,
+            time_zone=choices.time_zone if (choices.window or choices.until) else None,
         )
+        if spec.retry_failed:
+            await ledger.retry_failed()
         only = await canary.gate(
-            ledger,
-            manifest=spec.manifest,
-            template=spec.template,
-            flow=spec.flow,
-            size=spec.canary,
-            approve=spec.approve,
-            options=spec.manifest_options,
+            ledger, rows or _no_rows, size=choices.canary, approve=spec.approve
         )
-        summary = RunSummary(run_dir=spec.run_dir)
+        summary = RunSummary(
+            run_dir=spec.run_dir, batch_ref=_batch_ref(spec), worker_id=ledger.worker_id
+        )
         network = NetworkWatch(clock, config.run.network_dead_after_s)
+        window = _window(choices)
         admission = Admission(
             clock,
             sink,
-            halt=spec.halt,
-            max_renders=spec.max_renders,
-            window=spec.window,
+            halt=HaltPolicy.parse(choices.halt_after) if choices.halt_after else None,
+            max_renders=choices.max_renders,
+            window=window,
             assumed_row_s=config.run.assumed_row_s,
         )
+        limits = ledger.shared_limits(
+            interval_s=shared_interval_s(config.limits.max_requests_per_s),
+            max_renders=config.limits.max_renders_in_flight,
+        )
         async with (
-            open_client(config, credentials, clock, rng, sink, network) as client,
+            open_client(
+                config, credentials, clock, rng, sink, network, limits.rate if limits else None
+            ) as client,
             open_webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
         ):
-            if spec.check_quota:
-                await _check_quota(client, ledger, config, report.rows, sink)
+            if choices.check_quota:
+                await _check_quota(client, ledger, config, sink)
             await work_rows(
                 spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
-                network, only,
+                network, only, limits.renders if limits else None,
+                stop_at_window_end=window is not None and choices.at_window_end == "stop",
             )  # fmt: skip
             summary.requests = client.requests_sent
-        path, counts, failed_permanent = await anyio.to_thread.run_sync(
-            write_results,
-            spec.run_dir,
-            spec.manifest,
-            spec.template,
-            ledger.state,
-            spec.flow,
-            spec.manifest_options,
-        )
-        summary.results_path = path
-        summary.stop_reason = admission.stop_reason
-        summary.counts = counts
-        summary.failed_permanent = failed_permanent
-        summary.elapsed_s = clock.now() - started_at
-        rest = canary.held_back(only, counts, ledger.state) if only is not None else 0
-        if only is not None and rest > 0:
-            summary.awaiting_approval = canary.approval_line(spec.run_dir, len(only), rest)
-        sink.emit(
-            "run_finished",
-            **dict(counts),
-            elapsed_s=round(summary.elapsed_s, 3),
-            requests=summary.requests,
-        )
-        await end_of_run(spec, config, ledger.state, sink, summary)
+        snapshot = await ledger.snapshot()
+        try:
+            path, counts, failed_permanent = await anyio.to_thread.run_sync(
+                write_results, spec.run_dir, snapshot.rows, snapshot.state
+            )
+            summary.results_path = path
+            summary.stop_reason = admission.stop_reason
+            summary.counts = counts
+            summary.failed_permanent = failed_permanent
+            summary.taken_over = len(ledger.taken_over)
+            summary.elapsed_s = clock.now() - started_at
+            held = canary.read_record(snapshot.state)
+            if held.waiting and held.rows is not None:
+                rest = canary.held_back(held.rows, counts, snapshot.state)
+                if rest > 0:
+                    summary.awaiting_approval = canary.approval_line(
+                        spec.run_dir, len(held.rows), rest, _batch_ref(spec)
+                    )
+            sink.emit(
+                "run_finished",
+                **dict(counts),
+                elapsed_s=round(summary.elapsed_s, 3),
+                requests=summary.requests,
+            )
+            url = notify_url(choices.notify, config)
+            await end_of_run(spec.run_dir, snapshot, config, url, sink, summary)
+        finally:
+            snapshot.close()
         return summary
-    finally:
-        with anyio.CancelScope(shield=True):
-            await ledger.aclose()
+
+
+async def _session_choices(
+    spec: RunSpec, ledger: Ledger, report: ValidationReport | None
+) -> BatchChoices:
+    """The batch-wide choices this session obeys. A run directory's session states its own; a
+    worker obeys its shared batch's, and is refused when it was given a different one."""
+    if not spec.place.shared:
+        triage.check_same_manifest(ledger, spec.run_dir, spec.manifest or Path(""))
+        return spec.choices
+    recorded = ledger.state.choices
+    default = BatchChoices()
+    for f in fields(BatchChoices):
+        given, held = getattr(spec.choices, f.name), getattr(recorded, f.name)
+        if f.name == "time_zone" or given == getattr(default, f.name) or given == held:
+            continue
+        flag = CHOICE_FLAGS[f.name]
+        shown = "not set" if held in (None, False) else f"{flag} {held}"
+        raise UserError(
+            f"{flag} {given}: the batch in {ledger.location} was submitted with {shown}; a "
+            "batch-wide choice is made once, by `orchestrator submit`, and every worker obeys it"
+        )
+    return recorded
+
+
+async def _record_session(
+    spec: RunSpec,
+    config: Config,
+    ledger: Ledger,
+    report: ValidationReport | None,
+    choices: BatchChoices,
+) -> None:
+    """Record this session (and, for a run directory, its batch-wide choices when they changed)."""
+    record = ledger.state.run_record or RunStarted()
+    if spec.manifest is not None:
+        digest = report.manifest_sha256 if report is not None else None
+        if digest is None:  # not read to its end (it cannot be: validation passed)
+            digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
+        record = RunStarted(
+            manifest=str(spec.manifest.resolve()),
+            manifest_sha256=digest,
+            template=str(spec.template.resolve()) if spec.template else None,
+            flow=spec.flow,
+            manifest_options=spec.manifest_options.recorded(),
+        )
+    await ledger.append(
+        RunStarted(
+            session=len(ledger.state.runs) + 1,
+            manifest=record.manifest,
+            manifest_sha256=record.manifest_sha256,
+            template=record.template,
+            flow=record.flow,
+            manifest_options=record.manifest_options,
+            config=config.public_dict(),
+        )
+    )
+    if not spec.place.shared and _stated(choices) != _stated(ledger.state.choices):
+        await ledger.append(choices)
+
+
+def _no_rows() -> Iterator[RowJob]:
+    return iter(())
+
+
+def _stated(choices: BatchChoices) -> dict[str, object]:
+    return {f.name: getattr(choices, f.name) for f in fields(BatchChoices)}
+
+
+def _window(choices: BatchChoices) -> Window | None:
+    if choices.window:
+        return Window.parse(choices.window, zone=choices.time_zone)
+    if choices.until:
+        return Window.parse(choices.until, option="--until", zone=choices.time_zone)
+    return None
+
+
+def _batch_ref(spec: RunSpec) -> str:
+    """How a printed command names this batch (``approve``, ``status``, ``report``)."""
+    if spec.ledger_url is None:
+        return str(spec.run_dir)
+    from orchestrator.ledger.pg.schema import safe_url
+
+    batch = f" --batch {spec.batch}" if spec.batch else ""
+    return f"--ledger {safe_url(spec.ledger_url)}{batch}"
 
 
 @contextlib.asynccontextmanager
@@ -245,9 +375,7 @@ async def open_client(
         yield client
 
 
-async def _check_quota(
-    client: PictoryClient, ledger: Ledger, config: Config, rows: int, sink: Sink
-) -> None:
+async def _check_quota(client: PictoryClient, ledger: Ledger, config: Config, sink: Sink) -> None:
     """Refuse a batch whose remaining renders cannot fit in the account's video minutes."""
     quota = await client.quota()
     minutes = quota.get("videoMinutes")
@@ -256,11 +384,18 @@ async def _check_quota(
         return
     used = float(minutes.get("used", 0.0))
     limit = float(minutes.get("limit", 0.0))
-    done, durations = 0, []
-    for r in ledger.state.rows.values():  # one pass: stored rows are read back from disk
-        done += r.status == "done"
-        if r.duration_s:
-            durations.append(r.duration_s)
+    snapshot: BatchSnapshot = await ledger.snapshot()
+    try:
+        rows = snapshot.total
+        if rows is None:
+            rows = await anyio.to_thread.run_sync(lambda: sum(1 for _ in snapshot.rows()))
+        done, durations = 0, []
+        for r in snapshot.state.rows.values():  # one pass: stored rows are read back from disk
+            done += r.status == "done"
+            if r.duration_s:
+                durations.append(r.duration_s)
+    finally:
+        snapshot.close()
     per_video_min = (
         sum(durations) / len(durations) / 60 if durations else config.run.assumed_video_minutes
     )
@@ -324,6 +459,8 @@ async def work_rows(
     network: NetworkWatch,
     only: frozenset[str] | None = None,
     render_slots: RenderSlots | None = None,
+    *,
+    stop_at_window_end: bool = False,
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
     videos_dir.mkdir(parents=True, exist_ok=True)
@@ -367,21 +504,22 @@ async def work_rows(
             row_slots.release()
 
     async def feed(tg: anyio.abc.TaskGroup) -> None:
-        async for job in ledger.rows_to_work_on():
-            if only is not None and job.row_id not in only:
-                continue  # held back until the canary is approved
+        async for job in ledger.rows_to_work_on(only):
             state = ledger.state.rows.get(job.row_id)
             if state is not None:
                 state = await triage.changed_values(state, job, config, ledger, sink, videos_dir)
-            if not await triage.admit(state, spec.retry_failed, config, ledger, job):
+            if not await triage.admit(state, config, ledger, job):
                 summary.skipped_done += state is not None and state.status == "done"
+                ledger.release(job.row_id)
                 continue
             needs_render = state is None or (state.render_job is None and state.status != "done")
             if needs_render and not await admission.reserve_render(job.row_id):
+                ledger.release(job.row_id)
                 return
             await row_slots.acquire()
             if not await admission.admit():
                 admission.row_left(job.row_id)
+                ledger.release(job.row_id)
                 row_slots.release()
                 return
             summary.started += 1
@@ -403,9 +541,9 @@ async def work_rows(
         control_tg.start_soon(
             watchers.watch_network, client, network, stop, rows_scope, clock, config
         )
-        if spec.window is not None and spec.at_window_end == "stop":
+        if stop_at_window_end and admission.window is not None:
             control_tg.start_soon(
-                watchers.close_at_window_end, spec.window, clock, rows_scope, sink
+                watchers.close_at_window_end, admission.window, clock, rows_scope, sink
             )
         with rows_scope:
             async with anyio.create_task_group() as rows_tg:

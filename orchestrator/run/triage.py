@@ -54,11 +54,11 @@ def versioned_name(videos_dir: Path, current: str) -> str:
     return f"{stem}-v{version}.mp4"
 
 
-async def admit(
-    state: RowState | None, retry_failed: bool, config: Config, ledger: Ledger, job: RowJob
-) -> bool:
-    """Whether this run works on the row (``retry.resume_action`` decides); record a restart
-    when its old jobs are dead."""
+async def admit(state: RowState | None, config: Config, ledger: Ledger, job: RowJob) -> bool:
+    """Whether this run works on the row (``retry.resume_action`` decides; a failure older than
+    the batch's latest ``--retry-failed`` is tried again, once); record a restart when its old
+    jobs are dead."""
+    retry_failed = state is not None and ledger.state.may_retry(state)
     action = resume_action(
         state, retry_failed=retry_failed, rerender_ambiguous=config.run.rerender_ambiguous
     )

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from orchestrator.api.client import PictoryClient
-from orchestrator.clock import Clock, local_time
+from orchestrator.clock import Clock
 from orchestrator.config import Config
 from orchestrator.events import Sink
 from orchestrator.run.admission import NetworkWatch, Window
@@ -49,7 +49,7 @@ async def close_at_window_end(
     window: Window, clock: Clock, rows_scope: anyio.CancelScope, sink: Sink
 ) -> None:
     """With ``--at-window-end stop``: when the window closes, leave in-flight rows for resume."""
-    await clock.sleep(window.seconds_left(local_time(clock)))
+    await clock.sleep(window.seconds_left(window.now(clock)))
     sink.emit("window_closed", action="leaving in-flight rows for the next resume")
     rows_scope.cancel()
 

@@ -74,7 +74,8 @@ def test_every_corpus_file_is_covered_here() -> None:
     """The tables above list every file of tests/data, so a new corpus case gets a CLI test."""
     listed = set(BAD_MANIFESTS) | set(CLEAN_MANIFESTS) | set(BAD_TEMPLATES)
     listed |= {"greeting.pictai", "malformed-placeholders.pictai", "no-variables.pictai"}
-    assert {p.name for p in DATA.iterdir() if not p.name.startswith(".")} == listed
+    corpus = {p.name for p in DATA.iterdir() if p.is_file() and not p.name.startswith(".")}
+    assert corpus == listed  # folders (a ledger written by the previous release) are not inputs
 
 
 def _quiet(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:

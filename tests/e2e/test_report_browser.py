@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli.main import main
+from orchestrator.input.rows import manifest_rows
 from orchestrator.ledger.protocol import LedgerState
 from orchestrator.ledger.records import Event, decode
 from orchestrator.report.page import write_report
@@ -173,7 +174,7 @@ def test_a_100k_row_report_pages_filters_and_searches_quickly(tmp_path: Path) ->
     )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    write_report(run_dir, manifest, template, state)
+    write_report(run_dir, manifest_rows(manifest, template), state)
     with chromium_page() as page:
         page.goto((run_dir / "report.html").as_uri())
         page.wait_for_selector(".card")

@@ -5,14 +5,16 @@ a PostgreSQL ledger that was never exercised must not look tested."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import pytest
 
 from benchmarks import local_pg
-from orchestrator.ledger.pg.schema import connect
+from orchestrator.ledger.pg.schema import connect, migrate_ledger
 
 _numbers = itertools.count(1)
 
@@ -30,9 +32,24 @@ def pg_server() -> Iterator[local_pg.LocalPostgres]:
 
 
 @pytest.fixture
-def pg_url(pg_server: local_pg.LocalPostgres) -> str:
-    """A new, empty database on the session's server (the tool migrates it on first use)."""
+def empty_pg_url(pg_server: local_pg.LocalPostgres) -> str:
+    """A new database on the session's server holding nothing, not even the schema."""
     return pg_server.create_database(f"test_{next(_numbers)}")
+
+
+@pytest.fixture
+def pg_url(empty_pg_url: str) -> str:
+    """A new database, its schema created as `orchestrator migrate` creates it (every other
+    command refuses a database without it)."""
+    migrate_in_a_thread(empty_pg_url)
+    return empty_pg_url
+
+
+def migrate_in_a_thread(url: str) -> int:
+    """``migrate_ledger`` (what `orchestrator migrate` runs) on ``url``, from synchronous code:
+    on an event loop of its own, in a thread, so it never meets a test's loop."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, migrate_ledger(url, None)).result()
 
 
 @pytest.fixture

@@ -76,8 +76,12 @@ def test_submit_refuses_a_bad_manifest_before_touching_the_database(
     assert "holds no batch" in status.stderr
 
 
-def test_a_worker_refuses_run_options_it_does_not_honour() -> None:
-    """``worker --canary 3``: refused by name (exit 2), never silently ignored."""
-    done = _cli("worker", "--ledger", "postgresql://me@127.0.0.1:1/db", "--canary", "3")
+def test_submit_refuses_a_notification_url_it_would_have_to_store(tmp_path: Path) -> None:
+    """``submit --notify URL``: a secret is never stored in a ledger; the message says what to
+    give instead (exit 2, before the database is touched)."""
+    done = _cli(
+        *("submit", "m.csv", "--ledger", "postgresql://me@127.0.0.1:1/db"),
+        *("--notify", "https://hooks.example/secret"),
+    )
     assert done.returncode == 2
-    assert "does not support --canary" in done.stderr
+    assert "env:NAME" in done.stderr and "hooks.example" not in done.stderr

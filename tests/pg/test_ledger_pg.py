@@ -3,6 +3,7 @@ durability, through ``PgLedger`` as a worker uses it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -15,7 +16,16 @@ from orchestrator.input.row import DEFAULT_OPTIONS
 from orchestrator.input.rows import RowJob
 from orchestrator.ledger.pg.batches import batch_view, submit_batch
 from orchestrator.ledger.pg.ledger import PgLedger
-from orchestrator.ledger.pg.schema import MIGRATIONS, SchemaTooNew, connect, migrate
+from orchestrator.ledger.pg.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SchemaChanged,
+    SchemaTooNew,
+    SchemaTooOld,
+    connect,
+    migrate,
+    migrate_ledger,
+)
 from orchestrator.ledger.records import RenderIntent, RenderJob, RowAdmitted, RunStarted
 
 SHORT_LEASE_S = 0.3
@@ -32,6 +42,7 @@ async def _submit(pool: asyncpg.Pool, tmp_path: Path, rows: int) -> None:
         batch["template"],
         "template",
         DEFAULT_OPTIONS,
+        now_s=0.0,
     )
 
 
@@ -156,8 +167,10 @@ async def test_a_released_row_that_is_done_is_not_claimed_again(
         await ledger.aclose()
 
 
-async def test_an_older_schema_is_migrated_forward(pg_url: str) -> None:
-    """A database left at version 1 by an older orchestrator gets the later migrations, once."""
+async def test_an_older_schema_is_migrated_forward(empty_pg_url: str) -> None:
+    """A database left at version 1 by an older orchestrator is refused until `orchestrator
+    migrate` gives it the later migrations, once."""
+    pg_url = empty_pg_url
     conn = await asyncpg.connect(pg_url)
     try:
         async with conn.transaction():
@@ -166,11 +179,15 @@ async def test_an_older_schema_is_migrated_forward(pg_url: str) -> None:
             await conn.execute("INSERT INTO orchestrator_schema VALUES (1)")
     finally:
         await conn.close()
+    with pytest.raises(SchemaTooOld, match="version 1, older than"):
+        await connect(pg_url, None)
+    assert await migrate_ledger(pg_url, None) == 1
     pool = await connect(pg_url, None)
     try:
         assert await pool.fetchval("SELECT max(version) FROM orchestrator_schema") == len(
             MIGRATIONS
         )
+        assert await pool.fetchval("SELECT count(*) FROM orchestrator_schema") == SCHEMA_VERSION
         assert await pool.fetchval("SELECT count(*) FROM render_slots") == 0
     finally:
         await pool.close()
@@ -197,3 +214,22 @@ async def test_ambiguous_rows_are_claimed_again_only_by_choice(
     finally:
         await plain.aclose()
         await chosen.aclose()
+
+
+async def test_a_schema_change_stops_the_worker_that_opened_the_ledger(
+    pool: asyncpg.Pool, pg_url: str, tmp_path: Path
+) -> None:
+    """The heartbeat finds the schema at another version (`orchestrator migrate` ran): it
+    cancels the task that opened the ledger (the worker), whose ``aclose`` then says why."""
+    await _submit(pool, tmp_path, 2)
+    ledger = await _open(pool, pg_url, "w1", lease_s=SHORT_LEASE_S)
+    assert await _take(ledger, 1)
+    await pool.execute("INSERT INTO orchestrator_schema VALUES ($1)", SCHEMA_VERSION + 1)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.sleep(10)  # the worker's work, cancelled by the next heartbeat
+    task = asyncio.current_task()
+    assert task is not None
+    task.uncancel()
+    changed = rf"to {SCHEMA_VERSION + 1} while this worker ran.*upgrade orchestrator"
+    with pytest.raises(SchemaChanged, match=changed):
+        await ledger.aclose()

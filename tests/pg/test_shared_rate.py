@@ -10,8 +10,8 @@ import asyncpg
 
 from orchestrator.api.limits import RateLimiter, shared_interval_s
 from orchestrator.clock import VirtualClock
-from orchestrator.config import Credentials
-from orchestrator.ledger.pg.limits import PgSharedRate, PgSharedRenders, account_key
+from orchestrator.config import Credentials, account_key
+from orchestrator.ledger.pg.limits import PgSharedRate, PgSharedRenders
 
 R = 20.0
 

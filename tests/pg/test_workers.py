@@ -107,7 +107,7 @@ def test_two_workers_share_a_batch(make_sim: Any, pg_url: str, tmp_path: Path) -
     assert "40 rows: 40 done" in status.stdout, status.stdout + status.stderr
     late = _cli(["worker", "--ledger", pg_url, "--out", str(tmp_path / "late")], env)
     assert late.returncode == 0, late.stderr  # the batch is done: it ends at once
-    assert "0 row(s) worked on" in late.stdout and "next: orchestrator report" in late.stdout
+    assert "0 row(s) worked on" in late.stdout and "stopped: every row done" in late.stdout
     as_json = json.loads(_cli(["status", "--ledger", pg_url, "--json"], env).stdout)
     assert as_json["rows"] == {"done": 40} and as_json["batch"] == "b"
     report = _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
@@ -177,6 +177,7 @@ def test_a_worker_that_loses_its_database_stops_with_one_line(
         url = server.create_database("lost")
         sim = make_sim("demo", time_scale=0.5, rate_limit_rps=None)
         env = sim.env()
+        assert _cli(["migrate", "--ledger", url], env).returncode == 0
         batch = write_batch(tmp_path, 20, config={"ledger": {"lease_s": 3.0}})
         _submit(batch, url, env)
         worker = subprocess.Popen(

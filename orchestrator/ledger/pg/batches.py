@@ -5,9 +5,8 @@ and reading one back (``status``, ``report``). Claims and events while working: 
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,8 +18,9 @@ from orchestrator.input.row import ManifestOptions, ManifestRow
 from orchestrator.input.rows import RowJob, TemplateCache, iter_row_jobs
 from orchestrator.input.template import Template
 from orchestrator.ledger.pg.schema import Conn
-from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import RunStarted, decode, encode
+from orchestrator.ledger.pg.stored import fold_events
+from orchestrator.ledger.protocol import BatchSnapshot, LedgerState
+from orchestrator.ledger.records import Event, RetryFailed, RunStarted, encode
 
 COPY_CHUNK = 5000
 """Rows sent per COPY while submitting (memory stays flat for a million-row manifest)."""
@@ -43,10 +43,14 @@ async def submit_batch(
     template: Path | None,
     flow: str,
     options: ManifestOptions,
+    *,
+    now_s: float,
+    batch_events: Sequence[Event] = (),
 ) -> Submitted:
-    """Create batch ``name`` with every row of ``manifest`` (already validated), its templates
-    and its run record, in one transaction: a batch is there whole or not at all."""
-    record = replace(record, ts=round(_now(), 3))
+    """Create batch ``name`` with every row of ``manifest`` (already validated), its templates,
+    its run record and ``batch_events`` (its choices, its canary), in one transaction: a batch is
+    there whole or not at all."""
+    record = replace(record, ts=round(now_s, 3))
     body = json.dumps(encode(record), separators=(",", ":"), ensure_ascii=False)
     jobs = iter_row_jobs(manifest, template, TemplateCache(), flow, options)
     async with pool.acquire() as conn, conn.transaction():
@@ -66,11 +70,20 @@ async def submit_batch(
         await conn.execute(
             "INSERT INTO events (batch_id, row_key, body) VALUES ($1, NULL, $2)", batch_id, body
         )
+        for event in batch_events:
+            await conn.execute(
+                "INSERT INTO events (batch_id, row_key, body) VALUES ($1, NULL, $2)",
+                batch_id,
+                json.dumps(encode(replace(event, ts=round(now_s, 3))), ensure_ascii=False),
+            )
         seen: set[str] = set()
         templates: dict[str, Template] = {}
+        columns: dict[str, None] = {}
         total = duplicates = 0
         while True:
-            chunk = await anyio.to_thread.run_sync(_next_chunk, jobs, seen, templates, batch_id)
+            chunk = await anyio.to_thread.run_sync(
+                _next_chunk, jobs, seen, templates, columns, batch_id
+            )
             if chunk is None:
                 break
             records, dropped = chunk
@@ -89,6 +102,7 @@ async def submit_batch(
                 )
             templates.clear()
             await conn.copy_records_to_table("rows", records=records, columns=ROW_COLUMNS)
+        await conn.execute("UPDATE batches SET columns = $2 WHERE id = $1", batch_id, list(columns))
     return Submitted(batch_id=batch_id, name=name, rows=total, duplicates=duplicates)
 
 
@@ -96,6 +110,7 @@ def _next_chunk(
     jobs: Iterator[tuple[ManifestRow, RowJob]],
     seen: set[str],
     templates: dict[str, Template],
+    columns: dict[str, None],
     batch_id: int,
 ) -> tuple[list[tuple[object, ...]], int] | None:
     """The next ``COPY_CHUNK`` rows (a row repeated in the manifest kept once), or None."""
@@ -106,6 +121,7 @@ def _next_chunk(
             dropped += 1
             continue
         seen.add(job.row_id)
+        columns.update(dict.fromkeys(job.variables))
         sha = None
         if job.template is not None:
             sha = job.template.sha256
@@ -126,10 +142,6 @@ def _next_chunk(
     if not records and not dropped:
         return None
     return records, dropped
-
-
-def _now() -> float:
-    return time.time()
 
 
 @dataclass(frozen=True)
@@ -201,23 +213,24 @@ async def batch_view(
 async def batch_rows(
     pool: asyncpg.Pool, batch_id: int
 ) -> tuple[list[tuple[str, int, dict[str, str]]], LedgerState]:
-    """Every row of a batch as ``(row_key, line, variables)`` in manifest order, and the state
-    of its rows folded from every worker's events. Close the state's ``rows`` when done."""
+    """Every row of a batch as ``(row_key, line, variables)`` in manifest order, and the batch's
+    state folded from every worker's events. Close the state's ``rows`` when done."""
     async with pool.acquire() as conn:
+        columns = await conn.fetchval("SELECT columns FROM batches WHERE id = $1", batch_id)
         rows = await conn.fetch(
             "SELECT row_key, line, variables FROM rows WHERE batch_id = $1 ORDER BY line",
             batch_id,
         )
         events = await conn.fetch(
-            "SELECT body FROM events WHERE batch_id = $1 AND row_key IS NOT NULL ORDER BY id",
-            batch_id,
+            "SELECT body FROM events WHERE batch_id = $1 ORDER BY id", batch_id
         )
     state = LedgerState()
-    for record in events:
-        event = decode(json.loads(record["body"]))
-        if event is not None:
-            state.apply_replayed(event)
-    listed = [(str(r["row_key"]), int(r["line"]), json.loads(r["variables"])) for r in rows]
+    await fold_events(pool, batch_id, events, state.apply_replayed)
+    order: list[str] = list(columns or ())
+    listed = [
+        (str(r["row_key"]), int(r["line"]), _in_order(json.loads(r["variables"]), order))
+        for r in rows
+    ]
     return listed, state
 
 
@@ -240,3 +253,41 @@ async def find_batch(conn: Conn, name: str | None, where: str) -> int:
     if found is None:
         raise RunDirError(f"{where} holds no batch yet; submit one with `orchestrator submit`")
     return int(found)
+
+
+async def retry_failed_rows(pool: asyncpg.Pool, batch_id: int, event: RetryFailed) -> None:
+    """Record ``--retry-failed`` (``event``) and put the batch's failed rows back where workers
+    claim them, in one transaction; each is tried again once (``LedgerState.may_retry``)."""
+    body = json.dumps(encode(event), separators=(",", ":"))
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO events (batch_id, row_key, body) VALUES ($1, NULL, $2)", batch_id, body
+        )
+        await conn.execute(
+            "UPDATE rows SET status = 'pending' WHERE batch_id = $1 AND status = 'failed'",
+            batch_id,
+        )
+
+
+async def batch_snapshot(pool: asyncpg.Pool, batch_id: int) -> BatchSnapshot:
+    """The read side of a shared batch: its rows from the ``rows`` table in manifest order and
+    the state folded from every worker's events (close it when done)."""
+    listed, state = await batch_rows(pool, batch_id)
+
+    def rows() -> Iterator[RowJob]:
+        for row_key, line, variables in listed:
+            yield RowJob(
+                row_id=row_key, line=line, variables=variables, template=None, output_name=""
+            )
+
+    return BatchSnapshot(rows=rows, state=state, total=len(listed), owns_state=True)
+
+
+def _in_order(values: dict[str, str], order: list[str]) -> dict[str, str]:
+    """A row's variables in the manifest's column order (jsonb keeps none); a batch submitted
+    before the order was recorded keeps the database's."""
+    if not order:
+        return values
+    ordered = {name: values[name] for name in order if name in values}
+    ordered.update(values)
+    return ordered

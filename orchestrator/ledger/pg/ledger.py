@@ -35,7 +35,6 @@ import dataclasses
 import json
 import os
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -47,10 +46,25 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import LeaseLost, RunDirError
 from orchestrator.input.rows import RowJob
 from orchestrator.input.template import Template
-from orchestrator.ledger.pg.batches import find_batch
-from orchestrator.ledger.pg.schema import safe_url
-from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import Event, RowEvent, TemplateUploaded, decode, encode
+from orchestrator.ledger.pg.batches import batch_snapshot, find_batch, retry_failed_rows
+from orchestrator.ledger.pg.limits import PgSharedRate, PgSharedRenders
+from orchestrator.ledger.pg.schema import (
+    SCHEMA_VERSION,
+    SchemaChanged,
+    safe_url,
+    schema_changed,
+    schema_version,
+)
+from orchestrator.ledger.pg.stored import fold_events
+from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
+from orchestrator.ledger.records import (
+    Event,
+    RetryFailed,
+    RowEvent,
+    TemplateUploaded,
+    decode,
+    encode,
+)
 from orchestrator.ledger.row_state import RowState
 
 DEFAULT_LEASE_S = 30.0
@@ -109,9 +123,15 @@ class PgLedger:
         self._idle_poll_s = idle_poll_s
         self._clock = clock
         self._templates: dict[str, Template] = {}
-        self._releases: set[str] = set()
+        self._releases: dict[str, str] = {}
+        """Rows to hand back, with the status their events fold to (a row claimed and then
+        skipped goes back as what it is, never left ``pending`` for a claim loop)."""
         self._heartbeat: asyncio.Task[None] | None = None
+        self._owner: asyncio.Task[object] | None = None
+        """The task that opened the ledger: the worker, which a schema change stops."""
+        self._stopped: SchemaChanged | None = None
         self._also_renew: list[Callable[[], Awaitable[None]]] = []
+        self._only: list[str] | None = None
         self.taken_over: list[tuple[str, str]] = []
         """``(row, previous owner)`` of every row this worker took from another."""
 
@@ -142,10 +162,12 @@ class PgLedger:
                 "SELECT body FROM events WHERE batch_id = $1 AND row_key IS NULL ORDER BY id",
                 batch_id,
             )
-        for record in records:
-            event = decode(json.loads(record["body"]))
-            if event is not None and not isinstance(event, TemplateUploaded):
+
+        def keep(event: Event) -> None:
+            if not isinstance(event, TemplateUploaded):
                 state.apply(event)  # template ids are per account: each worker uploads its own
+
+        await fold_events(pool, batch_id, records, keep)
         ledger = cls(
             pool,
             url,
@@ -159,6 +181,7 @@ class PgLedger:
             account=account,
             statuses=("pending", "ambiguous") if rerender_ambiguous else ("pending",),
         )
+        ledger._owner = asyncio.current_task()
         ledger._heartbeat = asyncio.create_task(ledger._beat())
         return ledger
 
@@ -175,7 +198,7 @@ class PgLedger:
     async def append(self, event: Event) -> None:
         """Record ``event``; returns once committed. Row events only while this worker holds
         the row's lease (else ``LeaseLost``, and nothing is written)."""
-        event = replace(event, ts=round(time.time(), 3))
+        event = replace(event, ts=round(self._clock.wall_s(), 3))
         self._state.apply(event)
         body = json.dumps(encode(event), separators=(",", ":"), ensure_ascii=False)
         if not isinstance(event, RowEvent):
@@ -205,9 +228,10 @@ class PgLedger:
         if written is None:
             raise LeaseLost(event.row, self.worker_id)
 
-    async def rows_to_work_on(self) -> AsyncIterator[RowJob]:
+    async def rows_to_work_on(self, only: frozenset[str] | None = None) -> AsyncIterator[RowJob]:
         """Claim rows until none is left pending; wait while others hold the rest (a dead
-        worker's rows come free when its leases expire)."""
+        worker's rows come free when its leases expire). ``only``: claim just these rows."""
+        self._only = sorted(only) if only is not None else None
         while True:
             await self._flush_releases()
             claimed = await self._claim()
@@ -219,14 +243,36 @@ class PgLedger:
                 return
             await self._clock.sleep(self._idle_poll_s)
 
+    def shared_limits(self, *, interval_s: float, max_renders: int) -> SharedLimits | None:
+        renders = PgSharedRenders(
+            self._pool,
+            self.account,
+            self.worker_id,
+            self._clock,
+            max_renders=max_renders,
+            lease_s=self.lease_s,
+        )
+        self.on_heartbeat(renders.renew)
+        rate = PgSharedRate(self._pool, self.account, self._clock, interval_s=interval_s)
+        return SharedLimits(rate=rate, renders=renders)
+
+    async def snapshot(self) -> BatchSnapshot:
+        return await batch_snapshot(self._pool, self.batch_id)
+
+    async def retry_failed(self) -> None:
+        event = RetryFailed(ts=round(self._clock.wall_s(), 3))
+        self._state.apply(event)
+        await retry_failed_rows(self._pool, self.batch_id, event)
+
     def on_heartbeat(self, renew: Callable[[], Awaitable[None]]) -> None:
         """Also call ``renew`` on every heartbeat (other leases this worker holds: its render
         slots, ``pg_limits.PgSharedRenders``)."""
         self._also_renew.append(renew)
 
     def release(self, row_id: str) -> None:
+        state = self._state.rows.get(row_id)
+        self._releases[row_id] = state.status if state is not None else "pending"
         self._state.rows.release(row_id)
-        self._releases.add(row_id)
 
     async def aclose(self) -> None:
         if self._heartbeat is not None:
@@ -236,6 +282,8 @@ class PgLedger:
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             await self._flush_releases()
         self._state.rows.close()
+        if self._stopped is not None:
+            raise self._stopped
 
     # ---- claims and leases --------------------------------------------------------------------
 
@@ -247,6 +295,7 @@ class PgLedger:
                 WHERE batch_id = $1 AND status = ANY($6::text[])
                   AND (owner IS NULL OR lease_until < clock_timestamp())
                   AND (account IS NULL OR account = $5)
+                  AND ($7::text[] IS NULL OR row_key = ANY($7::text[]))
                 ORDER BY line
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
@@ -269,6 +318,7 @@ class PgLedger:
             self._claim_batch,
             self.account,
             list(self._statuses),
+            self._only,
         )
         claimed = [
             Claimed(
@@ -296,12 +346,12 @@ class PgLedger:
             row.row_key,
         )
         fresh = LedgerState()
-        for record in records:
-            event = decode(json.loads(record["body"]))
-            if event is not None:
-                fresh.apply(event)
+        await fold_events(self._pool, self.batch_id, records, fresh.apply)
         live = self._state.rows.take(row.row_key)
-        _copy_into(live, fresh.rows.get(row.row_key) or RowState(row=row.row_key))
+        folded = fresh.rows.get(row.row_key) or RowState(row=row.row_key)
+        if folded.status == "failed":
+            await self._refresh_retry_round()
+        _copy_into(live, folded)
         fresh.rows.close()
         template = await self._template(row.template_sha256) if row.template_sha256 else None
         return RowJob(
@@ -313,6 +363,21 @@ class PgLedger:
             flow=row.flow,
             manifest=None,
         )
+
+    async def _refresh_retry_round(self) -> None:
+        """A failed row in hand may have been put back by a ``--retry-failed`` recorded after
+        this worker opened the batch: read the latest one, so the row is retried (once)."""
+        body = await self._pool.fetchval(
+            "SELECT body FROM events WHERE batch_id = $1 AND row_key IS NULL AND body->>'e' = $2 "
+            "ORDER BY id DESC LIMIT 1",
+            self.batch_id,
+            RetryFailed.name,
+        )
+        if body is None:
+            return
+        event = decode(json.loads(body))
+        if isinstance(event, RetryFailed) and (self._state.retry_round_at or 0.0) < event.ts:
+            self._state.apply(event)
 
     async def _template(self, sha256: str) -> Template:
         template = self._templates.get(sha256)
@@ -338,31 +403,38 @@ class PgLedger:
             SELECT EXISTS (
                 SELECT 1 FROM rows WHERE batch_id = $1 AND status = ANY($4::text[])
                   AND owner IS DISTINCT FROM $2 AND (account IS NULL OR account = $3)
+                  AND ($5::text[] IS NULL OR row_key = ANY($5::text[]))
             )
             """,
             self.batch_id,
             self.worker_id,
             self.account,
             list(self._statuses),
+            self._only,
         )
         return bool(found)
 
     async def _flush_releases(self) -> None:
         if not self._releases:
             return
-        keys, self._releases = list(self._releases), set()
+        releases, self._releases = self._releases, {}
         await self._pool.execute(
             """
-            UPDATE rows SET owner = NULL, lease_until = NULL
-            WHERE batch_id = $1 AND row_key = ANY($2::text[]) AND owner = $3
+            UPDATE rows r SET owner = NULL, lease_until = NULL, status = v.status
+            FROM unnest($2::text[], $4::text[]) AS v(row_key, status)
+            WHERE r.batch_id = $1 AND r.row_key = v.row_key AND r.owner = $3
             """,
             self.batch_id,
-            keys,
+            list(releases),
             self.worker_id,
+            list(releases.values()),
         )
 
     async def _beat(self) -> None:
-        """Renew this worker's leases every ``lease_s / 3`` (so two beats may be lost)."""
+        """Renew this worker's leases every ``lease_s / 3`` (so two beats may be lost), then
+        check that the schema is still at this version's. When it is not (`orchestrator
+        migrate` ran under this worker), stop the worker: cancel the task that opened the
+        ledger, whose ``aclose`` then raises ``SchemaChanged``."""
         while True:
             await self._clock.sleep(self.lease_s / 3)
             with contextlib.suppress(OSError, asyncpg.PostgresError):
@@ -378,6 +450,13 @@ class PgLedger:
                 await self._flush_releases()
                 for renew in self._also_renew:
                     await renew()
+                async with self._pool.acquire() as conn:
+                    found = await schema_version(conn)
+                if found != SCHEMA_VERSION:
+                    self._stopped = schema_changed(found, safe_url(self._url))
+                    if self._owner is not None:
+                        self._owner.cancel()
+                    return
 
 
 def _copy_into(target: RowState, source: RowState) -> None:

@@ -18,23 +18,10 @@ user or client id, or a digest of the API key): no secret is stored.
 
 from __future__ import annotations
 
-import hashlib
-
 import anyio
 import asyncpg
 
 from orchestrator.clock import Clock
-from orchestrator.config import Credentials
-
-
-def account_key(base_url: str, credentials: Credentials) -> str:
-    """A stable name for the account, holding no secret."""
-    if credentials.api_key is not None:
-        who = "key:" + hashlib.sha256(credentials.api_key.get_secret_value().encode()).hexdigest()
-    else:
-        client = credentials.client_id.get_secret_value() if credentials.client_id else ""
-        who = f"user:{credentials.user_id}:" + hashlib.sha256(client.encode()).hexdigest()
-    return hashlib.sha256(f"{base_url}|{who}".encode()).hexdigest()[:24]
 
 
 class PgSharedRate:

@@ -1,15 +1,22 @@
-"""The PostgreSQL ledger's schema, created and migrated by the tool itself, and its connections.
+"""The PostgreSQL ledger's schema, its versions and migrations, and its connections.
 
-Migrations are numbered and applied in order, each in its own transaction, under an advisory
-lock so that workers starting together migrate once. ``orchestrator_schema`` holds the version
-reached. A database at a newer version than this tool knows is refused (an older worker would
-misread it).
+The schema's version is ``SCHEMA_VERSION``, the number of ``MIGRATIONS``; the database keeps the
+version it reached in ``orchestrator_schema``. Only ``orchestrator migrate --ledger URL`` changes
+the schema (``migrate_ledger``): it creates it in an empty database, or applies the migrations
+it lacks in order, in one transaction, under an advisory lock. Every other command checks the
+version when it connects (``connect``) and refuses, in one line naming what to run, a database
+that is older (`orchestrator migrate`) or newer (upgrade orchestrator: an older version would
+misread it); a worker checks again on each heartbeat, so a migration under a running worker
+stops it (``SchemaChanged``). A change of the ledger format (``records.LEDGER_FORMAT``) that
+older versions would misread takes a migration too, even an empty one, so that workers of those
+versions refuse the database instead of skipping what they do not know.
 
 Tables:
 
 ================  ================================================================================
-``batches``       one per ``orchestrator submit``: ``name``, ``flow`` and the run record
+``batches``       one per ``orchestrator submit``: ``name``, ``flow``, the run record
                   (``record``, the encoded ``run`` event: manifest, digest, template, options)
+                  and the variable ``columns`` in manifest order
 ``templates``     ``.pictai`` files by sha256 (``name``, ``content``, ``variables``): workers
                   render from these, not from files on the submitting machine
 ``rows``          a batch's rows: identity (``row_key``), ``line``, ``flow``, ``template_sha256``,
@@ -96,15 +103,38 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (account, slot)
     );
     """,
+    # 3: ledger format 2 (run records carry their format; new kinds ``choices``, ``retry_failed``):
+    # the version alone makes workers of earlier releases, which skip events they do not know (a
+    # batch's choices: its canary, its spend cap), refuse the database. And a batch's variable
+    # columns in manifest order (``rows.variables`` is jsonb, which keeps no key order), so its
+    # results.csv has the columns of a run directory's.
+    """
+    ALTER TABLE batches ADD COLUMN columns text[];
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N. Append, never edit."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The schema version this orchestrator works on: a database at any other is refused."""
 
 _LOCK_KEY = 7_316_221_901
 """The advisory lock that serialises migrations (any number unique to this tool)."""
 
 
-class SchemaTooNew(ConfigError):
+class SchemaMismatch(ConfigError):
+    """The database's schema is not at this orchestrator's version."""
+
+
+class SchemaTooOld(SchemaMismatch):
+    """The database holds no schema yet, or an older one: `orchestrator migrate` brings it here."""
+
+
+class SchemaTooNew(SchemaMismatch):
     """The database was migrated by a newer orchestrator than this one."""
+
+
+class SchemaChanged(SchemaMismatch):
+    """The schema's version changed under a running worker (a migration): the worker stops."""
 
 
 if TYPE_CHECKING:
@@ -114,8 +144,9 @@ Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 """A connection from the pool."""
 
 
-async def migrate(conn: Conn) -> int:
-    """Bring the schema to ``len(MIGRATIONS)``; returns the version it was at before."""
+async def migrate(conn: Conn, where: str = "the database") -> int:
+    """Bring the schema to ``SCHEMA_VERSION``; returns the version it was at before (0: none).
+    A newer one is refused (``SchemaTooNew``). ``where``: the database, for that message."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
         await conn.execute(
@@ -123,15 +154,68 @@ async def migrate(conn: Conn) -> int:
         )
         found = await conn.fetchval("SELECT max(version) FROM orchestrator_schema")
         before = int(found or 0)
-        if before > len(MIGRATIONS):
-            raise SchemaTooNew(
-                f"the database's orchestrator schema is version {before}, newer than this "
-                f"version of orchestrator knows ({len(MIGRATIONS)}); upgrade orchestrator"
-            )
-        for version in range(before + 1, len(MIGRATIONS) + 1):
-            await conn.execute(MIGRATIONS[version - 1])
+        if before > SCHEMA_VERSION:
+            raise _too_new(before, where)
+        for version in range(before + 1, SCHEMA_VERSION + 1):
+            if MIGRATIONS[version - 1].strip():
+                await conn.execute(MIGRATIONS[version - 1])
             await conn.execute("INSERT INTO orchestrator_schema (version) VALUES ($1)", version)
     return before
+
+
+async def migrate_ledger(url: str, password: str | None) -> int:
+    """``orchestrator migrate``: bring the database at ``url`` to ``SCHEMA_VERSION``; returns
+    the version it was at before (0: it held no schema). The one way the schema changes."""
+    pool = await connect(url, password, max_connections=1, check=False)
+    try:
+        async with pool.acquire() as conn:
+            return await migrate(conn, safe_url(url))
+    finally:
+        await pool.close()
+
+
+async def schema_version(conn: Conn) -> int:
+    """The version the database's schema is at (0: it holds none)."""
+    if not await conn.fetchval("SELECT to_regclass('orchestrator_schema') IS NOT NULL"):
+        return 0
+    return int(await conn.fetchval("SELECT max(version) FROM orchestrator_schema") or 0)
+
+
+def check_version(found: int, where: str) -> None:
+    """Refuse a database whose schema is at ``found``, unless it is ``SCHEMA_VERSION``."""
+    if found > SCHEMA_VERSION:
+        raise _too_new(found, where)
+    if found == 0:
+        raise SchemaTooOld(
+            f"the ledger at {where} holds no orchestrator schema yet: run "
+            f"`orchestrator migrate --ledger {where}`"
+        )
+    if found < SCHEMA_VERSION:
+        raise SchemaTooOld(
+            f"the ledger at {where} has orchestrator schema version {found}, older than this "
+            f"orchestrator's ({SCHEMA_VERSION}): run `orchestrator migrate --ledger {where}`"
+        )
+
+
+def schema_changed(found: int, where: str) -> SchemaChanged:
+    """What a worker says when the schema went from ``SCHEMA_VERSION`` to ``found`` under it."""
+    action = (
+        "upgrade orchestrator, then start the worker again"
+        if found > SCHEMA_VERSION
+        else f"run `orchestrator migrate --ledger {where}`, then start the worker again"
+    )
+    return SchemaChanged(
+        f"the ledger at {where} went from orchestrator schema version {SCHEMA_VERSION} to "
+        f"{found} while this worker ran; this worker stopped (its rows go to other workers "
+        f"once their leases expire): {action}"
+    )
+
+
+def _too_new(found: int, where: str) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"the ledger at {where} has orchestrator schema version {found}, newer than this "
+        f"orchestrator reads ({SCHEMA_VERSION}): upgrade orchestrator"
+    )
 
 
 def safe_url(url: str) -> str:
@@ -162,8 +246,11 @@ def check_url(url: str) -> str:
     return url
 
 
-async def connect(url: str, password: str | None, *, max_connections: int = 4) -> asyncpg.Pool:
-    """A pool on ``url``, the schema migrated. Errors name the URL without its password.
+async def connect(
+    url: str, password: str | None, *, max_connections: int = 4, check: bool = True
+) -> asyncpg.Pool:
+    """A pool on ``url``, its schema checked to be this version's (``check_version``; only
+    ``migrate_ledger`` connects without). Errors name the URL without its password.
 
     asyncpg's own log (a pool retrying its connections, with tracebacks) is silenced: a lost
     database reaches the user as one line (``database_lost``), and one that comes back is
@@ -179,9 +266,11 @@ async def connect(url: str, password: str | None, *, max_connections: int = 4) -
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise ConfigError(f"cannot connect to the ledger at {safe_url(url)}: {exc}") from exc
+    if not check:
+        return pool
     try:
         async with pool.acquire() as conn:
-            await migrate(conn)
+            check_version(await schema_version(conn), safe_url(url))
     except BaseException:
         await pool.close()
         raise
@@ -216,6 +305,19 @@ def database_lost(exc: BaseException) -> str | None:
         return None
     first = leaves[0]
     return f"{type(first).__name__}: {first}".strip().rstrip(":")
+
+
+def schema_change(exc: BaseException) -> SchemaChanged | None:
+    """The ``SchemaChanged`` that stopped a worker, when ``exc`` is one or a group of exceptions
+    (a task group's) holding one; None otherwise."""
+    if isinstance(exc, SchemaChanged):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = schema_change(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _quiet_driver_log() -> None:

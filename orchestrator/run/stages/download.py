@@ -12,7 +12,6 @@ A video-edit row also gets its subtitle files, written beside the video the same
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +20,8 @@ import anyio
 from orchestrator.api.client import DownloadResult
 from orchestrator.api.responses import JobState
 from orchestrator.api.retry import REREAD_VIDEO_URL, call_with_retry
-from orchestrator.api.transport import move_into_place
 from orchestrator.errors import ApiError, LinkExpiredError
+from orchestrator.files import atomic_text
 from orchestrator.ledger.records import Downloaded
 from orchestrator.report.thumbnails import poster_frame, poster_name
 from orchestrator.run.stages.base import RowJob, Services
@@ -107,12 +106,8 @@ def _is_url(value: str) -> bool:
 
 def _write_file(folder: Path, name: str, text: str) -> None:
     """``text`` to ``.NAME.part``, fsynced, then renamed to ``NAME`` (like a download)."""
-    part = folder / f".{name}.part"
-    with part.open("w", encoding="utf-8", newline="") as f:
+    with atomic_text(folder / name, newline="", part=".part") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    move_into_place(part, folder / name)
 
 
 async def _fetch(
