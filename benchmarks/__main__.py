@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--smoke] [--rows N] [--only NAME,...] [--out FILE]``.
+"""``python -m benchmarks [--smoke] [--rows N] [--only NAME,...] [--out FILE] [--ab GITREF]``.
 
 Runs the scenarios (``benchmarks.scenarios``), prints a markdown table (each figure beside the
 bound it is measured against) and writes every figure, the plan and the machine as JSON.
@@ -81,7 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     parser.add_argument("--out", type=Path, help="JSON file (default results/latest.json)")
     parser.add_argument("--work", type=Path, help="keep the runs' files here (default: a temp dir)")
+    parser.add_argument(
+        "--ab",
+        metavar="GITREF",
+        help="run the scenarios on GITREF and on this tree, alternating, and compare them",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="--ab: rounds per side (default 1)")
     args = parser.parse_args(argv)
+    if args.ab:
+        from benchmarks.ab import run_ab
+
+        passthrough = [a for a in (argv if argv is not None else sys.argv[1:])]
+        passthrough = _without(passthrough, {"--ab", "--rounds", "--out"})
+        out = args.out or RESULTS_DIR / "ab.json"
+        return run_ab(args.ab, args.rounds, passthrough, out)
     plan: Plan = SMOKE if args.smoke else FULL
     if args.rows:
         plan = dataclasses.replace(plan, rows=args.rows)
@@ -126,6 +139,22 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print(f"\nwrote {out}", file=sys.stderr)
     return 0
+
+
+def _without(argv: list[str], options: set[str]) -> list[str]:
+    """``argv`` without ``options`` and their values (``--opt V`` or ``--opt=V``)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in options:
+            skip = "=" not in arg
+            continue
+        kept.append(arg)
+    return kept
 
 
 def _write(

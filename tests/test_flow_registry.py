@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from orchestrator.input import flows
@@ -38,3 +40,18 @@ def test_the_console_counts_every_flows_stages_and_shows_the_busy_ones() -> None
 def test_unknown_flows_are_reported_with_the_known_ones() -> None:
     problems = flows.check_fields("slideshow", {}, Path("m.csv"), frozenset())
     assert problems[0][0] == "flow" and "video-edit" in str(problems[0][2])
+
+
+def test_flow_names_are_known_before_any_flow_module_loads() -> None:
+    """``orchestrator --help`` lists the flows without importing their stages (start-up time),
+    and asking for stage names or owned fields first still loads them."""
+    code = (
+        "import sys\n"
+        "from orchestrator.input import flows\n"
+        "assert flows.names()[:3] == ('template', 'storyboard', 'video-edit'), flows.names()\n"
+        "assert 'orchestrator.run.stages.base' not in sys.modules\n"
+        "assert 'aiohttp' not in sys.modules\n"
+        "assert 'preview' in flows.stage_names()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -161,6 +161,7 @@ def test_every_event_kind_survives_its_stored_form() -> None:
         "canary": {"size": 2, "rows": ["a", "b"]},
         "approved": {"rows": 2},
         "retry_failed": {},
+        "ended": {"how": "halted", "reason": "spend cap: 1 renders sent"},
         "choices": {
             "canary": 3,
             "halt_after": "5%",

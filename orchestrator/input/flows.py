@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.input.local_files import LocalFiles
-from orchestrator.input.row import ManifestRow
 
 if TYPE_CHECKING:
+    from orchestrator.input.row import ManifestRow
     from orchestrator.input.rows import RowJob
     from orchestrator.ledger.row_state import RowState
     from orchestrator.run.stages.base import Services
@@ -86,7 +86,9 @@ class Flow:
 
 
 _REGISTRY: dict[str, Flow] = {}
-_BUILT_IN = ("template", "storyboard", "video_edit")
+_BUILT_IN = {"template": "template", "storyboard": "storyboard", "video-edit": "video_edit"}
+"""The built-in flows by name, and the module of ``run.flows`` that defines each: their names are
+known without importing them (``orchestrator --help`` lists them; stages load on first use)."""
 BUILT_IN_PACKAGE = "orchestrator.run.flows"
 """Where the built-in flow modules live (``run/flows``): loaded by name, on first use, so this
 registry (which ``validate`` and ``status`` read) imports nothing of the run wing."""
@@ -116,7 +118,7 @@ def _load_built_in() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in _BUILT_IN:
+        for module in _BUILT_IN.values():
             flow: Flow = importlib.import_module(f"{BUILT_IN_PACKAGE}.{module}").FLOW
             _REGISTRY[flow.name] = flow
 
@@ -128,8 +130,8 @@ def get(name: str) -> Flow:
 
 
 def names() -> tuple[str, ...]:
-    _load_built_in()
-    return tuple(_REGISTRY)
+    """Every flow's name: the built-in ones first (without loading them), then registered ones."""
+    return tuple(dict.fromkeys([*_BUILT_IN, *_REGISTRY]))
 
 
 def find(name: str | None) -> Flow | None:
@@ -150,7 +152,7 @@ def stage_names() -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for name in names():
         for direct in (False, True):
-            for stage, _ in _REGISTRY[name].stages(direct):
+            for stage, _ in get(name).stages(direct):
                 seen.setdefault(stage, None)
     return tuple(seen)
 
@@ -159,7 +161,7 @@ def owned_fields() -> frozenset[str]:
     """Every column some flow owns."""
     global _owned
     if _owned is None:
-        _owned = frozenset(f for name in names() for f in _REGISTRY[name].fields)
+        _owned = frozenset(f for name in names() for f in get(name).fields)
     return _owned
 
 

@@ -39,6 +39,7 @@ from orchestrator.ledger.records import (
     RowAdmitted,
     RowEvent,
     RunStarted,
+    SessionEnded,
     TemplateUploaded,
     Uploaded,
 )
@@ -91,6 +92,8 @@ class LedgerState:
     rows: RowStore = field(default_factory=RowStore)
     canary_rows: frozenset[str] | None = None
     canary_approved: bool = False
+    last_end: SessionEnded | None = None
+    """How the latest session ended (None: it is running, or it was killed or crashed)."""
     retry_round_at: float | None = None
     """When ``--retry-failed`` was last recorded: failures older than it may be tried again."""
     choices: BatchChoices = field(default_factory=BatchChoices)
@@ -138,6 +141,9 @@ class LedgerState:
             self._apply_row(self.row(event.row), event)
         elif isinstance(event, RunStarted):
             self.runs.append(event)
+            self.last_end = None
+        elif isinstance(event, SessionEnded):
+            self.last_end = event
         elif isinstance(event, TemplateUploaded):
             self.templates[event.sha256] = event.template_id
         elif isinstance(event, CanaryChosen):

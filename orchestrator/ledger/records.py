@@ -33,6 +33,8 @@ ledger could render a video twice. The events and what each means:
                      ``reason``, ``output`` (a new file name, after its values changed)
 ``canary``           the canary's rows were chosen: ``size``, ``rows``
 ``approved``         a person approved the canary: ``rows``
+``ended``            a session ended on its own terms: ``how`` (``finished``, ``halted``,
+                     ``interrupted``), ``reason`` (none after a kill or a crash)
 ``retry_failed``     ``--retry-failed`` was given: rows that failed before it are tried again,
                      once
 ``choices``          the batch-wide choices of a session (``BatchChoices``): ``canary``,
@@ -225,6 +227,17 @@ class CanaryApproved(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEnded(Event):
+    """A session (a run, or a worker) ended on its own terms: ``how`` is ``finished``,
+    ``halted`` (``reason``: why it stopped admitting rows) or ``interrupted`` (``reason``: the
+    signal). A session whose ``run`` record has none after it was killed or crashed."""
+
+    name: ClassVar[str] = "ended"
+    how: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetryFailed(Event):
     """``--retry-failed``: every row whose failure was recorded before this event may be tried
     again, once (a failure recorded after it is that retry's outcome)."""
@@ -271,6 +284,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Retry,
         CanaryChosen,
         CanaryApproved,
+        SessionEnded,
         RetryFailed,
         BatchChoices,
     )

@@ -3,8 +3,10 @@
 Reads without taking the run lock; a torn last line from a concurrent writer is ignored like on
 replay. Whether a run is live comes from ``run.lock`` (a live run holds it; the kernel drops a
 dead process's lock), so a killed run is never shown as "rendering": rows of a stopped run are
-counted from the ledger (done, failed, ambiguous, left to resume), and the log's last session
-says how it stopped (finished, halted, interrupted, or without a word: killed or crashed).
+counted from the ledger (done, failed, ambiguous, left to resume), and the ledger's record of
+the latest session's end says how it stopped (finished, halted, interrupted, or no record at
+all: killed or crashed). Only a live run's request rate comes from its log's newest ``rate``
+event.
 """
 
 from __future__ import annotations
@@ -44,8 +46,6 @@ def row_stage(state: RowState) -> str:
 
 
 SETTLED = ("done", "failed", "ambiguous")
-LOG_TAIL_MAX_BYTES = 8 * 1024 * 1024
-"""How far back ``status`` looks in ``log.jsonl`` for the last session's start."""
 
 
 def next_command(
@@ -191,7 +191,7 @@ def status(
     is live and how it stopped (a shared batch has none: ``live`` says whether a worker holds
     its rows)."""
     done_times = state.recent_done
-    liveness = _liveness(run_dir) if run_dir is not None else Liveness(live=bool(live))
+    liveness = _liveness(run_dir, state) if run_dir is not None else Liveness(live=bool(live))
     report = StatusReport(total_rows=total_rows, liveness=liveness, run_dir=run_dir)
     for row in state.rows.values():
         stage = row_stage(row)
@@ -225,7 +225,9 @@ def status(
     return report
 
 
-def _liveness(run_dir: Path) -> Liveness:
+def _liveness(run_dir: Path, state: LedgerState) -> Liveness:
+    """Live (who holds the run lock) or stopped: how, from the ledger's record of the latest
+    session's end (none after its ``run`` record: killed or crashed), and when."""
     holder = lock_holder(run_dir)
     if holder is not None:
         since = holder.get("since")
@@ -235,50 +237,16 @@ def _liveness(run_dir: Path) -> Liveness:
             host=str(holder.get("host")),
             since_ts=float(since) if isinstance(since, int | float) else None,
         )
-    events = _last_session(run_dir / LOG_NAME)
-    when = next(
-        (e.get("ts") for e in reversed(events) if isinstance(e.get("ts"), int | float)), None
-    )
-    finished = next((e for e in events if e.get("event") == "run_finished"), None)
-    stops = [str(e.get("reason")) for e in events if e.get("event") == "stop_admitting"]
-    interrupts = [str(e.get("signal")) for e in events if e.get("event") == "interrupt"]
-    if finished is None:
+    end = state.last_end
+    if end is None:
         how = "the process ended without finishing (killed, crashed or the machine stopped)"
-    elif interrupts:
-        how = f"interrupted ({interrupts[0]})"
-    elif stops:
-        how = f"stopped admitting rows: {stops[0]}"
+    elif end.how == "interrupted":
+        how = f"interrupted ({end.reason})"
+    elif end.how == "halted":
+        how = f"stopped admitting rows: {end.reason}"
     else:
         how = "finished"
-    return Liveness(live=False, how=how, when_ts=float(when) if when is not None else None)
-
-
-def _last_session(log: Path) -> list[dict[str, Any]]:
-    """The log's events since its last ``run_started`` (reading back from the end)."""
-    if not log.exists():
-        return []
-    with log.open("rb") as f:
-        size = f.seek(0, 2)
-        start = size
-        data = b""
-        while start > 0 and size - start < LOG_TAIL_MAX_BYTES:
-            start = max(0, start - 256 * 1024)
-            f.seek(start)
-            data = f.read(size - start)
-            if b'"event": "run_started"' in data:
-                break
-    events: list[dict[str, Any]] = []
-    for raw in data.splitlines():
-        try:
-            event: Any = json.loads(raw)
-        except ValueError:
-            continue  # a line cut by the chunk boundary, or torn by a crash
-        if not isinstance(event, dict):
-            continue
-        if event.get("event") == "run_started":
-            events = []
-        events.append(event)
-    return events
+    return Liveness(live=False, how=how, when_ts=state.sessions.last_at)
 
 
 def _clock(ts: float | None) -> str:

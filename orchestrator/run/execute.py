@@ -50,7 +50,7 @@ from orchestrator.input.rows import RowJob, manifest_rows
 from orchestrator.input.validate import ValidationReport, validate_manifest
 from orchestrator.ledger.open import LedgerPlace, SharedSettings, open_ledger
 from orchestrator.ledger.protocol import BatchSnapshot, Ledger
-from orchestrator.ledger.records import BatchChoices, RunStarted
+from orchestrator.ledger.records import BatchChoices, RunStarted, SessionEnded
 from orchestrator.report.results import write_results
 from orchestrator.run import canary, triage, watchers
 from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch, Window
@@ -121,6 +121,7 @@ class RunSummary:
     report_path: Path | None = None
     batch_ref: str | None = None
     """How commands name the batch: the run directory, or ``--ledger URL --batch NAME``."""
+    interrupt_signal: str | None = None
     worker_id: str | None = None
     taken_over: int = 0
     """Rows this worker took over from a stopped one (a shared batch)."""
@@ -249,6 +250,7 @@ async def execute(
                 elapsed_s=round(summary.elapsed_s, 3),
                 requests=summary.requests,
             )
+            await ledger.append(_how_it_ended(summary))
             url = notify_url(choices.notify, config)
             await end_of_run(spec.run_dir, snapshot, config, url, sink, summary)
         finally:
@@ -312,6 +314,15 @@ async def _record_session(
     )
     if not spec.place.shared and _stated(choices) != _stated(ledger.state.choices):
         await ledger.append(choices)
+
+
+def _how_it_ended(summary: RunSummary) -> SessionEnded:
+    """The session's end as the ledger records it (``status`` reads it back)."""
+    if summary.interrupted:
+        return SessionEnded(how="interrupted", reason=summary.interrupt_signal)
+    if summary.stop_reason is not None:
+        return SessionEnded(how="halted", reason=summary.stop_reason)
+    return SessionEnded(how="finished")
 
 
 def _no_rows() -> Iterator[RowJob]:
@@ -528,8 +539,9 @@ async def work_rows(
     rows_scope = anyio.CancelScope()
     feed_scope = anyio.CancelScope()
 
-    def interrupted() -> None:
+    def interrupted(signal_name: str) -> None:
         summary.interrupted = True
+        summary.interrupt_signal = summary.interrupt_signal or signal_name
 
     def stop(reason: str) -> None:
         admission.request_stop(reason)

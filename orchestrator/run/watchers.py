@@ -26,16 +26,17 @@ async def watch_signals(
     stop: Callable[[str], None],
     rows_scope: anyio.CancelScope,
     sink: Sink,
-    interrupted: Callable[[], None],
+    interrupted: Callable[[str], None],
 ) -> None:
     """First SIGINT/SIGTERM: stop admitting and drain. Second: cancel the rows at once.
-    ``interrupted`` is called on each signal (the run's exit code becomes 130)."""
+    ``interrupted`` is called with the signal's name on each signal (the run's exit code
+    becomes 130)."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         count = 0
         async for signum in signals:
             count += 1
-            interrupted()
             name = signal.Signals(signum).name
+            interrupted(name)
             if count == 1:
                 sink.emit("interrupt", signal=name, action="draining")
                 stop(f"{name}: finishing the rows in flight; press Ctrl-C again to stop at once")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from orchestrator.simulator.profiles import PROFILE_NAMES
 
-from orchestrator.simulator.settings import PROFILE_NAMES, SimSettings
+if TYPE_CHECKING:  # pydantic and the settings load when the simulator runs, not for --help
+    from orchestrator.simulator.settings import SimSettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -107,6 +108,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         overrides["new_shapes"] = True
     if args.strict_credential_routes:
         overrides["strict_credential_routes"] = True
+    from orchestrator.simulator.settings import SimSettings
+
     return SimSettings.for_profile(args.profile, **overrides)
 
 
@@ -142,6 +145,8 @@ def settings_summary(settings: SimSettings) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``sim`` subcommand; returns the exit status."""
+    from pydantic import ValidationError
+
     try:
         settings = settings_from_args(args)
     except (ValidationError, ValueError) as exc:
@@ -158,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _one_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
     if isinstance(exc, ValidationError):
         return "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()

@@ -18,12 +18,13 @@ revoked), per job (failed, stuck) or per video download (cut short).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ProfileName = Literal["demo", "realistic", "flaky", "test"]
-PROFILE_NAMES: tuple[str, ...] = get_args(ProfileName)
+from orchestrator.simulator.profiles import PROFILE_NAMES, ProfileName
+
+__all__ = ["PROFILE_NAMES", "ProfileName", "SimSettings"]
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 

@@ -93,3 +93,20 @@ def test_status_of_finished_runs(tmp_path: Path, make_sim: Any, api_env: Any) ->
     complete = _status(out, "--watch", "0.01")
     assert ": finished" in complete.splitlines()[0] and "next:" not in complete
     assert complete.count("stopped at ") == 1
+
+
+def test_how_a_run_stopped_is_read_from_the_ledger_not_the_log(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """The ledger records how a session ended (``ended``): with log.jsonl gone, status still
+    says a spend-capped run stopped admitting rows, and why."""
+    api_env(make_sim())
+    batch = write_batch(tmp_path, 3)
+    out = batch["out"]
+    assert main(run_args(batch, "--max-renders", "1")) == 1
+    (out / "log.jsonl").unlink()
+    report = json.loads(_status(out, "--json"))
+    assert report["state"] == "stopped"
+    assert report["stopped_how"].startswith("stopped admitting rows: spend cap: 1 renders sent")
+    ended = [json.loads(line) for line in (out / LEDGER_NAME).read_text().splitlines()][-1]
+    assert ended["e"] == "ended" and ended["how"] == "halted"

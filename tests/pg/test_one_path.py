@@ -194,3 +194,39 @@ def _everything_recorded(url: str) -> str:
         return "\n".join([*(str(r["body"]) for r in events), *(str(r["record"]) for r in batches)])
 
     return anyio.run(read)
+
+
+def test_workers_obey_the_choices_submitted_with_the_batch(
+    make_sim: Any, pg_url: str, tmp_path: Path
+) -> None:
+    """``submit --max-renders 2 --check-quota --window … --time-zone UTC --halt-after 50%``: a
+    worker given none of them checks the quota, reads the window in UTC and stops after 2
+    renders; a worker given another spend cap is refused, naming the batch's."""
+    sim = make_sim("test")
+    env = sim.env()
+    batch = write_batch(tmp_path, 5)
+    submitted = _cli(
+        [
+            *("submit", str(batch["manifest"]), "--template", str(batch["template"])),
+            *("--ledger", pg_url, "--name", "capped", "--max-renders", "2", "--check-quota"),
+            *("--window", "00:00-23:59:59", "--time-zone", "UTC", "--halt-after", "50%"),
+        ],
+        env,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    assert "(UTC)" in submitted.stdout
+    out = tmp_path / "w"
+    args = ["worker", "--ledger", pg_url, "--batch", "capped", "--out", str(out)]
+    args += ["--config", str(batch["config"])]
+    done = _cli(args, env)
+    assert done.returncode == 1, done.stderr
+    assert "spend cap" in done.stdout
+    assert sim.stats()["renders_started"] == 2
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "quota" for e in log)
+    started = next(e for e in log if e["event"] == "run_started")
+    assert started["time_zone"] == "UTC"
+    refused = _cli([*args, "--max-renders", "3"], env)
+    assert refused.returncode == 2
+    assert "--max-renders 3: the batch" in refused.stderr
+    assert "--max-renders 2" in refused.stderr
