@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from orchestrator.cli.main import build_parser
 
 
@@ -32,3 +34,20 @@ def test_simulate_and_sim_profile_say_what_each_profile_is() -> None:
         for profile in ("demo", "realistic", "flaky", "test"):
             assert profile in flat
         assert "milliseconds" in flat and "every fault" in flat
+
+
+def test_a_user_error_inside_a_task_group_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's mistake met by a task (a worker's row naming a missing template) is printed
+    as one line with exit 2, like any other, even wrapped in an exception group."""
+    from orchestrator.cli import main as cli_main
+    from orchestrator.errors import RunDirError
+
+    def fails(args: object) -> int:
+        raise BaseExceptionGroup("rows", [RunDirError("template abc is missing")])
+
+    monkeypatch.setattr(cli_main, "_cmd_doctor", fails)
+    assert cli_main.main(["doctor"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "orchestrator: error: template abc is missing"

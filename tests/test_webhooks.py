@@ -140,13 +140,30 @@ async def test_bodies_over_the_limit_are_refused(receiver: Any) -> None:
     assert hooks.take("job-1") is None
 
 
-async def test_a_flood_of_callbacks_is_answered_429(receiver: Any) -> None:
+async def test_a_flood_with_the_secret_is_answered_429(receiver: Any) -> None:
     """The clock is frozen, so after the burst no token comes back."""
     hooks, _ = receiver
-    url = hooks.url_for("row-1", "render").replace(SECRET, "flood")
+    url = hooks.url_for("row-1", "render")
     statuses = [await _post(url, {}) for _ in range(410)]
-    assert statuses.count(404) == 400 and statuses.count(429) == 10
+    assert statuses.count(400) == 400 and statuses.count(429) == 10
     assert hooks.rejected["rate"] == 10
+
+
+async def test_a_flood_without_the_secret_never_refuses_a_genuine_callback(
+    receiver: Any,
+) -> None:
+    """Wrong-secret POSTs are refused before they cost the budget: after 1,000 of them (more
+    than the burst, on a frozen clock) the genuine callback is still accepted."""
+    hooks, recorded = receiver
+    url = hooks.url_for("row-1", "render")
+    recorded[("row-1", "render")] = "job-1"
+    forged = url.replace(SECRET, "not-the-secret")
+    statuses = [await _post(forged, _done("job-1")) for _ in range(1000)]
+    assert set(statuses) == {404} and hooks.rejected["secret"] == 1000
+    assert await _post(url, _done("job-1")) == 200
+    assert hooks.rejected["rate"] == 0
+    taken = hooks.take("job-1")
+    assert taken is not None and taken.job_id == "job-1"
 
 
 def test_the_run_secret_is_created_once_private_and_long(tmp_path: Path) -> None:

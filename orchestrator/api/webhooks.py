@@ -124,13 +124,15 @@ class WebhookReceiver:
         return f"{self.base_url}/hooks/{self._secret.decode()}/{row}/{stage}"
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if not self._take_token():
-            self.rejected["rate"] += 1
-            return web.json_response({"ok": False, "error": "too many callbacks"}, status=429)
+        # Authenticate first (in constant time), then charge the budget: traffic without the
+        # secret is refused at no cost to it, so it can never crowd out a genuine callback.
         given = request.match_info["secret"].encode()
         if not hmac.compare_digest(given, self._secret):
             self.rejected["secret"] += 1
             raise web.HTTPNotFound()
+        if not self._take_token():
+            self.rejected["rate"] += 1
+            return web.json_response({"ok": False, "error": "too many callbacks"}, status=429)
         hook = (request.match_info["row"], request.match_info["stage"])
         if hook[1] not in self._issued.get(hook[0], ()):
             self.rejected["not_awaited"] += 1

@@ -477,11 +477,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except UserError as exc:
-        print(f"orchestrator: error: {exc}", file=sys.stderr)
-        for line in getattr(exc, "lines", []):
-            print(f"  {line}", file=sys.stderr)
+        _say_error(exc)
+        return ExitCode.USAGE
+    except BaseExceptionGroup as group:  # a user error met inside a task group (a worker's rows)
+        mistakes = _user_errors(group)
+        if mistakes is None:
+            raise
+        for mistake in dict.fromkeys(mistakes):  # each once, in order
+            _say_error(mistake)
         return ExitCode.USAGE
     except KeyboardInterrupt:
         print("orchestrator: interrupted; run the same command again to resume", file=sys.stderr)
         return ExitCode.INTERRUPTED
     return code
+
+
+def _say_error(exc: UserError) -> None:
+    print(f"orchestrator: error: {exc}", file=sys.stderr)
+    for line in getattr(exc, "lines", []):
+        print(f"  {line}", file=sys.stderr)
+
+
+def _user_errors(group: BaseExceptionGroup[BaseException]) -> list[UserError] | None:
+    """The user errors ``group`` holds when it holds nothing else (else None: a real crash)."""
+    found: list[UserError] = []
+    for exc in group.exceptions:
+        if isinstance(exc, UserError):
+            found.append(exc)
+        elif isinstance(exc, BaseExceptionGroup):
+            inner = _user_errors(exc)
+            if inner is None:
+                return None
+            found += inner
+        else:
+            return None
+    return found

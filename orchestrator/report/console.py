@@ -128,13 +128,17 @@ class Tally:
         eta = self.eta_s()
         return f"eta {human_duration(eta)}" if eta is not None else "eta …"
 
+    def done_text(self) -> str:
+        """``12/25 done``; a worker, which does not know the batch's size, says ``12 done``."""
+        return f"{self.done}/{self.total} done" if self.total else f"{self.done} done"
+
     def rate_text(self) -> str:
         return f"{self.rps:.1f} req/s (limit {self.limit_rps:.1f})"
 
     def line(self) -> str:
         busy = ", ".join(f"{n} {stage}" for stage, n in self.busy_stages())
         return (
-            f"{self.done}/{self.total} done, {self.failed} failed, {self.ambiguous} ambiguous; "
+            f"{self.done_text()}, {self.failed} failed, {self.ambiguous} ambiguous; "
             f"in flight: {busy}; {self.rate_text()}, {self.rate_limited} × 429; "
             f"{self.eta_text()}"
         )
@@ -221,9 +225,7 @@ class LiveSink:
 
         t = self.tally
         table = Table.grid(padding=(0, 2))
-        table.add_row(
-            "rows", f"{t.done}/{t.total} done", f"{t.failed} failed", f"{t.ambiguous} ambiguous"
-        )
+        table.add_row("rows", t.done_text(), f"{t.failed} failed", f"{t.ambiguous} ambiguous")
         table.add_row("in flight", *(f"{n} {stage}" for stage, n in t.busy_stages()))
         table.add_row("api", t.rate_text(), f"{t.rate_limited} × 429", t.eta_text())
         if t.stopping:

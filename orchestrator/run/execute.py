@@ -174,9 +174,10 @@ async def execute(
     async with open_ledger(spec.place, clock, rows=rows, shared=shared) as ledger:
         choices = await _session_choices(spec, ledger, report)
         if spec.canary_required and ledger.state.canary_rows is None:
+            go_on = "worker" if spec.place.shared else "resume"
             raise RunDirError(
-                f"{ledger.location} holds no canary to approve; `orchestrator resume "
-                f"{spec.run_dir}` continues a batch"
+                f"{ledger.location} holds no canary to approve; `orchestrator {go_on} "
+                f"{_batch_ref(spec)}` continues a batch"
             )
         await _record_session(spec, config, ledger, report, choices)
         sink.emit(

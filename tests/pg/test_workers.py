@@ -43,17 +43,19 @@ def _worker(
     client_id: str = "test-client",
     extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "orchestrator", "worker"),
-            *("--ledger", url, "--out", str(out), "--config", str(config)),
-            *extra,
-        ],
-        env={**env, "PICTORY_CLIENT_ID": client_id},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "worker.out").open("a") as said:  # what it printed, for a failure's message
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "orchestrator", "worker"),
+                *("--ledger", url, "--out", str(out), "--config", str(config)),
+                *extra,
+            ],
+            env={**env, "PICTORY_CLIENT_ID": client_id},
+            stdout=said,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 def _submit(batch: dict[str, Path], url: str, env: dict[str, str]) -> None:
@@ -102,7 +104,8 @@ def test_two_workers_share_a_batch(make_sim: Any, pg_url: str, tmp_path: Path) -
         for i, out in enumerate(outs)
     ]
     codes = [w.wait(timeout=WORKER_TIMEOUT_S) for w in workers]
-    assert 0 in codes and set(codes) <= {0, 1}  # 1: it ended while the other's rows were in flight
+    said = "\n".join((o / "worker.out").read_text()[-3000:] for o in outs)
+    assert 0 in codes and set(codes) <= {0, 1}, said  # 1: ended while the other's rows were out
     status = _cli(["status", "--ledger", pg_url], env)
     assert "40 rows: 40 done" in status.stdout, status.stdout + status.stderr
     late = _cli(["worker", "--ledger", pg_url, "--out", str(tmp_path / "late")], env)
