@@ -78,6 +78,10 @@ def _scalar_text(path: Path, line: int, name: str, value: Any) -> str:
     )
 
 
+TOO_DEEP = "a value here is nested too deeply to read (arrays or objects inside each other)"
+TOO_DEEP_HINT = "a manifest row is one flat object whose values are text, numbers or booleans"
+
+
 def jsonl_rows(path: Path, f: BinaryIO) -> Iterator[ManifestRow]:
     decoder = json.JSONDecoder(object_pairs_hook=_Pairs)
     count = 0
@@ -93,6 +97,8 @@ def jsonl_rows(path: Path, f: BinaryIO) -> Iterator[ManifestRow]:
                 line=number,
                 hint="each line of a JSON Lines file is one complete object on a single line",
             ) from exc
+        except RecursionError:
+            raise ManifestError(TOO_DEEP, file=path, line=number, hint=TOO_DEEP_HINT) from None
         if not isinstance(value, _Pairs):
             raise ManifestError(
                 f"this line holds a JSON {_json_kind(value)}; each line must be one object",
@@ -214,6 +220,8 @@ class JsonArray:
         while True:
             try:
                 value, end = self._decoder.raw_decode(self._buf, self._pos)
+            except RecursionError:
+                raise self._error(TOO_DEEP, TOO_DEEP_HINT) from None
             except json.JSONDecodeError as exc:
                 if self._eof or len(self._buf) - self._pos > MAX_JSON_ROW_CHARS:
                     raise self._error(

@@ -19,6 +19,7 @@ import warnings
 import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 from openpyxl.utils import get_column_letter
 
@@ -32,6 +33,24 @@ if TYPE_CHECKING:
 
 
 def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[ManifestRow]:
+    """The workbook's rows; XML the parser refuses (entities that expand past its limit, as a
+    "billion laughs" file does, or damaged markup) is one problem naming the cause."""
+    try:
+        yield from _rows(manifest, options)
+    except ElementTree.ParseError as exc:
+        cause = (
+            "it declares XML entities that expand past the reader's safety limit"
+            if "amplification" in str(exc)
+            else f"its XML is damaged ({exc})"
+        )
+        raise ManifestError(
+            f"cannot read the workbook safely: {cause}",
+            file=manifest.path,
+            hint="open it in Excel or LibreOffice and save it again as .xlsx",
+        ) from None
+
+
+def _rows(manifest: Manifest, options: ManifestOptions) -> Iterator[ManifestRow]:
     path = manifest.path
     try:
         reader = StreamingExcelReader(path, read_only=True, data_only=True)

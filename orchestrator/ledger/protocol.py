@@ -6,7 +6,7 @@ order rebuilds every row's state, which is how a run resumes after a crash, a Ct
 intent durable before the render is sent) holds for every implementation:
 
 - ``ledger_file.FileLedger``: ``RUN_DIR/ledger.jsonl``, the embedded default;
-- a database ledger shared by several workers (see the README) implements the same protocol.
+- ``pg.ledger.PgLedger``: a batch shared by several workers (docs/shared-ledger.md).
 
 ``run``, ``commands``, ``status`` and ``results`` use only this module's names.
 """

@@ -68,8 +68,8 @@ HINTS: dict[str, str] = {
     "without rendering again.",
     "link_expired": "The video link expired before the download finished. Resume: the job is "
     "read again for a fresh link, nothing renders twice.",
-    "not_a_video": "The downloaded file is not a playable video. Look at the file and the "
-    "template; --retry-failed renders the row again.",
+    "not_a_video": "The video link answered something that is not a playable MP4. Run the same "
+    "command again: it downloads again from the recorded render job and renders nothing twice.",
 }
 DEFAULT_HINT = (
     "Read the API's message. Resume retries transient failures; --retry-failed retries the rest."

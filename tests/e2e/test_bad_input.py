@@ -320,3 +320,54 @@ def test_private_config_does_not_warn(
     assert main(run_args(batch)) == 0
     _, err = _quiet(capsys)
     assert "warning" not in err
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_json_nested_too_deeply_is_one_line_not_a_traceback(
+    suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value nested 200,000 deep (a hostile file) is refused with its line, exit 2: Python's
+    JSON reader gives up with a RecursionError, which becomes a problem like any other."""
+    deep = "[" * 200_000 + "]" * 200_000
+    body = f'[{{"name": {deep}}}]' if suffix == ".json" else f'{{"name": {deep}}}\n'
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(body, encoding="utf-8")
+    assert main(["validate", str(path), "--template", str(GREETING)]) == 2
+    out, _ = _quiet(capsys)
+    assert out.splitlines()[0].startswith(f"{path}:1: ")
+    assert "nested too deeply" in out
+
+
+def test_a_workbook_with_expanding_xml_entities_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A "billion laughs" sheet (entities nested ten deep) is refused with the cause named and
+    exit 2; Python's XML parser stops the expansion, and we say why."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    plain = tmp_path / "plain.xlsx"
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "name", "city"])
+    sheet.append(["a", "Ann", "Oslo"])
+    book.save(plain)
+    entities = "".join(
+        f'<!ENTITY e{i} "{(f"&e{i - 1};" if i > 1 else "ha") * 10}">' for i in range(1, 10)
+    )
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode()
+                head, sep, rest = text.partition("?>")
+                doctype = f"<!DOCTYPE w [{entities}]>"
+                text = f"{head}{sep}{doctype}{rest}" if sep else doctype + text
+                data = text.replace("<sheetData>", "<sheetData>&e9;", 1).encode()
+            dst.writestr(item, data)
+    assert main(["validate", str(bomb), "--template", str(GREETING)]) == 2
+    out, _ = _quiet(capsys)
+    assert "cannot read the workbook safely" in out and "XML entities" in out

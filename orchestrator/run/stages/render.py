@@ -1,7 +1,7 @@
 """The render stage: send the row's render (its flow says how: ``flows.Flow.send_render``, or
 ``send_direct`` on the direct route) and wait for it. This spends money.
 
-Delivery contract (also in the README): the intent to render is written and fsynced *before* the
+Delivery contract (docs/failures.md too): the intent to render is written and fsynced *before* the
 request is sent, and the job id right after the answer. So on resume a row is in one of:
 
 - no intent: the render was never sent; send it;
