@@ -24,11 +24,11 @@ def atomic_text(path: Path, *, newline: str | None = None, part: str = ".tmp") -
             yield f
             f.flush()
             os.fsync(f.fileno())
+        move_into_place(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    move_into_place(tmp, path)
 
 
 def write_text_atomically(path: Path, text: str, *, newline: str | None = None) -> None:

@@ -216,13 +216,21 @@ def write_batch_report(out_dir: Path, snapshot: BatchSnapshot, batch_ref: str) -
     from orchestrator.report.page import write_report
     from orchestrator.run.canary import approval_line, held_back, read_record
 
-    path, counts, _ = write_results(out_dir, snapshot.rows, snapshot.state)
-    canary = read_record(snapshot.state)
-    notice = None
-    if canary.waiting and canary.rows is not None:
-        rest = held_back(canary.rows, counts, snapshot.state)
-        notice = approval_line(out_dir, len(canary.rows), rest, batch_ref) if rest else None
-    info = write_report(out_dir, snapshot.rows, snapshot.state, notice=notice)
+    try:
+        path, counts, _ = write_results(out_dir, snapshot.rows, snapshot.state)
+        canary = read_record(snapshot.state)
+        notice = None
+        if canary.waiting and canary.rows is not None:
+            rest = held_back(canary.rows, counts, snapshot.state)
+            notice = approval_line(out_dir, len(canary.rows), rest, batch_ref) if rest else None
+        info = write_report(out_dir, snapshot.rows, snapshot.state, notice=notice)
+    except OSError as exc:  # a read-only or full disk, a folder in a file's place...
+        where = exc.filename2 or exc.filename or out_dir
+        raise RunDirError(
+            f"{out_dir}: cannot write results.csv and report.html there ({exc.strerror}: {where});"
+            " the ledger is untouched: make the folder writable (or free some space) and run "
+            "`orchestrator report` again"
+        ) from exc
     print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     print(f"{info.path}: {info.posters} poster frame(s)")
     return ExitCode.OK if set(counts) <= {"done"} else ExitCode.NOT_ALL_DONE

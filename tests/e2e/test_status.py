@@ -110,3 +110,25 @@ def test_how_a_run_stopped_is_read_from_the_ledger_not_the_log(
     assert report["stopped_how"].startswith("stopped admitting rows: spend cap: 1 renders sent")
     ended = [json.loads(line) for line in (out / LEDGER_NAME).read_text().splitlines()][-1]
     assert ended["e"] == "ended" and ended["how"] == "halted"
+
+
+def test_report_that_cannot_write_is_one_line_and_leaves_nothing_half_written(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``report`` where results.csv cannot be written (here a folder stands in its place, as a
+    read-only disk would refuse it) says so in one line with exit 2, and leaves no temporary
+    file behind; the ledger is untouched."""
+    api_env(make_sim())
+    batch = write_batch(tmp_path, 2)
+    out = batch["out"]
+    assert main(run_args(batch)) == 0
+    ledger = (out / LEDGER_NAME).read_bytes()
+    (out / "results.csv").unlink()
+    (out / "results.csv").mkdir()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"orchestrator: error: {out}: cannot write results.csv")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert (out / LEDGER_NAME).read_bytes() == ledger

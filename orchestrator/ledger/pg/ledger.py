@@ -123,6 +123,10 @@ class PgLedger:
         self._idle_poll_s = idle_poll_s
         self._clock = clock
         self._templates: dict[str, Template] = {}
+        self._lease_lock = asyncio.Lock()
+        """Serialises this worker's own statements over all its rows (the heartbeat's renewal,
+        handing rows back): two of them on two connections, locking the same rows in different
+        orders, deadlock in PostgreSQL."""
         self._releases: dict[str, str] = {}
         """Rows to hand back, with the status their events fold to (a row claimed and then
         skipped goes back as what it is, never left ``pending`` for a claim loop)."""
@@ -415,6 +419,10 @@ class PgLedger:
         return bool(found)
 
     async def _flush_releases(self) -> None:
+        async with self._lease_lock:
+            await self._hand_back()
+
+    async def _hand_back(self) -> None:
         if not self._releases:
             return
         releases, self._releases = self._releases, {}
@@ -438,15 +446,16 @@ class PgLedger:
         while True:
             await self._clock.sleep(self.lease_s / 3)
             with contextlib.suppress(OSError, asyncpg.PostgresError):
-                await self._pool.execute(
-                    """
-                    UPDATE rows SET lease_until = clock_timestamp() + make_interval(secs => $3)
-                    WHERE batch_id = $1 AND owner = $2
-                    """,
-                    self.batch_id,
-                    self.worker_id,
-                    self.lease_s,
-                )
+                async with self._lease_lock:
+                    await self._pool.execute(
+                        """
+                        UPDATE rows SET lease_until = clock_timestamp() + make_interval(secs => $3)
+                        WHERE batch_id = $1 AND owner = $2
+                        """,
+                        self.batch_id,
+                        self.worker_id,
+                        self.lease_s,
+                    )
                 await self._flush_releases()
                 for renew in self._also_renew:
                     await renew()
