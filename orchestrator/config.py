@@ -17,6 +17,7 @@ import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -296,3 +297,19 @@ def notify_url(source: str | None, config: Config) -> SecretStr | None:
         value = os.environ.get(source[len(NOTIFY_FROM_ENV) :], "")
         return SecretStr(value) if value.startswith(("http://", "https://")) else None
     return config.notify.url
+
+
+def machine_time_zone() -> str | None:
+    """This machine's IANA zone name when it can be told (``TZ``, else where ``/etc/localtime``
+    points): the default zone of ``--window`` and ``--until``; None reads them in local time."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if not name:
+        target = os.path.realpath("/etc/localtime")
+        name = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name

@@ -29,6 +29,7 @@ from orchestrator.config import (
     Credentials,
     load_config,
     load_credentials,
+    machine_time_zone,
     notify_source,
 )
 from orchestrator.errors import ConfigError, ExitCode, RunDirError, UserError
@@ -43,9 +44,9 @@ from orchestrator.ledger.records import BatchChoices, RunStarted
 from orchestrator.report.console import console_sink
 from orchestrator.report.results import write_results
 from orchestrator.report.status import status
-from orchestrator.run.admission import HaltPolicy, Window, local_zone_name
-from orchestrator.run.end import print_summary
-from orchestrator.run.execute import RunSpec, RunSummary, execute
+from orchestrator.run.admission import HaltPolicy, Window
+from orchestrator.run.end import RunSummary, print_summary
+from orchestrator.run.execute import RunSpec, execute
 
 UNTIL_MAX_AHEAD_H = 12
 """An --until time that has passed today means tomorrow only if that is at most this far off."""
@@ -309,7 +310,7 @@ def _positive(value: int | None, option: str) -> int | None:
 def _window(args: argparse.Namespace) -> Window | None:
     if args.window and args.until:
         raise UserError("give either --window or --until, not both")
-    zone = getattr(args, "time_zone", None) or local_zone_name()
+    zone = getattr(args, "time_zone", None) or machine_time_zone()
     if args.window:
         return Window.parse(args.window, zone=zone)
     if args.until:

@@ -135,6 +135,11 @@ RowLister = Callable[[], Iterator[RowJob]]
 """Every row of a batch in manifest order, anew at each call (the read side's row listing)."""
 
 
+def no_rows() -> Iterator[RowJob]:
+    """A ``RowLister`` of no rows (a ledger opened only to be read)."""
+    return iter(())
+
+
 def manifest_rows(
     manifest: Path,
     default_template: Path | None,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError
-from orchestrator.input.rows import RowJob
+from orchestrator.input.rows import RowJob, no_rows
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
 from orchestrator.ledger.records import (
     UNNUMBERED_FORMAT,
@@ -51,10 +51,6 @@ _DAMAGED_HINT = (
 
 RowSource = Callable[[], Iterator[RowJob]]
 """The batch's rows in manifest order (``rows.iter_row_jobs`` over the run's manifest)."""
-
-
-def _no_rows() -> Iterator[RowJob]:
-    return iter(())
 
 
 def read_events(path: Path) -> Iterator[tuple[int, Event]]:
@@ -208,14 +204,19 @@ class FileLedger:
             if only is None or job.row_id in only:
                 yield job
 
-    worker_id: str | None = None
-    taken_over: list[tuple[str, str]] = []  # noqa: RUF012 (never written: one process, no takeover)
+    @property
+    def worker_id(self) -> str | None:
+        return None  # one process at a time works a run directory
+
+    @property
+    def taken_over(self) -> list[tuple[str, str]]:
+        return []  # so nothing is ever taken over
 
     def shared_limits(self, *, interval_s: float, max_renders: int) -> SharedLimits | None:
         return None  # a run directory has one process at a time: its own limits are the account's
 
     async def snapshot(self) -> BatchSnapshot:
-        return BatchSnapshot(rows=self._rows or _no_rows, state=self._state)
+        return BatchSnapshot(rows=self._rows or no_rows, state=self._state)
 
     async def retry_failed(self) -> None:
         await self.append(RetryFailed())

@@ -142,32 +142,6 @@ def zone_info(name: str, option: str = "--time-zone") -> ZoneInfo:
         ) from None
 
 
-def local_zone_name() -> str | None:
-    """This machine's IANA zone name when it can be told (``TZ``, ``/etc/localtime``)."""
-    import os
-
-    name = os.environ.get("TZ", "").lstrip(":")
-    if name:
-        return name if _known_zone(name) else None
-    try:
-        target = os.path.realpath("/etc/localtime")
-    except OSError:
-        return None
-    marker = "zoneinfo/"
-    if marker in target:
-        name = target.split(marker, 1)[1]
-        return name if _known_zone(name) else None
-    return None
-
-
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
 def _parse_hhmm(text: str, option: str) -> dt.time:
     match = _HHMM.match(text.strip())
     if match is None:

@@ -1,9 +1,11 @@
-"""What happens once a run's rows are settled: the visual report, then the notification, then
-the summary on stdout (``print_summary``).
+"""A session's end: what it says (``RunSummary`` and its exit code), and what happens once its
+rows are settled: the visual report, then the notification, then the summary on stdout
+(``print_summary``).
 
-Both are for people, not for the batch: neither can fail the run. The report is written after
-``results.csv`` (which stays the record); a report that cannot be written is logged as
-``report_failed``. The notification goes out last, so it can point at the report.
+The report and the notification are for people, not for the batch: neither can fail the run.
+The report is written after ``results.csv`` (which stays the record); a report that cannot be
+written is logged as ``report_failed``. The notification goes out last, so it can point at the
+report.
 """
 
 from __future__ import annotations
@@ -11,22 +13,55 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 from pydantic import SecretStr
 
 from orchestrator.config import Config
-from orchestrator.errors import UserError
+from orchestrator.errors import ExitCode, UserError
 from orchestrator.events import Sink
 from orchestrator.ledger.protocol import BatchSnapshot
 from orchestrator.report.notify import build_payload, outcome, send
 from orchestrator.report.page import write_report
 from orchestrator.report.status import next_command
 
-if TYPE_CHECKING:
-    from orchestrator.run.execute import RunSummary
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    counts: Counter[str] = field(default_factory=Counter)
+    skipped_done: int = 0
+    started: int = 0
+    requests: int = 0
+    elapsed_s: float = 0.0
+    results_path: Path | None = None
+    interrupted: bool = False
+    stop_reason: str | None = None
+    failed_permanent: int = 0
+    """Of the failed rows, those only ``--retry-failed`` renders again."""
+    awaiting_approval: str | None = None
+    """Set when a canary was rendered and the rest waits: the line saying how to approve."""
+    report_path: Path | None = None
+    batch_ref: str | None = None
+    """How commands name the batch: the run directory, or ``--ledger URL --batch NAME``."""
+    interrupt_signal: str | None = None
+    worker_id: str | None = None
+    taken_over: int = 0
+    """Rows this worker took over from a stopped one (a shared batch)."""
+
+    @property
+    def exit_code(self) -> int:
+        """130 after a signal; 3 when a canary waits for approval; 0 when every row is done;
+        1 when some are not (yet)."""
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.awaiting_approval is not None:
+            return ExitCode.AWAITING_APPROVAL
+        bad = sum(n for status, n in self.counts.items() if status != "done")
+        return ExitCode.OK if bad == 0 else ExitCode.NOT_ALL_DONE
 
 
 async def end_of_run(

@@ -21,9 +21,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, fields
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import anyio
@@ -36,7 +35,6 @@ from orchestrator.api.webhooks import WebhookReceiver, run_secret
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials, account_key, notify_url
 from orchestrator.errors import (
-    ExitCode,
     LeaseLost,
     QuotaError,
     RunDirError,
@@ -46,7 +44,7 @@ from orchestrator.errors import (
 from orchestrator.events import Sink
 from orchestrator.input.manifest import manifest_digest
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
-from orchestrator.input.rows import RowJob, manifest_rows
+from orchestrator.input.rows import RowJob, manifest_rows, no_rows
 from orchestrator.input.validate import ValidationReport, validate_manifest
 from orchestrator.ledger.open import LedgerPlace, SharedSettings, open_ledger
 from orchestrator.ledger.protocol import BatchSnapshot, Ledger
@@ -54,26 +52,13 @@ from orchestrator.ledger.records import BatchChoices, RunStarted, SessionEnded
 from orchestrator.report.results import write_results
 from orchestrator.run import canary, triage, watchers
 from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch, Window
-from orchestrator.run.end import end_of_run
+from orchestrator.run.end import RunSummary, end_of_run
 from orchestrator.run.pipeline import run_row
 from orchestrator.run.stages.base import RenderSlots, Services
 from orchestrator.run.stages.template_upload import TemplateRegistry
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
-CHOICE_FLAGS = {
-    "canary": "--canary",
-    "halt_after": "--halt-after",
-    "max_renders": "--max-renders",
-    "window": "--window",
-    "until": "--until",
-    "time_zone": "--time-zone",
-    "at_window_end": "--at-window-end",
-    "check_quota": "--check-quota",
-    "rerender_changed": "--rerender-changed",
-    "notify": "--notify",
-}
-"""Every batch-wide choice and the option that states it."""
 
 
 @dataclass(frozen=True)
@@ -101,41 +86,6 @@ class RunSpec:
         if self.ledger_url is not None:
             return LedgerPlace(url=self.ledger_url, batch=self.batch)
         return LedgerPlace(run_dir=self.run_dir)
-
-
-@dataclass
-class RunSummary:
-    run_dir: Path
-    counts: Counter[str] = field(default_factory=Counter)
-    skipped_done: int = 0
-    started: int = 0
-    requests: int = 0
-    elapsed_s: float = 0.0
-    results_path: Path | None = None
-    interrupted: bool = False
-    stop_reason: str | None = None
-    failed_permanent: int = 0
-    """Of the failed rows, those only ``--retry-failed`` renders again."""
-    awaiting_approval: str | None = None
-    """Set when a canary was rendered and the rest waits: the line saying how to approve."""
-    report_path: Path | None = None
-    batch_ref: str | None = None
-    """How commands name the batch: the run directory, or ``--ledger URL --batch NAME``."""
-    interrupt_signal: str | None = None
-    worker_id: str | None = None
-    taken_over: int = 0
-    """Rows this worker took over from a stopped one (a shared batch)."""
-
-    @property
-    def exit_code(self) -> int:
-        """130 after a signal; 3 when a canary waits for approval; 0 when every row is done;
-        1 when some are not (yet)."""
-        if self.interrupted:
-            return ExitCode.INTERRUPTED
-        if self.awaiting_approval is not None:
-            return ExitCode.AWAITING_APPROVAL
-        bad = sum(n for status, n in self.counts.items() if status != "done")
-        return ExitCode.OK if bad == 0 else ExitCode.NOT_ALL_DONE
 
 
 async def execute(
@@ -193,9 +143,7 @@ async def execute(
         )
         if spec.retry_failed:
             await ledger.retry_failed()
-        only = await canary.gate(
-            ledger, rows or _no_rows, size=choices.canary, approve=spec.approve
-        )
+        only = await canary.gate(ledger, rows or no_rows, size=choices.canary, approve=spec.approve)
         summary = RunSummary(
             run_dir=spec.run_dir, batch_ref=_batch_ref(spec), worker_id=ledger.worker_id
         )
@@ -220,7 +168,7 @@ async def execute(
             open_webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
         ):
             if choices.check_quota:
-                await _check_quota(client, ledger, config, sink)
+                await _check_quota(client, ledger, config, sink, report.rows if report else None)
             await work_rows(
                 spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
                 network, only, limits.renders if limits else None,
@@ -271,9 +219,9 @@ async def _session_choices(
     default = BatchChoices()
     for f in fields(BatchChoices):
         given, held = getattr(spec.choices, f.name), getattr(recorded, f.name)
-        if f.name == "time_zone" or given == getattr(default, f.name) or given == held:
+        if f.name in ("ts", "time_zone") or given == getattr(default, f.name) or given == held:
             continue
-        flag = CHOICE_FLAGS[f.name]
+        flag = "--" + f.name.replace("_", "-")  # each choice is stated by its option
         shown = "not set" if held in (None, False) else f"{flag} {held}"
         raise UserError(
             f"{flag} {given}: the batch in {ledger.location} was submitted with {shown}; a "
@@ -313,8 +261,8 @@ async def _record_session(
             config=config.public_dict(),
         )
     )
-    if not spec.place.shared and _stated(choices) != _stated(ledger.state.choices):
-        await ledger.append(choices)
+    if not spec.place.shared and replace(choices, ts=0.0) != replace(ledger.state.choices, ts=0.0):
+        await ledger.append(choices)  # only when they changed (``ts`` aside)
 
 
 def _how_it_ended(summary: RunSummary) -> SessionEnded:
@@ -324,14 +272,6 @@ def _how_it_ended(summary: RunSummary) -> SessionEnded:
     if summary.stop_reason is not None:
         return SessionEnded(how="halted", reason=summary.stop_reason)
     return SessionEnded(how="finished")
-
-
-def _no_rows() -> Iterator[RowJob]:
-    return iter(())
-
-
-def _stated(choices: BatchChoices) -> dict[str, object]:
-    return {f.name: getattr(choices, f.name) for f in fields(BatchChoices)}
 
 
 def _window(choices: BatchChoices) -> Window | None:
@@ -387,8 +327,11 @@ async def open_client(
         yield client
 
 
-async def _check_quota(client: PictoryClient, ledger: Ledger, config: Config, sink: Sink) -> None:
-    """Refuse a batch whose remaining renders cannot fit in the account's video minutes."""
+async def _check_quota(
+    client: PictoryClient, ledger: Ledger, config: Config, sink: Sink, rows: int | None
+) -> None:
+    """Refuse a batch whose remaining renders cannot fit in the account's video minutes
+    (``rows``: the batch's size when validation counted it; else the read side counts)."""
     quota = await client.quota()
     minutes = quota.get("videoMinutes")
     if not isinstance(minutes, dict):
@@ -398,7 +341,7 @@ async def _check_quota(client: PictoryClient, ledger: Ledger, config: Config, si
     limit = float(minutes.get("limit", 0.0))
     snapshot: BatchSnapshot = await ledger.snapshot()
     try:
-        rows = snapshot.total
+        rows = rows if rows is not None else snapshot.total
         if rows is None:
             rows = await anyio.to_thread.run_sync(lambda: sum(1 for _ in snapshot.rows()))
         done, durations = 0, []

@@ -213,3 +213,19 @@ def test_report_rewrites_results_from_the_ledger(
     assert results.read_bytes() == written_by_run
     assert "4 done" in capsys.readouterr().out
     assert sim.stats()["requests_total"] == requests + 1  # only our own stats read
+
+
+def test_batch_wide_choices_are_recorded_once_while_they_stay_the_same(
+    tmp_path: Path, make_sim: Any, api_env: Any
+) -> None:
+    """A session records its batch-wide choices (``choices``) only when they differ from the
+    ledger's: the same ``--halt-after`` twice is one event; a plain rerun states none."""
+    api_env(make_sim())
+    batch = write_batch(tmp_path, 2)
+    assert main(run_args(batch, "--halt-after", "3")) == 0
+    assert main(run_args(batch, "--halt-after", "3")) == 0
+    assert main(run_args(batch)) == 0
+    events = [json.loads(line) for line in (batch["out"] / "ledger.jsonl").read_text().splitlines()]
+    choices = [e for e in events if e["e"] == "choices"]
+    assert [c.get("halt_after") for c in choices] == ["3", None]
+    assert sum(e["e"] == "run" for e in events) == 3

@@ -23,6 +23,8 @@ from orchestrator.ledger.protocol import BatchSnapshot, LedgerState
 from orchestrator.ledger.records import Event, RetryFailed, RunStarted, encode
 
 COPY_CHUNK = 5000
+EVENTS_PREFETCH = 5000
+"""Events read per round trip when a batch's state is folded (its read side)."""
 """Rows sent per COPY while submitting (memory stays flat for a million-row manifest)."""
 ROW_COLUMNS = ("batch_id", "row_key", "line", "flow", "template_sha256", "variables", "output")
 
@@ -221,11 +223,16 @@ async def batch_rows(
             "SELECT row_key, line, variables FROM rows WHERE batch_id = $1 ORDER BY line",
             batch_id,
         )
-        events = await conn.fetch(
-            "SELECT body FROM events WHERE batch_id = $1 ORDER BY id", batch_id
-        )
-    state = LedgerState()
-    await fold_events(pool, batch_id, events, state.apply_replayed)
+        state = LedgerState()
+        async with conn.transaction():  # a cursor streams the events: memory stays flat
+            chunk: list[asyncpg.Record] = []
+            query = "SELECT body FROM events WHERE batch_id = $1 ORDER BY id"
+            async for record in conn.cursor(query, batch_id, prefetch=EVENTS_PREFETCH):
+                chunk.append(record)
+                if len(chunk) >= EVENTS_PREFETCH:
+                    await fold_events(pool, batch_id, chunk, state.apply_replayed)
+                    chunk.clear()
+            await fold_events(pool, batch_id, chunk, state.apply_replayed)
     order: list[str] = list(columns or ())
     listed = [
         (str(r["row_key"]), int(r["line"]), _in_order(json.loads(r["variables"]), order))
