@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz test lint typecheck pytest chromium postgresql demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke bench-pg docs
+.PHONY: soak soak-pg fuzz test lint typecheck pytest chromium postgresql demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke bench-pg docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ KILLS ?= 200
 SOAK_FLAGS ?=
 soak: $(STAMP)
 	$(BIN)/python scripts/soak --kills $(KILLS) $(SOAK_FLAGS)
+
+# The same for the shared ledger: three workers on one batch in a throwaway PostgreSQL, one
+# SIGKILLed and restarted at random moments, KILLS times (docs/shared-ledger.md). Not in `make test`.
+soak-pg: $(STAMP) postgresql
+	$(BIN)/python scripts/soak --ledger pg --workers 3 --kills $(KILLS) $(SOAK_FLAGS)
 
 # Property-based fuzzing of every reader, with many more examples than `make test` runs.
 FUZZ_EXAMPLES ?= 5000

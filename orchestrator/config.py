@@ -30,6 +30,11 @@ ENV_CLIENT_SECRET = "PICTORY_CLIENT_SECRET"
 ENV_USER_ID = "PICTORY_USER_ID"
 ENV_API_KEY = "PICTORY_API_KEY"
 ENV_PG_PASSWORD = "PGPASSWORD"
+DEFAULT_MAX_ROWS = 1_000_000
+"""The most rows a manifest may hold unless ``[input] max_rows`` or ``--max-rows`` says more:
+the scale the readers, validation and the ledger are measured at (docs/performance.md), and
+months of rendering at Pictory's pace. A larger file is a mistake or hostile, and is refused at
+its row 1,000,001 without reading on (docs/manifest.md#limits)."""
 
 
 class _Section(BaseModel):
@@ -90,6 +95,13 @@ class RunConfig(_Section):
     """No API answer for this long while requests fail to get through: the run stops."""
 
 
+class InputConfig(_Section):
+    """Reading manifests: the most rows one may hold (also ``--max-rows``). A workbook's sheet
+    and shared strings may each unzip to 1 KiB of XML per allowed row (docs/manifest.md#limits)."""
+
+    max_rows: int = Field(DEFAULT_MAX_ROWS, ge=1)
+
+
 class ReportConfig(_Section):
     """``report.html`` at the end of every run. Poster frames cost a few milliseconds of CPU per
     video (~10 ms at 1080p): a batch of 100k new videos may want ``posters = false``."""
@@ -121,6 +133,12 @@ class LedgerConfig(_Section):
     """How long a worker's claim on a row lasts without a heartbeat (renewed every third of
     it): a dead worker's rows are taken over this long after it died."""
     max_connections: int = Field(4, ge=1)
+    account: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    """This machine's account name (``client-a``): the batches ``submit --account NAME`` bound
+    to it are the ones its workers may render (also ``--account``). A name, never a secret."""
+    max_outage_s: float = Field(300.0, gt=0)
+    """How long a worker keeps trying while the database is away (a restart, a cut network)
+    before it stops with one line (exit 1)."""
 
 
 class Config(_Section):
@@ -130,6 +148,7 @@ class Config(_Section):
     retry: RetryConfig = RetryConfig()
     run: RunConfig = RunConfig()
     webhook: WebhookConfig = WebhookConfig()
+    input: InputConfig = InputConfig()
     notify: NotifyConfig = NotifyConfig()
     report: ReportConfig = ReportConfig()
     ledger: LedgerConfig = LedgerConfig()

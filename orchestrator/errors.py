@@ -16,6 +16,8 @@ Hierarchy::
     │   ├── ConfigError           a config key or environment variable
     │   ├── QuotaError            the account's video minutes cannot fit the batch
     │   └── RunDirError           the run directory is locked, or belongs to another manifest
+    ├── StorageError              a write failed on the disk (no space, I/O error, read-only):
+    │                             the run stops cleanly; exit 4 (``files.storage_error``)
     ├── RowStopped                one row stops early, its outcome already decided (not a failure)
     │   ├── RowAmbiguous          a render may exist that we cannot find; already recorded
     │   └── RowDeferred           the spend cap stopped it before its render: left pending
@@ -223,6 +225,19 @@ class ValidationFailed(ManifestError):
         super().__init__(f"{total} problem(s) in the manifest; nothing was sent")
 
 
+class StorageError(OrchestratorError):
+    """A write failed because of the disk, not the data: no space left, a quota, an I/O error, a
+    read-only file system. Raised by ``files.storage_error`` (the one place an ``OSError`` from a
+    write becomes this). A run that meets one stops admitting rows, leaves every row resumable,
+    and exits with ``ExitCode.STORAGE``."""
+
+    def __init__(self, path: Path | str, reason: str, hint: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"{self.path}: {reason}; {hint}")
+
+
 class RowStopped(OrchestratorError):
     """One row stops here without a failure to record; the pipeline ends it quietly."""
 
@@ -286,5 +301,8 @@ class ExitCode(enum.IntEnum):
     """Bad usage or input: nothing was sent."""
     AWAITING_APPROVAL = 3
     """A canary was rendered; the rest waits for ``orchestrator approve``."""
+    STORAGE = 4
+    """A disk fault (no space, I/O error, read-only) stopped the run; nothing is lost: free
+    space, then run the same command again."""
     INTERRUPTED = 130
     """Ctrl-C or SIGTERM: run the same command again to resume."""

@@ -6,7 +6,9 @@ raise into the pipeline. ``JsonlLogSink`` scrubs every known secret from what it
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -80,23 +82,67 @@ writes the rest. The log is a diagnosis aid, never a record (the ledger is): a k
 its last second. A write per event was ~5 % of the CPU of a row."""
 
 
-class JsonlLogSink:
-    """Appends one JSON object per event to ``RUN_DIR/log.jsonl`` (buffered, no fsync)."""
+ROUTINE_KINDS = frozenset(
+    {"rate", "stage", "render_progress", "row_started", "row_done", "poll", "retry"}
+)
+"""Events too frequent for a terminal: a log that fell back to stderr leaves them out (the
+ledger records every row anyway)."""
 
-    def __init__(self, path: Path, secrets: list[str], *, clock: Clock | None = None) -> None:
-        self._file: TextIO = path.open("a", encoding="utf-8")
+
+class JsonlLogSink:
+    """Appends one JSON object per event to ``RUN_DIR/log.jsonl`` (buffered, no fsync).
+
+    The log never ends a run: when the file cannot be written (a full disk, an I/O error), one
+    line says so on stderr and the log goes on there (routine events left out), while the
+    ledger, which is the record, decides what the run does."""
+
+    def __init__(
+        self,
+        path: Path,
+        secrets: list[str],
+        *,
+        clock: Clock | None = None,
+        fallback: TextIO | None = None,
+    ) -> None:
+        self._path = path
+        self._file: TextIO | None = path.open("a", encoding="utf-8")
+        self._fallback = fallback if fallback is not None else sys.stderr
         self._secrets = secrets
         self._clock = clock or RealClock()
         self._written_at_s = self._clock.now()
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         record = {"ts": round(self._clock.wall_s(), 3), "event": kind, **fields}
-        line = _LOG_ENCODER.encode(record)
-        self._file.write(scrub(line, self._secrets) + "\n")
-        now_s = self._clock.now()
-        if now_s - self._written_at_s >= LOG_FLUSH_EVERY_S:
-            self._file.flush()
-            self._written_at_s = now_s
+        line = scrub(_LOG_ENCODER.encode(record), self._secrets) + "\n"
+        if self._file is None:
+            if kind not in ROUTINE_KINDS:
+                self._fallback.write(line)
+            return
+        try:
+            self._file.write(line)
+            now_s = self._clock.now()
+            if now_s - self._written_at_s >= LOG_FLUSH_EVERY_S:
+                self._file.flush()
+                self._written_at_s = now_s
+        except OSError as exc:
+            self._give_up(exc)
+            self.emit(kind, **fields)
+
+    def _give_up(self, exc: OSError) -> None:
+        """The file failed: drop what it buffered, and log to ``fallback`` from now on."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
+        self._fallback.write(
+            f"orchestrator: warning: {self._path}: cannot write the log ({exc.strerror}); "
+            "the log goes to stderr from now on (the ledger still records every row)\n"
+        )
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as exc:
+                self._file = None
+                self._give_up(exc)

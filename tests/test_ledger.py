@@ -248,3 +248,20 @@ def test_a_format_1_ledger_with_an_unknown_kind_says_so(tmp_path: Path) -> None:
     path.write_text('{"e":"run","session":1}\n{"e":"made_up","row":"a"}\n')
     with pytest.raises(RunDirError, match=r":2: .*'made_up'.*declares format 1\)"):
         replay(path)
+
+
+async def test_a_ledger_replaced_by_another_file_stops_every_write(tmp_path: Path) -> None:
+    """Someone put another file under ``ledger.jsonl`` while this run held it: the owner writes
+    nothing more (so it can send no render) and says why; the other file is left alone."""
+    ledger = FileLedger.open(tmp_path)
+    try:
+        await ledger.append(RowAdmitted(row="a", line=2))
+        (tmp_path / "ledger.jsonl").unlink()
+        (tmp_path / "ledger.jsonl").write_text("")  # another run's fresh ledger
+        with pytest.raises(RunDirError, match="was replaced by another file"):
+            await ledger.append(RowAdmitted(row="b", line=3))
+        with pytest.raises(RunDirError):  # and every later write alike
+            await ledger.append(RowAdmitted(row="c", line=4))
+    finally:
+        ledger.close()
+    assert (tmp_path / "ledger.jsonl").read_text() == ""

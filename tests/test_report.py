@@ -153,6 +153,36 @@ def test_row_values_cannot_become_markup(tmp_path: Path) -> None:
     assert "<img src=x" not in (run_dir / REPORT_NAME).read_text()
 
 
+def test_a_file_name_in_the_ledger_cannot_become_a_script_link(tmp_path: Path) -> None:
+    """A tampered (or shared) ledger naming its file ``javascript:...``: the page's link and
+    video source stay a relative path (percent-encoded), never a scheme a click would run."""
+    manifest, template = _manifest(tmp_path, 1)
+    state = LedgerState()
+    file = "javascript:alert(document.domain)//x.mp4"
+    state.apply(
+        _event({"e": "downloaded", "row": "row-000000", "file": file, "bytes": 1, "sha256": "0"})
+    )
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_report(run_dir, manifest_rows(manifest, template), state, posters_wanted=False)
+    link = _data(run_dir)["rows"][0][2]
+    assert link == "javascript%3Aalert%28document.domain%29//x.mp4"
+
+
+def test_a_value_spelling_a_placeholder_is_shown_as_it_is(tmp_path: Path) -> None:
+    """Found by the browser property test: a failure kind or message spelling one of the page's
+    placeholders (``@@DATA@@``) was filled in like the placeholder."""
+    manifest, template = _manifest(tmp_path, 1)
+    state = LedgerState()
+    failed = {"e": "failed", "row": "row-000000", "stage": "render", "kind": "@@DATA@@"}
+    state.apply(_event({**failed, "message": "@@NOTICE@@"}))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_report(run_dir, manifest_rows(manifest, template), state, posters_wanted=False)
+    page = (run_dir / REPORT_NAME).read_text()
+    assert "@@DATA@@" in page and "@@NOTICE@@" in page
+
+
 def test_100k_rows_stay_a_small_page_and_a_compact_data_file(tmp_path: Path) -> None:
     """100,000 rows: the page stays tens of KB and the rows file about 100 bytes a row."""
     manifest, template = _manifest(tmp_path, 100_000)

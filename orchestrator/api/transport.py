@@ -12,6 +12,7 @@ become ours, through ``lost_request_error`` and ``undelivered_error``, which a t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncGenerator
@@ -35,7 +36,7 @@ from orchestrator.errors import (
     PermanentError,
     TransientError,
 )
-from orchestrator.files import move_into_place
+from orchestrator.files import move_into_place, writing
 
 CHUNK_BYTES = 256 * 1024
 ISO_BMFF_HEAD_BYTES = 8
@@ -356,14 +357,25 @@ class _PartFile:
     def _finish(self) -> None:
         self._write_out(True)
         if self._into is not None:
-            move_into_place(self._path, self._into)
+            with writing(self._into):
+                move_into_place(self._path, self._into)
 
     async def close(self) -> None:
         if not self._closed:
             with anyio.CancelScope(shield=True):  # keep the bytes even when cancelled
-                await anyio.to_thread.run_sync(self._write_out, False, True)
+                try:
+                    await anyio.to_thread.run_sync(self._write_out, False, True)
+                finally:
+                    if self._file is not None and not self._file.closed:
+                        with contextlib.suppress(OSError):  # a full disk: what fit is kept
+                            self._file.close()
+                    self._closed = True
 
     def _write_out(self, sync: bool, close: bool = False) -> None:
+        with writing(self._into or self._path):  # a full disk: StorageError, the part kept
+            self._write_out_now(sync, close)
+
+    def _write_out_now(self, sync: bool, close: bool) -> None:
         if self._file is None:
             self._file = self._path.open(self._mode)
         f = self._file

@@ -9,17 +9,47 @@ Because the URL names the row and the stage, a callback also resolves a render w
 answered by a dropped connection: the job id arrives with the callback (see ``stages.render``,
 which confirms that job with one ``GET /v1/jobs/{id}`` before recording it).
 
-What is exposed, and how it is protected (a tunnel may make the receiver public):
+What is exposed, and how it is protected (a tunnel may make the receiver public). The rule
+throughout: traffic without the secret costs a genuine callback nothing it needs.
 
-- **A secret in the path.** Each run directory holds ``webhook.secret`` (256 random bits, created
-  once with mode 0600, never logged or printed). A callback whose path does not carry it is
-  answered 404, like any unknown path, and counted; the comparison is constant-time.
+- **A secret in the path, checked first.** Each run directory holds ``webhook.secret`` (256
+  random bits, created once with mode 0600, never logged or printed). A callback whose path does
+  not carry it is answered 404, like any unknown path, and counted; the comparison is
+  constant-time. Nothing is charged before it and its body is never read.
 - **Only what is awaited.** A callback is kept only for a ``(row, stage)`` whose hook URL this
   run handed out, and only for the job the ledger records for that row and stage (checked when
   the callback arrives, if the job id is already recorded, and again when a waiter takes it). A
   callback naming another job is dropped and counted; it cannot overwrite a kept one.
-- **Size and rate.** Bodies over ``MAX_BODY_BYTES`` are refused (413) and more than
-  ``MAX_CALLBACKS_PER_S`` callbacks a second (with a burst of ``BURST``) are answered 429.
+- **A budget per source, charged after the secret.** Each remote address has its own token
+  bucket: ``MAX_CALLBACKS_PER_S`` (200) a second, bursts of ``MAX_CALLBACK_BURST`` (400);
+  beyond it, 429. Only callbacks with the secret spend it, so a flood without the secret
+  never refuses a genuine callback, and one noisy source with the secret spends only its own
+  bucket. Behind a tunnel every callback comes from the tunnel's address and shares one bucket
+  (still far above the handful of callbacks a batch gets: one per job).
+- **One request per connection, and a cap.** Every answer says ``Connection: close``: nothing
+  idles in keep-alive (a callback is one POST per finished job), so a connection that was
+  refused frees its slot at once, and no client reuses a connection we are closing. At most
+  ``MAX_OPEN_CONNECTIONS`` (256) are open. A newcomer over the cap displaces the connection
+  that has waited longest for its request head (a slow-loris, usually); only when every open
+  connection is busy being answered is the newcomer closed at once. A genuine callback sends
+  its request as it connects, so slow or silent connections cannot lock it out: it could be
+  displaced only if, in the moment its head takes to be read, more new connections arrive than
+  there are connections waiting ahead of it (the cap is above ``LISTEN_BACKLOG``, 100, the most
+  the event loop accepts at a time).
+- **Deadlines on reading.** A connection has ``REQUEST_HEAD_TIMEOUT_S`` (10 s) to deliver its
+  request head whole (and as long again, once answered, for what aiohttp drains of a body left
+  unread); otherwise it is closed (slow-loris). A body with the secret has
+  ``REQUEST_BODY_TIMEOUT_S`` (30 s) to arrive, else 408. aiohttp bounds a head's size (8 KiB a
+  line, 128 headers) but not the time it takes: its only timer is ``keepalive_timeout`` (an
+  hour by default, aiohttp#9285), and only recent releases run it before a connection's first
+  request (aiohttp#13681). So the deadlines are kept here, on the event loop's time rather than
+  the ``Clock``: they concern real sockets, which a virtual clock would see as idle.
+- **Size.** Bodies over ``MAX_BODY_BYTES`` (4 MiB) are refused (413).
+
+What is refused is counted in ``rejected`` by reason: ``secret``, ``not_awaited``, ``other_job``,
+``not_json``, ``no_job_id``, ``rate`` (429), ``slow_request`` (a head or body that missed its
+deadline), ``hung_up`` (a body cut short), ``too_many_connections`` (the cap was reached: a
+connection displaced or closed at once).
 
 This module and the simulator are the only servers in the package; the client side stays in
 ``orchestrator.api.client``.
@@ -27,6 +57,7 @@ This module and the simulator are the only servers in the package; the client si
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
@@ -38,14 +69,30 @@ from typing import Any
 
 import anyio
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
+from orchestrator.api.connections import (
+    LISTEN_BACKLOG,
+    MAX_OPEN_CONNECTIONS,
+    REQUEST_HEAD_TIMEOUT_S,
+    ConnectionGuard,
+)
 from orchestrator.api.responses import JobState, parse_job
 from orchestrator.clock import Clock, RealClock
+from orchestrator.files import writing
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """A finished transcription carries its whole transcript; 4 MiB is far above any real one."""
 MAX_CALLBACKS_PER_S = 200.0
-BURST = 400
+"""Callbacks with the secret a source may send a second, sustained (a batch gets one per job)."""
+MAX_CALLBACK_BURST = 400
+"""... and at once: more jobs than a batch has in flight may finish together."""
+MAX_BUDGET_SOURCES = 1024
+"""Sources whose budget is remembered before those refilled to the full burst are forgotten."""
+REQUEST_BODY_TIMEOUT_S = 30.0
+"""To read a body with the secret: 4 MiB at about 1 Mbit/s."""
+SHUTDOWN_TIMEOUT_S = 2.0
+"""When the run ends, how long a callback being read may take to finish (aiohttp waits 60 s)."""
 SECRET_NAME = "webhook.secret"
 SECRET_BYTES = 32
 
@@ -57,19 +104,90 @@ def run_secret(run_dir: Path) -> str:
     """The run directory's webhook secret: read, or created once with mode 0600."""
     path = run_dir / SECRET_NAME
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with writing(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text(encoding="ascii").strip()
     value = secrets.token_urlsafe(SECRET_BYTES)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(value + "\n")
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with writing(path), os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(value + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)  # a secret half written is no secret: make it again
+        raise
     return value
 
 
+class SourceBudgets:
+    """A token bucket per source: ``rate_per_s`` tokens a second, up to ``burst``; each callback
+    takes one. A bucket refilled to the full burst is the same as none, so those are forgotten
+    once more than ``max_sources`` are remembered."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        rate_per_s: float = MAX_CALLBACKS_PER_S,
+        burst: int = MAX_CALLBACK_BURST,
+        max_sources: int = MAX_BUDGET_SOURCES,
+    ) -> None:
+        self._clock = clock
+        self._rate_per_s = rate_per_s
+        self._burst = float(burst)
+        self._max_sources = max_sources
+        self._left: dict[str, tuple[float, float]] = {}
+        """Source → (tokens left, when counted)."""
+
+    @property
+    def sources(self) -> int:
+        """How many sources' budgets are remembered."""
+        return len(self._left)
+
+    def take(self, source: str) -> bool:
+        """One token from ``source``'s bucket; False (and nothing taken) when it is empty."""
+        now = self._clock.now()
+        if source not in self._left and len(self._left) >= self._max_sources:
+            self._left = {
+                s: (t, at)
+                for s, (t, at) in self._left.items()
+                if self._tokens(t, at, now) < self._burst
+            }
+        tokens = self._tokens(*self._left.get(source, (self._burst, now)), now)
+        taken = tokens >= 1.0
+        self._left[source] = (tokens - 1.0 if taken else tokens, now)
+        return taken
+
+    def _tokens(self, left: float, at: float, now: float) -> float:
+        return min(self._burst, left + (now - at) * self._rate_per_s)
+
+
+def deadlines(guard: ConnectionGuard) -> Middleware:
+    """The middleware that tells ``guard`` when a connection's request head has arrived and when
+    it has been answered, and closes every connection after its answer (every request passes
+    here, matched to a route or not)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        conn = guard.head_arrived(request.transport)
+        try:
+            response = await handler(request)
+        except web.HTTPException as refusal:
+            refusal.force_close()
+            raise
+        finally:
+            if conn is not None:
+                guard.wait_for_head(conn)
+        response.force_close()
+        return response
+
+    return middleware
+
+
 class WebhookReceiver:
-    """Listens on ``host:port`` (0 = a free port); ``url_for(row, stage)`` gives the hook URL."""
+    """Listens on ``host:port`` (0 = a free port); ``url_for(row, stage)`` gives the hook URL.
+    The limits default to the module's constants (tests make them small)."""
 
     def __init__(
         self,
@@ -80,65 +198,97 @@ class WebhookReceiver:
         port: int = 0,
         public_url: str | None = None,
         clock: Clock | None = None,
+        max_open_connections: int = MAX_OPEN_CONNECTIONS,
+        request_head_timeout_s: float = REQUEST_HEAD_TIMEOUT_S,
+        request_body_timeout_s: float = REQUEST_BODY_TIMEOUT_S,
     ):
         self._secret = secret.encode()
         self._recorded_job = recorded_job
         self._host = host
         self._port = port
         self._public_url = public_url
-        self._clock = clock or RealClock()
+        self._body_timeout_s = request_body_timeout_s
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._issued: dict[str, set[str]] = {}
         """Row → the stages whose hook URL was handed out and not used yet."""
         self._held: dict[tuple[str, str], JobState] = {}
         """Hook → the callback kept for it (at most one per hook: memory stays per row)."""
         self._hook_of: dict[str, tuple[str, str]] = {}
         self._arrived = anyio.Event()
-        self._tokens = float(BURST)
-        self._refilled_at = self._clock.now()
+        self._budgets = SourceBudgets(clock or RealClock())
         self.base_url = ""
         """Where the receiver listens (or its public URL), without the secret: printable."""
         self.received = 0
         self.rejected: Counter[str] = Counter()
-        """Callbacks refused, by reason (``secret``, ``not_awaited``, ``other_job``...)."""
+        """Callbacks and connections refused, by reason (see the module docstring)."""
+        self.connections = ConnectionGuard(
+            self.rejected,
+            max_open=max_open_connections,
+            head_timeout_s=request_head_timeout_s,
+        )
 
     async def __aenter__(self) -> WebhookReceiver:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES, middlewares=[deadlines(self.connections)]
+        )
         app.router.add_post("/hooks/{secret}/{row}/{stage}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        addresses = self._runner.addresses
-        port = int(addresses[0][1]) if addresses else self._port
+        server = self._runner.server
+        assert server is not None
+        try:  # our own listener, not a TCPSite: its protocol factory is the connection guard
+            self._listener = await asyncio.get_running_loop().create_server(
+                self.connections.wrap(server), self._host, self._port, backlog=LISTEN_BACKLOG
+            )
+        except BaseException:
+            await self._runner.cleanup()
+            raise
+        port = int(self._listener.sockets[0].getsockname()[1])
         self.base_url = (self._public_url or f"http://{self._host}:{port}").rstrip("/")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        self.connections.close_all()
+        if self._listener is not None:
+            await self._listener.wait_closed()
 
     def url_for(self, row: str, stage: str) -> str:
         """The hook URL for ``row``'s ``stage`` job; from now on a callback there is awaited."""
         self._issued.setdefault(row, set()).add(stage)
         return f"{self.base_url}/hooks/{self._secret.decode()}/{row}/{stage}"
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        # Authenticate first (in constant time), then charge the budget: traffic without the
-        # secret is refused at no cost to it, so it can never crowd out a genuine callback.
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        # Authenticate first (in constant time), then charge the source's budget: traffic
+        # without the secret is refused at no cost to it, so it can never crowd out a genuine
+        # callback. Its body is never read.
         given = request.match_info["secret"].encode()
         if not hmac.compare_digest(given, self._secret):
             self.rejected["secret"] += 1
             raise web.HTTPNotFound()
-        if not self._take_token():
+        if not self._budgets.take(request.remote or ""):
             self.rejected["rate"] += 1
             return web.json_response({"ok": False, "error": "too many callbacks"}, status=429)
         hook = (request.match_info["row"], request.match_info["stage"])
         if hook[1] not in self._issued.get(hook[0], ()):
             self.rejected["not_awaited"] += 1
             raise web.HTTPNotFound()
+        raw: bytes | None = None
         try:
-            body: Any = json.loads(await request.read())
+            with anyio.move_on_after(self._body_timeout_s):
+                raw = await request.read()
+        except ConnectionError:  # the caller hung up mid-body: no one to answer
+            self.rejected["hung_up"] += 1
+            raise web.HTTPBadRequest() from None
+        if raw is None:
+            self.rejected["slow_request"] += 1
+            return web.json_response({"ok": False, "error": "body too slow"}, status=408)
+        try:
+            body: Any = json.loads(raw)
         except ValueError:
             self.rejected["not_json"] += 1
             return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
@@ -160,15 +310,6 @@ class WebhookReceiver:
         arrived, self._arrived = self._arrived, anyio.Event()
         arrived.set()
         return web.json_response({"ok": True})
-
-    def _take_token(self) -> bool:
-        now = self._clock.now()
-        elapsed_s, self._refilled_at = now - self._refilled_at, now
-        self._tokens = min(float(BURST), self._tokens + elapsed_s * MAX_CALLBACKS_PER_S)
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
     def take(self, job_id: str) -> JobState | None:
         """The job's callback, once, if it came to the hook of the row that records this job.

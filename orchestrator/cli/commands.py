@@ -32,10 +32,10 @@ from orchestrator.config import (
     machine_time_zone,
     notify_source,
 )
-from orchestrator.errors import ConfigError, ExitCode, RunDirError, UserError
+from orchestrator.errors import ConfigError, ExitCode, RunDirError, StorageError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
 from orchestrator.input.manifest import read_manifest
-from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
+from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions, with_row_cap
 from orchestrator.input.rows import TemplateCache, iter_row_jobs, manifest_rows
 from orchestrator.input.validate import validate_manifest
 from orchestrator.ledger.file import LEDGER_NAME, first_run_record, read_ledger
@@ -130,8 +130,9 @@ def approve_command(args: argparse.Namespace) -> int:
 
 
 def manifest_options(args: argparse.Namespace) -> ManifestOptions:
-    """``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``; on resume, the ones
-    the first run recorded, each overridden when given again."""
+    """``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``, ``--max-rows`` (else
+    ``[input] max_rows`` of ``--config``); on resume, the ones the first run recorded, each
+    overridden when given again."""
     recorded = ManifestOptions.from_record(getattr(args, "recorded_manifest_options", None))
     given: dict[str, Any] = {
         name: getattr(args, name, None)
@@ -141,7 +142,8 @@ def manifest_options(args: argparse.Namespace) -> ManifestOptions:
     allowed = [str(Path(p).expanduser().resolve()) for p in getattr(args, "allow_path", None) or []]
     if allowed:  # --allow-path adds to the folders an earlier run allowed
         given["allow_paths"] = tuple(dict.fromkeys([*recorded.allow_paths, *allowed]))
-    return replace(recorded, **given)
+    options = replace(recorded, **given)
+    return with_row_cap(options, getattr(args, "max_rows", None), getattr(args, "config", None))
 
 
 def validate_command(
@@ -195,8 +197,34 @@ def changed_rows(
     return lines
 
 
-def report_command(run_dir: Path) -> int:
-    """``results.csv`` and ``report.html`` of a run directory, from its ledger."""
+def adopt_command(args: argparse.Namespace) -> int:
+    """Rebuild ``RUN_DIR``'s removed ledger (``run.adopt``), print what it found and the
+    command that goes on."""
+    from orchestrator.run.adopt import adopt
+
+    run_dir: Path = args.run_dir
+    found = anyio.run(
+        adopt, run_dir, args.manifest, args.template, args.flow, manifest_options(args)
+    )
+    counts = found.counts
+    print(
+        f"{run_dir}: ledger rebuilt, nothing rendered: {counts['done']} video(s) done, "
+        f"{counts['reattach']} row(s) re-attach to their render job, "
+        f"{counts['ambiguous']} ambiguous, {counts['failed']} failed, "
+        f"{counts['to_render']} left to render"
+    )
+    if found.mismatched:
+        shown = ", ".join(found.mismatched[:5]) + (" …" if len(found.mismatched) > 5 else "")
+        print(f"videos that differ from results.csv (not adopted as done): {shown}")
+    template = f" --template {args.template}" if args.template else ""
+    flow = f" --flow {args.flow}" if args.flow != "template" else ""
+    print(f"next: orchestrator run {args.manifest}{template}{flow} --out {run_dir}")
+    return ExitCode.OK
+
+
+def report_command(run_dir: Path, out_dir: Path | None = None) -> int:
+    """``results.csv`` and ``report.html`` of a run directory, from its ledger: into the run
+    directory, or into ``out_dir`` (a read-only run directory, a copy to share)."""
     state = read_ledger(run_dir)
     first = _run_record(state)
     rows = manifest_rows(
@@ -205,15 +233,21 @@ def report_command(run_dir: Path) -> int:
         first.flow or "template",
         ManifestOptions.from_record(first.manifest_options),
     )
+    snapshot = BatchSnapshot(rows=rows, state=state)
     try:
-        return write_batch_report(run_dir, BatchSnapshot(rows=rows, state=state), str(run_dir))
+        if out_dir is None or out_dir.resolve() == run_dir.resolve():
+            return write_batch_report(run_dir, snapshot, str(run_dir))
+        return write_batch_report(out_dir, snapshot, str(run_dir), videos_in=run_dir)
     finally:
         state.rows.close()
 
 
-def write_batch_report(out_dir: Path, snapshot: BatchSnapshot, batch_ref: str) -> int:
+def write_batch_report(
+    out_dir: Path, snapshot: BatchSnapshot, batch_ref: str, *, videos_in: Path | None = None
+) -> int:
     """Write ``OUT_DIR/results.csv`` and ``OUT_DIR/report.html`` (with its posters) from a
-    batch's read side, print where, and return 0 when every row is done, else 1."""
+    batch's read side, print where, and return 0 when every row is done, else 1.
+    ``videos_in``: the run directory whose videos the page links, when it is not ``out_dir``."""
     from orchestrator.report.page import write_report
     from orchestrator.run.canary import approval_line, held_back, read_record
 
@@ -224,13 +258,18 @@ def write_batch_report(out_dir: Path, snapshot: BatchSnapshot, batch_ref: str) -
         if canary.waiting and canary.rows is not None:
             rest = held_back(canary.rows, counts, snapshot.state)
             notice = approval_line(out_dir, len(canary.rows), rest, batch_ref) if rest else None
-        info = write_report(out_dir, snapshot.rows, snapshot.state, notice=notice)
-    except OSError as exc:  # a read-only or full disk, a folder in a file's place...
-        where = exc.filename2 or exc.filename or out_dir
+        info = write_report(
+            out_dir, snapshot.rows, snapshot.state, notice=notice, videos_in=videos_in
+        )
+    except (OSError, StorageError) as exc:  # read-only, full, a folder in a file's place...
+        if isinstance(exc, StorageError):
+            why, where = exc.reason, exc.path
+        else:
+            why, where = str(exc.strerror), str(exc.filename2 or exc.filename or out_dir)
         raise RunDirError(
-            f"{out_dir}: cannot write results.csv and report.html there ({exc.strerror}: {where});"
-            " the ledger is untouched: make the folder writable (or free some space) and run "
-            "`orchestrator report` again"
+            f"{out_dir}: cannot write results.csv and report.html there ({why}: {where}); the "
+            "ledger is untouched: make the folder writable (or free some space) and run "
+            "`orchestrator report` again, or write them elsewhere with `--out DIR`"
         ) from exc
     print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     print(f"{info.path}: {info.posters} poster frame(s)")

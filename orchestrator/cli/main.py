@@ -1,7 +1,8 @@
 """The ``orchestrator`` command: parse, build config, call one library function, print.
 
 Exit codes: 0 every row done · 1 some rows failed, ambiguous or pending · 2 bad usage or input ·
-3 a canary was rendered and the rest waits for approval · 130 interrupted.
+3 a canary was rendered and the rest waits for approval · 4 a disk fault stopped it · 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator import __version__
-from orchestrator.errors import ExitCode, UserError
+from orchestrator.errors import ExitCode, StorageError, UserError
 from orchestrator.input import flows
 
 MANIFEST_HELP = (
@@ -31,7 +32,9 @@ EXIT_AWAITING_APPROVAL = ExitCode.AWAITING_APPROVAL
 
 EPILOG = """exit codes: 0 every row done; 1 some rows failed, ambiguous or pending;
 2 bad usage or input (nothing sent); 3 the canary is rendered and the rest waits for
-`orchestrator approve RUN_DIR`; 130 interrupted (resume picks up where it stopped)"""
+`orchestrator approve RUN_DIR`; 4 a disk fault (no space, I/O error, read-only) stopped it:
+free space, then run the same command again; 130 interrupted (resume picks up where it
+stopped)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="also list rows whose values changed since RUN_DIR rendered them",
     )
+    validate.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML settings ([input] max_rows)"
+    )
     _add_manifest_options(validate)
     validate.set_defaults(func=_cmd_validate)
 
@@ -123,8 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("runs/worker"),
         help="with --ledger: where this process writes videos and its log, as a worker",
     )
+    _add_account_option(approve, "with --ledger: ")
     _add_run_options(approve)
     approve.set_defaults(func=_cmd_approve)
+
+    adopt = sub.add_parser(
+        "adopt",
+        help="rebuild a run directory's removed ledger from its videos and results.csv "
+        "(renders nothing)",
+        description="A run directory whose ledger.jsonl was removed still holds its videos and "
+        "results.csv; `run` refuses to start afresh there (it would render every row again). "
+        "This rebuilds the ledger from them, row by row, against the run's manifest: videos "
+        "there are done, rows with a render job re-attach to it, rows that may have rendered "
+        "are ambiguous. Then the same `orchestrator run` command goes on with the rest.",
+    )
+    adopt.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    adopt.add_argument("manifest", type=Path, metavar="MANIFEST", help="the run's manifest")
+    adopt.add_argument("--template", type=Path, metavar="FILE", help="the run's .pictai project")
+    adopt.add_argument("--flow", choices=flows.names(), default="template", help="the run's --flow")
+    _add_manifest_options(adopt)
+    adopt.set_defaults(func=_cmd_adopt)
 
     report = sub.add_parser(
         "report", help="write RUN_DIR/results.csv and RUN_DIR/report.html from the ledger"
@@ -135,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         nargs="?",
         help=RUN_DIR_HELP + " (with --ledger: where results.csv goes, default .)",
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write results.csv, report.html and the posters into DIR instead (a read-only "
+        "run directory; the page links the videos where they are)",
     )
     _add_ledger_options(report)
     report.set_defaults(func=_cmd_report)
@@ -191,6 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--name", metavar="NAME", help="the batch's name (default: MANIFEST's)")
     _add_ledger_options(submit, batch=False)
+    whose = submit.add_mutually_exclusive_group()
+    whose.add_argument(
+        "--account",
+        action="append",
+        metavar="NAME",
+        help="only workers given --account NAME render the batch (repeatable: several "
+        "accounts); see docs/shared-ledger.md#whose-batch-it-is",
+    )
+    whose.add_argument(
+        "--any-account",
+        action="store_true",
+        help="workers of any account render the batch (the default until the ledger holds a "
+        "batch bound to accounts; from then on, say so)",
+    )
     _add_manifest_options(submit)
     _add_choice_options(submit)
     submit.set_defaults(func=_cmd_submit)
@@ -208,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where this worker writes videos and its log (default: runs/worker)",
     )
     _add_ledger_options(worker, config=False)  # the run options have --config
+    _add_account_option(worker)
     _add_run_options(worker)
     worker.set_defaults(func=_cmd_worker)
 
@@ -242,6 +288,15 @@ def _add_ledger_options(
         )
 
 
+def _add_account_option(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    p.add_argument(
+        "--account",
+        metavar="NAME",
+        help=prefix + "the name of the account this worker's credentials belong to: it takes "
+        "the batches submitted for that account or for any (default: only those for any)",
+    )
+
+
 def _add_manifest_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("reading the manifest")
     group.add_argument("--sheet", metavar="NAME", help="the workbook's sheet (default: the first)")
@@ -269,6 +324,24 @@ def _add_manifest_options(p: argparse.ArgumentParser) -> None:
         help="let the manifest's template, text_file and video cells name files in DIR too "
         "(repeatable; by default only files in the manifest's own folder are read)",
     )
+    group.add_argument(
+        "--max-rows",
+        type=_row_cap,
+        metavar="N",
+        help="the most rows the manifest may hold (default: [input] max_rows, 1,000,000); a "
+        "longer one is refused at its row N+1, read no further (recorded with the run)",
+    )
+
+
+def _row_cap(text: str) -> int:
+    """``--max-rows``: a whole number of rows, at least 1 (``2_000_000`` and ``2,000,000`` too)."""
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rows") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the cap must be at least 1 row")
+    return value
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -408,6 +481,8 @@ def _cmd_approve(args: argparse.Namespace) -> int:
         return approve_shared(args)
     from orchestrator.cli.commands import approve_command
 
+    if args.account is not None:
+        raise UserError("--account names a worker's account on a shared batch: give --ledger URL")
     _needs_run_dir(args)
     return approve_command(args)
 
@@ -418,6 +493,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return validate_command(
         args.manifest, args.template, args.flow, manifest_options(args), run_dir=args.out
     )
+
+
+def _cmd_adopt(args: argparse.Namespace) -> int:
+    from orchestrator.cli.commands import adopt_command
+
+    return adopt_command(args)
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
@@ -452,7 +533,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return ledger_report_command(args)
     from orchestrator.cli.commands import report_command
 
-    return report_command(_needs_run_dir(args))
+    return report_command(_needs_run_dir(args), args.out)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -479,30 +560,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         _say_error(exc)
         return ExitCode.USAGE
+    except StorageError as exc:
+        _say_error(exc)
+        return ExitCode.STORAGE
     except BaseExceptionGroup as group:  # a user error met inside a task group (a worker's rows)
         mistakes = _user_errors(group)
         if mistakes is None:
             raise
         for mistake in dict.fromkeys(mistakes):  # each once, in order
             _say_error(mistake)
-        return ExitCode.USAGE
+        disk = any(isinstance(m, StorageError) for m in mistakes)
+        return ExitCode.STORAGE if disk else ExitCode.USAGE
     except KeyboardInterrupt:
         print("orchestrator: interrupted; run the same command again to resume", file=sys.stderr)
         return ExitCode.INTERRUPTED
     return code
 
 
-def _say_error(exc: UserError) -> None:
+def _say_error(exc: UserError | StorageError) -> None:
     print(f"orchestrator: error: {exc}", file=sys.stderr)
     for line in getattr(exc, "lines", []):
         print(f"  {line}", file=sys.stderr)
 
 
-def _user_errors(group: BaseExceptionGroup[BaseException]) -> list[UserError] | None:
-    """The user errors ``group`` holds when it holds nothing else (else None: a real crash)."""
-    found: list[UserError] = []
+def _user_errors(
+    group: BaseExceptionGroup[BaseException],
+) -> list[UserError | StorageError] | None:
+    """The user errors (and disk faults) ``group`` holds when it holds nothing else (else None:
+    a real crash)."""
+    found: list[UserError | StorageError] = []
     for exc in group.exceptions:
-        if isinstance(exc, UserError):
+        if isinstance(exc, UserError | StorageError):
             found.append(exc)
         elif isinstance(exc, BaseExceptionGroup):
             inner = _user_errors(exc)

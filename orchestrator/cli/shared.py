@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -25,6 +25,7 @@ from orchestrator.config import Config, load_config, load_credentials
 from orchestrator.errors import ConfigError, ExitCode, UserError, ValidationFailed
 from orchestrator.input.rows import manifest_rows
 from orchestrator.input.validate import validate_manifest
+from orchestrator.ledger.pg.accounts import Chosen, account_name, binding, choose_batch, listed
 from orchestrator.ledger.pg.batches import BatchView, batch_view, find_batch, submit_batch
 from orchestrator.ledger.pg.pool import open_pool
 from orchestrator.ledger.pg.schema import database_lost, safe_url, schema_change
@@ -70,6 +71,7 @@ def submit_command(args: argparse.Namespace) -> int:
     manifest: Path = args.manifest
     template: Path | None = args.template
     choices = batch_choices(args, config)
+    accounts = binding(args.account)
     if args.notify and args.notify.startswith(("http://", "https://")):
         raise UserError(
             "--notify URL: a shared batch records where its notification URL comes from, never "
@@ -108,6 +110,8 @@ def submit_command(args: argparse.Namespace) -> int:
             options,
             now_s=now_s,
             batch_events=events,
+            accounts=accounts,
+            any_account=args.any_account,
         ),
     )
     note = f" ({done.duplicates} repeated row(s) kept once)" if done.duplicates else ""
@@ -117,9 +121,10 @@ def submit_command(args: argparse.Namespace) -> int:
                      f"({choices.time_zone or 'each worker’s local time'})")  # fmt: skip
     if choices.canary is not None:
         lines.append(f"canary: {choices.canary} row(s) first; the rest waits for approval")
+    lines.append(_accounts_line(accounts))
     lines.append(
-        f"next: orchestrator worker --ledger {safe_url(url)} --batch {done.name} --out DIR "
-        "(on as many machines as you like)"
+        f"next: orchestrator worker --ledger {safe_url(url)} --batch {done.name}"
+        f"{_account_option(accounts)} --out DIR (on as many machines as you like)"
     )
     say("\n".join(lines))
     return 0
@@ -131,10 +136,23 @@ def worker_command(args: argparse.Namespace) -> int:
     config = apply_overrides(config, args)
     simulate: str | None = args.simulate
     credentials = load_credentials(required=simulate is None)
+    account = account_name(args.account) if args.account is not None else config.ledger.account
+    config = config.model_copy(
+        update={"ledger": config.ledger.model_copy(update={"account": account})}
+    )
+
+    async def choose(pool: asyncpg.Pool) -> Chosen:
+        async with pool.acquire() as conn:
+            return await choose_batch(conn, args.batch, account, safe_url(url))
+
+    chosen = _with_pool(config, url, choose)
+    if chosen.passed_over:
+        say(_passed_over(chosen, account))
     spec = RunSpec(
         run_dir=args.out,
         ledger_url=url,
-        batch=args.batch,
+        batch=chosen.name,  # named: a batch submitted from now on cannot slip in
+        account=args.account,
         choices=replace(batch_choices(args, config), time_zone=None),
         retry_failed=args.retry_failed,
         approve=args.approve,
@@ -157,6 +175,35 @@ def worker_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_NOT_ALL_DONE
+
+
+def _passed_over(chosen: Chosen, account: str | None) -> str:
+    """The one line a worker says when it leaves other accounts' batches to their workers."""
+    this = f"is on account {account!r}" if account is not None else "names no account"
+    if len(chosen.passed_over) == 1:
+        name, accounts = chosen.passed_over[0]
+        batches = f"batch {name!r}, bound to {', '.join(accounts)}"
+    else:
+        named = [f"{name!r} ({', '.join(accounts)})" for name, accounts in chosen.passed_over]
+        batches = f"batches {listed(named)}, bound to other accounts"
+    return f"passing over {batches} (this worker {this}): it takes batch {chosen.name!r}"
+
+
+def _accounts_line(accounts: Sequence[str] | None) -> str:
+    """Whose a batch is, as ``submit`` and ``status`` print it."""
+    if accounts is None:
+        return "accounts: any (workers of every account claim its rows)"
+    return (
+        f"accounts: {', '.join(accounts)} (only workers given --account with "
+        f"{'this name' if len(accounts) == 1 else 'one of these names'} claim its rows)"
+    )
+
+
+def _account_option(accounts: Sequence[str] | None) -> str:
+    """``--account NAME`` for a command that works a batch bound to ``accounts``."""
+    if accounts is None:
+        return ""
+    return f" --account {accounts[0] if len(accounts) == 1 else 'NAME'}"
 
 
 def approve_command(args: argparse.Namespace) -> int:
@@ -198,10 +245,12 @@ async def _view_dict(pool: asyncpg.Pool, view: BatchView, url: str) -> dict[str,
         common = report.as_dict()
     finally:
         state.rows.close()
-    common["next"] = report.next_command(f"--ledger {safe_url(url)} --batch {view.name}")
+    ref = f"--ledger {safe_url(url)} --batch {view.name}{_account_option(view.accounts)}"
+    common["next"] = report.next_command(ref)
     return {
         **common,
         "batch": view.name,
+        "accounts": list(view.accounts) if view.accounts is not None else None,
         "rows_by_status": dict(view.counts),
         "workers": view.workers,
         "rows_of_stopped_workers": view.expired,
@@ -213,6 +262,7 @@ def _view_lines(view: BatchView, url: str) -> list[str]:
     total = sum(view.counts.values())
     parts = [f"{view.counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
     lines = [f"batch {view.name!r} in {safe_url(url)}: {total} rows: " + ", ".join(parts)]
+    lines.append(_accounts_line(view.accounts))
     for worker, held in sorted(view.workers.items()):
         lines.append(f"worker {worker}: {held} row(s) leased")
     if view.expired:
@@ -224,9 +274,12 @@ def _view_lines(view: BatchView, url: str) -> list[str]:
 
 def ledger_report_command(args: argparse.Namespace) -> int:
     """``DIR/results.csv`` and ``DIR/report.html`` of a shared batch (posters from the videos
-    under ``DIR``, where workers given ``--out DIR`` wrote them)."""
+    under ``DIR``, where workers given ``--out DIR`` wrote them); ``--out OTHER`` writes them
+    into OTHER, linking the videos under ``DIR``."""
     config, url = _config(args)
-    out: Path = args.run_dir or Path(".")
+    videos: Path = args.run_dir or Path(".")
+    out: Path = args.out or videos
+    elsewhere = videos if out.resolve() != videos.resolve() else None
 
     async def work(pool: asyncpg.Pool) -> int:
         from orchestrator.ledger.pg.batches import batch_snapshot
@@ -237,7 +290,9 @@ def ledger_report_command(args: argparse.Namespace) -> int:
         snapshot = await batch_snapshot(pool, batch_id)
         try:
             ref = f"--ledger {safe_url(url)} --batch {name}"
-            return await anyio.to_thread.run_sync(write_batch_report, out, snapshot, ref)
+            return await anyio.to_thread.run_sync(
+                lambda: write_batch_report(out, snapshot, ref, videos_in=elsewhere)
+            )
         finally:
             snapshot.close()
 

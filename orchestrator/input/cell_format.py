@@ -16,14 +16,22 @@ formats the way Excel shows them:
 
 A format with sections (``positive;negative;zero``) uses the first, with ``-`` for negatives;
 colours (``[Red]``) and locale tags are dropped. Fractions, elapsed times (``[h]:mm``) and other
-formats fall back to General. Text cells are returned as they are.
+formats fall back to General, as do numbers no format can show (infinite, or beyond a double).
+Text cells are returned as they are. At most ``MAX_DECIMALS`` decimals are shown, as in Excel,
+so a hostile format cannot make every cell a million digits long.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
+
+MAX_DECIMALS = 30
+"""Excel's own limit on the decimals of a number format."""
+_WIDE = Context(prec=400)
+"""Enough digits for any finite double (309 before the point) and ``MAX_DECIMALS`` after."""
 
 _TOKEN = re.compile(
     r"yyyy|yy|mmmmm|mmmm|mmm|mm|m|dddd|ddd|dd|d|hh|h|ss|s|am/pm|a/p|\.0+|\"[^\"]*\"|\\.|.",
@@ -50,7 +58,11 @@ def cell_text(value: object, number_format: str | None) -> str:
     if isinstance(value, int | float):
         if fmt == "General" or fmt == "@":
             return general(value)
-        return _number_text(float(value), fmt)
+        try:
+            number = float(value)
+        except OverflowError:  # an int past a double
+            return general(value)
+        return _number_text(number, fmt) if math.isfinite(number) else general(value)
     return str(value)
 
 
@@ -99,7 +111,9 @@ def _number_text(value: float, fmt: str) -> str:
     scientific = re.search(r"E\+(0+)", bare, re.IGNORECASE)
     if "%" in bare:
         value *= 100
-    decimals = len(code.split(".", 1)[1]) if "." in code else 0
+        if not math.isfinite(value):
+            return general(value / 100)
+    decimals = min(len(code.split(".", 1)[1]) if "." in code else 0, MAX_DECIMALS)
     body = abs(value)
     if scientific:
         digits = f"{body:.{decimals}E}"
@@ -107,7 +121,9 @@ def _number_text(value: float, fmt: str) -> str:
         power = exponent[1:].lstrip("0").zfill(len(scientific.group(1)))
         shown = f"{mantissa}E{exponent[0]}{power}"
     else:  # Excel rounds halves away from zero: 0.5 under "0" shows 1
-        rounded = Decimal(repr(body)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+        rounded = Decimal(repr(body)).quantize(
+            Decimal(1).scaleb(-decimals), ROUND_HALF_UP, context=_WIDE
+        )
         shown = f"{rounded:,f}" if "," in code.split(".", 1)[0] else f"{rounded:f}"
     if value < 0 and float(shown.replace(",", "").split("E")[0] or 0) != 0:
         shown = "-" + shown

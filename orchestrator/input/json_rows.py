@@ -3,6 +3,13 @@
 JSON Lines files end in ``.jsonl`` or ``.ndjson``: one object per line.
 
 Formats, line numbers and which problems stop the reading: see :mod:`orchestrator.input.manifest`.
+
+Bounds, so a hostile file costs neither memory nor time: an array item holds at most
+``MAX_JSON_ROW_CHARS`` characters and a JSON Lines line at most ``row.MAX_LINE_BYTES`` bytes (the
+reading stops there, having held no more); the rows are capped (``ManifestOptions.max_rows``).
+Depth needs no bound of its own: a row is one flat object, so any nested value is refused, and
+nesting deeper than Python's JSON reader goes (its recursion limit, 1,000 levels by default) is
+refused as ``TOO_DEEP`` once the reader gives up, within the item's size bound.
 """
 
 from __future__ import annotations
@@ -15,11 +22,21 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from orchestrator.errors import ManifestError
-from orchestrator.input.row import RESERVED_COLUMNS, ManifestRow, decoded_lines, not_utf8
+from orchestrator.input.row import (
+    RESERVED_COLUMNS,
+    ManifestRow,
+    decoded_lines,
+    not_utf8,
+    too_many_rows,
+)
 
 JSON_CHUNK_BYTES = 256 * 1024
 MAX_JSON_ROW_CHARS = 1024 * 1024
-"""A JSON array item larger than this is treated as broken rather than read on and on."""
+"""A JSON array item holds at most this many characters (a row is a few hundred); a longer one
+is refused rather than read on and on."""
+_NEAR_END_CHARS = 16
+"""A syntax error this close to the end of what has been read may be a token cut by the chunk
+(``tru`` of ``true``): read on before calling it an error."""
 _WS = re.compile(r"[ \t\r\n]*")
 
 
@@ -82,12 +99,14 @@ TOO_DEEP = "a value here is nested too deeply to read (arrays or objects inside 
 TOO_DEEP_HINT = "a manifest row is one flat object whose values are text, numbers or booleans"
 
 
-def jsonl_rows(path: Path, f: BinaryIO) -> Iterator[ManifestRow]:
+def jsonl_rows(path: Path, f: BinaryIO, max_rows: int) -> Iterator[ManifestRow]:
     decoder = json.JSONDecoder(object_pairs_hook=_Pairs)
     count = 0
     for number, text in enumerate(decoded_lines(path, f), start=1):
         if not text.strip():
             continue
+        if count == max_rows:
+            raise too_many_rows(path, number, max_rows)
         try:
             value = decoder.decode(text)
         except json.JSONDecodeError as exc:
@@ -125,9 +144,10 @@ def _json_kind(value: Any) -> str:
 class JsonArray:
     """An incremental reader for ``[ {...}, {...} ]``: holds one chunk and one object at a time."""
 
-    def __init__(self, path: Path, f: BinaryIO) -> None:
+    def __init__(self, path: Path, f: BinaryIO, max_rows: int) -> None:
         self._path = path
         self._f = f
+        self._max_rows = max_rows
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._decoder = json.JSONDecoder(object_pairs_hook=_Pairs)
         self._buf = ""
@@ -155,7 +175,9 @@ class JsonArray:
             if char == "":
                 raise self._error("the array is never closed", "end it with ']'")
             line = self._line
-            value = self._value()
+            if count == self._max_rows:
+                raise too_many_rows(self._path, line, self._max_rows)
+            value = self._value(count + 1)
             if not isinstance(value, _Pairs):
                 raise ManifestError(
                     f"array item {count + 1} is a JSON {_json_kind(value)}, not an object",
@@ -216,25 +238,42 @@ class JsonArray:
             if not self._fill() and self._pos >= len(self._buf):
                 return ""
 
-    def _value(self) -> Any:
+    def _value(self, item: int) -> Any:
+        """Array item number ``item``: decoded once it is all read, refused once it is longer
+        than ``MAX_JSON_ROW_CHARS`` (read no further than that)."""
         while True:
             try:
                 value, end = self._decoder.raw_decode(self._buf, self._pos)
             except RecursionError:
                 raise self._error(TOO_DEEP, TOO_DEEP_HINT) from None
             except json.JSONDecodeError as exc:
-                if self._eof or len(self._buf) - self._pos > MAX_JSON_ROW_CHARS:
+                cut = exc.msg.startswith("Unterminated string") or (
+                    exc.pos >= len(self._buf) - _NEAR_END_CHARS
+                )
+                if self._eof or not cut:
                     raise self._error(
                         f"not valid JSON: {exc.msg}", "fix the JSON syntax here", at=exc.pos
                     ) from exc
+                if len(self._buf) - self._pos > MAX_JSON_ROW_CHARS:
+                    raise self._too_long(item) from None
                 self._fill()
                 continue
             if end == len(self._buf) and not self._eof and not isinstance(value, _Pairs | list):
                 self._fill()  # a bare number may continue in the next chunk
                 continue
+            if end - self._pos > MAX_JSON_ROW_CHARS:
+                raise self._too_long(item)
             self._line += self._buf.count("\n", self._pos, end)
             self._pos = end
             return value
+
+    def _too_long(self, item: int) -> ManifestError:
+        return self._error(
+            f"array item {item} is longer than {MAX_JSON_ROW_CHARS:,} characters, the most one "
+            "row may hold",
+            "a row is one flat object of short values; a string or bracket that is never "
+            "closed makes an item run on",
+        )
 
     def _error(self, message: str, hint: str, *, at: int | None = None) -> ManifestError:
         line = self._line

@@ -25,6 +25,10 @@ Two kinds of problems:
 - *Row* problems (bad id, unsafe output name, missing variables...) are found by
   ``orchestrator.input.validate.check_row``, which returns them all instead of raising.
 
+Limits (docs/manifest.md#limits): at most ``ManifestOptions.row_cap`` rows, refused at the
+first row past it without reading on; a line of at most ``MAX_LINE_BYTES``; a JSON array item of
+at most ``MAX_JSON_ROW_CHARS``; a workbook's XML as :mod:`.xlsx_guard` bounds it.
+
 Identity and output names: see :mod:`orchestrator.input.identity`.
 """
 
@@ -42,10 +46,12 @@ from orchestrator.errors import ManifestError, UserError
 from orchestrator.input.json_rows import JsonArray, jsonl_rows
 from orchestrator.input.row import (
     DEFAULT_OPTIONS,
+    MAX_LINE_BYTES,
     ManifestOptions,
     ManifestRow,
     decoded_lines,
     likely_encoding,
+    line_too_long,
 )
 from orchestrator.input.table import DELIMITER_NAMES, QUOTE_HINT, check_header, header_rows
 
@@ -83,6 +89,9 @@ class Manifest:
         """``validate`` sets it: a row with the wrong number of cells is kept in ``ragged`` and
         skipped, so every such row is listed; otherwise the first one stops the reading."""
         self.ragged: list[ManifestError] = []
+        self.ragged_unlisted = 0
+        """Ragged rows past the first ``table.MAX_PENDING_RAGGED`` in a row: counted, not kept."""
+        self.max_rows = options.row_cap
         self.description = {"json": "JSON array", "jsonl": "JSON Lines"}.get(fmt, fmt.upper())
         self.sha256: str | None = None
         """The sha256 (hex) of the file's bytes, set once every row has been read: the digest
@@ -109,9 +118,9 @@ class Manifest:
                 if fmt == "csv":
                     yield from _csv_rows(self, f, options)
                 elif fmt == "jsonl":
-                    yield from jsonl_rows(path, f)
+                    yield from jsonl_rows(path, f, self.max_rows)
                 else:
-                    yield from JsonArray(path, f).rows()
+                    yield from JsonArray(path, f, self.max_rows).rows()
                 while f.read(_SNIFF_BYTES):  # whatever follows the last row counts too
                     pass
                 self.sha256 = hashing.sha256.hexdigest()
@@ -146,7 +155,10 @@ def read_manifest(path: Path, options: ManifestOptions = DEFAULT_OPTIONS) -> Man
 
 
 def check_options(options: ManifestOptions) -> None:
-    """Refuse a ``--delimiter`` or ``--encoding`` we cannot use, before anything is read."""
+    """Refuse a ``--delimiter``, ``--encoding`` or ``--max-rows`` we cannot use, before anything
+    is read."""
+    if options.max_rows is not None and options.max_rows < 1:
+        raise UserError(f"--max-rows {options.max_rows}: the cap must be at least 1 row")
     if options.delimiter is not None and options.delimiter not in DELIMITERS:
         raise UserError(
             f"--delimiter {options.delimiter!r} is not one of: , ; tab |"
@@ -265,7 +277,11 @@ def _other_encoding_lines(path: Path, f: BinaryIO, encoding: str, name: str) -> 
         *lines, pending = pending.split("\n")
         for line in lines:
             number += 1
+            if len(line) > MAX_LINE_BYTES:
+                raise line_too_long(path, number, "characters")
             yield (line.removeprefix("\ufeff") if number == 1 else line) + "\n"
+        if len(pending) > MAX_LINE_BYTES:
+            raise line_too_long(path, number + 1, "characters")
         if not data:
             if pending:
                 yield pending.removeprefix("\ufeff") if number == 0 else pending

@@ -8,16 +8,24 @@ The readers themselves are :mod:`orchestrator.input.manifest` (CSV/TSV, and the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.config import DEFAULT_MAX_ROWS, load_config
 from orchestrator.errors import ManifestError
 
 RESERVED_COLUMNS = ("id", "template", "output", "flow")
+MAX_LINE_BYTES = 1024 * 1024
+"""One line of a CSV/TSV or JSON Lines manifest holds at most this many bytes (characters, when
+read in another encoding than UTF-8). A row is a few hundred bytes; a longer line is a file that
+is not a manifest, and reading it whole would take its size in memory."""
+RAISE_THE_CAP = "--max-rows N, or [input] max_rows in the config"
 _RESAVE_UTF8 = (
     "save the file as UTF-8 (Excel: Save As > 'CSV UTF-8'; LibreOffice: character set "
     "'Unicode (UTF-8)')"
@@ -37,6 +45,13 @@ class ManifestOptions:
     strict_headers: bool = False
     allow_paths: tuple[str, ...] = ()
     """``--allow-path``: folders besides the manifest's own that its file cells may name."""
+    max_rows: int | None = None
+    """``--max-rows`` or ``[input] max_rows``: the most rows the manifest may hold; None is
+    ``DEFAULT_MAX_ROWS``. Recorded with the run, so a resume reads as many."""
+
+    @property
+    def row_cap(self) -> int:
+        return self.max_rows if self.max_rows is not None else DEFAULT_MAX_ROWS
 
     def recorded(self) -> dict[str, Any]:
         """The options that differ from the defaults, for the ledger's run record."""
@@ -44,13 +59,31 @@ class ManifestOptions:
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> ManifestOptions:
-        fields = dict(record or {})
+        """The options a run record holds (an option a newer version recorded is left out:
+        its default is what this version reads by)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        fields = {k: v for k, v in (record or {}).items() if k in known}
         if "allow_paths" in fields:
             fields["allow_paths"] = tuple(fields["allow_paths"])
         return cls(**fields)
 
 
 DEFAULT_OPTIONS = ManifestOptions()
+
+
+def with_row_cap(
+    options: ManifestOptions, max_rows: int | None, config_file: Path | None
+) -> ManifestOptions:
+    """``options`` with the row cap a command was given: ``--max-rows``, else the one recorded
+    with the run (already in ``options``), else ``[input] max_rows`` of ``--config FILE`` when
+    it differs from the default (so a default cap is not recorded)."""
+    if max_rows is not None:
+        return replace(options, max_rows=max_rows)
+    if options.max_rows is None and config_file is not None:
+        configured = load_config(config_file).input.max_rows
+        if configured != DEFAULT_MAX_ROWS:
+            return replace(options, max_rows=configured)
+    return options
 
 
 class ManifestRow(BaseModel):
@@ -67,13 +100,36 @@ class ManifestRow(BaseModel):
 
 
 def decoded_lines(path: Path, f: BinaryIO) -> Iterator[str]:
-    """Physical lines as text (line ends kept, BOM dropped), failing on the first non-UTF-8 line."""
-    for number, raw in enumerate(f, start=1):
+    """Physical lines as text (line ends kept, BOM dropped), failing on the first non-UTF-8 line
+    and on a line longer than ``MAX_LINE_BYTES`` (read no further than that)."""
+    for number, raw in enumerate(iter(partial(f.readline, MAX_LINE_BYTES + 1), b""), start=1):
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise line_too_long(path, number, "bytes")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise not_utf8(path, number, raw, exc.start) from exc
         yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def line_too_long(path: Path, line: int, unit: str) -> ManifestError:
+    return ManifestError(
+        f"this line is longer than {MAX_LINE_BYTES:,} {unit}, the most one line may hold",
+        file=path,
+        line=line,
+        hint="a manifest holds one row a line, a few hundred bytes each: check that this is the "
+        "manifest you meant",
+    )
+
+
+def too_many_rows(file: Path | str, line: int, cap: int) -> ManifestError:
+    """The row past the cap: the reading stops there (see ``ManifestOptions.max_rows``)."""
+    return ManifestError(
+        f"the manifest holds more than {cap:,} rows, the most it may hold; this is row {cap + 1:,}",
+        file=file,
+        line=line,
+        hint=f"split it into smaller manifests, or raise the cap: {RAISE_THE_CAP}",
+    )
 
 
 def not_utf8(path: Path, line: int, raw: bytes, at: int, column_base: int = 0) -> ManifestError:

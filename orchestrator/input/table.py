@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.errors import ManifestError
 from orchestrator.input.headers import match_names
-from orchestrator.input.row import RESERVED_COLUMNS, ManifestRow
+from orchestrator.input.row import RESERVED_COLUMNS, ManifestRow, too_many_rows
 
 if TYPE_CHECKING:
     from orchestrator.input.manifest import Manifest
@@ -20,6 +20,9 @@ QUOTE_HINT = (
     "a value holding a comma, quote or line break must be in double quotes, "
     'with inner quotes doubled ("")'
 )
+MAX_PENDING_RAGGED = 1000
+"""Ragged rows kept between two good rows (``validate`` lists at most 1000 problems); more in a
+row are only counted, so a file of ragged lines cannot fill the memory."""
 
 
 def header_rows(
@@ -32,7 +35,8 @@ def header_rows(
     """Rows from ``(line, cells)`` records under a checked header (CSV and workbook readers).
 
     Unless ``strict``, a header such as ``ID`` or ``Output`` is read as the reserved column it
-    matches (see :mod:`.headers`); ``manifest.renamed`` records it."""
+    matches (see :mod:`.headers`); ``manifest.renamed`` records it. Rows, ragged ones included,
+    are counted: the first past ``manifest.max_rows`` stops the reading."""
     path = manifest.label
     manifest.header = list(header)
     if not strict:
@@ -47,14 +51,19 @@ def header_rows(
     is_variable = [name not in RESERVED_COLUMNS for name in header]
     var_names = list(compress(header, is_variable))
     count = 0
+    cap = manifest.max_rows
     for line, cells in records:
+        count += 1
+        if count > cap:
+            raise too_many_rows(path, line, cap)
         if len(cells) != width:
             if not manifest.skip_ragged:
                 raise _ragged(path, line, header, len(cells))
-            manifest.ragged.append(_ragged(path, line, header, len(cells)))
-            count += 1
+            if len(manifest.ragged) < MAX_PENDING_RAGGED:
+                manifest.ragged.append(_ragged(path, line, header, len(cells)))
+            else:
+                manifest.ragged_unlisted += 1
             continue
-        count += 1
         yield ManifestRow(
             line=line,
             id=_opt(cells, i_id),

@@ -357,6 +357,9 @@ def _report_ragged(manifest: Manifest, report: ValidationReport) -> None:
         report.rows += 1
         report.add(Problem.from_error(error, "ragged"))
     manifest.ragged.clear()
+    report.rows += manifest.ragged_unlisted  # past the problems kept: counted only
+    report.problem_count += manifest.ragged_unlisted
+    manifest.ragged_unlisted = 0
 
 
 class _TemplateCache:

@@ -10,6 +10,11 @@ Memory: openpyxl in read-only mode streams the sheet's XML, so one row is held a
 the sheet's size; its table of shared strings is kept compact (:mod:`.xlsx_stream`).
 Dimensions recorded in the file are not trusted (some writers record ``A1``).
 
+Hostile files: every part is read within a budget (the sheet and shared strings, 1 KiB of XML per
+allowed row; see :mod:`.xlsx_guard`) and a part declaring a DTD is refused, as are the rows past
+the cap; damaged zips, XML and cells are refused too. Each is one :class:`ManifestError` naming
+the cause, never a traceback.
+
 Problems are located as ``FILE[Sheet]:ROW:COLUMN`` (``customers.xlsx[Customers]:7:C``).
 """
 
@@ -17,57 +22,73 @@ from __future__ import annotations
 
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
 
 from orchestrator.errors import ManifestError
 from orchestrator.input.row import ManifestOptions, ManifestRow
 from orchestrator.input.table import check_header, header_rows
+from orchestrator.input.xlsx_guard import UnreadableWorkbook
 from orchestrator.input.xlsx_stream import SharedStrings, StreamingExcelReader
 
 if TYPE_CHECKING:
     from orchestrator.input.manifest import Manifest
 
+_RESAVE = "open it in Excel or LibreOffice and save it again as .xlsx"
+_DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+"""What zipfile raises on a damaged, truncated or oddly compressed entry (an encrypted one is
+refused before: ``xlsx_guard``)."""
+_DAMAGED_PARTS = (ValueError, TypeError, KeyError, IndexError, AttributeError, InvalidFileException)
+"""What openpyxl raises on parts (workbook, relationships, styles) it cannot make sense of."""
+
 
 def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[ManifestRow]:
-    """The workbook's rows; XML the parser refuses (entities that expand past its limit, as a
-    "billion laughs" file does, or damaged markup) is one problem naming the cause."""
+    """The workbook's rows. A workbook too large for the row cap, declaring a DTD, or damaged
+    (its zip, its XML or a cell) is one problem naming the cause (and the row, for a cell)."""
     try:
         yield from _rows(manifest, options)
-    except ElementTree.ParseError as exc:
-        cause = (
-            "it declares XML entities that expand past the reader's safety limit"
-            if "amplification" in str(exc)
-            else f"its XML is damaged ({exc})"
-        )
+    except UnreadableWorkbook as exc:
         raise ManifestError(
-            f"cannot read the workbook safely: {cause}",
-            file=manifest.path,
-            hint="open it in Excel or LibreOffice and save it again as .xlsx",
+            f"cannot read the workbook{' safely' if exc.unsafe else ''}: {exc.cause}",
+            file=manifest.label,
+            line=exc.row,
+            hint=exc.hint,
+        ) from None
+    except ElementTree.ParseError as exc:
+        raise ManifestError(
+            f"cannot read the workbook: its XML is damaged ({exc})",
+            file=manifest.label,
+            hint=_RESAVE,
+        ) from None
+    except _DAMAGED_ZIP as exc:
+        raise ManifestError(
+            f"cannot read the workbook: it is damaged ({exc})", file=manifest.label, hint=_RESAVE
         ) from None
 
 
 def _rows(manifest: Manifest, options: ManifestOptions) -> Iterator[ManifestRow]:
     path = manifest.path
     try:
-        reader = StreamingExcelReader(path, read_only=True, data_only=True)
-        with warnings.catch_warnings():  # openpyxl's notes about styles it defaults: not ours
-            warnings.simplefilter("ignore", UserWarning)
-            reader.read()
-        workbook: Any = reader.wb
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise ManifestError(
-            f"cannot open the workbook ({exc})",
-            file=path,
-            hint="save it from Excel or Google Sheets as an .xlsx workbook (an .xls file from "
-            "older Excel versions must be re-saved as .xlsx)",
-        ) from exc
+        reader = StreamingExcelReader(path, max_rows=manifest.max_rows)
+    except (zipfile.BadZipFile, InvalidFileException, OSError) as exc:
+        raise _cannot_open(path, exc) from exc
     cells_by_row: Any = None
     try:
+        try:
+            with warnings.catch_warnings():  # openpyxl's notes about styles it defaults: not ours
+                warnings.simplefilter("ignore", UserWarning)
+                reader.read()
+        except _DAMAGED_PARTS as exc:
+            raise _cannot_open(path, exc.__cause__ or exc) from exc
+        workbook: Any = reader.wb
         names = workbook.sheetnames
+        if not workbook.worksheets:
+            raise ManifestError("the workbook has no worksheet", file=path, hint=_RESAVE)
         if options.sheet is None:
             sheet = workbook.worksheets[0]
         elif options.sheet in names:
@@ -115,9 +136,18 @@ def _rows(manifest: Manifest, options: ManifestOptions) -> Iterator[ManifestRow]
     finally:
         if cells_by_row is not None:
             cells_by_row.close()  # the sheet's XML stream, when a problem stops the reading
-        workbook.close()
+        reader.archive.close()
         if isinstance(reader.shared_strings, SharedStrings):
             reader.shared_strings.close()
+
+
+def _cannot_open(path: object, exc: BaseException) -> ManifestError:
+    return ManifestError(
+        f"cannot open the workbook ({exc})",
+        file=str(path),
+        hint="save it from Excel or Google Sheets as an .xlsx workbook (an .xls file from "
+        "older Excel versions must be re-saved as .xlsx)",
+    )
 
 
 def _fitted(

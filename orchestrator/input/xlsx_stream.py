@@ -18,6 +18,12 @@ memory ``validate`` may use. :class:`SharedStrings` keeps the table as UTF-8 byt
 4-byte end offset per string; past ``IN_MEMORY_MAX_BYTES`` the bytes go to an anonymous temporary
 file (deleted when closed) and each lookup is one ``pread``. :class:`StreamingExcelReader` is
 openpyxl's own reader with only that table swapped in.
+
+Hostile workbooks: the reader opens the zip through :class:`~.xlsx_guard.GuardedZip`, so every
+part is read within its budget and none declaring a DTD is parsed; the sheet and the shared
+strings are parsed by Python's C parser (see :mod:`.xlsx_guard`), the sheet only to the end of
+its rows. A cell openpyxl cannot read is an :class:`~.xlsx_guard.UnreadableWorkbook` naming
+its row.
 """
 
 from __future__ import annotations
@@ -25,15 +31,24 @@ from __future__ import annotations
 import importlib
 import os
 import tempfile
+import warnings
 from array import array
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any, overload
+from xml.etree.ElementTree import iterparse
 
 from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+from openpyxl.utils.exceptions import CellCoordinatesException
 from openpyxl.xml.constants import SHEET_MAIN_NS
-from openpyxl.xml.functions import iterparse
 
 from orchestrator.input.cell_format import cell_text
+from orchestrator.input.xlsx_guard import (
+    CountedPart,
+    GuardedZip,
+    UnreadableWorkbook,
+    check_directory,
+)
 
 # openpyxl's reader internals are not in its type stubs; they are Any here, and only here.
 _excel: Any = importlib.import_module("openpyxl.reader.excel")
@@ -47,6 +62,16 @@ _T = f"{{{SHEET_MAIN_NS}}}t"
 _R = f"{{{SHEET_MAIN_NS}}}r"
 _ROW = f"{{{SHEET_MAIN_NS}}}row"
 _SHEET_DATA = f"{{{SHEET_MAIN_NS}}}sheetData"
+_CELL_ERRORS = (
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    CellCoordinatesException,
+)
+"""What openpyxl's cell parser raises on a cell it cannot read (a shared string that is not in
+the table, a number that is not one, a malformed reference...)."""
 
 
 class SharedStrings(Sequence[str]):
@@ -96,6 +121,8 @@ class SharedStrings(Sequence[str]):
     def __getitem__(self, index: int | slice) -> str | Sequence[str]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
+        if not 0 <= index < len(self._ends):
+            raise IndexError(f"it names shared string {index}; the workbook holds {len(self)}")
         end = self._ends[index]
         start = self._ends[index - 1] if index > 0 else 0
         if self._file is None:
@@ -103,18 +130,23 @@ class SharedStrings(Sequence[str]):
         return os.pread(self._file.fileno(), end - start, start).decode("utf-8")
 
 
-def read_shared_strings(source: IO[bytes]) -> SharedStrings:
+def read_shared_strings(source: CountedPart) -> SharedStrings:
     """Parse ``sharedStrings.xml`` element by element, dropping each once read."""
     strings = SharedStrings()
-    events = iterparse(source, events=("start", "end"))
-    root: Any = None
-    for event, node in events:
-        if root is None:
-            root = node
-        if event == "end" and node.tag == _SI:
-            strings.append(_si_text(node).replace("x005F_", ""))
-            root.clear()  # keep no parsed element behind: the table may hold millions
-    return strings.finish()
+    try:
+        events = iterparse(source, events=("start", "end"))
+        root: Any = None
+        for event, node in events:
+            if root is None:
+                root = node
+            if event == "end" and node.tag == _SI:
+                strings.append(_si_text(node).replace("x005F_", ""))
+                root.clear()  # keep no parsed element behind: the table may hold millions
+                source.element_ended()
+        return strings.finish()
+    except BaseException:
+        strings.close()  # its temporary file, when a problem stops the reading
+        raise
 
 
 def _si_text(node: Any) -> str:
@@ -126,6 +158,10 @@ def _si_text(node: Any) -> str:
 
 
 class _Sheet(_read_only.ReadOnlyWorksheet):  # type: ignore[misc]
+    def _get_source(self) -> CountedPart:
+        archive: GuardedZip = self.parent._archive
+        return archive.open_stream(self._worksheet_path)
+
     def _get_size(self) -> None:
         """Skip reading the recorded dimensions: they are not trusted anyway, and for a sheet that
         records none openpyxl would parse the whole sheet once, keeping every element of it."""
@@ -152,7 +188,7 @@ class _Sheet(_read_only.ReadOnlyWorksheet):  # type: ignore[misc]
                         style = cell["style_id"] or 0
                         fmt = formats.get(style)
                         if fmt is None:
-                            fmt = formats[style] = _number_format(workbook, style)
+                            fmt = formats[style] = _number_format(workbook, style, number)
                         value = cell_text(value, fmt)
                     column = cell["column"]
                     if column > len(texts) + 1:
@@ -161,39 +197,84 @@ class _Sheet(_read_only.ReadOnlyWorksheet):  # type: ignore[misc]
                 yield number, texts
 
 
-def _number_format(workbook: Any, style_id: int) -> str:
-    fmt_id = workbook._cell_styles[style_id].numFmtId
-    if fmt_id < BUILTIN_FORMATS_MAX_SIZE:
-        return str(BUILTIN_FORMATS.get(fmt_id, "General"))
-    return str(workbook._number_formats[fmt_id - BUILTIN_FORMATS_MAX_SIZE])
+def _number_format(workbook: Any, style_id: int, row: int) -> str:
+    try:
+        fmt_id = workbook._cell_styles[style_id].numFmtId
+        if fmt_id < BUILTIN_FORMATS_MAX_SIZE:
+            return str(BUILTIN_FORMATS.get(fmt_id, "General"))
+        return str(workbook._number_formats[fmt_id - BUILTIN_FORMATS_MAX_SIZE])
+    except IndexError:
+        raise UnreadableWorkbook(
+            f"a cell of this row has style {style_id}, which the workbook's styles do not hold",
+            row=row,
+        ) from None
 
 
 class _RowParser(_reader.WorkSheetParser):  # type: ignore[misc]
     """openpyxl's sheet parser, reading only rows and dropping each once parsed (its own
-    ``parse`` leaves every row element in the tree, about 85 bytes a row)."""
+    ``parse`` leaves every row element in the tree, about 85 bytes a row), and stopping at the
+    end of the rows (what follows them, merged cells or validations, is not ours to read)."""
 
     def rows(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        source: CountedPart = self.source
         sheet_data: Any = None
         number = 0
-        for event, element in iterparse(self.source, events=("start", "end")):
+        quiet = bool(self.date_formats)  # openpyxl warns of a date cell out of range
+        for event, element in iterparse(source, events=("start", "end")):
             if event == "start":
                 if element.tag == _SHEET_DATA:
                     sheet_data = element
                 continue
+            if element.tag == _SHEET_DATA:
+                return
             if element.tag != _ROW:
                 continue
-            r = element.get("r")
-            number = int(float(r)) if r else number + 1
+            number = _row_number(element.get("r"), number)
             self.row_counter, self.col_counter = number, 0
-            cells = [self.parse_cell(child) for child in element]
+            try:
+                if quiet:
+                    with warnings.catch_warnings():  # it shows as #VALUE!, as Excel shows ####
+                        warnings.simplefilter("ignore", UserWarning)
+                        cells = [self.parse_cell(child) for child in element]
+                else:
+                    cells = [self.parse_cell(child) for child in element]
+            except _CELL_ERRORS as exc:
+                raise UnreadableWorkbook(
+                    f"a cell of this row cannot be read ({exc or type(exc).__name__})", row=number
+                ) from None
             if sheet_data is not None:
                 sheet_data.clear()
+            source.element_ended()
             yield number, cells
+
+
+def _row_number(r: str | None, previous: int) -> int:
+    """A row's number: its ``r`` attribute (Excel writes one), else the one after ``previous``."""
+    if not r:
+        return previous + 1
+    try:
+        return int(r)
+    except ValueError:
+        pass
+    try:
+        return int(float(r))  # some writers put "7.0"
+    except (ValueError, OverflowError):
+        raise UnreadableWorkbook(
+            f"the row after row {previous} is numbered {r[:20]!r}, which is not a number"
+        ) from None
 
 
 class StreamingExcelReader(_excel.ExcelReader):  # type: ignore[misc]
     """openpyxl's read-only reader, changed for large sheets: shared strings go into a
-    :class:`SharedStrings`, and sheets are neither parsed when opened nor kept while read."""
+    :class:`SharedStrings`, and sheets are neither parsed when opened nor kept while read; its
+    zip is a :class:`GuardedZip` allowing ``max_rows`` rows."""
+
+    def __init__(self, path: Path, *, max_rows: int) -> None:
+        check_directory(path)  # before openpyxl's own zip reads the directory
+        super().__init__(path, read_only=True, data_only=True, keep_links=False)
+        self.archive.close()  # openpyxl's own, unguarded
+        self.archive: GuardedZip = GuardedZip(path, max_rows=max_rows)
+        self.valid_files = self.archive.namelist()
 
     def read_worksheets(self) -> None:
         for sheet, rel in self.parser.find_sheets():
@@ -206,5 +287,5 @@ class StreamingExcelReader(_excel.ExcelReader):  # type: ignore[misc]
     def read_strings(self) -> None:
         part = self.package.find(_excel.SHARED_STRINGS)
         if part is not None:
-            with self.archive.open(part.PartName[1:]) as source:
+            with self.archive.open_stream(part.PartName[1:]) as source:
                 self.shared_strings = read_shared_strings(source)

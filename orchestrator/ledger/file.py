@@ -2,8 +2,26 @@
 
 ``FileLedger`` implements ``ledger.Ledger``. ``append`` returns only once the event is on disk
 (written and fsynced); concurrent appends share one fsync (group commit), so durability does not
-cap throughput. ``RUN_DIR/run.lock`` (``flock``) keeps a second process out of the run directory.
-Events and their stored form: ``orchestrator.ledger.records``.
+cap throughput. Events and their stored form: ``orchestrator.ledger.records``.
+
+One owner per run directory, which nobody can delete from under it:
+
+- The owner holds an ``flock`` on the open ledger file itself. A second run is refused while it
+  is held, naming the owner; the kernel drops it when the owner dies, however it dies. Deleting
+  ``run.lock`` (which names the owner for ``status``: pid, host, since) changes nothing.
+- Each session's ``run`` record carries its owner (host, pid, a nonce). A session that opens a
+  ledger whose last session never recorded its end takes it over (``run_taken_over``).
+- Before every write (so before every render intent, and so before every billable request) the
+  owner checks that ``ledger.jsonl`` is still its file. Removed meanwhile: it puts its own copy
+  back (``ledger_restored``) and goes on. Replaced by another file: it stops before anything
+  else is billed (``RunDirError``).
+- A missing ledger is never a fresh start when the directory holds finished work (videos or
+  ``results.csv``): ``open`` refuses and names ``orchestrator adopt``.
+
+Disk faults. ``RUN_DIR/.ledger-reserve`` holds ``RESERVE_BYTES`` of space for the ledger. When a
+write meets a full disk, the reserve is given up and the write tried again, so the events of the
+rows in flight (a render's job id above all) are still recorded while the run stops; then
+``StorageError`` is raised to the appender (``files.storage_error``).
 
 A torn last line (the process died mid-write) is dropped on open. Any other line that is not a
 ledger event is an error naming the line: the file is only ever written by us, so such a line
@@ -15,10 +33,13 @@ format) is refused the same way, naming the line and both formats (``records.new
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,12 +47,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError
+from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError, StorageError
+from orchestrator.events import NullSink, Sink
+from orchestrator.files import RERUN, storage_error, writing
 from orchestrator.input.rows import RowJob, no_rows
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
 from orchestrator.ledger.records import (
     UNNUMBERED_FORMAT,
     Event,
+    JsonObject,
     RetryFailed,
     RunStarted,
     decode,
@@ -44,6 +68,15 @@ if TYPE_CHECKING:
 
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "run.lock"
+RESERVE_NAME = ".ledger-reserve"
+RESERVE_BYTES = 256 * 1024
+"""Room for ~1,000 events: every row in flight records its outcome while a full disk stops a
+run."""
+TAKE_TRIES = 10
+TAKE_PAUSE_S = 0.02
+FINISHED_WORK = ("results.csv", "videos")
+"""What a run directory holds once anything was delivered (a missing ledger beside these is
+never a fresh start)."""
 _DAMAGED_HINT = (
     "Restore the ledger from a backup, or remove that line if you know what it held; "
     "orchestrator will not guess, because guessing could render a video twice"
@@ -152,8 +185,19 @@ class FileLedger:
         state: LedgerState,
         rows: RowSource | None,
         clock: Clock,
+        sink: Sink,
     ) -> None:
         self.path = path
+        self._sink = sink
+        self.owner: JsonObject = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "nonce": _nonce(),
+        }
+        """This session's owner, stamped on its ``run`` record."""
+        self.storage_fault: StorageError | None = None
+        """Set once a write needed the reserve: the run stops admitting rows (the next row the
+        batch offers raises it), and the rows in flight still record their outcome."""
         self._state = state
         self._fd = fd
         self._lock_fd = lock_fd
@@ -169,25 +213,44 @@ class FileLedger:
 
     @classmethod
     def open(
-        cls, run_dir: Path, rows: RowSource | None = None, clock: Clock | None = None
+        cls,
+        run_dir: Path,
+        rows: RowSource | None = None,
+        clock: Clock | None = None,
+        *,
+        sink: Sink | None = None,
+        adopting: bool = False,
     ) -> FileLedger:
-        """Lock the run dir, replay the ledger, and drop a torn tail so appends start clean.
-        ``rows``: where ``rows_to_work_on`` reads the batch (the run's manifest)."""
-        run_dir.mkdir(parents=True, exist_ok=True)
+        """Take the run directory, replay the ledger, and drop a torn tail so appends start
+        clean. ``rows``: where ``rows_to_work_on`` reads the batch (the run's manifest).
+        ``adopting``: ``orchestrator adopt`` builds a missing ledger beside finished work."""
+        with writing(run_dir):
+            run_dir.mkdir(parents=True, exist_ok=True)
         if clock is None:
             from orchestrator.clock import RealClock  # a replay alone needs no event loop
 
             clock = RealClock()
-        lock_fd = _lock(run_dir, clock.wall_s())
+        path = run_dir / LEDGER_NAME
+        lock_fd = _lock(run_dir)
+        fd = -1
         try:
-            path = run_dir / LEDGER_NAME
+            if not adopting:
+                _refuse_fresh_start_beside_finished_work(run_dir)
+            with writing(path):
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            _own(run_dir, fd, lock_fd)
             state = replay(path)
-            _truncate_torn_tail(path)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            with writing(path):
+                _truncate_torn_tail(path)
+                _keep_reserve(run_dir)
+            with writing(run_dir / LOCK_NAME):
+                _write_holder(lock_fd, clock.wall_s())
         except BaseException:
+            if fd >= 0:
+                os.close(fd)
             os.close(lock_fd)
             raise
-        return cls(path, fd, lock_fd, state, rows, clock)
+        return cls(path, fd, lock_fd, state, rows, clock, sink or NullSink())
 
     @property
     def state(self) -> LedgerState:
@@ -201,6 +264,8 @@ class FileLedger:
         if self._rows is None:
             return
         for job in self._rows():
+            if self.storage_fault is not None:
+                raise self.storage_fault
             if only is None or job.row_id in only:
                 yield job
 
@@ -229,18 +294,24 @@ class FileLedger:
 
     def close(self) -> None:
         """Write what cancelled appenders left pending, then release the file and the lock."""
-        if self._pending and self._error is None:
-            batch, self._pending = self._pending, []
-            self._write_and_sync(b"".join(batch))
-        os.close(self._fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path.parent / LOCK_NAME)  # still held: nobody can take it meanwhile
-        os.close(self._lock_fd)
-        self._state.rows.close()
+        try:
+            if self._pending and self._error is None:
+                batch, self._pending = self._pending, []
+                self._write_and_sync(b"".join(batch))
+        finally:
+            os.close(self._fd)
+            lock = self.path.parent / LOCK_NAME
+            with contextlib.suppress(OSError):  # still held: nobody can take it meanwhile
+                if os.stat(lock).st_ino == os.fstat(self._lock_fd).st_ino:
+                    os.unlink(lock)
+            os.close(self._lock_fd)
+            self._state.rows.close()
 
     async def append(self, event: Event) -> None:
         """Record ``event``; returns once it is on disk. The in-memory state follows at once."""
         event = replace(event, ts=round(self._clock.wall_s(), 3))  # frozen: a stamped copy
+        if isinstance(event, RunStarted) and event.owner is None:
+            event = replace(event, owner=dict(self.owner))
         line = _LINE_ENCODER.encode(encode(event)) + "\n"
         self._state.apply(event)
         self._pending.append(line.encode("utf-8"))
@@ -261,7 +332,7 @@ class FileLedger:
         try:
             await anyio.to_thread.run_sync(self._write_and_sync, b"".join(batch))
             self._durable = upto
-        except OSError as exc:
+        except (OSError, StorageError, RunDirError) as exc:  # every later append fails alike
             self._error = exc
             raise
         finally:
@@ -270,22 +341,159 @@ class FileLedger:
             done.set()
 
     def _write_and_sync(self, data: bytes) -> None:
+        self._still_ours()
+        end = os.fstat(self._fd).st_size
+        try:
+            self._write_all(data)
+        except OSError as exc:
+            self._cut_back(end)  # a write cut short leaves no torn line between events
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not _give_up_reserve(self.path):
+                raise _as_storage(exc, self.path) from exc
+            try:  # the reserve's room: this write and the rest of the rows in flight
+                self._write_all(data)
+            except OSError as again:
+                self._cut_back(end)
+                raise _as_storage(again, self.path) from again
+            self.storage_fault = StorageError(
+                self.path,
+                "no space left on the device (the ledger is writing into its reserve)",
+                f"free some space (or move --out), {RERUN}",
+            )
+            self._sink.emit("ledger_reserve_used", path=str(self.path))
+        self.fsyncs += 1
+
+    def _cut_back(self, end: int) -> None:
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, end)
+
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
         os.fsync(self._fd)
-        self.fsyncs += 1
+
+    def _still_ours(self) -> None:
+        """The owner's check before each write: is ``ledger.jsonl`` still the file it holds?"""
+        mine = os.fstat(self._fd)
+        try:
+            there = os.stat(self.path)
+        except FileNotFoundError:
+            self._restore()
+            return
+        if (there.st_dev, there.st_ino) != (mine.st_dev, mine.st_ino):
+            raise RunDirError(
+                f"{self.path} was replaced by another file while this run worked; it stopped "
+                "before sending anything else. Move that file away and run the same command "
+                "again (this run's ledger is the one it put back), or choose another --out"
+            )
+
+    def _restore(self) -> None:
+        """``ledger.jsonl`` was removed while this run held it: put this run's copy (the open
+        file's bytes) back under the name, and go on writing there."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.restore")
+        with writing(self.path):
+            size = os.fstat(self._fd).st_size
+            out = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                offset = 0
+                while offset < size:
+                    chunk = os.pread(self._fd, min(1 << 20, size - offset), offset)
+                    if not chunk:
+                        break
+                    os.write(out, chunk)
+                    offset += len(chunk)
+                os.fsync(out)
+                try:
+                    os.link(tmp, self.path)  # never over a file someone else put there
+                except FileExistsError:
+                    os.close(out)
+                    out = -1
+                    self._still_ours()  # raises: another file took the name
+                fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BaseException:
+                if out >= 0:
+                    os.close(out)
+                raise
+            finally:
+                tmp.unlink(missing_ok=True)
+            old, self._fd = self._fd, out
+            os.close(old)
+            _sync_folder(self.path.parent)
+        self._sink.emit("ledger_restored", path=str(self.path), bytes=size)
+
+
+def _as_storage(exc: OSError, path: Path) -> OSError | StorageError:
+    return storage_error(exc, path) or exc
+
+
+def _nonce() -> str:
+    return secrets.token_hex(4)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _keep_reserve(run_dir: Path) -> None:
+    """Make sure ``.ledger-reserve`` holds ``RESERVE_BYTES`` (written, so the space is taken)."""
+    path = run_dir / RESERVE_NAME
+    try:
+        if path.stat().st_size >= RESERVE_BYTES:
+            return
+    except FileNotFoundError:
+        pass
+    with path.open("wb") as f:
+        f.write(b"\0" * RESERVE_BYTES)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _give_up_reserve(ledger_path: Path) -> bool:
+    """Free the reserve's space for the ledger; False when there was none left to free."""
+    try:
+        (ledger_path.parent / RESERVE_NAME).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _refuse_fresh_start_beside_finished_work(run_dir: Path) -> None:
+    """A run directory with videos or results but no ledger lost its ledger: starting afresh
+    would render every row again and write over the delivered videos."""
+    ledger = run_dir / LEDGER_NAME
+    if ledger.exists() and ledger.stat().st_size > 0:
+        return
+    found = [name for name in FINISHED_WORK if _holds_work(run_dir / name)]
+    if not found:
+        return
+    raise RunDirError(
+        f"{run_dir} holds {' and '.join(found)} but no ledger ({LEDGER_NAME}): it was removed, "
+        "and starting afresh would render every row again over the delivered videos. "
+        f"`orchestrator adopt {run_dir} MANIFEST` (with the run's --template/--flow) rebuilds "
+        "the ledger from them without rendering anything; or choose another --out"
+    )
+
+
+def _holds_work(path: Path) -> bool:
+    if path.is_dir():
+        with os.scandir(path) as entries:
+            return any(e.name.endswith(".mp4") and not e.name.startswith(".") for e in entries)
+    return path.exists()
 
 
 _LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 """One encoder for every ledger line (``json.dumps`` with options builds one per call)."""
 
 
-def _lock(run_dir: Path, now_s: float) -> int:
-    """Hold ``RUN_DIR/run.lock`` (``flock``) and write who holds it. The file is removed when
-    the run ends (``Ledger.close``), so a lock acquired on a file that was removed meanwhile is
-    let go and taken again on the new file."""
+def _lock(run_dir: Path) -> int:
+    """Hold ``RUN_DIR/run.lock`` (``flock``). The file is removed when the run ends
+    (``Ledger.close``), so a lock acquired on a file that was removed meanwhile is let go and
+    taken again on the new file."""
     path = run_dir / LOCK_NAME
     while True:
         fd = _try_lock(run_dir, path)
@@ -294,53 +502,109 @@ def _lock(run_dir: Path, now_s: float) -> int:
         except FileNotFoundError:
             same = False
         if same:
-            break
+            return fd
         os.close(fd)
-    os.ftruncate(fd, 0)
+
+
+def _write_holder(lock_fd: int, now_s: float) -> None:
+    """Name this process in ``run.lock`` (read by ``status`` and by a refused second run)."""
+    os.ftruncate(lock_fd, 0)
     record = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(now_s, 3)}
-    os.write(fd, json.dumps(record).encode("utf-8"))
-    return fd
+    os.pwrite(lock_fd, json.dumps(record).encode("utf-8"), 0)
+
+
+def _own(run_dir: Path, ledger_fd: int, lock_fd: int) -> None:
+    """Take the ledger file's own ``flock``: the ownership nobody can delete. Refused (while
+    another process holds it, e.g. after someone deleted ``run.lock``), the ``run.lock`` this
+    process took is given back and the owner named."""
+    if not _take(ledger_fd):
+        with contextlib.suppress(OSError):
+            if os.fstat(lock_fd).st_size == 0:  # a run.lock this process made: not the owner's
+                os.unlink(run_dir / LOCK_NAME)
+        raise _in_use(run_dir, _ledger_owner(run_dir))
+
+
+def _in_use(run_dir: Path, holder: dict[str, Any] | None) -> RunDirError:
+    who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}" if holder else None
+    return RunDirError(
+        f"{run_dir} is in use by another run ({who or 'another process'}); wait for it to "
+        "finish, or choose another --out"
+    )
+
+
+def _ledger_owner(run_dir: Path) -> dict[str, Any] | None:
+    """Who ``run.lock`` names, else who the ledger's latest ``run`` record names (``owner``)."""
+    holder = _lock_record(run_dir)
+    if holder:
+        return holder
+    owner = None
+    with contextlib.suppress(OSError, RunDirError):
+        for _, event in read_events(run_dir / LEDGER_NAME):
+            if isinstance(event, RunStarted) and event.owner is not None:
+                owner = event.owner
+    return dict(owner) if owner is not None else None
+
+
+def _lock_record(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        raw = (run_dir / LOCK_NAME).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _try_lock(run_dir: Path, path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = lock_holder(run_dir)
+    with writing(path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if not _take(fd):
         os.close(fd)
-        who = f"pid {holder['pid']} on {holder['host']}" if holder else "another process"
-        raise RunDirError(
-            f"{run_dir} is in use by another run ({who}); wait for it to finish, "
-            "or choose another --out"
-        ) from None
+        raise _in_use(run_dir, _lock_record(run_dir))
     return fd
 
 
 def lock_holder(run_dir: Path) -> dict[str, Any] | None:
-    """Who holds ``RUN_DIR/run.lock`` (``pid``, ``host``, ``since``), or None when no live
-    process does (the run stopped, however it stopped: the kernel drops a dead process's lock)."""
-    path = run_dir / LOCK_NAME
+    """Who owns the run directory (``pid``, ``host``, ``since``), or None when no live process
+    does (the run stopped, however it stopped: the kernel drops a dead process's locks). Live
+    means holding ``run.lock`` or, should that file have been deleted, the ledger's own lock."""
+    for name in (LOCK_NAME, LEDGER_NAME):
+        if _held(run_dir / name):
+            holder = _ledger_owner(run_dir)
+            return holder if holder is not None else {"pid": "?", "host": "?", "since": None}
+    return None
+
+
+def _held(path: Path) -> bool:
+    """Whether a live process holds ``path``'s ``flock`` (tested with a shared lock, let go at
+    once: ``_take`` retries briefly for a run starting meanwhile)."""
     try:
         fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
+    except OSError:
+        return False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            raw = os.read(fd, 512).decode("utf-8", "replace").strip()
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                record = None
-            if not isinstance(record, dict):  # a lock written by an older version: just a pid
-                record = {"pid": raw or "?", "host": "?", "since": None}
-            return record
+            return True
         fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        return False
     finally:
         os.close(fd)
+
+
+def _take(fd: int) -> bool:
+    """An exclusive ``flock`` on ``fd`` without waiting on a live owner, retried for a moment so
+    that a ``status`` looking (with a shared lock) never turns a run away."""
+    for _ in range(TAKE_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(TAKE_PAUSE_S)
+    return False
 
 
 def _truncate_torn_tail(path: Path) -> None:

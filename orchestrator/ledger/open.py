@@ -13,6 +13,7 @@ import anyio
 
 from orchestrator.clock import Clock
 from orchestrator.errors import UserError
+from orchestrator.events import Sink
 from orchestrator.ledger.file import FileLedger, RowSource
 from orchestrator.ledger.protocol import Ledger
 
@@ -41,7 +42,12 @@ class SharedSettings:
     lease_s: float = 30.0
     max_connections: int = 4
     account: str = "default"
+    """Whose Pictory account the process renders on (``config.account_key``: a digest)."""
+    account_name: str | None = None
+    """The name the process's account goes by (``[ledger] account``, ``--account``): a batch
+    bound to accounts is opened only by a process of one of them."""
     rerender_ambiguous: bool = False
+    max_outage_s: float = 300.0
 
 
 @asynccontextmanager
@@ -51,12 +57,15 @@ async def open_ledger(
     *,
     rows: RowSource | None = None,
     shared: SharedSettings = SharedSettings(),
+    sink: Sink | None = None,
 ) -> AsyncIterator[Ledger]:
     """The ledger at ``place``, closed (claims handed back, lock released) on the way out, even
-    when cancelled. ``rows``: a run directory's rows (its manifest, read lazily)."""
+    when cancelled. ``rows``: a run directory's rows (its manifest, read lazily); ``sink``:
+    where a run directory's ledger tells what it did on its own (put a removed ledger back,
+    wrote into its reserve)."""
     if place.url is None:
         assert place.run_dir is not None
-        ledger: Ledger = FileLedger.open(place.run_dir, rows, clock)
+        ledger: Ledger = FileLedger.open(place.run_dir, rows, clock, sink=sink)
         try:
             yield ledger
         finally:
@@ -74,7 +83,9 @@ async def open_ledger(
             lease_s=shared.lease_s,
             clock=clock,
             account=shared.account,
+            account_name=shared.account_name,
             rerender_ambiguous=shared.rerender_ambiguous,
+            max_outage_s=shared.max_outage_s,
         )
         try:
             yield ledger

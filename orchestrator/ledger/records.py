@@ -12,7 +12,7 @@ ledger could render a video twice. The events and what each means:
 ===================  ==========================================================================
 ``run``              a run session began: ``format`` (see below), ``session``, ``manifest``,
                      ``manifest_sha256``, ``template``, ``flow``, ``manifest_options``,
-                     ``config`` (no secrets)
+                     ``config`` (no secrets), ``owner`` (host, pid, nonce)
 ``template``         a template was uploaded: ``sha256`` (of the .pictai bytes), ``template_id``
 ``row``              a row was admitted: ``row`` (identity), ``line``, ``output``, ``flow``
 ``uploaded``         a row's source video is where the API can read it: ``row``, ``url``,
@@ -109,6 +109,9 @@ class RunStarted(Event):
     flow: str | None = None
     manifest_options: JsonObject | None = None
     config: JsonObject | None = None
+    owner: JsonObject | None = None
+    """Who ran the session: ``host``, ``pid`` and a ``nonce`` (a run directory's ledger stamps
+    it; an older version ignores it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -280,6 +280,24 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
         return f"waiting {human_duration(float(fields.get('wait_s', 0)))} for the window to open"
     if kind == "window_closed":
         return f"window closed: {fields.get('action')}"
+    if kind == "run_taken_over":
+        who = f"pid {fields.get('pid')} on {fields.get('host')}" if fields.get("pid") else "?"
+        return (
+            f"taking over {fields.get('run_dir')}: its last run ({who}) stopped without "
+            "ending (killed or crashed); its rows go on from the ledger, nothing renders twice"
+        )
+    if kind == "ledger_restored":
+        return (
+            f"{fields.get('path')} was removed while this run worked; put this run's copy "
+            "back (nothing lost)"
+        )
+    if kind == "ledger_reserve_used":
+        return (
+            f"disk full: {fields.get('path')} is writing into its reserve; stopping, the rows "
+            "in flight record their outcome"
+        )
+    if kind == "storage_fault" and fields.get("row") is None:
+        return f"disk: {fields.get('path')}: {fields.get('reason')}"
     if kind == "interrupt" and fields.get("action") == "stopping now":
         return "second interrupt: stopping now; the ledger is consistent, run again to resume"
     if verbose:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from orchestrator.clock import Clock, RealClock, local_time
 from orchestrator.files import atomic_text, write_text_atomically
@@ -127,9 +129,13 @@ def write_report(
     notice: str | None = None,
     posters_wanted: bool = True,
     clock: Clock | None = None,
+    videos_in: Path | None = None,
 ) -> ReportInfo:
-    """Write ``report-data.js``, the posters and ``report.html``; ``notice`` is shown on top
-    (e.g. that a canary waits for approval); the page says when it was written (``clock``)."""
+    """Write ``report-data.js``, the posters and ``report.html`` into ``run_dir``; ``notice`` is
+    shown on top (e.g. that a canary waits for approval); the page says when it was written
+    (``clock``). ``videos_in``: the run directory the ledger's files are in, when the report
+    goes elsewhere (``report --out``); the page links them from there."""
+    source = videos_in or run_dir
     counts: Counter[str] = Counter()
     failures: dict[str, FailureGroup] = {}
     columns: dict[str, int] = {}
@@ -144,10 +150,12 @@ def write_report(
             file = (st.file or "") if st is not None else ""
             thumb = ""
             if posters_wanted and status == "done" and file:
-                made = poster_frame(run_dir / file, run_dir / poster_name(file))
+                made = poster_frame(source / file, run_dir / poster_name(file))
                 if made is not None:
                     thumb = poster_name(file)
                     posters += 1
+            if file and videos_in is not None:
+                file = Path(os.path.relpath(source / file, run_dir)).as_posix()
             kind = message = ""
             if st is not None and status in ("failed", "ambiguous"):
                 kind = st.fail_kind or status
@@ -159,7 +167,10 @@ def write_report(
                 if index >= len(values):
                     values.extend([""] * (index + 1 - len(values)))
                 values[index] = value
-            record = [job.row_id, status, file, thumb, kind, message, job.line, values]
+            # Links are relative paths, percent-encoded: no file name (a tampered ledger's
+            # "javascript:...") can become a scheme the browser would run.
+            link, thumb = quote(file, safe="/"), quote(thumb, safe="/")
+            record = [job.row_id, status, link, thumb, kind, message, job.line, values]
             out.write(("" if first else ",\n") + _js_json(record))
             first = False
         out.write('],"columns":' + _js_json(list(columns)) + "};\n")
@@ -210,14 +221,19 @@ def _page(
         )
     failures_html = "".join(groups) or "<p>No failures.</p>"
     notice_html = f'<p class="notice">{esc(notice)}</p>' if notice else ""
-    return (
-        PAGE_TEMPLATE.replace("@@TITLE@@", esc(f"orchestrator report: {run_dir.name}"))
-        .replace("@@NOTICE@@", notice_html)
-        .replace("@@CHIPS@@", chips)
-        .replace("@@STATS@@", stats)
-        .replace("@@FAILURES@@", failures_html)
-        .replace("@@DATA@@", DATA_NAME)
-    )
+    parts = {
+        "TITLE": esc(f"orchestrator report: {run_dir.name}"),
+        "NOTICE": notice_html,
+        "CHIPS": chips,
+        "STATS": stats,
+        "FAILURES": failures_html,
+        "DATA": DATA_NAME,
+    }
+    # One pass: a value that spells a placeholder (a row id "@@DATA@@") is never filled in.
+    return _PLACEHOLDER.sub(lambda m: parts[m.group(1)], PAGE_TEMPLATE)
+
+
+_PLACEHOLDER = re.compile(r"@@(TITLE|NOTICE|CHIPS|STATS|FAILURES|DATA)@@")
 
 
 def _duration(exact_s: float) -> str:

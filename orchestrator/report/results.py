@@ -13,13 +13,21 @@ retry,line`` followed by the row's own variables.
   ``rerender-changed``, and the row's variable cells hold the values the video was made from.
   Option names go without their dashes: a cell starting with ``-`` would be neutralised.
 
-A cell a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``, tab or
-carriage return) is prefixed with ``'`` so opening the sheet never executes anything.
+A cell a spreadsheet would run as a formula is prefixed with ``'`` (OWASP's advice against CSV
+injection), so opening the file never executes anything: one starting with ``=``, ``+``, ``-``
+or ``@`` (or their full-width forms, which some spreadsheets read alike), after leading spaces
+too, or with a tab, carriage return or line feed. Header cells too: variable names come from the
+manifest. A plain number (``-5``, ``+3.5``, ``-1e-3``) is left as it is: a spreadsheet reads it
+as that number and nothing runs, while ``'-5`` would show its quote and no longer sort as a
+number. Every cell goes through this, ours included; ours (states, sizes, digests, line
+numbers) never start that way, so only values from outside change: manifest values and names,
+file names made from them, and what the API answered (job ids, URLs, error messages).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -45,12 +53,22 @@ FIXED_COLUMNS = (
     "retry",
     "line",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_CONTROL_STARTS = ("\t", "\r", "\n")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def neutralise(cell: str) -> str:
-    """Make a cell inert for spreadsheets (CSV injection)."""
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+    """Make a cell inert for spreadsheets (CSV injection; see the module docstring)."""
+    first = cell[:1]
+    if not first or first.isalnum():  # the common case, and never a formula
+        return cell
+    if first in _CONTROL_STARTS:
+        return "'" + cell
+    lead = cell.lstrip()
+    if lead.startswith(_FORMULA_CHARS) and not _PLAIN_NUMBER.fullmatch(lead.rstrip()):
+        return "'" + cell
+    return cell
 
 
 def retry_hint(state: RowState | None) -> str:
@@ -137,10 +155,10 @@ def row_cells(
 
 
 def write_csv(path: Path, columns: list[str], lines: Iterable[list[str]]) -> None:
-    """``results.csv`` at ``path``: a header, then each line with its cells neutralised (see
+    """``results.csv`` at ``path``: a header, then each line, every cell neutralised (see
     ``neutralise``), written to a temporary name, fsynced, and renamed into place."""
     with atomic_text(path, newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(columns)
+        writer.writerow([neutralise(c) for c in columns])
         for cells in lines:
             writer.writerow([neutralise(c) for c in cells])

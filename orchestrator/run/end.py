@@ -21,7 +21,7 @@ import anyio
 from pydantic import SecretStr
 
 from orchestrator.config import Config
-from orchestrator.errors import ExitCode, UserError
+from orchestrator.errors import ExitCode, StorageError, UserError
 from orchestrator.events import Sink
 from orchestrator.ledger.protocol import BatchSnapshot
 from orchestrator.report.notify import build_payload, outcome, send
@@ -51,11 +51,15 @@ class RunSummary:
     worker_id: str | None = None
     taken_over: int = 0
     """Rows this worker took over from a stopped one (a shared batch)."""
+    storage_fault: StorageError | None = None
+    """A disk fault stopped the session (the first one met)."""
 
     @property
     def exit_code(self) -> int:
-        """130 after a signal; 3 when a canary waits for approval; 0 when every row is done;
-        1 when some are not (yet)."""
+        """4 after a disk fault; 130 after a signal; 3 when a canary waits for approval; 0 when
+        every row is done; 1 when some are not (yet)."""
+        if self.storage_fault is not None:
+            return ExitCode.STORAGE
         if self.interrupted:
             return ExitCode.INTERRUPTED
         if self.awaiting_approval is not None:
@@ -130,7 +134,9 @@ def print_summary(summary: RunSummary) -> None:
         lines.append(f"results: {summary.results_path}")
     if summary.report_path is not None:
         lines.append(f"report: {summary.report_path}")
-    if summary.interrupted:
+    if summary.storage_fault is not None:
+        why = f"disk: {summary.storage_fault}"
+    elif summary.interrupted:
         why = "interrupted (Ctrl-C or SIGTERM); rows in flight were left for the next run"
     elif summary.awaiting_approval is not None:
         why = "the canary is rendered; the rest waits for approval"

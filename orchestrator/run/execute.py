@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ from orchestrator.errors import (
     LeaseLost,
     QuotaError,
     RunDirError,
+    StorageError,
     UserError,
     ValidationFailed,
 )
@@ -73,6 +75,8 @@ class RunSpec:
     flow: str = "template"
     ledger_url: str | None = None
     batch: str | None = None
+    account: str | None = None
+    """A worker's ``--account`` (printed in the commands that continue a bound batch)."""
     choices: BatchChoices = field(default_factory=BatchChoices)
     """The batch-wide choices given on the command line."""
     retry_failed: bool = False
@@ -119,10 +123,13 @@ async def execute(
         lease_s=config.ledger.lease_s,
         max_connections=config.ledger.max_connections,
         account=account_key(config.api.base_url, credentials),
+        account_name=config.ledger.account,
         rerender_ambiguous=config.run.rerender_ambiguous,
+        max_outage_s=config.ledger.max_outage_s,
     )
-    async with open_ledger(spec.place, clock, rows=rows, shared=shared) as ledger:
+    async with open_ledger(spec.place, clock, rows=rows, shared=shared, sink=sink) as ledger:
         choices = await _session_choices(spec, ledger, report)
+        _say_if_taken_over(spec, ledger, sink)
         if spec.canary_required and ledger.state.canary_rows is None:
             go_on = "worker" if spec.place.shared else "resume"
             raise RunDirError(
@@ -177,9 +184,13 @@ async def execute(
             summary.requests = client.requests_sent
         snapshot = await ledger.snapshot()
         try:
-            path, counts, failed_permanent = await anyio.to_thread.run_sync(
-                write_results, spec.run_dir, snapshot.rows, snapshot.state
-            )
+            try:
+                path, counts, failed_permanent = await anyio.to_thread.run_sync(
+                    write_results, spec.run_dir, snapshot.rows, snapshot.state
+                )
+            except StorageError as exc:  # the ledger holds every row: results wait for space
+                summary.storage_fault = summary.storage_fault or exc
+                path, counts, failed_permanent = None, _counts(snapshot), 0
             summary.results_path = path
             summary.stop_reason = admission.stop_reason
             summary.counts = counts
@@ -199,7 +210,10 @@ async def execute(
                 elapsed_s=round(summary.elapsed_s, 3),
                 requests=summary.requests,
             )
-            await ledger.append(_how_it_ended(summary))
+            try:
+                await ledger.append(_how_it_ended(summary))
+            except StorageError as exc:
+                summary.storage_fault = summary.storage_fault or exc
             url = notify_url(choices.notify, config)
             await end_of_run(spec.run_dir, snapshot, config, url, sink, summary)
         finally:
@@ -265,8 +279,38 @@ async def _record_session(
         await ledger.append(choices)  # only when they changed (``ts`` aside)
 
 
+def _say_if_taken_over(spec: RunSpec, ledger: Ledger, sink: Sink) -> None:
+    """A run directory whose latest session never recorded its end (killed, crashed, the
+    machine lost): say whose rows this session takes over."""
+    state = ledger.state
+    if spec.place.shared or not state.runs or state.last_end is not None:
+        return
+    owner = state.runs[-1].owner or {}
+    sink.emit(
+        "run_taken_over",
+        run_dir=str(spec.run_dir),
+        pid=owner.get("pid"),
+        host=owner.get("host"),
+        since=state.runs[-1].ts,
+    )
+
+
+def _counts(snapshot: BatchSnapshot) -> Counter[str]:
+    """Rows by status, from the ledger alone (when ``results.csv`` cannot be written)."""
+    counts: Counter[str] = Counter()
+    seen = 0
+    for r in snapshot.state.rows.values():
+        counts[r.status] += 1
+        seen += 1
+    if snapshot.total is not None and snapshot.total > seen:
+        counts["pending"] += snapshot.total - seen
+    return counts
+
+
 def _how_it_ended(summary: RunSummary) -> SessionEnded:
     """The session's end as the ledger records it (``status`` reads it back)."""
+    if summary.storage_fault is not None:
+        return SessionEnded(how="halted", reason=f"disk: {summary.storage_fault}")
     if summary.interrupted:
         return SessionEnded(how="interrupted", reason=summary.interrupt_signal)
     if summary.stop_reason is not None:
@@ -289,7 +333,8 @@ def _batch_ref(spec: RunSpec) -> str:
     from orchestrator.ledger.pg.schema import safe_url
 
     batch = f" --batch {spec.batch}" if spec.batch else ""
-    return f"--ledger {safe_url(spec.ledger_url)}{batch}"
+    account = f" --account {spec.account}" if spec.account else ""
+    return f"--ledger {safe_url(spec.ledger_url)}{batch}{account}"
 
 
 @contextlib.asynccontextmanager
@@ -453,12 +498,27 @@ async def work_rows(
             admission.row_finished(status, clock.now() - started)
         except LeaseLost as exc:  # a shared ledger gave the row to another worker: drop it
             sink.emit("lease_lost", row=job.row_id, message=str(exc))
+        except StorageError as exc:  # the row stays where the ledger says: resumable
+            disk_fault(exc, job.row_id)
         finally:
             admission.row_left(job.row_id)
             ledger.release(job.row_id)  # keeps memory flat however long the batch
             row_slots.release()
 
+    def disk_fault(exc: StorageError, row: str | None) -> None:
+        """Stop admitting; the rows in flight end at their next write, each resumable."""
+        sink.emit("storage_fault", row=row, path=exc.path, reason=exc.reason)
+        if summary.storage_fault is None:
+            summary.storage_fault = exc
+            stop(f"disk: {exc}")
+
     async def feed(tg: anyio.abc.TaskGroup) -> None:
+        try:
+            await feed_rows(tg)
+        except StorageError as exc:
+            disk_fault(exc, None)
+
+    async def feed_rows(tg: anyio.abc.TaskGroup) -> None:
         async for job in ledger.rows_to_work_on(only):
             state = ledger.state.rows.get(job.row_id)
             if state is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,16 @@ def run_args(batch: dict[str, Path], *extra: str) -> list[str]:
         str(batch["config"]),
         *extra,
     ]
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout_s: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """``orchestrator ARGS`` as a user runs it (a process of its own), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )

@@ -342,7 +342,7 @@ def test_a_workbook_with_expanding_xml_entities_is_one_line_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A "billion laughs" sheet (entities nested ten deep) is refused with the cause named and
-    exit 2; Python's XML parser stops the expansion, and we say why."""
+    exit 2, before any XML parser expands anything: a workbook never holds a DTD."""
     import zipfile
 
     from openpyxl import Workbook
@@ -371,3 +371,60 @@ def test_a_workbook_with_expanding_xml_entities_is_one_line_not_a_traceback(
     assert main(["validate", str(bomb), "--template", str(GREETING)]) == 2
     out, _ = _quiet(capsys)
     assert "cannot read the workbook safely" in out and "XML entities" in out
+
+
+def _declared_bomb(tmp_path: Path) -> Path:
+    """A small workbook whose zip claims its sheet unzips to 2.6 GB: what a zip bomb looks like
+    from its directory (the real 2.6 GB one is refused the same way: docs/manifest.md#limits)."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    path = tmp_path / "bomb.xlsx"
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["name", "city"])
+    sheet.append(["Ann", "Oslo"])
+    book.save(path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        names = [info.filename for info in archive.infolist()]
+    at = -1
+    for _ in names:  # the central directory entries, in order
+        at = data.index(b"PK\x01\x02", at + 1)
+        length = int.from_bytes(data[at + 28 : at + 30], "little")
+        if data[at + 46 : at + 46 + length] == b"xl/worksheets/sheet1.xml":
+            data[at + 24 : at + 28] = (2_600_000_000).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _hostile(name: str, tmp_path: Path) -> tuple[Path, str]:
+    """A hostile manifest and the phrase its one problem line must hold."""
+    if name == "bomb.xlsx":
+        return _declared_bomb(tmp_path), "xl/worksheets/sheet1.xml unzips to 2,600,000,000 bytes"
+    path = tmp_path / name
+    if name == "long-line.jsonl":
+        path.write_text('{"name": "Ann", "city": "Oslo"}\n{"name": "' + "a" * 1_100_000 + '"}\n')
+        return path, "this line is longer than 1,048,576 bytes"
+    path.write_text('[{"name": "Ann", "city": "Oslo"},\n{"name": "' + "a" * 1_100_000 + '"}]')
+    return path, "array item 2 is longer than 1,048,576 characters"
+
+
+@pytest.mark.parametrize("name", ["bomb.xlsx", "long-line.jsonl", "long-item.json"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_hostile_manifest_is_one_line_exit_2_and_nothing_sent(
+    name: str, command: str, tmp_path: Path, sim: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A workbook claiming 2.6 GB of sheet, a 1 MB line, a 1 MB array item: each is one problem
+    naming its file and bound, exit 2, no traceback, nothing sent."""
+    path, phrase = _hostile(name, tmp_path)
+    args = [command, str(path), "--template", str(GREETING)]
+    if command == "run":
+        args += ["--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    out, err = _quiet(capsys)
+    problems = [line.strip() for line in (out + err).splitlines() if phrase in line]
+    assert len(problems) == 1 and problems[0].startswith(str(path))
+    assert _sent(sim) == 0

@@ -1,7 +1,8 @@
 """Every reader of a user's file, fed anything: it gives a result or one located error
 (``UserError`` with file and, where there is one, line), never a traceback or a hang.
 
-Readers: CSV, JSON and JSON Lines manifests; ``.pictai`` templates; config TOML; ledger lines."""
+Readers: CSV, TSV, JSON and JSON Lines manifests (each under a row cap it must keep; workbooks:
+``test_fuzz_workbooks``); ``.pictai`` templates; config TOML; ledger lines."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError, ManifestError, RunDirError, TemplateError
+from orchestrator.input import json_rows
 from orchestrator.input.manifest import read_manifest
+from orchestrator.input.row import ManifestOptions
 from orchestrator.input.template import load_template
 from orchestrator.ledger.file import replay
 
@@ -29,13 +32,21 @@ def _write(suffix: str, content: bytes) -> Path:
     return path
 
 
-def _drain_manifest(path: Path) -> None:
+def _drain_manifest(path: Path, max_rows: int | None = None) -> None:
+    """Every row of ``path`` is text (and there are at most ``max_rows``), or a located error
+    stopped the reading."""
     try:
-        for row in read_manifest(path):
-            assert isinstance(row.variables, dict)
-            assert all(isinstance(v, str) for v in row.variables.values())
+        rows = list(read_manifest(path, ManifestOptions(max_rows=max_rows)))
     except ManifestError as exc:
         assert exc.file == str(path)
+        return
+    for row in rows:
+        assert isinstance(row.variables, dict)
+        assert all(isinstance(v, str) for v in row.variables.values())
+    assert max_rows is None or len(rows) <= max_rows
+
+
+caps = st.one_of(st.none(), st.integers(min_value=1, max_value=4))
 
 
 csv_cells = st.text(alphabet=st.sampled_from(list('ab ,;"\n\r\t\x00é{}')), max_size=12)
@@ -44,11 +55,30 @@ csv_texts = st.lists(st.lists(csv_cells, min_size=1, max_size=5), max_size=6).ma
 )
 
 
-@given(st.one_of(raw_bytes, csv_texts.map(str.encode)))
-@example(b"id,name\n1\n")
-@example(b'\xef\xbb\xbfid,name\r\n"a,b","unclosed\n')
-def test_csv_manifests_read_or_fail_located(content: bytes) -> None:
-    _drain_manifest(_write(".csv", content))
+@given(st.one_of(raw_bytes, csv_texts.map(str.encode)), caps)
+@example(b"id,name\n1\n", None)
+@example(b'\xef\xbb\xbfid,name\r\n"a,b","unclosed\n', None)
+@example(b"id\n1\n2\n3\n", 2)
+def test_csv_manifests_read_or_fail_located(content: bytes, max_rows: int | None) -> None:
+    _drain_manifest(_write(".csv", content), max_rows)
+
+
+tsv_texts = st.lists(st.lists(csv_cells, min_size=1, max_size=5), max_size=6).map(
+    lambda rows: "\n".join("\t".join(row) for row in rows)
+)
+
+
+@given(
+    st.one_of(
+        raw_bytes,
+        tsv_texts.map(str.encode),
+        tsv_texts.map(lambda t: "\ufeff" + t).map(lambda t: t.encode("utf-16")),
+    ),
+    caps,
+)
+@example(b"id\tname\n1\tAnn\t\n", None)
+def test_tsv_manifests_read_or_fail_located(content: bytes, max_rows: int | None) -> None:
+    _drain_manifest(_write(".tsv", content), max_rows)
 
 
 @given(
@@ -64,16 +94,52 @@ def test_json_manifests_read_or_fail_located(content: bytes) -> None:
     _drain_manifest(_write(".json", content))
 
 
+def _outcome(path: Path, max_rows: int) -> object:
+    """The rows read, or the error's location and message: what a user sees."""
+    try:
+        return list(read_manifest(path, ManifestOptions(max_rows=max_rows)))
+    except ManifestError as exc:
+        return (exc.line, exc.message)
+
+
+@given(
+    st.one_of(
+        st.lists(json_objects, max_size=4).map(lambda v: dumps(v).encode()),
+        st.lists(json_objects, min_size=1, max_size=4).map(
+            lambda v: dumps(v).replace("}", "} ", 1).replace('"', "", 1).encode()
+        ),  # broken somewhere
+        st.text(alphabet='[]{},:" \n0123456789.eE+-truefalsn\\ué', max_size=40).map(str.encode),
+    ),
+    st.integers(min_value=1, max_value=7),
+    st.integers(min_value=1, max_value=4),
+)
+@example(b'[{"a": true}, {"b": -1.5e3}, {"c": null}]', 3, 2)
+def test_json_arrays_read_the_same_whatever_the_chunk_size(
+    content: bytes, chunk_bytes: int, max_rows: int
+) -> None:
+    """Read in chunks of a few bytes (tokens cut anywhere), a JSON array gives the same rows,
+    or the same error at the same line, as read in the usual 256 KiB chunks."""
+    path = _write(".json", content)
+    whole = _outcome(path, max_rows)
+    usual = json_rows.JSON_CHUNK_BYTES
+    try:
+        json_rows.JSON_CHUNK_BYTES = chunk_bytes
+        assert _outcome(path, max_rows) == whole
+    finally:
+        json_rows.JSON_CHUNK_BYTES = usual
+
+
 @given(
     st.one_of(
         raw_bytes,
         st.lists(st.one_of(json_objects.map(dumps), st.text(max_size=20)), max_size=5).map(
             lambda lines: "\n".join(lines).encode()
         ),
-    )
+    ),
+    caps,
 )
-def test_jsonl_manifests_read_or_fail_located(content: bytes) -> None:
-    _drain_manifest(_write(".jsonl", content))
+def test_jsonl_manifests_read_or_fail_located(content: bytes, max_rows: int | None) -> None:
+    _drain_manifest(_write(".jsonl", content), max_rows)
 
 
 scene = st.fixed_dictionaries(

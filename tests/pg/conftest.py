@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import asyncpg
 import pytest
+from e2e.helpers import write_batch
 
 from benchmarks import local_pg
+from orchestrator.input.row import DEFAULT_OPTIONS
+from orchestrator.ledger.pg.batches import submit_batch
 from orchestrator.ledger.pg.schema import connect, migrate_ledger
+from orchestrator.ledger.records import RunStarted
 
 _numbers = itertools.count(1)
 
@@ -58,3 +64,74 @@ async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await connect(pg_url, None, max_connections=6)
     yield pool
     await pool.close()
+
+
+class OwnServer:
+    """A PostgreSQL of a test module's own (not the session's), to stop and start again under
+    workers: ``down()`` is ``pg_ctl stop -m fast`` (what a restart or an administrator's shutdown
+    does to connected clients), ``up()`` starts it again on the same port."""
+
+    def __init__(self, server: local_pg.LocalPostgres) -> None:
+        self.server = server
+        self.running = True
+
+    def url(self, database: str) -> str:
+        return self.server.url(database)
+
+    def create_database(self, name: str) -> str:
+        return self.server.create_database(name)
+
+    def down(self) -> None:
+        self._pg_ctl("-m", "fast", "-w", "stop")
+        self.running = False
+
+    def up(self) -> None:
+        options = (
+            f"-p {self.server.port} -k {self.server.folder} -c listen_addresses=127.0.0.1 "
+            "-c fsync=on -c max_connections=200"
+        )
+        log = str(self.server.folder / "server.log")
+        self._pg_ctl("-l", log, "-o", options, "-w", "start")
+        self.running = True
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [str(self.server.bindir / "pg_ctl"), "-D", str(self.server.folder / "data")]
+        if self.server.as_user is not None:
+            command = ["runuser", "-u", self.server.as_user, "--", *command]
+        subprocess.run([*command, *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[OwnServer]:
+    """A server for this test module alone, which its tests may stop and start."""
+    try:
+        server = local_pg.start()
+    except local_pg.NoPostgres as exc:
+        pytest.fail(f"no PostgreSQL server for the shared ledger's tests: {exc}", pytrace=False)
+    try:
+        yield OwnServer(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def restartable(own_server: OwnServer) -> Iterator[OwnServer]:
+    """The module's own server, running again after each test, whatever the test did to it."""
+    yield own_server
+    if not own_server.running:
+        own_server.up()
+
+
+async def submit_small(pool: asyncpg.Pool, tmp_path: Path, rows: int) -> None:
+    """Batch ``b``: ``rows`` rows of the e2e sample, submitted at time 0."""
+    batch = write_batch(tmp_path, rows)
+    await submit_batch(
+        pool,
+        "b",
+        RunStarted(manifest=str(batch["manifest"])),
+        batch["manifest"],
+        batch["template"],
+        "template",
+        DEFAULT_OPTIONS,
+        now_s=0.0,
+    )

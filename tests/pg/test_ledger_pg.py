@@ -9,12 +9,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from e2e.helpers import write_batch
 
 from orchestrator.errors import LeaseLost
-from orchestrator.input.row import DEFAULT_OPTIONS
 from orchestrator.input.rows import RowJob
-from orchestrator.ledger.pg.batches import batch_view, submit_batch
+from orchestrator.ledger.pg.batches import batch_view
 from orchestrator.ledger.pg.ledger import PgLedger
 from orchestrator.ledger.pg.schema import (
     MIGRATIONS,
@@ -26,24 +24,12 @@ from orchestrator.ledger.pg.schema import (
     migrate,
     migrate_ledger,
 )
-from orchestrator.ledger.records import RenderIntent, RenderJob, RowAdmitted, RunStarted
+from orchestrator.ledger.records import RenderIntent, RenderJob, RowAdmitted
+
+from .conftest import submit_small
 
 SHORT_LEASE_S = 0.3
 IDLE_POLL_S = 0.02
-
-
-async def _submit(pool: asyncpg.Pool, tmp_path: Path, rows: int) -> None:
-    batch = write_batch(tmp_path, rows)
-    await submit_batch(
-        pool,
-        "b",
-        RunStarted(manifest=str(batch["manifest"])),
-        batch["manifest"],
-        batch["template"],
-        "template",
-        DEFAULT_OPTIONS,
-        now_s=0.0,
-    )
 
 
 async def _open(pool: asyncpg.Pool, pg_url: str, worker: str, lease_s: float = 30.0) -> PgLedger:
@@ -74,7 +60,7 @@ async def test_submit_stores_every_row_once_with_its_template(
     pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     """A submitted batch holds each manifest row, pending, and the template's bytes."""
-    await _submit(pool, tmp_path, 30)
+    await submit_small(pool, tmp_path, 30)
     view = await batch_view(pool, "b")
     assert dict(view.counts) == {"pending": 30}
     assert await pool.fetchval("SELECT count(*) FROM templates") == 1
@@ -84,7 +70,7 @@ async def test_two_workers_claim_disjoint_rows(
     pool: asyncpg.Pool, pg_url: str, tmp_path: Path
 ) -> None:
     """Rows claimed by one worker are never handed to another while its lease lives."""
-    await _submit(pool, tmp_path, 12)
+    await submit_small(pool, tmp_path, 12)
     a, b = await _open(pool, pg_url, "a"), await _open(pool, pg_url, "b")
     try:
         got_a = [j.row_id for j in await _take(a, 6)]
@@ -103,7 +89,7 @@ async def test_a_dead_workers_row_is_taken_over_with_its_recorded_progress(
     """A worker that stops renewing its lease loses the row; the next worker folds every event
     recorded for it (an intent without a job: the render stage calls it ambiguous, never sends a
     second render) and the dead worker can no longer write for it."""
-    await _submit(pool, tmp_path, 1)
+    await submit_small(pool, tmp_path, 1)
     dead = await _open(pool, pg_url, "dead", lease_s=SHORT_LEASE_S)
     (job,) = await _take(dead, 1)
     await dead.append(RowAdmitted(row=job.row_id, line=job.line, output=job.output_name))
@@ -131,7 +117,7 @@ async def test_an_append_is_committed_when_it_returns(
 ) -> None:
     """The render intent is in the database, visible to any other connection, before the
     render request could be sent."""
-    await _submit(pool, tmp_path, 1)
+    await submit_small(pool, tmp_path, 1)
     ledger = await _open(pool, pg_url, "w")
     try:
         (job,) = await _take(ledger, 1)
@@ -154,7 +140,7 @@ async def test_a_released_row_that_is_done_is_not_claimed_again(
     """Once every row is done the worker's row source ends instead of waiting."""
     from orchestrator.ledger.records import Downloaded
 
-    await _submit(pool, tmp_path, 2)
+    await submit_small(pool, tmp_path, 2)
     ledger = await _open(pool, pg_url, "w")
     try:
         async for job in ledger.rows_to_work_on():
@@ -199,7 +185,7 @@ async def test_ambiguous_rows_are_claimed_again_only_by_choice(
     """An ambiguous row is left alone by workers, unless one runs with --rerender-ambiguous."""
     from orchestrator.ledger.records import Ambiguous
 
-    await _submit(pool, tmp_path, 1)
+    await submit_small(pool, tmp_path, 1)
     first = await _open(pool, pg_url, "first")
     (job,) = await _take(first, 1)
     await first.append(Ambiguous(row=job.row_id, stage="render", message="lost answer"))
@@ -221,7 +207,7 @@ async def test_a_schema_change_stops_the_worker_that_opened_the_ledger(
 ) -> None:
     """The heartbeat finds the schema at another version (`orchestrator migrate` ran): it
     cancels the task that opened the ledger (the worker), whose ``aclose`` then says why."""
-    await _submit(pool, tmp_path, 2)
+    await submit_small(pool, tmp_path, 2)
     ledger = await _open(pool, pg_url, "w1", lease_s=SHORT_LEASE_S)
     assert await _take(ledger, 1)
     await pool.execute("INSERT INTO orchestrator_schema VALUES ($1)", SCHEMA_VERSION + 1)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.helpers import read_results, write_batch
+from e2e.helpers import read_results, run_cli, write_batch
 from e2e.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -25,13 +25,7 @@ digest (the simulator's clip carries its job's id)."""
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    return run_cli(args, env, TIMEOUT_S)
 
 
 def _workers(args: list[str], env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
@@ -129,6 +123,11 @@ def test_run_and_two_workers_agree_canary_approve_notify(
     assert (report_dir / "report.html").exists()
     local_rows, shared_rows = read_results(out_local), read_results(report_dir)
     assert _stable(local_rows) == _stable(shared_rows)
+    elsewhere = tmp_path / "to-share"  # the workers' folder stays as it is; the page links it
+    apart = _cli(["report", str(out_shared), *shared, "--out", str(elsewhere)], env_shared)
+    assert apart.returncode == 0, apart.stderr
+    assert f"{ROWS} poster frame(s)" in apart.stdout
+    assert '"../shared/videos/row-000.mp4"' in (elsewhere / "report-data.js").read_text()
     assert {r["status"] for r in shared_rows} == {"done"}
 
     local_status = json.loads(_cli(["status", str(out_local), "--json"], env_local).stdout)

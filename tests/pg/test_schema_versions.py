@@ -147,8 +147,9 @@ def test_the_previous_releases_database_is_refused_until_migrated_then_worked(
     empty_pg_url: str, tmp_path: Path, make_sim: Any
 ) -> None:
     """A database of the previous release (schema version 2, a batch with a format-1 run
-    record): every command refuses it naming `orchestrator migrate`; migrate upgrades it; a
-    worker then renders its batch to the end, each row once."""
+    record): every command refuses it naming `orchestrator migrate`; migrate upgrades it; its
+    batch, submitted before batches had accounts, is any account's: a worker given an account
+    of its own renders it to the end, each row once."""
     url = empty_pg_url
     _in_a_thread(_load_previous_release(url))
     for command, args in _ledger_commands(url, tmp_path).items():
@@ -167,13 +168,16 @@ def test_the_previous_releases_database_is_refused_until_migrated_then_worked(
     config = tmp_path / "c.toml"
     config.write_text(config_toml())
     config.chmod(0o600)
+    assert "accounts: any" in _cli("status", "--ledger", url).stdout
     worker = _cli(
         *("worker", "--ledger", url, "--out", str(tmp_path / "w"), "--config", str(config)),
+        *("--account", "client-b"),
         env=sim.env(),
     )
     assert worker.returncode == 0, worker.stdout + worker.stderr
     status = _cli("status", "--ledger", url, "--batch", "welcome", "--json")
     assert json.loads(status.stdout)["rows"] == {"done": 25}, status.stdout + status.stderr
+    assert json.loads(status.stdout)["accounts"] is None
     stats = sim.stats()
     assert stats["renders_started"] == 25 and stats["duplicate_renders"] == 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.helpers import read_results, write_batch
+from e2e.helpers import read_results, run_cli, write_batch
 
 from benchmarks import local_pg
 
@@ -26,13 +26,7 @@ WORKER_TIMEOUT_S = 200.0
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=WORKER_TIMEOUT_S,
-    )
+    return run_cli(args, env, WORKER_TIMEOUT_S)
 
 
 def _worker(
@@ -172,16 +166,18 @@ def test_workers_killed_again_and_again_render_every_row_once(
 def test_a_worker_that_loses_its_database_stops_with_one_line(
     make_sim: Any, tmp_path: Path
 ) -> None:
-    """PostgreSQL goes away mid-run (its own server here, stopped under the worker): the worker
-    ends with exit 1 and one line naming the database and what happens to its rows, never a
-    traceback."""
+    """PostgreSQL goes away mid-run for good (its own server here, stopped under the worker):
+    the worker waits for it ``[ledger] max_outage_s``, then ends with exit 1 and one line naming
+    the database, the setting and what happens to its rows, never a traceback. (A database that
+    comes back in time: ``test_fault_workers.py``.)"""
     server = local_pg.start()
     try:
         url = server.create_database("lost")
         sim = make_sim("demo", time_scale=0.5, rate_limit_rps=None)
         env = sim.env()
         assert _cli(["migrate", "--ledger", url], env).returncode == 0
-        batch = write_batch(tmp_path, 20, config={"ledger": {"lease_s": 3.0}})
+        ledger = {"lease_s": 3.0, "max_outage_s": 2.0}
+        batch = write_batch(tmp_path, 20, config={"ledger": ledger})
         _submit(batch, url, env)
         worker = subprocess.Popen(
             [
@@ -200,3 +196,5 @@ def test_a_worker_that_loses_its_database_stops_with_one_line(
     _, stderr = worker.communicate(timeout=WORKER_TIMEOUT_S)
     assert worker.returncode == 1, stderr
     assert "lost the shared ledger" in stderr and "Traceback" not in stderr, stderr
+    (said,) = [line for line in stderr.splitlines() if line.startswith("orchestrator:")]
+    assert "[ledger] max_outage_s" in said, stderr

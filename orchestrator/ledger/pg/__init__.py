@@ -1,5 +1,8 @@
 """The shared ledger on PostgreSQL: schema and migrations (``schema``), batches (``batches``),
-stored events read back, a newer orchestrator's refused (``stored``), one worker's claims,
-leases and fenced events (``ledger``), and an account's request turns and render slots shared
-by its workers (``limits``). The only place that imports asyncpg.
+the accounts a batch is bound to and the batch a worker works (``accounts``), stored events read
+back, a newer orchestrator's refused, and row events written fenced by their claim
+(``stored``), one worker's claims and events (``ledger``) and the rows it holds under lease
+(``leases``), an account's request turns and render slots shared by its workers (``limits``),
+and the connections, whose statements are tried again while the database is away (``pool``).
+The only place that imports asyncpg.
 """

@@ -1,5 +1,6 @@
 """Batches in the shared ledger: creating one from a validated manifest (``orchestrator submit``)
-and reading one back (``status``, ``report``). Claims and events while working: ``ledger_pg``.
+and reading one back (``status``, ``report``). Which batch a worker may work: ``accounts``. Claims
+and events while working: ``ledger``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from orchestrator.errors import RunDirError
 from orchestrator.input.row import ManifestOptions, ManifestRow
 from orchestrator.input.rows import RowJob, TemplateCache, iter_row_jobs
 from orchestrator.input.template import Template
+from orchestrator.ledger.pg.accounts import binding, refuse_unbound, stored_accounts
 from orchestrator.ledger.pg.schema import Conn
 from orchestrator.ledger.pg.stored import fold_events
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState
 from orchestrator.ledger.records import Event, RetryFailed, RunStarted, encode
 
 COPY_CHUNK = 5000
+"""Rows sent per COPY while submitting (memory stays flat for a million-row manifest)."""
 EVENTS_PREFETCH = 5000
 """Events read per round trip when a batch's state is folded (its read side)."""
-"""Rows sent per COPY while submitting (memory stays flat for a million-row manifest)."""
 ROW_COLUMNS = ("batch_id", "row_key", "line", "flow", "template_sha256", "variables", "output")
 
 
@@ -48,10 +50,17 @@ async def submit_batch(
     *,
     now_s: float,
     batch_events: Sequence[Event] = (),
+    accounts: Sequence[str] | None = None,
+    any_account: bool = False,
 ) -> Submitted:
     """Create batch ``name`` with every row of ``manifest`` (already validated), its templates,
     its run record and ``batch_events`` (its choices, its canary), in one transaction: a batch is
-    there whole or not at all."""
+    there whole or not at all.
+
+    ``accounts``: the names of the accounts whose workers may render it (``account_name``);
+    None leaves it to any account's. Once the ledger holds a batch bound to accounts, a batch
+    for any account must say so (``any_account``): a forgotten ``--account`` is refused rather
+    than handing a client's rows to every other client's workers."""
     record = replace(record, ts=round(now_s, 3))
     body = json.dumps(encode(record), separators=(",", ":"), ensure_ascii=False)
     jobs = iter_row_jobs(manifest, template, TemplateCache(), flow, options)
@@ -61,12 +70,16 @@ async def submit_batch(
                 f"the ledger already holds a batch named {name!r}; choose another with --name "
                 "(its workers go on with `orchestrator worker`)"
             )
+        if accounts is None and not any_account:
+            await refuse_unbound(conn)
         batch_id = int(
             await conn.fetchval(
-                "INSERT INTO batches (name, flow, record) VALUES ($1, $2, $3) RETURNING id",
+                "INSERT INTO batches (name, flow, record, accounts) VALUES ($1, $2, $3, $4) "
+                "RETURNING id",
                 name,
                 flow,
                 body,
+                binding(accounts),
             )
         )
         await conn.execute(
@@ -158,6 +171,8 @@ class BatchView:
     expired: int
     """Pending rows whose owner's lease expired (a dead worker's; the next claim takes them)."""
     taken_over: int
+    accounts: tuple[str, ...] | None = None
+    """The accounts whose workers may render it (None: any account's)."""
 
 
 async def batch_view(
@@ -166,7 +181,7 @@ async def batch_view(
     """Batch ``name`` (or ``batch_id``; default: the newest) as ``status`` shows it."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT id, name FROM batches WHERE ($1::text IS NULL OR name = $1) "
+            "SELECT id, name, accounts FROM batches WHERE ($1::text IS NULL OR name = $1) "
             "AND ($2::bigint IS NULL OR id = $2) ORDER BY id DESC LIMIT 1",
             name,
             batch_id,
@@ -209,7 +224,8 @@ async def batch_view(
                 batch_id,
             )
         )
-    return BatchView(batch_id, str(row["name"]), counts, workers, expired, taken)
+    accounts = stored_accounts(row["accounts"])
+    return BatchView(batch_id, str(row["name"]), counts, workers, expired, taken, accounts)
 
 
 async def batch_rows(

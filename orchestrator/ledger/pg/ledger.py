@@ -18,13 +18,29 @@ of the first worker that claimed it (``rows.account``): only workers of that acc
 over. Workers with other credentials work the batch's other rows at their own limits. Template
 ids are per account too: each worker uploads the template once for its own.
 
-Fencing. Every row event is written by one statement that also checks this worker still owns
-the row; when it does not (its lease expired while it was stalled and another worker took the
-row), nothing is written and ``LeaseLost`` is raised, so a stalled worker can never record an
-intent, and so never send a render, for a row that is no longer its own.
+Fencing. A claim increments the row's ``claims``: that number is the claim's generation, and
+this worker keeps it for every row it has in flight. Every row event is written by one statement
+that also checks this worker still owns the row under that generation (``stored``); when it
+does not (its lease expired while it was stalled and another worker claimed the row, even if the
+row came back to this worker since), nothing is written and ``LeaseLost`` is raised, so a
+stalled worker can never record an intent, and so never send a render, for a row that is no
+longer its own. A worker never claims a row it already has in flight, so one row is never
+worked by two of its tasks. The render intent is the fence of the billable request: the client
+writes it right before the request leaves, and when its answer came back too late to vouch for
+the lease (``leases.FENCE_MARGIN``), the lease is checked again in the database before ``append``
+returns. What this worker holds, and keeping it: ``leases``.
 
 Durability. ``append`` returns once the statement is committed (autocommit), so the render
 intent is in the database before the render request is sent.
+
+The database going away (a restart, a cut connection). Every statement is tried again with
+backoff until the database answers (``pool.Db``), so in-flight work carries on once it is back;
+meanwhile nothing new is recorded, so no render is sent (its intent waits). After ``[ledger]
+max_outage_s`` the worker stops (``LedgerUnreachable``). A restart is not a takeover: rows whose
+lease ran out while the server was down are not taken from their owner until ``lease_s`` after
+the server started, time for live workers to reconnect and renew. A claim whose answer was lost
+is found again (the rows this worker owns but does not work on), so no row is left leased to a
+worker that does not know it holds it.
 """
 
 from __future__ import annotations
@@ -46,8 +62,17 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import LeaseLost, RunDirError
 from orchestrator.input.rows import RowJob
 from orchestrator.input.template import Template
-from orchestrator.ledger.pg.batches import batch_snapshot, find_batch, retry_failed_rows
+from orchestrator.ledger.pg.accounts import choose_batch
+from orchestrator.ledger.pg.batches import batch_snapshot, retry_failed_rows
+from orchestrator.ledger.pg.leases import Leases
 from orchestrator.ledger.pg.limits import PgSharedRate, PgSharedRenders
+from orchestrator.ledger.pg.pool import (
+    DEFAULT_MAX_OUTAGE_S,
+    MAX_BACKOFF_S,
+    Db,
+    LedgerUnreachable,
+    database_away,
+)
 from orchestrator.ledger.pg.schema import (
     SCHEMA_VERSION,
     SchemaChanged,
@@ -55,10 +80,11 @@ from orchestrator.ledger.pg.schema import (
     schema_changed,
     schema_version,
 )
-from orchestrator.ledger.pg.stored import fold_events
+from orchestrator.ledger.pg.stored import fold_events, write_batch_event, write_row_event
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
 from orchestrator.ledger.records import (
     Event,
+    RenderIntent,
     RetryFailed,
     RowEvent,
     TemplateUploaded,
@@ -91,6 +117,8 @@ class Claimed:
     variables: dict[str, str]
     output: str
     taken_from: str | None
+    claim: int
+    """The claim's generation (``rows.claims`` after it): every write for the row checks it."""
 
 
 class PgLedger:
@@ -98,7 +126,7 @@ class PgLedger:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        db: Db,
         url: str,
         batch_id: int,
         state: LedgerState,
@@ -111,7 +139,7 @@ class PgLedger:
         account: str,
         statuses: tuple[str, ...],
     ) -> None:
-        self._pool = pool
+        self._db = db
         self._statuses = statuses
         self.account = account
         self._url = url
@@ -123,17 +151,11 @@ class PgLedger:
         self._idle_poll_s = idle_poll_s
         self._clock = clock
         self._templates: dict[str, Template] = {}
-        self._lease_lock = asyncio.Lock()
-        """Serialises this worker's own statements over all its rows (the heartbeat's renewal,
-        handing rows back): two of them on two connections, locking the same rows in different
-        orders, deadlock in PostgreSQL."""
-        self._releases: dict[str, str] = {}
-        """Rows to hand back, with the status their events fold to (a row claimed and then
-        skipped goes back as what it is, never left ``pending`` for a claim loop)."""
+        self._leases = Leases(db, batch_id, worker_id, lease_s)
         self._heartbeat: asyncio.Task[None] | None = None
         self._owner: asyncio.Task[object] | None = None
         """The task that opened the ledger: the worker, which a schema change stops."""
-        self._stopped: SchemaChanged | None = None
+        self._stopped: SchemaChanged | LedgerUnreachable | None = None
         self._also_renew: list[Callable[[], Awaitable[None]]] = []
         self._only: list[str] | None = None
         self.taken_over: list[tuple[str, str]] = []
@@ -152,15 +174,20 @@ class PgLedger:
         idle_poll_s: float = DEFAULT_IDLE_POLL_S,
         clock: Clock | None = None,
         account: str = "default",
+        account_name: str | None = None,
         rerender_ambiguous: bool = False,
+        max_outage_s: float = DEFAULT_MAX_OUTAGE_S,
     ) -> PgLedger:
         """The batch named ``batch`` (default: the oldest with rows still pending, else the
-        oldest, whose rows are all finished: the worker ends at once). ``rerender_ambiguous``:
+        oldest, whose rows are all finished: the worker ends at once), among those a worker of
+        ``account_name`` may render (``accounts.choose_batch``: a batch bound to other accounts
+        is refused by name, never opened). ``rerender_ambiguous``:
         also claim ambiguous rows (the render stage renders them again, by the user's choice;
-        it may bill twice). Loads the
-        batch's events that are not a row's (run sessions, templates, the canary)."""
+        it may bill twice). ``max_outage_s``: how long a statement is tried again while the
+        database is away before the worker stops. Loads the batch's events that are not a row's
+        (run sessions, templates, the canary)."""
         async with pool.acquire() as conn:
-            batch_id = await find_batch(conn, batch, safe_url(url))
+            batch_id = (await choose_batch(conn, batch, account_name, safe_url(url))).batch_id
             state = LedgerState()
             records = await conn.fetch(
                 "SELECT body FROM events WHERE batch_id = $1 AND row_key IS NULL ORDER BY id",
@@ -172,8 +199,16 @@ class PgLedger:
                 state.apply(event)  # template ids are per account: each worker uploads its own
 
         await fold_events(pool, batch_id, records, keep)
-        ledger = cls(
+        clock = clock or RealClock()
+        db = Db(
             pool,
+            clock,
+            max_outage_s=max_outage_s,
+            max_backoff_s=min(MAX_BACKOFF_S, lease_s / 4),
+            where=safe_url(url),
+        )
+        ledger = cls(
+            db,
             url,
             batch_id,
             state,
@@ -181,7 +216,7 @@ class PgLedger:
             lease_s=lease_s,
             claim_batch=claim_batch,
             idle_poll_s=idle_poll_s,
-            clock=clock or RealClock(),
+            clock=clock,
             account=account,
             statuses=("pending", "ambiguous") if rerender_ambiguous else ("pending",),
         )
@@ -201,46 +236,44 @@ class PgLedger:
 
     async def append(self, event: Event) -> None:
         """Record ``event``; returns once committed. Row events only while this worker holds
-        the row's lease (else ``LeaseLost``, and nothing is written)."""
+        the row's claim (else ``LeaseLost``, and nothing is written); a render intent only once
+        the lease is known to hold (module docstring: the fence)."""
         event = replace(event, ts=round(self._clock.wall_s(), 3))
         self._state.apply(event)
         body = json.dumps(encode(event), separators=(",", ":"), ensure_ascii=False)
         if not isinstance(event, RowEvent):
-            await self._pool.execute(
-                "INSERT INTO events (batch_id, row_key, body) VALUES ($1, NULL, $2)",
-                self.batch_id,
-                body,
-            )
+            await write_batch_event(self._db, self.batch_id, body)
             return
+        claim = self._leases.held.get(event.row)
+        if claim is None:  # not claimed by this worker, or dropped: nothing to write for it
+            raise LeaseLost(event.row, self.worker_id)
         status = self._state.rows.get(event.row)
-        written = await self._pool.fetchval(
-            """
-            WITH own AS (
-                UPDATE rows SET status = $4
-                WHERE batch_id = $1 AND row_key = $2 AND owner = $3
-                RETURNING 1
-            )
-            INSERT INTO events (batch_id, row_key, body) SELECT $1, $2, $5 FROM own
-            RETURNING id
-            """,
+        asked_at = self._clock.now()
+        written = await write_row_event(
+            self._db,
             self.batch_id,
             event.row,
-            self.worker_id,
-            status.status if status is not None else "pending",
             body,
+            owner=self.worker_id,
+            claim=claim,
+            status=status.status if status is not None else "pending",
+            lease_s=self.lease_s,
         )
-        if written is None:
+        if not written:
             raise LeaseLost(event.row, self.worker_id)
+        if isinstance(event, RenderIntent):
+            await self._leases.vouch(event.row, claim, asked_at, self._clock)
 
     async def rows_to_work_on(self, only: frozenset[str] | None = None) -> AsyncIterator[RowJob]:
         """Claim rows until none is left pending; wait while others hold the rest (a dead
         worker's rows come free when its leases expire). ``only``: claim just these rows."""
         self._only = sorted(only) if only is not None else None
         while True:
-            await self._flush_releases()
+            await self._leases.flush()
             claimed = await self._claim()
             if claimed:
                 for row in claimed:
+                    self._leases.hold(row.row_key, row.claim)
                     yield await self._job(row)
                 continue
             if not await self._others_pending():
@@ -249,7 +282,7 @@ class PgLedger:
 
     def shared_limits(self, *, interval_s: float, max_renders: int) -> SharedLimits | None:
         renders = PgSharedRenders(
-            self._pool,
+            self._db,
             self.account,
             self.worker_id,
             self._clock,
@@ -257,16 +290,16 @@ class PgLedger:
             lease_s=self.lease_s,
         )
         self.on_heartbeat(renders.renew)
-        rate = PgSharedRate(self._pool, self.account, self._clock, interval_s=interval_s)
+        rate = PgSharedRate(self._db, self.account, self._clock, interval_s=interval_s)
         return SharedLimits(rate=rate, renders=renders)
 
     async def snapshot(self) -> BatchSnapshot:
-        return await batch_snapshot(self._pool, self.batch_id)
+        return await self._db.run_pooled(lambda _: batch_snapshot(self._db.pool, self.batch_id))
 
     async def retry_failed(self) -> None:
         event = RetryFailed(ts=round(self._clock.wall_s(), 3))
         self._state.apply(event)
-        await retry_failed_rows(self._pool, self.batch_id, event)
+        await self._db.run_pooled(lambda _: retry_failed_rows(self._db.pool, self.batch_id, event))
 
     def on_heartbeat(self, renew: Callable[[], Awaitable[None]]) -> None:
         """Also call ``renew`` on every heartbeat (other leases this worker holds: its render
@@ -275,7 +308,7 @@ class PgLedger:
 
     def release(self, row_id: str) -> None:
         state = self._state.rows.get(row_id)
-        self._releases[row_id] = state.status if state is not None else "pending"
+        self._leases.release(row_id, state.status if state is not None else "pending")
         self._state.rows.release(row_id)
 
     async def aclose(self) -> None:
@@ -283,8 +316,11 @@ class PgLedger:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
-        with contextlib.suppress(OSError, asyncpg.PostgresError):
-            await self._flush_releases()
+        try:
+            await self._leases.hand_back(once=True)
+        except Exception as exc:  # no database: the rows come free when their leases expire
+            if not database_away(exc) and not isinstance(exc, asyncpg.PostgresError):
+                raise
         self._state.rows.close()
         if self._stopped is not None:
             raise self._stopped
@@ -292,14 +328,20 @@ class PgLedger:
     # ---- claims and leases --------------------------------------------------------------------
 
     async def _claim(self) -> list[Claimed]:
-        records = await self._pool.fetch(
-            """
+        """Claim up to ``claim_batch`` rows. A try whose connection failed may have claimed rows
+        whose answer was lost: the next try first takes back what this worker owns but does
+        not work on (``Leases.orphans``)."""
+
+        query = """
             WITH c AS MATERIALIZED (
                 SELECT row_key, owner FROM rows
                 WHERE batch_id = $1 AND status = ANY($6::text[])
-                  AND (owner IS NULL OR lease_until < clock_timestamp())
+                  AND (owner IS NULL OR (lease_until < clock_timestamp()
+                       AND pg_postmaster_start_time()
+                           < clock_timestamp() - make_interval(secs => $3)))
                   AND (account IS NULL OR account = $5)
                   AND ($7::text[] IS NULL OR row_key = ANY($7::text[]))
+                  AND NOT (row_key = ANY($8::text[]))
                 ORDER BY line
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
@@ -314,8 +356,9 @@ class PgLedger:
             FROM c
             WHERE r.batch_id = $1 AND r.row_key = c.row_key
             RETURNING r.row_key, r.line, r.flow, r.template_sha256, r.variables, r.output,
-                      c.owner AS previous
-            """,
+                      r.claims, c.owner AS previous
+            """
+        args = (
             self.batch_id,
             self.worker_id,
             self.lease_s,
@@ -323,7 +366,18 @@ class PgLedger:
             self.account,
             list(self._statuses),
             self._only,
+            list(self._leases.held),
         )
+
+        async def attempt(retrying: bool) -> list[asyncpg.Record]:
+            if retrying:
+                orphans = await self._leases.orphans()
+                if orphans:
+                    return orphans
+            async with self._db.connection() as conn:
+                return await conn.fetch(query, *args)
+
+        records = await self._db.run_pooled(attempt)
         claimed = [
             Claimed(
                 row_key=r["row_key"],
@@ -333,6 +387,7 @@ class PgLedger:
                 variables=json.loads(r["variables"]),
                 output=r["output"],
                 taken_from=r["previous"] if r["previous"] != self.worker_id else None,
+                claim=r["claims"],
             )
             for r in sorted(records, key=lambda r: r["line"])
         ]
@@ -344,13 +399,13 @@ class PgLedger:
     async def _job(self, row: Claimed) -> RowJob:
         """The row as a ``RowJob``, its state folded afresh from every event recorded for it
         (by any worker)."""
-        records = await self._pool.fetch(
+        records = await self._db.fetch(
             "SELECT body FROM events WHERE batch_id = $1 AND row_key = $2 ORDER BY id",
             self.batch_id,
             row.row_key,
         )
         fresh = LedgerState()
-        await fold_events(self._pool, self.batch_id, records, fresh.apply)
+        await fold_events(self._db.pool, self.batch_id, records, fresh.apply)
         live = self._state.rows.take(row.row_key)
         folded = fresh.rows.get(row.row_key) or RowState(row=row.row_key)
         if folded.status == "failed":
@@ -371,7 +426,7 @@ class PgLedger:
     async def _refresh_retry_round(self) -> None:
         """A failed row in hand may have been put back by a ``--retry-failed`` recorded after
         this worker opened the batch: read the latest one, so the row is retried (once)."""
-        body = await self._pool.fetchval(
+        body = await self._db.fetchval(
             "SELECT body FROM events WHERE batch_id = $1 AND row_key IS NULL AND body->>'e' = $2 "
             "ORDER BY id DESC LIMIT 1",
             self.batch_id,
@@ -386,7 +441,7 @@ class PgLedger:
     async def _template(self, sha256: str) -> Template:
         template = self._templates.get(sha256)
         if template is None:
-            record = await self._pool.fetchrow(
+            record = await self._db.fetchrow(
                 "SELECT name, content, variables FROM templates WHERE sha256 = $1", sha256
             )
             if record is None:
@@ -402,7 +457,7 @@ class PgLedger:
     async def _others_pending(self) -> bool:
         """Whether any row this worker could take is still pending in other hands (a dead
         worker's rows come free when its lease expires)."""
-        found = await self._pool.fetchval(
+        found = await self._db.fetchval(
             """
             SELECT EXISTS (
                 SELECT 1 FROM rows WHERE batch_id = $1 AND status = ANY($4::text[])
@@ -418,54 +473,33 @@ class PgLedger:
         )
         return bool(found)
 
-    async def _flush_releases(self) -> None:
-        async with self._lease_lock:
-            await self._hand_back()
-
-    async def _hand_back(self) -> None:
-        if not self._releases:
-            return
-        releases, self._releases = self._releases, {}
-        await self._pool.execute(
-            """
-            UPDATE rows r SET owner = NULL, lease_until = NULL, status = v.status
-            FROM unnest($2::text[], $4::text[]) AS v(row_key, status)
-            WHERE r.batch_id = $1 AND r.row_key = v.row_key AND r.owner = $3
-            """,
-            self.batch_id,
-            list(releases),
-            self.worker_id,
-            list(releases.values()),
-        )
-
     async def _beat(self) -> None:
         """Renew this worker's leases every ``lease_s / 3`` (so two beats may be lost), then
-        check that the schema is still at this version's. When it is not (`orchestrator
-        migrate` ran under this worker), stop the worker: cancel the task that opened the
-        ledger, whose ``aclose`` then raises ``SchemaChanged``."""
+        check that the schema is still at this version's. Statements wait for an absent
+        database (``pool.Db``). Two things stop the worker: the schema at another version
+        (`orchestrator migrate` ran under it), or the database away for ``max_outage_s``.
+        Then the heartbeat cancels the task that opened the ledger, whose ``aclose`` raises
+        why (``SchemaChanged``, ``LedgerUnreachable``)."""
         while True:
             await self._clock.sleep(self.lease_s / 3)
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
-                async with self._lease_lock:
-                    await self._pool.execute(
-                        """
-                        UPDATE rows SET lease_until = clock_timestamp() + make_interval(secs => $3)
-                        WHERE batch_id = $1 AND owner = $2
-                        """,
-                        self.batch_id,
-                        self.worker_id,
-                        self.lease_s,
-                    )
-                await self._flush_releases()
+            try:
+                await self._leases.renew()
                 for renew in self._also_renew:
                     await renew()
-                async with self._pool.acquire() as conn:
-                    found = await schema_version(conn)
-                if found != SCHEMA_VERSION:
-                    self._stopped = schema_changed(found, safe_url(self._url))
-                    if self._owner is not None:
-                        self._owner.cancel()
-                    return
+                found = await self._db.run(lambda conn, _: schema_version(conn))
+            except LedgerUnreachable as exc:
+                self._stop(exc)
+                return
+            except asyncpg.PostgresError:
+                continue  # e.g. a deadlock or a cancelled statement: the next beat tries again
+            if found != SCHEMA_VERSION:
+                self._stop(schema_changed(found, safe_url(self._url)))
+                return
+
+    def _stop(self, why: SchemaChanged | LedgerUnreachable) -> None:
+        self._stopped = why
+        if self._owner is not None:
+            self._owner.cancel()
 
 
 def _copy_into(target: RowState, source: RowState) -> None:

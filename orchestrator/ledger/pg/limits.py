@@ -14,14 +14,25 @@ its limiter's queue), so turns are never reserved far ahead.
 
 The account is named by a digest of the API's base URL and the credentials' public part (the
 user or client id, or a digest of the API key): no secret is stored.
+
+While the database is away, turns and slots wait for it (``pool.Db``): the account's rate and
+renders in flight cannot be shared without it, so no request that takes a turn is sent meanwhile.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import anyio
 import asyncpg
 
 from orchestrator.clock import Clock
+from orchestrator.ledger.pg.pool import Db
+from orchestrator.ledger.pg.schema import Conn
+
+
+def _db(pool: asyncpg.Pool | Db, clock: Clock) -> Db:
+    return pool if isinstance(pool, Db) else Db(pool, clock)
 
 
 class PgSharedRate:
@@ -29,7 +40,7 @@ class PgSharedRate:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: asyncpg.Pool | Db,
         account: str,
         clock: Clock,
         *,
@@ -37,7 +48,7 @@ class PgSharedRate:
     ) -> None:
         """``interval_s``: the account's spacing between turns (``api.limits.shared_interval_s``,
         the local limiter's spacing with a guard for the database round trip)."""
-        self._pool = pool
+        self._db = _db(pool, clock)
         self.account = account
         self._clock = clock
         self.interval_s = interval_s
@@ -45,8 +56,8 @@ class PgSharedRate:
 
     async def take(self) -> float:
         """Wait for this account's next turn; returns it (database time, seconds since the
-        epoch)."""
-        record = await self._pool.fetchrow(
+        epoch). A try whose answer was lost wasted a turn: the account runs under its rate."""
+        record = await self._db.fetchrow(
             """
             INSERT INTO rates AS r (account, next_at)
             VALUES ($1, clock_timestamp() + make_interval(secs => $2))
@@ -66,19 +77,37 @@ class PgSharedRate:
         return turn
 
 
+_TAKE_SLOT = """
+    WITH free AS MATERIALIZED (
+        SELECT slot FROM render_slots
+        WHERE account = $1 AND slot < $3
+          AND (owner IS NULL OR lease_until < clock_timestamp())
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE render_slots s SET owner = $2,
+        lease_until = clock_timestamp() + make_interval(secs => $4)
+    FROM free WHERE s.account = $1 AND s.slot = free.slot
+    RETURNING s.slot
+"""
+"""Hold a free slot of the account ($1) for the token $2: slots 0..$3-1, lease $4 s."""
+
+
 class PgSharedRenders:
     """``stages.base.RenderSlots`` for workers sharing an account: at most ``max_renders``
     renders of the account in flight across all of them, plus this worker's own limit.
 
-    A slot is a row of ``render_slots`` (``account``, ``slot`` 0..max-1) held by a worker id
-    with a lease, renewed with the worker's row leases (``renew``); a dead worker's slots come
-    free when their lease expires. Entering waits for the local limiter, then for a free slot
-    (looking again every ``poll_s``); leaving frees one slot this worker holds (they are alike).
+    A slot is a row of ``render_slots`` (``account``, ``slot`` 0..max-1) held with a lease,
+    renewed with the worker's row leases (``renew``); a dead worker's slots come free when their
+    lease expires. Its ``owner`` is the token of one take, ``WORKER#N``: a take whose answer was
+    lost is found again by its token, and a slot whose lease ran out and went to another is
+    never freed by mistake. Entering waits for the local limiter, then for a free slot (looking
+    again every ``poll_s``); leaving frees one slot this worker holds (they are alike).
     """
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: asyncpg.Pool | Db,
         account: str,
         worker_id: str,
         clock: Clock,
@@ -87,7 +116,7 @@ class PgSharedRenders:
         lease_s: float,
         poll_s: float = 0.25,
     ) -> None:
-        self._pool = pool
+        self._db = _db(pool, clock)
         self.account = account
         self._worker_id = worker_id
         self._clock = clock
@@ -96,6 +125,9 @@ class PgSharedRenders:
         self._poll_s = poll_s
         self._local = anyio.CapacityLimiter(max_renders)
         self._made = False
+        self._takes = itertools.count(1)
+        self._held: list[str] = []
+        """The tokens of the slots this worker holds."""
 
     async def __aenter__(self) -> None:
         await self._local.acquire()
@@ -108,7 +140,9 @@ class PgSharedRenders:
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            with anyio.CancelScope(shield=True):
+            # Given back even when cancelled; not waited for longer than the slot's lease, which
+            # ends it anyway once no heartbeat renews it.
+            with anyio.move_on_after(self._lease_s, shield=True):
                 await self.give_back()
         finally:
             self._local.release()
@@ -116,7 +150,7 @@ class PgSharedRenders:
     async def take(self) -> int | None:
         """Hold a free slot of the account, if there is one; its number, else None."""
         if not self._made:
-            await self._pool.execute(
+            await self._db.execute(
                 """
                 INSERT INTO render_slots (account, slot)
                 SELECT $1, generate_series(0, $2 - 1) ON CONFLICT DO NOTHING
@@ -125,49 +159,46 @@ class PgSharedRenders:
                 self._max,
             )
             self._made = True
-        slot = await self._pool.fetchval(
-            """
-            WITH free AS MATERIALIZED (
-                SELECT slot FROM render_slots
-                WHERE account = $1 AND slot < $3
-                  AND (owner IS NULL OR lease_until < clock_timestamp())
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE render_slots s SET owner = $2,
-                lease_until = clock_timestamp() + make_interval(secs => $4)
-            FROM free WHERE s.account = $1 AND s.slot = free.slot
-            RETURNING s.slot
-            """,
-            self.account,
-            self._worker_id,
-            self._max,
-            self._lease_s,
-        )
-        return None if slot is None else int(slot)
+        token = f"{self._worker_id}#{next(self._takes)}"
+
+        async def attempt(conn: Conn, retrying: bool) -> int | None:
+            if retrying:  # the lost try may have taken a slot: it holds our token
+                found = await conn.fetchval(
+                    "SELECT slot FROM render_slots WHERE account = $1 AND owner = $2",
+                    self.account,
+                    token,
+                )
+                if found is not None:
+                    return int(found)
+            slot = await conn.fetchval(_TAKE_SLOT, self.account, token, self._max, self._lease_s)
+            return None if slot is None else int(slot)
+
+        slot = await self._db.run(attempt)
+        if slot is not None:
+            self._held.append(token)
+        return slot
 
     async def give_back(self) -> None:
-        """Free one slot this worker holds."""
-        await self._pool.execute(
-            """
-            UPDATE render_slots SET owner = NULL, lease_until = NULL
-            WHERE (account, slot) = (
-                SELECT account, slot FROM render_slots
-                WHERE account = $1 AND owner = $2 LIMIT 1 FOR UPDATE
-            )
-            """,
+        """Free one slot this worker holds (if it still does: a slot whose lease ran out may be
+        another's by now)."""
+        if not self._held:
+            return
+        token = self._held.pop()
+        await self._db.execute(
+            "UPDATE render_slots SET owner = NULL, lease_until = NULL "
+            "WHERE account = $1 AND owner = $2",
             self.account,
-            self._worker_id,
+            token,
         )
 
     async def renew(self) -> None:
         """Extend the lease of every slot this worker holds (its heartbeat)."""
-        await self._pool.execute(
+        await self._db.execute(
             """
             UPDATE render_slots SET lease_until = clock_timestamp() + make_interval(secs => $3)
-            WHERE account = $1 AND owner = $2
+            WHERE account = $1 AND owner = ANY($2::text[])
             """,
             self.account,
-            self._worker_id,
+            list(self._held),
             self._lease_s,
         )

@@ -16,7 +16,8 @@ Tables:
 ================  ================================================================================
 ``batches``       one per ``orchestrator submit``: ``name``, ``flow``, the run record
                   (``record``, the encoded ``run`` event: manifest, digest, template, options)
-                  and the variable ``columns`` in manifest order
+                  and the variable ``columns`` in manifest order; ``accounts``: the names of
+                  the accounts whose workers may render it (``submit --account``), NULL for any
 ``templates``     ``.pictai`` files by sha256 (``name``, ``content``, ``variables``): workers
                   render from these, not from files on the submitting machine
 ``rows``          a batch's rows: identity (``row_key``), ``line``, ``flow``, ``template_sha256``,
@@ -110,6 +111,13 @@ MIGRATIONS: tuple[str, ...] = (
     # results.csv has the columns of a run directory's.
     """
     ALTER TABLE batches ADD COLUMN columns text[];
+    """,
+    # 4: the accounts a batch belongs to (``submit --account NAME``): only workers given one of
+    # these names (``worker --account NAME``) claim its rows. NULL, as for every batch submitted
+    # before: any account's workers may. The version alone keeps workers of earlier releases,
+    # which would not look, off a database where batches are bound.
+    """
+    ALTER TABLE batches ADD COLUMN accounts text[];
     """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N. Append, never edit."""
