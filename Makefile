@@ -4,13 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: soak soak-pg fuzz test lint typecheck pytest chromium postgresql demo demo-storyboard demo-video-edit demo-mixed sim clean bench bench-smoke bench-pg docs
+.PHONY: soak soak-pg fuzz test lint typecheck pytest chromium postgresql demo demo-storyboard demo-video-edit demo-mixed shared-demo sim clean bench bench-smoke bench-pg docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# (The uninstall: until 0.1.0 the distribution was named `orchestrator`; a .venv made then holds it.)
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip uninstall --quiet --yes orchestrator 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -54,6 +56,11 @@ demo-video-edit: $(STAMP)
 
 demo-mixed: $(STAMP)
 	$(BIN)/orchestrator run jobs/mixed/manifest.csv --allow-path jobs --out runs/mixed --simulate=demo
+
+# A batch shared by two workers through a throwaway PostgreSQL (`orchestrator dev-postgres`),
+# in one command: docs/shared-ledger.md#try-it.
+shared-demo: $(STAMP) postgresql
+	$(BIN)/python scripts/shared-demo
 
 sim: $(STAMP)
 	$(BIN)/orchestrator sim --profile demo

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from orchestrator import USER_AGENT
 from orchestrator.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://api.pictory.ai/pictoryapis"
@@ -47,7 +48,7 @@ class ApiConfig(_Section):
     read_timeout_s: float = Field(60.0, gt=0)
     upload_timeout_s: float = Field(300.0, gt=0)
     token_refresh_margin_s: float = Field(300.0, ge=0)
-    user_agent: str = "pictory-orchestrator/0.1 (+https://github.com/)"
+    user_agent: str = USER_AGENT
 
 
 class LimitsConfig(_Section):
@@ -93,6 +94,9 @@ class RunConfig(_Section):
     assumed_video_minutes: float = Field(1.0, gt=0)
     network_dead_after_s: float = Field(60.0, gt=0)
     """No API answer for this long while requests fail to get through: the run stops."""
+    drain_limit_s: float = Field(120.0, gt=0)
+    """After the first Ctrl-C (or SIGTERM) the rows in flight have this long to finish; then
+    they are stopped where they are, as by a second Ctrl-C (each resumes from the ledger)."""
 
 
 class InputConfig(_Section):

@@ -50,9 +50,10 @@ def test_problem_renders_file_line_field_message_and_hint() -> None:
 
 
 def test_missing_and_unknown_columns_are_each_one_problem_naming_their_rows() -> None:
-    """A misspelt column: 'company' missing, 'compnay' and 'email' unknown, once each, with the
-    rows they affect."""
-    report = validate_manifest(DATA / "missing-unknown.csv", GREETING)
+    """A misspelt column with --strict-columns: 'company' missing, 'compnay' and 'email'
+    unknown, once each, with the rows they affect."""
+    strict = ManifestOptions(strict_columns=True)
+    report = validate_manifest(DATA / "missing-unknown.csv", GREETING, options=strict)
     assert located(report) == [
         (2, "company", "missing"),
         (2, "compnay", "unknown"),
@@ -198,15 +199,17 @@ def test_unreadable_manifest_is_one_fatal_problem(tmp_path: Path) -> None:
 
 
 def test_json_manifest_is_validated_like_csv() -> None:
-    """Extra keys in a JSON manifest are unknown columns, once each, in key order."""
-    report = validate_manifest(DATA / "rows.json", GREETING)
+    """Extra keys in a JSON manifest are unknown columns with --strict-columns, once each, in
+    key order."""
+    strict = ManifestOptions(strict_columns=True)
+    report = validate_manifest(DATA / "rows.json", GREETING, options=strict)
     assert located(report) == [(3, key, "unknown") for key in ("age", "vip", "score", "note")]
 
 
 def test_problems_are_all_counted_but_only_the_first_thousand_kept(tmp_path: Path) -> None:
     """1200 bad rows: problem_count is 1200, the stored list stops at the cap."""
     path = tmp_path / "many.csv"
-    path.write_text("id,first_name,company\n" + "".join(f"c{i},,Acme\n" for i in range(1200)))
+    path.write_text("id,first_name,company\n" + "".join(f"c {i},Ann,Acme\n" for i in range(1200)))
     report = validate_manifest(path, GREETING)
     assert (report.rows, report.problem_count, len(report.problems)) == (
         1200,

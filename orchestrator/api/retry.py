@@ -53,6 +53,11 @@ Second chances (a stage does a whole step again; ``SecondChance.allows``)::
                         naming our uploaded template
     REREAD_VIDEO_URL    NotAVideoError of a download         1      reads the render job again;
                                                                     never renders again
+    CONFIRM_LOST        PermanentError 404 on a job read     1      a read bills nothing; the
+                                                                    job is declared lost
+                                                                    (``job_lost``) only when the
+                                                                    API says so twice, one poll
+                                                                    interval apart
 
 Resuming a row the ledger knows (``resume_action``)::
 
@@ -65,6 +70,22 @@ Resuming a row the ledger knows (``resume_action``)::
     failed, its job failed  restart   (job_failed, job_lost: the recorded jobs are dead)
       or is lost
     failed, any other way   work      (re-attaches to the recorded jobs)
+
+A session against the embedded simulator (``--simulate``) after an earlier one: every job the
+ledger records was held in the memory of the earlier process's simulator, which stopped with it,
+so the new simulator does not know them and nothing real was billed for them.
+``lost_with_simulator`` says which rows start over from new jobs at once (a ``retry`` event,
+no ``--retry-failed`` needed)::
+
+    ledger state                                          starts over
+    ----------------------------------------------------  -----------------------------------
+    done, ambiguous                                       no (a render intent without a job
+                                                          stays the delivery contract's)
+    failed permanently, other than job_lost               no (--retry-failed, as ever)
+    a render job recorded                                 yes
+    a render intent without its job                       no (ambiguous, as after any kill)
+    a preview, transcription or highlights job recorded   yes
+    nothing recorded                                      no (it is simply worked on)
 """
 
 from __future__ import annotations
@@ -266,6 +287,7 @@ RESEND_UNBILLED = SecondChance((AmbiguousError,), max_times=3)
 REMAKE_UNBILLED = SecondChance((JobFailedError, JobStuckError, JobLostError), max_times=2)
 REUPLOAD_TEMPLATE = SecondChance((PermanentError,), max_times=1, status=404)
 REREAD_VIDEO_URL = SecondChance((NotAVideoError,), max_times=1)
+CONFIRM_LOST = SecondChance((PermanentError,), max_times=1, status=404)
 
 
 # ---- resuming a row the ledger knows ---------------------------------------------------------
@@ -289,6 +311,22 @@ class RecordedRow(Protocol):
     def fail_kind(self) -> str | None: ...
 
 
+class RecordedJobs(RecordedRow, Protocol):
+    """What ``lost_with_simulator`` reads of a row's ledger state (``row_state.RowState``)."""
+
+    @property
+    def render_job(self) -> str | None: ...
+
+    @property
+    def render_intent(self) -> bool: ...
+
+    @property
+    def preview_job(self) -> str | None: ...
+
+    @property
+    def aux_jobs(self) -> dict[str, str] | None: ...
+
+
 def resume_action(
     state: RecordedRow | None, *, retry_failed: bool, rerender_ambiguous: bool
 ) -> ResumeAction:
@@ -302,3 +340,18 @@ def resume_action(
     if state.fail_permanent and not retry_failed:
         return "skip"
     return "restart" if state.fail_kind in RESTART_AFTER_KINDS else "work"
+
+
+def lost_with_simulator(state: RecordedJobs) -> bool:
+    """Whether a row starts over because its recorded jobs died with the embedded simulator of
+    an earlier session (the table in this module's docstring): its jobs are certainly gone and
+    nothing real was billed, so it is made again without ``--retry-failed``."""
+    if state.status in ("done", "ambiguous"):
+        return False
+    if state.status == "failed" and state.fail_permanent and state.fail_kind != "job_lost":
+        return False
+    if state.render_job is not None:
+        return True
+    if state.render_intent:
+        return False
+    return state.preview_job is not None or bool(state.aux_jobs)

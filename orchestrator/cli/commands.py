@@ -10,6 +10,8 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
+import shlex
 import shutil
 import sys
 import time
@@ -22,6 +24,12 @@ from pydantic import SecretStr
 
 from orchestrator.api import simulated
 from orchestrator.cli.doctor import Finding
+from orchestrator.cli.run_dir import (
+    adopt_needed,
+    load_target_config,
+    run_command_line,
+    session_target,
+)
 from orchestrator.clock import RealClock
 from orchestrator.config import (
     NOTIFY_FROM_CONFIG,
@@ -34,7 +42,8 @@ from orchestrator.config import (
 )
 from orchestrator.errors import ConfigError, ExitCode, RunDirError, StorageError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
-from orchestrator.input.manifest import read_manifest
+from orchestrator.input.identity import identity_named
+from orchestrator.input.manifest import read_manifest, text_dialect
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions, with_row_cap
 from orchestrator.input.rows import TemplateCache, iter_row_jobs, manifest_rows
 from orchestrator.input.validate import validate_manifest
@@ -46,21 +55,32 @@ from orchestrator.report.results import write_results
 from orchestrator.report.status import status
 from orchestrator.run.admission import HaltPolicy, Window
 from orchestrator.run.end import RunSummary, print_summary
-from orchestrator.run.execute import RunSpec, execute
+from orchestrator.run.execute import VIDEOS_DIR, RunSpec, execute
 
 UNTIL_MAX_AHEAD_H = 12
 """An --until time that has passed today means tomorrow only if that is at most this far off."""
 
 
 def run_command(
-    args: argparse.Namespace, *, manifest: Path, template: Path | None, run_dir: Path
+    args: argparse.Namespace,
+    *,
+    manifest: Path,
+    template: Path | None,
+    run_dir: Path,
+    resuming: bool = False,
 ) -> int:
+    """``run`` (and, ``resuming``, ``resume`` and ``approve``: they reuse what the batch last
+    ran against, ``cli.run_dir``)."""
+    target = session_target(args, run_dir, reuse=resuming)
     warnings: list[str] = []
-    config = load_config(args.config, warn=warnings)
+    config = load_target_config(target, args.config, warnings)
     for warning in warnings:
         print(f"orchestrator: warning: {warning}", file=sys.stderr)
     config = apply_overrides(config, args)
-    simulate: str | None = args.simulate
+    if not resuming:
+        adopt_needed(args, run_dir, manifest)
+    simulate = target.simulate
+    target = replace(target, base_url=None if simulate else config.api.base_url)
     credentials = load_credentials(required=simulate is None)
     spec = RunSpec(
         run_dir=run_dir,
@@ -71,7 +91,9 @@ def run_command(
         retry_failed=args.retry_failed,
         approve=args.approve,
         canary_required=getattr(args, "canary_required", False),
-        manifest_options=manifest_options(args),
+        manifest_options=manifest_options(args, manifest=manifest, run_dir=run_dir),
+        target=target.record(),
+        resuming=resuming,
     )
     return run_spec(spec, config, credentials, simulate, args.verbose)
 
@@ -119,6 +141,7 @@ def resume_command(args: argparse.Namespace) -> int:
         manifest=Path(first.manifest or ""),
         template=Path(first.template) if first.template else None,
         run_dir=run_dir,
+        resuming=True,
     )
 
 
@@ -129,21 +152,58 @@ def approve_command(args: argparse.Namespace) -> int:
     return resume_command(args)
 
 
-def manifest_options(args: argparse.Namespace) -> ManifestOptions:
-    """``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``, ``--max-rows`` (else
-    ``[input] max_rows`` of ``--config``); on resume, the ones the first run recorded, each
-    overridden when given again."""
+def manifest_options(
+    args: argparse.Namespace, *, manifest: Path | None = None, run_dir: Path | None = None
+) -> ManifestOptions:
+    """``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``, ``--strict-columns``,
+    ``--results-dialect``, ``--max-rows`` (else ``[input] max_rows`` of ``--config``); on
+    resume, the ones the first run recorded, each overridden when given again. With
+    ``manifest``: its delimiter and encoding as found (``results.csv`` follows them). Rows
+    without ``id`` get readable names in a new batch; ``run_dir``'s batch keeps the names it
+    began with."""
     recorded = ManifestOptions.from_record(getattr(args, "recorded_manifest_options", None))
     given: dict[str, Any] = {
         name: getattr(args, name, None)
-        for name in ("sheet", "delimiter", "encoding", "strict_headers")
+        for name in (
+            "sheet",
+            "delimiter",
+            "encoding",
+            "strict_headers",
+            "strict_columns",
+            "results_dialect",
+        )
         if getattr(args, name, None)
     }
     allowed = [str(Path(p).expanduser().resolve()) for p in getattr(args, "allow_path", None) or []]
     if allowed:  # --allow-path adds to the folders an earlier run allowed
         given["allow_paths"] = tuple(dict.fromkeys([*recorded.allow_paths, *allowed]))
+    given["readable_names"] = _readable_names(run_dir)
     options = replace(recorded, **given)
+    if manifest is not None:
+        found = text_dialect(manifest, options)
+        options = replace(
+            options,
+            found_delimiter=found[0] if found else None,
+            found_encoding=found[1] if found else None,
+        )
     return with_row_cap(options, getattr(args, "max_rows", None), getattr(args, "config", None))
+
+
+def _readable_names(run_dir: Path | None) -> bool:
+    """Whether rows without ``id`` get readable names (``identity.readable_name``): yes, unless
+    ``run_dir`` holds a batch begun with identity names (its first record says so, or, with its
+    ledger removed, its videos are named so)."""
+    if run_dir is None:
+        return True
+    if (run_dir / LEDGER_NAME).exists():
+        try:
+            recorded = first_run_record(run_dir).manifest_options
+        except UserError:  # the run refuses it, saying why
+            return True
+        return ManifestOptions.from_record(recorded).readable_names
+    with contextlib.suppress(OSError), os.scandir(run_dir / VIDEOS_DIR) as entries:
+        return not any(identity_named(entry.name) for entry in entries)
+    return True
 
 
 def validate_command(
@@ -203,9 +263,8 @@ def adopt_command(args: argparse.Namespace) -> int:
     from orchestrator.run.adopt import adopt
 
     run_dir: Path = args.run_dir
-    found = anyio.run(
-        adopt, run_dir, args.manifest, args.template, args.flow, manifest_options(args)
-    )
+    options = manifest_options(args, manifest=args.manifest, run_dir=run_dir)
+    found = anyio.run(adopt, run_dir, args.manifest, args.template, args.flow, options)
     counts = found.counts
     print(
         f"{run_dir}: ledger rebuilt, nothing rendered: {counts['done']} video(s) done, "
@@ -216,15 +275,16 @@ def adopt_command(args: argparse.Namespace) -> int:
     if found.mismatched:
         shown = ", ".join(found.mismatched[:5]) + (" …" if len(found.mismatched) > 5 else "")
         print(f"videos that differ from results.csv (not adopted as done): {shown}")
-    template = f" --template {args.template}" if args.template else ""
-    flow = f" --flow {args.flow}" if args.flow != "template" else ""
-    print(f"next: orchestrator run {args.manifest}{template}{flow} --out {run_dir}")
+    print(f"next: {run_command_line(args, run_dir)}")
     return ExitCode.OK
 
 
-def report_command(run_dir: Path, out_dir: Path | None = None) -> int:
+def report_command(
+    run_dir: Path, out_dir: Path | None = None, results_dialect: str | None = None
+) -> int:
     """``results.csv`` and ``report.html`` of a run directory, from its ledger: into the run
-    directory, or into ``out_dir`` (a read-only run directory, a copy to share)."""
+    directory, or into ``out_dir`` (a read-only run directory, a copy to share);
+    ``results_dialect``: ``--results-dialect`` (default: as the batch records it)."""
     state = read_ledger(run_dir)
     first = _run_record(state)
     rows = manifest_rows(
@@ -234,30 +294,46 @@ def report_command(run_dir: Path, out_dir: Path | None = None) -> int:
         ManifestOptions.from_record(first.manifest_options),
     )
     snapshot = BatchSnapshot(rows=rows, state=state)
+    batch_ref = shlex.quote(str(run_dir.absolute()))  # the page is read from anywhere
     try:
         if out_dir is None or out_dir.resolve() == run_dir.resolve():
-            return write_batch_report(run_dir, snapshot, str(run_dir))
-        return write_batch_report(out_dir, snapshot, str(run_dir), videos_in=run_dir)
+            return write_batch_report(run_dir, snapshot, batch_ref, results_dialect=results_dialect)
+        return write_batch_report(
+            out_dir, snapshot, batch_ref, videos_in=run_dir, results_dialect=results_dialect
+        )
     finally:
         state.rows.close()
 
 
 def write_batch_report(
-    out_dir: Path, snapshot: BatchSnapshot, batch_ref: str, *, videos_in: Path | None = None
+    out_dir: Path,
+    snapshot: BatchSnapshot,
+    batch_ref: str,
+    *,
+    videos_in: Path | None = None,
+    results_dialect: str | None = None,
 ) -> int:
     """Write ``OUT_DIR/results.csv`` and ``OUT_DIR/report.html`` (with its posters) from a
     batch's read side, print where, and return 0 when every row is done, else 1.
-    ``videos_in``: the run directory whose videos the page links, when it is not ``out_dir``."""
+    ``batch_ref``: how the page's commands name the batch, ready for the shell.
+    ``videos_in``: the run directory whose videos the page links, when it is not ``out_dir``.
+    ``results_dialect``: ``--results-dialect`` (default: as the batch records it)."""
     from orchestrator.report.page import write_report
     from orchestrator.run.canary import approval_line, held_back, read_record
 
     try:
-        path, counts, _ = write_results(out_dir, snapshot.rows, snapshot.state)
+        path, counts, _ = write_results(
+            out_dir, snapshot.rows, snapshot.state, dialect=results_dialect
+        )
         canary = read_record(snapshot.state)
         notice = None
         if canary.waiting and canary.rows is not None:
             rest = held_back(canary.rows, counts, snapshot.state)
-            notice = approval_line(out_dir, len(canary.rows), rest, batch_ref) if rest else None
+            notice = (
+                approval_line(out_dir.absolute(), len(canary.rows), rest, batch_ref)
+                if rest
+                else None
+            )
         info = write_report(
             out_dir, snapshot.rows, snapshot.state, notice=notice, videos_in=videos_in
         )
@@ -266,10 +342,13 @@ def write_batch_report(
             why, where = exc.reason, exc.path
         else:
             why, where = str(exc.strerror), str(exc.filename2 or exc.filename or out_dir)
+        again = "orchestrator report"  # a shared batch's, or a copy: its own options
+        if videos_in is None and not batch_ref.startswith("--"):
+            again += f" {batch_ref}"  # a run directory's own report
         raise RunDirError(
             f"{out_dir}: cannot write results.csv and report.html there ({why}: {where}); the "
             "ledger is untouched: make the folder writable (or free some space) and run "
-            "`orchestrator report` again, or write them elsewhere with `--out DIR`"
+            f"`{again}` again, or write them elsewhere with `--out DIR`"
         ) from exc
     print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     print(f"{info.path}: {info.posters} poster frame(s)")

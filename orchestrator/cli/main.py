@@ -12,13 +12,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator import __version__
+from orchestrator import DISTRIBUTION, __version__
 from orchestrator.errors import ExitCode, StorageError, UserError
 from orchestrator.input import flows
 
 MANIFEST_HELP = (
     "the rows to render, one video each: .csv/.tsv/.txt, .xlsx, .json (an array of objects) "
-    "or .jsonl; every column that is not id, template, output or flow is a variable"
+    "or .jsonl; a column named like a template {{variable}} fills it, other columns ride "
+    "along into the results"
 )
 RUN_DIR_HELP = "the run's folder (the --out of its first run): its ledger, videos and results"
 PROFILES = ["demo", "realistic", "flaky", "test"]
@@ -28,7 +29,18 @@ PROFILES_HELP = (
     "a few percent), test (milliseconds, no limits)"
 )
 
+RESULTS_DIALECTS = ("excel", "excel-eu", "utf8")
+"""``--results-dialect``: the names of ``report.results.NAMED_DIALECTS`` (not imported here: it
+would load pydantic into every start-up)."""
+
 EXIT_AWAITING_APPROVAL = ExitCode.AWAITING_APPROVAL
+
+RESUME_DESCRIPTION = (
+    "A batch in RUN_DIR goes on against what it last ran against (its --simulate profile, or its "
+    "base URL, and its --config file) and with its recorded batch-wide choices (--notify, "
+    "--halt-after, --max-renders, the window...): no option is needed; one given replaces the "
+    "recorded one."
+)
 
 EPILOG = """exit codes: 0 every row done; 1 some rows failed, ambiguous or pending;
 2 bad usage or input (nothing sent); 3 the canary is rendered and the rest waits for
@@ -38,6 +50,7 @@ stopped)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from orchestrator.cli.dev_postgres import add_parser as add_dev_postgres_parser
     from orchestrator.simulator.cli import add_parser as add_sim_parser
 
     parser = argparse.ArgumentParser(
@@ -47,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__} ({DISTRIBUTION})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="render every row of a manifest", epilog=EPILOG)
@@ -78,12 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_manifest_options(run)
     _add_run_options(run)
+    _add_results_option(run)
     run.set_defaults(func=_cmd_run)
 
-    resume = sub.add_parser("resume", help="continue the batch recorded in RUN_DIR", epilog=EPILOG)
+    resume = sub.add_parser(
+        "resume",
+        help="continue the batch recorded in RUN_DIR",
+        description=RESUME_DESCRIPTION,
+        epilog=EPILOG,
+    )
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     _add_manifest_options(resume)
     _add_run_options(resume)
+    _add_results_option(resume)
     resume.set_defaults(func=_cmd_resume)
 
     validate = sub.add_parser("validate", help="check a manifest against its template, offline")
@@ -116,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     approve = sub.add_parser(
         "approve",
         help="approve the canary in RUN_DIR and render the rest of the batch",
+        description="Records that the canary was approved, then renders the rest. "
+        + RESUME_DESCRIPTION,
         epilog=EPILOG,
     )
     approve.add_argument(
@@ -131,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_account_option(approve, "with --ledger: ")
     _add_run_options(approve)
+    _add_results_option(approve, "without --ledger: ")
     approve.set_defaults(func=_cmd_approve)
 
     adopt = sub.add_parser(
@@ -147,6 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("manifest", type=Path, metavar="MANIFEST", help="the run's manifest")
     adopt.add_argument("--template", type=Path, metavar="FILE", help="the run's .pictai project")
     adopt.add_argument("--flow", choices=flows.names(), default="template", help="the run's --flow")
+    adopt.add_argument(
+        "--simulate",
+        nargs="?",
+        const="demo",
+        metavar="PROFILE",
+        choices=PROFILES,
+        help="the run's --simulate, carried into the run command it prints (adopt sends nothing)",
+    )
+    adopt.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the run's --config ([input] max_rows), carried into the run command it prints",
+    )
     _add_manifest_options(adopt)
     adopt.set_defaults(func=_cmd_adopt)
 
@@ -168,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run directory; the page links the videos where they are)",
     )
     _add_ledger_options(report)
+    _add_results_option(report, recorded=False)
     report.set_defaults(func=_cmd_report)
 
     status = sub.add_parser(
@@ -237,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         "batch bound to accounts; from then on, say so)",
     )
     _add_manifest_options(submit)
+    _add_results_option(submit, "every worker's and report's: ")
     _add_choice_options(submit)
     submit.set_defaults(func=_cmd_submit)
 
@@ -266,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=_cmd_migrate)
 
     add_sim_parser(sub)
+    add_dev_postgres_parser(sub)
     return parser
 
 
@@ -317,6 +359,12 @@ def _add_manifest_options(p: argparse.ArgumentParser) -> None:
         help="refuse headers that only nearly match a variable ('First Name' for first_name)",
     )
     group.add_argument(
+        "--strict-columns",
+        action="store_true",
+        help="refuse columns the template does not use (by default they are carried through to "
+        "results.csv, never sent, with one warning naming them)",
+    )
+    group.add_argument(
         "--allow-path",
         action="append",
         type=Path,
@@ -330,6 +378,23 @@ def _add_manifest_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the most rows the manifest may hold (default: [input] max_rows, 1,000,000); a "
         "longer one is refused at its row N+1, read no further (recorded with the run)",
+    )
+
+
+def _add_results_option(
+    p: argparse.ArgumentParser, prefix: str = "", *, recorded: bool = True
+) -> None:
+    default = (
+        "like the manifest (its delimiter; its encoding, or UTF-8 with BOM where a value does "
+        "not fit); recorded with the run"
+        if recorded
+        else "as the batch's latest run wrote it"
+    )
+    p.add_argument(
+        "--results-dialect",
+        choices=RESULTS_DIALECTS,
+        help=prefix + "how results.csv is written: excel (comma, UTF-8 with BOM), excel-eu "
+        f"(semicolon, UTF-8 with BOM), utf8 (comma, no BOM: for scripts); default: {default}",
     )
 
 
@@ -476,6 +541,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 def _cmd_approve(args: argparse.Namespace) -> int:
     if args.ledger:
+        if args.results_dialect:
+            raise UserError(
+                "--results-dialect: a shared batch's is chosen by `orchestrator submit`; "
+                "`orchestrator report --ledger URL --results-dialect D` writes one in another"
+            )
         from orchestrator.cli.shared import approve_command as approve_shared
 
         return approve_shared(args)
@@ -533,7 +603,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return ledger_report_command(args)
     from orchestrator.cli.commands import report_command
 
-    return report_command(_needs_run_dir(args), args.out)
+    return report_command(_needs_run_dir(args), args.out, args.results_dialect)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -67,8 +67,8 @@ def submit_command(args: argparse.Namespace) -> int:
     """Validate the manifest, then create the batch (rows, templates, run record, its batch-wide
     choices and canary) in one go."""
     config, url = _config(args)
-    options = manifest_options(args)
     manifest: Path = args.manifest
+    options = manifest_options(args, manifest=manifest)
     template: Path | None = args.template
     choices = batch_choices(args, config)
     accounts = binding(args.account)
@@ -291,7 +291,9 @@ def ledger_report_command(args: argparse.Namespace) -> int:
         try:
             ref = f"--ledger {safe_url(url)} --batch {name}"
             return await anyio.to_thread.run_sync(
-                lambda: write_batch_report(out, snapshot, ref, videos_in=elsewhere)
+                lambda: write_batch_report(
+                    out, snapshot, ref, videos_in=elsewhere, results_dialect=args.results_dialect
+                )
             )
         finally:
             snapshot.close()

@@ -5,7 +5,13 @@ Identity: a row's ``id`` when given (a safe token: a letter or digit, then lette
 sha256(template sha256 + canonical JSON of the variables, keys and values NFC-normalised and
 stripped, keys sorted). Reordering, adding or editing *other* rows never changes a row's identity.
 
-Output names (:func:`safe_output_name`): the ``output`` value, else the identity. The result must
+Output names (:func:`safe_output_name`): the ``output`` value, else the ``id``, else (a batch
+begun by this version: ``ManifestOptions.readable_names``) a readable name made of the row's line,
+the slug of its first non-empty variable and the first 8 hex digits of its identity digest
+(``12-anna-muller-c40c595d.mp4``, :func:`readable_name`), else (a batch begun before) the identity
+(``r-c40c595d87a4aa86.mp4``). The line and the slug say which row it is; the digest keeps the
+name of a new row from ever meeting a delivered video's when an edit moves rows to other lines
+(a delivered row keeps the file it was recorded with). The result must
 be a plain file name inside the output folder, so it is rejected (never silently repaired) when it
 is an absolute path, contains ``..`` as a path part, a ``/`` or ``\\``, a control character, one of
 ``< > : " | ? *``, starts with ``.`` (hidden; our partial downloads use that prefix), or is a
@@ -36,6 +42,15 @@ _PLAIN_NAME = re.compile(r"(?!(?i:con|prn|aux|nul|com\d|lpt\d)(?:[ .]|$))[A-Za-z
 """Fast path: names that obviously pass every rule below (no separators, dots only inside)."""
 _json_str = json.encoder.encode_basestring
 """JSON string literal, as ``json.dumps(ensure_ascii=False)`` writes it (C speed)."""
+MAX_SLUG_CHARS = 40
+READABLE_TAG_CHARS = 8
+_WORD = re.compile(r"[a-z0-9]+")
+_SPELLED = str.maketrans(
+    {"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L"}
+    | {"đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "ı": "i"}
+)
+"""Letters NFKD does not take apart into an ASCII letter and accents."""
+_IDENTITY_FILE = re.compile(r"r-[0-9a-f]{16}\.mp4")
 _WINDOWS_NAMES = frozenset(
     ["CON", "PRN", "AUX", "NUL"] + [f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)]
 )
@@ -82,9 +97,47 @@ def _canonical(variables: Mapping[str, str]) -> str:
     return canonical
 
 
-def output_name(row: ManifestRow, identity: str) -> tuple[str, str | None]:
-    """``(name, problem)``: the file name for the row's video and why it is unsafe (or None)."""
-    name = (row.output if row.output is not None else identity).strip()
+def readable_name(row: ManifestRow, identity: str) -> str:
+    """``LINE-SLUG-TAG`` (without ``.mp4``) for a row without ``id`` or ``output``: its line, the
+    slug of its first non-empty variable (``slug``; left out when nothing of it is ASCII), and
+    the first 8 hex digits of its identity (``r-`` + 16). The same file gives the same names."""
+    first = next((value for value in row.variables.values() if value.strip()), "")
+    parts = (str(row.line), slug(first), identity.removeprefix("r-")[:READABLE_TAG_CHARS])
+    return "-".join(part for part in parts if part)
+
+
+def slug(text: str) -> str:
+    """Lower-case ASCII words joined by ``-``, at most ``MAX_SLUG_CHARS`` (whole words when they
+    fit): accents dropped, a few letters spelled out (``ß`` ``ss``, ``ø`` ``o``, ``ł`` ``l``),
+    anything else left out. ``Anna Müller`` → ``anna-muller``."""
+    plain = unicodedata.normalize("NFKD", text.translate(_SPELLED)).encode("ascii", "ignore")
+    words = _WORD.findall(plain.decode("ascii").lower())
+    out = ""
+    for word in words:
+        joined = f"{out}-{word}" if out else word
+        if len(joined) > MAX_SLUG_CHARS:
+            break
+        out = joined
+    return out or (words[0][:MAX_SLUG_CHARS] if words else "")
+
+
+def identity_named(name: str) -> bool:
+    """Whether a video's file name is an identity (``r-`` + 16 hex digits + ``.mp4``): how a
+    batch begun before readable names names its rows without ``id``."""
+    return _IDENTITY_FILE.fullmatch(name) is not None
+
+
+def output_name(
+    row: ManifestRow, identity: str, *, readable: bool = False
+) -> tuple[str, str | None]:
+    """``(name, problem)``: the file name for the row's video and why it is unsafe (or None).
+    ``readable``: a row without ``id`` or ``output`` gets ``readable_name`` (else its identity)."""
+    if row.output is not None:
+        name = row.output.strip()
+    elif readable and row.id is None:
+        name = readable_name(row, identity)
+    else:
+        name = identity.strip()
     if not name.isascii():
         name = _nfc(name)
     problem = None if _PLAIN_NAME.fullmatch(name) else _output_problem(name)
@@ -95,9 +148,11 @@ def output_name(row: ManifestRow, identity: str) -> tuple[str, str | None]:
     return name, problem
 
 
-def safe_output_name(row: ManifestRow, identity: str, *, manifest_path: Path | None = None) -> str:
+def safe_output_name(
+    row: ManifestRow, identity: str, *, manifest_path: Path | None = None, readable: bool = False
+) -> str:
     """The plain file name (ending ``.mp4``) the row's video is saved under. Raises when unsafe."""
-    name, problem = output_name(row, identity)
+    name, problem = output_name(row, identity, readable=readable)
     if problem is not None:
         field = "output" if row.output is not None else "id"
         raise ManifestError(problem, file=manifest_path, line=row.line, field=field)

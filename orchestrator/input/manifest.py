@@ -174,6 +174,25 @@ def check_options(options: ManifestOptions) -> None:
             ) from None
 
 
+def text_dialect(path: Path, options: ManifestOptions = DEFAULT_OPTIONS) -> tuple[str, str] | None:
+    """``(delimiter, codec)`` a CSV/TSV manifest is read with, found as the reader finds them
+    (``utf-8-sig`` for UTF-8 with a BOM); None for other formats, and for a file that cannot be
+    read (``validate`` says why). Reads the first 64 KiB at most."""
+    if _FORMATS.get(path.suffix.lower()) != "csv":
+        return None
+    try:
+        check_options(options)
+        with path.open("rb") as f:
+            _, name = _text_lines(path, f, options.encoding)
+            delimiter = _delimiter(
+                path, f.peek(_SNIFF_BYTES)[:_SNIFF_BYTES], name, options.delimiter
+            )
+    except (OSError, UserError):
+        return None
+    codec = {"UTF-8": "utf-8", "UTF-8 with BOM": "utf-8-sig", "UTF-16": "utf-16"}.get(name)
+    return delimiter, codec or codecs.lookup(name).name
+
+
 def resolve_template_path(row: ManifestRow, manifest_path: Path) -> Path | None:
     """The row's own template file, relative paths taken from the manifest's folder; else None."""
     if row.template is None:

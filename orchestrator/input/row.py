@@ -34,7 +34,10 @@ _RESAVE_UTF8 = (
 
 @dataclass(frozen=True)
 class ManifestOptions:
-    """How to read a manifest: ``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``.
+    """How to read a manifest: ``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``,
+    ``--strict-columns``; and what a batch makes of it: its video names, how ``results.csv`` is
+    written. Recorded with the run (``recorded``), so ``resume``, ``report`` and ``status`` read
+    and write alike.
 
     None means "find out": the first sheet, the delimiter sniffed from the header, UTF-8 or
     UTF-16 by byte-order mark."""
@@ -48,6 +51,21 @@ class ManifestOptions:
     max_rows: int | None = None
     """``--max-rows`` or ``[input] max_rows``: the most rows the manifest may hold; None is
     ``DEFAULT_MAX_ROWS``. Recorded with the run, so a resume reads as many."""
+    strict_columns: bool = False
+    """``--strict-columns``: a column the template does not use is a problem, as it was before
+    extra columns were carried through to the results (see ``extra_columns``)."""
+    readable_names: bool = False
+    """A row without ``id`` or ``output`` names its video ``LINE-SLUG-TAG.mp4``
+    (``identity.readable_name``) instead of by its identity. The CLI sets it for a new batch; a
+    batch whose record lacks it (begun by an older version) keeps the names it began with."""
+    results_dialect: str | None = None
+    """``--results-dialect``: ``excel``, ``excel-eu`` or ``utf8``; None writes ``results.csv``
+    like the manifest (``found_delimiter``, ``found_encoding``; see ``report.results``)."""
+    found_delimiter: str | None = None
+    found_encoding: str | None = None
+    """The delimiter and the codec a CSV/TSV manifest was found to be in (None for other
+    formats): recorded, so ``results.csv`` follows the manifest also where the manifest is not
+    at hand (a shared batch's report, another machine's worker)."""
 
     @property
     def row_cap(self) -> int:

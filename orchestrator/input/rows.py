@@ -1,5 +1,5 @@
 """From manifest rows to ``RowJob``s (a row on its way: ``RowJob``, ``RowProgress``): each row's
-template, identity and output name.
+template, identity, output name, and the extra columns it carries along (:mod:`.extra_columns`).
 
 Shared by ``run`` (which admits them lazily) and ``results`` (which lists them in order), so a
 row's identity is computed one way only.
@@ -7,13 +7,13 @@ row's identity is computed one way only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import ManifestError
-from orchestrator.input import flows
+from orchestrator.input import extra_columns, flows
 from orchestrator.input.headers import HeaderMatcher
 from orchestrator.input.identity import row_identity, safe_output_name
 from orchestrator.input.local_files import LocalFiles
@@ -56,12 +56,27 @@ class RowJob:
     row_id: str
     line: int
     variables: dict[str, str]
-    """Template variables (template flow) or the flow's fields (other flows)."""
+    """Template variables (template flow) or the flow's fields (other flows): what is sent."""
     template: Template | None
     output_name: str
     flow: str = "template"
     manifest: Path | None = None
     progress: RowProgress = field(default_factory=RowProgress)
+    extras: dict[str, str] = field(default_factory=dict)
+    """The row's extra columns (:mod:`.extra_columns`): shown in the results, never sent."""
+    columns: tuple[str, ...] = ()
+    """The names of ``variables`` and ``extras`` in the manifest's order, when it has extras
+    (one tuple shared by the rows of a header)."""
+
+    def shown(self, variables: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The row's cells as the results show them, in the manifest's order: ``variables``
+        (default: its own) and its extra columns."""
+        variables = self.variables if variables is None else variables
+        if not self.extras:
+            return dict(variables)
+        cells = {**variables, **self.extras}
+        order = {name: i for i, name in enumerate(self.columns)}
+        return dict(sorted(cells.items(), key=lambda cell: order.get(cell[0], len(order))))
 
 
 class TemplateCache:
@@ -93,9 +108,12 @@ def iter_row_jobs(
     matcher = HeaderMatcher(strict=options.strict_headers)
     files = LocalFiles.for_manifest(manifest, options.allow_paths)
     allowed: dict[str, str | None] = {}  # a template cell → why it may not be read (or None)
+    orders: dict[tuple[str, ...], tuple[str, ...]] = {}  # one ``columns`` tuple per header
     for row in read_manifest(manifest, options).rows:
         flow = flows.row_flow(row.flow, default_flow)
         template: Template | None = None
+        extras: dict[str, str] = {}
+        columns: tuple[str, ...] = ()
         if flows.uses_template(flow):
             if row.template is not None:
                 if row.template not in allowed:
@@ -115,6 +133,11 @@ def iter_row_jobs(
                 )
             template = cache.get(template_path)
             row = matcher.apply(flows.template_row(row), template.variables)
+            used, extras = extra_columns.split(row, template.variables)
+            if extras:
+                order = tuple(row.variables)
+                columns = orders.setdefault(order, order)
+            row = used
         salt = template.sha256 if template is not None else flows.identity_salt(flow)
         row_id = row_identity(row, salt)
         yield (
@@ -124,9 +147,11 @@ def iter_row_jobs(
                 line=row.line,
                 variables=dict(row.variables),
                 template=template,
-                output_name=safe_output_name(row, row_id),
+                output_name=safe_output_name(row, row_id, readable=options.readable_names),
                 flow=flow,
                 manifest=manifest,
+                extras=extras,
+                columns=columns,
             ),
         )
 

@@ -9,12 +9,15 @@ Per row (:func:`check_row`): a ``flow`` other than ``template``; an unsafe ``id`
 template uses that is missing or empty; a value longer than ``MAX_VALUE_CHARS`` or holding a literal
 ``{{...}}``; an unsafe output name. Across rows: duplicate identities and duplicate output files.
 
-Column problems (a variable the template uses that the manifest lacks, a column the template does
-not use) are reported once per template and column, with the count of rows affected and the first
-few line numbers: they are properties of the header, not of each row. Friendly headers (``First
-Name`` for ``first_name``, see :mod:`.headers`) are matched unless ``strict_headers``;
-each match is listed once in ``notes``. A template without any ``{{ }}`` is a warning, not a
-problem, when the manifest has variable columns: every row would get the same video.
+Column problems (a variable the template uses that the manifest lacks, or leaves empty; with
+``strict_columns``, a column the template does not use) are reported once per template and column,
+with the count of rows affected and their line numbers (every one for an empty variable, the first
+few for the others): they are properties of the header, not of each row. Without
+``strict_columns`` a column the template does not use is an *extra column* (:mod:`.extra_columns`):
+carried through to the results, never sent, named once in ``warnings`` and in ``read_as``. Friendly
+headers (``First Name`` for ``first_name``, see :mod:`.headers`) are matched unless
+``strict_headers``; each match is listed once in ``notes``. A template without any ``{{ }}`` is a
+warning, not a problem, when the manifest has variable columns: every row would get the same video.
 
 A structural error from the reader (``ManifestError``) becomes one problem, sets ``fatal`` and ends
 the scan: nothing after it can be located reliably. A broken default template does the same.
@@ -27,12 +30,12 @@ duplicate by mistake.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from orchestrator.errors import InputError, ManifestError, TemplateError
-from orchestrator.input import flows
+from orchestrator.input import extra_columns, flows
 from orchestrator.input.headers import HeaderMatcher, friendly_twin
 from orchestrator.input.identity import id_problem, output_name, row_identity
 from orchestrator.input.local_files import LocalFiles
@@ -49,7 +52,7 @@ from orchestrator.input.validate_columns import ColumnProblems, add_notes, colum
 
 MAX_STORED_PROBLEMS = 1000
 MAX_VALUE_CHARS = 5000
-_COLUMN_KINDS = ("missing", "unknown")
+_COLUMN_KINDS = ("missing", "unknown", "empty")
 """A longer value is almost always a pasted document or a broken quote, not scene text."""
 
 _Add = Callable[[str | None, str, str | None, str], None]
@@ -126,10 +129,13 @@ def check_row(
     manifest_path: Path,
     flow: str = "template",
     files: LocalFiles | None = None,
+    extras: Mapping[str, str] | None = None,
 ) -> list[Problem]:
     """Every problem of one row on its own (duplicates across rows are validate's job).
 
-    For a template row, ``row.variables`` should already be ``flows.template_variables``."""
+    For a template row, ``row.variables`` should already be ``flows.template_variables``, and
+    ``extras`` the extra columns split off it (``extra_columns.split``): a missing variable's
+    hint names them (a misspelt header is one of them)."""
     problems: list[Problem] = []
 
     def add(name: str | None, message: str, hint: str | None, kind: str) -> None:
@@ -153,7 +159,7 @@ def check_row(
             "template",
         )
     elif template is not None:
-        _check_variables(row, template, add)
+        _check_variables(row, template, add, extras or {})
     joined = "".join(row.variables.values())  # one C-level look at all values: the common case
     for name, value in (
         row.variables.items() if len(joined) > MAX_VALUE_CHARS or "{{" in joined else ()
@@ -179,19 +185,23 @@ def check_row(
     return problems
 
 
-def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
+def _check_variables(
+    row: ManifestRow, template: Template, add: _Add, extras: Mapping[str, str]
+) -> None:
     needed = template.variables
     variables = row.variables
     blank = [name for name in needed if not variables.get(name, "").strip()]
     for name in sorted(blank) if blank else ():
         value = variables.get(name)
         if value is None:
-            near = friendly_twin(name, variables)
+            near = friendly_twin(name, {**variables, **extras})
+            unused = ", ".join(repr(n) for n in extras)
             hint = (
                 f"the manifest has {near!r}; rename that header to {name!r}, or drop "
                 "--strict-headers to match it"
                 if near
-                else (f"add a {name!r} column (key) with a value for every row")
+                else f"add a {name!r} column (key) with a value for every row"
+                + (f"; the template does not use the manifest's {unused}" if unused else "")
             )
             add(
                 name, f"missing variable {name!r} used by template {template.name}", hint, "missing"
@@ -212,7 +222,10 @@ def _check_variables(row: ManifestRow, template: Template, add: _Add) -> None:
             elif near := friendly_twin(name, needed):
                 hint = f"did you mean {near!r}?"
             else:
-                hint = f"remove the column, or add {{{{ {name} }}}} to the template"
+                hint = (
+                    f"remove the column, or add {{{{ {name} }}}} to the template; without "
+                    "--strict-columns it is carried through to the results"
+                )
             add(
                 name,
                 f"column {name!r} is not a variable of template {template.name} (it uses: "
@@ -243,6 +256,8 @@ def validate_manifest(
             report.fatal = True
             return report
     identities, outputs = SeenDigests(), SeenDigests()
+    extra_names: dict[str, None] = {}
+    """The extra columns met, in the manifest's order."""
     file = str(manifest_path)
     files = LocalFiles.for_manifest(manifest_path, options.allow_paths)
     templates.files = files
@@ -273,9 +288,13 @@ def validate_manifest(
                         )
                     )
                     continue
+            extras: dict[str, str] = {}
             if template is not None:
                 row = matcher.apply(row, template.variables)
-            for problem in check_row(row, template, manifest_path, flow, files):
+                if not options.strict_columns:
+                    row, extras = extra_columns.split(row, template.variables)
+                    extra_names.update(dict.fromkeys(extras))
+            for problem in check_row(row, template, manifest_path, flow, files, extras):
                 if manifest.columns:
                     column = column_of(manifest, matcher, problem.field)
                     problem = replace(problem, file=file, column=column)
@@ -298,7 +317,7 @@ def validate_manifest(
             if first is not None:
                 report.add(_duplicate_identity(file, row, first))
                 continue
-            name, issue = output_name(row, identity)
+            name, issue = output_name(row, identity, readable=options.readable_names)
             first = outputs.add(digest64(name.casefold()), row.line) if issue is None else None
             if first is not None:
                 report.add(
@@ -320,6 +339,14 @@ def validate_manifest(
     if manifest is not None:
         add_notes(report, manifest, matcher)
         report.manifest_sha256 = manifest.sha256
+    if extra_names:
+        names = list(extra_names)
+        message, hint = extra_columns.warning(names)
+        report.warnings.append(Problem(file, None, None, message, hint, "extra-columns"))
+        if report.read_as.endswith(")"):  # the run's first line names them too
+            report.read_as = (
+                f"{report.read_as[:-1]}; extra columns, never sent: {', '.join(names)})"
+            )
     return report
 
 

@@ -2,7 +2,8 @@
 
 Owns the ``Ledger`` protocol and the state its events fold into (``protocol``), the events and
 their one serialiser (``records``), row states in memory or spilled (``row_state``), the embedded
-JSONL ledger (``file``) and the shared PostgreSQL one (``pg``).
+JSONL ledger (``file``) with its run directory's lock (``locks``) and the shared PostgreSQL one
+(``pg``).
 
 May import ``input`` and the base modules. Only ``ledger.pg`` imports asyncpg.
 """

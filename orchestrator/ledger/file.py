@@ -6,9 +6,10 @@ cap throughput. Events and their stored form: ``orchestrator.ledger.records``.
 
 One owner per run directory, which nobody can delete from under it:
 
-- The owner holds an ``flock`` on the open ledger file itself. A second run is refused while it
-  is held, naming the owner; the kernel drops it when the owner dies, however it dies. Deleting
-  ``run.lock`` (which names the owner for ``status``: pid, host, since) changes nothing.
+- The owner holds a lock on the open ledger file itself (``flock``; on Windows a byte-range
+  lock: ``ledger.locks``). A second run is refused while it is held, naming the owner; the
+  kernel drops it when the owner dies, however it dies. Deleting ``run.lock`` (which names the
+  owner for ``status``: pid, host, since) changes nothing.
 - Each session's ``run`` record carries its owner (host, pid, a nonce). A session that opens a
   ledger whose last session never recorded its end takes it over (``run_taken_over``).
 - Before every write (so before every render intent, and so before every billable request) the
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import secrets
@@ -51,6 +51,7 @@ from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError, Storage
 from orchestrator.events import NullSink, Sink
 from orchestrator.files import RERUN, storage_error, writing
 from orchestrator.input.rows import RowJob, no_rows
+from orchestrator.ledger.locks import held_elsewhere, try_exclusive
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
 from orchestrator.ledger.records import (
     UNNUMBERED_FORMAT,
@@ -410,7 +411,8 @@ class FileLedger:
                     os.close(out)
                     out = -1
                     self._still_ours()  # raises: another file took the name
-                fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if not try_exclusive(out):  # another process opened it meanwhile
+                    raise _in_use(self.path.parent, _ledger_owner(self.path.parent))
             except BaseException:
                 if out >= 0:
                     os.close(out)
@@ -462,13 +464,19 @@ def _give_up_reserve(ledger_path: Path) -> bool:
     return True
 
 
+def work_without_ledger(run_dir: Path) -> list[str]:
+    """What a run directory delivered (``FINISHED_WORK`` it holds) when it has no ledger: [] when
+    it has one, or holds nothing delivered."""
+    ledger = run_dir / LEDGER_NAME
+    if ledger.exists() and ledger.stat().st_size > 0:
+        return []
+    return [name for name in FINISHED_WORK if _holds_work(run_dir / name)]
+
+
 def _refuse_fresh_start_beside_finished_work(run_dir: Path) -> None:
     """A run directory with videos or results but no ledger lost its ledger: starting afresh
     would render every row again and write over the delivered videos."""
-    ledger = run_dir / LEDGER_NAME
-    if ledger.exists() and ledger.stat().st_size > 0:
-        return
-    found = [name for name in FINISHED_WORK if _holds_work(run_dir / name)]
+    found = work_without_ledger(run_dir)
     if not found:
         return
     raise RunDirError(
@@ -510,7 +518,8 @@ def _write_holder(lock_fd: int, now_s: float) -> None:
     """Name this process in ``run.lock`` (read by ``status`` and by a refused second run)."""
     os.ftruncate(lock_fd, 0)
     record = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(now_s, 3)}
-    os.pwrite(lock_fd, json.dumps(record).encode("utf-8"), 0)
+    os.lseek(lock_fd, 0, os.SEEK_SET)  # not os.pwrite: Windows has none
+    os.write(lock_fd, json.dumps(record).encode("utf-8"))
 
 
 def _own(run_dir: Path, ledger_fd: int, lock_fd: int) -> None:
@@ -585,12 +594,7 @@ def _held(path: Path) -> bool:
     except OSError:
         return False
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
+        return held_elsewhere(fd)
     finally:
         os.close(fd)
 
@@ -599,11 +603,9 @@ def _take(fd: int) -> bool:
     """An exclusive ``flock`` on ``fd`` without waiting on a live owner, retried for a moment so
     that a ``status`` looking (with a shared lock) never turns a run away."""
     for _ in range(TAKE_TRIES):
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if try_exclusive(fd):
             return True
-        except BlockingIOError:
-            time.sleep(TAKE_PAUSE_S)
+        time.sleep(TAKE_PAUSE_S)
     return False
 
 

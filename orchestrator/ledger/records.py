@@ -12,7 +12,10 @@ ledger could render a video twice. The events and what each means:
 ===================  ==========================================================================
 ``run``              a run session began: ``format`` (see below), ``session``, ``manifest``,
                      ``manifest_sha256``, ``template``, ``flow``, ``manifest_options``,
-                     ``config`` (no secrets), ``owner`` (host, pid, nonce)
+                     ``config`` (no secrets), ``owner`` (host, pid, nonce), ``target`` (what
+                     it sent its requests to: ``simulate``, the ``--simulate`` profile; or
+                     ``base_url``, an API's; and ``config``, the ``--config`` file's absolute
+                     path; ``resume`` and ``approve`` reuse it)
 ``template``         a template was uploaded: ``sha256`` (of the .pictai bytes), ``template_id``
 ``row``              a row was admitted: ``row`` (identity), ``line``, ``output``, ``flow``
 ``uploaded``         a row's source video is where the API can read it: ``row``, ``url``,
@@ -112,6 +115,11 @@ class RunStarted(Event):
     owner: JsonObject | None = None
     """Who ran the session: ``host``, ``pid`` and a ``nonce`` (a run directory's ledger stamps
     it; an older version ignores it)."""
+    target: JsonObject | None = None
+    """What the session sent its requests to: ``simulate`` (the ``--simulate`` profile: the
+    embedded simulator, whose jobs live as long as its process) or ``base_url`` (an API), and
+    ``config`` (the absolute path of ``--config``, when given). ``resume`` and ``approve`` reuse
+    the latest one; an older version ignores it (older ledgers have none)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

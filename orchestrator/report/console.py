@@ -54,6 +54,8 @@ class Tally:
         self._stages = flows.stage_names()
         self._finished_at: deque[float] = deque(maxlen=ETA_WINDOW)
         self.stopping: str | None = None
+        self.draining: tuple[int, float] | None = None
+        """After a first Ctrl-C: rows still in flight, and seconds until they are stopped."""
 
     def consume(self, kind: str, fields: dict[str, Any]) -> None:
         row = fields.get("row")
@@ -85,6 +87,8 @@ class Tally:
             self.stopping = str(fields.get("reason"))
         elif kind == "interrupt":
             self.stopping = self.stopping or f"interrupted ({fields.get('signal')})"
+        elif kind == "draining":
+            self.draining = (int(fields.get("rows") or 0), float(fields.get("left_s") or 0.0))
 
     def in_stage(self) -> Counter[str]:
         return Counter(self._stage_of.values())
@@ -127,6 +131,19 @@ class Tally:
                 )
         eta = self.eta_s()
         return f"eta {human_duration(eta)}" if eta is not None else "eta …"
+
+    def drain_text(self) -> str | None:
+        """What a draining run waits for, and how long it may still wait (None: not draining)."""
+        if self.draining is None:
+            return None
+        rows, left_s = self.draining
+        busy = ", ".join(f"{n} {stage}" for stage, n in self.in_stage().items() if n)
+        return (
+            f"waiting for {rows} row(s) in flight"
+            + (f" ({busy})" if busy else "")
+            + f"; stopping them in {human_duration(left_s)} at the latest. "
+            "Ctrl-C again stops now: every row resumes from the ledger"
+        )
 
     def done_text(self) -> str:
         """``12/25 done``; a worker, which does not know the batch's size, says ``12 done``."""
@@ -173,11 +190,16 @@ class LineSink:
             self._closed = True
 
     def emit(self, kind: str, /, **fields: Any) -> None:
+        first_drain = kind == "draining" and self.tally.draining is None
         self.tally.consume(kind, fields)
         message = _describe(kind, fields, self._verbose)
         if message:
             self._print(message)
         now = self._clock.now()
+        if kind == "draining" and (first_drain or now - self._last_line >= self._interval_s):
+            self._last_line = now
+            self._print("… " + (self.tally.drain_text() or ""))
+            return
         if now - self._last_line >= self._interval_s:
             self._last_line = now
             self._print("… " + self.tally.line())
@@ -229,7 +251,11 @@ class LiveSink:
         table.add_row("in flight", *(f"{n} {stage}" for stage, n in t.busy_stages()))
         table.add_row("api", t.rate_text(), f"{t.rate_limited} × 429", t.eta_text())
         if t.stopping:
-            return Group(table, Text("stopping: " + scrub(t.stopping, self._secrets)))
+            lines = [Text("stopping: " + scrub(t.stopping, self._secrets))]
+            drain = t.drain_text()
+            if drain is not None:
+                lines.append(Text(drain))
+            return Group(table, *lines)
         return Group(table)
 
     def close(self) -> None:
@@ -286,6 +312,18 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
             f"taking over {fields.get('run_dir')}: its last run ({who}) stopped without "
             "ending (killed or crashed); its rows go on from the ledger, nothing renders twice"
         )
+    if kind == "simulator_jobs_lost":
+        return (
+            f"the simulator stopped with the run; {fields.get('rows')} row(s) render again — "
+            f"no real billing ({fields.get('renders')} of them had a render job; --simulate "
+            "keeps its jobs in the memory of the process that runs it)"
+        )
+    if kind == "notify_unset":
+        return (
+            "notify: the batch notifies [notify] url, which this session's config does not set "
+            "(a --notify URL given to an earlier run is never recorded: it may be a key); "
+            "give --notify again, or --notify env:NAME, which is recorded"
+        )
     if kind == "ledger_restored":
         return (
             f"{fields.get('path')} was removed while this run worked; put this run's copy "
@@ -298,6 +336,12 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
         )
     if kind == "storage_fault" and fields.get("row") is None:
         return f"disk: {fields.get('path')}: {fields.get('reason')}"
+    if kind == "drain_limit":
+        return (
+            f"drain limit ({human_duration(float(fields.get('limit_s') or 0))}, [run] "
+            f"drain_limit_s) reached: stopping {fields.get('rows')} row(s) where they are; "
+            "each resumes from the ledger"
+        )
     if kind == "interrupt" and fields.get("action") == "stopping now":
         return "second interrupt: stopping now; the ledger is consistent, run again to resume"
     if verbose:

@@ -32,10 +32,11 @@ from urllib.parse import urlsplit
 
 import anyio
 
+import orchestrator
 from orchestrator.events import Sink
 
 NOTIFY_TIMEOUT_S = 10.0
-USER_AGENT = "pictory-orchestrator/0.1 (notify)"
+USER_AGENT = f"{orchestrator.USER_AGENT} (notify)"
 STATUS_ORDER = ("done", "failed", "ambiguous", "pending")
 
 

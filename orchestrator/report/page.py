@@ -6,10 +6,10 @@ mailed on (no CDN, no server):
 - ``report.html``: counts by state, duration and throughput, failures grouped by class with the
   API's message and what to do, and an empty grid; its CSS and script are inline
   (``report_page``). Small whatever the batch size.
-- ``report-data.js``: every row (id, status, file, poster, error, variables) as compact arrays,
-  setting ``window.REPORT_DATA``. A ``<script src>`` rather than a JSON ``fetch``: Chromium
-  refuses ``fetch`` of ``file://``. About 200 bytes a row; the page draws one page of cards at a
-  time, so 100,000 rows stay usable.
+- ``report-data.js``: every row (id, status, file, poster, error, variables and extra columns)
+  as compact arrays, setting ``window.REPORT_DATA``. A ``<script src>`` rather than a JSON
+  ``fetch``: Chromium refuses ``fetch`` of ``file://``. About 200 bytes a row; the page draws one
+  page of cards at a time, so 100,000 rows stay usable.
 - ``thumbs/*.jpg``: one poster frame per downloaded video (``thumbnails``).
 
 Row data reaches the page only through ``textContent`` and attribute setters, never as markup, so
@@ -51,8 +51,10 @@ HINTS: dict[str, str] = {
     "twice.",
     "job_stuck": "The job outlived its stage's deadline ([poll] render_deadline_s). Run the same "
     "command again; each row re-attaches to its job, nothing renders twice.",
-    "job_lost": "The API no longer knows the recorded render job (past its retention, or made by "
-    "another simulator). --retry-failed renders these rows again, and bills them again.",
+    "job_lost": "The API no longer knows the recorded render job: it said so twice, or said the "
+    "job was cleaned (past its retention). --retry-failed renders these rows again, and each "
+    "render is billed again. (Against the embedded simulator nothing is billed, and a later "
+    "--simulate run makes the jobs its stopped simulator held again by itself.)",
     "auth": "The API refused the credentials. Check them with `orchestrator doctor` "
     "(PICTORY_CLIENT_ID, PICTORY_CLIENT_SECRET, PICTORY_USER_ID or PICTORY_API_KEY), then resume.",
     "rate_limited": "The API kept answering 429 after every retry. Lower [limits] "
@@ -162,7 +164,7 @@ def write_report(
                 message = st.fail_message or ""
                 failures.setdefault(kind, FailureGroup()).add(job.row_id, message)
             values = [""] * len(columns)
-            for name, value in job.variables.items():
+            for name, value in (job.shown() if job.extras else job.variables).items():
                 index = columns.setdefault(name, len(columns))
                 if index >= len(values):
                     values.extend([""] * (index + 1 - len(values)))

@@ -1,7 +1,9 @@
 """``RUN_DIR/results.csv``: one line per manifest row, in manifest order, written atomically.
 
 Columns: ``id,status,file,extra_files,bytes,sha256,video_url,render_job_id,attempts,error,
-retry,line`` followed by the row's own variables.
+retry,line`` followed by the row's own columns in the manifest's order: its variables and its
+extra columns (``input.extra_columns``). A manifest column named like one of ours is shown as
+``NAME (manifest)``.
 
 - ``extra_files``: the files written beside the video, ``;``-separated (a video-edit row's
   ``.srt``, ``.vtt`` and ``.txt``).
@@ -12,6 +14,18 @@ retry,line`` followed by the row's own variables.
   again); for a done row whose manifest values were edited after its video was made,
   ``rerender-changed``, and the row's variable cells hold the values the video was made from.
   Option names go without their dashes: a cell starting with ``-`` would be neutralised.
+- A row re-rendering after an edit (``--rerender-changed``; not done yet) shows the state of that
+  render, its new values and no file: the video of its earlier values is named in ``error``,
+  never shown beside values it was not made from.
+
+The dialect (``ResultsDialect``, ``--results-dialect``): by default the file is written like the
+manifest, so it opens right where the manifest came from: the same delimiter; UTF-8 (with a
+byte-order mark when the manifest had one); UTF-16 with its mark for a UTF-16 manifest (Excel's
+"Unicode Text"); for another encoding (``--encoding cp1252``), that encoding when every cell
+fits in it, else UTF-8 with a byte-order mark (which Excel reads as UTF-8). A workbook or JSON
+manifest gets ``utf8``. ``excel`` is comma-separated UTF-8 with a byte-order mark (Excel's "CSV
+UTF-8"), ``excel-eu`` the same with semicolons (Excel where the decimal mark is a comma), and
+``utf8`` comma-separated UTF-8 without a mark (for scripts). Lines end with CRLF.
 
 A cell a spreadsheet would run as a formula is prefixed with ``'`` (OWASP's advice against CSV
 injection), so opening the file never executes anything: one starting with ``=``, ``+``, ``-``
@@ -26,14 +40,19 @@ file names made from them, and what the API answered (job ids, URLs, error messa
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.api.retry import resume_action
 from orchestrator.files import atomic_text
+from orchestrator.input.manifest import text_dialect
+from orchestrator.input.row import ManifestOptions
 from orchestrator.input.rows import RowLister
 from orchestrator.ledger.protocol import LedgerState
 from orchestrator.ledger.row_state import RowState
@@ -89,33 +108,98 @@ def retry_hint(state: RowState | None) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class ResultsDialect:
+    """How ``results.csv`` is written: its delimiter, its codec, whether it starts with a
+    byte-order mark, and what it falls back to when a cell does not fit the codec."""
+
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    bom: bool = False
+    fallback: ResultsDialect | None = None
+
+
+UTF8 = ResultsDialect()
+NAMED_DIALECTS = {
+    "excel": ResultsDialect(",", "utf-8", bom=True),
+    "excel-eu": ResultsDialect(";", "utf-8", bom=True),
+    "utf8": UTF8,
+}
+"""What ``--results-dialect`` names (``cli.main.RESULTS_DIALECTS`` lists the same names)."""
+
+
+def results_dialect(choice: str | None, found: tuple[str, str] | None) -> ResultsDialect:
+    """The dialect ``choice`` names (``--results-dialect``), else the one that follows the
+    manifest's ``found`` delimiter and codec (see the module docstring); ``utf8`` without one."""
+    if choice in NAMED_DIALECTS:
+        return NAMED_DIALECTS[choice]
+    if found is None:
+        return UTF8
+    delimiter, codec = found
+    try:
+        name = codecs.lookup(codec).name
+    except LookupError:
+        return ResultsDialect(delimiter, "utf-8", bom=True)
+    if name in ("utf-8", "utf-8-sig"):
+        return ResultsDialect(delimiter, "utf-8", bom=name == "utf-8-sig")
+    if name.startswith("utf-16"):
+        return ResultsDialect(delimiter, "utf-16-le", bom=True)
+    return ResultsDialect(delimiter, name, fallback=ResultsDialect(delimiter, "utf-8", bom=True))
+
+
+def batch_dialect(state: LedgerState, choice: str | None = None) -> ResultsDialect:
+    """The dialect of a batch's ``results.csv``: ``choice``, else the one its latest session
+    recorded (``ManifestOptions.results_dialect``), else the manifest's as recorded, else as the
+    recorded manifest reads now (a batch begun before the manifest's was recorded)."""
+    record = state.runs[-1] if state.runs else None
+    options = ManifestOptions.from_record(record.manifest_options if record else None)
+    choice = choice or options.results_dialect
+    found = None
+    if options.found_delimiter is not None and options.found_encoding is not None:
+        found = (options.found_delimiter, options.found_encoding)
+    elif choice is None and record is not None and record.manifest:
+        found = text_dialect(Path(record.manifest), options)
+    return results_dialect(choice, found)
+
+
 def write_results(
-    out_dir: Path, rows: RowLister, state: LedgerState
+    out_dir: Path, rows: RowLister, state: LedgerState, *, dialect: str | None = None
 ) -> tuple[Path, Counter[str], int]:
     """Write ``OUT_DIR/results.csv`` from the batch's rows (``rows()``, manifest order) and their
     states; return its path, counts by status, and how many of the failed rows failed
-    permanently (only ``--retry-failed`` retries them). A shared batch's files are named as each
-    worker wrote them under its own ``--out``."""
-    variable_names: dict[str, None] = {}
+    permanently (only ``--retry-failed`` retries them). ``dialect``: ``--results-dialect``
+    (default: ``batch_dialect``). A shared batch's files are named as each worker wrote them
+    under its own ``--out``."""
+    names: dict[str, None] = {}
     for job in rows():
-        for name in job.variables:
-            variable_names.setdefault(name, None)
-    columns = [*FIXED_COLUMNS, *(n for n in variable_names if n not in FIXED_COLUMNS)]
-    counts: Counter[str] = Counter()
-    failed_permanent = 0
+        names.update(dict.fromkeys(job.columns or job.variables))
+    header = [*FIXED_COLUMNS, *(f"{n} (manifest)" if n in FIXED_COLUMNS else n for n in names)]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / RESULTS_NAME
+    counts: Counter[str] = Counter()
+    failed_permanent = 0
 
     def lines() -> Iterator[list[str]]:
         nonlocal failed_permanent
+        counts.clear()
+        failed_permanent = 0
         for job in rows():
             st = state.rows.get(job.row_id)
             fixed, variables = row_cells(job.row_id, job.line, st, job.variables)
             counts[fixed["status"]] += 1
             failed_permanent += fixed["status"] == "failed" and st is not None and st.fail_permanent
-            yield [fixed.get(c, variables.get(c, "")) for c in columns]
+            cells = job.shown(variables) if job.extras else variables
+            yield [*(fixed[c] for c in FIXED_COLUMNS), *(cells.get(n, "") for n in names)]
 
-    write_csv(path, columns, lines())
+    chosen: ResultsDialect | None = batch_dialect(state, dialect)
+    while chosen is not None:
+        try:
+            write_csv(path, header, lines(), chosen)
+            break
+        except UnicodeEncodeError:  # a cell the manifest's encoding cannot hold
+            if chosen.fallback is None:
+                raise
+            chosen = chosen.fallback
     return path, counts, failed_permanent
 
 
@@ -124,7 +208,8 @@ def row_cells(
 ) -> tuple[dict[str, str], Mapping[str, str]]:
     """A row's fixed columns (``FIXED_COLUMNS``) from its ledger state, and the values to show
     beside them: its own, or for a video kept after its line was edited, the values the video
-    was made from (never new values beside an old video)."""
+    was made from (never new values beside an old video). A row re-rendering after an edit
+    shows that render's state and no file yet; ``error`` names the earlier video."""
     status = st.status if st is not None else "pending"
     error = ""
     if st is not None and status in ("failed", "ambiguous"):
@@ -137,13 +222,17 @@ def row_cells(
         and st.made_from_other_values(variables)
     ):
         variables, retry = st.rendered_values, "rerender-changed"
+    video = st if st is not None and (status == "done" or st.output_override is None) else None
+    if st is not None and video is None and st.file:
+        earlier = f"the video of its earlier values stays at {st.file}"
+        error = f"{error}; {earlier}" if error else f"re-rendering its edited values; {earlier}"
     fixed = {
         "id": row_id,
         "status": status,
-        "file": (st.file or "") if st else "",
-        "extra_files": ";".join(st.extras or []) if st else "",
-        "bytes": str(st.bytes) if st and st.bytes is not None else "",
-        "sha256": (st.sha256 or "") if st else "",
+        "file": (video.file or "") if video else "",
+        "extra_files": ";".join(video.extras or []) if video else "",
+        "bytes": str(video.bytes) if video and video.bytes is not None else "",
+        "sha256": (video.sha256 or "") if video else "",
         "video_url": (st.video_url or "") if st else "",
         "render_job_id": (st.render_job or "") if st else "",
         "attempts": str(st.attempts) if st else "0",
@@ -154,11 +243,39 @@ def row_cells(
     return fixed, variables
 
 
-def write_csv(path: Path, columns: list[str], lines: Iterable[list[str]]) -> None:
-    """``results.csv`` at ``path``: a header, then each line, every cell neutralised (see
-    ``neutralise``), written to a temporary name, fsynced, and renamed into place."""
+def write_csv(
+    path: Path, columns: list[str], lines: Iterable[list[str]], dialect: ResultsDialect = UTF8
+) -> None:
+    """``results.csv`` at ``path`` in ``dialect``: a header, then each line, every cell
+    neutralised (see ``neutralise``), written to a temporary name, fsynced, and renamed into
+    place. A cell ``dialect.encoding`` cannot hold raises ``UnicodeEncodeError`` and leaves
+    ``path`` as it was."""
     with atomic_text(path, newline="") as f:
-        writer = csv.writer(f)
+        if dialect.encoding != "utf-8" and isinstance(f, io.TextIOWrapper):
+            f.reconfigure(encoding=dialect.encoding, errors="strict")
+        if dialect.bom:
+            f.write("\ufeff")
+        writer = csv.writer(f, delimiter=dialect.delimiter)
         writer.writerow([neutralise(c) for c in columns])
         for cells in lines:
             writer.writerow([neutralise(c) for c in cells])
+
+
+def read_results(path: Path, encoding: str | None = None) -> list[dict[str, str]]:
+    """``results.csv`` as written in any dialect, one dict per line (cells as written): the
+    byte-order mark says UTF-8 or UTF-16; without one, UTF-8, else ``encoding`` (the manifest's
+    ``--encoding``, which a results file in another encoding was written in), else cp1252. The
+    delimiter is the one after ``id`` in the header. Raises ``FileNotFoundError``,
+    ``UnicodeDecodeError``, ``csv.Error``."""
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        text = data[len(codecs.BOM_UTF8) :].decode("utf-8")
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode(encoding or "cp1252")
+    delimiter = text[2:3] if text.startswith("id") and text[2:3] in ",;\t|" else ","
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ def row_stage(state: RowState) -> str:
 
 
 SETTLED = ("done", "failed", "ambiguous")
+SIMULATED_COST = "against the embedded simulator: nothing is billed"
+"""What an option that renders again costs under ``--simulate`` (``next_command``'s note)."""
 
 
 def next_command(
@@ -56,19 +59,35 @@ def next_command(
     ambiguous: int,
     failed_permanent: int,
     shared: bool = False,
+    simulated: bool = False,
 ) -> str | None:
     """The one command that continues a batch, or None when nothing is left to render.
-    ``run_dir``: the run directory, or for a ``shared`` batch ``--ledger URL --batch NAME``.
+    ``run_dir``: the run directory (a path, quoted for the shell here), or a ready-quoted
+    reference: a run directory, or for a ``shared`` batch ``--ledger URL --batch NAME``.
 
-    A plain resume retries every row but the done, the ambiguous and the permanently failed;
-    when only those remain, the option that renders them is named."""
-    command = f"orchestrator worker {run_dir}" if shared else f"orchestrator resume {run_dir}"
+    The command works as printed, pasted into a shell in the folder it was printed in: the run
+    directory records what the batch runs against (``RunStarted.target``), and ``resume``
+    reuses it. A plain resume retries every row but the done, the ambiguous and the permanently
+    failed; when only those remain, the option that renders them is named, with what it costs
+    after a ``#`` (a shell comment): renders billed again, or nothing under ``--simulate``."""
+    ref = shlex.quote(str(run_dir)) if isinstance(run_dir, Path) else run_dir
+    command = f"orchestrator worker {ref}" if shared else f"orchestrator resume {ref}"
     if total - done - ambiguous - failed_permanent > 0:
         return command
     if failed_permanent:
-        return f"{command} --retry-failed"
+        cost = (
+            SIMULATED_COST
+            if simulated
+            else f"renders {failed_permanent} row(s) again: each render is billed"
+        )
+        return f"{command} --retry-failed  # {cost}"
     if ambiguous:
-        return f"{command} --rerender-ambiguous (may bill twice; see docs/failures.md)"
+        cost = (
+            SIMULATED_COST
+            if simulated
+            else f"may bill twice: {ambiguous} render(s) may exist already; see docs/failures.md"
+        )
+        return f"{command} --rerender-ambiguous  # {cost}"
     return None
 
 
@@ -103,6 +122,8 @@ class StatusReport:
     liveness: Liveness | None = None
     run_dir: Path | None = None
     permanent_failures: int = 0
+    simulated: bool = False
+    """The batch's latest session ran against the embedded simulator (``--simulate``)."""
 
     def next_command(self, shared_ref: str | None = None) -> str | None:
         """The command that continues a stopped batch, or None when nothing is left.
@@ -120,6 +141,7 @@ class StatusReport:
             done=self.by_stage["done"],
             ambiguous=self.by_stage["ambiguous"],
             failed_permanent=self.permanent_failures,
+            simulated=self.simulated,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -192,7 +214,9 @@ def status(
     its rows)."""
     done_times = state.recent_done
     liveness = _liveness(run_dir, state) if run_dir is not None else Liveness(live=bool(live))
-    report = StatusReport(total_rows=total_rows, liveness=liveness, run_dir=run_dir)
+    report = StatusReport(
+        total_rows=total_rows, liveness=liveness, run_dir=run_dir, simulated=simulated(state)
+    )
     for row in state.rows.values():
         stage = row_stage(row)
         if not liveness.live and stage not in SETTLED:
@@ -223,6 +247,13 @@ def status(
     else:
         report.eta_s = report.rows_per_min = None  # a stopped run has no rate and no ETA
     return report
+
+
+def simulated(state: LedgerState) -> bool:
+    """Whether the batch's latest session ran against the embedded simulator (its ``run``
+    record's ``target``; a ledger older than targets says nothing: False)."""
+    target = state.runs[-1].target if state.runs else None
+    return bool(target and target.get("simulate"))
 
 
 def _liveness(run_dir: Path, state: LedgerState) -> Liveness:

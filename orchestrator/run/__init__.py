@@ -1,9 +1,10 @@
 """The run wing: a batch from start to finish.
 
 Owns ``execute`` (pre-flight, the task pool, results), admission (halt, window, spend cap),
-triage (which rows a run works on), the canary, watchers (signals, window end, network), the
-pipeline (a row through its flow; the one place outcomes are recorded), the stages (one module
-per stage) and the built-in flows.
+triage (which rows a run works on), session (what a session takes over from the ones before
+it: choices, and the rows an embedded simulator's stop lost), the canary, watchers (signals,
+window end, network), the pipeline (a row through its flow; the one place outcomes are
+recorded), the stages (one module per stage) and the built-in flows.
 
 May import ``report``, ``api``, ``ledger``, ``input`` and the base modules; never ``cli``.
 """

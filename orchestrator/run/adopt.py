@@ -50,7 +50,7 @@ from orchestrator.ledger.records import (
     RunStarted,
     SessionEnded,
 )
-from orchestrator.report.results import RESULTS_NAME
+from orchestrator.report.results import RESULTS_NAME, read_results
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
@@ -82,7 +82,7 @@ async def adopt(
             f"{run_dir} has a ledger already; nothing to adopt (`orchestrator status "
             f"{run_dir}` shows where it stands)"
         )
-    results = _read_results(run_dir / RESULTS_NAME)
+    results = _read_results(run_dir / RESULTS_NAME, options.encoding)
     videos = run_dir / VIDEOS_DIR
     if not results and not videos.is_dir():
         raise RunDirError(
@@ -204,15 +204,17 @@ def _video(path: Path) -> tuple[int, str] | None:
     return size, digest.hexdigest()
 
 
-def _read_results(path: Path) -> dict[str, dict[str, str]]:
-    """``results.csv`` by row id (cells as written, formula guards taken off); {} if absent."""
+def _read_results(path: Path, encoding: str | None) -> dict[str, dict[str, str]]:
+    """``results.csv`` by row id (cells as written, formula guards taken off); {} if absent.
+    Any dialect it was written in (``results.read_results``; ``encoding``: the manifest's)."""
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            return {
-                cells["id"]: cells
-                for cells in ({k: _plain(v) for k, v in r.items() if k} for r in csv.DictReader(f))
-                if cells.get("id")
-            }
+        return {
+            cells["id"]: cells
+            for cells in (
+                {k: _plain(v) for k, v in r.items() if k} for r in read_results(path, encoding)
+            )
+            if cells.get("id")
+        }
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError, csv.Error) as exc:

@@ -21,6 +21,7 @@ they are skipped like any other done row.
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -110,9 +111,11 @@ def held_back(only: frozenset[str], counts: Counter[str], state: LedgerState) ->
 
 
 def approval_line(run_dir: Path, canary_rows: int, rest: int, batch: str | None = None) -> str:
-    """The line that says how to go on after looking at the canary (``batch``: a shared batch's
-    ``--ledger URL --batch NAME``)."""
-    where = batch or str(run_dir)
+    """The line that says how to go on after looking at the canary. The command in it works as
+    printed (``approve`` reuses what the batch runs against and its choices, ``--notify``
+    included); ``batch``: how it names the batch, ready for the shell (the run directory,
+    quoted, or a shared batch's ``--ledger URL --batch NAME``), else ``run_dir`` quoted."""
+    where = batch or shlex.quote(str(run_dir))
     return (
         f"canary: {canary_rows} rows rendered, {rest} held back; look at "
         f"{run_dir / REPORT_NAME}, then render the other {rest} with "

@@ -43,7 +43,13 @@ class RunSummary:
     failed_permanent: int = 0
     """Of the failed rows, those only ``--retry-failed`` renders again."""
     awaiting_approval: str | None = None
-    """Set when a canary was rendered and the rest waits: the line saying how to approve."""
+    """Set when a canary was rendered and the rest waits: the line saying how to approve, naming
+    the run directory as it was given (printed where the command was typed)."""
+    approval_notice: str | None = None
+    """The same line naming the run directory by its absolute path: for the report and the
+    notification, which are read away from the folder the run was started in."""
+    simulated: bool = False
+    """The session ran against the embedded simulator (``--simulate``): nothing is billed."""
     report_path: Path | None = None
     batch_ref: str | None = None
     """How commands name the batch: the run directory, or ``--ledger URL --batch NAME``."""
@@ -84,7 +90,7 @@ async def end_of_run(
                 run_dir,
                 snapshot.rows,
                 snapshot.state,
-                notice=summary.awaiting_approval,
+                notice=summary.approval_notice or summary.awaiting_approval,
                 posters_wanted=config.report.posters,
             )
         )
@@ -108,14 +114,15 @@ async def end_of_run(
         requests=summary.requests,
         reason=summary.stop_reason,
         report=summary.report_path,
-        approve=summary.awaiting_approval,
+        approve=summary.approval_notice or summary.awaiting_approval,
     )
     await send(url.get_secret_value(), payload, sink, timeout_s=config.notify.timeout_s)
 
 
 def print_summary(summary: RunSummary) -> None:
     """The run's outcome on stdout (progress and warnings went to stderr): counts, where the
-    results are, why it stopped, and the one command that continues, if any."""
+    results are, why it stopped, and the one command that continues, if any (it works as
+    printed, in the folder the run was started in)."""
     counts = summary.counts
     total = sum(counts.values())
     parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "ambiguous", "pending")]
@@ -159,6 +166,7 @@ def print_summary(summary: RunSummary) -> None:
             done=counts.get("done", 0),
             ambiguous=counts.get("ambiguous", 0),
             failed_permanent=summary.failed_permanent,
+            simulated=summary.simulated,
         )
         if command is not None:
             lines.append(f"next: {command}")

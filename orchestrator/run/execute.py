@@ -2,9 +2,12 @@
 the API, and the one path for every ledger: ``run``, ``resume`` and ``approve`` on a run
 directory, and ``worker`` on a shared batch, differ only in the ledger ``open_ledger`` opens.
 
-- A run directory's session validates its manifest, records its run session and its batch-wide
-  choices (``records.BatchChoices``: canary, halt, spend cap, window, quota check, notify...), and
-  reads its rows from the manifest lazily.
+- A run directory's session validates its manifest, records its run session (with what it runs
+  against: ``RunStarted.target``) and its batch-wide choices (``records.BatchChoices``: canary,
+  halt, spend cap, window, quota check, notify...), and reads its rows from the manifest lazily.
+  What it takes over from the sessions before it (for ``resume`` and ``approve``, the choices
+  it does not state; under ``--simulate``, the rows whose jobs died with an earlier
+  simulator) is ``session``'s.
 - A shared batch was validated and its choices recorded by ``orchestrator submit``; a worker
   obeys them (a worker given a choice that differs is refused, naming the batch's value) and
   works the rows it claims.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shlex
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields, replace
@@ -50,9 +54,9 @@ from orchestrator.input.rows import RowJob, manifest_rows, no_rows
 from orchestrator.input.validate import ValidationReport, validate_manifest
 from orchestrator.ledger.open import LedgerPlace, SharedSettings, open_ledger
 from orchestrator.ledger.protocol import BatchSnapshot, Ledger
-from orchestrator.ledger.records import BatchChoices, RunStarted, SessionEnded
+from orchestrator.ledger.records import BatchChoices, JsonObject, RunStarted, SessionEnded
 from orchestrator.report.results import write_results
-from orchestrator.run import canary, triage, watchers
+from orchestrator.run import canary, session, triage, watchers
 from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.run.end import RunSummary, end_of_run
 from orchestrator.run.pipeline import run_row
@@ -84,6 +88,17 @@ class RunSpec:
     canary_required: bool = False
     """``orchestrator approve``: refuse a batch that holds no canary to approve."""
     manifest_options: ManifestOptions = DEFAULT_OPTIONS
+    target: JsonObject | None = None
+    """What this session sends its requests to, as its ``run`` record keeps it
+    (``RunStarted.target``: ``simulate`` or ``base_url``, and ``config``)."""
+    resuming: bool = False
+    """``resume`` or ``approve``: a batch-wide choice this session does not state is the
+    recorded one (``session.carried_choices``); ``run`` states them all anew."""
+
+    @property
+    def simulated(self) -> bool:
+        """Against the embedded simulator (``--simulate``), whose jobs die with this process."""
+        return bool(self.target and self.target.get("simulate"))
 
     @property
     def place(self) -> LedgerPlace:
@@ -129,7 +144,17 @@ async def execute(
     )
     async with open_ledger(spec.place, clock, rows=rows, shared=shared, sink=sink) as ledger:
         choices = await _session_choices(spec, ledger, report)
+        config = session.obey_choices(
+            config,
+            choices,
+            sink,
+            run_dir=spec.run_dir,
+            notify_stated=spec.choices.notify is not None,
+        )
         _say_if_taken_over(spec, ledger, sink)
+        simulator_gone = not spec.place.shared and session.simulator_gone(
+            ledger, simulated=spec.simulated
+        )
         if spec.canary_required and ledger.state.canary_rows is None:
             go_on = "worker" if spec.place.shared else "resume"
             raise RunDirError(
@@ -148,11 +173,16 @@ async def execute(
             worker=ledger.worker_id,
             time_zone=choices.time_zone if (choices.window or choices.until) else None,
         )
+        if simulator_gone:
+            await session.start_over_lost_with_simulator(ledger, spec.run_dir / VIDEOS_DIR, sink)
         if spec.retry_failed:
             await ledger.retry_failed()
         only = await canary.gate(ledger, rows or no_rows, size=choices.canary, approve=spec.approve)
         summary = RunSummary(
-            run_dir=spec.run_dir, batch_ref=_batch_ref(spec), worker_id=ledger.worker_id
+            run_dir=spec.run_dir,
+            batch_ref=_batch_ref(spec),
+            worker_id=ledger.worker_id,
+            simulated=spec.simulated,
         )
         network = NetworkWatch(clock, config.run.network_dead_after_s)
         window = _window(choices)
@@ -204,6 +234,9 @@ async def execute(
                     summary.awaiting_approval = canary.approval_line(
                         spec.run_dir, len(held.rows), rest, _batch_ref(spec)
                     )
+                    summary.approval_notice = canary.approval_line(
+                        spec.run_dir.absolute(), len(held.rows), rest, _batch_ref(spec, True)
+                    )
             sink.emit(
                 "run_finished",
                 **dict(counts),
@@ -224,10 +257,14 @@ async def execute(
 async def _session_choices(
     spec: RunSpec, ledger: Ledger, report: ValidationReport | None
 ) -> BatchChoices:
-    """The batch-wide choices this session obeys. A run directory's session states its own; a
-    worker obeys its shared batch's, and is refused when it was given a different one."""
+    """The batch-wide choices this session obeys. A run directory's ``run`` states its own;
+    its ``resume`` or ``approve`` obeys the ones it states and, for the others, the batch's
+    recorded ones (``session.carried_choices``); a worker obeys its shared batch's, and is
+    refused when it was given a different one."""
     if not spec.place.shared:
         triage.check_same_manifest(ledger, spec.run_dir, spec.manifest or Path(""))
+        if spec.resuming:
+            return session.carried_choices(ledger.state.choices, spec.choices)
         return spec.choices
     recorded = ledger.state.choices
     default = BatchChoices()
@@ -273,6 +310,7 @@ async def _record_session(
             flow=record.flow,
             manifest_options=record.manifest_options,
             config=config.public_dict(),
+            target=spec.target,
         )
     )
     if not spec.place.shared and replace(choices, ts=0.0) != replace(ledger.state.choices, ts=0.0):
@@ -326,15 +364,17 @@ def _window(choices: BatchChoices) -> Window | None:
     return None
 
 
-def _batch_ref(spec: RunSpec) -> str:
-    """How a printed command names this batch (``approve``, ``status``, ``report``)."""
+def _batch_ref(spec: RunSpec, absolute: bool = False) -> str:
+    """How a printed command names this batch (``approve``, ``status``, ``report``), quoted for
+    the shell: the run directory as it was given (the command is printed where it was typed), or
+    by its ``absolute`` path (for the report and the notification, read elsewhere)."""
     if spec.ledger_url is None:
-        return str(spec.run_dir)
+        return shlex.quote(str(spec.run_dir.absolute() if absolute else spec.run_dir))
     from orchestrator.ledger.pg.schema import safe_url
 
-    batch = f" --batch {spec.batch}" if spec.batch else ""
-    account = f" --account {spec.account}" if spec.account else ""
-    return f"--ledger {safe_url(spec.ledger_url)}{batch}{account}"
+    batch = f" --batch {shlex.quote(spec.batch)}" if spec.batch else ""
+    account = f" --account {shlex.quote(spec.account)}" if spec.account else ""
+    return f"--ledger {shlex.quote(safe_url(spec.ledger_url))}{batch}{account}"
 
 
 @contextlib.asynccontextmanager
@@ -552,7 +592,12 @@ async def work_rows(
         feed_scope.cancel()
 
     async with anyio.create_task_group() as control_tg:
-        control_tg.start_soon(watchers.watch_signals, stop, rows_scope, sink, interrupted)
+        drain = watchers.Drain(
+            clock,
+            config.run.drain_limit_s,
+            lambda: config.limits.max_rows_in_flight - row_slots.value,
+        )
+        control_tg.start_soon(watchers.watch_signals, stop, rows_scope, sink, interrupted, drain)
         control_tg.start_soon(watchers.report_rate, client, sink, clock)
         control_tg.start_soon(
             watchers.watch_network, client, network, stop, rows_scope, clock, config

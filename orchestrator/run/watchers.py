@@ -6,8 +6,12 @@ rows in flight (each resumes where the ledger left it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import math
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import anyio
@@ -15,11 +19,23 @@ import anyio
 from orchestrator.api.client import PictoryClient
 from orchestrator.clock import Clock
 from orchestrator.config import Config
-from orchestrator.events import Sink
+from orchestrator.events import Sink, human_duration
 from orchestrator.run.admission import NetworkWatch, Window
 
 RATE_REPORT_INTERVAL_S = 2.0
+DRAIN_TICK_S = 1.0
+"""How often a draining run says what it waits for (the console's countdown)."""
 NETWORK_CHECK_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Drain:
+    """How a first Ctrl-C drains: for at most ``limit_s``, counting down on ``clock``, while
+    ``in_flight()`` rows finish."""
+
+    clock: Clock
+    limit_s: float
+    in_flight: Callable[[], int]
 
 
 async def watch_signals(
@@ -27,23 +43,81 @@ async def watch_signals(
     rows_scope: anyio.CancelScope,
     sink: Sink,
     interrupted: Callable[[str], None],
+    drain: Drain,
 ) -> None:
-    """First SIGINT/SIGTERM: stop admitting and drain. Second: cancel the rows at once.
+    """First SIGINT/SIGTERM: stop admitting and drain, counting down to ``drain.limit_s``, when
+    the rows still in flight are stopped where they are. Second: stop them at once.
     ``interrupted`` is called with the signal's name on each signal (the run's exit code
     becomes 130)."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        count = 0
-        async for signum in signals:
-            count += 1
-            name = signal.Signals(signum).name
-            interrupted(name)
-            if count == 1:
-                sink.emit("interrupt", signal=name, action="draining")
-                stop(f"{name}: finishing the rows in flight; press Ctrl-C again to stop at once")
-            else:
-                sink.emit("interrupt", signal=name, action="stopping now")
-                rows_scope.cancel()
-                return
+    async with anyio.create_task_group() as tg:
+        with receive_signals(signal.SIGINT, signal.SIGTERM) as signals:
+            count = 0
+            async for signum in signals:
+                count += 1
+                name = signal.Signals(signum).name
+                interrupted(name)
+                if count == 1:
+                    sink.emit("interrupt", signal=name, action="draining")
+                    stop(
+                        f"{name}: finishing the rows in flight (at most "
+                        f"{human_duration(drain.limit_s)}); Ctrl-C again stops them now, and "
+                        "every row resumes from the ledger"
+                    )
+                    tg.start_soon(count_down, drain, rows_scope, sink)
+                else:
+                    sink.emit("interrupt", signal=name, action="stopping now")
+                    rows_scope.cancel()
+                    tg.cancel_scope.cancel()
+                    return
+
+
+@contextlib.contextmanager
+def receive_signals(*signums: signal.Signals) -> Iterator[AsyncIterator[int]]:
+    """anyio's signal receiver where the event loop watches signals (POSIX), else (asyncio on
+    Windows raises ``NotImplementedError``) ``python_signal_receiver``."""
+    with contextlib.ExitStack() as stack:
+        try:
+            signals: AsyncIterator[int] = stack.enter_context(anyio.open_signal_receiver(*signums))
+        except NotImplementedError:
+            signals = stack.enter_context(python_signal_receiver(*signums))
+        yield signals
+
+
+@contextlib.contextmanager
+def python_signal_receiver(*signums: signal.Signals) -> Iterator[AsyncIterator[int]]:
+    """The signals through Python's own handlers, for an event loop that cannot watch them
+    (Windows, where a Ctrl-C would otherwise cancel the whole run at once): each handler hands
+    its signal to the (asyncio) loop, to be read as anyio's receiver is read, so a first Ctrl-C
+    drains and a second stops there too. The previous handlers are put back on the way out."""
+    loop = asyncio.get_running_loop()
+    send, receive = anyio.create_memory_object_stream[int](math.inf)
+
+    def deliver(signum: int) -> None:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            send.send_nowait(signum)
+
+    def handler(signum: int, _frame: object) -> None:
+        loop.call_soon_threadsafe(deliver, signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield receive
+    finally:
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
+        send.close()
+        receive.close()
+
+
+async def count_down(drain: Drain, rows_scope: anyio.CancelScope, sink: Sink) -> None:
+    """Say every ``DRAIN_TICK_S`` how many rows the drain waits for and how long it may still
+    wait (``draining``); at ``drain.limit_s``, stop them (``drain_limit``)."""
+    deadline = drain.clock.now() + drain.limit_s
+    while (left_s := deadline - drain.clock.now()) > 0:
+        sink.emit("draining", rows=drain.in_flight(), left_s=round(left_s))
+        await drain.clock.sleep(min(DRAIN_TICK_S, left_s))
+    sink.emit("drain_limit", rows=drain.in_flight(), limit_s=drain.limit_s)
+    rows_scope.cancel()
 
 
 async def close_at_window_end(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.ledger.file import LEDGER_NAME, replay
+from orchestrator.report import results
 
 TEMPLATE = {
     "projectName": "e2e",
@@ -79,9 +80,10 @@ def write_batch(
     }
 
 
-def read_results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="") as f:
-        return list(csv.DictReader(f))
+def read_results(run_dir: Path, encoding: str | None = None) -> list[dict[str, str]]:
+    """``RUN_DIR/results.csv`` in whichever dialect it was written (``--results-dialect``, or
+    the manifest's; ``encoding``: a manifest's ``--encoding``)."""
+    return results.read_results(run_dir / "results.csv", encoding)
 
 
 TERMINAL = {"done", "failed", "ambiguous"}

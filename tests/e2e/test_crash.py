@@ -65,6 +65,37 @@ def test_ctrl_c_drains_then_resume_completes(tmp_path: Path, standalone_sim: Any
     assert {r["status"] for r in results} == {"done"}
 
 
+def test_a_drain_counts_down_and_stops_at_its_limit(tmp_path: Path, standalone_sim: Any) -> None:
+    """The reported wait: a first Ctrl-C drained for minutes on slow renders, saying nothing.
+    Now it says what it waits for, counts down to ``[run] drain_limit_s`` and that a second
+    Ctrl-C stops now; at the limit the rows stop where they are (exit 130), and the next run
+    re-attaches to their renders: nothing renders twice."""
+    sim = standalone_sim("--profile", "test", "--render-seconds", "6")
+    batch = write_batch(tmp_path, 4, config={"run": {"drain_limit_s": 1.5}})
+    env = sim.env()
+    proc = cli(run_args(batch), env)
+    ledger = batch["out"] / "ledger.jsonl"
+    deadline = time.monotonic() + 30
+    while not (ledger.exists() and ledger.read_bytes().count(b'"render_job"') >= 4):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    sent_at = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent_at < 5.0  # not the renders' 6 s
+    assert "Traceback" not in err
+    assert "waiting for 4 row(s) in flight" in err
+    assert "Ctrl-C again stops now: every row resumes from the ledger" in err
+    assert "drain limit (0m01s, [run] drain_limit_s) reached: stopping 4 row(s)" in err
+    proc = cli(run_args(batch), env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    stats = sim.stats()
+    assert stats["duplicate_renders"] == 0
+    check_invariants(batch["out"], stats, 4)
+
+
 def test_double_ctrl_c_stops_at_once_and_resumes(tmp_path: Path, standalone_sim: Any) -> None:
     """A second SIGINT cancels in-flight rows at once; the ledger stays consistent for resume."""
     sim = standalone_sim("--profile", "test", "--render-seconds", "2")

@@ -132,7 +132,8 @@ def test_missing_ledger_beside_videos_is_refused_then_adopted(
     assert main(run_args(batch)) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert "no ledger (ledger.jsonl)" in err and f"orchestrator adopt {out} MANIFEST" in err
+    assert "no ledger (ledger.jsonl)" in err
+    assert f"`orchestrator adopt {out} {batch['manifest']} --template {batch['template']}" in err
     assert not (out / LEDGER_NAME).exists()
     assert sim.stats()["requests_total"] == requests + 1, "refused before any request"
 

@@ -61,14 +61,18 @@ def test_simulate_switch_needs_no_credentials(
 def test_spend_cap_then_resume_finishes_without_duplicates(
     tmp_path: Path, make_sim: Any, api_env: Any
 ) -> None:
-    """--max-renders stops after N renders (rows left pending, exit 1); resume finishes the rest."""
+    """--max-renders stops after N renders (rows left pending, exit 1); a plain resume keeps the
+    recorded cap (N more), and a resume that states a larger one finishes the rest."""
     sim = make_sim()
     api_env(sim)
     batch = write_batch(tmp_path, 6)
     assert main(run_args(batch, "--max-renders", "2")) == 1
     statuses = [r["status"] for r in read_results(batch["out"])]
     assert statuses.count("done") == 2 and statuses.count("pending") == 4
-    assert main(["resume", str(batch["out"]), "--config", str(batch["config"])]) == 0
+    resume = ["resume", str(batch["out"]), "--config", str(batch["config"])]
+    assert main(resume) == 1
+    assert [r["status"] for r in read_results(batch["out"])].count("done") == 4
+    assert main([*resume, "--max-renders", "10"]) == 0
     check_invariants(batch["out"], sim.stats(), 6)
     assert sim.stats()["renders_started"] == 6
 

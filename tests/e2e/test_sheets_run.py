@@ -114,6 +114,7 @@ def test_resume_and_report_read_the_manifest_with_the_recorded_options(
     argv += ["--config", str(batch["config"]), "--simulate=test"]
     assert main(argv) == 2  # refused without --encoding
     assert main([*argv, "--encoding", "cp1252", "--max-renders", "1"]) == 1
-    assert main(["resume", str(folder / "r"), "--simulate=test"]) == 0
+    resume = ["resume", str(folder / "r"), "--simulate=test", "--max-renders", "10"]
+    assert main(resume) == 0  # a larger cap than the recorded one, stated again
     assert main(["report", str(folder / "r")]) == 0
     assert {r["name"] for r in read_results(folder / "r")} == {f"René {i}" for i in range(3)}

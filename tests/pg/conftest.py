@@ -1,7 +1,7 @@
 """A real PostgreSQL for the shared ledger's tests: one server per test session, started from
-Debian's binaries by ``benchmarks.local_pg`` (``scripts/ensure-postgresql`` installs them), and
-a fresh database per test. Where no server can be started, every test here fails saying why:
-a PostgreSQL ledger that was never exercised must not look tested."""
+Debian's binaries by ``orchestrator.ledger.pg.local`` (``scripts/ensure-postgresql`` installs
+them), and a fresh database per test. Where no server can be started, every test here fails
+saying why: a PostgreSQL ledger that was never exercised must not look tested."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from e2e.helpers import write_batch
 
-from benchmarks import local_pg
 from orchestrator.input.row import DEFAULT_OPTIONS
+from orchestrator.ledger.pg import local as local_pg
 from orchestrator.ledger.pg.batches import submit_batch
 from orchestrator.ledger.pg.schema import connect, migrate_ledger
 from orchestrator.ledger.records import RunStarted

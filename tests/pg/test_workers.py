@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from e2e.helpers import read_results, run_cli, write_batch
 
-from benchmarks import local_pg
+from orchestrator.ledger.pg import local as local_pg
 
 pytestmark = pytest.mark.slow
 

@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 from orchestrator.api.client import PictoryClient
 from orchestrator.api.responses import JobState
+from orchestrator.api.retry import CONFIRM_LOST
 from orchestrator.api.webhooks import WebhookReceiver
 from orchestrator.clock import Clock
 from orchestrator.errors import JobFailedError, JobLostError, JobStuckError, PermanentError
@@ -152,7 +153,9 @@ async def wait_for_job(
     first_read: FirstReadDelay | None = None,
     on_unknown_status: Callable[[str], None] | None = None,
 ) -> JobState:
-    """Return the finished job; raise JobFailedError if it failed, JobStuckError past the deadline.
+    """Return the finished job; raise JobFailedError if it failed, JobStuckError past the deadline,
+    JobLostError once the API answered 404 to two reads one interval apart
+    (``retry.CONFIRM_LOST``) or said the job was ``cleaned``.
 
     A ``fresh`` job (created a moment ago) is not read before the first interval has passed; a
     re-attached one is read at once, since it may have finished long ago. With ``first_read`` and
@@ -169,6 +172,7 @@ async def wait_for_job(
         and client.limiter.saturation >= SATURATED
     )
     used_s = 0.0
+    not_found = 0  # reads answered 404 (``retry.CONFIRM_LOST``)
     # (clock, progress) of the previous read; a fresh job was at 0 % when it was created.
     seen: tuple[float, float] | None = (started, 0.0) if fresh else None
     if learning:
@@ -187,6 +191,10 @@ async def wait_for_job(
             try:
                 state = await client.get_job(job_id, useful_from=useful_from)
             except PermanentError as exc:
+                if CONFIRM_LOST.allows(exc, not_found):  # asked again before it is declared lost
+                    not_found += 1
+                    await clock.sleep(interval_s)
+                    continue
                 if exc.status == 404:
                     raise JobLostError(
                         f"{stage} job {job_id} is no longer known to the API (expired, or "
