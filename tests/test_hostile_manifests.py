@@ -25,7 +25,7 @@ from orchestrator.input.json_rows import MAX_JSON_ROW_CHARS
 from orchestrator.input.manifest import read_manifest
 from orchestrator.input.row import MAX_LINE_BYTES, ManifestOptions, with_row_cap
 from orchestrator.input.validate import validate_manifest
-from orchestrator.report.results import neutralise, write_csv
+from orchestrator.report.results import neutralise, plain, write_csv
 
 SHEET = "xl/worksheets/sheet1.xml"
 STRINGS = "xl/sharedStrings.xml"
@@ -443,8 +443,10 @@ def test_a_format_asks_for_at_most_thirty_decimals() -> None:
     ],
 )
 def test_formula_looking_cells_are_neutralised_and_numbers_kept(cell: str, written: str) -> None:
-    """OWASP's leading quote on cells a spreadsheet would run; a plain number stays a number."""
+    """OWASP's leading quote on cells a spreadsheet would run; a plain number stays a number;
+    ``plain`` (what ``adopt`` reads back) gives the cell as it was."""
     assert neutralise(cell) == written
+    assert plain(written) == cell
 
 
 def test_results_csv_neutralises_manifest_names_values_and_api_messages(tmp_path: Path) -> None:

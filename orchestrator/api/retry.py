@@ -288,6 +288,9 @@ REMAKE_UNBILLED = SecondChance((JobFailedError, JobStuckError, JobLostError), ma
 REUPLOAD_TEMPLATE = SecondChance((PermanentError,), max_times=1, status=404)
 REREAD_VIDEO_URL = SecondChance((NotAVideoError,), max_times=1)
 CONFIRM_LOST = SecondChance((PermanentError,), max_times=1, status=404)
+"""A choice, not a documented behaviour: nothing public says whether a 404 (``JOB_NOT_FOUND``,
+contract §1) on a job read can pass; asking once more costs one read and guards a billable
+row against a passing one. The simulator answers 404 only for a job it does not know."""
 
 
 # ---- resuming a row the ledger knows ---------------------------------------------------------

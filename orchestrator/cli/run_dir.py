@@ -33,7 +33,7 @@ from pathlib import Path
 
 from orchestrator.config import DEFAULT_BASE_URL, Config, load_config
 from orchestrator.errors import ConfigError, RunDirError
-from orchestrator.ledger.file import LEDGER_NAME, work_without_ledger
+from orchestrator.ledger.file import LEDGER_NAME, fresh_start_refused, work_without_ledger
 from orchestrator.ledger.records import JsonObject, RunStarted, decode
 
 RUN_LINE = b'{"e":"run"'
@@ -199,12 +199,7 @@ def adopt_needed(args: argparse.Namespace, run_dir: Path, manifest: Path) -> Non
             *manifest_flags(args),
         ]
     )
-    raise RunDirError(
-        f"{run_dir} holds {' and '.join(found)} but no ledger ({LEDGER_NAME}): it was removed, "
-        "and starting afresh would render every row again over the delivered videos. "
-        f"`{command}` rebuilds the ledger from them without rendering anything; or choose "
-        "another --out"
-    )
+    raise fresh_start_refused(run_dir, found, command)
 
 
 def run_command_line(args: argparse.Namespace, run_dir: Path) -> str:

@@ -477,13 +477,25 @@ def _refuse_fresh_start_beside_finished_work(run_dir: Path) -> None:
     """A run directory with videos or results but no ledger lost its ledger: starting afresh
     would render every row again and write over the delivered videos."""
     found = work_without_ledger(run_dir)
-    if not found:
-        return
-    raise RunDirError(
+    if found:
+        raise fresh_start_refused(
+            run_dir,
+            found,
+            f"orchestrator adopt {run_dir} MANIFEST",
+            " (with the run's --template/--flow)",
+        )
+
+
+def fresh_start_refused(
+    run_dir: Path, found: list[str], adopt_command: str, note: str = ""
+) -> RunDirError:
+    """The refusal of a fresh start beside ``found`` (``work_without_ledger``), naming the
+    ``adopt_command`` that rebuilds the ledger (the CLI names it whole)."""
+    return RunDirError(
         f"{run_dir} holds {' and '.join(found)} but no ledger ({LEDGER_NAME}): it was removed, "
         "and starting afresh would render every row again over the delivered videos. "
-        f"`orchestrator adopt {run_dir} MANIFEST` (with the run's --template/--flow) rebuilds "
-        "the ledger from them without rendering anything; or choose another --out"
+        f"`{adopt_command}`{note} rebuilds the ledger from them without rendering anything; or "
+        "choose another --out"
     )
 
 

@@ -90,6 +90,13 @@ def neutralise(cell: str) -> str:
     return cell
 
 
+def plain(cell: str) -> str:
+    """A cell as it was before ``neutralise`` guarded it (what ``adopt`` reads back)."""
+    if cell.startswith("'") and neutralise(cell[1:]) == cell:
+        return cell[1:]
+    return cell
+
+
 def retry_hint(state: RowState | None) -> str:
     """How a row that is not done gets rendered (see the module docstring): the least a rerun
     needs for ``retry.resume_action`` to work on it."""

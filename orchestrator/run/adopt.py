@@ -50,7 +50,7 @@ from orchestrator.ledger.records import (
     RunStarted,
     SessionEnded,
 )
-from orchestrator.report.results import RESULTS_NAME, read_results
+from orchestrator.report.results import RESULTS_NAME, plain, read_results
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
@@ -211,7 +211,7 @@ def _read_results(path: Path, encoding: str | None) -> dict[str, dict[str, str]]
         return {
             cells["id"]: cells
             for cells in (
-                {k: _plain(v) for k, v in r.items() if k} for r in read_results(path, encoding)
+                {k: plain(v or "") for k, v in r.items() if k} for r in read_results(path, encoding)
             )
             if cells.get("id")
         }
@@ -221,12 +221,3 @@ def _read_results(path: Path, encoding: str | None) -> dict[str, dict[str, str]]
         raise RunDirError(
             f"{path}: cannot be read ({exc}); move it away to adopt the videos alone"
         ) from exc
-
-
-def _plain(cell: str | None) -> str:
-    """A cell as it was before ``results.neutralise`` guarded it."""
-    if cell is None:
-        return ""
-    if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@", "\t", "\r"):
-        return cell[1:]
-    return cell

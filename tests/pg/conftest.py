@@ -17,8 +17,10 @@ import pytest
 from e2e.helpers import write_batch
 
 from orchestrator.input.row import DEFAULT_OPTIONS
+from orchestrator.input.rows import RowJob
 from orchestrator.ledger.pg import local as local_pg
 from orchestrator.ledger.pg.batches import submit_batch
+from orchestrator.ledger.pg.ledger import PgLedger
 from orchestrator.ledger.pg.schema import connect, migrate_ledger
 from orchestrator.ledger.records import RunStarted
 
@@ -122,16 +124,35 @@ def restartable(own_server: OwnServer) -> Iterator[OwnServer]:
         own_server.up()
 
 
-async def submit_small(pool: asyncpg.Pool, tmp_path: Path, rows: int) -> None:
-    """Batch ``b``: ``rows`` rows of the e2e sample, submitted at time 0."""
+async def submit_small(
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    rows: int,
+    *,
+    name: str = "b",
+    accounts: list[str] | None = None,
+) -> None:
+    """Batch ``name``: ``rows`` rows of the e2e sample, submitted at time 0 (bound to
+    ``accounts``, if given)."""
     batch = write_batch(tmp_path, rows)
     await submit_batch(
         pool,
-        "b",
+        name,
         RunStarted(manifest=str(batch["manifest"])),
         batch["manifest"],
         batch["template"],
         "template",
         DEFAULT_OPTIONS,
         now_s=0.0,
+        accounts=accounts,
     )
+
+
+async def take_rows(ledger: PgLedger, n: int) -> list[RowJob]:
+    """The first ``n`` rows ``ledger`` claims for this worker."""
+    jobs: list[RowJob] = []
+    async for job in ledger.rows_to_work_on():
+        jobs.append(job)
+        if len(jobs) == n:
+            break
+    return jobs

@@ -250,23 +250,11 @@ async def test_the_ledger_itself_refuses_another_accounts_batch(
     """Not only the worker command: ``PgLedger.open`` (what ``execute`` and a library caller
     reach) opens a bound batch only for one of its accounts, named or not."""
     from orchestrator.errors import RunDirError
-    from orchestrator.input.row import DEFAULT_OPTIONS
-    from orchestrator.ledger.pg.batches import submit_batch
     from orchestrator.ledger.pg.ledger import PgLedger
-    from orchestrator.ledger.records import RunStarted
 
-    batch = _batch(tmp_path, "a")
-    await submit_batch(
-        pool,
-        "a",
-        RunStarted(manifest=str(batch["manifest"])),
-        batch["manifest"],
-        batch["template"],
-        "template",
-        DEFAULT_OPTIONS,
-        now_s=0.0,
-        accounts=["client-a"],
-    )
+    from .conftest import submit_small
+
+    await submit_small(pool, tmp_path, 4, name="a", accounts=["client-a"])
     for name, account in (("a", "client-b"), ("a", None), (None, "client-b")):
         with pytest.raises(RunDirError, match="client-a"):
             await PgLedger.open(pool, pg_url, name, account_name=account)

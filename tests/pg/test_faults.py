@@ -17,27 +17,17 @@ import pytest
 
 from orchestrator.clock import RealClock
 from orchestrator.errors import LeaseLost
-from orchestrator.input.rows import RowJob
 from orchestrator.ledger.pg.ledger import PgLedger
 from orchestrator.ledger.pg.limits import PgSharedRenders
 from orchestrator.ledger.pg.pool import Db, LedgerUnreachable
 from orchestrator.ledger.pg.schema import connect, database_lost
 from orchestrator.ledger.records import RenderIntent, RowAdmitted
 
-from .conftest import OwnServer, migrate_in_a_thread, submit_small
+from .conftest import OwnServer, migrate_in_a_thread, submit_small, take_rows
 
 IDLE_POLL_S = 0.02
 WAIT_S = 20.0
 """The longest a test waits for a worker's statement to come through (a loaded machine)."""
-
-
-async def _take(ledger: PgLedger, n: int) -> list[RowJob]:
-    jobs: list[RowJob] = []
-    async for job in ledger.rows_to_work_on():
-        jobs.append(job)
-        if len(jobs) == n:
-            break
-    return jobs
 
 
 async def _events(url: str, row: str) -> list[str]:
@@ -67,7 +57,7 @@ async def test_a_restart_is_waited_out_and_the_intent_lands_once(
     try:
         await submit_small(pool, tmp_path, 1)
         ledger = await PgLedger.open(pool, url, "b", worker_id="w", lease_s=30.0)
-        (job,) = await _take(ledger, 1)
+        (job,) = await take_rows(ledger, 1)
         await anyio.to_thread.run_sync(restartable.down)
         intent = asyncio.create_task(ledger.append(RenderIntent(row=job.row_id, preview_job="p")))
         await asyncio.sleep(0.5)
@@ -104,7 +94,7 @@ async def test_an_append_gives_up_after_max_outage_s_with_one_error(
     try:
         await submit_small(pool, tmp_path, 1)
         ledger = await PgLedger.open(pool, url, "b", worker_id="w", max_outage_s=1.0)
-        (job,) = await _take(ledger, 1)
+        (job,) = await take_rows(ledger, 1)
         await anyio.to_thread.run_sync(restartable.down)
         with pytest.raises(LedgerUnreachable, match=r"for \d+ s \(\[ledger\] max_outage_s\)"):
             await ledger.append(RowAdmitted(row=job.row_id, line=job.line))
@@ -217,7 +207,7 @@ async def test_a_row_event_whose_answer_was_lost_is_written_once(
     cut = LosesAnswers(pool, lambda query, args: "INSERT INTO events" in query)
     ledger = await PgLedger.open(_as_pool(cut), pg_url, "b", worker_id="w")
     try:
-        (job,) = await _take(ledger, 1)
+        (job,) = await take_rows(ledger, 1)
         await ledger.append(RowAdmitted(row=job.row_id, line=job.line))
         await ledger.append(RenderIntent(row=job.row_id, preview_job="p"))
         assert cut.left == 0
@@ -235,7 +225,7 @@ async def test_a_claim_whose_answer_was_lost_is_found_again(
     cut = LosesAnswers(pool, lambda query, args: "FOR UPDATE SKIP LOCKED" in query)
     ledger = await PgLedger.open(_as_pool(cut), pg_url, "b", worker_id="w")
     try:
-        jobs = await _take(ledger, 2)
+        jobs = await take_rows(ledger, 2)
         assert cut.left == 0
         assert sorted(j.row_id for j in jobs) == ["row-000", "row-001"]
         claims = await pool.fetch("SELECT owner, claims FROM rows ORDER BY row_key")
@@ -271,7 +261,7 @@ async def test_a_superseded_claim_writes_nothing_though_the_owner_is_the_same(
     await submit_small(pool, tmp_path, 1)
     ledger = await PgLedger.open(pool, pg_url, "b", worker_id="w")
     try:
-        (job,) = await _take(ledger, 1)
+        (job,) = await take_rows(ledger, 1)
         await pool.execute("UPDATE rows SET claims = claims + 1 WHERE row_key = $1", job.row_id)
         with pytest.raises(LeaseLost):
             await ledger.append(RenderIntent(row=job.row_id, preview_job="p"))
@@ -304,7 +294,7 @@ async def test_an_intent_answered_too_late_is_checked_again_before_the_render(
     clock = Stalls()
     ledger = await PgLedger.open(pool, pg_url, "b", worker_id="w", lease_s=lease_s, clock=clock)
     try:
-        (job,) = await _take(ledger, 1)
+        (job,) = await take_rows(ledger, 1)
 
         async def meanwhile() -> None:
             await pool.execute(

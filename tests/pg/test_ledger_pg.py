@@ -11,7 +11,6 @@ import asyncpg
 import pytest
 
 from orchestrator.errors import LeaseLost
-from orchestrator.input.rows import RowJob
 from orchestrator.ledger.pg.batches import batch_view
 from orchestrator.ledger.pg.ledger import PgLedger
 from orchestrator.ledger.pg.schema import (
@@ -26,7 +25,7 @@ from orchestrator.ledger.pg.schema import (
 )
 from orchestrator.ledger.records import RenderIntent, RenderJob, RowAdmitted
 
-from .conftest import submit_small
+from .conftest import submit_small, take_rows
 
 SHORT_LEASE_S = 0.3
 IDLE_POLL_S = 0.02
@@ -36,15 +35,6 @@ async def _open(pool: asyncpg.Pool, pg_url: str, worker: str, lease_s: float = 3
     return await PgLedger.open(
         pool, pg_url, "b", worker_id=worker, lease_s=lease_s, idle_poll_s=IDLE_POLL_S
     )
-
-
-async def _take(ledger: PgLedger, n: int) -> list[RowJob]:
-    jobs: list[RowJob] = []
-    async for job in ledger.rows_to_work_on():
-        jobs.append(job)
-        if len(jobs) == n:
-            break
-    return jobs
 
 
 async def test_schema_is_created_once_and_a_newer_one_is_refused(pool: asyncpg.Pool) -> None:
@@ -73,8 +63,8 @@ async def test_two_workers_claim_disjoint_rows(
     await submit_small(pool, tmp_path, 12)
     a, b = await _open(pool, pg_url, "a"), await _open(pool, pg_url, "b")
     try:
-        got_a = [j.row_id for j in await _take(a, 6)]
-        got_b = [j.row_id for j in await _take(b, 6)]
+        got_a = [j.row_id for j in await take_rows(a, 6)]
+        got_b = [j.row_id for j in await take_rows(b, 6)]
         assert len(set(got_a) | set(got_b)) == 12
         assert (await batch_view(pool, "b")).workers == {"a": 6, "b": 6}
         assert not await a._claim()  # every row is leased: nothing left to claim
@@ -91,14 +81,14 @@ async def test_a_dead_workers_row_is_taken_over_with_its_recorded_progress(
     second render) and the dead worker can no longer write for it."""
     await submit_small(pool, tmp_path, 1)
     dead = await _open(pool, pg_url, "dead", lease_s=SHORT_LEASE_S)
-    (job,) = await _take(dead, 1)
+    (job,) = await take_rows(dead, 1)
     await dead.append(RowAdmitted(row=job.row_id, line=job.line, output=job.output_name))
     await dead.append(RenderIntent(row=job.row_id, preview_job="p-1"))
     assert dead._heartbeat is not None
     dead._heartbeat.cancel()  # the process died: no more heartbeats
     heir = await _open(pool, pg_url, "heir", lease_s=SHORT_LEASE_S)
     try:
-        (again,) = await _take(heir, 1)
+        (again,) = await take_rows(heir, 1)
         assert again.row_id == job.row_id
         state = heir.state.rows[job.row_id]
         assert state.render_intent and state.render_job is None
@@ -120,7 +110,7 @@ async def test_an_append_is_committed_when_it_returns(
     await submit_small(pool, tmp_path, 1)
     ledger = await _open(pool, pg_url, "w")
     try:
-        (job,) = await _take(ledger, 1)
+        (job,) = await take_rows(ledger, 1)
         await ledger.append(RenderIntent(row=job.row_id, preview_job="p-1"))
         other = await asyncpg.connect(pg_url)
         try:
@@ -187,7 +177,7 @@ async def test_ambiguous_rows_are_claimed_again_only_by_choice(
 
     await submit_small(pool, tmp_path, 1)
     first = await _open(pool, pg_url, "first")
-    (job,) = await _take(first, 1)
+    (job,) = await take_rows(first, 1)
     await first.append(Ambiguous(row=job.row_id, stage="render", message="lost answer"))
     first.release(job.row_id)
     await first.aclose()
@@ -195,7 +185,7 @@ async def test_ambiguous_rows_are_claimed_again_only_by_choice(
     chosen = await PgLedger.open(pool, pg_url, "b", worker_id="chosen", rerender_ambiguous=True)
     try:
         assert await plain._claim() == []
-        (again,) = await _take(chosen, 1)
+        (again,) = await take_rows(chosen, 1)
         assert chosen.state.rows[again.row_id].status == "ambiguous"
     finally:
         await plain.aclose()
@@ -209,7 +199,7 @@ async def test_a_schema_change_stops_the_worker_that_opened_the_ledger(
     cancels the task that opened the ledger (the worker), whose ``aclose`` then says why."""
     await submit_small(pool, tmp_path, 2)
     ledger = await _open(pool, pg_url, "w1", lease_s=SHORT_LEASE_S)
-    assert await _take(ledger, 1)
+    assert await take_rows(ledger, 1)
     await pool.execute("INSERT INTO orchestrator_schema VALUES ($1)", SCHEMA_VERSION + 1)
     with pytest.raises(asyncio.CancelledError):
         await asyncio.sleep(10)  # the worker's work, cancelled by the next heartbeat
