@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import scenarios, versus_peer
+from benchmarks import metrics_cost, scenarios, versus_peer
 from benchmarks.scenarios import FULL, SMOKE, Figures, Plan
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -29,6 +29,7 @@ SCENARIOS = (
     "rate_webhook",
     "render_bound",
     "overhead",
+    "metrics",
     "scale",
     "validate_xlsx",
     "faults",
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             "rate_webhook": lambda: scenarios.rate_bound(work / "rate_webhook", plan, webhook=True),
             "render_bound": lambda: scenarios.render_bound(work / "render_bound", plan),
             "overhead": lambda: scenarios.overhead(work / "overhead", plan),
+            "metrics": lambda: metrics_cost.metrics_cost(work / "metrics", plan),
             "scale": lambda: scenarios.scale(work / "scale", plan),
             "validate_xlsx": lambda: scenarios.validate_xlsx(work / "validate_xlsx", plan),
             "faults": lambda: scenarios.faults(work / "faults", plan, _clean(results, out, plan)),

@@ -145,6 +145,17 @@ class LedgerConfig(_Section):
     before it stops with one line (exit 1)."""
 
 
+class MetricsConfig(_Section):
+    """``/metrics`` of a ``run`` or ``worker`` (docs/overnight.md#monitoring)."""
+
+    port: int | None = Field(None, ge=0, le=65535)
+    """Serve Prometheus metrics on this port (0: any free one; unset: no metrics);
+    ``--metrics-port`` sets it."""
+    host: str = "127.0.0.1"
+    """Where to listen: loopback unless you mean it (the metrics name no secret, but say how a
+    batch goes)."""
+
+
 class Config(_Section):
     api: ApiConfig = ApiConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -156,6 +167,7 @@ class Config(_Section):
     notify: NotifyConfig = NotifyConfig()
     report: ReportConfig = ReportConfig()
     ledger: LedgerConfig = LedgerConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def public_dict(self) -> dict[str, Any]:
         """The effective config as plain data; it holds no secrets by construction."""
@@ -163,7 +175,10 @@ class Config(_Section):
 
 
 class Credentials(BaseModel):
-    """Either an API key (``pictai_...``) or client credentials plus a user id."""
+    """Either an API key (``pictai_...``) or client credentials (id + secret), with a user id
+    when one is configured: Pictory's Getting Started asks only for the id and the secret, and
+    its own v2 example sends no ``X-Pictory-User-Id`` (contract §6.1), so the user id is optional
+    and sent only when set."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -175,6 +190,18 @@ class Credentials(BaseModel):
     @property
     def kind(self) -> Literal["api_key", "client_credentials"]:
         return "api_key" if self.api_key is not None else "client_credentials"
+
+    def describe(self) -> str:
+        """Which credential this is, in words, naming where each part comes from and never a
+        secret (``orchestrator doctor``)."""
+        if self.kind == "api_key":
+            return f"an API key (pictai_…) from {ENV_API_KEY}"
+        user = (
+            f", with the user id from {ENV_USER_ID}"
+            if self.user_id
+            else f", without a user id ({ENV_USER_ID} not set; none is needed)"
+        )
+        return f"client credentials from {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}{user}"
 
     def secrets(self) -> list[str]:
         """Every secret value, so sinks can scrub them from anything they write."""
@@ -220,7 +247,11 @@ def load_config(path: Path | None, *, warn: list[str] | None = None) -> Config:
 
 
 def load_credentials(*, required: bool) -> Credentials:
-    """Secrets come only from the environment. ``required`` is False in simulation."""
+    """Secrets come only from the environment. ``required`` is False in simulation.
+
+    An API key wins over client credentials. ``PICTORY_USER_ID`` is optional (§6.1): sent as
+    ``X-Pictory-User-Id`` when set, never asked for. One of the id and the secret without the
+    other is a mistake named here, not a 401 later."""
     env = os.environ
     api_key = env.get(ENV_API_KEY, "").strip()
     client_id = env.get(ENV_CLIENT_ID, "").strip()
@@ -229,29 +260,40 @@ def load_credentials(*, required: bool) -> Credentials:
     if api_key:
         return Credentials(api_key=SecretStr(api_key))
     if client_id and client_secret:
-        if required and not user_id:
-            raise ConfigError(
-                f"{ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} need {ENV_USER_ID} too (the API refuses "
-                f"every call without it); set it, or use an API key in {ENV_API_KEY}"
-            )
         return Credentials(
             client_id=SecretStr(client_id), client_secret=SecretStr(client_secret), user_id=user_id
         )
+    if required and (client_id or client_secret):
+        given, missing = (
+            (ENV_CLIENT_ID, ENV_CLIENT_SECRET) if client_id else (ENV_CLIENT_SECRET, ENV_CLIENT_ID)
+        )
+        raise ConfigError(
+            f"{given} is set but {missing} is not: client credentials are the two together "
+            f"(both from Pictory's API settings); or use an API key in {ENV_API_KEY}"
+        )
     if required:
         raise ConfigError(
-            f"no Pictory credentials: set {ENV_API_KEY}, or {ENV_CLIENT_ID}, {ENV_CLIENT_SECRET} "
-            f"and {ENV_USER_ID}; or try the tool offline with --simulate"
+            f"no Pictory credentials: set {ENV_API_KEY} (an API key, pictai_…), or "
+            f"{ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} ({ENV_USER_ID} too if your account has "
+            "one); or try the tool offline with --simulate"
         )
-    return Credentials(
-        client_id=SecretStr("simulated-client"),
-        client_secret=SecretStr("simulated-secret"),
-        user_id="simulated-user",
+    return Credentials(  # no user id: the embedded simulator, like Pictory, needs none (§6.1)
+        client_id=SecretStr("simulated-client"), client_secret=SecretStr("simulated-secret")
     )
 
 
 def ledger_password() -> SecretStr | None:
     """The shared ledger's database password (``PGPASSWORD``), if set."""
     value = os.environ.get(ENV_PG_PASSWORD)
+    return SecretStr(value) if value else None
+
+
+ENV_SERVE_TOKEN = "ORCHESTRATOR_SERVE_TOKEN"
+
+
+def serve_token() -> SecretStr | None:
+    """The token ``orchestrator serve``'s page asks for (``ORCHESTRATOR_SERVE_TOKEN``), if set."""
+    value = os.environ.get(ENV_SERVE_TOKEN, "").strip()
     return SecretStr(value) if value else None
 
 

@@ -49,11 +49,31 @@ class ListSink:
         return [kind for kind, _ in self.events]
 
 
+DETAIL_KINDS = frozenset({"request"})
+"""Events of every API request (``request``: its ``method``, ``route``, ``status`` and the
+limiter's ``waited_s``): sent only when a sink asks for them by listing them in a ``detail_kinds``
+attribute (the metrics), and only to such sinks; the log and the terminal never see them."""
+
+
+def wants(sink: Sink, kind: str) -> bool:
+    """Whether ``sink`` asks for the detail event ``kind`` (see ``DETAIL_KINDS``)."""
+    return kind in getattr(sink, "detail_kinds", ())
+
+
 class FanoutSink:
     def __init__(self, *sinks: Sink) -> None:
         self.sinks = list(sinks)
 
+    @property
+    def detail_kinds(self) -> frozenset[str]:
+        return frozenset(k for s in self.sinks for k in getattr(s, "detail_kinds", ()))
+
     def emit(self, kind: str, /, **fields: Any) -> None:
+        if kind in DETAIL_KINDS:
+            for sink in self.sinks:
+                if wants(sink, kind):
+                    sink.emit(kind, **fields)
+            return
         for sink in self.sinks:
             sink.emit(kind, **fields)
 

@@ -31,6 +31,7 @@ EXPECTED = {
     },
     "render_bound": {"rows_per_s", "efficiency", "api_requests_per_row"},
     "overhead": {"rows_per_s", "cpu_ms_per_row", "peak_rss_mb"},
+    "metrics": {"cpu_ms_per_row_without", "cpu_ms_per_row_with", "cpu_change", "scrapes"},
     "scale": {"validate_s", "validate_peak_rss_mb", "replay_s", "replay_peak_rss_mb", "rss_growth"},
     "validate_xlsx": {"validate_s", "validate_peak_rss_mb"},
     "faults": {"makespan_vs_clean", "rows_lost", "duplicate_renders", "done"},

@@ -20,11 +20,13 @@ from memory_transport import (
     refused,
     reply,
 )
+from pydantic import SecretStr
 
 from orchestrator.api.client import PictoryClient
 from orchestrator.api.limits import RateLimiter
 from orchestrator.api.tokens import MAX_TOKEN_WAITS
 from orchestrator.clock import VirtualClock
+from orchestrator.config import Credentials
 from orchestrator.errors import AmbiguousError, AuthError, JobLostError, PermanentError
 from orchestrator.run.stages.poll import wait_for_job
 
@@ -309,3 +311,40 @@ async def test_a_fresh_render_is_read_again_when_its_first_progress_says_it_ends
     )  # fmt: skip
     assert job.status == "completed"
     assert clock.now() == pytest.approx(10.0 + 2.5 * 1.05, abs=0.05)  # token turns: ms
+
+
+async def test_without_a_user_id_no_user_id_header_is_sent(
+    api: MemoryTransport, clock: VirtualClock
+) -> None:
+    """Client credentials without a user id (§6.1: optional): the token call and every API call
+    go out without ``X-Pictory-User-Id``; the token call never carries it either way."""
+    creds = Credentials(client_id=SecretStr("cid"), client_secret=SecretStr("csecret"))
+    api.on("POST", TOKEN, _token_answer())
+    api.on("GET", JOB, reply(RUNNING))
+    async with memory_client(api, creds, clock=clock) as client:
+        assert (await client.get_job("j1")).status == "in-progress"
+    (job,) = api.requests("GET", JOB)
+    assert job.headers["Authorization"] == "tok-1"
+    assert "X-Pictory-User-Id" not in job.headers
+    assert "X-Pictory-User-Id" not in api.requests("POST", TOKEN)[0].headers
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "Unauthorized"},  # Pictory's own 401 (§6.1 [S2])
+        {"success": False, "error": {"error_code": "UNAUTHORIZED", "error_message": "bad key"}},
+    ],
+)
+async def test_a_401_in_either_shape_says_which_credential_to_check(
+    api: MemoryTransport, key_client: PictoryClient, body: dict[str, Any]
+) -> None:
+    """A key refused with Pictory's bare body or the legacy envelope: an AuthError that says the
+    credentials were refused and names PICTORY_API_KEY and ``orchestrator doctor``."""
+    api.on("GET", JOB, reply(body, 401), repeat=True)
+    with pytest.raises(AuthError) as info:
+        await key_client.get_job("j1")
+    message = info.value.message
+    assert "the API refused the credentials; check PICTORY_API_KEY" in message
+    assert "orchestrator doctor" in message and info.value.status == 401
+    assert message.startswith(("Unauthorized", "bad key"))

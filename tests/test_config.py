@@ -73,12 +73,42 @@ def test_readable_config_without_a_secret_does_not_warn(tmp_path: Path) -> None:
     assert warnings == []
 
 
-def test_client_credentials_without_a_user_id_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Client credentials need PICTORY_USER_ID (the API answers 401 to every call without it),
-    so it is asked for up front instead of failing every row."""
+def test_client_credentials_need_no_user_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Client id + secret alone are credentials (Pictory's Getting Started asks for no user id,
+    §6.1): no PICTORY_USER_ID, no error, and none is sent; set, it is kept to be sent."""
     monkeypatch.delenv("PICTORY_API_KEY", raising=False)
     monkeypatch.delenv("PICTORY_USER_ID", raising=False)
     monkeypatch.setenv("PICTORY_CLIENT_ID", "client")
     monkeypatch.setenv("PICTORY_CLIENT_SECRET", "secret")
-    with pytest.raises(ConfigError, match="PICTORY_USER_ID"):
+    creds = load_credentials(required=True)
+    assert creds.kind == "client_credentials" and creds.user_id is None
+    assert "without a user id" in creds.describe()
+    monkeypatch.setenv("PICTORY_USER_ID", "u-1")
+    assert load_credentials(required=True).user_id == "u-1"
+
+
+@pytest.mark.parametrize("given", ["PICTORY_CLIENT_ID", "PICTORY_CLIENT_SECRET"])
+def test_half_of_the_client_credentials_is_refused_naming_the_other(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """The id without the secret (or the reverse) is one line naming the missing variable."""
+    for name in ("PICTORY_API_KEY", "PICTORY_CLIENT_ID", "PICTORY_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(given, "value")
+    other = ({"PICTORY_CLIENT_ID", "PICTORY_CLIENT_SECRET"} - {given}).pop()
+    with pytest.raises(ConfigError, match=f"{given} is set but {other} is not"):
         load_credentials(required=True)
+
+
+def test_credentials_describe_their_kind_without_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``describe`` names the kind and the variables, never a value."""
+    monkeypatch.setenv("PICTORY_API_KEY", "pictai_topsecret")
+    key = load_credentials(required=True)
+    assert "API key" in key.describe() and "topsecret" not in key.describe()
+    monkeypatch.delenv("PICTORY_API_KEY")
+    monkeypatch.setenv("PICTORY_CLIENT_ID", "cid-secretish")
+    monkeypatch.setenv("PICTORY_CLIENT_SECRET", "sec-value")
+    monkeypatch.setenv("PICTORY_USER_ID", "u-1")
+    text = load_credentials(required=True).describe()
+    assert "with the user id from PICTORY_USER_ID" in text
+    assert "cid-secretish" not in text and "sec-value" not in text and "u-1" not in text

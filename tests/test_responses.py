@@ -72,3 +72,73 @@ def test_error_envelope_and_template_answer() -> None:
     ) == ("5000", "JOB_NOT_FOUND")
     info = parse_template({"templateId": "t1", "variables": {"name": "NAME"}})
     assert info is not None and info.template_id == "t1" and info.variables == {"name": "NAME"}
+
+
+def test_a_completed_render_tells_its_thumbnail_share_page_duration_and_credits() -> None:
+    """§6.2: ``thumbnail``, ``videoShareURL`` (or the legacy ``shareVideoURL``), ``videoDuration``
+    and ``aiCreditsUsed`` are read; subtitle links are told apart from subtitle contents; a
+    value of the wrong type is left out, never a crash."""
+    done = {
+        "success": True,
+        "data": {
+            "status": "completed",
+            "progress": 100,
+            "videoURL": "https://cdn/v.mp4",
+            "videoShareURL": "https://video.pictory.ai/p/s",
+            "thumbnail": "https://cdn/thumb.jpg",
+            "srtFile": "https://cdn/v.srt",
+            "vttFile": "WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\nHi\n",
+            "videoDuration": 65.6,
+            "aiCreditsUsed": 48,
+        },
+    }
+    job = parse_job("r", done)
+    assert (job.thumbnail_url, job.share_url) == (
+        "https://cdn/thumb.jpg",
+        "https://video.pictory.ai/p/s",
+    )
+    assert (job.video_duration_s, job.ai_credits) == (65.6, 48.0)
+    assert job.subtitle_links == {"srtFile": "https://cdn/v.srt"}
+    legacy = parse_job("r", {"data": {"status": "completed", "shareVideoURL": "https://s"}})
+    assert legacy.share_url == "https://s" and legacy.ai_credits is None
+    odd = parse_job(
+        "r",
+        {
+            "data": {
+                "status": "completed",
+                "thumbnail": 7,
+                "aiCreditsUsed": True,
+                "videoDuration": "65.6",
+            }
+        },
+    )
+    assert (odd.thumbnail_url, odd.ai_credits, odd.video_duration_s) == (None, None, 65.6)
+
+
+def test_a_failed_job_keeps_pictorys_code_and_message_verbatim() -> None:
+    """§6.2: ``TEXT_TO_VIDEO_FAILED`` and the message naming the cause, unchanged; no message
+    stays None (the poll stage says "job failed" itself)."""
+    message = "SCENE_BACKGROUND_VISUAL_NOT_FOUND: scene 2 found no visual"
+    job = parse_job(
+        "r",
+        {
+            "success": False,
+            "data": {
+                "status": "failed",
+                "error_code": "TEXT_TO_VIDEO_FAILED",
+                "error_message": message,
+            },
+        },
+    )
+    assert (job.error_code, job.error_message) == ("TEXT_TO_VIDEO_FAILED", message)
+    assert parse_job("r", {"success": False, "data": {"status": "failed"}}).error_message is None
+
+
+def test_a_template_answer_is_read_in_either_spelling() -> None:
+    """The create answer says ``deprecated``, the get answer ``depricated`` (its doc page notes
+    the API's spelling): both are read."""
+    for key in ("deprecated", "depricated"):
+        info = parse_template({"templateId": "t", "variables": {}, key: True})
+        assert info is not None and info.deprecated is True
+        info = parse_template({"templateId": "t", "variables": {}, key: False})
+        assert info is not None and info.deprecated is False

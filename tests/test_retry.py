@@ -354,6 +354,21 @@ async def test_cancelling_during_a_backoff_wait_stops_retrying() -> None:
         (REMAKE_UNBILLED, JobStuckError("stuck"), 0, True),
         (REMAKE_UNBILLED, JobLostError("cleaned", status=404), 2, False),
         (REMAKE_UNBILLED, PermanentError("400", status=400), 0, False),
+        (
+            REMAKE_UNBILLED,
+            JobFailedError("no stock visual", error_code="SCENE_BACKGROUND_VISUAL_NOT_FOUND"),
+            0,
+            False,
+        ),
+        (
+            REMAKE_UNBILLED,
+            JobFailedError(
+                "SCENE_BACKGROUND_VISUAL_NOT_FOUND: scene 2", error_code="TEXT_TO_VIDEO_FAILED"
+            ),
+            0,
+            False,
+        ),
+        (REMAKE_UNBILLED, JobFailedError("boom", error_code="TEXT_TO_VIDEO_FAILED"), 0, True),
         (REUPLOAD_TEMPLATE, PermanentError("no such template", status=404), 0, True),
         (REUPLOAD_TEMPLATE, PermanentError("no such template", status=404), 1, False),
         (REUPLOAD_TEMPLATE, PermanentError("bad variable", status=400), 0, False),
@@ -367,7 +382,8 @@ def test_second_chances_follow_the_table(
     chance: SecondChance, exc: ApiError, times_done: int, again: bool
 ) -> None:
     """A stage does a step again only for the errors its second chance names (and, for a
-    template, only a 404), and at most ``max_times`` in one run of the row."""
+    template, only a 404), at most ``max_times`` in one run of the row, and never a job that
+    failed for a cause Pictory found in what we sent (it would fail the same way)."""
     assert chance.allows(exc, times_done) is again
 
 

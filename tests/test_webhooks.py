@@ -476,3 +476,104 @@ async def test_a_lost_render_answer_takes_only_a_job_the_api_confirms(make_sim: 
         real_job = await client.create_preview(template.template_id, {"first_name": "Ann"})
         assert await _post(url, _done(real_job)) == 200
         assert await _find_by_webhook(row, svc) == real_job
+
+
+def _echoing(job_id: str, webhook_input: Any, *, in_data: bool = False) -> dict[str, Any]:
+    """A finished job's callback echoing ``webhook_input`` at the top level or in ``data``."""
+    body = _done(job_id)
+    if in_data:
+        body["data"]["webhookInput"] = webhook_input
+    else:
+        body["webhookInput"] = webhook_input
+    return body
+
+
+@pytest.mark.parametrize("in_data", [False, True])
+async def test_a_callback_is_matched_by_its_echoed_webhook_input(
+    receiver: Any, in_data: bool
+) -> None:
+    """Posted to the bare ``/hooks/{secret}`` (no row or stage in the path), a callback whose
+    echoed ``webhookInput`` (top level or in ``data``: where Pictory puts it is unpublished)
+    names an awaited row and stage is taken for it; it also wins over the path."""
+    hooks, recorded = receiver
+    hooks.url_for("row-1", "render")
+    url_2 = hooks.url_for("row-2", "render")
+    recorded[("row-1", "render")] = "job-1"
+    recorded[("row-2", "render")] = "job-2"
+    bare = f"{hooks.base_url}/hooks/{SECRET}"
+    echo = hooks.input_for("row-1", "render")
+    assert echo == {"batch": "", "row": "row-1", "stage": "render"}
+    # Row 1's input on row 2's URL: matched to row 1, whose recorded job is not job-2.
+    assert await _post(url_2, _echoing("job-2", echo, in_data=in_data)) == 404
+    assert hooks.rejected == Counter(other_job=1)
+    assert await _post(bare, _echoing("job-1", echo, in_data=in_data)) == 200
+    state = hooks.take("job-1")
+    assert state is not None and state.video_url == "http://cdn.example/v.mp4"
+
+
+async def test_webhook_input_never_passes_without_the_secret_or_for_another_batch() -> None:
+    """A forged ``webhookInput`` naming an awaited hook is 404 without the secret (body never
+    read) and, with it, when it names another batch; with no echo the bare path matches
+    nothing. None of them can be taken."""
+    recorded = {("row-1", "render"): "job-1"}
+    async with WebhookReceiver(
+        secret=SECRET,
+        recorded_job=lambda row, stage: recorded.get((row, stage)),
+        batch="november",
+        clock=FrozenClock(),
+    ) as hooks:
+        hooks.url_for("row-1", "render")
+        echo = hooks.input_for("row-1", "render")
+        assert echo["batch"] == "november"
+        forged = _echoing("job-1", echo)
+        assert await _post(f"{hooks.base_url}/hooks/guess", forged) == 404
+        assert await _post(f"{hooks.base_url}/hooks/guess/row-1/render", forged) == 404
+        bare = f"{hooks.base_url}/hooks/{SECRET}"
+        other = _echoing("job-1", {**echo, "batch": "october"})
+        assert await _post(bare, other) == 404
+        assert await _post(bare, _done("job-1")) == 404  # no echo: no row, no stage
+        assert hooks.take("job-1") is None
+        assert hooks.rejected == Counter(secret=2, other_batch=1, not_awaited=1)
+        assert await _post(bare, forged) == 200
+        assert hooks.take("job-1") is not None
+
+
+@pytest.mark.parametrize(("placement", "taken"), [("top", True), ("data", True), ("none", False)])
+async def test_the_simulator_echoes_webhook_input_and_the_receiver_matches_it(
+    make_sim: Any, placement: str, taken: bool
+) -> None:
+    """An API-key client sends ``webhookInput`` with the v2 preview's webhook (§6.3); the
+    simulator echoes it where ``webhook_input_placement`` says, and a callback posted to the
+    bare hook (no row in its path) is matched by it alone. Without an echo it is not."""
+    sim = make_sim(webhook_input_placement=placement)
+    clock = RealClock()
+    recorded: dict[tuple[str, str], str] = {}
+    async with (
+        WebhookReceiver(
+            secret=SECRET,
+            recorded_job=lambda row, stage: recorded.get((row, stage)),
+            batch="b-1",
+        ) as hooks,
+        PictoryClient(
+            ApiConfig(base_url=sim.base_url),
+            Credentials(api_key=SecretStr("pictai_webhook_input")),
+            clock=clock,
+            limiter=RateLimiter(clock, max_rps=100.0),
+            retry_policy=RetryPolicy(max_attempts=2, base_delay_s=0.01),
+        ) as client,
+    ):
+        hooks.url_for("row-1", "preview")  # awaited, as the stage does
+        template = await client.upload_template(GREETING.read_bytes())
+        job_id = await client.create_preview(
+            template.template_id,
+            {"first_name": "Ann"},
+            webhook=f"{hooks.base_url}/hooks/{SECRET}",
+            webhook_input=hooks.input_for("row-1", "preview"),
+        )
+        recorded[("row-1", "preview")] = job_id
+        for _ in range(200):
+            if sim.stats()["webhooks"]["sent"] + sim.stats()["webhooks"]["failed"]:
+                break
+            await asyncio.sleep(0.01)
+        assert (hooks.take(job_id) is not None) is taken
+        assert hooks.rejected == (Counter() if taken else Counter(not_awaited=1))

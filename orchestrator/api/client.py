@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,7 +46,11 @@ from orchestrator.errors import (
 )
 from orchestrator.ledger.records import JsonObject
 
-__all__ = ["DownloadResult", "PictoryClient"]
+__all__ = ["DownloadResult", "OnRequest", "PictoryClient"]
+
+OnRequest = Callable[[str, str, int | None, float], None]
+"""Told of every request sent: its method, path, status (None: no answer, the connection was
+lost or timed out) and how long it waited for its turn at the rate limiter, in seconds."""
 
 
 class PictoryClient:
@@ -63,6 +67,7 @@ class PictoryClient:
         retry_policy: RetryPolicy,
         rng: random.Random | None = None,
         on_retry: Callable[[str, str, float], None] | None = None,
+        on_request: OnRequest | None = None,
         transport: Transport | None = None,
     ) -> None:
         self._base_url = api.base_url.rstrip("/")
@@ -72,6 +77,7 @@ class PictoryClient:
         self._policy = retry_policy
         self._rng = rng or random.Random()
         self._on_retry = on_retry
+        self._on_request = on_request
         self._transport: Transport = transport or AiohttpTransport(api)
         self._auth = Auth(
             credentials, clock=clock, margin_s=api.token_refresh_margin_s, fetch=self._post_token
@@ -118,9 +124,11 @@ class PictoryClient:
         variables: dict[str, str],
         *,
         webhook: str | None = None,
+        webhook_input: Mapping[str, Any] | None = None,
         video_name: str = "video",
     ) -> str:
-        """A preview job of ``template_id`` with ``variables`` (unbilled).
+        """A preview job of ``template_id`` with ``variables`` (unbilled). ``webhook_input`` goes
+        with the webhook on v2 only, the route that documents it (``webhookInput``, §6.3).
 
         v1: ``POST /v1/video/from-template`` ``{templateId, variables}`` (§2 step 3). v2 (API
         key): ``POST /v2/video/storyboard`` ``{videoName, templateId, variables}`` (§5.6); the
@@ -132,6 +140,8 @@ class PictoryClient:
         if webhook:
             payload["webhook"] = webhook
         if self.video_routes == "v2":
+            if webhook and webhook_input:
+                payload["webhookInput"] = dict(webhook_input)
             return await self._create("POST", "/v2/video/storyboard", payload)
         return await self._create("POST", "/v1/video/from-template", payload)
 
@@ -172,15 +182,19 @@ class PictoryClient:
         payload: dict[str, Any],
         *,
         webhook: str | None = None,
+        webhook_input: Mapping[str, Any] | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
         """``POST /v2/video/storyboard/render`` (§5.9): a billable render straight from
         ``videoName`` + ``templateId`` + ``variables`` (or storyboard ``scenes``), with no preview
         job; answers ``data.jobId``, a render job. Documented for API keys and, on v2, tokens
-        (§5.6). Same delivery contract as ``render``."""
+        (§5.6). Same delivery contract as ``render``. ``webhook_input`` goes with the webhook
+        (``webhookInput``, §6.3)."""
         body = dict(payload)
         if webhook:
             body["webhook"] = webhook
+            if webhook_input:
+                body["webhookInput"] = dict(webhook_input)
         return await self._create(
             "POST", "/v2/video/storyboard/render", body, before_send=before_send
         )
@@ -335,8 +349,18 @@ class PictoryClient:
             else functools.partial(self._limiter.acquire, useful_from=useful_from)
         )
 
+        waited_s = 0.0  # this attempt's wait for its turn (``OnRequest``)
+
+        async def timed_turn() -> None:
+            nonlocal waited_s
+            asked_s = self._clock.now()
+            await take_turn()
+            waited_s = self._clock.now() - asked_s
+
         async def attempt() -> Any:
-            headers = await self._auth.headers(take_turn)
+            headers = await self._auth.headers(
+                timed_turn if self._on_request is not None else take_turn
+            )
             if before_send is not None:
                 await before_send()
             sent_with[0] = headers["Authorization"]
@@ -350,6 +374,7 @@ class PictoryClient:
                     content_type=content_type,
                     creates_job=creates_job,
                     accept_failed_job=accept_failed_job,
+                    waited_s=waited_s,
                 )
             except RateLimitedError:
                 raise
@@ -386,14 +411,26 @@ class PictoryClient:
         content_type: str | None,
         creates_job: bool,
         accept_failed_job: bool,
+        waited_s: float = 0.0,
     ) -> Any:
         endpoint = f"{method} {path}"
         if content_type:
             headers["Content-Type"] = content_type
         answer = await self._exchange(
-            method, path, headers=headers, json=json, data=data, creates_job=creates_job
+            method,
+            path,
+            headers=headers,
+            json=json,
+            data=data,
+            creates_job=creates_job,
+            waited_s=waited_s,
         )
-        return responses.answer_body(answer, endpoint, accept_failed_job=accept_failed_job)
+        return responses.answer_body(
+            answer,
+            endpoint,
+            accept_failed_job=accept_failed_job,
+            unauthorized_hint=self._auth.refusal_hint,
+        )
 
     async def _exchange(
         self,
@@ -404,18 +441,27 @@ class PictoryClient:
         json: Any = None,
         data: bytes | None = None,
         creates_job: bool = False,
+        waited_s: float = 0.0,
     ) -> Answer:
-        """One request through the transport, counted (any status)."""
+        """One request through the transport, counted (any status), and told to ``on_request``
+        (``waited_s``: how long it waited for its turn)."""
         self.requests_sent += 1
-        answer = await self._transport.request(
-            method,
-            self._base_url + path,
-            endpoint=f"{method} {path}",
-            headers=headers,
-            json=json,
-            data=data,
-            creates_job=creates_job,
-        )
+        try:
+            answer = await self._transport.request(
+                method,
+                self._base_url + path,
+                endpoint=f"{method} {path}",
+                headers=headers,
+                json=json,
+                data=data,
+                creates_job=creates_job,
+            )
+        except ApiError:
+            if self._on_request is not None:
+                self._on_request(method, path, None, waited_s)
+            raise
+        if self._on_request is not None:
+            self._on_request(method, path, answer.status, waited_s)
         self.server_date = answer.date
         self.answers_received += 1
         return answer

@@ -13,7 +13,13 @@ Every quirk of ``../shared/pictory-api.md`` is understood here and nowhere else:
   transcription, the subtitle files ``srt``/``vtt``/``txt`` as contents and ``mediaInfo``;
 - a finished render offers ``srtFile``/``vttFile``/``txtFile`` (§2 step 6) in an unpublished
   form: any non-empty string is kept (a URL to download, or the file's contents);
-- a failed job answers ``success: false`` with ``data.status == "failed"`` and an error code.
+- a finished render also tells (§6.2), each read if present and of a usable type, else left
+  out: ``thumbnail`` (a JPEG URL), the share page (``videoShareURL``, else ``shareVideoURL``),
+  ``videoDuration`` (float seconds; a numeric string is read too) and ``aiCreditsUsed``;
+- a failed job answers ``success: false`` with ``data.status == "failed"``, ``error_code`` (e.g.
+  ``TEXT_TO_VIDEO_FAILED``) and ``error_message`` naming the cause, both kept verbatim;
+- a template answer spells its deprecation flag ``deprecated`` (create, list) or ``depricated``
+  (get, per its doc page): either is read.
 
 ``answer_body`` is the one place an HTTP status becomes our exception (``orchestrator.errors``).
 """
@@ -21,12 +27,14 @@ Every quirk of ``../shared/pictory-api.md`` is understood here and nowhere else:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.errors import (
     ApiError,
     AuthError,
+    JobLostError,
     PermanentError,
     RateLimitedError,
     TransientError,
@@ -42,6 +50,11 @@ other value is unknown to us and read as still running, under the stage's deadli
 
 _VIDEO_URL_KEYS = ("videoURL",)
 """The MP4 (§5.5). ``shareVideoURL`` / ``videoShareURL`` are viewing pages: never downloaded."""
+_SHARE_URL_KEYS = ("videoShareURL", "shareVideoURL")
+"""The viewing page (§5.5): render jobs say ``videoShareURL``, legacy jobs ``shareVideoURL``."""
+_DEPRECATED_KEYS = ("deprecated", "depricated")
+"""The template answer's flag, in either spelling (§3, §6; the get-template page: "API uses
+'depricated' spelling")."""
 _SUBTITLE_KEYS = ("srtFile", "vttFile", "txtFile")
 _TEXT_KEYS = ("srt", "vtt", "txt")
 
@@ -59,6 +72,12 @@ class JobState:
     video_duration_s: float | None = None
     subtitle_urls: dict[str, str] = field(default_factory=dict)
     """A render's ``srtFile``/``vttFile``/``txtFile``: a URL, or the contents themselves."""
+    thumbnail_url: str | None = None
+    """A render's ``thumbnail`` (a JPEG URL, §6.2)."""
+    share_url: str | None = None
+    """A render's viewing page: ``videoShareURL`` or ``shareVideoURL`` (§5.5); never downloaded."""
+    ai_credits: float | None = None
+    """A render's ``aiCreditsUsed`` (§6.2)."""
     transcript: list[dict[str, Any]] | None = None
     """A transcription's or highlights job's ``data.transcript``, unchanged (§5.1, §5.2)."""
     subtitle_texts: dict[str, str] = field(default_factory=dict)
@@ -74,11 +93,20 @@ class JobState:
     def finished(self) -> bool:
         return self.status in ("completed", "failed", "cleaned")
 
+    @property
+    def subtitle_links(self) -> dict[str, str]:
+        """Those of ``subtitle_urls`` that are links (http or https), not a file's contents."""
+        return {
+            k: v for k, v in self.subtitle_urls.items() if v.startswith(("https://", "http://"))
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class TemplateInfo:
     template_id: str
     variables: dict[str, str]
+    deprecated: bool = False
+    """The template is marked deprecated (``deprecated`` or ``depricated``, either spelling)."""
 
 
 def _data(body: Any) -> dict[str, Any]:
@@ -113,6 +141,7 @@ def parse_template(body: Any) -> TemplateInfo | None:
         variables={str(k): str(v) for k, v in variables.items()}
         if isinstance(variables, dict)
         else {},
+        deprecated=any(body.get(k) is True for k in _DEPRECATED_KEYS),
     )
 
 
@@ -126,7 +155,7 @@ def parse_job(job_id: str, body: Any) -> JobState:
             job_id=job_id,
             status="failed",
             error_code=_str_or_none(data.get("error_code")),
-            error_message=_str_or_none(data.get("error_message")) or "job failed",
+            error_message=_str_or_none(data.get("error_message")),
         )
     video_url = next((data[k] for k in _VIDEO_URL_KEYS if _nonempty_str(data.get(k))), None)
     render_params = data.get("renderParams")
@@ -143,6 +172,9 @@ def parse_job(job_id: str, body: Any) -> JobState:
             video_url=video_url,
             video_duration_s=_float_or_none(data.get("videoDuration")),
             subtitle_urls={k: data[k] for k in _SUBTITLE_KEYS if _nonempty_str(data.get(k))},
+            thumbnail_url=data["thumbnail"] if _nonempty_str(data.get("thumbnail")) else None,
+            share_url=next((data[k] for k in _SHARE_URL_KEYS if _nonempty_str(data.get(k))), None),
+            ai_credits=_float_or_none(data.get("aiCreditsUsed")),
             transcript=transcript,
             subtitle_texts={k: data[k] for k in _TEXT_KEYS if _nonempty_str(data.get(k))},
             media_duration_s=_float_or_none(_media_info(data).get("duration")),
@@ -159,7 +191,9 @@ def parse_job(job_id: str, body: Any) -> JobState:
 
 def error_detail(body: Any) -> tuple[str | None, str | None]:
     """``(error_code, error_message)`` from the legacy error envelope, from ``data``, or from the
-    v2 routes' ``{"code", "message"}``."""
+    v2 routes' ``{"code", "message", "fields"}``: each ``fields[]`` entry the message does not
+    already name is added to it (``scenes[0].story: 16,000 characters...``), so the row's failure
+    says which field to fix (§6.3)."""
     if not isinstance(body, dict):
         return None, None
     for source in (body.get("error"), body.get("data"), body):
@@ -167,17 +201,47 @@ def error_detail(body: Any) -> tuple[str | None, str | None]:
             return _str_or_none(source.get("error_code")), _str_or_none(source.get("error_message"))
     message = body.get("message")  # the v2 routes' 400: {"code", "message", "fields"} (§5.9)
     code = body.get("code")
-    return (
-        code if isinstance(code, str) else None,
-        message if isinstance(message, str) else None,
-    )
+    text = message if isinstance(message, str) else None
+    fields = body.get("fields")
+    for entry in fields if isinstance(fields, list) else ():
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and (text is None or name not in text):
+            errors = entry.get("errors")
+            if isinstance(errors, list):
+                errors = "; ".join(str(e) for e in errors)
+            text = (f"{text}; " if text else "") + f"{name}: {errors}"
+    return code if isinstance(code, str) else None, text
 
 
-def answer_body(answer: Answer, endpoint: str, *, accept_failed_job: bool = False) -> Any:
+VISUAL_NOT_FOUND = "SCENE_BACKGROUND_VISUAL_NOT_FOUND"
+"""Pictory's name for a scene whose stock search found no visual (§6.2; S2 request-schema.md)."""
+
+
+def pictory_said(exc: ApiError) -> tuple[str | None, str | None]:
+    """``(error_code, error_message)`` as Pictory sent them, for the ledger and results: set
+    when the error carries Pictory's code (a failed job's, or an error answer's), except a job
+    the API no longer knows (that message is ours)."""
+    if exc.error_code is None or isinstance(exc, JobLostError):
+        return None, None
+    return exc.error_code, exc.message
+
+
+def answer_body(
+    answer: Answer,
+    endpoint: str,
+    *,
+    accept_failed_job: bool = False,
+    unauthorized_hint: str | None = None,
+) -> Any:
     """The JSON body of a 2xx ``answer``; otherwise the exception its status means.
 
     ``accept_failed_job``: a job read answered with a 4xx JSON body (other than 401, 404, 429) is
-    a failed job, returned for ``parse_job``. A 2xx body that is not JSON is transient."""
+    a failed job, returned for ``parse_job``. A 2xx body that is not JSON is transient.
+
+    A 401 comes as Pictory's ``{"message": "Unauthorized"}`` (§6.1) or in the error envelope;
+    either way its AuthError says the credentials were refused and what to check
+    (``unauthorized_hint``, from ``tokens.Auth.refusal_hint``: the variables of the credential
+    in use), since the API's own text says nothing a user can act on."""
     status = answer.status
     body = _parse_json(answer.body)
     if 200 <= status < 300:
@@ -199,7 +263,13 @@ def answer_body(answer: Answer, endpoint: str, *, accept_failed_job: bool = Fals
             retry_after_s=_parse_retry_after(answer.retry_after),
         )
     elif status == 401:
-        error = AuthError(text, endpoint=endpoint, status=status, error_code=code)
+        hint = unauthorized_hint or "check the Pictory credentials (orchestrator doctor)"
+        error = AuthError(
+            f"{text}: the API refused the credentials; {hint}",
+            endpoint=endpoint,
+            status=status,
+            error_code=code,
+        )
     elif status >= 500 or status == 408:
         error = TransientError(text, endpoint=endpoint, status=status, error_code=code)
     else:
@@ -245,7 +315,11 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _float_or_none(value: Any) -> float | None:
+    """A number, or a numeric string; None for anything else (a bool, NaN, infinity)."""
+    if value is None or isinstance(value, bool):
+        return None
     try:
-        return None if value is None else float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None

@@ -48,7 +48,9 @@ Second chances (a stage does a whole step again; ``SecondChance.allows``)::
                         highlights request                          delivery contract)
     REMAKE_UNBILLED     JobFailedError, JobStuckError,       2      previews, transcriptions
                         JobLostError of a preview,                  and highlights bill
-                        transcription or highlights job             nothing
+                        transcription or highlights job             nothing (not when Pictory
+                                                                    names a cause in the
+                                                                    request: ``CONTENT_CAUSES``)
     REUPLOAD_TEMPLATE   PermanentError 404 on a request      1      a 404 started no job
                         naming our uploaded template
     REREAD_VIDEO_URL    NotAVideoError of a download         1      reads the render job again;
@@ -96,6 +98,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
+from orchestrator.api.responses import VISUAL_NOT_FOUND
 from orchestrator.clock import Clock
 from orchestrator.errors import (
     AmbiguousError,
@@ -280,7 +283,20 @@ class SecondChance:
     def allows(self, exc: ApiError, times_done: int) -> bool:
         """Whether the step that failed with ``exc`` is done again, after ``times_done`` goes."""
         matches = isinstance(exc, self.errors) and self.status in (None, exc.status)
-        return matches and times_done < self.max_times
+        return matches and times_done < self.max_times and not content_cause(exc)
+
+
+CONTENT_CAUSES = (VISUAL_NOT_FOUND,)
+"""Causes Pictory names in a failed job that lie in what we sent: the same request fails the
+same way, so the job is not made again (the row fails, with the cause's hint in results)."""
+
+
+def content_cause(exc: ApiError) -> str | None:
+    """The cause in ``CONTENT_CAUSES`` that a failed job names in its code or message."""
+    if not isinstance(exc, JobFailedError):
+        return None
+    said = f"{exc.error_code or ''} {exc.message}"
+    return next((cause for cause in CONTENT_CAUSES if cause in said), None)
 
 
 RESEND_UNBILLED = SecondChance((AmbiguousError,), max_times=3)

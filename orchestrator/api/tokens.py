@@ -4,7 +4,8 @@
 request (rate-limited, counted, its status translated by the client) and answers the body.
 
 With an API key the key is sent bare on every call and nothing here fetches anything. With client
-credentials (§2 step 1):
+credentials (§2 step 1) the token is sent bare, with ``X-Pictory-User-Id`` only when a user id is
+configured: it is optional (§6.1), and the token call never carries it.
 
 - **Caching and renewal.** The token is kept and renewed ``min(token_refresh_margin_s, lifetime /
   2)`` before it expires: a token that lives no longer than the margin (20 s against the default
@@ -29,7 +30,13 @@ from typing import Any
 import anyio
 
 from orchestrator.clock import Clock
-from orchestrator.config import ENV_CLIENT_ID, ENV_CLIENT_SECRET, Credentials
+from orchestrator.config import (
+    ENV_API_KEY,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_USER_ID,
+    Credentials,
+)
 from orchestrator.errors import AuthError, PermanentError, TransientError
 
 TOKEN_PATH = "/v1/oauth2/token"
@@ -99,6 +106,11 @@ class Auth:
             if self._token is None:
                 await self._fetch_token()
 
+    @property
+    def refusal_hint(self) -> str:
+        """What to check when the API answers 401 to a call (``responses.answer_body``)."""
+        return f"{refusal_hint(self._credentials)}; orchestrator doctor tests them"
+
     def _current_headers(self) -> dict[str, str] | None:
         """The headers to send now; None when the token must be fetched first."""
         creds = self._credentials
@@ -153,6 +165,19 @@ class Auth:
             status=self._refused.status,
             error_code=self._refused.error_code,
         )
+
+
+def refusal_hint(credentials: Credentials) -> str:
+    """What to check when the API refuses ``credentials`` with a 401: the variables of the
+    credential in use, never their values (the user id only matters when set, §6.1)."""
+    if credentials.api_key is not None:
+        return f"check {ENV_API_KEY}"
+    user = (
+        f", and {ENV_USER_ID}"
+        if credentials.user_id
+        else f" (and if your account has a user id, set {ENV_USER_ID})"
+    )
+    return f"check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}{user}"
 
 
 def _lifetime_s(expires_in: Any) -> float:

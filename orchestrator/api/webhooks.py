@@ -5,7 +5,13 @@ finished job's JSON there (the same JSON ``GET /v1/jobs/{id}`` answers; the payl
 undocumented, contract §3). Waiters get the parsed job at once instead of polling; a slow poll
 stays as the fallback in case a callback is lost.
 
-Because the URL names the row and the stage, a callback also resolves a render whose request was
+**Which row and stage.** The v2 storyboard routes take ``webhookInput`` ("any JSON object,
+echoed in the webhook POST", §6.3): there the client sends ``input_for(row, stage)``, ``{"batch",
+"row", "stage"}``, and a callback echoing it is matched by it (another batch's: ``other_batch``);
+others by the row and stage of the URL path, which every hook URL keeps. [choice] Where the echo
+sits is unpublished: it is read at the top level or inside ``data``. The secret comes first.
+
+Because a callback names the row and the stage, it also resolves a render whose request was
 answered by a dropped connection: the job id arrives with the callback (see ``stages.render``,
 which confirms that job with one ``GET /v1/jobs/{id}`` before recording it).
 
@@ -46,7 +52,8 @@ throughout: traffic without the secret costs a genuine callback nothing it needs
   the ``Clock``: they concern real sockets, which a virtual clock would see as idle.
 - **Size.** Bodies over ``MAX_BODY_BYTES`` (4 MiB) are refused (413).
 
-What is refused is counted in ``rejected`` by reason: ``secret``, ``not_awaited``, ``other_job``,
+What is refused is counted in ``rejected`` by reason: ``secret``, ``not_awaited`` (no hook
+handed out for that row and stage, or none named at all), ``other_job``, ``other_batch``,
 ``not_json``, ``no_job_id``, ``rate`` (429), ``slow_request`` (a head or body that missed its
 deadline), ``hung_up`` (a body cut short), ``too_many_connections`` (the cap was reached: a
 connection displaced or closed at once).
@@ -95,6 +102,9 @@ SHUTDOWN_TIMEOUT_S = 2.0
 """When the run ends, how long a callback being read may take to finish (aiohttp waits 60 s)."""
 SECRET_NAME = "webhook.secret"
 SECRET_BYTES = 32
+
+WEBHOOK_INPUT = "webhookInput"
+"""The request field the v2 storyboard routes echo in their webhook POST (contract §6.3)."""
 
 RecordedJob = Callable[[str, str], str | None]
 """``(row, stage) -> the job id the ledger records for it`` (None: not recorded yet)."""
@@ -186,14 +196,17 @@ def deadlines(guard: ConnectionGuard) -> Middleware:
 
 
 class WebhookReceiver:
-    """Listens on ``host:port`` (0 = a free port); ``url_for(row, stage)`` gives the hook URL.
-    The limits default to the module's constants (tests make them small)."""
+    """Listens on ``host:port`` (0 = a free port); ``url_for(row, stage)`` gives the hook URL,
+    ``input_for(row, stage)`` the ``webhookInput`` that goes with it where a route takes one.
+    ``batch`` names the batch in that input. The limits default to the module's constants
+    (tests make them small)."""
 
     def __init__(
         self,
         *,
         secret: str,
         recorded_job: RecordedJob,
+        batch: str = "",
         host: str = "127.0.0.1",
         port: int = 0,
         public_url: str | None = None,
@@ -204,6 +217,7 @@ class WebhookReceiver:
     ):
         self._secret = secret.encode()
         self._recorded_job = recorded_job
+        self._batch = batch
         self._host = host
         self._port = port
         self._public_url = public_url
@@ -233,6 +247,7 @@ class WebhookReceiver:
             client_max_size=MAX_BODY_BYTES, middlewares=[deadlines(self.connections)]
         )
         app.router.add_post("/hooks/{secret}/{row}/{stage}", self._handle)
+        app.router.add_post("/hooks/{secret}", self._handle)  # matched by webhookInput only
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await self._runner.setup()
         server = self._runner.server
@@ -262,6 +277,12 @@ class WebhookReceiver:
         self._issued.setdefault(row, set()).add(stage)
         return f"{self.base_url}/hooks/{self._secret.decode()}/{row}/{stage}"
 
+    def input_for(self, row: str, stage: str) -> dict[str, str]:
+        """The ``webhookInput`` sent beside ``url_for(row, stage)`` on the routes that take one:
+        the batch, the row and the stage, echoed back with the callback (module docstring). It
+        holds no secret: the secret stays in the URL."""
+        return {"batch": self._batch, "row": row, "stage": stage}
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         # Authenticate first (in constant time), then charge the source's budget: traffic
         # without the secret is refused at no cost to it, so it can never crowd out a genuine
@@ -273,9 +294,9 @@ class WebhookReceiver:
         if not self._budgets.take(request.remote or ""):
             self.rejected["rate"] += 1
             return web.json_response({"ok": False, "error": "too many callbacks"}, status=429)
-        hook = (request.match_info["row"], request.match_info["stage"])
-        if hook[1] not in self._issued.get(hook[0], ()):
-            self.rejected["not_awaited"] += 1
+        path_hook = _path_hook(request)
+        if path_hook is not None and not self._awaited(path_hook):
+            self.rejected["not_awaited"] += 1  # refused before reading a body, as ever
             raise web.HTTPNotFound()
         raw: bytes | None = None
         try:
@@ -296,6 +317,14 @@ class WebhookReceiver:
         if job_id is None:
             self.rejected["no_job_id"] += 1
             return web.json_response({"ok": False, "error": "no job_id"}, status=400)
+        echoed = _echoed_input(body)
+        if echoed is not None and echoed[0] != self._batch:
+            self.rejected["other_batch"] += 1
+            raise web.HTTPNotFound()
+        hook = echoed[1] if echoed is not None else path_hook
+        if hook is None or not self._awaited(hook):
+            self.rejected["not_awaited"] += 1
+            raise web.HTTPNotFound()
         recorded = self._recorded_job(*hook)
         owner = self._hook_of.get(job_id)
         if (recorded is not None and recorded != job_id) or (owner is not None and owner != hook):
@@ -310,6 +339,9 @@ class WebhookReceiver:
         arrived, self._arrived = self._arrived, anyio.Event()
         arrived.set()
         return web.json_response({"ok": True})
+
+    def _awaited(self, hook: tuple[str, str]) -> bool:
+        return hook[1] in self._issued.get(hook[0], ())
 
     def take(self, job_id: str) -> JobState | None:
         """The job's callback, once, if it came to the hook of the row that records this job.
@@ -347,6 +379,28 @@ class WebhookReceiver:
             state = self._held.pop((row, stage), None)
             if state is not None:
                 self._hook_of.pop(state.job_id, None)
+
+
+def _path_hook(request: web.Request) -> tuple[str, str] | None:
+    """The ``(row, stage)`` a hook URL's path names (None: posted to ``/hooks/{secret}``)."""
+    row, stage = request.match_info.get("row"), request.match_info.get("stage")
+    return (row, stage) if row is not None and stage is not None else None
+
+
+def _echoed_input(body: Any) -> tuple[str, tuple[str, str]] | None:
+    """``(batch, (row, stage))`` from the callback's echoed ``webhookInput``, at the top level
+    or inside ``data`` (module docstring); None when there is none of ours (no echo, or an
+    object without a row and a stage: the URL path decides then)."""
+    if not isinstance(body, dict):
+        return None
+    data = body.get("data")
+    for source in (body, data if isinstance(data, dict) else {}):
+        echoed = source.get(WEBHOOK_INPUT)
+        if isinstance(echoed, dict):
+            batch, row, stage = echoed.get("batch"), echoed.get("row"), echoed.get("stage")
+            if isinstance(row, str) and isinstance(stage, str) and row and stage:
+                return (batch if isinstance(batch, str) else ""), (row, stage)
+    return None
 
 
 def _job_id(body: Any) -> str | None:

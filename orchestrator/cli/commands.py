@@ -8,43 +8,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
-import os
 import shlex
-import shutil
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import SecretStr
 
 from orchestrator.api import simulated
 from orchestrator.cli.doctor import Finding
-from orchestrator.cli.run_dir import (
-    adopt_needed,
-    load_target_config,
-    run_command_line,
-    session_target,
-)
+from orchestrator.cli.run_dir import adopt_needed, run_command_line
 from orchestrator.clock import RealClock
-from orchestrator.config import (
-    NOTIFY_FROM_CONFIG,
-    Config,
-    Credentials,
-    load_config,
-    load_credentials,
-    machine_time_zone,
-    notify_source,
-)
+from orchestrator.config import Config, Credentials, load_config, load_credentials
 from orchestrator.errors import ConfigError, ExitCode, RunDirError, StorageError, UserError
-from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink
-from orchestrator.input.identity import identity_named
-from orchestrator.input.manifest import read_manifest, text_dialect
-from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions, with_row_cap
+from orchestrator.input.manifest import read_manifest
+from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.input.rows import TemplateCache, iter_row_jobs, manifest_rows
 from orchestrator.input.validate import validate_manifest
 from orchestrator.ledger.file import LEDGER_NAME, first_run_record, read_ledger
@@ -53,12 +34,10 @@ from orchestrator.ledger.records import BatchChoices, RunStarted
 from orchestrator.report.console import console_sink
 from orchestrator.report.results import write_results
 from orchestrator.report.status import status
-from orchestrator.run.admission import HaltPolicy, Window
-from orchestrator.run.end import RunSummary, print_summary
-from orchestrator.run.execute import VIDEOS_DIR, RunSpec, execute
-
-UNTIL_MAX_AHEAD_H = 12
-"""An --until time that has passed today means tomorrow only if that is at most this far off."""
+from orchestrator.run.batch import Batch
+from orchestrator.run.end import print_summary
+from orchestrator.run.execute import RunSpec
+from orchestrator.run.options import RunOptions
 
 
 def run_command(
@@ -69,80 +48,79 @@ def run_command(
     run_dir: Path,
     resuming: bool = False,
 ) -> int:
-    """``run`` (and, ``resuming``, ``resume`` and ``approve``: they reuse what the batch last
-    ran against, ``cli.run_dir``)."""
-    target = session_target(args, run_dir, reuse=resuming)
-    warnings: list[str] = []
-    config = load_target_config(target, args.config, warnings)
-    for warning in warnings:
-        print(f"orchestrator: warning: {warning}", file=sys.stderr)
-    config = apply_overrides(config, args)
+    """``run`` (and, ``resuming``, ``resume`` and ``approve``: ``run_dir``'s recorded batch,
+    against what it last ran against, ``run.target``; ``manifest`` and ``template`` unused):
+    the library's ``Batch``, run with a console."""
     if not resuming:
         adopt_needed(args, run_dir, manifest)
-    simulate = target.simulate
-    target = replace(target, base_url=None if simulate else config.api.base_url)
-    credentials = load_credentials(required=simulate is None)
-    spec = RunSpec(
-        run_dir=run_dir,
-        manifest=manifest,
-        template=template,
-        flow=args.flow,
-        choices=batch_choices(args, config),
-        retry_failed=args.retry_failed,
-        approve=args.approve,
-        canary_required=getattr(args, "canary_required", False),
-        manifest_options=manifest_options(args, manifest=manifest, run_dir=run_dir),
-        target=target.record(),
-        resuming=resuming,
-    )
-    return run_spec(spec, config, credentials, simulate, args.verbose)
+    options = options_from_args(args)
+    warnings: list[str] = []
+    try:
+        if resuming:
+            batch = Batch.resume(
+                run_dir,
+                simulate=args.simulate,
+                config=args.config,
+                options=options,
+                approve=getattr(args, "canary_required", False),
+                warn=warnings,
+            )
+        else:
+            batch = Batch.from_manifest(
+                manifest,
+                template=template,
+                out=run_dir,
+                flow=args.flow,
+                simulate=args.simulate,
+                config=args.config,
+                options=options,
+                warn=warnings,
+            )
+    finally:
+        for warning in warnings:
+            print(f"orchestrator: warning: {warning}", file=sys.stderr)
+    return run_batch(batch, args.verbose)
 
 
 def run_spec(
     spec: RunSpec, config: Config, credentials: Credentials, simulate: str | None, verbose: bool
 ) -> int:
-    """Execute ``spec`` with a log and a console, print the summary; the exit code."""
-    summary = anyio.run(_run, spec, config, credentials, simulate, verbose)
+    """Execute ``spec`` (a worker's, on a shared ledger) as ``run_batch`` does."""
+    return run_batch(Batch(spec, config, credentials, simulate=simulate), verbose)
+
+
+def run_batch(batch: Batch, verbose: bool) -> int:
+    """Run ``batch`` with a console on stderr, print the summary; the exit code."""
+    display = console_sink(secrets=batch.credentials.secrets(), verbose=verbose, clock=RealClock())
+    try:
+        summary = batch.run_sync(sink=display)
+    finally:
+        display.close()
     print_summary(summary)
     return summary.exit_code
 
 
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    """The library's ``RunOptions`` from the parsed arguments of ``run``, ``resume``,
+    ``approve``, ``worker``, ``submit``, ``validate`` or ``adopt`` (each has some of them)."""
+    given: dict[str, Any] = {}
+    for f in fields(RunOptions):
+        name = "allow_path" if f.name == "allow_paths" else f.name
+        value = getattr(args, name, None)
+        if value is not None:
+            given[f.name] = tuple(value) if f.name == "allow_paths" else value
+    return RunOptions(**given)
+
+
 def batch_choices(args: argparse.Namespace, config: Config) -> BatchChoices:
-    """The batch-wide choices given on the command line (validated; see ``records.BatchChoices``).
-    A window or ``--until`` is read in ``--time-zone`` (default: this machine's zone)."""
-    window = _window(args)
-    zone = None
-    if window is not None:
-        zone = window.zone
-    notify = getattr(args, "notify", None)
-    if notify is None and config.notify.url is not None:
-        notify = NOTIFY_FROM_CONFIG
-    return BatchChoices(
-        canary=_positive(args.canary, "--canary"),
-        halt_after=_halt_after(args.halt_after),
-        max_renders=_positive(args.max_renders, "--max-renders"),
-        window=args.window if window is not None and window.start is not None else None,
-        until=args.until if window is not None and window.start is None else None,
-        time_zone=zone,
-        at_window_end=args.at_window_end if args.at_window_end != "finish" else None,
-        check_quota=bool(args.check_quota),
-        rerender_changed=bool(args.rerender_changed),
-        notify=notify_source(notify),
-    )
+    """The batch-wide choices given on the command line (``RunOptions.choices``)."""
+    return options_from_args(args).choices(config)
 
 
 def resume_command(args: argparse.Namespace) -> int:
+    """``resume``: the batch recorded in ``RUN_DIR`` (``Batch.resume``) goes on."""
     run_dir: Path = args.run_dir
-    first = first_run_record(run_dir)
-    args.flow = first.flow or "template"
-    args.recorded_manifest_options = first.manifest_options
-    return run_command(
-        args,
-        manifest=Path(first.manifest or ""),
-        template=Path(first.template) if first.template else None,
-        run_dir=run_dir,
-        resuming=True,
-    )
+    return run_command(args, manifest=Path(""), template=None, run_dir=run_dir, resuming=True)
 
 
 def approve_command(args: argparse.Namespace) -> int:
@@ -156,54 +134,15 @@ def manifest_options(
     args: argparse.Namespace, *, manifest: Path | None = None, run_dir: Path | None = None
 ) -> ManifestOptions:
     """``--sheet``, ``--delimiter``, ``--encoding``, ``--strict-headers``, ``--strict-columns``,
-    ``--results-dialect``, ``--max-rows`` (else ``[input] max_rows`` of ``--config``); on
-    resume, the ones the first run recorded, each overridden when given again. With
-    ``manifest``: its delimiter and encoding as found (``results.csv`` follows them). Rows
-    without ``id`` get readable names in a new batch; ``run_dir``'s batch keeps the names it
-    began with."""
-    recorded = ManifestOptions.from_record(getattr(args, "recorded_manifest_options", None))
-    given: dict[str, Any] = {
-        name: getattr(args, name, None)
-        for name in (
-            "sheet",
-            "delimiter",
-            "encoding",
-            "strict_headers",
-            "strict_columns",
-            "results_dialect",
-        )
-        if getattr(args, name, None)
-    }
-    allowed = [str(Path(p).expanduser().resolve()) for p in getattr(args, "allow_path", None) or []]
-    if allowed:  # --allow-path adds to the folders an earlier run allowed
-        given["allow_paths"] = tuple(dict.fromkeys([*recorded.allow_paths, *allowed]))
-    given["readable_names"] = _readable_names(run_dir)
-    options = replace(recorded, **given)
-    if manifest is not None:
-        found = text_dialect(manifest, options)
-        options = replace(
-            options,
-            found_delimiter=found[0] if found else None,
-            found_encoding=found[1] if found else None,
-        )
-    return with_row_cap(options, getattr(args, "max_rows", None), getattr(args, "config", None))
-
-
-def _readable_names(run_dir: Path | None) -> bool:
-    """Whether rows without ``id`` get readable names (``identity.readable_name``): yes, unless
-    ``run_dir`` holds a batch begun with identity names (its first record says so, or, with its
-    ledger removed, its videos are named so)."""
-    if run_dir is None:
-        return True
-    if (run_dir / LEDGER_NAME).exists():
-        try:
-            recorded = first_run_record(run_dir).manifest_options
-        except UserError:  # the run refuses it, saying why
-            return True
-        return ManifestOptions.from_record(recorded).readable_names
-    with contextlib.suppress(OSError), os.scandir(run_dir / VIDEOS_DIR) as entries:
-        return not any(identity_named(entry.name) for entry in entries)
-    return True
+    ``--results-dialect``, ``--allow-path``, ``--max-rows`` (else ``[input] max_rows`` of
+    ``--config``); on resume, the ones the first run recorded, each overridden when given again
+    (``RunOptions.manifest_options``)."""
+    return options_from_args(args).manifest_options(
+        recorded=getattr(args, "recorded_manifest_options", None),
+        manifest=manifest,
+        run_dir=run_dir,
+        config_file=getattr(args, "config", None),
+    )
 
 
 def validate_command(
@@ -352,6 +291,8 @@ def write_batch_report(
         ) from exc
     print(f"{path}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     print(f"{info.path}: {info.posters} poster frame(s)")
+    if info.usage.renders:
+        print(info.usage.line())
     return ExitCode.OK if set(counts) <= {"done"} else ExitCode.NOT_ALL_DONE
 
 
@@ -411,41 +352,6 @@ def doctor_command(config_path: Path | None, simulate: str | None) -> int:
     return ExitCode.OK
 
 
-def _halt_after(text: str | None) -> str | None:
-    """``--halt-after``, checked (``HaltPolicy.parse`` says what is wrong) and kept as given."""
-    if not text:
-        return None
-    HaltPolicy.parse(text)
-    return text.strip()
-
-
-def _positive(value: int | None, option: str) -> int | None:
-    if value is not None and value < 1:
-        raise UserError(f"{option} must be at least 1")
-    return value
-
-
-def _window(args: argparse.Namespace) -> Window | None:
-    if args.window and args.until:
-        raise UserError("give either --window or --until, not both")
-    zone = getattr(args, "time_zone", None) or machine_time_zone()
-    if args.window:
-        return Window.parse(args.window, zone=zone)
-    if args.until:
-        window = Window.parse(args.until, option="--until", zone=zone)
-        now = window.now(RealClock())
-        left_s = window.seconds_left(now)
-        if window.end < now.time() and left_s > UNTIL_MAX_AHEAD_H * 3600:
-            means = now + dt.timedelta(seconds=left_s)
-            raise UserError(
-                f"--until {args.until}: that time has passed today (it is {now:%H:%M}); it would "
-                f"mean tomorrow {means:%a %H:%M}, {left_s / 3600:.0f} h from now. Give a later "
-                f"time, or for a run that long say --window {now:%H:%M}-{window.end:%H:%M}"
-            )
-        return window
-    return None
-
-
 def _run_record(state: LedgerState) -> RunStarted:
     first = state.run_record
     assert first is not None  # read_ledger refuses a ledger without one
@@ -453,55 +359,5 @@ def _run_record(state: LedgerState) -> RunStarted:
 
 
 def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
-    limits = config.limits
-    if args.concurrency is not None:
-        if args.concurrency < 1:
-            raise UserError("--concurrency must be at least 1")
-        limits = limits.model_copy(update={"max_rows_in_flight": args.concurrency})
-    run = config.run
-    if args.rerender_ambiguous:
-        run = run.model_copy(update={"rerender_ambiguous": True})
-    if getattr(args, "rerender_changed", False):
-        run = run.model_copy(update={"rerender_changed": True})
-    if args.direct:
-        run = run.model_copy(update={"route": "direct"})
-    webhook = config.webhook
-    if args.webhook:
-        webhook = webhook.model_copy(update={"enabled": True})
-    notify = config.notify
-    given = getattr(args, "notify", None)
-    if given and notify_source(given) == NOTIFY_FROM_CONFIG and given != NOTIFY_FROM_CONFIG:
-        notify = notify.model_copy(update={"url": SecretStr(given)})  # this process's own URL
-    return config.model_copy(
-        update={"limits": limits, "run": run, "webhook": webhook, "notify": notify}
-    )
-
-
-async def _run(
-    spec: RunSpec, config: Config, credentials: Credentials, simulate: str | None, verbose: bool
-) -> RunSummary:
-    secrets = credentials.secrets()
-    clock = RealClock()
-    created = not spec.run_dir.exists()
-    try:
-        spec.run_dir.mkdir(parents=True, exist_ok=True)
-        log = JsonlLogSink(spec.run_dir / LOG_NAME, secrets, clock=clock)
-    except OSError as exc:
-        raise RunDirError(
-            f"{spec.run_dir}: cannot use it as the run directory ({exc.strerror}); "
-            "choose a folder you can write with --out"
-        ) from exc
-    display = console_sink(secrets=secrets, verbose=verbose, clock=clock)
-    sink = FanoutSink(log, display)
-    try:
-        async with simulated.target(config, simulate) as effective:
-            return await execute(spec, effective, credentials, sink=sink, clock=clock)
-    except UserError:
-        if created and not (spec.run_dir / LEDGER_NAME).exists():
-            # Refused before anything was recorded (a bad manifest...): leave no --out behind.
-            log.close()
-            shutil.rmtree(spec.run_dir, ignore_errors=True)
-        raise
-    finally:
-        display.close()
-        log.close()
+    """``config`` with the process's options applied (``RunOptions.configured``)."""
+    return options_from_args(args).configured(config)

@@ -2,7 +2,10 @@
 
 It checks, in order, and with zero billable calls (a token, the quota and the template list):
 
-1. credentials: which kind the environment holds (API key, or client id + secret + user id);
+1. credentials: which kind the environment holds (an API key ``pictai_…``, or client id +
+   secret, with or without a user id: it is optional, §6.1), named by its variables, never a
+   value; and the routes that kind takes (§5.6: videos on v2 with a key, on v1 with a token;
+   ``[run] route = "direct"`` renders on ``POST /v2/video/storyboard/render`` either way);
 2. the base URL answers as the Pictory API, and accepts the credentials (for client
    credentials, ``POST /v1/oauth2/token``; for an API key, the first call below);
 3. clock skew: the ``Date`` header of the API's answers against this machine's clock;
@@ -24,7 +27,7 @@ from urllib.parse import urlsplit
 from orchestrator.api.client import PictoryClient
 from orchestrator.api.limits import RateLimiter
 from orchestrator.api.retry import RetryPolicy
-from orchestrator.api.tokens import TOKEN_ENDPOINT
+from orchestrator.api.tokens import TOKEN_ENDPOINT, refusal_hint
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import (
     DEFAULT_BASE_URL,
@@ -67,16 +70,32 @@ def credential_finding(credentials: Credentials | None, problem: str | None) -> 
             "credentials",
             "fail",
             problem or "no Pictory credentials in the environment",
-            f"export {ENV_API_KEY}=pictai_… (an API key), or {ENV_CLIENT_ID}, "
-            f"{ENV_CLIENT_SECRET} and {ENV_USER_ID}",
+            f"export {ENV_API_KEY}=pictai_… (an API key), or {ENV_CLIENT_ID} and "
+            f"{ENV_CLIENT_SECRET} (and {ENV_USER_ID} if your account has one)",
         )
+    return Finding("credentials", "ok", credentials.describe())
+
+
+def route_finding(config: Config, credentials: Credentials) -> Finding:
+    """Which routes a run takes with ``credentials`` (contract §5.6; ``client.video_routes``):
+    Pictory documents video creation with an API key only on v2, and the v1 video routes only
+    for tokens. Transcription is v2, and jobs, templates, media and quota v1, for both."""
     if credentials.kind == "api_key":
-        return Finding("credentials", "ok", f"an API key from {ENV_API_KEY}")
-    return Finding(
-        "credentials",
-        "ok",
-        f"client credentials from {ENV_CLIENT_ID}, {ENV_CLIENT_SECRET} and {ENV_USER_ID}",
-    )
+        auth = "the key sent bare in Authorization, no token"
+        videos = (
+            "videos on v2: POST /v2/video/storyboard, then PUT /v2/video/render/{previewJobId} "
+            "(video edits: POST /v2/video/render)"
+        )
+    else:
+        user = " with X-Pictory-User-Id" if credentials.user_id else ", no X-Pictory-User-Id"
+        auth = f"a token from POST /v1/oauth2/token, sent bare{user}"
+        videos = (
+            "videos on v1: POST /v1/video/from-template or /v1/video/storyboard, then PUT "
+            "/v1/video/render/{previewJobId} (video edits: POST /v1/video/render)"
+        )
+    if config.run.route == "direct":
+        videos += "; template and storyboard rows: POST /v2/video/storyboard/render ([run] route)"
+    return Finding("routes", "ok", f"{auth}; {videos}")
 
 
 async def diagnose(
@@ -90,7 +109,7 @@ async def diagnose(
     clock = clock or RealClock()
     limiter = RateLimiter(clock, max_rps=config.limits.max_requests_per_s)
     base_url = config.api.base_url
-    findings: list[Finding] = []
+    findings = [route_finding(config, credentials)]
     async with PictoryClient(
         config.api, credentials, clock=clock, limiter=limiter, retry_policy=DOCTOR_RETRY
     ) as client:
@@ -146,13 +165,14 @@ def _access_failure(exc: ApiError, base_url: str, credentials: Credentials) -> F
         what = (
             f"the API key in {ENV_API_KEY}"
             if credentials.kind == "api_key"
-            else f"the token or the user id in {ENV_USER_ID}"
+            else "the access token"
+            + (f" or the user id in {ENV_USER_ID}" if credentials.user_id else "")
         )
         return Finding(
             "API",
             "fail",
-            f"{base_url} refused {what} (HTTP {status}: {exc.message})",
-            f"check {ENV_API_KEY}" if credentials.kind == "api_key" else f"check {ENV_USER_ID}",
+            f"{base_url} refused {what} (HTTP {status})",
+            refusal_hint(credentials),
         )
     if status in (404, 405) or (isinstance(exc, PermanentError) and status is None):
         return Finding(

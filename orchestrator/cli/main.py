@@ -51,6 +51,7 @@ stopped)"""
 
 def build_parser() -> argparse.ArgumentParser:
     from orchestrator.cli.dev_postgres import add_parser as add_dev_postgres_parser
+    from orchestrator.cli.serve import add_parser as add_serve_parser
     from orchestrator.simulator.cli import add_parser as add_sim_parser
 
     parser = argparse.ArgumentParser(
@@ -235,8 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser(
         "doctor",
         help="check credentials, base URL, clock, quota and templates (nothing billed)",
-        description="Check that a batch can run against the configured API: credentials, "
-        "base URL, clock skew, video-minute quota and template listing. Makes no billable call.",
+        description="Check that a batch can run against the configured API: which credentials "
+        "are in use (an API key, or client id + secret with or without a user id) and the routes "
+        "they take, base URL, clock skew, video-minute quota and template listing. Makes no "
+        "billable call and prints no secret.",
         epilog="exit codes: 0 ready (warnings allowed); 2 something to fix (printed with 'fix:')",
     )
     doctor.add_argument(
@@ -306,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ledger_options(migrate, batch=False)
     migrate.set_defaults(func=_cmd_migrate)
 
+    add_serve_parser(sub)
     add_sim_parser(sub)
     add_dev_postgres_parser(sub)
     return parser
@@ -450,6 +454,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--approve",
         action="store_true",
         help="approve the canary recorded in the batch's ledger and render the rest",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics at http://127.0.0.1:N/metrics while the run lasts "
+        "(0: any free port; [metrics] host to listen elsewhere)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="print every event")
     _add_choice_options(p)

@@ -40,6 +40,9 @@ class RowProgress:
     render_params: JsonObject | None = None
     """The finished preview's ``renderParams`` (sent with the render when enabled)."""
     render_fresh: bool = False
+    render_s: float | None = None
+    """From sending the render to its video being ready, when both happened in this run (the
+    ``row_done`` event's ``render_s``)."""
     video_url: str | None = None
     subtitle_urls: dict[str, str] | None = None
     """``srtFile``/``vttFile``/``txtFile`` as the finished render job offered them."""

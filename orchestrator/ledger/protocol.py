@@ -185,6 +185,10 @@ class LedgerState:
             case RenderReady():
                 state.video_url = event.video_url
                 state.duration_s = event.duration_s
+                state.thumbnail = event.thumbnail
+                state.share_url = event.share_url
+                state.credits = event.credits
+                state.subtitles = event.subtitles
             case Downloaded():
                 state.file = event.file
                 state.extras = event.extras
@@ -198,6 +202,8 @@ class LedgerState:
                 state.fail_kind = event.kind
                 state.fail_message = event.message
                 state.fail_permanent = event.permanent
+                state.fail_code = event.error_code
+                state.fail_api_message = event.error_message
                 state.failed_at = event.ts
             case Ambiguous():
                 state.status = "ambiguous"

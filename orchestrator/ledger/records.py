@@ -28,9 +28,14 @@ ledger could render a video twice. The events and what each means:
 ``render_refused``   the render request was answered with an error, so no job was started:
                      ``row``, ``kind``, ``message`` (clears the intent)
 ``render_job``       the render job exists: ``row``, ``job``
-``render_ready``     the render finished: ``row``, ``job``, ``video_url``, ``duration_s``
+``render_ready``     the render finished: ``row``, ``job``, ``video_url``, ``duration_s``, and
+                     what else the job told (each when it did): ``thumbnail``, ``share_url``,
+                     ``credits`` (``aiCreditsUsed``), ``subtitles`` (``{srtFile: URL, ...}``,
+                     links only, never a file's contents)
 ``downloaded``       the video is in place: ``row``, ``file``, ``bytes``, ``sha256``, ``extras``
-``failed``           the row failed: ``row``, ``stage``, ``kind``, ``message``, ``permanent``
+``failed``           the row failed: ``row``, ``stage``, ``kind``, ``message``, ``permanent``,
+                     and Pictory's own ``error_code`` and ``error_message``, verbatim, when it
+                     sent them
 ``ambiguous``        a render may or may not exist: ``row``, ``stage``, ``message``
 ``retry``            a failed row starts over (its earlier jobs are abandoned): ``row``,
                      ``reason``, ``output`` (a new file name, after its values changed)
@@ -190,6 +195,10 @@ class RenderReady(RowEvent):
     job: str | None = None
     video_url: str | None = None
     duration_s: float | None = None
+    thumbnail: str | None = None  # what else the job told: see the module docstring
+    share_url: str | None = None
+    credits: float | None = None
+    subtitles: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,6 +217,8 @@ class Failed(RowEvent):
     kind: str | None = None
     message: str | None = None
     permanent: bool = False
+    error_code: str | None = None  # Pictory's own, verbatim (e.g. TEXT_TO_VIDEO_FAILED)
+    error_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,6 +55,11 @@ class RowState:
     render_job: str | None = None
     video_url: str | None = None
     duration_s: float | None = None
+    thumbnail: str | None = None
+    share_url: str | None = None
+    credits: float | None = None
+    """What the finished render told beside its video (``records.RenderReady``)."""
+    subtitles: dict[str, str] | None = None
     file: str | None = None
     extras: list[str] | None = None
     """Files written beside the video (a video-edit row's ``.srt``, ``.vtt``, ``.txt``)."""
@@ -65,6 +70,9 @@ class RowState:
     fail_kind: str | None = None
     fail_message: str | None = None
     fail_permanent: bool = False
+    fail_code: str | None = None
+    fail_api_message: str | None = None
+    """Pictory's ``error_code`` and ``error_message`` of the latest failure, verbatim."""
     failed_at: float | None = None
     """When the latest failure was recorded (``--retry-failed`` retries failures older than its
     own record, once)."""
@@ -89,8 +97,11 @@ class RowState:
         self.rendered_values = None
         self.render_job = None
         self.video_url = None
+        self.thumbnail = self.share_url = self.credits = None
+        self.subtitles = None
         self.status = "pending"
         self.fail_stage = self.fail_kind = self.fail_message = None
+        self.fail_code = self.fail_api_message = None
         self.fail_permanent = False
         self.failed_at = None
 

@@ -287,6 +287,8 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
         )
     if kind == "webhook_listening":
         return f"webhook receiver listening on {fields.get('url')}/hooks/…"
+    if kind == "metrics_listening":
+        return f"metrics: {fields.get('url')} (Prometheus; docs/overnight.md#monitoring)"
     if kind == "webhooks_rejected":
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(fields.items()))
         return f"webhook callbacks refused: {counts} (see docs/failures.md 'Webhook mode')"

@@ -3,11 +3,13 @@
 Three files, all in the run directory, all working from disk (``file://``) and from a zipped copy
 mailed on (no CDN, no server):
 
-- ``report.html``: counts by state, duration and throughput, failures grouped by class with the
-  API's message and what to do, and an empty grid; its CSS and script are inline
-  (``report_page``). Small whatever the batch size.
-- ``report-data.js``: every row (id, status, file, poster, error, variables and extra columns)
-  as compact arrays, setting ``window.REPORT_DATA``. A ``<script src>`` rather than a JSON
+- ``report.html``: counts by state, duration and throughput, the video minutes and AI credits
+  the batch's renders used, failures grouped by class (or by the cause Pictory named, when we
+  know what to do about it: ``results.CAUSE_HINTS``) with the API's message and what to do, and
+  an empty grid; its CSS and script are inline (``report_page``). Small whatever the batch size.
+- ``report-data.js``: every row (id, status, file, poster, error, line, variables and extra
+  columns, then the render's video seconds, AI credits, share page and Pictory thumbnail) as
+  compact arrays, setting ``window.REPORT_DATA``. A ``<script src>`` rather than a JSON
   ``fetch``: Chromium refuses ``fetch`` of ``file://``. About 200 bytes a row; the page draws one
   page of cards at a time, so 100,000 rows stay usable.
 - ``thumbs/*.jpg``: one poster frame per downloaded video (``thumbnails``).
@@ -32,7 +34,9 @@ from orchestrator.clock import Clock, RealClock, local_time
 from orchestrator.files import atomic_text, write_text_atomically
 from orchestrator.input.rows import RowLister
 from orchestrator.ledger.protocol import LedgerState
+from orchestrator.ledger.row_state import RowState
 from orchestrator.report.page_template import PAGE_TEMPLATE
+from orchestrator.report.results import CAUSE_HINTS, Usage, known_cause, number_cell
 from orchestrator.report.thumbnails import poster_frame, poster_name
 
 REPORT_NAME = "report.html"
@@ -56,7 +60,8 @@ HINTS: dict[str, str] = {
     "render is billed again. (Against the embedded simulator nothing is billed, and a later "
     "--simulate run makes the jobs its stopped simulator held again by itself.)",
     "auth": "The API refused the credentials. Check them with `orchestrator doctor` "
-    "(PICTORY_CLIENT_ID, PICTORY_CLIENT_SECRET, PICTORY_USER_ID or PICTORY_API_KEY), then resume.",
+    "(PICTORY_API_KEY, or PICTORY_CLIENT_ID and PICTORY_CLIENT_SECRET, with PICTORY_USER_ID if "
+    "your account has one), then resume.",
     "rate_limited": "The API kept answering 429 after every retry. Lower [limits] "
     "max_requests_per_s or --concurrency, then resume.",
     "transient": "Server errors or timeouts outlasted the retries. Resume: these rows are retried "
@@ -74,6 +79,7 @@ HINTS: dict[str, str] = {
     "read again for a fresh link, nothing renders twice.",
     "not_a_video": "The video link answered something that is not a playable MP4. Run the same "
     "command again: it downloads again from the recorded render job and renders nothing twice.",
+    **{name: f"Pictory named the cause: {hint}." for name, hint in CAUSE_HINTS.items()},
 }
 DEFAULT_HINT = (
     "Read the API's message. Resume retries transient failures; --retry-failed retries the rest."
@@ -82,6 +88,17 @@ _TS = re.compile(rb'"ts":(-?[0-9.]+)')
 _JOB_ID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
+
+
+def failure_group(state: RowState) -> str:
+    """The class a failed or ambiguous row is grouped under: the cause Pictory named when we know
+    what to do about it (``results.CAUSE_HINTS``), else its kind, else its status."""
+    return known_cause(state) or state.fail_kind or state.status
+
+
+def web_link(url: str | None) -> str:
+    """``url`` when it is an http(s) link (an API's answer is not trusted to be one), else ""."""
+    return url if url and url.startswith(("https://", "http://")) else ""
 
 
 def message_pattern(message: str) -> str:
@@ -110,6 +127,7 @@ class ReportInfo:
     counts: Counter[str]
     posters: int
     failures: dict[str, FailureGroup]
+    usage: Usage = field(default_factory=Usage)
 
 
 def ledger_timing(state: LedgerState) -> Timing:
@@ -142,6 +160,7 @@ def write_report(
     failures: dict[str, FailureGroup] = {}
     columns: dict[str, int] = {}
     posters = 0
+    usage = Usage()
     with atomic_text(run_dir / DATA_NAME) as out:
         out.write('window.REPORT_DATA={"rows":[')
         first = True
@@ -149,6 +168,8 @@ def write_report(
             st = state.rows.get(job.row_id)
             status = st.status if st is not None else "pending"
             counts[status] += 1
+            if st is not None:
+                usage.add(st)
             file = (st.file or "") if st is not None else ""
             thumb = ""
             if posters_wanted and status == "done" and file:
@@ -160,7 +181,7 @@ def write_report(
                 file = Path(os.path.relpath(source / file, run_dir)).as_posix()
             kind = message = ""
             if st is not None and status in ("failed", "ambiguous"):
-                kind = st.fail_kind or status
+                kind = failure_group(st)
                 message = st.fail_message or ""
                 failures.setdefault(kind, FailureGroup()).add(job.row_id, message)
             values = [""] * len(columns)
@@ -172,15 +193,56 @@ def write_report(
             # Links are relative paths, percent-encoded: no file name (a tampered ledger's
             # "javascript:...") can become a scheme the browser would run.
             link, thumb = quote(file, safe="/"), quote(thumb, safe="/")
+            captions = _captions(st.extras if st is not None and link else None, source, run_dir)
+            lang = row_language(job.shown() if job.extras else job.variables)
             record = [job.row_id, status, link, thumb, kind, message, job.line, values]
+            record += [captions, lang]  # 8: a captions track (Pictory's vttFile), 9: lang
+            record += _render_told(st)  # 10-13: seconds, AI credits, share page, thumbnail
             out.write(("" if first else ",\n") + _js_json(record))
             first = False
         out.write('],"columns":' + _js_json(list(columns)) + "};\n")
     written = local_time(clock or RealClock())
-    page = _page(run_dir, counts, failures, ledger_timing(state), notice, written)
+    page = _page(run_dir, counts, failures, ledger_timing(state), notice, written, usage)
     path = run_dir / REPORT_NAME
     write_text_atomically(path, page)
-    return ReportInfo(path=path, counts=counts, posters=posters, failures=failures)
+    return ReportInfo(path=path, counts=counts, posters=posters, failures=failures, usage=usage)
+
+
+LANGUAGE_COLUMNS = ("language", "lang")
+"""A row's language, when the manifest says it (the storyboard flows' ``language`` field)."""
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
+def row_language(values: dict[str, str]) -> str:
+    """The row's language as a BCP 47 tag for ``lang`` (``en``, ``ar``, ``en-US``), or "" when
+    no ``language`` column holds one."""
+    for name, value in values.items():
+        if name.strip().lower() in LANGUAGE_COLUMNS and _LANGUAGE_TAG.fullmatch(value.strip()):
+            return value.strip()
+    return ""
+
+
+def _captions(extras: list[str] | None, source: Path, run_dir: Path) -> str:
+    """The row's ``.vtt`` subtitles (written from the render's ``vttFile``), linked from the
+    report like its video: a relative, percent-encoded path, or ""."""
+    for extra in extras or ():
+        if extra.endswith(".vtt"):
+            path = Path(os.path.relpath(source / extra, run_dir)).as_posix()
+            return quote(path, safe="/")
+    return ""
+
+
+def _render_told(st: RowState | None) -> list[str]:
+    """What the finished render told (§6.2), for the row's card: its video seconds, AI credits,
+    share page and Pictory's thumbnail (links only when http(s)); empty strings before that."""
+    if st is None or st.video_url is None:
+        return ["", "", "", ""]
+    return [
+        number_cell(st.duration_s),
+        number_cell(st.credits),
+        web_link(st.share_url),
+        web_link(st.thumbnail),
+    ]
 
 
 def _js_json(value: object) -> str:
@@ -195,6 +257,7 @@ def _page(
     timing: Timing,
     notice: str | None,
     written: dt.datetime,
+    usage: Usage,
 ) -> str:
     esc = html.escape
     total = sum(counts.values())
@@ -206,6 +269,8 @@ def _page(
     stats = (
         f"<span>{total} rows</span><span>working time {_duration(timing.active_s)}</span>"
         f"<span>{per_min:.1f} videos/min</span>"
+        f'<span class="usage">{usage.video_minutes:.1f} video minutes, '
+        f"{esc(number_cell(usage.credits))} AI credits used</span>"
         f"<span>written {esc(f'{written:%Y-%m-%d %H:%M:%S}')}</span>"
     )
     groups = []

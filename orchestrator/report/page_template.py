@@ -43,6 +43,7 @@ display:flex;flex-direction:column}
 .card dt{color:#5b6270}.card dd{margin:0;word-break:break-word}
 .card .error{color:#c62828;margin:4px 0}
 </style></head><body>
+<main>
 <h1>@@TITLE@@</h1>
 @@NOTICE@@
 <p class="stats">@@STATS@@</p>
@@ -53,12 +54,14 @@ display:flex;flex-direction:column}
 <div class="controls">
 <label>status <select id="status"><option value="">all</option><option>done</option>
 <option>failed</option><option>ambiguous</option><option>pending</option></select></label>
-<input id="search" type="search" placeholder="search id or any variable">
+<input id="search" type="search" placeholder="search id or any variable"
+aria-label="search id or any variable">
 <button id="prev">&larr; previous</button><span id="pageinfo"></span>
 <button id="next">next &rarr;</button>
 </div>
 <p id="nodata" hidden>The rows are in @@DATA@@ beside this page; keep the two files together.</p>
 <div id="grid"></div>
+</main>
 <script src="@@DATA@@"></script>
 <script>
 (function(){
@@ -70,22 +73,32 @@ if(!data){document.getElementById("nodata").hidden=false;return;}
 var rows=data.rows,columns=data.columns,shown=rows,page=0,haystacks=null;
 var statusBox=document.getElementById("status"),searchBox=document.getElementById("search");
 function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;
-if(text!==undefined)e.textContent=text;return e;}
+if(text!==undefined){e.textContent=text;e.dir="auto";}return e;}
 function haystack(r){var parts=[r[0],r[2]];for(var i=0;i<r[7].length;i++)parts.push(r[7][i]);
 return parts.join("\\n").toLowerCase();}
 function card(r){
 var c=el("div","card");c.dataset.id=r[0];c.dataset.status=r[1];
 if(r[2]){var v=el("video");v.controls=true;v.preload="metadata";if(r[3])v.poster=r[3];
-v.src=r[2];c.appendChild(v);}else{c.appendChild(el("div","noposter","no video"));}
+v.setAttribute("aria-label","video of row "+r[0]);v.src=r[2];
+if(r[8]){var t=el("track");t.kind="captions";t.src=r[8];t.label="captions";
+if(r[9])t.srclang=r[9];v.appendChild(t);}c.appendChild(v);}
+else{c.appendChild(el("div","noposter","no video"));}
 var b=el("div","body");b.appendChild(el("span","badge "+r[1],r[1]));
 b.appendChild(el("div","id",r[0]));
 var dl=el("dl");for(var i=0;i<columns.length;i++){if(r[7][i]===undefined||r[7][i]==="")continue;
-dl.appendChild(el("dt","",columns[i]));dl.appendChild(el("dd","",r[7][i]));}
+dl.appendChild(el("dt","",columns[i]));var dd=el("dd","",r[7][i]);if(r[9])dd.lang=r[9];
+dl.appendChild(dd);}
 b.appendChild(dl);
 if(r[4])b.appendChild(el("div","error",r[4]+": "+r[5]));
 var meta=el("div","");meta.appendChild(document.createTextNode("line "+r[6]+" "));
 if(r[2]){var a=el("a","","open file");a.href=r[2];meta.appendChild(a);}
+link(meta,r[12],"share page");link(meta,r[13],"Pictory thumbnail");
+if(r[10]||r[11])b.appendChild(el("div","told",[r[10]?r[10]+" s of video":"",
+r[11]?r[11]+" AI credits":""].filter(Boolean).join(", ")));
 b.appendChild(meta);c.appendChild(b);return c;}
+function link(parent,url,text){if(!url)return;var a=el("a","",text);a.href=url;
+a.rel="noopener noreferrer";parent.appendChild(document.createTextNode(" · "));
+parent.appendChild(a);}
 function draw(){
 var pages=Math.max(1,Math.ceil(shown.length/PAGE_SIZE));if(page>=pages)page=pages-1;
 grid.replaceChildren();var start=page*PAGE_SIZE;

@@ -1,13 +1,17 @@
 """``RUN_DIR/results.csv``: one line per manifest row, in manifest order, written atomically.
 
 Columns: ``id,status,file,extra_files,bytes,sha256,video_url,render_job_id,attempts,error,
-retry,line`` followed by the row's own columns in the manifest's order: its variables and its
+retry,line``, then what the finished render told (``duration_s,ai_credits,thumbnail_url,
+share_url,srt_url,vtt_url,txt_url``) and Pictory's own ``error_code,error_message`` of a failed
+row, verbatim, followed by the row's own columns in the manifest's order: its variables and its
 extra columns (``input.extra_columns``). A manifest column named like one of ours is shown as
-``NAME (manifest)``.
+``NAME (manifest)``. The columns after ``line`` came later: earlier ones keep their places.
 
 - ``extra_files``: the files written beside the video, ``;``-separated (a video-edit row's
   ``.srt``, ``.vtt`` and ``.txt``).
 - ``status``: ``done``, ``failed``, ``ambiguous`` or ``pending``.
+- ``error``: ``KIND: MESSAGE``; a failure whose cause Pictory names and we know
+  (``CAUSE_HINTS``: ``SCENE_BACKGROUND_VISUAL_NOT_FOUND``) adds ``; what to do: HINT``.
 - ``retry``: what renders a row that is not done: ``resume`` (a plain rerun or resume retries
   it), ``retry-failed`` (a permanent failure: only ``--retry-failed`` retries it) or
   ``rerender-ambiguous`` (it may have rendered already; ``--rerender-ambiguous`` renders it
@@ -49,6 +53,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.api.responses import VISUAL_NOT_FOUND
 from orchestrator.api.retry import resume_action
 from orchestrator.files import atomic_text
 from orchestrator.input.manifest import text_dialect
@@ -71,7 +76,22 @@ FIXED_COLUMNS = (
     "error",
     "retry",
     "line",
+    "duration_s",
+    "ai_credits",
+    "thumbnail_url",
+    "share_url",
+    "srt_url",
+    "vtt_url",
+    "txt_url",
+    "error_code",
+    "error_message",
 )
+_SUBTITLE_COLUMNS = {"srt_url": "srtFile", "vtt_url": "vttFile", "txt_url": "txtFile"}
+CAUSE_HINTS: dict[str, str] = {
+    VISUAL_NOT_FOUND: "the search query found no stock visual: change the scene's text or give "
+    "it a background (an image or video URL), then run again with --retry-failed",
+}
+"""What to do about a failure whose cause Pictory names (in its code or message)."""
 _FORMULA_CHARS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _CONTROL_STARTS = ("\t", "\r", "\n")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -95,6 +115,63 @@ def plain(cell: str) -> str:
     if cell.startswith("'") and neutralise(cell[1:]) == cell:
         return cell[1:]
     return cell
+
+
+def known_cause(state: RowState) -> str | None:
+    """The name in ``CAUSE_HINTS`` that the row's failure carries (Pictory's code or message, or
+    our description of it), if any."""
+    said = (state.fail_code or "", state.fail_api_message or "", state.fail_message or "")
+    return next((name for name in CAUSE_HINTS if any(name in text for text in said)), None)
+
+
+def number_cell(value: float | None) -> str:
+    """A number for a cell: ``65.6``, ``48`` (no trailing zeros, no exponent); empty for None."""
+    if value is None:
+        return ""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+@dataclass
+class Usage:
+    """What a batch's finished renders add up to: how many, their video minutes (the account's
+    video-minute quota spends these) and the AI credits Pictory says they used."""
+
+    renders: int = 0
+    video_s: float = 0.0
+    credits: float = 0.0
+    credits_known: int = 0
+    """Renders whose job said ``aiCreditsUsed`` (older ledgers, and some answers, have none)."""
+
+    def add(self, state: RowState) -> None:
+        if state.video_url is None:
+            return
+        self.renders += 1
+        self.video_s += state.duration_s or 0.0
+        if state.credits is not None:
+            self.credits += state.credits
+            self.credits_known += 1
+
+    @property
+    def video_minutes(self) -> float:
+        return self.video_s / 60.0
+
+    def line(self) -> str:
+        """``25 videos rendered: 12.5 video minutes, 550 AI credits used``."""
+        credits = f"{number_cell(self.credits)} AI credits used"
+        if self.credits_known < self.renders:
+            credits += f" (known for {self.credits_known})"
+        return (
+            f"{self.renders} video(s) rendered: {self.video_minutes:.1f} video minutes, {credits}"
+        )
+
+
+def batch_usage(state: LedgerState) -> Usage:
+    """The ``Usage`` of every row the ledger holds (one pass over its rows; the manifest is not
+    read, so a row dropped from it since its render still counts: it was billed)."""
+    usage = Usage()
+    for row in state.rows.values():
+        usage.add(row)
+    return usage
 
 
 def retry_hint(state: RowState | None) -> str:
@@ -219,8 +296,12 @@ def row_cells(
     shows that render's state and no file yet; ``error`` names the earlier video."""
     status = st.status if st is not None else "pending"
     error = ""
-    if st is not None and status in ("failed", "ambiguous"):
+    failed = st is not None and status in ("failed", "ambiguous")
+    if st is not None and failed:
         error = f"{st.fail_kind}: {st.fail_message}" if st.fail_kind else (st.fail_message or "")
+        cause = known_cause(st)
+        if cause is not None:
+            error = f"{error}; what to do: {CAUSE_HINTS[cause]}"
     retry = retry_hint(st)
     if (
         st is not None
@@ -246,6 +327,15 @@ def row_cells(
         "error": error,
         "retry": retry,
         "line": str(line),
+        "duration_s": number_cell(st.duration_s) if st and st.video_url else "",
+        "ai_credits": number_cell(st.credits) if st and st.video_url else "",
+        "thumbnail_url": (st.thumbnail or "") if st else "",
+        "share_url": (st.share_url or "") if st else "",
+        **{
+            c: ((st.subtitles or {}).get(k, "") if st else "") for c, k in _SUBTITLE_COLUMNS.items()
+        },
+        "error_code": (st.fail_code or "") if st and failed else "",
+        "error_message": (st.fail_api_message or "") if st and failed else "",
     }
     return fixed, variables
 

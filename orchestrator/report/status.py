@@ -25,6 +25,18 @@ from orchestrator.ledger.file import lock_holder
 from orchestrator.ledger.protocol import RECENT_DONE_S, LedgerState
 from orchestrator.ledger.row_state import RowState
 
+STAGE_ORDER = (
+    "done",
+    "downloading",
+    "rendering",
+    "render requested",
+    "previewing",
+    "queued",
+    "to resume",
+    "failed",
+    "ambiguous",
+)
+"""The order rows are listed by stage, in `status` and on the live page."""
 ETA_WINDOW_S = RECENT_DONE_S
 
 
@@ -168,18 +180,7 @@ class StatusReport:
         total = self.total_rows if self.total_rows is not None else seen
         out = [self.liveness.line()] if self.liveness is not None else []
         out.append(f"rows: {total} in the manifest, {seen} seen by a run")
-        order = [
-            "done",
-            "downloading",
-            "rendering",
-            "render requested",
-            "previewing",
-            "queued",
-            "to resume",
-            "failed",
-            "ambiguous",
-        ]
-        for stage in order:
+        for stage in STAGE_ORDER:
             if self.by_stage.get(stage):
                 out.append(f"  {stage:<17} {self.by_stage[stage]}")
         if total > seen:

@@ -1,6 +1,8 @@
 """The run wing: a batch from start to finish.
 
-Owns ``execute`` (pre-flight, the task pool, results), admission (halt, window, spend cap),
+Owns ``batch`` (the library API: ``Batch``, which the CLI's ``run``, ``resume`` and ``approve``
+build and run), ``options`` (what a run is told), ``target`` (what a run directory ran
+against), ``execute`` (pre-flight, the task pool, results), admission (halt, window, spend cap),
 triage (which rows a run works on), session (what a session takes over from the ones before
 it: choices, and the rows an embedded simulator's stop lost), the canary, watchers (signals,
 window end, network), the pipeline (a row through its flow; the one place outcomes are

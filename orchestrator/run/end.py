@@ -26,15 +26,23 @@ from orchestrator.events import Sink
 from orchestrator.ledger.protocol import BatchSnapshot
 from orchestrator.report.notify import build_payload, outcome, send
 from orchestrator.report.page import write_report
+from orchestrator.report.results import Usage, batch_usage
 from orchestrator.report.status import next_command
 
 
 @dataclass
 class RunSummary:
+    """How a session of a batch went (what ``Batch.run`` returns and the CLI prints): rows by
+    status (``counts``), what this session did, where the results are, why it stopped, and
+    ``exit_code``."""
+
     run_dir: Path
     counts: Counter[str] = field(default_factory=Counter)
+    """Rows by status (``done``, ``failed``, ``ambiguous``, ``pending``), the batch's whole."""
     skipped_done: int = 0
+    """Rows already done before this session (not rendered again)."""
     started: int = 0
+    """Rows this session worked on."""
     requests: int = 0
     elapsed_s: float = 0.0
     results_path: Path | None = None
@@ -59,6 +67,8 @@ class RunSummary:
     """Rows this worker took over from a stopped one (a shared batch)."""
     storage_fault: StorageError | None = None
     """A disk fault stopped the session (the first one met)."""
+    usage: Usage | None = None
+    """What the batch's finished renders add up to (video minutes, AI credits), once known."""
 
     @property
     def exit_code(self) -> int:
@@ -96,8 +106,10 @@ async def end_of_run(
         )
     except (OSError, ValueError, UserError) as exc:  # a convenience: the run's record stands
         sink.emit("report_failed", error=str(exc))
+        summary.usage = await anyio.to_thread.run_sync(batch_usage, snapshot.state)
     else:
         summary.report_path = info.path
+        summary.usage = info.usage
         sink.emit("report_written", path=str(info.path), posters=info.posters)
     if url is None:
         return
@@ -132,6 +144,8 @@ def print_summary(summary: RunSummary) -> None:
         + f" ({summary.skipped_done} already done before this run) in {summary.elapsed_s:.1f} s, "
         f"{summary.requests} API requests"
     ]
+    if summary.usage is not None and summary.usage.renders:
+        lines.append(summary.usage.line())
     if summary.worker_id is not None:
         lines.append(
             f"worker {summary.worker_id}: {summary.started} row(s) worked on "

@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -47,7 +48,7 @@ from orchestrator.errors import (
     UserError,
     ValidationFailed,
 )
-from orchestrator.events import Sink
+from orchestrator.events import Sink, wants
 from orchestrator.input.manifest import manifest_digest
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.input.rows import RowJob, manifest_rows, no_rows
@@ -62,6 +63,9 @@ from orchestrator.run.end import RunSummary, end_of_run
 from orchestrator.run.pipeline import run_row
 from orchestrator.run.stages.base import RenderSlots, Services
 from orchestrator.run.stages.template_upload import TemplateRegistry
+
+if TYPE_CHECKING:
+    from orchestrator.report.metrics import RunMetrics
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
@@ -115,8 +119,31 @@ async def execute(
     sink: Sink,
     clock: Clock | None = None,
     rng: random.Random | None = None,
+    metrics: RunMetrics | None = None,
 ) -> RunSummary:
-    """Run (or resume, or join) the batch ``spec`` against ``config.api.base_url``."""
+    """Run (or resume, or join) the batch ``spec`` against ``config.api.base_url``.
+    ``metrics``: a ``report.metrics.RunMetrics`` the run feeds; with ``[metrics] port`` the run
+    serves one of its own at ``/metrics`` (``report.metrics_server``) while it lasts."""
+    if metrics is None and config.metrics.port is None:
+        return await _execute(spec, config, credentials, sink=sink, clock=clock, rng=rng)
+    from orchestrator.report.metrics_server import run_metrics  # prometheus_client: only now
+
+    async with run_metrics(config.metrics, sink, metrics) as (fed_sink, fed):
+        return await _execute(
+            spec, config, credentials, sink=fed_sink, clock=clock, rng=rng, metrics=fed
+        )
+
+
+async def _execute(
+    spec: RunSpec,
+    config: Config,
+    credentials: Credentials,
+    *,
+    sink: Sink,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    metrics: RunMetrics | None = None,
+) -> RunSummary:
     clock = clock or RealClock()
     rng = rng or random.Random()
     started_at = clock.now()
@@ -142,7 +169,10 @@ async def execute(
         rerender_ambiguous=config.run.rerender_ambiguous,
         max_outage_s=config.ledger.max_outage_s,
     )
-    async with open_ledger(spec.place, clock, rows=rows, shared=shared, sink=sink) as ledger:
+    async with (
+        open_ledger(spec.place, clock, rows=rows, shared=shared, sink=sink) as ledger,
+        _watched(metrics, ledger, report),
+    ):
         choices = await _session_choices(spec, ledger, report)
         config = session.obey_choices(
             config,
@@ -202,7 +232,7 @@ async def execute(
             open_client(
                 config, credentials, clock, rng, sink, network, limits.rate if limits else None
             ) as client,
-            open_webhooks(config, spec.run_dir, ledger, clock, sink) as webhooks,
+            open_webhooks(config, spec.run_dir, ledger, clock, sink, spec.batch) as webhooks,
         ):
             if choices.check_quota:
                 await _check_quota(client, ledger, config, sink, report.rows if report else None)
@@ -333,6 +363,17 @@ def _say_if_taken_over(spec: RunSpec, ledger: Ledger, sink: Sink) -> None:
     )
 
 
+def _watched(
+    metrics: RunMetrics | None, ledger: Ledger, report: ValidationReport | None
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """``metrics`` (if any) count rows by state from ``ledger``'s read side while it is open."""
+    if metrics is None:
+        return contextlib.nullcontext()
+    from orchestrator.report.metrics import rows_from_ledger
+
+    return metrics.watching(rows_from_ledger(ledger, report.rows if report is not None else None))
+
+
 def _counts(snapshot: BatchSnapshot) -> Counter[str]:
     """Rows by status, from the ledger alone (when ``results.csv`` cannot be written)."""
     counts: Counter[str] = Counter()
@@ -400,6 +441,9 @@ async def open_client(
         if kind == "not_delivered":
             network.undelivered()
 
+    def on_request(method: str, path: str, status: int | None, waited_s: float) -> None:
+        sink.emit("request", method=method, path=path, status=status, waited_s=waited_s)
+
     async with PictoryClient(
         config.api,
         credentials,
@@ -408,6 +452,7 @@ async def open_client(
         retry_policy=policy,
         rng=rng,
         on_retry=on_retry,
+        on_request=on_request if wants(sink, "request") else None,
     ) as client:
         yield client
 
@@ -451,8 +496,15 @@ async def _check_quota(
 
 @contextlib.asynccontextmanager
 async def open_webhooks(
-    config: Config, run_dir: Path, ledger: Ledger, clock: Clock, sink: Sink
+    config: Config,
+    run_dir: Path,
+    ledger: Ledger,
+    clock: Clock,
+    sink: Sink,
+    batch: str | None = None,
 ) -> AsyncIterator[WebhookReceiver | None]:
+    """The webhook receiver of ``--webhook`` (None without it); ``batch`` (a shared batch's
+    name, else the run directory's) goes in each ``webhookInput``."""
     if not config.webhook.enabled:
         yield None
         return
@@ -472,6 +524,7 @@ async def open_webhooks(
     async with WebhookReceiver(
         secret=run_secret(run_dir),
         recorded_job=recorded_job,
+        batch=batch or run_dir.name,
         host=hook.listen_host,
         port=hook.listen_port,
         public_url=hook.public_url,
@@ -559,7 +612,11 @@ async def work_rows(
             disk_fault(exc, None)
 
     async def feed_rows(tg: anyio.abc.TaskGroup) -> None:
+        told = len(ledger.taken_over)
         async for job in ledger.rows_to_work_on(only):
+            for row, previous in ledger.taken_over[told:]:  # a shared batch's lease takeovers
+                sink.emit("row_taken_over", row=row, previous=previous)
+            told = len(ledger.taken_over)
             state = ledger.state.rows.get(job.row_id)
             if state is not None:
                 state = await triage.changed_values(state, job, config, ledger, sink, videos_dir)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orchestrator.api.responses import pictory_said
 from orchestrator.errors import ApiError, PermanentError
 from orchestrator.input import flows
 from orchestrator.input.flows import Stage
@@ -62,6 +63,7 @@ async def _run_stages(row: RowJob, svc: Services) -> RowStatus:
         return "pending"
     except ApiError as exc:
         permanent = isinstance(exc, PermanentError)
+        error_code, error_message = pictory_said(exc)
         await svc.ledger.append(
             Failed(
                 row=row.row_id,
@@ -69,6 +71,8 @@ async def _run_stages(row: RowJob, svc: Services) -> RowStatus:
                 kind=exc.kind,
                 message=exc.describe(),
                 permanent=permanent,
+                error_code=error_code,
+                error_message=error_message,
             )
         )
         svc.sink.emit(

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import math
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -48,7 +49,10 @@ async def watch_signals(
     """First SIGINT/SIGTERM: stop admitting and drain, counting down to ``drain.limit_s``, when
     the rows still in flight are stopped where they are. Second: stop them at once.
     ``interrupted`` is called with the signal's name on each signal (the run's exit code
-    becomes 130)."""
+    becomes 130). A run in another thread (``Batch.run_sync`` called from one) watches none:
+    Python delivers signals to the main thread only, whose own code handles them."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     async with anyio.create_task_group() as tg:
         with receive_signals(signal.SIGINT, signal.SIGTERM) as signals:
             count = 0

@@ -11,8 +11,9 @@ Public API::
 Modules: ``settings`` (the one settings model and its profiles), ``core`` (state and verbs),
 ``jobs`` (lazy job state, render slots, retention), ``templates``, ``faults``, ``auth`` (tokens,
 keys, rate limit), ``accounting`` (the stats), ``media`` (video bytes, signed links), ``views``
-(job answers), ``routes_api`` / ``routes_cdn`` / ``middleware`` (HTTP), ``webhooks``, ``server``,
-``cli`` (the ``sim`` subcommand).
+(job answers), ``routes_api`` / ``routes_cdn`` / ``middleware`` (HTTP), ``routes_lookup`` (the
+look-up and list routes) with its fixed ``catalogue``, ``webhooks``, ``server``, ``cli`` (the
+``sim`` subcommand).
 """
 
 from __future__ import annotations

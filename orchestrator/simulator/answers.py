@@ -55,7 +55,21 @@ def json_response(
     )
 
 
+UNAUTHORIZED_BODY = {"message": "Unauthorized"}
+"""Pictory's 401 body (contract §6.1 [S2]), whatever the cause."""
+REASON_HEADER = "X-Simulator-Reason"
+"""[choice] Where a 401 tells a developer why (``CODE: sentence``), outside the documented body
+(``auth`` module docstring)."""
+
+
 def problem_response(problem: ApiProblem) -> web.Response:
+    """The error envelope with the problem's status; a 401 answers Pictory's own body instead,
+    its code and reason in ``X-Simulator-Reason``."""
+    if problem.status == 401:
+        reason = f"{problem.error_code}: {problem.message}"
+        safe = reason.encode("ascii", "replace").decode("ascii").replace("\n", " ")
+        headers = {**problem.headers, REASON_HEADER: safe}
+        return json_response(UNAUTHORIZED_BODY, status=401, headers=headers)
     return json_response(
         error_body(problem.error_code, problem.message),
         status=problem.status,

@@ -2,9 +2,18 @@
 
 Accounts: a legacy caller's account is its ``client_id`` (the token remembers it); an API-key
 caller's account is the key. Any non-empty credentials are accepted, unless the settings name the
-one client secret or API key to accept (``accepted_client_secret``, ``accepted_api_key``; a refusal
-is a 401 with the error envelope, the code being our [choice]). Account names in the stats
-never contain a secret: keys are shown as a short hash.
+one client secret or API key to accept (``accepted_client_secret``, ``accepted_api_key``). Account
+names in the stats never contain a secret: keys are shown as a short hash.
+
+The user id (``X-Pictory-User-Id``) is optional, as Pictory documents it (contract §6.1): a token
+call needs only ``client_id`` + ``client_secret``, and a token-authenticated request without the
+header is served, unless ``require_user_id`` asks for it (``SimSettings.require_user_id``).
+
+Every refusal is a 401 whose body is Pictory's, ``{"message": "Unauthorized"}`` (§6.1 [S2];
+``answers.problem_response``). [choice] Why it was refused (a missing header, an unknown or
+expired token, a wrong key: the ``error_code`` below and a sentence that says what to do) is
+kept out of that body, where a client written for Pictory would never see it, and sent in the
+response header ``X-Simulator-Reason`` (``CODE: sentence``) and the simulator's request log.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ TOKEN_SWEEP_EVERY = 1024
 
 
 def unauthorized(message: str, code: str = "UNAUTHORIZED") -> ApiProblem:
+    """A 401: answered ``{"message": "Unauthorized"}``, the reason in ``X-Simulator-Reason``."""
     return ApiProblem(401, code, message)
 
 
@@ -54,7 +64,9 @@ class Authenticator:
         faults: FaultPlan,
         accepted_client_secret: str | None = None,
         accepted_api_key: str | None = None,
+        require_user_id: bool = False,
     ) -> None:
+        self._require_user_id = require_user_id
         self._accepted_secret = accepted_client_secret
         self._accepted_key = accepted_api_key
         self._lifetime_s = token_lifetime_s
@@ -100,9 +112,10 @@ class Authenticator:
         if now >= token.expires_at:
             del self._tokens[credential]
             raise unauthorized("the access token has expired; ask for a new one", "TOKEN_EXPIRED")
-        if not headers.get(USER_ID_HEADER, "").strip():
+        if self._require_user_id and not headers.get(USER_ID_HEADER, "").strip():
             raise unauthorized(
-                f"missing {USER_ID_HEADER} header: it is required with client-credential tokens",
+                f"missing {USER_ID_HEADER} header: this simulator was started with "
+                "require_user_id (--require-user-id); send the account's user id",
                 "MISSING_USER_ID",
             )
         if self._faults.token_revoked():

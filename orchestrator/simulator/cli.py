@@ -81,10 +81,22 @@ def add_parser(subparsers: Any) -> None:
         help="how a render offers srtFile/vttFile/txtFile: links (default), contents, or not",
     )
     parser.add_argument(
+        "--template-spelling",
+        choices=("documented", "depricated", "deprecated"),
+        help="how template answers spell the deprecation flag: as each page documents "
+        "(default: deprecated on create, depricated on get and update), or one spelling everywhere",
+    )
+    parser.add_argument(
         "--strict-credential-routes",
         action="store_true",
         help="refuse a pictai_ key on the v1 video routes (401), which Pictory documents for "
         "tokens only; keys create videos on the v2 routes",
+    )
+    parser.add_argument(
+        "--require-user-id",
+        action="store_true",
+        help="refuse (401) token requests without an X-Pictory-User-Id header; by default the "
+        "user id is optional, as Pictory documents it",
     )
     parser.set_defaults(func=run)
 
@@ -102,12 +114,15 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "time_scale": args.time_scale,
         "queued_status": args.queued_status,
         "render_subtitle_form": args.render_subtitles,
+        "template_spelling": args.template_spelling,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:
         overrides["new_shapes"] = True
     if args.strict_credential_routes:
         overrides["strict_credential_routes"] = True
+    if args.require_user_id:
+        overrides["require_user_id"] = True
     from orchestrator.simulator.settings import SimSettings
 
     return SimSettings.for_profile(args.profile, **overrides)
@@ -128,6 +143,8 @@ async def serve(settings: SimSettings, host: str, port: int) -> None:
             print("any non-empty credentials are accepted (client id/secret or a pictai_ key)")
         else:
             print("only the client secret / API key given on the command line is accepted")
+        if settings.require_user_id:
+            print("token requests must carry X-Pictory-User-Id (--require-user-id)")
         print(f"stats: {sim.stats_url}   stop: Ctrl-C", flush=True)
         await asyncio.Event().wait()
 

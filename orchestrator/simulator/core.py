@@ -19,7 +19,7 @@ from orchestrator.simulator.accounting import Accounting
 from orchestrator.simulator.answers import ApiProblem, dumps, invalid_body, job_not_found
 from orchestrator.simulator.auth import Authenticator, RateLimiter, rate_limited
 from orchestrator.simulator.faults import FaultPlan, JobFate
-from orchestrator.simulator.jobs import Job, JobKind, JobStore, Phase
+from orchestrator.simulator.jobs import VISUAL_NOT_FOUND, Job, JobKind, JobStore, Phase
 from orchestrator.simulator.settings import SimSettings
 from orchestrator.simulator.templates import Template, TemplateStore
 
@@ -49,6 +49,7 @@ class Simulator:
             faults=self.faults,
             accepted_client_secret=self.settings.accepted_client_secret,
             accepted_api_key=self.settings.accepted_api_key,
+            require_user_id=self.settings.require_user_id,
         )
         self.limiter = RateLimiter(self.settings.rate_limit_rps)
         self.jobs = JobStore(
@@ -129,9 +130,19 @@ class Simulator:
             )
         self.jobs.clean(job)
 
-    def _new_job(self, kind: JobKind, account: str, webhook: str | None, **fields: Any) -> Job:
+    def _new_job(
+        self,
+        kind: JobKind,
+        account: str,
+        webhook: str | None,
+        *,
+        searches_stock: bool = False,
+        **fields: Any,
+    ) -> Job:
         now = self.now()
         fate = self.faults.job_fate()
+        if fate is JobFate.OK and searches_stock and self.faults.visual_not_found():
+            fate, fields["cause"] = JobFate.FAILED, VISUAL_NOT_FOUND
         if kind is JobKind.RENDER:
             duration = self.duration_s(self.settings.render_s)
             start, end = self.jobs.render_window(account, now, duration)
@@ -188,7 +199,12 @@ class Simulator:
         """``POST /v1/video/storyboard``: a preview built from text scenes."""
         payload = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
         return self._new_job(
-            JobKind.PREVIEW, account, webhook, payload_json=payload, storyboard=True
+            JobKind.PREVIEW,
+            account,
+            webhook,
+            searches_stock=True,
+            payload_json=payload,
+            storyboard=True,
         )
 
     def _start_render(
@@ -208,6 +224,7 @@ class Simulator:
             account,
             webhook,
             preview=preview,
+            searches_stock=preview is not None and preview.storyboard and not preview_is_job,
             payload_json=params,
             video_duration_s=length_s or drawn_s,
         )

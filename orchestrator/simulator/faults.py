@@ -9,7 +9,8 @@ Where each fault is decided:
   ``server_error`` (500/502/503), ``rate_limit`` (429), ``drop_before`` / ``drop_after``
   (close the connection without an answer; ``drop_after`` only for job-creating requests,
   after the job exists);
-- per job at creation (``job_fate``): ``job_failed`` or ``job_stuck``;
+- per job at creation (``job_fate``): ``job_failed`` or ``job_stuck``; then, only for a job
+  that searches stock visuals and is to complete, ``visual_not_found``;
 - per video download (``download_cut_at``, ``html_instead_of_video``): ``download_cut``,
   ``html_video``;
 - per request carrying a legacy token (``token_revoked``): ``token_revoked``.
@@ -38,6 +39,7 @@ class FaultKind(StrEnum):
     SLOW = "slow"
     JOB_FAILED = "job_failed"
     JOB_STUCK = "job_stuck"
+    VISUAL_NOT_FOUND = "visual_not_found"
     DOWNLOAD_CUT = "download_cut"
     HTML_VIDEO = "html_video"
     TOKEN_REVOKED = "token_revoked"
@@ -112,6 +114,13 @@ class FaultPlan:
             self._count(FaultKind.JOB_STUCK)
             return JobFate.STUCK
         return JobFate.OK
+
+    def visual_not_found(self) -> bool:
+        """Whether a job searching stock visuals finds none for a scene (and so fails)."""
+        if self._hit(self._s.fault_visual_not_found_p):
+            self._count(FaultKind.VISUAL_NOT_FOUND)
+            return True
+        return False
 
     def download_cut_at(self, length: int) -> int | None:
         """How many body bytes to send before closing, or ``None`` to send them all."""

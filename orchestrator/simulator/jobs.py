@@ -24,13 +24,17 @@ import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.simulator.faults import JobFate
 
 if TYPE_CHECKING:
     from orchestrator.simulator.media import VideoDigest
     from orchestrator.simulator.templates import Template
+
+
+VISUAL_NOT_FOUND = "SCENE_BACKGROUND_VISUAL_NOT_FOUND"
+"""The ``cause`` of a job that found no stock visual for a scene (``fault_visual_not_found_p``)."""
 
 
 class JobKind(StrEnum):
@@ -61,6 +65,9 @@ class Job:
     end_at: float
     fate: JobFate
     webhook: str | None = None
+    webhook_input: Any = None
+    """The creating request's ``webhookInput`` (§6.3), echoed in the webhook POST
+    (``webhooks.keep_webhook_input``); None: none was sent."""
     template: Template | None = None
     """Preview from a template: the template (shared, survives its deletion)."""
     payload_json: str = "{}"
@@ -70,9 +77,17 @@ class Job:
     """Render of a preview: that preview job."""
     video_duration_s: float = 0.0
     video: VideoDigest | None = None
+    cause: str | None = None
+    """A job fated to fail: why, as its ``error_message`` names it (``views.failure_message``);
+    ``None`` is the generic ``fault_job_failed_p`` failure."""
     file_url: str = ""
     """Transcription: the media URL."""
     language: str = "en"
+    v2: bool = False
+    """Created on a v2 route: a finished preview answers ``status: completed`` (§6.2)."""
+    project_name: str | None = None
+    """Preview (stored, or a direct render's source) asked ``saveProject: true``: the name
+    ``GET /v2/projects`` lists it under (``routes_lookup``)."""
 
     def phase(self, now: float) -> Phase:
         if now < self.start_at:

@@ -8,6 +8,7 @@ rebuilt on each download, and their SHA-256 comes from a copy of the clip's prec
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import struct
@@ -65,9 +66,17 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
 
+THUMBNAIL_JPEG = base64.b64decode(
+    "/9j/2wBDAAgEBAQEBAUFBQUFBQYGBgYGBgYGBgYGBgYHBwcICAgHBwcGBgcHCAgICAkJCQgICAgJCQoKCgwMCwsO"
+    "Dg4RERT/xABKAAEAAAAAAAAAAAAAAAAAAAAAAQEAAAAAAAAAAAAAAAAAAAAAEAEAAAAAAAAAAAAAAAAAAAAAEQEA"
+    "AAAAAAAAAAAAAAAAAAAA/8AAEQgAEAAQAwEiAAIRAAMRAP/aAAwDAQACEQMRAD8AAA//2Q=="
+)
+"""A render's ``thumbnail`` (a JPEG, §6.2): a 16×16 grey baseline JPEG, 184 bytes."""
+
+
 @cache
 def thumbnail_png(width: int = 16, height: int = 9) -> bytes:
-    """A tiny grey PNG used for every ``thumbnail``."""
+    """A tiny grey PNG (stock search thumbnails)."""
     row = b"\x00" + b"\x80\x80\x80" * width
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (

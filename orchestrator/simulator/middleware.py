@@ -25,7 +25,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web import AbstractRoute
 
-from orchestrator.simulator.answers import ApiProblem, problem_response
+from orchestrator.simulator.answers import REASON_HEADER, ApiProblem, problem_response
 from orchestrator.simulator.auth import check_route_credential, rate_limited
 from orchestrator.simulator.core import Simulator
 from orchestrator.simulator.routes_api import API_PREFIX, CURRENT_ACCOUNT, Handler, RouteSpec
@@ -105,10 +105,13 @@ def make_middleware(
         key = spec.key if spec is not None else f"{request.method} {canonical}"
         sim.accounting.count_request(key)
         status = DROPPED
+        reason = ""  # a 401's X-Simulator-Reason, shown in the log (``auth``)
         try:
             if spec is not None:
                 response, dropped = await _api(sim, request, handler, spec)
                 status = DROPPED if dropped else response.status
+                if status == 401:
+                    reason = f" ({response.headers.get(REASON_HEADER, '')})"
                 return response
             try:
                 response = await handler(request)
@@ -123,6 +126,6 @@ def make_middleware(
             if log_request is not None:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 shown = "dropped" if status == DROPPED else str(status)
-                log_request(f"{request.method} {request.path} {shown} {elapsed_ms:.1f}ms")
+                log_request(f"{request.method} {request.path} {shown} {elapsed_ms:.1f}ms{reason}")
 
     return middleware

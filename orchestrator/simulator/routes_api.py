@@ -27,6 +27,7 @@ from orchestrator.simulator.auth import client_account
 from orchestrator.simulator.core import STORAGE_PREFIX, Simulator
 from orchestrator.simulator.jobs import Job
 from orchestrator.simulator.render_params import check_storyboard
+from orchestrator.simulator.templates import deprecation_key
 from orchestrator.simulator.views import job_body
 
 API_PREFIX = "/pictoryapis"
@@ -82,7 +83,7 @@ async def token(request: web.Request) -> web.Response:
 async def upload_template(request: web.Request) -> web.Response:
     sim = _sim(request)
     template = sim.templates.add(await request.read(), _account(request))
-    return json_response(template.answer())
+    return json_response(template.answer(spelling=_spelling(sim, created=True)))
 
 
 async def list_templates(request: web.Request) -> web.Response:
@@ -91,8 +92,9 @@ async def list_templates(request: web.Request) -> web.Response:
 
 
 async def get_template(request: web.Request) -> web.Response:
-    template = _sim(request).templates.get(request.match_info["id"], _account(request))
-    return json_response(template.answer())
+    sim = _sim(request)
+    template = sim.templates.get(request.match_info["id"], _account(request))
+    return json_response(template.answer(spelling=_spelling(sim, created=False)))
 
 
 async def update_template(request: web.Request) -> web.Response:
@@ -103,7 +105,12 @@ async def update_template(request: web.Request) -> web.Response:
     if not isinstance(scenes, list):
         raise invalid_body("field 'scenes' is required: a list of scenes")
     template.replace_scenes(scenes)
-    return json_response(template.answer())
+    return json_response(template.answer(spelling=_spelling(sim, created=False)))
+
+
+def _spelling(sim: Simulator, *, created: bool) -> str:
+    """The template answer's deprecation key (``settings.template_spelling``)."""
+    return deprecation_key(sim.settings.template_spelling, created=created)
 
 
 async def delete_template(request: web.Request) -> web.Response:

@@ -63,8 +63,8 @@ def _file(kind: str, ext: str, job: Job) -> tuple[bytes, str, str] | None:
             digest = media.video_digest(box)
         content_type = "audio/mp4" if kind in ("audio", "tts") else media.VIDEO_CONTENT_TYPE
         return media.video_bytes(box), content_type, digest.etag
-    if kind == "thumbnails" and ext == "png":
-        body = media.thumbnail_png()
+    if kind == "thumbnails" and ext == "jpg":
+        body = media.THUMBNAIL_JPEG
     elif kind == "subtitles" and ext in _TEXT_TYPES:
         if job.kind is JobKind.TRANSCRIPTION:
             body = media.subtitles(transcript_lines(job), ext, 4.0).encode()
@@ -72,7 +72,7 @@ def _file(kind: str, ext: str, job: Job) -> tuple[bytes, str, str] | None:
             body = render_subtitles(job, ext).encode()
     else:
         return None
-    content_type = _TEXT_TYPES.get(ext, "image/png")
+    content_type = _TEXT_TYPES.get(ext, "image/jpeg")
     return body, content_type, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 

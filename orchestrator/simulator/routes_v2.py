@@ -12,14 +12,17 @@ and the accounting (renders per preview, duplicates per (template, variables) or
 Both credential kinds are served (§5.6 documents tokens on v2 too).
 
 A malformed body answers 400 ``{"code": "INVALID_REQUEST_BODY", "message", "fields": [{"name",
-"errors"}]}`` [sample S]; unknown fields are dropped [sample S]. [choice] Other errors on these
-routes (unknown template 404, preview not ready 409, unknown job 404, 401) keep the legacy
-envelope of §1: the v2 shape is published only for 400.
+"errors"}]}`` [sample S], one entry per offending field, every one listed: the storyboard routes
+check the body with ``contract.storyboard_body`` (§6.3), the same model ``validate`` applies to
+manifest rows; unknown fields are stripped [sample S, §6.3] and the job keeps the stripped body.
+[choice] Other errors on these routes (unknown template 404, preview not ready 409, unknown job
+404) keep the legacy envelope of §1: the v2 shape is published only for 400. A 401 answers
+Pictory's ``{"message": "Unauthorized"}`` on every route (§6.1, ``auth``).
 
 Bodies [doc "Create Storyboard Preview"; S ``request-schema.md``; N ``text_to_video_v2``]:
 ``videoName`` is required (the docs and S mark it so). A scene has exactly one content source
 (``story``, ``storyCoPilot``, ``blogUrl``, ``pptUrl``, ``audioUrl``, ``videoUrl``) or only a
-``background``. [choice] ``scenes`` sent with a ``templateId`` must be a list of objects and is
+``background``. [choice] ``scenes`` sent with a ``templateId`` are checked as any scenes and
 otherwise not modelled (the preview is the template's). [choice] A v2 storyboard is kept in the
 simulator's v1 storyboard form (``story`` → ``text``, ``createSceneOnEndOfSentence`` →
 ``splitTextOnPeriod``, ``background.visualUrl`` → ``backgroundUri``, ``voiceOver`` →
@@ -33,6 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
+from orchestrator.contract import storyboard_body
+from orchestrator.simulator import routes_lookup
 from orchestrator.simulator.answers import (
     ApiProblem,
     json_response,
@@ -44,17 +49,29 @@ from orchestrator.simulator.core import Simulator
 from orchestrator.simulator.jobs import Job
 from orchestrator.simulator.routes_api import CURRENT_ACCOUNT, SIM_KEY, Handler, RouteSpec
 from orchestrator.simulator.templates import Template
+from orchestrator.simulator.webhooks import keep_webhook_input
 
-CONTENT_SOURCES = ("story", "storyCoPilot", "blogUrl", "pptUrl", "audioUrl", "videoUrl")
-BACKGROUND_VISUALS = ("visualUrl", "color", "aiVisual", "searchFilter")
+CONTENT_SOURCES = storyboard_body.CONTENT_SOURCES
 
 
 class FieldProblem(ApiProblem):
-    """A 400 naming the request field at fault (answered in the v2 shape)."""
+    """A 400 naming the request fields at fault (answered in the v2 shape)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, fields: list[tuple[str, str]] | None = None):
         super().__init__(400, "INVALID_REQUEST_BODY", message)
-        self.field = field
+        self.fields = fields if fields is not None else [(field, message)]
+
+
+def _checked(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
+    """The storyboard body with unknown fields stripped; a 400 listing every field that breaks
+    one of Pictory's rules (``contract.storyboard_body``, §6.3; ``storyboard_body_rules``)."""
+    if not sim.settings.storyboard_body_rules:
+        return body
+    clean, problems = storyboard_body.check(body)
+    if clean is None:
+        fields = [(p.name, p.text) for p in problems]
+        raise FieldProblem(fields[0][0], storyboard_body.summary(problems), fields=fields)
+    return clean
 
 
 def _v2(handler: Handler) -> Handler:
@@ -68,7 +85,7 @@ def _v2(handler: Handler) -> Handler:
             if problem.status != 400:
                 raise
             fields = (
-                [{"name": problem.field, "errors": problem.message}]
+                [{"name": name, "errors": errors} for name, errors in problem.fields]
                 if isinstance(problem, FieldProblem)
                 else []
             )
@@ -78,7 +95,9 @@ def _v2(handler: Handler) -> Handler:
     return wrapped
 
 
-def _created(job: Job) -> web.Response:
+def _created(job: Job, body: Mapping[str, Any]) -> web.Response:
+    routes_lookup.mark_created(job, body)  # documented shapes; saveProject (§6.2, §6.4)
+    keep_webhook_input(job, body)  # echoed in the webhook POST (§6.3)
     return json_response(ok({"jobId": job.job_id}))
 
 
@@ -124,19 +143,7 @@ def _scenes(body: Mapping[str, Any], *, required: bool) -> list[dict[str, Any]]:
 def _v1_scene(i: int, scene: Mapping[str, Any], voice: bool) -> dict[str, Any]:
     """One v2 scene in the simulator's v1 storyboard form (module docstring)."""
     sources = [f for f in CONTENT_SOURCES if scene.get(f) not in (None, "")]
-    background = scene.get("background")
-    if background is not None and not isinstance(background, dict):
-        raise FieldProblem(f"scenes[{i}].background", "'background' must be an object")
-    visuals = [f for f in BACKGROUND_VISUALS if (background or {}).get(f) not in (None, "")]
-    if len(sources) > 1:
-        raise FieldProblem(
-            f"scenes[{i}]", f"a scene takes exactly one content source, not {', '.join(sources)}"
-        )
-    if not sources and not visuals:
-        raise FieldProblem(
-            f"scenes[{i}]",
-            f"a scene needs one content source ({', '.join(CONTENT_SOURCES)}) or a background",
-        )
+    background = scene.get("background")  # one source or a background: checked (_checked)
     out: dict[str, Any] = {
         "voiceOver": voice,
         "splitTextOnNewLine": scene.get("createSceneOnNewLine") is True,
@@ -154,7 +161,7 @@ def _v1_scene(i: int, scene: Mapping[str, Any], voice: bool) -> dict[str, Any]:
         out["text"] = f"Simulated scene from {source}."
     else:
         out["text"] = ""  # a visual-only scene
-    if background:
+    if isinstance(background, dict):
         url = background.get("visualUrl")
         if isinstance(url, str) and url:
             out["backgroundUri"] = url
@@ -215,26 +222,26 @@ def _sim(request: web.Request) -> Simulator:
 async def storyboard_preview(request: web.Request) -> web.Response:
     """``POST /v2/video/storyboard``: a preview job (unbilled)."""
     sim, account = _sim(request), CURRENT_ACCOUNT.get()
-    body = await read_json_object(request)
+    body = _checked(sim, await read_json_object(request))
     webhook = optional_str(body, "webhook")
     source = _source(sim, account, body)
     if isinstance(source, dict):
-        return _created(sim.create_storyboard(account, source, webhook))
+        return _created(sim.create_storyboard(account, source, webhook), body)
     template, variables = source
-    return _created(sim.create_preview(account, template, variables, webhook))
+    return _created(sim.create_preview(account, template, variables, webhook), body)
 
 
 async def storyboard_render(request: web.Request) -> web.Response:
     """``POST /v2/video/storyboard/render``: a render straight from the body (billed)."""
     sim, account = _sim(request), CURRENT_ACCOUNT.get()
-    body = await read_json_object(request)
+    body = _checked(sim, await read_json_object(request))
     webhook = optional_str(body, "webhook")
     source = _source(sim, account, body)
     if isinstance(source, dict):
         unstored = sim.unstored_preview(account, storyboard_body=source)
     else:
         unstored = sim.unstored_preview(account, template=source[0], variables=source[1])
-    return _created(sim.render_direct(account, unstored, webhook))
+    return _created(sim.render_direct(account, unstored, webhook), body)
 
 
 async def render_preview(request: web.Request) -> web.Response:
@@ -242,14 +249,14 @@ async def render_preview(request: web.Request) -> web.Response:
     sim, account = _sim(request), CURRENT_ACCOUNT.get()
     body = await read_json_object(request, empty_ok=True)
     webhook = optional_str(body, "webhook")
-    return _created(sim.render_preview(account, request.match_info["id"], webhook))
+    return _created(sim.render_preview(account, request.match_info["id"], webhook), body)
 
 
 async def render_params(request: web.Request) -> web.Response:
     """``POST /v2/video/render``: render a renderParams body (billed), checked as v1's."""
     sim, account = _sim(request), CURRENT_ACCOUNT.get()
     body = await read_json_object(request)
-    return _created(sim.render_params(account, body, optional_str(body, "webhook")))
+    return _created(sim.render_params(account, body, optional_str(body, "webhook")), body)
 
 
 V2_ROUTES: tuple[RouteSpec, ...] = (

@@ -24,6 +24,7 @@ from orchestrator.simulator import routes_cdn
 from orchestrator.simulator.core import Clock, Simulator
 from orchestrator.simulator.middleware import RequestLog, make_middleware
 from orchestrator.simulator.routes_api import API_PREFIX, ROUTES, SIM_KEY, RouteSpec
+from orchestrator.simulator.routes_lookup import LOOKUP_ROUTES
 from orchestrator.simulator.routes_v2 import V2_ROUTES
 from orchestrator.simulator.settings import SimSettings
 from orchestrator.simulator.webhooks import WebhookDispatcher
@@ -62,7 +63,7 @@ def create_app(
     app = web.Application(client_max_size=MAX_TEMPLATE_BYTES)
     app.middlewares.append(make_middleware(sim, specs, log_request))
     app[SIM_KEY] = sim
-    for spec in (*ROUTES, *V2_ROUTES, *extra_routes):
+    for spec in (*ROUTES, *V2_ROUTES, *LOOKUP_ROUTES, *extra_routes):
         route = app.router.add_route(spec.method, API_PREFIX + spec.path, spec.handler)
         specs[route] = spec
     routes_cdn.add_routes(app)

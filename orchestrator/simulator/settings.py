@@ -86,14 +86,45 @@ class SimSettings(BaseModel):
     """How a finished render offers ``srtFile``/``vttFile``/``txtFile`` (§2 step 6; the form is
     unpublished, §5.2 gives a transcription's as contents): signed CDN links, the files'
     contents, or not at all. [choice] Clients must cope with all three."""
+    ai_credits_per_video_minute: float = Field(default=44.0, ge=0.0)
+    """A finished render's ``aiCreditsUsed`` (§6.2) is ``round(videoDuration / 60 × this)``,
+    always present (0 when this is 0). [choice] Pictory publishes no rate, only one example
+    (48 credits for a 65.6 s video, S2 api-endpoints.md); 44 per minute reproduces it and is
+    deterministic, so a test can sum the credits of a batch."""
+    template_spelling: Literal["documented", "depricated", "deprecated"] = "documented"
+    """How the bare template answers spell the deprecation flag. ``documented`` [choice] follows
+    each page: ``POST /v1/templates`` (create-template page example) says ``deprecated``;
+    ``GET`` and ``PUT /v1/templates/{id}`` say ``depricated`` (the get-template page notes "API
+    uses 'depricated' spelling"); ``GET /v1/templates`` items always say ``deprecated``.
+    ``depricated`` or ``deprecated`` answers that spelling everywhere. The client reads both."""
     strict_variables: bool = True
     """Reject from-template variables the template does not declare (400 INVALID_REQUEST_BODY)."""
+    storyboard_body_rules: bool = True
+    """Check the body of ``POST /v2/video/storyboard[/render]`` against Pictory's rules (§6.3,
+    ``contract.storyboard_body``): 400 ``INVALID_REQUEST_BODY`` listing every offending field,
+    unknown fields stripped. [choice] Where the page is silent: unknown fields are stripped at the
+    top level and in scenes (whose fields it lists whole), nested objects kept whole;
+    ``videoName`` is required on the preview route too; ``autoMusic`` excludes ``musicUrl`` only
+    when true. Off: the body is taken as sent (only a ``videoName`` and scene objects needed)."""
     webhook_timeout_s: float = Field(default=5.0, gt=0.0)
     """Timeout of each webhook POST."""
     webhook_allow_remote: bool = False
     """Deliver webhooks to non-loopback hosts too (off: they are skipped and counted)."""
+    webhook_input_placement: Literal["top", "data", "none"] = "top"
+    """Where the webhook POST echoes the creating request's ``webhookInput`` (an object the v2
+    routes take, "echoed to the webhook", §6.3 [S2]). [choice] Where the echo sits is
+    unpublished: ``top`` (default) puts it beside ``job_id``/``success``/``data``, ``data``
+    inside ``data``, ``none`` leaves it out (the callback is then matched by its URL alone).
+    The client's receiver reads both places."""
 
     # --- credentials ---
+    require_user_id: bool = False
+    """Refuse (401) a request with a client-credential token that carries no
+    ``X-Pictory-User-Id``. [choice] Off by default: Pictory's Getting Started asks only for the
+    client id and secret, and its own v2 example sends the bare token without the header
+    (contract §6.1); the legacy reference pages list the header on every call but the token
+    call (§0), so a stricter account can be played with this on. The token call never needs
+    it."""
     strict_credential_routes: bool = False
     """Refuse an API key (401) on the v1 video-creation routes (``POST /v1/video/from-template``,
     ``POST /v1/video/storyboard``, ``PUT /v1/video/render/{id}``, ``POST /v1/video/render``),
@@ -120,6 +151,14 @@ class SimSettings(BaseModel):
     fault_slow_delay_s: float = Field(default=2.0, ge=0.0)
     fault_job_failed_p: Probability = 0.0
     """A job ends ``status: failed`` instead of completing."""
+    fault_visual_not_found_p: Probability = 0.0
+    """A job that searches stock visuals for its scenes (a storyboard preview, or a direct render
+    of a storyboard) fails as Pictory's does when no stock visual fits a scene (§6.2, S2
+    request-schema.md: "the job fails with SCENE_BACKGROUND_VISUAL_NOT_FOUND"): ``error_code``
+    ``TEXT_TO_VIDEO_FAILED``, ``error_message`` starting ``SCENE_BACKGROUND_VISUAL_NOT_FOUND:``.
+    [choice] Whether that name comes as the code or inside the message is unpublished; we put it
+    in the message (the contract's reading) and the client looks in both. Decided per job at
+    creation, after ``fault_job_failed_p`` (``flaky``: 2 %; only jobs that search draw)."""
     fault_job_stuck_p: Probability = 0.0
     """A job stays ``in-progress`` forever (its render slot is freed after the nominal time)."""
     fault_download_cut_p: Probability = 0.0
@@ -155,6 +194,7 @@ _FLAKY_FAULTS: dict[str, Any] = {
     "fault_slow_delay_s": 1.5,
     "fault_job_failed_p": 0.03,
     "fault_job_stuck_p": 0.03,
+    "fault_visual_not_found_p": 0.02,
     "fault_download_cut_p": 0.05,
     "fault_html_video_p": 0.02,
     "fault_token_revoked_p": 0.03,

@@ -104,7 +104,8 @@ class Template:
     deprecated: bool = False
 
     def answer(self, *, spelling: str = "depricated") -> dict[str, Any]:
-        """The bare template object (``spelling`` is the API's own ``depricated``)."""
+        """The bare template object; ``spelling``: the deprecation flag's key
+        (``deprecation_key``)."""
         return {
             "templateId": self.template_id,
             "name": self.name,
@@ -141,6 +142,16 @@ class Template:
     def texts_of(scene: Mapping[str, Any], variables: Mapping[str, str]) -> list[str]:
         """One scene's subtitle lines with the variables filled in."""
         return [substitute(str(sub.get("text", "")), variables) for sub in scene["subtitles"]]
+
+
+def deprecation_key(setting: str, *, created: bool) -> str:
+    """The key a template answer spells its deprecation flag with, under the
+    ``template_spelling`` setting: ``documented`` follows each page (``deprecated`` in the
+    create-template answer, ``created``; ``depricated`` in the get-template one, whose page notes
+    the API's spelling); otherwise the setting's spelling."""
+    if setting == "documented":
+        return "deprecated" if created else "depricated"
+    return setting
 
 
 def parse_project(raw: bytes) -> dict[str, Any]:

@@ -1,10 +1,14 @@
 """Jobs as ``GET /v1/jobs/{id}`` answers them (webhooks carry the same JSON).
 
-Legacy shapes by default: a finished preview has no ``status``, only ``preview`` (a player page,
-§5.5) and ``renderParams`` (the legacy shape of §5.7, built in ``render_params``). With
-``new_shapes`` it also says ``status: completed``. A render queued behind the account's render cap
-says ``settings.queued_status`` without ``renderProgress`` (§5.4). A finished render's
-``videoURL`` is the MP4; ``shareVideoURL`` and ``videoShareURL`` are HTML viewing pages (§5.5).
+A finished v1 preview keeps the legacy shape (§2 step 4): no ``status``, only ``preview`` (a
+player page, §5.5) and ``renderParams`` (the legacy shape of §5.7, built in ``render_params``).
+A v2 preview (``POST /v2/video/storyboard``) also says ``status: completed``, as documented and as
+Pictory's own helper waits for (§6.2); with ``new_shapes`` every preview does. A render queued
+behind the account's render cap says ``settings.queued_status`` without ``renderProgress``
+(§5.4). A finished render's ``videoURL`` is the MP4; ``shareVideoURL`` and ``videoShareURL`` are
+HTML viewing pages (§5.5); it also says ``progress: 100``, a JPEG ``thumbnail``, the subtitle
+files, ``videoDuration`` and ``aiCreditsUsed`` (§6.2). A failed preview or render says
+``TEXT_TO_VIDEO_FAILED`` with a message naming the cause (``failure_message``).
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from typing import Any
 
 from orchestrator.simulator import media, pages, render_body, render_params, stock, transcripts
 from orchestrator.simulator.core import Simulator, render_box_payload
-from orchestrator.simulator.jobs import Job, JobKind, Phase
+from orchestrator.simulator.jobs import VISUAL_NOT_FOUND, Job, JobKind, Phase
 
 OUTPUT = render_params.OUTPUT
 """Kept under its old name for code that renders without a preview."""
+TEXT_TO_VIDEO_FAILED = "TEXT_TO_VIDEO_FAILED"
+"""The ``error_code`` of a failed preview or render (§6.2)."""
 SUBTITLE_KINDS = ("srt", "vtt", "txt")
 _SUBTITLE_KEYS = {"srt": "srtFile", "vtt": "vttFile", "txt": "txtFile"}
 
@@ -31,9 +37,8 @@ def job_body(sim: Simulator, job: Job, now: float) -> dict[str, Any]:
             "success": False,
             "data": {
                 "status": "failed",
-                "error_code": f"{job.kind.value.upper()}_FAILED",
-                "error_message": f"simulated {job.kind.value} failure (fault job_failed); "
-                "create the job again",
+                "error_code": failure_code(job),
+                "error_message": failure_message(job),
             },
         }
     return {"job_id": job.job_id, "success": True, "data": _data(sim, job, phase, now)}
@@ -56,7 +61,7 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
             "preview": pages.page_url(sim, job),
             "renderParams": preview_render_params(sim, job, now),
         }
-        if sim.settings.new_shapes:
+        if sim.settings.new_shapes or job.v2:  # v2 previews: the documented shape (§6.2)
             data = {"status": "completed", **data}
         return data
     if job.kind is JobKind.TRANSCRIPTION:  # §5.2
@@ -71,7 +76,7 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
         "videoURL": video,
         "shareVideoURL": pages.page_url(sim, job),
         "videoShareURL": pages.page_url(sim, job),
-        "thumbnail": sim.link("thumbnails", f"{job.job_id}.png", now),
+        "thumbnail": sim.link("thumbnails", f"{job.job_id}.jpg", now),
         "audioURL": sim.link("audio", f"{job.job_id}.m4a", now),
     }
     form = sim.settings.render_subtitle_form
@@ -82,7 +87,36 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
             else render_subtitles(job, kind)
         )
     answer["videoDuration"] = job.video_duration_s
+    answer["progress"] = 100
+    answer["aiCreditsUsed"] = ai_credits(sim, job)
     return answer
+
+
+def failure_code(job: Job) -> str:
+    """A failed job's ``error_code``: Pictory's ``TEXT_TO_VIDEO_FAILED`` for previews and renders
+    (§6.2); [choice] ``TRANSCRIPTION_FAILED`` / ``HIGHLIGHTS_FAILED`` for the others (no
+    published example)."""
+    if job.kind in (JobKind.PREVIEW, JobKind.RENDER):
+        return TEXT_TO_VIDEO_FAILED
+    return f"{job.kind.value.upper()}_FAILED"
+
+
+def failure_message(job: Job) -> str:
+    """A failed job's ``error_message``, naming the cause as Pictory's do (§6.2: "The AI voice
+    speaker [Timm] is invalid..."). [choice] A scene without a stock visual says
+    ``SCENE_BACKGROUND_VISUAL_NOT_FOUND: ...`` (the name first, then which scene)."""
+    if job.cause == VISUAL_NOT_FOUND:
+        return (
+            f"{VISUAL_NOT_FOUND}: no stock visual matches the search of scene 1; change the "
+            "scene's text or give it a background"
+        )
+    return f"The simulated {job.kind.value} failed (fault job_failed); create the job again"
+
+
+def ai_credits(sim: Simulator, job: Job) -> int:
+    """A finished render's ``aiCreditsUsed``: ``settings.ai_credits_per_video_minute`` per minute
+    of video, rounded ([choice], see the setting)."""
+    return round(job.video_duration_s / 60.0 * sim.settings.ai_credits_per_video_minute)
 
 
 def preview_render_params(sim: Simulator, preview: Job, now: float) -> dict[str, Any]:

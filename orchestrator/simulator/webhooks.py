@@ -1,6 +1,8 @@
 """Webhook delivery: one background task POSTs each finished job's JSON to its ``webhook`` URL.
 
-The payload is exactly what ``GET /v1/jobs/{id}`` answers at that moment. Due deliveries sit in a
+The payload is exactly what ``GET /v1/jobs/{id}`` answers at that moment, plus the creating
+request's ``webhookInput`` when it sent one (§6.3: "echoed to the webhook"; where it sits is our
+[choice], ``SimSettings.webhook_input_placement``: top level by default). Due deliveries sit in a
 heap ordered by the job's end time; the task sleeps until the earliest is due (or a new earlier
 one arrives), so there is one task however many jobs are waiting. Each POST runs in its own task
 with ``webhook_timeout_s`` and is tried once. Jobs that never finish never call back. Unless
@@ -13,17 +15,39 @@ import asyncio
 import contextlib
 import heapq
 import ipaddress
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from orchestrator.simulator.answers import ApiProblem, dumps
 from orchestrator.simulator.core import Simulator
+from orchestrator.simulator.jobs import Job
 from orchestrator.simulator.views import job_body
 
 MAX_IDLE_WAIT_S = 0.5
 """Re-check the clock at least this often (the simulator's clock may be a test's fake)."""
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+WEBHOOK_INPUT = "webhookInput"
+
+
+def keep_webhook_input(job: Job, body: Mapping[str, Any]) -> None:
+    """Remember the creating request's ``webhookInput`` (any JSON object, §6.3) to echo it when
+    the job calls back; anything else there is not kept (the v2 body model refuses it)."""
+    value = body.get(WEBHOOK_INPUT)
+    if isinstance(value, dict):
+        job.webhook_input = value
+
+
+def with_webhook_input(answer: dict[str, Any], job: Job, placement: str) -> dict[str, Any]:
+    """The webhook POST body: the job's answer with its ``webhookInput`` placed as
+    ``placement`` says (``top``, ``data`` or ``none``)."""
+    if job.webhook_input is None or placement == "none":
+        return answer
+    if placement == "data" and isinstance(answer.get("data"), dict):
+        return {**answer, "data": {**answer["data"], WEBHOOK_INPUT: job.webhook_input}}
+    return {**answer, WEBHOOK_INPUT: job.webhook_input}
 
 
 def is_loopback(url: str) -> bool:
@@ -94,7 +118,8 @@ class WebhookDispatcher:
         except ApiProblem:
             accounting.webhooks["skipped"] += 1
             return
-        body = dumps(job_body(self._sim, job, now))
+        placement = self._sim.settings.webhook_input_placement
+        body = dumps(with_webhook_input(job_body(self._sim, job, now), job, placement))
         task = asyncio.create_task(self._post(url, body))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)

@@ -51,11 +51,46 @@ def test_doctor_passes_against_the_simulator_and_bills_nothing(sim: SimProcess) 
 
 
 def test_doctor_passes_with_an_api_key(sim: SimProcess) -> None:
+    """A key: named as the credential in use, with the v2 video routes it takes (§5.6), and
+    the key itself printed nowhere."""
     env = sim.env()
     env["PICTORY_API_KEY"] = "pictai_right"
     done = _doctor(env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "API key accepted" in done.stdout
+    assert "OK    credentials: an API key (pictai_…) from PICTORY_API_KEY" in done.stdout
+    routes = _line(done.stdout, "OK    routes:")
+    assert "no token" in routes and "POST /v2/video/storyboard" in routes
+    assert "/v1/video/from-template" not in routes
+    assert "pictai_right" not in done.stdout + done.stderr
+
+
+def test_doctor_names_client_credentials_with_or_without_a_user_id(sim: SimProcess) -> None:
+    """Client id + secret pass with no PICTORY_USER_ID (optional, §6.1); doctor says whether a
+    user id is in use and that videos go to the v1 routes with a token; no value is printed."""
+    env = sim.env()
+    env.pop("PICTORY_USER_ID")
+    done = _doctor(env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    credentials = _line(done.stdout, "OK    credentials:")
+    assert "PICTORY_CLIENT_ID and PICTORY_CLIENT_SECRET" in credentials
+    assert "without a user id" in credentials
+    routes = _line(done.stdout, "OK    routes:")
+    assert "POST /v1/oauth2/token" in routes and "no X-Pictory-User-Id" in routes
+    assert "POST /v1/video/from-template" in routes
+    env["PICTORY_USER_ID"] = "doctor-user-77"
+    done = _doctor(env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "with the user id from PICTORY_USER_ID" in _line(done.stdout, "OK    credentials:")
+    assert "with X-Pictory-User-Id" in _line(done.stdout, "OK    routes:")
+    for value in ("sim-client", "sim-secret", "doctor-user-77"):
+        assert value not in done.stdout + done.stderr
+
+
+def _line(stdout: str, start: str) -> str:
+    """The one line of ``stdout`` that starts (after indentation) with ``start``."""
+    (line,) = [s.strip() for s in stdout.splitlines() if s.strip().startswith(start)]
+    return line
 
 
 def test_doctor_names_a_wrong_client_secret(sim: SimProcess) -> None:

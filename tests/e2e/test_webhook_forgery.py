@@ -46,6 +46,25 @@ def _wait_for(predicate: Any) -> Any:
     raise AssertionError("timed out waiting for the run")
 
 
+def _two_render_jobs(out: Path) -> tuple[str, str, list[tuple[str, str]]]:
+    """Once a ``--webhook`` run in ``out`` has sent both of its renders: the receiver's base URL,
+    its secret, and the (row, render job) pairs in row order."""
+    base = _wait_for(
+        lambda: next(
+            (e["url"] for e in _events(out / LOG_NAME) if e["event"] == "webhook_listening"),
+            None,
+        )
+    )
+
+    def render_jobs() -> dict[str, str] | None:
+        found = {e["row"]: e["job"] for e in _events(out / LEDGER_NAME) if e["e"] == "render_job"}
+        return found if len(found) == 2 else None
+
+    jobs = _wait_for(render_jobs)
+    secret = (out / "webhook.secret").read_text().strip()
+    return base, secret, sorted(jobs.items())
+
+
 def _post(url: str, body: dict[str, Any]) -> int:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
@@ -80,28 +99,7 @@ def test_forged_callbacks_change_nothing_in_the_ledger(
         text=True,
     )
     try:
-        base = _wait_for(
-            lambda: next(
-                (e["url"] for e in _events(out / LOG_NAME) if e["event"] == "webhook_listening"),
-                None,
-            )
-        )
-        jobs = _wait_for(
-            lambda: (
-                found
-                if len(
-                    found := {
-                        e["row"]: e["job"]
-                        for e in _events(out / LEDGER_NAME)
-                        if e["e"] == "render_job"
-                    }
-                )
-                == 2
-                else None
-            )
-        )
-        secret = (out / "webhook.secret").read_text().strip()
-        (row_a, job_a), (_, job_b) = sorted(jobs.items())
+        base, secret, ((row_a, job_a), (_, job_b)) = _two_render_jobs(out)
         forged = {
             "no secret": (f"{base}/hooks/{row_a}/render", _done(job_a)),
             "wrong secret": (f"{base}/hooks/{'x' * len(secret)}/{row_a}/render", _done(job_a)),
@@ -205,3 +203,51 @@ def test_a_flood_without_the_secret_loses_no_callback(tmp_path: Path, standalone
     assert rejected and rejected[0]["secret"] > 100
     assert "rate" not in rejected[0]
     assert took_s < 45.0
+
+
+@pytest.mark.slow
+def test_forged_webhook_input_changes_nothing_on_the_v2_routes(
+    tmp_path: Path, make_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API-key run with ``--webhook`` sends ``webhookInput`` (row, stage, batch) on the v2
+    routes and the simulator echoes it. A forged callback naming a row in its ``webhookInput``
+    is refused without the secret, and with the secret when it names another batch or another
+    row's job; the ledger keeps the real jobs and every row renders."""
+    sim = make_sim(preview_s=0.05, render_s=2.0)
+    monkeypatch.setenv("PICTORY_API_BASE_URL", sim.base_url)
+    monkeypatch.setenv("PICTORY_API_KEY", "pictai_forgery_0123")
+    for name in ("PICTORY_CLIENT_ID", "PICTORY_CLIENT_SECRET", "PICTORY_USER_ID"):
+        monkeypatch.delenv(name, raising=False)
+    batch = write_batch(tmp_path, 2)
+    out = batch["out"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *run_args(batch, "--webhook")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base, secret, ((row_a, job_a), (_, job_b)) = _two_render_jobs(out)
+        ours = {"batch": out.name, "row": row_a, "stage": "render"}
+
+        def echoing(job_id: str, echo: dict[str, str]) -> dict[str, Any]:
+            return {**_done(job_id), "webhookInput": echo}
+
+        forged = {
+            "no secret": (f"{base}/hooks/{row_a}/render", echoing(job_a, ours)),
+            "wrong secret": (f"{base}/hooks/{'x' * len(secret)}", echoing(job_a, ours)),
+            "another batch": (f"{base}/hooks/{secret}", echoing(job_a, {**ours, "batch": "x"})),
+            "another row's job": (f"{base}/hooks/{secret}", echoing(job_b, ours)),
+        }
+        for what, (url, body) in forged.items():
+            assert _post(url, body) == 404, what
+    finally:
+        _, printed_err = run.communicate(timeout=60)
+    assert run.returncode == 0, printed_err
+    results = check_invariants(out, sim.stats(), 2)
+    assert {r["render_job_id"] for r in results} == {job_a, job_b}
+    assert EVIL_URL not in (out / LEDGER_NAME).read_text()
+    rejected = [e for e in _events(out / LOG_NAME) if e["event"] == "webhooks_rejected"]
+    assert rejected and rejected[0]["secret"] == 1  # no secret at all matches no route
+    assert rejected[0]["other_batch"] == 1 and rejected[0]["other_job"] == 1
+    assert sim.stats()["requests"]["POST /v2/video/storyboard"] == 2

@@ -19,9 +19,10 @@ pytestmark = pytest.mark.slow
 ROWS = 8
 CANARY = 3
 TIMEOUT_S = 120.0
-VARYING = {"video_url", "render_job_id", "sha256"}
-"""Columns that differ between any two renders of a row: the API's job ids, and the video's
-digest (the simulator's clip carries its job's id)."""
+VARYING = {"video_url", "render_job_id", "sha256", "duration_s", "ai_credits"}
+VARYING |= {"thumbnail_url", "share_url", "srt_url", "vtt_url", "txt_url"}
+"""Columns that differ between any two renders of a row: the API's job ids and links, the video's
+digest (the simulator's clip carries its job's id), and its drawn duration (and so credits)."""
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -82,6 +83,14 @@ def test_render_subtitles_option_sets_the_form() -> None:
     assert settings_from_args(_parse()).render_subtitle_form == "url"
 
 
+def test_template_spelling_option() -> None:
+    """``--template-spelling depricated`` answers that spelling everywhere; the default follows
+    each documented page."""
+    settings = settings_from_args(_parse("--template-spelling", "depricated"))
+    assert settings.template_spelling == "depricated"
+    assert settings_from_args(_parse()).template_spelling == "documented"
+
+
 def test_invalid_override_exits_2_without_serving(capsys: pytest.CaptureFixture[str]) -> None:
     """A value the settings refuse is one line on stderr and exit status 2."""
     args = _parse("--rate-limit", "0")
@@ -138,6 +147,12 @@ def test_standalone_server_logs_requests_and_stops_cleanly_on_ctrl_c(tmp_path: P
         )
         with urllib.request.urlopen(request, timeout=5) as resp:
             assert "access_token" in json.loads(resp.read())
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base_url + "/v1/quota", timeout=5)
+        assert refused.value.code == 401
+        assert json.loads(refused.value.read()) == {"message": "Unauthorized"}
+        assert refused.value.headers["X-Simulator-Reason"].startswith("UNAUTHORIZED: missing")
+        refused.value.close()
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=10)
     finally:
@@ -147,9 +162,18 @@ def test_standalone_server_logs_requests_and_stops_cleanly_on_ctrl_c(tmp_path: P
     assert proc.returncode == 0
     assert "Traceback" not in err
     assert "POST /pictoryapis/v1/oauth2/token 200" in err
+    assert "GET /pictoryapis/v1/quota 401" in err  # with its reason, for the developer:
+    assert "(UNAUTHORIZED: missing Authorization header" in err
 
 
 def test_strict_credential_routes_option() -> None:
     """``--strict-credential-routes`` switches the setting on; it is off by default."""
     assert settings_from_args(_parse("--strict-credential-routes")).strict_credential_routes
     assert not settings_from_args(_parse()).strict_credential_routes
+
+
+def test_require_user_id_option() -> None:
+    """``--require-user-id`` switches the setting on; off by default (the user id is optional,
+    contract §6.1)."""
+    assert settings_from_args(_parse("--require-user-id")).require_user_id
+    assert not settings_from_args(_parse()).require_user_id

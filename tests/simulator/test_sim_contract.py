@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import aiohttp
+import pytest
 from simkit import (
     VARIABLES,
     Api,
@@ -25,6 +26,8 @@ DONE_RENDER_KEYS = {
     "vttFile",
     "txtFile",
     "videoDuration",
+    "progress",
+    "aiCreditsUsed",
 }
 
 
@@ -103,6 +106,8 @@ async def test_legacy_bulk_flow_has_documented_shapes(
     assert set(finished["data"]) == DONE_RENDER_KEYS
     assert finished["data"]["status"] == "completed"
     assert isinstance(finished["data"]["videoDuration"], float)
+    assert finished["data"]["progress"] == 100
+    assert finished["data"]["aiCreditsUsed"] == round(finished["data"]["videoDuration"] / 60 * 44)
 
     async with session.get(finished["data"]["videoURL"]) as resp:
         assert resp.status == 200
@@ -133,8 +138,10 @@ async def test_legacy_bulk_flow_has_documented_shapes(
         async with session.get(finished["data"][key]) as resp:
             assert resp.status == 200
             assert marker in await resp.text()
-    async with session.get(finished["data"]["thumbnail"]) as resp:
-        assert (await resp.read()).startswith(b"\x89PNG")
+    assert finished["data"]["thumbnail"].split("?")[0].endswith(".jpg")
+    async with session.get(finished["data"]["thumbnail"]) as resp:  # a JPEG (§6.2)
+        assert resp.headers["Content-Type"] == "image/jpeg"
+        assert (await resp.read()).startswith(b"\xff\xd8\xff")
 
     stats = sim.stats()
     assert stats["requests"]["POST /v1/video/from-template"] == 1
@@ -178,10 +185,13 @@ async def test_new_shapes_add_status_and_use_jobid_everywhere(
 async def test_templates_list_get_update_delete(
     make_sim: MakeSim, session: aiohttp.ClientSession
 ) -> None:
-    """The template endpoints answer bare objects, with the API's ``depricated`` spelling."""
+    """The template endpoints answer bare objects, spelled as each page documents: the create
+    answer ``deprecated``, the get and update answers the API's ``depricated``."""
     sim = await make_sim()
     api = Api(session, sim)
-    template_id = (await api.upload())["templateId"]
+    created = await api.upload()
+    assert created["deprecated"] is False and "depricated" not in created
+    template_id = created["templateId"]
     listed = await api.call("GET", "/v1/templates")
     assert listed.body == {
         "items": [
@@ -203,6 +213,7 @@ async def test_templates_list_get_update_delete(
     assert updated.status == 200
     assert updated.body["variables"] == {"customer_name": "CUSTOMER_NAME", "city": "CITY"}
     assert updated.body["scenes"][0]["sceneId"] == 7
+    assert updated.body["depricated"] is False
     bad = await api.call("PUT", f"/v1/templates/{template_id}", json_body={"scenes": 3})
     assert bad.status == 400
     assert (await api.call("DELETE", f"/v1/templates/{template_id}")).status == 200
@@ -318,3 +329,15 @@ async def test_accounting_counts_duplicate_renders_and_serves_stats(
     assert len(stats["videos"]) == 4
     assert stats["requests"]["PUT /v1/video/render/{id}"] == 4
     assert stats["jobs"] == {"preview": 3, "render": 4, "transcription": 0, "live": 7}
+
+
+@pytest.mark.parametrize("spelling", ["depricated", "deprecated"])
+async def test_template_spelling_is_a_setting(
+    make_sim: MakeSim, session: aiohttp.ClientSession, spelling: str
+) -> None:
+    """``template_spelling`` answers one spelling on every template answer."""
+    sim = await make_sim(template_spelling=spelling)
+    api = Api(session, sim)
+    created = await api.upload()
+    got = (await api.call("GET", f"/v1/templates/{created['templateId']}")).body
+    assert created[spelling] is False and got[spelling] is False

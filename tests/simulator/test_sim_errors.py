@@ -20,21 +20,80 @@ def _error(body: Any) -> tuple[str, str]:
     return body["error"]["error_code"], body["error"]["error_message"]
 
 
+def _refusal(answer: Any) -> str:
+    """A 401 as Pictory answers it (§6.1 [S2]); the simulator's reason code from its header."""
+    assert answer.status == 401
+    assert answer.body == {"message": "Unauthorized"}
+    reason: str = answer.headers["X-Simulator-Reason"]
+    return reason.split(":", 1)[0]
+
+
 async def test_auth_errors_answer_401(make_sim: MakeSim, session: aiohttp.ClientSession) -> None:
-    """Missing, unknown and expired credentials, and a missing user id, are 401s."""
+    """Missing and unknown credentials are 401s with Pictory's body ``{"message":
+    "Unauthorized"}``, the reason in ``X-Simulator-Reason``; a token without a user id is served
+    (the user id is optional, §6.1)."""
     sim = await make_sim()
     api = Api(session, sim, headers={})
     missing = await api.call("GET", "/v1/quota")
-    assert missing.status == 401 and _error(missing.body)[0] == "UNAUTHORIZED"
+    assert _refusal(missing) == "UNAUTHORIZED"
+    assert "Authorization" in missing.headers["X-Simulator-Reason"]
     unknown = await api.call("GET", "/v1/quota", headers={"Authorization": "nope"})
-    assert unknown.status == 401
+    assert _refusal(unknown) == "UNAUTHORIZED"
     token = await api.login_legacy()
     no_user = await api.call(
         "GET", "/v1/quota", headers={"Authorization": token, "X-Pictory-User-Id": ""}
     )
-    assert no_user.status == 401 and _error(no_user.body)[0] == "MISSING_USER_ID"
+    assert no_user.status == 200, no_user.body
     no_creds = await api.call("POST", "/v1/oauth2/token", json_body={"client_id": "x"})
     assert no_creds.status == 400
+
+
+async def test_token_call_and_requests_need_no_user_id(
+    make_sim: MakeSim, session: aiohttp.ClientSession
+) -> None:
+    """Client id + secret alone get a token, and the token alone (no ``X-Pictory-User-Id``,
+    bare or ``Bearer``) is served on v1 and v2 routes, as Pictory's Getting Started and its own
+    v2 example do (§6.1)."""
+    sim = await make_sim()
+    api = Api(session, sim, headers={})
+    got = await api.call(
+        "POST", "/v1/oauth2/token", json_body={"client_id": "c", "client_secret": "s"}
+    )
+    assert got.status == 200
+    token = got.body["access_token"]
+    for auth in (token, f"Bearer {token}"):
+        quota = await api.call("GET", "/v1/quota", headers={"Authorization": auth})
+        assert quota.status == 200, quota.body
+    api.headers = {"Authorization": token}
+    template_id = (await api.upload())["templateId"]
+    created = await api.call(
+        "POST",
+        "/v2/video/storyboard",
+        json_body={"videoName": "v", "templateId": template_id, "variables": {}},
+    )
+    assert created.status == 200, created.body
+
+
+async def test_require_user_id_refuses_a_token_without_one(
+    make_sim: MakeSim, session: aiohttp.ClientSession
+) -> None:
+    """``require_user_id``: the token call still needs none, but a token-authenticated request
+    without the header is a 401 (reason ``MISSING_USER_ID``); with it, served; a key never needs
+    one."""
+    sim = await make_sim(require_user_id=True)
+    api = Api(session, sim, headers={})
+    token = await api.login_legacy()
+    no_user = await api.call(
+        "GET", "/v1/quota", headers={"Authorization": token, "X-Pictory-User-Id": ""}
+    )
+    assert _refusal(no_user) == "MISSING_USER_ID"
+    assert "--require-user-id" in no_user.headers["X-Simulator-Reason"]
+    with_user = await api.call(
+        "GET", "/v1/quota", headers={"Authorization": token, "X-Pictory-User-Id": "u"}
+    )
+    assert with_user.status == 200
+    keyed = await api.call("GET", "/v1/quota", headers={"Authorization": API_KEY})
+    assert keyed.status == 200
 
 
 async def test_other_accounts_template_is_403(
@@ -138,6 +197,46 @@ async def test_webhooks_post_the_job_json_when_jobs_finish(
         async with session.get(render_hook["data"]["videoURL"]) as resp:
             assert resp.status == 200
         assert sim.stats()["webhooks"] == {"sent": 2, "failed": 0, "skipped": 0}
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("placement", ["top", "data", "none"])
+async def test_webhook_input_is_echoed_in_the_webhook_post(
+    make_sim: MakeSim, session: aiohttp.ClientSession, placement: str
+) -> None:
+    """A v2 storyboard request's ``webhookInput`` (any JSON object, §6.3) comes back in its
+    webhook POST: beside ``job_id``/``data`` by default ([choice]), inside ``data``, or not at
+    all, as ``webhook_input_placement`` says; the rest is the job's answer."""
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def hook(request: web.Request) -> web.Response:
+        await received.put(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+        sim = await make_sim(webhook_input_placement=placement)
+        api = Api(session, sim)
+        template_id = (await api.upload())["templateId"]
+        echo = {"batch": "nov", "row": "cust-7", "nested": {"n": [1, 2]}}
+        body = {"videoName": "v", "templateId": template_id, "variables": {}}
+        created = await api.call(
+            "POST",
+            "/v2/video/storyboard",
+            json_body={**body, "webhook": hook_url, "webhookInput": echo},
+        )
+        assert created.status == 200, created.body
+        posted = await asyncio.wait_for(received.get(), timeout=5)
+        assert posted["job_id"] == created.body["data"]["jobId"]
+        expected = {"top": (echo, None), "data": (None, echo), "none": (None, None)}[placement]
+        assert (posted.get("webhookInput"), posted["data"].get("webhookInput")) == expected
     finally:
         await runner.cleanup()
 

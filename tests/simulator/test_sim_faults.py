@@ -84,9 +84,32 @@ async def test_job_failed_fault(
     assert failed.status == 200
     assert failed.body["success"] is False
     data = failed.body["data"]
-    assert data["status"] == "failed" and data["error_code"] and data["error_message"]
+    assert data["status"] == "failed" and data["error_code"] == "TEXT_TO_VIDEO_FAILED"
+    assert "failed" in data["error_message"]
     render = await api.call("PUT", f"/v1/video/render/{preview_id}", json_body={})
     assert render.status == 409 and render.body["error"]["error_code"] == "PREVIEW_FAILED"
+
+
+async def test_visual_not_found_fault_fails_a_storyboard_as_pictory_does(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """``fault_visual_not_found_p`` fails a storyboard (its scenes search stock visuals) with
+    ``TEXT_TO_VIDEO_FAILED`` and a message naming ``SCENE_BACKGROUND_VISUAL_NOT_FOUND``; a
+    template preview (its visuals are the template's) is not touched."""
+    sim = await make_sim(clock=clock, fault_visual_not_found_p=1.0)
+    api = Api(session, sim)
+    story = await api.call(
+        "POST", "/v1/video/storyboard", json_body={"videoName": "v", "scenes": [{"text": "Hi"}]}
+    )
+    preview_id = await api.preview(_seed_template(sim))
+    clock.advance(5)
+    failed = await api.job(story.body["jobId"])
+    assert failed.body["success"] is False
+    data = failed.body["data"]
+    assert data["error_code"] == "TEXT_TO_VIDEO_FAILED"
+    assert data["error_message"].startswith("SCENE_BACKGROUND_VISUAL_NOT_FOUND: ")
+    assert "renderParams" in (await api.job(preview_id)).body["data"]
+    assert sim.stats()["faults"] == {"visual_not_found": 1}
 
 
 async def test_job_stuck_fault_never_finishes(
@@ -131,9 +154,10 @@ async def test_token_revoked_fault(make_sim: MakeSim, session: aiohttp.ClientSes
     api = Api(session, sim)
     await api.login_legacy()
     revoked = await api.call("GET", "/v1/quota")
-    assert revoked.status == 401 and revoked.body["error"]["error_code"] == "TOKEN_REVOKED"
+    assert revoked.status == 401 and revoked.body == {"message": "Unauthorized"}
+    assert revoked.headers["X-Simulator-Reason"].startswith("TOKEN_REVOKED:")
     again = await api.call("GET", "/v1/quota")
-    assert again.status == 401 and again.body["error"]["error_code"] == "UNAUTHORIZED"
+    assert again.status == 401 and again.headers["X-Simulator-Reason"].startswith("UNAUTHORIZED:")
 
 
 async def _scripted_run(sim: RunningSimulator, session: aiohttp.ClientSession) -> list[Any]:

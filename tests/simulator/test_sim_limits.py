@@ -84,7 +84,8 @@ async def test_token_expires_after_its_lifetime(
     assert (await api.call("GET", "/v1/quota")).status == 200
     clock.advance(61)
     expired = await api.call("GET", "/v1/quota")
-    assert expired.status == 401 and expired.body["error"]["error_code"] == "TOKEN_EXPIRED"
+    assert expired.status == 401 and expired.body == {"message": "Unauthorized"}
+    assert expired.headers["X-Simulator-Reason"].startswith("TOKEN_EXPIRED:")
     await api.login_legacy()
     assert (await api.call("GET", "/v1/quota")).status == 200
 

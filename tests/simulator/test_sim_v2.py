@@ -193,8 +193,8 @@ async def test_strict_credential_routes_refuse_a_key_on_v1_video_routes_only(
         method, path = route.split(" ")
         refused = await keyed.call(method, path.replace("{id}", "x"), json_body=body)
         assert refused.status == 401, route
-        assert refused.body["success"] is False
-        assert "/v2/video/storyboard" in refused.body["error"]["error_message"]
+        assert refused.body == {"message": "Unauthorized"}  # Pictory's 401 (§6.1)
+        assert "/v2/video/storyboard" in refused.headers["X-Simulator-Reason"]
     v2 = {"videoName": "x", "templateId": template_id, "variables": VARIABLES}
     assert (await keyed.call("POST", "/v2/video/storyboard", json_body=v2)).status == 200
     legacy = Api(session, strict)

@@ -173,6 +173,20 @@ class BatchView:
     taken_over: int
     accounts: tuple[str, ...] | None = None
     """The accounts whose workers may render it (None: any account's)."""
+    leases: tuple[WorkerLease, ...] = ()
+    """Each live worker's account and lease end (``orchestrator serve`` shows them)."""
+
+
+@dataclass(frozen=True)
+class WorkerLease:
+    """A live worker's rows on a batch: on which ``account`` (``config.account_key``, a digest
+    holding no secret), how many ``rows``, and ``until_s`` (epoch seconds) when its latest
+    lease ends; each heartbeat moves it to the heartbeat's time plus the worker's lease."""
+
+    worker: str
+    account: str | None
+    rows: int
+    until_s: float
 
 
 async def batch_view(
@@ -199,16 +213,20 @@ async def batch_view(
                 )
             }
         )
-        workers = {
-            r["owner"]: int(r["n"])
-            for r in await conn.fetch(
-                """
-                SELECT owner, count(*) AS n FROM rows WHERE batch_id = $1 AND owner IS NOT NULL
-                  AND lease_until >= clock_timestamp() GROUP BY owner
-                """,
-                batch_id,
-            )
-        }
+        held = await conn.fetch(
+            """
+            SELECT owner, account, count(*) AS n, max(lease_until) AS until FROM rows
+              WHERE batch_id = $1 AND owner IS NOT NULL AND lease_until >= clock_timestamp()
+              GROUP BY owner, account ORDER BY owner
+            """,
+            batch_id,
+        )
+        leases = tuple(
+            WorkerLease(r["owner"], r["account"], int(r["n"]), r["until"].timestamp()) for r in held
+        )
+        workers: dict[str, int] = {}
+        for lease in leases:
+            workers[lease.worker] = workers.get(lease.worker, 0) + lease.rows
         expired = int(
             await conn.fetchval(
                 """
@@ -225,7 +243,9 @@ async def batch_view(
             )
         )
     accounts = stored_accounts(row["accounts"])
-    return BatchView(batch_id, str(row["name"]), counts, workers, expired, taken, accounts)
+    return BatchView(
+        batch_id, str(row["name"]), counts, workers, expired, taken, accounts, leases=leases
+    )
 
 
 async def batch_rows(

@@ -70,7 +70,7 @@ def check(fields: Mapping[str, str], manifest_path: Path, files: LocalFiles) -> 
             return [
                 ("text_file", f"text file {text_file!r} is not UTF-8", "save it as UTF-8", "file")
             ]
-    return []
+    return storyboard_v2.rule_problems(fields, manifest_path, files)
 
 
 def stages(direct: bool) -> Sequence[tuple[str, Stage]]:
@@ -86,7 +86,12 @@ async def send_direct(
     body = storyboard_v2.payload(
         row.variables, row.manifest or Path("."), Path(row.output_name).stem, svc.files(row)
     )
-    return await svc.client.render_direct(body, webhook=webhook, before_send=before_send)
+    return await svc.client.render_direct(
+        body,
+        webhook=webhook,
+        webhook_input=svc.webhook_input(row, "render"),
+        before_send=before_send,
+    )
 
 
 FLOW = Flow(

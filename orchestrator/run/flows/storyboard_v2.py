@@ -15,6 +15,12 @@ The row's fields map as in v1: one scene per paragraph, split into scenes at sen
 a loose ``style`` key). [choice] No ``voice`` sends ``voiceOver: {"enabled": false}`` explicitly
 (a silent video, as v1's ``voiceOver: false`` scenes are); the docs say an omitted ``voiceOver`` is
 silent too.
+
+``rule_problems`` checks the body a row would send against Pictory's rules
+(``contract.storyboard_body``, §6.3), the same model the simulator answers 400 from, and names
+each problem by the row's column. [choice] ``validate`` applies it to every storyboard row,
+whatever the account: the v1 storyboard route publishes no limits of its own, and a batch may
+move to an API key.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.input.flows import DEFAULT_LANGUAGE, script_text
+from orchestrator.contract import storyboard_body
+from orchestrator.input.flows import DEFAULT_LANGUAGE, FieldProblem, script_text
 from orchestrator.input.local_files import LocalFiles
 
 VOICE_SPEED = 100
@@ -60,3 +67,37 @@ def payload(
     if style:
         body["subtitleStyleName"] = style
     return body
+
+
+_COLUMNS = {"videoName": "video_name", "language": "language", "subtitleStyleName": "style"}
+"""The body fields a storyboard row's columns fill (besides the script and the voice)."""
+_HINTS = {"story": "shorten it, or split it with blank lines: each paragraph becomes a scene"}
+
+
+def rule_problems(
+    fields: Mapping[str, str], manifest_path: Path, files: LocalFiles
+) -> list[FieldProblem]:
+    """Every rule of Pictory's the row's body would break, by column: ``(column, "story: 15,342
+    characters, Pictory allows 15,000", hint, "pictory-rule")``."""
+    body = payload(fields, manifest_path, "row", files)
+    _, problems = storyboard_body.check(body)
+    script = "text" if fields.get("text", "").strip() else "text_file"
+    many = len(body["scenes"]) > 1
+    found: list[FieldProblem] = []
+    for problem in problems:
+        head, _, rest = problem.name.partition(".")
+        column: str | None = _COLUMNS.get(problem.name)
+        name, leaf = problem.name, problem.name.rpartition(".")[2]
+        if head.startswith("scenes["):  # scenes[3].story: "story (paragraph 4)"
+            column = script
+            name = rest or "scene"
+            index = head[len("scenes[") : -1]
+            if many and index.isdigit():
+                name += f" (paragraph {int(index) + 1})"
+        elif head == "scenes":
+            column = script
+        elif head == "voiceOver":
+            column = "voice"
+        message = problem.text if name == column else f"{name}: {problem.text}"
+        found.append((column, message, _HINTS.get(leaf), "pictory-rule"))
+    return found

@@ -41,7 +41,12 @@ async def send_direct(
         template_id = await svc.templates.template_id(row.template)
         body = {"videoName": name, "templateId": template_id, "variables": row.variables}
         try:
-            return await svc.client.render_direct(body, webhook=webhook, before_send=before_send)
+            return await svc.client.render_direct(
+                body,
+                webhook=webhook,
+                webhook_input=svc.webhook_input(row, "render"),
+                before_send=before_send,
+            )
         except ApiError as exc:
             if not REUPLOAD_TEMPLATE.allows(exc, reuploads):
                 raise

@@ -21,7 +21,7 @@ from orchestrator.events import Sink
 from orchestrator.input.local_files import FileKind, LocalFiles
 from orchestrator.input.rows import RowJob
 from orchestrator.ledger.protocol import Ledger
-from orchestrator.ledger.records import Ambiguous
+from orchestrator.ledger.records import Ambiguous, JsonObject
 from orchestrator.ledger.row_state import RowState
 from orchestrator.run.admission import Admission
 from orchestrator.run.stages.poll import FirstReadDelay, wait_for_job
@@ -87,6 +87,13 @@ class Services:
 
     def webhook_url(self, row: RowJob, stage: str) -> str | None:
         return self.webhooks.url_for(row.row_id, stage) if self.webhooks is not None else None
+
+    def webhook_input(self, row: RowJob, stage: str) -> JsonObject | None:
+        """The ``webhookInput`` beside ``webhook_url`` on the v2 storyboard routes (§6.3)."""
+        if self.webhooks is None:
+            return None
+        echo: JsonObject = {**self.webhooks.input_for(row.row_id, stage)}
+        return echo
 
     def first_read(self, stage: str, interval_s: float, deadline_s: float) -> FirstReadDelay:
         """The stage's learned first-read delay (created at ``interval_s`` on first use)."""

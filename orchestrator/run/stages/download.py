@@ -40,6 +40,7 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
     render_job = state.render_job
     extras: list[str] = []
     async with svc.download_slots:
+        started_s = svc.clock.now()
         result = await _fetch(
             svc,
             render_job,
@@ -48,6 +49,7 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             pick=lambda job: job.video_url,
             video=True,
         )
+        download_s = svc.clock.now() - started_s
         if with_subtitles:
             extras = await _subtitles(row, svc, render_job)
     file = f"{svc.videos_dir.name}/{row.output_name}"
@@ -60,7 +62,14 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             extras=[f"{svc.videos_dir.name}/{n}" for n in extras] if extras else None,
         )
     )
-    svc.sink.emit("row_done", row=row.row_id, file=row.output_name, bytes=result.bytes)
+    svc.sink.emit(
+        "row_done",
+        row=row.row_id,
+        file=row.output_name,
+        bytes=result.bytes,
+        download_s=round(download_s, 3),
+        render_s=None if row.progress.render_s is None else round(row.progress.render_s, 3),
+    )
     if svc.posters:
         await anyio.to_thread.run_sync(
             poster_frame,

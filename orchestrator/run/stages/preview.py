@@ -35,6 +35,7 @@ async def create_preview(row: RowJob, svc: Services) -> None:
                 template_id,
                 row.variables,
                 webhook=svc.webhook_url(row, "preview"),
+                webhook_input=svc.webhook_input(row, "preview"),
                 video_name=Path(row.output_name).stem,
             )
 

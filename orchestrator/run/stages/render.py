@@ -112,6 +112,10 @@ async def wait_render(row: RowJob, svc: Services) -> None:
                 job=state.render_job,
                 video_url=job.video_url,
                 duration_s=job.video_duration_s,
+                thumbnail=job.thumbnail_url,
+                share_url=job.share_url,
+                credits=job.ai_credits,
+                subtitles=job.subtitle_links or None,
             )
         )
 
@@ -122,8 +126,11 @@ async def render(row: RowJob, svc: Services) -> None:
     if state.video_url is not None or state.status == "done":
         return
     async with svc.render_slots:
+        sent_s = svc.clock.now()
         await request_render(row, svc)
         await wait_render(row, svc)
+        if row.progress.render_fresh:
+            row.progress.render_s = svc.clock.now() - sent_s
 
 
 async def _find_by_webhook(row: RowJob, svc: Services) -> str | None:

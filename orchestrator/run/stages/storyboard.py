@@ -33,6 +33,8 @@ async def _storyboard_preview(row: RowJob, svc: Services) -> None:
         webhook = svc.webhook_url(row, "preview")
         if webhook:
             payload["webhook"] = webhook
+            if v2:  # v2 echoes it in the callback (§6.3); v1 documents no webhookInput
+                payload["webhookInput"] = svc.webhook_input(row, "preview")
 
         async def send() -> str:
             return await svc.client.create_storyboard(payload)
