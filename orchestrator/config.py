@@ -2,7 +2,14 @@
 
 This is the only module that reads environment variables. The config is a frozen pydantic model
 that rejects unknown keys (``extra="forbid"``), so a typo is an error naming the key, never silently
-dropped. Secrets come only from the environment and are held as ``SecretStr`` so they never print.
+dropped. Secrets come only from the environment (a variable, a file a variable names, or the OS
+keyring) and are held as ``SecretStr`` so they never print.
+
+Each Pictory credential ``NAME`` (``PICTORY_API_KEY``, ``PICTORY_CLIENT_ID``,
+``PICTORY_CLIENT_SECRET``) is read from, in order: the variable ``NAME``; the file named by
+``NAME_FILE`` (a container secret, its content stripped); the OS keyring (service
+``orchestrator``, user ``NAME``) when the optional ``keyring`` package is installed and the real
+API is used. ``Credentials.sources`` says which, for ``doctor``; never the value.
 
 Precedence, lowest first: defaults here → ``--config FILE`` → environment (``PICTORY_API_BASE_URL``)
 → command-line options.
@@ -31,6 +38,12 @@ ENV_CLIENT_SECRET = "PICTORY_CLIENT_SECRET"
 ENV_USER_ID = "PICTORY_USER_ID"
 ENV_API_KEY = "PICTORY_API_KEY"
 ENV_PG_PASSWORD = "PGPASSWORD"
+ENV_NOTIFY_URL = "ORCHESTRATOR_NOTIFY_URL"
+FILE_SUFFIX = "_FILE"
+"""``NAME_FILE`` names a file holding ``NAME``'s value (Docker and Kubernetes secrets)."""
+KEYRING_SERVICE = "orchestrator"
+"""The OS keyring's service name our credentials are stored under (``keyring set orchestrator
+PICTORY_API_KEY``)."""
 DEFAULT_MAX_ROWS = 1_000_000
 """The most rows a manifest may hold unless ``[input] max_rows`` or ``--max-rows`` says more:
 the scale the readers, validation and the ledger are measured at (docs/performance.md), and
@@ -97,6 +110,15 @@ class RunConfig(_Section):
     drain_limit_s: float = Field(120.0, gt=0)
     """After the first Ctrl-C (or SIGTERM) the rows in flight have this long to finish; then
     they are stopped where they are, as by a second Ctrl-C (each resumes from the ledger)."""
+    name_pattern: str | None = None
+    """Video file names from the row's columns, e.g. ``"{first_name}-{id}"`` (also ``--name``;
+    ``input.names``): used by a new batch, recorded with it."""
+    check_disk_space: bool = True
+    """Refuse a run whose videos are estimated not to fit on the disk of ``--out`` (exit 4);
+    false: only warn (``run.disk``)."""
+    keep_local: Literal["all", "posters", "none"] = "all"
+    """Local copies kept once a row's delivery is checksum-verified (also ``--keep-local``):
+    ``all``; ``posters`` (the poster frame only); ``none``. Never removed before that."""
 
 
 class InputConfig(_Section):
@@ -108,9 +130,22 @@ class InputConfig(_Section):
 
 class ReportConfig(_Section):
     """``report.html`` at the end of every run. Poster frames cost a few milliseconds of CPU per
-    video (~10 ms at 1080p): a batch of 100k new videos may want ``posters = false``."""
+    video (~10 ms at 1080p): a batch of 100k new videos may want ``posters = false``. A preview
+    GIF (``report.previews``: ``results.csv``'s ``preview_gif``) of each video's first
+    ``gif_seconds``, ``gif_width_px`` wide at ``gif_fps``, is made after its download, off the
+    rows' way; ``preview_gif = false`` makes none. ``email_link``: which link ``email_url``
+    holds (docs/run-directory.md#email-ready-columns): ``durable`` (the longest-lived the row
+    has), ``video`` (Pictory's ``videoURL``), ``share`` (its share page) or ``delivered``."""
 
     posters: bool = True
+    preview_gif: bool = True
+    gif_width_px: int = Field(240, ge=16, le=1920)
+    gif_seconds: float = Field(3.0, gt=0, le=30)
+    gif_fps: int = Field(8, ge=1, le=30)
+    email_link: Literal["durable", "video", "share", "delivered"] = "durable"
+    links_valid_days: float | None = Field(None, gt=0)
+    """Warn when a done row's ``email_url`` may stop working within this many days (also
+    ``--links-valid-days``); None: no check."""
 
 
 class NotifyConfig(_Section):
@@ -156,6 +191,45 @@ class MetricsConfig(_Section):
     batch goes)."""
 
 
+class PictoryConfig(_Section):
+    """What we ask of Pictory besides rendering (docs/data.md#retention)."""
+
+    clean_after_download: bool = False
+    """Once a row's video is downloaded and verified (and delivered, when delivery is on), call
+    ``DELETE /v1/jobs/{id}/clean`` for its render and preview jobs (contract §5.4): its video,
+    share and preview links at Pictory stop working. Recorded, so a resume finishes it."""
+
+
+MAX_PRESIGN_DAYS = 7
+"""S3's longest presigned URL (SigV4): seven days."""
+
+
+class DeliverConfig(_Section):
+    """Where each video goes once downloaded (docs/delivery.md; ``--deliver`` and friends).
+
+    ``url``: ``s3://bucket/prefix/`` (any S3-compatible store: the endpoint, region and
+    credentials come from the standard AWS variables and files, ``AWS_ENDPOINT_URL_S3``,
+    ``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``..., read by the AWS SDK, or from ``endpoint_url``,
+    ``region`` and ``profile`` here) or ``file:///path/`` (a mounted share). ``presign_days``:
+    results.csv links a presigned URL that lasts this long (at most 7, S3's maximum);
+    ``public_url_base``: it links ``BASE`` + the object's key (a public bucket or a CDN)."""
+
+    url: str | None = None
+    presign_days: float | None = Field(None, gt=0, le=MAX_PRESIGN_DAYS)
+    public_url_base: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    destinations: list[dict[str, Any]] | None = None
+    """Pictory-side delivery (contract §6.3): passed verbatim as ``destinations`` on the v2
+    storyboard routes. [choice] Pictory lists the field ("vimeo/s3 export") but publishes no
+    shape for its items, so nothing here checks or builds them."""
+    aws_connection_id: str | None = None
+    """Pictory-side delivery: ``awsConnectionId`` on the v2 render routes (§6.3)."""
+    vimeo_connection_id: str | None = None
+    """Pictory-side delivery: ``vimeoConnectionId`` on the v2 render routes (§6.3)."""
+
+
 class Config(_Section):
     api: ApiConfig = ApiConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -168,6 +242,8 @@ class Config(_Section):
     report: ReportConfig = ReportConfig()
     ledger: LedgerConfig = LedgerConfig()
     metrics: MetricsConfig = MetricsConfig()
+    pictory: PictoryConfig = PictoryConfig()
+    deliver: DeliverConfig = DeliverConfig()
 
     def public_dict(self) -> dict[str, Any]:
         """The effective config as plain data; it holds no secrets by construction."""
@@ -186,6 +262,9 @@ class Credentials(BaseModel):
     client_id: SecretStr | None = None
     client_secret: SecretStr | None = None
     user_id: str | None = None
+    sources: dict[str, str] = {}
+    """Where each credential came from, by variable name: ``env``, ``file PATH`` or
+    ``keyring`` (absent: the environment variable)."""
 
     @property
     def kind(self) -> Literal["api_key", "client_credentials"]:
@@ -195,13 +274,26 @@ class Credentials(BaseModel):
         """Which credential this is, in words, naming where each part comes from and never a
         secret (``orchestrator doctor``)."""
         if self.kind == "api_key":
-            return f"an API key (pictai_…) from {ENV_API_KEY}"
+            return f"an API key (pictai_…) {self._from(ENV_API_KEY)}"
         user = (
             f", with the user id from {ENV_USER_ID}"
             if self.user_id
             else f", without a user id ({ENV_USER_ID} not set; none is needed)"
         )
-        return f"client credentials from {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}{user}"
+        if set(self.sources.values()) <= {"env"}:  # both from their variables
+            return f"client credentials from {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}{user}"
+        return (
+            f"client credentials: the id {self._from(ENV_CLIENT_ID)}, the secret "
+            f"{self._from(ENV_CLIENT_SECRET)}{user}"
+        )
+
+    def _from(self, name: str) -> str:
+        where = self.sources.get(name, "env")
+        if where == "env":
+            return f"from {name}"
+        if where == "keyring":
+            return f"from the OS keyring ({KEYRING_SERVICE}/{name})"
+        return f"from the file {where.removeprefix('file ')} ({name}{FILE_SUFFIX})"
 
     def secrets(self) -> list[str]:
         """Every secret value, so sinks can scrub them from anything they write."""
@@ -253,15 +345,19 @@ def load_credentials(*, required: bool) -> Credentials:
     ``X-Pictory-User-Id`` when set, never asked for. One of the id and the secret without the
     other is a mistake named here, not a 401 later."""
     env = os.environ
-    api_key = env.get(ENV_API_KEY, "").strip()
-    client_id = env.get(ENV_CLIENT_ID, "").strip()
-    client_secret = env.get(ENV_CLIENT_SECRET, "").strip()
+    sources: dict[str, str] = {}
+    api_key = _secret(ENV_API_KEY, sources, keyring=required)
+    client_id = _secret(ENV_CLIENT_ID, sources, keyring=required and not api_key)
+    client_secret = _secret(ENV_CLIENT_SECRET, sources, keyring=required and not api_key)
     user_id = env.get(ENV_USER_ID, "").strip() or None
     if api_key:
-        return Credentials(api_key=SecretStr(api_key))
+        return Credentials(api_key=SecretStr(api_key), sources=_only(sources, ENV_API_KEY))
     if client_id and client_secret:
         return Credentials(
-            client_id=SecretStr(client_id), client_secret=SecretStr(client_secret), user_id=user_id
+            client_id=SecretStr(client_id),
+            client_secret=SecretStr(client_secret),
+            user_id=user_id,
+            sources=_only(sources, ENV_CLIENT_ID, ENV_CLIENT_SECRET),
         )
     if required and (client_id or client_secret):
         given, missing = (
@@ -280,6 +376,68 @@ def load_credentials(*, required: bool) -> Credentials:
     return Credentials(  # no user id: the embedded simulator, like Pictory, needs none (§6.1)
         client_id=SecretStr("simulated-client"), client_secret=SecretStr("simulated-secret")
     )
+
+
+def _only(sources: dict[str, str], *names: str) -> dict[str, str]:
+    return {name: sources[name] for name in names if name in sources}
+
+
+def _secret(name: str, sources: dict[str, str], *, keyring: bool) -> str:
+    """Credential ``name`` from the variable, else the file ``NAME_FILE`` names, else (with
+    ``keyring``) the OS keyring; "" when none holds it. ``sources[name]`` says which. Both the
+    variable and its ``_FILE`` set, or a file that cannot be read, is a one-line ConfigError."""
+    value = os.environ.get(name, "").strip()
+    file_name = os.environ.get(name + FILE_SUFFIX, "").strip()
+    if value and file_name:
+        raise ConfigError(
+            f"both {name} and {name}{FILE_SUFFIX} are set: keep one (the file is the safer)"
+        )
+    if value:
+        sources[name] = "env"
+        return value
+    if file_name:
+        sources[name] = f"file {file_name}"
+        return secret_file(file_name, f"{name}{FILE_SUFFIX}")
+    found = _from_keyring(name) if keyring else ""
+    if found:
+        sources[name] = "keyring"
+    return found
+
+
+def secret_file(path: str, named_by: str) -> str:
+    """The content of the secret file ``path`` (``named_by``: the variable or option naming
+    it), stripped; a missing, unreadable or empty file is a one-line ConfigError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"{named_by}={path}: cannot read the secret file ({reason}); fix the path or "
+            "its permissions"
+        ) from exc
+    if not text:
+        raise ConfigError(f"{named_by}={path}: the secret file is empty")
+    return text
+
+
+def _from_keyring(name: str) -> str:
+    """``name`` from the OS keyring (service ``orchestrator``), or "" when the optional
+    ``keyring`` package is not installed, has no usable backend, or holds nothing there."""
+    try:
+        import keyring
+        import keyring.errors
+    except ImportError:
+        return ""
+    try:
+        value = keyring.get_password(KEYRING_SERVICE, name)
+    except keyring.errors.NoKeyringError:
+        return ""
+    except keyring.errors.KeyringError as exc:
+        raise ConfigError(
+            f"the OS keyring could not be read for {KEYRING_SERVICE}/{name} ({exc}); unlock it, "
+            f"or set {name} or {name}{FILE_SUFFIX} instead"
+        ) from exc
+    return (value or "").strip()
 
 
 def ledger_password() -> SecretStr | None:
@@ -332,15 +490,21 @@ def account_key(base_url: str, credentials: Credentials) -> str:
 
 
 NOTIFY_FROM_ENV = "env:"
+NOTIFY_FROM_FILE = "file:"
 NOTIFY_FROM_CONFIG = "config"
 
 
 def notify_source(given: str | None) -> str | None:
     """Where a batch's notification URL comes from, as its ledger records it (never the URL):
-    ``env:NAME`` (the variable each process reads) or ``config`` (``[notify] url``, or a
+    ``env:NAME`` (the variable each process reads), ``file:PATH`` (a file holding it, read by
+    each process; ``--notify-file``; recorded absolute) or ``config`` (``[notify] url``, or a
     ``--notify URL`` given to the process)."""
     if given is None:
         return None
+    if given.startswith(NOTIFY_FROM_FILE):
+        path = Path(given[len(NOTIFY_FROM_FILE) :]).expanduser().absolute()
+        _url_in_file(path)  # a mistake is said now, not when the run ends
+        return f"{NOTIFY_FROM_FILE}{path}"
     if given.startswith(NOTIFY_FROM_ENV):
         name = given[len(NOTIFY_FROM_ENV) :]
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -350,8 +514,21 @@ def notify_source(given: str | None) -> str | None:
         return NOTIFY_FROM_CONFIG
     raise ConfigError(
         "--notify must be an http:// or https:// URL, env:NAME (an environment variable holding "
-        "it) or config ([notify] url)"
+        "it), file:PATH (a file holding it; --notify-file) or config ([notify] url)"
     )
+
+
+def default_notify_source() -> str | None:
+    """``env:ORCHESTRATOR_NOTIFY_URL`` when that variable holds a URL and nothing else says
+    where to notify (no ``--notify``, no ``[notify] url``), else None."""
+    return NOTIFY_FROM_ENV + ENV_NOTIFY_URL if os.environ.get(ENV_NOTIFY_URL, "").strip() else None
+
+
+def _url_in_file(path: Path) -> SecretStr:
+    value = secret_file(str(path), "--notify-file")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"--notify-file={path}: the file must hold an http:// or https:// URL")
+    return SecretStr(value)
 
 
 def notify_url(source: str | None, config: Config) -> SecretStr | None:
@@ -359,8 +536,13 @@ def notify_url(source: str | None, config: Config) -> SecretStr | None:
     if source is None:
         return None
     if source.startswith(NOTIFY_FROM_ENV):
-        value = os.environ.get(source[len(NOTIFY_FROM_ENV) :], "")
+        value = os.environ.get(source[len(NOTIFY_FROM_ENV) :], "").strip()
         return SecretStr(value) if value.startswith(("http://", "https://")) else None
+    if source.startswith(NOTIFY_FROM_FILE):
+        try:
+            return _url_in_file(Path(source[len(NOTIFY_FROM_FILE) :]))
+        except ConfigError:
+            return None  # gone since the batch began: said as "notify_unset", never a crash
     return config.notify.url
 
 

@@ -14,7 +14,7 @@ Hierarchy::
     │   │   │   └── ValidationFailed  pre-flight found problems (carries every problem line)
     │   │   └── TemplateError
     │   ├── ConfigError           a config key or environment variable
-    │   ├── QuotaError            the account's video minutes cannot fit the batch
+    │   ├── QuotaError            the account's video minutes or AI credits cannot fit the batch
     │   └── RunDirError           the run directory is locked, or belongs to another manifest
     ├── StorageError              a write failed on the disk (no space, I/O error, read-only):
     │                             the run stops cleanly; exit 4 (``files.storage_error``)
@@ -33,7 +33,12 @@ Hierarchy::
         ├── AmbiguousError        a job-creating request with an unknown fate: never resent
         ├── DownloadError         the video bytes were cut short or refused
         │   └── LinkExpiredError  video URL answered 403/404/410: re-read the job
-        └── NotAVideoError        the video URL answered HTML or bytes that are not ISO-BMFF
+        ├── NotAVideoError        the video URL answered HTML or bytes that are not ISO-BMFF
+        ├── DeliveryError         an upload to the ``--deliver`` destination failed or did not
+        │                         verify (network, 5xx, checksum): retry (``storage.s3`` and
+        │                         ``storage.destination`` translate the store's errors)
+        └── DeliveryRefusedError  the destination refused us (no such bucket, access denied,
+                                  bad credentials): fail the row's delivery; the video is kept
 
     DamagedRecord (ValueError)    a stored ledger record that is not an event we wrote; the
                                   ledger that read it names where (``ledger_file``: file:line)
@@ -195,6 +200,21 @@ class NotAVideoError(ApiError):
     retryable = False
 
 
+class DeliveryError(ApiError):
+    """An upload to the delivery destination failed or its checksum did not verify: retried
+    with the run's transfer policy; the downloaded video is kept, never rendered again."""
+
+    retryable = True
+
+
+class DeliveryRefusedError(ApiError):
+    """The delivery destination refused the request (access denied, no such bucket): the row's
+    delivery fails, not permanently (fix the destination, run again: only the upload is
+    redone)."""
+
+    retryable = False
+
+
 _KINDS: dict[type[ApiError], str] = {
     ApiError: "error",
     NotDeliveredError: "not_delivered",
@@ -209,11 +229,14 @@ _KINDS: dict[type[ApiError], str] = {
     DownloadError: "download",
     LinkExpiredError: "link_expired",
     NotAVideoError: "not_a_video",
+    DeliveryError: "delivery",
+    DeliveryRefusedError: "delivery_refused",
 }
 
 
 class QuotaError(UserError):
-    """The account's remaining video minutes cannot fit the batch; nothing was rendered."""
+    """The account's remaining video minutes (or AI credits) cannot fit the batch
+    (``--check-quota``, ``run.cost``): nothing was rendered."""
 
 
 class ValidationFailed(ManifestError):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from orchestrator.clock import Clock, RealClock
+from orchestrator.files import private_opener
 
 LOG_NAME = "log.jsonl"
 """The run's event log, ``RUN_DIR/log.jsonl`` (see ``JsonlLogSink``)."""
@@ -103,7 +104,16 @@ its last second. A write per event was ~5 % of the CPU of a row."""
 
 
 ROUTINE_KINDS = frozenset(
-    {"rate", "stage", "render_progress", "row_started", "row_done", "poll", "retry"}
+    {
+        "rate",
+        "stage",
+        "render_progress",
+        "row_started",
+        "row_done",
+        "row_delivered",
+        "poll",
+        "retry",
+    }
 )
 """Events too frequent for a terminal: a log that fell back to stderr leaves them out (the
 ledger records every row anyway)."""
@@ -125,7 +135,8 @@ class JsonlLogSink:
         fallback: TextIO | None = None,
     ) -> None:
         self._path = path
-        self._file: TextIO | None = path.open("a", encoding="utf-8")
+        # closed by close(); 0600 whatever the umask
+        self._file: TextIO | None = open(path, "a", encoding="utf-8", opener=private_opener)  # noqa: SIM115
         self._fallback = fallback if fallback is not None else sys.stderr
         self._secrets = secrets
         self._clock = clock or RealClock()

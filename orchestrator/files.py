@@ -4,6 +4,12 @@
 renamed into place, and its folder fsynced, so a crash leaves the old file or the new one, never
 a torn one. Results, the report, subtitles and videos all land this way.
 
+Private by default: every file we write is created ``PRIVATE_FILE_MODE`` (0600) and every
+folder ``PRIVATE_DIR_MODE`` (0700), with the mode given at creation (``private_opener``,
+``make_private_dir``), so the result does not depend on the umask (which can only take bits
+away). A run directory that already exists with looser bits is not changed behind its owner's
+back: ``loose_modes`` names it, and the run says once how to fix it (docs/data.md).
+
 ``storage_error``: an ``OSError`` met while writing (no space, a quota, an I/O error, a read-only
 file system, no permission) becomes ``errors.StorageError`` naming the path and what to do; a
 run that meets one stops cleanly (docs/failures.md, "Disk faults").
@@ -15,6 +21,8 @@ import contextlib
 import errno
 import os
 import secrets
+import shlex
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -31,6 +39,52 @@ _FAULTS = {
     errno.EPERM: ("permission denied", "make it writable or write elsewhere"),
 }
 RERUN = "then run the same command again: nothing is lost"
+
+PRIVATE_FILE_MODE = 0o600
+"""Files we write: read and written by their owner only."""
+PRIVATE_DIR_MODE = 0o700
+"""Folders we make (run directories, ``videos/``): their owner's only."""
+
+
+def private_opener(path: str, flags: int) -> int:
+    """An ``opener`` for ``open()`` and ``Path.open()``: a file it creates is 0600, whatever
+    the umask."""
+    return os.open(path, flags, PRIVATE_FILE_MODE)
+
+
+def make_private_dir(path: Path) -> None:
+    """``path`` and its missing parents, each made 0700 whatever the umask (``mkdir -p``
+    with a mode); folders that exist are left as they are (see ``loose_modes``)."""
+    missing: list[Path] = []
+    here = path
+    while not here.exists():
+        missing.append(here)
+        if here.parent == here:
+            break
+        here = here.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:  # made meanwhile (another worker sharing --out)
+            if not folder.is_dir():
+                raise
+
+
+def loose_modes(run_dir: Path) -> str | None:
+    """A one-line warning when ``run_dir`` (made before files were private, or by hand) lets
+    other users in, with the command that fixes it; None when it is private, absent or not a
+    folder (what is wrong with that is said by whoever uses it)."""
+    try:
+        mode = run_dir.stat().st_mode
+    except OSError:
+        return None
+    if not stat.S_ISDIR(mode) or not mode & 0o077:
+        return None
+    return (
+        f"{run_dir} can be read by other users of this machine (mode {mode & 0o777:o}); it "
+        f"holds your customers' data: run `chmod -R go= {shlex.quote(str(run_dir))}` to make it "
+        "private"
+    )
 
 
 def storage_error(exc: OSError, path: Path | str) -> StorageError | None:
@@ -64,7 +118,7 @@ def atomic_text(path: Path, *, newline: str | None = None, part: str = ".tmp") -
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{part}")
     try:
         with writing(path):
-            with tmp.open("w", encoding="utf-8", newline=newline) as f:
+            with open(tmp, "w", encoding="utf-8", newline=newline, opener=private_opener) as f:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())

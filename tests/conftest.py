@@ -143,3 +143,17 @@ def aioresponses_compat(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests of the aiohttp transport against aioresponses' canned answers (the client's own
     logic is tested on ``memory_transport.MemoryTransport``)."""
     monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real S3 server (moto, ``tests.s3_server``) with a bucket ``videos``; the AWS variables
+    point at it, as a user's would (imported here only when a test asks for it)."""
+    from tests.s3_server import aws_env, s3_server
+
+    with s3_server() as server:
+        for name, value in aws_env(server.url).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        server.client.create_bucket(Bucket="videos")
+        yield server

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "orchestrator"
 MAX_TOP_MODULES = 8
-WINGS = ("api", "cli", "contract", "input", "ledger", "report", "run", "simulator")
+WINGS = ("api", "cli", "contract", "input", "ledger", "report", "run", "simulator", "storage")
 
 
 def test_at_most_eight_modules_lie_at_the_top() -> None:

@@ -162,10 +162,24 @@ def test_every_event_kind_survives_its_stored_form() -> None:
         "approved": {"rows": 2},
         "retry_failed": {},
         "ended": {"how": "halted", "reason": "spend cap: 1 renders sent"},
+        "cleaned": {"row": "a", "jobs": ["r", "p"]},
+        "local_removed": {"row": "a", "files": ["videos/a.mp4"]},
+        "forgotten": {"row": "a", "date": "2026-12-07"},
+        "delivered": {
+            "row": "a",
+            "destination": "s3://b/p/",
+            "key": "p/a.mp4",
+            "url": "https://s3/b/p/a.mp4",
+            "bytes": 1,
+            "sha256": "s",
+            "expires": 1800000000.5,
+        },
         "choices": {
             "canary": 3,
             "halt_after": "5%",
             "max_renders": 10,
+            "max_minutes": 90.5,
+            "max_credits": 500.0,
             "window": "22:00-06:00",
             "time_zone": "America/New_York",
             "at_window_end": "stop",
@@ -194,7 +208,7 @@ def test_a_field_of_the_wrong_type_is_refused_by_name(tmp_path: Path) -> None:
 def test_a_new_run_record_carries_the_format_and_an_old_one_reads_as_format_1() -> None:
     """Every run record written now says ``format``; one written before formats were numbered
     (no ``format``) is format 1. A format that is not a positive number is damage."""
-    assert LEDGER_FORMAT == 2
+    assert LEDGER_FORMAT == 3
     assert encode(RunStarted(session=1))["format"] == LEDGER_FORMAT
     old = decode({"e": "run", "ts": 1.0, "session": 1, "manifest": "/m.csv"})
     assert isinstance(old, RunStarted) and old.format == 1
@@ -209,13 +223,13 @@ def test_a_new_run_record_carries_the_format_and_an_old_one_reads_as_format_1() 
         (
             {"e": "from_the_future", "ts": 2.0, "row": "a"},
             ":3: event kind 'from_the_future' is unknown to this orchestrator, which reads "
-            "ledger formats up to 2 (this ledger declares format 2): a newer orchestrator wrote "
+            "ledger formats up to 3 (this ledger declares format 2): a newer orchestrator wrote "
             "it, or it was edited by hand; upgrade orchestrator",
         ),
         (
             {"e": "run", "ts": 2.0, "format": 99, "session": 2},
             ":3: this ledger was written by a newer orchestrator (format 99); this one reads up "
-            "to format 2: upgrade orchestrator",
+            "to format 3: upgrade orchestrator",
         ),
     ],
 )

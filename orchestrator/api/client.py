@@ -87,6 +87,13 @@ class PictoryClient:
         """API answers of any status (a dead network is one that gives none)."""
         self.server_date: str | None = None
         """The ``Date`` header of the latest API answer (the API's clock), if it sent one."""
+        self.pictory_delivery: dict[str, Any] = {}
+        """Pictory-side delivery (``[deliver] destinations``, ``aws_connection_id``,
+        ``vimeo_connection_id``): ``destinations``, ``awsConnectionId``, ``vimeoConnectionId``,
+        top-level fields of the v2 storyboard body (§6.3), sent on the v2 storyboard routes
+        (``POST /v2/video/storyboard`` and ``/v2/video/storyboard/render``). [choice] the
+        ``PUT /v2/video/render/{id}`` body documents only ``webhook``, so a preview's render
+        carries what its preview request carried; nothing is sent on the v1 routes."""
 
     async def __aenter__(self) -> PictoryClient:
         await self._transport.__aenter__()
@@ -142,6 +149,7 @@ class PictoryClient:
         if self.video_routes == "v2":
             if webhook and webhook_input:
                 payload["webhookInput"] = dict(webhook_input)
+            payload.update(self.pictory_delivery)
             return await self._create("POST", "/v2/video/storyboard", payload)
         return await self._create("POST", "/v1/video/from-template", payload)
 
@@ -149,6 +157,8 @@ class PictoryClient:
         """A storyboard preview job from ``payload``, which must be in the shape of
         ``video_routes``: ``storyboard_v1.payload`` (v1) or ``storyboard_v2.payload`` (v2)."""
         path = "/v2/video/storyboard" if self.video_routes == "v2" else "/v1/video/storyboard"
+        if self.video_routes == "v2" and self.pictory_delivery:
+            payload = {**payload, **self.pictory_delivery}
         return await self._create("POST", path, payload)
 
     async def render(
@@ -190,7 +200,7 @@ class PictoryClient:
         job; answers ``data.jobId``, a render job. Documented for API keys and, on v2, tokens
         (§5.6). Same delivery contract as ``render``. ``webhook_input`` goes with the webhook
         (``webhookInput``, §6.3)."""
-        body = dict(payload)
+        body = {**payload, **self.pictory_delivery}
         if webhook:
             body["webhook"] = webhook
             if webhook_input:
@@ -208,6 +218,23 @@ class PictoryClient:
             "GET", f"/v1/jobs/{job_id}", accept_failed_job=True, useful_from=useful_from
         )
         return responses.parse_job(job_id, body)
+
+    async def clean_job(self, job_id: str) -> None:
+        """``DELETE /v1/jobs/{id}/clean`` (§5.4): delete a finished job's outputs at Pictory
+        (video, share and preview URLs). Idempotent: a job Pictory no longer knows (404, its
+        retention ended or it was cleaned) counts as cleaned. The answer is ``{"success":true}``
+        [doc]; any other 2xx body is taken as done too, unless it says ``"success": false``."""
+        endpoint = f"DELETE /v1/jobs/{job_id}/clean"
+        try:
+            body = await self._call("DELETE", f"/v1/jobs/{job_id}/clean")
+        except ApiError as exc:
+            if exc.status == 404:
+                return  # already gone: what cleaning asks for
+            if exc.status is not None and 200 <= exc.status < 300:
+                return  # a success without a JSON body (tolerated; the docs show one)
+            raise
+        if isinstance(body, dict) and body.get("success") is False:
+            raise ApiError("the clean request answered success: false", endpoint=endpoint)
 
     async def list_templates(self) -> list[dict[str, Any]]:
         """``GET /v1/templates`` (§3): the account's templates, answered bare as
@@ -227,6 +254,12 @@ class PictoryClient:
         body = await self._call("GET", "/v1/quota")
         data = body.get("data", body) if isinstance(body, dict) else {}
         return data if isinstance(data, dict) else {}
+
+    async def ai_credit_usage(self) -> Any:
+        """``GET /v1/aicredits/usage`` (§6.4): this month's AI-credit transactions, a bare list
+        [doc]; an enveloped one (``data``) is unwrapped (``api.quota`` reads them)."""
+        body = await self._call("GET", "/v1/aicredits/usage")
+        return body.get("data", body) if isinstance(body, dict) else body
 
     async def download(
         self,

@@ -329,6 +329,9 @@ class RecordedRow(Protocol):
     @property
     def fail_kind(self) -> str | None: ...
 
+    @property
+    def forgotten(self) -> str | None: ...
+
 
 class RecordedJobs(RecordedRow, Protocol):
     """What ``lost_with_simulator`` reads of a row's ledger state (``row_state.RowState``)."""
@@ -349,7 +352,10 @@ class RecordedJobs(RecordedRow, Protocol):
 def resume_action(
     state: RecordedRow | None, *, retry_failed: bool, rerender_ambiguous: bool
 ) -> ResumeAction:
-    """What a run does with a row the ledger records as ``state`` (None: never seen)."""
+    """What a run does with a row the ledger records as ``state`` (None: never seen). A
+    forgotten row (``orchestrator forget``) is skipped, whatever its status."""
+    if state is not None and state.forgotten is not None:
+        return "skip"
     if state is None or state.status == "pending":
         return "work"
     if state.status == "done":
@@ -365,7 +371,7 @@ def lost_with_simulator(state: RecordedJobs) -> bool:
     """Whether a row starts over because its recorded jobs died with the embedded simulator of
     an earlier session (the table in this module's docstring): its jobs are certainly gone and
     nothing real was billed, so it is made again without ``--retry-failed``."""
-    if state.status in ("done", "ambiguous"):
+    if state.status in ("done", "ambiguous") or state.forgotten is not None:
         return False
     if state.status == "failed" and state.fail_permanent and state.fail_kind != "job_lost":
         return False

@@ -36,7 +36,7 @@ from orchestrator.errors import (
     PermanentError,
     TransientError,
 )
-from orchestrator.files import move_into_place, writing
+from orchestrator.files import move_into_place, private_opener, writing
 
 CHUNK_BYTES = 256 * 1024
 ISO_BMFF_HEAD_BYTES = 8
@@ -377,7 +377,8 @@ class _PartFile:
 
     def _write_out_now(self, sync: bool, close: bool) -> None:
         if self._file is None:
-            self._file = self._path.open(self._mode)
+            # closed by close(); 0600 whatever the umask
+            self._file = open(self._path, self._mode, opener=private_opener)  # noqa: SIM115
         f = self._file
         if self._gathered:
             f.write(b"".join(self._gathered))

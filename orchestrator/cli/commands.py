@@ -152,6 +152,7 @@ def validate_command(
     options: ManifestOptions = DEFAULT_OPTIONS,
     *,
     run_dir: Path | None = None,
+    config_file: Path | None = None,
 ) -> int:
     report = validate_manifest(manifest, template, flow, options)
     if report.ok and run_dir is not None and (run_dir / LEDGER_NAME).exists():
@@ -167,10 +168,39 @@ def validate_command(
         print(f"… and {report.problem_count - len(report.problems)} more problems")
     name = report.read_as or manifest
     if report.ok:
+        for line in cost_lines(manifest, template, flow, options, run_dir, config_file):
+            print(line)
         print(f"{name}: {report.rows} rows, no problems")
         return ExitCode.OK
     print(f"{name}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
     return ExitCode.USAGE
+
+
+def cost_lines(
+    manifest: Path,
+    template: Path | None,
+    flow: str,
+    options: ManifestOptions,
+    run_dir: Path | None,
+    config_file: Path | None,
+) -> list[str]:
+    """The estimate of a valid manifest, and the account's quota when the environment holds
+    credentials (``run.cost.validate_lines``; docs/cost.md)."""
+    from orchestrator.run.cost import validate_lines
+
+    config = load_config(config_file)
+    try:
+        credentials: Credentials | None = load_credentials(required=True)
+    except ConfigError:
+        credentials = None
+    rows = manifest_rows(manifest, template, flow, options)
+    if run_dir is None or not (run_dir / LEDGER_NAME).exists():
+        return validate_lines(rows, config, credentials)
+    state = read_ledger(run_dir)
+    try:
+        return validate_lines(rows, config, credentials, state.rows.values())
+    finally:
+        state.rows.close()
 
 
 def changed_rows(
@@ -219,11 +249,15 @@ def adopt_command(args: argparse.Namespace) -> int:
 
 
 def report_command(
-    run_dir: Path, out_dir: Path | None = None, results_dialect: str | None = None
+    run_dir: Path,
+    out_dir: Path | None = None,
+    results_dialect: str | None = None,
+    links_valid_days: float | None = None,
 ) -> int:
     """``results.csv`` and ``report.html`` of a run directory, from its ledger: into the run
     directory, or into ``out_dir`` (a read-only run directory, a copy to share);
-    ``results_dialect``: ``--results-dialect`` (default: as the batch records it)."""
+    ``results_dialect``: ``--results-dialect`` (default: as the batch records it);
+    ``links_valid_days``: ``--links-valid-days``."""
     state = read_ledger(run_dir)
     first = _run_record(state)
     rows = manifest_rows(
@@ -236,9 +270,20 @@ def report_command(
     batch_ref = shlex.quote(str(run_dir.absolute()))  # the page is read from anywhere
     try:
         if out_dir is None or out_dir.resolve() == run_dir.resolve():
-            return write_batch_report(run_dir, snapshot, batch_ref, results_dialect=results_dialect)
+            return write_batch_report(
+                run_dir,
+                snapshot,
+                batch_ref,
+                results_dialect=results_dialect,
+                links_valid_days=links_valid_days,
+            )
         return write_batch_report(
-            out_dir, snapshot, batch_ref, videos_in=run_dir, results_dialect=results_dialect
+            out_dir,
+            snapshot,
+            batch_ref,
+            videos_in=run_dir,
+            results_dialect=results_dialect,
+            links_valid_days=links_valid_days,
         )
     finally:
         state.rows.close()
@@ -251,12 +296,16 @@ def write_batch_report(
     *,
     videos_in: Path | None = None,
     results_dialect: str | None = None,
+    links_valid_days: float | None = None,
 ) -> int:
     """Write ``OUT_DIR/results.csv`` and ``OUT_DIR/report.html`` (with its posters) from a
     batch's read side, print where, and return 0 when every row is done, else 1.
     ``batch_ref``: how the page's commands name the batch, ready for the shell.
     ``videos_in``: the run directory whose videos the page links, when it is not ``out_dir``.
-    ``results_dialect``: ``--results-dialect`` (default: as the batch records it)."""
+    ``results_dialect``: ``--results-dialect`` (default: as the batch records it).
+    ``links_valid_days``: ``--links-valid-days`` (``report.links.short_links``)."""
+    from orchestrator.clock import RealClock
+    from orchestrator.report.links import links_warning
     from orchestrator.report.page import write_report
     from orchestrator.run.canary import approval_line, held_back, read_record
 
@@ -273,8 +322,14 @@ def write_batch_report(
                 if rest
                 else None
             )
+        warning = links_warning(snapshot.state, links_valid_days, RealClock().wall_s())
         info = write_report(
-            out_dir, snapshot.rows, snapshot.state, notice=notice, videos_in=videos_in
+            out_dir,
+            snapshot.rows,
+            snapshot.state,
+            notice=notice,
+            videos_in=videos_in,
+            warning=warning,
         )
     except (OSError, StorageError) as exc:  # read-only, full, a folder in a file's place...
         if isinstance(exc, StorageError):
@@ -293,6 +348,8 @@ def write_batch_report(
     print(f"{info.path}: {info.posters} poster frame(s)")
     if info.usage.renders:
         print(info.usage.line())
+    if warning is not None:
+        print(warning)
     return ExitCode.OK if set(counts) <= {"done"} else ExitCode.NOT_ALL_DONE
 
 
@@ -324,7 +381,8 @@ def status_command(run_dir: Path, *, as_json: bool = False, watch_s: float | Non
 
 def doctor_command(config_path: Path | None, simulate: str | None) -> int:
     """Check credentials, base URL, clock, quota and templates; print findings; 0 or 2."""
-    from orchestrator.cli.doctor import credential_finding, diagnose
+    from orchestrator.cli.doctor import command_line_finding, credential_finding, diagnose
+    from orchestrator.cli.exposed import running_exposures
 
     config = load_config(config_path)
     try:
@@ -334,7 +392,7 @@ def doctor_command(config_path: Path | None, simulate: str | None) -> int:
         credentials, problem = None, str(exc)
     target = "the embedded simulator" if simulate else config.api.base_url
     print(f"orchestrator doctor: checking {target} (no billable call is made)")
-    findings = [credential_finding(credentials, problem)]
+    findings = [credential_finding(credentials, problem), command_line_finding(running_exposures())]
     if credentials is not None:
 
         async def check(creds: Credentials) -> list[Finding]:

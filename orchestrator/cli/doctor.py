@@ -3,8 +3,10 @@
 It checks, in order, and with zero billable calls (a token, the quota and the template list):
 
 1. credentials: which kind the environment holds (an API key ``pictai_…``, or client id +
-   secret, with or without a user id: it is optional, §6.1), named by its variables, never a
-   value; and the routes that kind takes (§5.6: videos on v2 with a key, on v1 with a token;
+   secret, with or without a user id: it is optional, §6.1), and where each came from (its
+   variable, the file its ``*_FILE`` variable names, or the OS keyring), never a value; a
+   secret on a running orchestrator's command line (``command line``); and the routes that
+   kind takes (§5.6: videos on v2 with a key, on v1 with a token;
    ``[run] route = "direct"`` renders on ``POST /v2/video/storyboard/render`` either way);
 2. the base URL answers as the Pictory API, and accepts the credentials (for client
    credentials, ``POST /v1/oauth2/token``; for an API key, the first call below);
@@ -74,6 +76,27 @@ def credential_finding(credentials: Credentials | None, problem: str | None) -> 
             f"{ENV_CLIENT_SECRET} (and {ENV_USER_ID} if your account has one)",
         )
     return Finding("credentials", "ok", credentials.describe())
+
+
+def command_line_finding(exposures: list[tuple[int, str]]) -> Finding:
+    """Secrets on the command lines of this user's running orchestrators
+    (``exposed.running_exposures``): a warning naming each process and flag, with the safer
+    form; never the value."""
+    from orchestrator.cli.exposed import SAFER
+
+    if not exposures:
+        return Finding(
+            "command line", "ok", "no running orchestrator has a secret in its arguments"
+        )
+    shown = ", ".join(f"{flag} (process {pid})" for pid, flag in exposures)
+    flags = dict.fromkeys(flag for _, flag in exposures)
+    return Finding(
+        "command line",
+        "warn",
+        f"a secret is on the command line of a running orchestrator: {shown}; other users "
+        "of this machine can see it (ps) and the shell's history keeps it",
+        "; ".join(f"instead of {flag}, {SAFER[flag]}" for flag in flags),
+    )
 
 
 def route_finding(config: Config, credentials: Credentials) -> Finding:

@@ -51,6 +51,8 @@ stopped)"""
 
 def build_parser() -> argparse.ArgumentParser:
     from orchestrator.cli.dev_postgres import add_parser as add_dev_postgres_parser
+    from orchestrator.cli.forget import add_parser as add_forget_parser
+    from orchestrator.cli.purge import add_parser as add_purge_parser
     from orchestrator.cli.serve import add_parser as add_serve_parser
     from orchestrator.simulator.cli import add_parser as add_sim_parser
 
@@ -209,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_ledger_options(report)
     _add_results_option(report, recorded=False)
+    _add_links_option(report)
     report.set_defaults(func=_cmd_report)
 
     status = sub.add_parser(
@@ -279,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="workers of any account render the batch (the default until the ledger holds a "
         "batch bound to accounts; from then on, say so)",
     )
-    _add_manifest_options(submit)
+    _add_manifest_options(submit, name_flag=False)
     _add_results_option(submit, "every worker's and report's: ")
     _add_choice_options(submit)
     submit.set_defaults(func=_cmd_submit)
@@ -309,9 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ledger_options(migrate, batch=False)
     migrate.set_defaults(func=_cmd_migrate)
 
+    add_forget_parser(sub)
     add_serve_parser(sub)
     add_sim_parser(sub)
     add_dev_postgres_parser(sub)
+    add_purge_parser(sub)
     return parser
 
 
@@ -343,8 +348,18 @@ def _add_account_option(p: argparse.ArgumentParser, prefix: str = "") -> None:
     )
 
 
-def _add_manifest_options(p: argparse.ArgumentParser) -> None:
+def _add_manifest_options(p: argparse.ArgumentParser, *, name_flag: bool = True) -> None:
     group = p.add_argument_group("reading the manifest")
+    group.add_argument(
+        *(("--name", "--name-pattern") if name_flag else ("--name-pattern",)),
+        dest="name_pattern",
+        metavar="PATTERN",
+        help="name each video from its row, e.g. '{first_name}-{id}' (any column; {id}: the "
+        "row's id), made file- and URL-safe and unique (validate lists every collision); "
+        "default: [run] name_pattern, else the id or a readable name; recorded: a batch keeps its "
+        "names "
+        "(docs/manifest.md#file-names-from-a-pattern)",
+    )
     group.add_argument("--sheet", metavar="NAME", help="the workbook's sheet (default: the first)")
     group.add_argument(
         "--delimiter",
@@ -462,8 +477,62 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics at http://127.0.0.1:N/metrics while the run lasts "
         "(0: any free port; [metrics] host to listen elsewhere)",
     )
+    p.add_argument(
+        "--keep-local",
+        choices=("all", "posters", "none"),
+        help="local copies kept once a row's delivery is checksum-verified, never before "
+        "(default all; [run] keep_local): posters keeps each poster frame only",
+    )
+    _add_links_option(p)
     p.add_argument("-v", "--verbose", action="store_true", help="print every event")
+    _add_deliver_options(p)
     _add_choice_options(p)
+
+
+def _add_links_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--links-valid-days",
+        type=float,
+        metavar="N",
+        help="warn (at the end and in the report) when a done row's email_url may stop "
+        "working within N days ([report] links_valid_days; docs/run-directory.md)",
+    )
+
+
+def _add_deliver_options(p: argparse.ArgumentParser) -> None:
+    """Where each video goes once downloaded (``[deliver]``; docs/delivery.md)."""
+    group = p.add_argument_group("delivery (docs/delivery.md)")
+    group.add_argument(
+        "--deliver",
+        metavar="URL",
+        help="upload each video as soon as its row is done, checksum verified, to "
+        "s3://BUCKET/PREFIX/ (any S3-compatible store: AWS_ENDPOINT_URL_S3, AWS_PROFILE, "
+        "AWS_ACCESS_KEY_ID...) or file:///PATH/ (a mounted share); results.csv links each",
+    )
+    group.add_argument(
+        "--deliver-presign",
+        dest="deliver_presign_days",
+        type=float,
+        metavar="DAYS",
+        help="results.csv links a presigned URL lasting DAYS (at most 7, S3's maximum)",
+    )
+    group.add_argument(
+        "--deliver-public-url",
+        metavar="BASE",
+        help="results.csv links BASE + the object's key (a public bucket or a CDN)",
+    )
+    group.add_argument(
+        "--pictory-aws-connection",
+        metavar="ID",
+        help="ask Pictory itself to deliver each video to this AWS connection (v2 routes, an "
+        "API key: awsConnectionId; set up in Pictory's app); [deliver] destinations for more",
+    )
+    group.add_argument(
+        "--pictory-vimeo-connection",
+        metavar="ID",
+        help="ask Pictory itself to deliver each video to this Vimeo connection (v2 routes, an "
+        "API key: vimeoConnectionId)",
+    )
 
 
 def _add_choice_options(p: argparse.ArgumentParser) -> None:
@@ -479,7 +548,7 @@ def _add_choice_options(p: argparse.ArgumentParser) -> None:
         "--rerender-changed",
         action="store_true",
         help="render again rows whose values changed since their video was made, under a new "
-        "file name (NAME-v2.mp4...); without it such rows keep their video and old values",
+        "file name (NAME.v2.mp4...); without it such rows keep their video and old values",
     )
     group.add_argument(
         "--halt-after",
@@ -492,6 +561,21 @@ def _add_choice_options(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="send at most N render requests per session (a run, or each worker): a spend cap",
+    )
+    group.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="N",
+        help="commit at most N video minutes per session (a render in flight counts its "
+        "expected length until Pictory says its videoDuration): a spend cap in the invoice's "
+        "units (docs/cost.md)",
+    )
+    group.add_argument(
+        "--max-credits",
+        type=float,
+        metavar="N",
+        help="commit at most N AI credits per session (a render in flight counts its expected "
+        "credits until Pictory says its aiCreditsUsed): a spend cap (docs/cost.md)",
     )
     group.add_argument(
         "--until",
@@ -519,7 +603,8 @@ def _add_choice_options(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--check-quota",
         action="store_true",
-        help="read the account's video-minute quota first and refuse a batch that cannot fit",
+        help="read the account's quota (video minutes, AI credits) first and refuse, with the "
+        "figures, a batch whose estimate cannot fit what is left (docs/cost.md)",
     )
     group.add_argument(
         "--canary",
@@ -528,12 +613,23 @@ def _add_choice_options(p: argparse.ArgumentParser) -> None:
         help="render only N rows (spread over the templates and flows), write the report and "
         "stop with exit code 3 until `orchestrator approve RUN_DIR` (or --ledger URL)",
     )
-    group.add_argument(
+    notify = group.add_mutually_exclusive_group()
+    notify.add_argument(
         "--notify",
-        metavar="URL|env:NAME|config",
+        metavar="URL|env:NAME|file:PATH|config",
         help="POST a JSON summary (Slack-compatible) when the session ends, halts or waits for "
-        "approval: to URL, to the URL in environment variable NAME, or to [notify] url. The "
-        "ledger records only where the URL comes from (a shared batch needs env:NAME or config)",
+        "approval: to URL, to the URL in environment variable NAME, in file PATH, or to "
+        "[notify] url (default: [notify] url, else $ORCHESTRATOR_NOTIFY_URL when set). The "
+        "ledger records only where the URL comes from (a shared batch needs env:NAME, file:PATH "
+        "or config). A URL here shows in `ps` and shell history: prefer --notify-file",
+    )
+    notify.add_argument(
+        "--notify-file",
+        dest="notify",
+        type=lambda path: "file:" + path,
+        metavar="FILE",
+        help="--notify with the URL read from FILE (its content, stripped; keep it chmod 600): "
+        "the same as --notify file:FILE",
     )
 
 
@@ -572,7 +668,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from orchestrator.cli.commands import manifest_options, validate_command
 
     return validate_command(
-        args.manifest, args.template, args.flow, manifest_options(args), run_dir=args.out
+        args.manifest,
+        args.template,
+        args.flow,
+        manifest_options(args, run_dir=args.out),
+        run_dir=args.out,
+        config_file=args.config,
     )
 
 
@@ -614,7 +715,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return ledger_report_command(args)
     from orchestrator.cli.commands import report_command
 
-    return report_command(_needs_run_dir(args), args.out, args.results_dialect)
+    return report_command(
+        _needs_run_dir(args), args.out, args.results_dialect, args.links_valid_days
+    )
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -636,6 +739,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from orchestrator.cli.exposed import exposed, warning
+
+    for flag in exposed(sys.argv[1:] if argv is None else argv):
+        print(f"orchestrator: warning: {warning(flag)}", file=sys.stderr)
     try:
         code: int = args.func(args)
     except UserError as exc:

@@ -227,7 +227,7 @@ def ledger_status_command(args: argparse.Namespace) -> int:
                 if args.json:
                     say(json.dumps(await _view_dict(pool, view, url)))
                 else:
-                    say("\n".join(_view_lines(view, url)))
+                    say("\n".join([*_view_lines(view, url), *await _consumed(pool, view)]))
                 if args.watch is None or not view.counts.get("pending"):
                     return
                 await anyio.sleep(args.watch)
@@ -256,6 +256,19 @@ async def _view_dict(pool: asyncpg.Pool, view: BatchView, url: str) -> dict[str,
         "rows_of_stopped_workers": view.expired,
         "rows_taken_over": view.taken_over,
     }
+
+
+async def _consumed(pool: asyncpg.Pool, view: BatchView) -> list[str]:
+    """``consumed: …``: what the batch's finished renders used (docs/cost.md), once any has."""
+    from orchestrator.ledger.pg.batches import batch_rows
+    from orchestrator.report.results import batch_usage
+
+    _, state = await batch_rows(pool, view.batch_id)
+    try:
+        usage = batch_usage(state)
+    finally:
+        state.rows.close()
+    return [f"consumed: {usage.line()}"] if usage.renders else []
 
 
 def _view_lines(view: BatchView, url: str) -> list[str]:
@@ -292,7 +305,12 @@ def ledger_report_command(args: argparse.Namespace) -> int:
             ref = f"--ledger {safe_url(url)} --batch {name}"
             return await anyio.to_thread.run_sync(
                 lambda: write_batch_report(
-                    out, snapshot, ref, videos_in=elsewhere, results_dialect=args.results_dialect
+                    out,
+                    snapshot,
+                    ref,
+                    videos_in=elsewhere,
+                    results_dialect=args.results_dialect,
+                    links_valid_days=args.links_valid_days,
                 )
             )
         finally:

@@ -5,7 +5,8 @@ Identity: a row's ``id`` when given (a safe token: a letter or digit, then lette
 sha256(template sha256 + canonical JSON of the variables, keys and values NFC-normalised and
 stripped, keys sorted). Reordering, adding or editing *other* rows never changes a row's identity.
 
-Output names (:func:`safe_output_name`): the ``output`` value, else the ``id``, else (a batch
+Output names (:func:`safe_output_name`; with ``--name PATTERN`` the pattern names rows without
+``output`` instead: :mod:`.names`): the ``output`` value, else the ``id``, else (a batch
 begun by this version: ``ManifestOptions.readable_names``) a readable name made of the row's line,
 the slug of its first non-empty variable and the first 8 hex digits of its identity digest
 (``12-anna-muller-c40c595d.mp4``, :func:`readable_name`), else (a batch begun before) the identity

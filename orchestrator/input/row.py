@@ -58,6 +58,10 @@ class ManifestOptions:
     """A row without ``id`` or ``output`` names its video ``LINE-SLUG-TAG.mp4``
     (``identity.readable_name``) instead of by its identity. The CLI sets it for a new batch; a
     batch whose record lacks it (begun by an older version) keeps the names it began with."""
+    name_pattern: str | None = None
+    """``--name PATTERN`` or ``[run] name_pattern``: rows without ``output`` name their video
+    from this pattern (``input.names``), instead of by ``id`` or readable name. A batch choice:
+    recorded, and a resume keeps it."""
     results_dialect: str | None = None
     """``--results-dialect``: ``excel``, ``excel-eu`` or ``utf8``; None writes ``results.csv``
     like the manifest (``found_delimiter``, ``found_encoding``; see ``report.results``)."""

@@ -18,6 +18,7 @@ from orchestrator.input.headers import HeaderMatcher
 from orchestrator.input.identity import row_identity, safe_output_name
 from orchestrator.input.local_files import LocalFiles
 from orchestrator.input.manifest import read_manifest, resolve_template_path
+from orchestrator.input.names import NamePattern, parse_pattern, pattern_name
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions, ManifestRow
 from orchestrator.input.template import Template, load_template
 
@@ -112,6 +113,7 @@ def iter_row_jobs(
     files = LocalFiles.for_manifest(manifest, options.allow_paths)
     allowed: dict[str, str | None] = {}  # a template cell → why it may not be read (or None)
     orders: dict[tuple[str, ...], tuple[str, ...]] = {}  # one ``columns`` tuple per header
+    pattern = parse_pattern(options.name_pattern) if options.name_pattern else None
     for row in read_manifest(manifest, options).rows:
         flow = flows.row_flow(row.flow, default_flow)
         template: Template | None = None
@@ -150,13 +152,33 @@ def iter_row_jobs(
                 line=row.line,
                 variables=dict(row.variables),
                 template=template,
-                output_name=safe_output_name(row, row_id, readable=options.readable_names),
+                output_name=_name(row, row_id, extras, pattern, manifest, options),
                 flow=flow,
                 manifest=manifest,
                 extras=extras,
                 columns=columns,
             ),
         )
+
+
+def _name(
+    row: ManifestRow,
+    row_id: str,
+    extras: Mapping[str, str],
+    pattern: NamePattern | None,
+    manifest: Path,
+    options: ManifestOptions,
+) -> str:
+    """The row's file name: its ``output`` cell, else from ``--name`` (``names``), else its
+    ``id`` or readable name (``identity.output_name``). Raises when it cannot have one."""
+    if pattern is None or row.output is not None:
+        return safe_output_name(row, row_id, readable=options.readable_names)
+    name, problem = pattern_name(pattern, row, row_id, extras)
+    if problem is not None:
+        raise ManifestError(
+            problem.message, file=manifest, line=row.line, field=problem.field, hint=problem.hint
+        )
+    return name
 
 
 RowLister = Callable[[], Iterator[RowJob]]

@@ -7,7 +7,9 @@ pre-flight, so nothing reaches Pictory from a manifest that would fail half-way.
 Per row (:func:`check_row`): a ``flow`` other than ``template``; an unsafe ``id``; no template
 (neither ``--template`` nor a ``template`` column) or one that cannot be loaded; a variable the
 template uses that is missing or empty; a value longer than ``MAX_VALUE_CHARS`` or holding a literal
-``{{...}}``; an unsafe output name. Across rows: duplicate identities and duplicate output files.
+``{{...}}``; an unsafe output name; with ``--name``, a pattern field that is empty or missing
+(:mod:`.names`; a missing column once). Across rows: duplicate identities and duplicate output
+files, each naming both lines.
 
 Column problems (a variable the template uses that the manifest lacks, or leaves empty; with
 ``strict_columns``, a column the template does not use) are reported once per template and column,
@@ -31,7 +33,7 @@ duplicate by mistake.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 
 from orchestrator.errors import InputError, ManifestError, TemplateError
@@ -40,6 +42,7 @@ from orchestrator.input.headers import HeaderMatcher, friendly_twin
 from orchestrator.input.identity import id_problem, output_name, row_identity
 from orchestrator.input.local_files import LocalFiles
 from orchestrator.input.manifest import Manifest, read_manifest, resolve_template_path
+from orchestrator.input.names import parse_pattern, pattern_name
 from orchestrator.input.row import (
     DEFAULT_OPTIONS,
     RESERVED_COLUMNS,
@@ -256,6 +259,8 @@ def validate_manifest(
             report.fatal = True
             return report
     identities, outputs = SeenDigests(), SeenDigests()
+    pattern = parse_pattern(options.name_pattern) if options.name_pattern else None
+    unknown: set[str | None] = set()  # the pattern's missing columns, each listed once
     extra_names: dict[str, None] = {}
     """The extra columns met, in the manifest's order."""
     file = str(manifest_path)
@@ -318,6 +323,13 @@ def validate_manifest(
                 report.add(_duplicate_identity(file, row, first))
                 continue
             name, issue = output_name(row, identity, readable=options.readable_names)
+            if pattern is not None and row.output is None:
+                name, named = pattern_name(pattern, row, identity, extras)
+                issue = named.message if named is not None else None
+                if named is not None and (named.kind == "name" or named.field not in unknown):
+                    if named.kind == "name-column":
+                        unknown.add(named.field)
+                    report.add(Problem(file, row.line, named.field, *astuple(named)[1:]))
             first = outputs.add(digest64(name.casefold()), row.line) if issue is None else None
             if first is not None:
                 report.add(
@@ -325,8 +337,10 @@ def validate_manifest(
                         file,
                         row.line,
                         "output",
-                        f"the video file {name!r} is already used by line {first}",
-                        "give each row its own output name (case does not count)",
+                        f"line {first} and line {row.line} both make the video file {name!r}",
+                        "give each row its own output name (case does not count)"
+                        if pattern is None or row.output is not None
+                        else f"make --name {pattern.text!r} unique per row, e.g. add {{id}}",
                         "duplicate",
                     )
                 )

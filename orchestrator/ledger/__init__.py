@@ -3,7 +3,8 @@
 Owns the ``Ledger`` protocol and the state its events fold into (``protocol``), the events and
 their one serialiser (``records``), row states in memory or spilled (``row_state``), the embedded
 JSONL ledger (``file``) with its run directory's lock (``locks``) and the shared PostgreSQL one
-(``pg``).
+(``pg``), and forgetting rows: what their records keep (``forget``) and the JSONL ledger
+rewritten without their values (``erase``).
 
 May import ``input`` and the base modules. Only ``ledger.pg`` imports asyncpg.
 """

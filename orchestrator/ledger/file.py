@@ -49,7 +49,14 @@ import anyio
 
 from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError, StorageError
 from orchestrator.events import NullSink, Sink
-from orchestrator.files import RERUN, storage_error, writing
+from orchestrator.files import (
+    PRIVATE_FILE_MODE,
+    RERUN,
+    make_private_dir,
+    private_opener,
+    storage_error,
+    writing,
+)
 from orchestrator.input.rows import RowJob, no_rows
 from orchestrator.ledger.locks import held_elsewhere, try_exclusive
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
@@ -226,7 +233,7 @@ class FileLedger:
         clean. ``rows``: where ``rows_to_work_on`` reads the batch (the run's manifest).
         ``adopting``: ``orchestrator adopt`` builds a missing ledger beside finished work."""
         with writing(run_dir):
-            run_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(run_dir)
         if clock is None:
             from orchestrator.clock import RealClock  # a replay alone needs no event loop
 
@@ -238,7 +245,7 @@ class FileLedger:
             if not adopting:
                 _refuse_fresh_start_beside_finished_work(run_dir)
             with writing(path):
-                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
             _own(run_dir, fd, lock_fd)
             state = replay(path)
             with writing(path):
@@ -395,7 +402,7 @@ class FileLedger:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.restore")
         with writing(self.path):
             size = os.fstat(self._fd).st_size
-            out = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            out = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
             try:
                 offset = 0
                 while offset < size:
@@ -449,7 +456,7 @@ def _keep_reserve(run_dir: Path) -> None:
             return
     except FileNotFoundError:
         pass
-    with path.open("wb") as f:
+    with open(path, "wb", opener=private_opener) as f:
         f.write(b"\0" * RESERVE_BYTES)
         f.flush()
         os.fsync(f.fileno())
@@ -580,7 +587,7 @@ def _lock_record(run_dir: Path) -> dict[str, Any] | None:
 
 def _try_lock(run_dir: Path, path: Path) -> int:
     with writing(path):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
     if not _take(fd):
         os.close(fd)
         raise _in_use(run_dir, _lock_record(run_dir))

@@ -19,15 +19,20 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.input.rows import RowJob
+from orchestrator.ledger.forget import forget_row, masked_rows
 from orchestrator.ledger.records import (
     Ambiguous,
     AuxJob,
     BatchChoices,
     CanaryApproved,
     CanaryChosen,
+    Delivered,
     Downloaded,
     Event,
     Failed,
+    Forgotten,
+    JobsCleaned,
+    LocalRemoved,
     PreviewJob,
     PreviewReady,
     RenderIntent,
@@ -98,6 +103,9 @@ class LedgerState:
     """When ``--retry-failed`` was last recorded: failures older than it may be tried again."""
     choices: BatchChoices = field(default_factory=BatchChoices)
     """The batch-wide choices the latest session stated (see ``records.BatchChoices``)."""
+    forgotten: set[str] = field(default_factory=set)
+    """The rows ``orchestrator forget`` erased (``records.Forgotten``): their manifest values
+    are shown as the marker, never as the manifest holds them (``BatchSnapshot``)."""
     sessions: Sessions = field(default_factory=Sessions)
     recent_done: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_DONE_MAX))
     """``ts`` of the latest downloads (at most ``RECENT_DONE_MAX``) within ``RECENT_DONE_S`` of
@@ -194,8 +202,18 @@ class LedgerState:
                 state.extras = event.extras
                 state.bytes = event.bytes
                 state.sha256 = event.sha256
-                state.status = "done"
+                state.downloaded = True
+                state.deliver_to = event.deliver
+                state.delivered_url = state.delivered_key = state.delivered_expires = None
+                state.delivered_sha256 = None
+                state.status = "pending" if event.deliver else "done"  # done once delivered
                 self._saw_done(event.ts)
+            case Delivered():
+                state.delivered_url = event.url
+                state.delivered_key = event.key
+                state.delivered_expires = event.expires
+                state.delivered_sha256 = event.sha256
+                state.status = "done"
             case Failed():
                 state.status = "failed"
                 state.fail_stage = event.stage
@@ -210,6 +228,13 @@ class LedgerState:
                 state.fail_stage = event.stage
                 state.fail_kind = "ambiguous"
                 state.fail_message = event.message
+            case JobsCleaned():
+                state.cleaned_jobs = [*(state.cleaned_jobs or ()), *event.jobs]
+            case LocalRemoved():
+                state.local_removed = [*(state.local_removed or ()), *event.files]
+            case Forgotten():
+                forget_row(state, event)
+                self.forgotten.add(event.row)
             case Retry():
                 state.restart()
                 if event.output is not None:
@@ -233,6 +258,10 @@ class BatchSnapshot:
     total: int | None = None
     owns_state: bool = False
     """Whether ``close`` closes ``state`` (a fresh fold; not the open ledger's own)."""
+
+    def __post_init__(self) -> None:
+        if self.state.forgotten:  # forgotten rows show the marker, whatever the manifest holds
+            self.rows = masked_rows(self.rows, self.state)
 
     def close(self) -> None:
         if self.owns_state:

@@ -32,7 +32,13 @@ ledger could render a video twice. The events and what each means:
                      what else the job told (each when it did): ``thumbnail``, ``share_url``,
                      ``credits`` (``aiCreditsUsed``), ``subtitles`` (``{srtFile: URL, ...}``,
                      links only, never a file's contents)
-``downloaded``       the video is in place: ``row``, ``file``, ``bytes``, ``sha256``, ``extras``
+``downloaded``       the video is in place: ``row``, ``file``, ``bytes``, ``sha256``, ``extras``,
+                     ``deliver`` (the destination it is to be delivered to, ``--deliver``: the
+                     row is done only once ``delivered``)
+``delivered``        the video is in the destination, its checksum verified: ``row``,
+                     ``destination`` (``s3://bucket/prefix/`` or ``file:///path/``), ``key``,
+                     ``url`` (what results.csv links), ``bytes``, ``sha256``, ``expires`` (when
+                     ``url`` stops working, seconds since the epoch: a presigned URL)
 ``failed``           the row failed: ``row``, ``stage``, ``kind``, ``message``, ``permanent``,
                      and Pictory's own ``error_code`` and ``error_message``, verbatim, when it
                      sent them
@@ -45,8 +51,18 @@ ledger could render a video twice. The events and what each means:
                      ``interrupted``), ``reason`` (none after a kill or a crash)
 ``retry_failed``     ``--retry-failed`` was given: rows that failed before it are tried again,
                      once
+``cleaned``          ``[pictory] clean_after_download``: the row's jobs were cleaned at Pictory
+                     (``DELETE /v1/jobs/{id}/clean``, §5.4): ``row``, ``jobs``
+``local_removed``    ``--keep-local posters|none``: the row's local copies were removed after a
+                     checksum-verified delivery: ``row``, ``files`` (relative to the run
+                     directory)
+``forgotten``        ``orchestrator forget``: the row's values were erased from the ledger (its
+                     earlier records rewritten, every value replaced by ``[forgotten DATE]``)
+                     and from every file; it is never rendered again: ``row``, ``date``
+                     (``YYYY-MM-DD``)
 ``choices``          the batch-wide choices of a session (``BatchChoices``): ``canary``,
-                     ``halt_after``, ``max_renders``, ``window``, ``until``, ``time_zone``,
+                     ``halt_after``, ``max_renders``, ``max_minutes``, ``max_credits``,
+                     ``window``, ``until``, ``time_zone``,
                      ``at_window_end``, ``check_quota``, ``rerender_changed``, ``notify`` (where
                      the URL comes from, never the URL)
 ===================  ==========================================================================
@@ -63,6 +79,10 @@ format  what changed
 2       ``run`` records carry ``format``; new kinds ``choices`` and ``retry_failed``; a kind
         this version does not know, or a ``run`` record of a newer format, is refused instead
         of skipped
+3       new kinds ``delivered`` and ``forgotten`` (a forgotten row is never rendered again: an
+        older version would render it from the manifest); ``downloaded`` may carry ``deliver``
+        (a row so downloaded is not done until delivered: an older version would take it as
+        done); new kinds ``cleaned`` and ``local_removed`` (what retention did to a done row)
 ======  =======================================================================================
 
 Bump ``LEDGER_FORMAT`` (and add a row here) for a new event kind, or for a field whose absence
@@ -81,7 +101,7 @@ from typing import ClassVar, TypeAlias, Union
 
 from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError
 
-LEDGER_FORMAT = 2
+LEDGER_FORMAT = 3
 """The ledger format this version writes in every ``run`` record, and the newest it reads."""
 UNNUMBERED_FORMAT = 1
 """The format of a ``run`` record that carries none (written before formats were numbered)."""
@@ -208,6 +228,21 @@ class Downloaded(RowEvent):
     bytes: int
     sha256: str
     extras: list[str] | None = None
+    deliver: str | None = None
+    """The destination the video is to be delivered to (``--deliver``); None: no delivery."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivered(RowEvent):
+    """The row's video is in its destination, checksum verified (``run.stages.deliver``)."""
+
+    name: ClassVar[str] = "delivered"
+    destination: str
+    key: str
+    url: str
+    bytes: int
+    sha256: str
+    expires: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,6 +312,8 @@ class BatchChoices(Event):
     canary: int | None = None
     halt_after: str | None = None
     max_renders: int | None = None
+    max_minutes: float | None = None
+    max_credits: float | None = None
     window: str | None = None
     until: str | None = None
     time_zone: str | None = None
@@ -284,6 +321,43 @@ class BatchChoices(Event):
     check_quota: bool = False
     rerender_changed: bool = False
     notify: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobsCleaned(RowEvent):
+    """The row's jobs (render, preview) were cleaned at Pictory once its video was verified
+    (``[pictory] clean_after_download``; a job Pictory no longer knew counts as cleaned)."""
+
+    name: ClassVar[str] = "cleaned"
+    jobs: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalRemoved(RowEvent):
+    """The row's local copies were removed (``--keep-local``), only ever after a
+    checksum-verified delivery: ``files``, relative to the run directory."""
+
+    name: ClassVar[str] = "local_removed"
+    files: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Forgotten(RowEvent):
+    """``orchestrator forget``: the row's values were erased (``ledger.forget``); the row keeps
+    its identity and status and is never rendered again. ``date``: ``YYYY-MM-DD``, the day."""
+
+    name: ClassVar[str] = "forgotten"
+    date: str
+
+    @property
+    def marker(self) -> str:
+        """What stands where the row's values were: ``[forgotten 2026-12-07]``."""
+        return forgotten_marker(self.date)
+
+
+def forgotten_marker(date: str) -> str:
+    """``[forgotten DATE]``: what replaces a forgotten row's values everywhere."""
+    return f"[forgotten {date}]"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -301,6 +375,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RenderJob,
         RenderReady,
         Downloaded,
+        Delivered,
         Failed,
         Ambiguous,
         Retry,
@@ -309,6 +384,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SessionEnded,
         RetryFailed,
         BatchChoices,
+        JobsCleaned,
+        LocalRemoved,
+        Forgotten,
     )
 }
 """Every event kind by its stored name: the one list of them."""

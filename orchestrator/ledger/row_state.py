@@ -65,6 +65,17 @@ class RowState:
     """Files written beside the video (a video-edit row's ``.srt``, ``.vtt``, ``.txt``)."""
     bytes: int | None = None
     sha256: str | None = None
+    downloaded: bool = False
+    """The video of the current attempt is in place (``records.Downloaded``); a row waiting for
+    its delivery (``deliver_to``) or whose delivery failed runs only the stages after it."""
+    deliver_to: str | None = None
+    """Where the video is to be delivered (``--deliver``): the row is done once ``delivered``."""
+    delivered_url: str | None = None
+    delivered_key: str | None = None
+    delivered_expires: float | None = None
+    delivered_sha256: str | None = None
+    """The delivered object (``records.Delivered``): its link, key, link expiry and the sha256
+    the store verified."""
     status: RowStatus = "pending"
     fail_stage: str | None = None
     fail_kind: str | None = None
@@ -77,8 +88,16 @@ class RowState:
     """When the latest failure was recorded (``--retry-failed`` retries failures older than its
     own record, once)."""
     output_override: str | None = None
-    """The file name of a re-render after the row's values changed (``NAME-v2.mp4``...); kept
+    """The file name of a re-render after the row's values changed (``NAME.v2.mp4``...); kept
     across restarts so a resumed re-render never writes over the delivered video."""
+    cleaned_jobs: list[str] | None = None
+    """The jobs cleaned at Pictory after the download (``records.JobsCleaned``)."""
+    local_removed: list[str] | None = None
+    """Local copies removed after a verified delivery (``records.LocalRemoved``)."""
+
+    forgotten: str | None = None
+    """The day (``YYYY-MM-DD``) ``orchestrator forget`` erased the row's values
+    (``records.Forgotten``): it is never rendered again, and a restart keeps this."""
 
     def made_from_other_values(self, variables: Mapping[str, str]) -> bool:
         """Whether a render was sent for this row with values other than ``variables`` (its
@@ -99,6 +118,9 @@ class RowState:
         self.video_url = None
         self.thumbnail = self.share_url = self.credits = None
         self.subtitles = None
+        self.downloaded = False
+        self.deliver_to = None
+        self.cleaned_jobs = self.local_removed = None
         self.status = "pending"
         self.fail_stage = self.fail_kind = self.fail_message = None
         self.fail_code = self.fail_api_message = None

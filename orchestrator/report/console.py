@@ -302,6 +302,10 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
         return f"FAILED    {fields.get('row')} at {fields.get('stage')}: {fields.get('message')}"
     if kind == "row_ambiguous":
         return f"AMBIGUOUS {fields.get('row')}: {fields.get('message')}"
+    if kind in ("estimate", "quota") and fields.get("line"):
+        return str(fields["line"])  # run.cost: the batch's estimate, the account's quota
+    if kind == "quota_unread":
+        return f"quota: not read ({fields.get('reason')}); the run goes on"
     if kind == "stop_admitting":
         return f"stopping: {fields.get('reason')}"
     if kind == "waiting_for_window":
@@ -335,6 +339,18 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
         return (
             f"disk full: {fields.get('path')} is writing into its reserve; stopping, the rows "
             "in flight record their outcome"
+        )
+    if kind == "disk_close":
+        return f"warning: little disk space for this run: {fields.get('message')}"
+    if kind == "keep_local_kept":
+        return (
+            f"--keep-local {fields.get('keep_local')}: every local copy is kept, since this run "
+            "delivers nothing (local copies go only after a verified --deliver)"
+        )
+    if kind == "clean_failed":
+        return (
+            f"could not clean {fields.get('row')}'s job {fields.get('job')} at Pictory: "
+            f"{fields.get('message')}; the next run tries again (its video is safe)"
         )
     if kind == "storage_fault" and fields.get("row") is None:
         return f"disk: {fields.get('path')}: {fields.get('reason')}"

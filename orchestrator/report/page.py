@@ -8,11 +8,12 @@ mailed on (no CDN, no server):
   know what to do about it: ``results.CAUSE_HINTS``) with the API's message and what to do, and
   an empty grid; its CSS and script are inline (``report_page``). Small whatever the batch size.
 - ``report-data.js``: every row (id, status, file, poster, error, line, variables and extra
-  columns, then the render's video seconds, AI credits, share page and Pictory thumbnail) as
-  compact arrays, setting ``window.REPORT_DATA``. A ``<script src>`` rather than a JSON
-  ``fetch``: Chromium refuses ``fetch`` of ``file://``. About 200 bytes a row; the page draws one
-  page of cards at a time, so 100,000 rows stay usable.
-- ``thumbs/*.jpg``: one poster frame per downloaded video (``thumbnails``).
+  columns, then the render's video seconds, AI credits, share page, Pictory thumbnail and the
+  preview GIF) as compact arrays, setting ``window.REPORT_DATA``. A ``<script src>`` rather than
+  a JSON ``fetch``: Chromium refuses ``fetch`` of ``file://``. About 200 bytes a row; the page
+  draws one page of cards at a time, so 100,000 rows stay usable.
+- ``thumbs/*.jpg``: one poster frame per downloaded video (``thumbnails``); ``thumbs/*.gif``:
+  its preview GIF (``previews``), the same file ``results.csv``'s ``preview_gif`` names.
 
 Row data reaches the page only through ``textContent`` and attribute setters, never as markup, so
 a variable holding ``<script>`` is shown, not run.
@@ -36,6 +37,7 @@ from orchestrator.input.rows import RowLister
 from orchestrator.ledger.protocol import LedgerState
 from orchestrator.ledger.row_state import RowState
 from orchestrator.report.page_template import PAGE_TEMPLATE
+from orchestrator.report.previews import GifSize, gif_name, preview_gif
 from orchestrator.report.results import CAUSE_HINTS, Usage, known_cause, number_cell
 from orchestrator.report.thumbnails import poster_frame, poster_name
 
@@ -150,11 +152,15 @@ def write_report(
     posters_wanted: bool = True,
     clock: Clock | None = None,
     videos_in: Path | None = None,
+    warning: str | None = None,
+    gif: GifSize | None = None,
 ) -> ReportInfo:
     """Write ``report-data.js``, the posters and ``report.html`` into ``run_dir``; ``notice`` is
-    shown on top (e.g. that a canary waits for approval); the page says when it was written
-    (``clock``). ``videos_in``: the run directory the ledger's files are in, when the report
-    goes elsewhere (``report --out``); the page links them from there."""
+    shown on top (e.g. that a canary waits for approval), then ``warning`` (e.g. links that die
+    too soon: ``links.links_warning``); the page says when it was written (``clock``).
+    ``videos_in``: the run directory the ledger's files are in, when the report goes elsewhere
+    (``report --out``); the page links them from there. ``gif``: make the preview GIFs the run
+    has not made yet (``previews``); the page links each GIF there is."""
     source = videos_in or run_dir
     counts: Counter[str] = Counter()
     failures: dict[str, FailureGroup] = {}
@@ -177,6 +183,7 @@ def write_report(
                 if made is not None:
                     thumb = poster_name(file)
                     posters += 1
+            gif_file = _preview_gif(source, run_dir, file, gif) if status == "done" else ""
             if file and videos_in is not None:
                 file = Path(os.path.relpath(source / file, run_dir)).as_posix()
             kind = message = ""
@@ -198,11 +205,13 @@ def write_report(
             record = [job.row_id, status, link, thumb, kind, message, job.line, values]
             record += [captions, lang]  # 8: a captions track (Pictory's vttFile), 9: lang
             record += _render_told(st)  # 10-13: seconds, AI credits, share page, thumbnail
+            record.append(quote(gif_file, safe="/"))  # 14: the preview GIF
             out.write(("" if first else ",\n") + _js_json(record))
             first = False
         out.write('],"columns":' + _js_json(list(columns)) + "};\n")
     written = local_time(clock or RealClock())
-    page = _page(run_dir, counts, failures, ledger_timing(state), notice, written, usage)
+    notices = [text for text in (notice, warning) if text]
+    page = _page(run_dir, counts, failures, ledger_timing(state), notices, written, usage)
     path = run_dir / REPORT_NAME
     write_text_atomically(path, page)
     return ReportInfo(path=path, counts=counts, posters=posters, failures=failures, usage=usage)
@@ -245,6 +254,17 @@ def _render_told(st: RowState | None) -> list[str]:
     ]
 
 
+def _preview_gif(source: Path, run_dir: Path, file: str, gif: GifSize | None) -> str:
+    """The row's preview GIF (relative to ``run_dir``), made now when ``gif`` asks and the run
+    did not; "" when there is none."""
+    if not file:
+        return ""
+    name = gif_name(file)
+    if gif is not None and preview_gif(source / file, run_dir / name, gif) is not None:
+        return name
+    return name if (run_dir / name).is_file() else ""
+
+
 def _js_json(value: object) -> str:
     """JSON safe inside a ``<script>`` file: no ``</script>`` can close anything."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
@@ -255,7 +275,7 @@ def _page(
     counts: Counter[str],
     failures: dict[str, FailureGroup],
     timing: Timing,
-    notice: str | None,
+    notices: list[str],
     written: dt.datetime,
     usage: Usage,
 ) -> str:
@@ -287,7 +307,7 @@ def _page(
             f"<ul>{messages}</ul><p>e.g. {examples}</p></section>"
         )
     failures_html = "".join(groups) or "<p>No failures.</p>"
-    notice_html = f'<p class="notice">{esc(notice)}</p>' if notice else ""
+    notice_html = "".join(f'<p class="notice">{esc(notice)}</p>' for notice in notices)
     parts = {
         "TITLE": esc(f"orchestrator report: {run_dir.name}"),
         "NOTICE": notice_html,

@@ -92,7 +92,7 @@ b.appendChild(dl);
 if(r[4])b.appendChild(el("div","error",r[4]+": "+r[5]));
 var meta=el("div","");meta.appendChild(document.createTextNode("line "+r[6]+" "));
 if(r[2]){var a=el("a","","open file");a.href=r[2];meta.appendChild(a);}
-link(meta,r[12],"share page");link(meta,r[13],"Pictory thumbnail");
+link(meta,r[12],"share page");link(meta,r[13],"Pictory thumbnail");link(meta,r[14],"preview GIF");
 if(r[10]||r[11])b.appendChild(el("div","told",[r[10]?r[10]+" s of video":"",
 r[11]?r[11]+" AI credits":""].filter(Boolean).join(", ")));
 b.appendChild(meta);c.appendChild(b);return c;}

@@ -3,7 +3,10 @@
 Columns: ``id,status,file,extra_files,bytes,sha256,video_url,render_job_id,attempts,error,
 retry,line``, then what the finished render told (``duration_s,ai_credits,thumbnail_url,
 share_url,srt_url,vtt_url,txt_url``) and Pictory's own ``error_code,error_message`` of a failed
-row, verbatim, followed by the row's own columns in the manifest's order: its variables and its
+row, verbatim, then what an email needs (``links.EMAIL_COLUMNS``: the local poster and preview
+GIF, the ``email_url``, and when each link expires), then the delivered copy
+(``delivered_url,delivered_expires``: ``--deliver``), followed by the row's own columns in the
+manifest's order: its variables and its
 extra columns (``input.extra_columns``). A manifest column named like one of ours is shown as
 ``NAME (manifest)``. The columns after ``line`` came later: earlier ones keep their places.
 
@@ -31,6 +34,9 @@ manifest gets ``utf8``. ``excel`` is comma-separated UTF-8 with a byte-order mar
 UTF-8"), ``excel-eu`` the same with semicolons (Excel where the decimal mark is a comma), and
 ``utf8`` comma-separated UTF-8 without a mark (for scripts). Lines end with CRLF.
 
+A workbook manifest also gets ``results.xlsx``, the same rows in the sheet's own form
+(``results_xlsx``).
+
 A cell a spreadsheet would run as a formula is prefixed with ``'`` (OWASP's advice against CSV
 injection), so opening the file never executes anything: one starting with ``=``, ``+``, ``-``
 or ``@`` (or their full-width forms, which some spreadsheets read alike), after leading spaces
@@ -55,12 +61,20 @@ from pathlib import Path
 
 from orchestrator.api.responses import VISUAL_NOT_FOUND
 from orchestrator.api.retry import resume_action
-from orchestrator.files import atomic_text
+from orchestrator.files import atomic_text, make_private_dir
 from orchestrator.input.manifest import text_dialect
 from orchestrator.input.row import ManifestOptions
 from orchestrator.input.rows import RowLister
 from orchestrator.ledger.protocol import LedgerState
 from orchestrator.ledger.row_state import RowState
+from orchestrator.report.links import (
+    EMAIL_COLUMNS,
+    EmailLink,
+    email_cells,
+    expiry_cell,
+    recorded_email_link,
+)
+from orchestrator.report.results_xlsx import write_workbook_results
 
 RESULTS_NAME = "results.csv"
 FIXED_COLUMNS = (
@@ -85,6 +99,9 @@ FIXED_COLUMNS = (
     "txt_url",
     "error_code",
     "error_message",
+    *EMAIL_COLUMNS,
+    "delivered_url",
+    "delivered_expires",
 )
 _SUBTITLE_COLUMNS = {"srt_url": "srtFile", "vtt_url": "vttFile", "txt_url": "txtFile"}
 CAUSE_HINTS: dict[str, str] = {
@@ -258,8 +275,9 @@ def write_results(
     for job in rows():
         names.update(dict.fromkeys(job.columns or job.variables))
     header = [*FIXED_COLUMNS, *(f"{n} (manifest)" if n in FIXED_COLUMNS else n for n in names)]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(out_dir)
     path = out_dir / RESULTS_NAME
+    email = recorded_email_link(state)
     counts: Counter[str] = Counter()
     failed_permanent = 0
 
@@ -269,7 +287,9 @@ def write_results(
         failed_permanent = 0
         for job in rows():
             st = state.rows.get(job.row_id)
-            fixed, variables = row_cells(job.row_id, job.line, st, job.variables)
+            fixed, variables = row_cells(
+                job.row_id, job.line, st, job.variables, run_dir=out_dir, email=email
+            )
             counts[fixed["status"]] += 1
             failed_permanent += fixed["status"] == "failed" and st is not None and st.fail_permanent
             cells = job.shown(variables) if job.extras else variables
@@ -284,16 +304,25 @@ def write_results(
             if chosen.fallback is None:
                 raise
             chosen = chosen.fallback
+    write_workbook_results(out_dir, state, list(names), FIXED_COLUMNS, lines)  # an .xlsx's
     return path, counts, failed_permanent
 
 
 def row_cells(
-    row_id: str, line: int, st: RowState | None, variables: Mapping[str, str]
+    row_id: str,
+    line: int,
+    st: RowState | None,
+    variables: Mapping[str, str],
+    *,
+    run_dir: Path | None = None,
+    email: EmailLink = "durable",
 ) -> tuple[dict[str, str], Mapping[str, str]]:
     """A row's fixed columns (``FIXED_COLUMNS``) from its ledger state, and the values to show
     beside them: its own, or for a video kept after its line was edited, the values the video
     was made from (never new values beside an old video). A row re-rendering after an edit
-    shows that render's state and no file yet; ``error`` names the earlier video."""
+    shows that render's state and no file yet; ``error`` names the earlier video. The
+    email-ready columns (``links.email_cells``): ``run_dir`` holds the posters and GIFs,
+    ``email`` is ``[report] email_link``."""
     status = st.status if st is not None else "pending"
     error = ""
     failed = st is not None and status in ("failed", "ambiguous")
@@ -336,6 +365,11 @@ def row_cells(
         },
         "error_code": (st.fail_code or "") if st and failed else "",
         "error_message": (st.fail_api_message or "") if st and failed else "",
+        **email_cells(st, video.file if video else None, run_dir, email),
+        "delivered_url": (video.delivered_url or "") if video else "",
+        "delivered_expires": expiry_cell(video.delivered_expires)
+        if video and video.delivered_url and video.delivered_expires is not None
+        else "",
     }
     return fixed, variables
 

@@ -24,6 +24,7 @@ from orchestrator.input import flows
 from orchestrator.ledger.file import lock_holder
 from orchestrator.ledger.protocol import RECENT_DONE_S, LedgerState
 from orchestrator.ledger.row_state import RowState
+from orchestrator.report.results import Usage
 
 STAGE_ORDER = (
     "done",
@@ -136,6 +137,8 @@ class StatusReport:
     permanent_failures: int = 0
     simulated: bool = False
     """The batch's latest session ran against the embedded simulator (``--simulate``)."""
+    usage: Usage = field(default_factory=Usage)
+    """What the batch's finished renders consumed so far (video minutes, AI credits)."""
 
     def next_command(self, shared_ref: str | None = None) -> str | None:
         """The command that continues a stopped batch, or None when nothing is left.
@@ -172,6 +175,11 @@ class StatusReport:
             "request_rate_per_s": self.current_rps,
             "request_limit_per_s": self.limit_rps,
             "eta_s": self.eta_s,
+            "consumed": {
+                "renders": self.usage.renders,
+                "video_minutes": round(self.usage.video_minutes, 3),
+                "ai_credits": round(self.usage.credits, 3),
+            },
             "next": self.next_command(),
         }
 
@@ -187,6 +195,8 @@ class StatusReport:
             out.append(f"  {'not started':<17} {total - seen}")
         for kind, (count, example) in sorted(self.failures.items()):
             out.append(f"failed ({kind}): {count}, e.g. {example}")
+        if self.usage.renders:
+            out.append(f"consumed: {self.usage.line()}")
         if self.rows_per_min is not None:
             out.append(
                 f"throughput: {self.rows_per_min:.1f} rows/min over the last "
@@ -219,6 +229,7 @@ def status(
         total_rows=total_rows, liveness=liveness, run_dir=run_dir, simulated=simulated(state)
     )
     for row in state.rows.values():
+        report.usage.add(row)
         stage = row_stage(row)
         if not liveness.live and stage not in SETTLED:
             stage = "to resume"  # nothing is in flight: the process that ran it is gone

@@ -17,6 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.files import PRIVATE_FILE_MODE, make_private_dir
+
 if TYPE_CHECKING:  # PyAV is imported when a poster is made: ~0.1 s a process otherwise
     import av
 
@@ -46,10 +48,11 @@ def poster_frame(video: Path, poster: Path) -> Path | None:
         return None
     if frame is None:
         return None
-    poster.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(poster.parent)
     tmp = poster.with_name(f".{poster.name}.tmp")
     try:
         _write_jpeg(frame, tmp)
+        tmp.chmod(PRIVATE_FILE_MODE)  # the encoder creates it with the umask's bits
         tmp.replace(poster)
     except (av.error.FFmpegError, OSError, ValueError):
         tmp.unlink(missing_ok=True)

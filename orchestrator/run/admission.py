@@ -10,6 +10,14 @@ to the sink once.
   in manifest order: a row that will need a render is admitted only with a reserved render
   (``reserve_render``), so no preview is made that the cap could not render; a row that ends
   without using its reservation (it failed before its render) hands it to the next row.
+- spend caps in the invoice's units (``--max-minutes N``, ``--max-credits N``): this session
+  commits at most N video minutes (AI credits): a row is admitted only if what is committed
+  (the real ``videoDuration``/``aiCreditsUsed`` of its finished renders, plus what each row in
+  flight is expected to spend, ``run.cost``, until its render says) and what it is expected to
+  spend fit; else it waits for rows in flight to settle, and when none is left the cap is
+  reached. Until a render of the batch has said what it spent, one row at a time is admitted
+  (the estimate is only an estimate: a first render tells what the rest will cost). A render
+  sent whose spend is never told (failed, ambiguous) stays committed at its expected spend.
 - window (``--window HH:MM-HH:MM`` / ``--until HH:MM``; ``HH:MM:SS`` also works): rows start
   only inside it, and near its end only if the observed row durations say they can finish in
   time.
@@ -30,6 +38,8 @@ import anyio
 from orchestrator.clock import Clock, local_time
 from orchestrator.errors import UserError
 from orchestrator.events import Sink
+from orchestrator.input.rows import RowJob
+from orchestrator.run.cost import CostModel, Spend
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
@@ -161,11 +171,23 @@ class Admission:
         max_renders: int | None = None,
         window: Window | None = None,
         assumed_row_s: float = 600.0,
+        max_minutes: float | None = None,
+        max_credits: float | None = None,
+        cost: CostModel | None = None,
     ) -> None:
         self._clock = clock
         self._sink = sink
         self._halt = halt
         self._max_renders = max_renders
+        self._max_minutes = max_minutes
+        self._max_credits = max_credits
+        self._cost = cost or CostModel(1.0)
+        self._holds: dict[str, Spend] = {}
+        """Rows in flight holding their expected spend (for the spend caps), until told."""
+        self._sent: set[str] = set()
+        """Of those, the rows whose render was sent."""
+        self.committed = Spend()
+        """What this session's settled renders spent (or, never told, were expected to)."""
         self._window = window
         self.window = window
         """The daily window rows start in (None: any time)."""
@@ -197,28 +219,77 @@ class Admission:
                 "the batch looks broken (template, account?); fix it and resume"
             )
 
-    async def reserve_render(self, row: str) -> bool:
+    @property
+    def _spend_capped(self) -> bool:
+        return self._max_minutes is not None or self._max_credits is not None
+
+    async def reserve_render(self, row: str, job: RowJob | None = None) -> bool:
         """Before admitting a row that will need a render: reserve one of the spend cap's
-        renders for it, waiting while rows in flight hold the rest; False once the cap is spent
-        (every render sent, or promised to a row in flight that will send it)."""
-        if self._max_renders is None:
+        renders for it, and (``--max-minutes``, ``--max-credits``) what ``job`` is expected to
+        spend, waiting while rows in flight hold the rest; False once a cap is spent (every
+        render sent, or promised to a row in flight that will send it)."""
+        if self._max_renders is None and not self._spend_capped:
             return True
-        while len(self._reserved) + self.renders_sent >= self._max_renders:
-            if not self._reserved:
-                self._cap_reached()
+        expected = self._cost.expected(job) if self._spend_capped else Spend()
+        while (full := self._full(expected)) is not None:
+            if not self._reserved and not self._holds:
+                self._cap_reached(full)
                 return False
             await self._released.wait()
             if self.stop_reason is not None:
                 return False
-        self._reserved.add(row)
+            if self._spend_capped:
+                expected = self._cost.expected(job)  # a render finished meanwhile says more
+        if self._max_renders is not None:
+            self._reserved.add(row)
+        if self._spend_capped:
+            self._holds[row] = expected
         return True
+
+    def _full(self, expected: Spend) -> str | None:
+        """Which cap one more row expected to spend ``expected`` would break, if any."""
+        renders = len(self._reserved) + self.renders_sent
+        if self._max_renders is not None and renders >= self._max_renders:
+            return "renders"
+        if not self._spend_capped:
+            return None
+        if self._holds and self._cost.observed is None:
+            return "probe"  # one row at a time until a render of the batch says what it spent
+        held = sum(self._holds.values(), self.committed) + expected
+        if self._max_minutes is not None and held.minutes > self._max_minutes + 1e-9:
+            return "minutes"
+        if self._max_credits is not None and held.credits > self._max_credits + 1e-9:
+            return "credits"
+        return None
+
+    def render_settled(self, row: str, video_s: float | None, credits: float | None) -> None:
+        """``row``'s render finished and said what it spent (None: not said): that replaces
+        what it was expected to spend, and the rows to come are expected to spend alike."""
+        self._cost.learn(video_s, credits)
+        expected = self._holds.pop(row, None)
+        if expected is None:
+            return
+        self._sent.discard(row)
+        real = Spend(
+            expected.video_s if video_s is None else video_s,
+            expected.credits if credits is None else credits,
+        )
+        self.committed = self.committed + real
+        self._wake()
 
     def row_left(self, row: str) -> None:
         """The row's task ended: a reservation it did not use goes to the next row, and a feed
         waiting for one looks again (the cap may also be spent now)."""
-        if self._max_renders is None:
+        if self._max_renders is None and not self._spend_capped:
             return
         self._reserved.discard(row)
+        expected = self._holds.pop(row, None)
+        if expected is not None and row in self._sent:  # sent, never told: count what it may cost
+            self.committed = self.committed + expected
+        self._sent.discard(row)
+        self._wake()
+
+    def _wake(self) -> None:
         released, self._released = self._released, anyio.Event()
         released.set()
 
@@ -232,10 +303,25 @@ class Admission:
             return False
         self._reserved.discard(row)
         self.renders_sent += 1
+        if row in self._holds:
+            self._sent.add(row)
         return True
 
-    def _cap_reached(self) -> None:
-        self.request_stop(f"spend cap: {self._max_renders} renders sent (--max-renders)")
+    def _cap_reached(self, which: str = "renders") -> None:
+        held = self.committed
+        if which in ("minutes", "credits"):
+            spent, cap, unit = (
+                (held.minutes, self._max_minutes, "video minutes")
+                if which == "minutes"
+                else (held.credits, self._max_credits, "AI credits")
+            )
+            over = "; renders spent more than estimated" if cap is not None and spent > cap else ""
+            self.request_stop(
+                f"spend cap: {spent:.1f} {unit} committed, the next row would pass "
+                f"--max-{which} {cap:g}{over}"
+            )
+        else:
+            self.request_stop(f"spend cap: {self._max_renders} renders sent (--max-renders)")
 
     def expected_row_s(self) -> float:
         if not self._durations_s:

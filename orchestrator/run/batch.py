@@ -40,11 +40,13 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials, load_credentials
 from orchestrator.errors import OrchestratorError, RunDirError, UserError
 from orchestrator.events import LOG_NAME, FanoutSink, JsonlLogSink, Sink, scrub
+from orchestrator.files import loose_modes, make_private_dir
 from orchestrator.input import flows
 from orchestrator.input.row import ManifestOptions
 from orchestrator.input.rows import manifest_rows
 from orchestrator.ledger.file import LEDGER_NAME, first_run_record, read_ledger
 from orchestrator.ledger.row_state import RowStatus
+from orchestrator.report.links import recorded_email_link
 from orchestrator.report.results import row_cells
 from orchestrator.run.end import RunSummary
 from orchestrator.run.execute import RunSpec, execute
@@ -211,6 +213,9 @@ class Batch:
         if flow not in flows.names():
             raise UserError(f"flow {flow!r}: choose one of {', '.join(flows.names())}")
         target = session_target(run_dir, simulate=simulate, config=config, reuse=resuming)
+        loose = loose_modes(run_dir)
+        if loose and warn is not None:
+            warn.append(loose)
         settings = options.configured(load_target_config(target, config, warn))
         simulate = target.simulate
         target = replace(target, base_url=None if simulate else settings.api.base_url)
@@ -249,7 +254,7 @@ class Batch:
         run_dir = self.spec.run_dir
         created = not run_dir.exists()
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(run_dir)
             log = JsonlLogSink(run_dir / LOG_NAME, self.credentials.secrets(), clock=clock)
         except OSError as exc:
             raise RunDirError(
@@ -301,9 +306,12 @@ class Batch:
             listed = manifest_rows(
                 self.spec.manifest or Path(""), self.spec.template, self.spec.flow, options
             )
+            email = recorded_email_link(state)
             for job in listed():
                 st = state.rows.get(job.row_id)
-                cells, variables = row_cells(job.row_id, job.line, st, job.variables)
+                cells, variables = row_cells(
+                    job.row_id, job.line, st, job.variables, run_dir=self.spec.run_dir, email=email
+                )
                 yield RowResult(
                     id=job.row_id,
                     line=job.line,

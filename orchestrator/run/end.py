@@ -26,6 +26,7 @@ from orchestrator.events import Sink
 from orchestrator.ledger.protocol import BatchSnapshot
 from orchestrator.report.notify import build_payload, outcome, send
 from orchestrator.report.page import write_report
+from orchestrator.report.previews import gif_size
 from orchestrator.report.results import Usage, batch_usage
 from orchestrator.report.status import next_command
 
@@ -69,6 +70,8 @@ class RunSummary:
     """A disk fault stopped the session (the first one met)."""
     usage: Usage | None = None
     """What the batch's finished renders add up to (video minutes, AI credits), once known."""
+    links_warning: str | None = None
+    """Done rows whose ``email_url`` may die before ``--links-valid-days`` (one line), if any."""
 
     @property
     def exit_code(self) -> int:
@@ -102,6 +105,8 @@ async def end_of_run(
                 snapshot.state,
                 notice=summary.approval_notice or summary.awaiting_approval,
                 posters_wanted=config.report.posters,
+                warning=summary.links_warning,
+                gif=gif_size(config.report) if config.report.preview_gif else None,
             )
         )
     except (OSError, ValueError, UserError) as exc:  # a convenience: the run's record stands
@@ -153,6 +158,8 @@ def print_summary(summary: RunSummary) -> None:
         )
     if summary.results_path is not None:
         lines.append(f"results: {summary.results_path}")
+    if summary.links_warning is not None:
+        lines.append(summary.links_warning)
     if summary.report_path is not None:
         lines.append(f"report: {summary.report_path}")
     if summary.storage_fault is not None:

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -42,27 +42,33 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials, account_key, notify_url
 from orchestrator.errors import (
     LeaseLost,
-    QuotaError,
     RunDirError,
     StorageError,
     UserError,
     ValidationFailed,
 )
 from orchestrator.events import Sink, wants
+from orchestrator.files import make_private_dir
 from orchestrator.input.manifest import manifest_digest
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
-from orchestrator.input.rows import RowJob, manifest_rows, no_rows
+from orchestrator.input.rows import RowJob, RowLister, manifest_rows, no_rows
 from orchestrator.input.validate import ValidationReport, validate_manifest
 from orchestrator.ledger.open import LedgerPlace, SharedSettings, open_ledger
 from orchestrator.ledger.protocol import BatchSnapshot, Ledger
 from orchestrator.ledger.records import BatchChoices, JsonObject, RunStarted, SessionEnded
+from orchestrator.ledger.row_state import RowState
+from orchestrator.report.links import links_warning
+from orchestrator.report.previews import gif_size
 from orchestrator.report.results import write_results
-from orchestrator.run import canary, session, triage, watchers
+from orchestrator.run import canary, cost, disk, session, triage, watchers
 from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.run.end import RunSummary, end_of_run
-from orchestrator.run.pipeline import run_row
+from orchestrator.run.pipeline import run_row, undelivered
+from orchestrator.run.stages import tidy
+from orchestrator.run.stages.assets import AssetMaker
 from orchestrator.run.stages.base import RenderSlots, Services
 from orchestrator.run.stages.template_upload import TemplateRegistry
+from orchestrator.storage.destination import Destinations
 
 if TYPE_CHECKING:
     from orchestrator.report.metrics import RunMetrics
@@ -216,6 +222,24 @@ async def _execute(
         )
         network = NetworkWatch(clock, config.run.network_dead_after_s)
         window = _window(choices)
+        spend = await _cost_plan(spec, ledger, rows, choices, config)
+        if report is not None:  # a worker's share of a shared batch is not known in advance
+            caps = [n for n in (choices.max_renders, len(only) if only else None) if n]
+            expected = spend.estimate
+            disk.check_space(
+                spec.run_dir,
+                report.rows,
+                ledger.state.rows.values(),
+                sink,
+                assumed_video_minutes=config.run.assumed_video_minutes,
+                expected_minutes=expected.minutes / expected.rows
+                if expected is not None and expected.rows
+                else None,
+                expected_basis=expected.basis if expected is not None else None,
+                posters=config.report.posters,
+                at_most=min(caps) if caps else None,
+                refuse=config.run.check_disk_space,
+            )
         admission = Admission(
             clock,
             sink,
@@ -223,6 +247,9 @@ async def _execute(
             max_renders=choices.max_renders,
             window=window,
             assumed_row_s=config.run.assumed_row_s,
+            max_minutes=choices.max_minutes,
+            max_credits=choices.max_credits,
+            cost=spend.model,
         )
         limits = ledger.shared_limits(
             interval_s=shared_interval_s(config.limits.max_requests_per_s),
@@ -234,8 +261,15 @@ async def _execute(
             ) as client,
             open_webhooks(config, spec.run_dir, ledger, clock, sink, spec.batch) as webhooks,
         ):
-            if choices.check_quota:
-                await _check_quota(client, ledger, config, sink, report.rows if report else None)
+            await cost.announce(
+                client,
+                spend,
+                sink,
+                quota=not spec.place.shared,
+                check=choices.check_quota,
+                wait_s=min(cost.QUOTA_WAIT_S, config.run.network_dead_after_s),
+                caps=choices,
+            )
             await work_rows(
                 spec, config, client, ledger, sink, clock, rng, summary, admission, webhooks,
                 network, only, limits.renders if limits else None,
@@ -255,6 +289,9 @@ async def _execute(
             summary.stop_reason = admission.stop_reason
             summary.counts = counts
             summary.failed_permanent = failed_permanent
+            summary.links_warning = await anyio.to_thread.run_sync(
+                links_warning, snapshot.state, config.report.links_valid_days, clock.wall_s()
+            )
             summary.taken_over = len(ledger.taken_over)
             summary.elapsed_s = clock.now() - started_at
             held = canary.read_record(snapshot.state)
@@ -454,44 +491,44 @@ async def open_client(
         on_retry=on_retry,
         on_request=on_request if wants(sink, "request") else None,
     ) as client:
+        client.pictory_delivery = pictory_delivery(config)
         yield client
 
 
-async def _check_quota(
-    client: PictoryClient, ledger: Ledger, config: Config, sink: Sink, rows: int | None
-) -> None:
-    """Refuse a batch whose remaining renders cannot fit in the account's video minutes
-    (``rows``: the batch's size when validation counted it; else the read side counts)."""
-    quota = await client.quota()
-    minutes = quota.get("videoMinutes")
-    if not isinstance(minutes, dict):
-        sink.emit("quota_unknown", answer=str(quota)[:200])
-        return
-    used = float(minutes.get("used", 0.0))
-    limit = float(minutes.get("limit", 0.0))
-    snapshot: BatchSnapshot = await ledger.snapshot()
+def pictory_delivery(config: Config) -> dict[str, Any]:
+    """``[deliver]``'s Pictory-side fields, as the v2 storyboard body names them (§6.3)."""
+    deliver = config.deliver
+    fields: dict[str, Any] = {}
+    if deliver.destinations:
+        fields["destinations"] = [dict(d) for d in deliver.destinations]
+    if deliver.aws_connection_id:
+        fields["awsConnectionId"] = deliver.aws_connection_id
+    if deliver.vimeo_connection_id:
+        fields["vimeoConnectionId"] = deliver.vimeo_connection_id
+    return fields
+
+
+async def _cost_plan(
+    spec: RunSpec, ledger: Ledger, rows: RowLister | None, choices: BatchChoices, config: Config
+) -> cost.CostPlan:
+    """The session's ``cost.CostPlan``: a run directory's estimate of its rows left, from its
+    manifest; a shared batch's (its rows are the database's) from its row count, made only for
+    ``--check-quota`` (without it, a worker's spend caps learn from its own renders only)."""
+    assumed = config.run.assumed_video_minutes
+    if spec.place.shared and not choices.check_quota:
+        return await anyio.to_thread.run_sync(cost.plan, (), None, None, assumed)
+    if not spec.place.shared:
+        states = ledger.state.rows.values()
+        return await anyio.to_thread.run_sync(cost.plan, states, rows, None, assumed)
+    snapshot = await ledger.snapshot()
     try:
-        rows = rows if rows is not None else snapshot.total
-        if rows is None:
-            rows = await anyio.to_thread.run_sync(lambda: sum(1 for _ in snapshot.rows()))
-        done, durations = 0, []
-        for r in snapshot.state.rows.values():  # one pass: stored rows are read back from disk
-            done += r.status == "done"
-            if r.duration_s:
-                durations.append(r.duration_s)
+        total = snapshot.total
+        if total is None:
+            total = await anyio.to_thread.run_sync(lambda: sum(1 for _ in snapshot.rows()))
+        states = snapshot.state.rows.values()
+        return await anyio.to_thread.run_sync(cost.plan, states, None, total, assumed)
     finally:
         snapshot.close()
-    per_video_min = (
-        sum(durations) / len(durations) / 60 if durations else config.run.assumed_video_minutes
-    )
-    needed = max(0, rows - done) * per_video_min
-    sink.emit("quota", used=used, limit=limit, needed=round(needed, 1))
-    if needed > limit - used:
-        raise QuotaError(
-            f"the batch needs about {needed:.0f} video minutes ({rows - done} videos × "
-            f"{per_video_min:.1f} min) but the account has {limit - used:.0f} of {limit:.0f} "
-            "left; render fewer rows (--max-renders) or raise the plan's quota"
-        )
 
 
 @contextlib.asynccontextmanager
@@ -556,7 +593,7 @@ async def work_rows(
     stop_at_window_end: bool = False,
 ) -> None:
     videos_dir = spec.run_dir / VIDEOS_DIR
-    videos_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(videos_dir)
     svc = Services(
         client=client,
         ledger=ledger,
@@ -581,7 +618,22 @@ async def work_rows(
         render_with_params=config.run.render_with_params,
         posters=config.report.posters,
         partials=_partials(videos_dir),
+        clean_after_download=config.pictory.clean_after_download,
+        keep_local=config.run.keep_local,
+        delivers=config.deliver.url is not None,
+        destinations=destinations(config),
     )
+    if svc.destinations.url is not None:  # a wrong profile or URL stops the run before a row
+        await svc.destinations.get(None)
+    if svc.keep_local != "all" and not svc.delivers:
+        sink.emit("keep_local_kept", keep_local=svc.keep_local)
+
+    def tidy_outstanding(state: RowState | None) -> bool:
+        """A done row whose tidying is not finished (``stages.tidy``) is worked on again."""
+        return state is not None and tidy.outstanding(
+            state, clean=svc.clean_after_download, keep_local=svc.keep_local, delivers=svc.delivers
+        )
+
     row_slots = slots(config.limits.max_rows_in_flight)
 
     async def work(job: RowJob) -> None:
@@ -620,12 +672,16 @@ async def work_rows(
             state = ledger.state.rows.get(job.row_id)
             if state is not None:
                 state = await triage.changed_values(state, job, config, ledger, sink, videos_dir)
-            if not await triage.admit(state, config, ledger, job):
+            if (
+                not await triage.admit(state, config, ledger, job)
+                and not tidy_outstanding(state)
+                and not undelivered(state, svc)
+            ):
                 summary.skipped_done += state is not None and state.status == "done"
                 ledger.release(job.row_id)
                 continue
             needs_render = state is None or (state.render_job is None and state.status != "done")
-            if needs_render and not await admission.reserve_render(job.row_id):
+            if needs_render and not await admission.reserve_render(job.row_id, job):
                 ledger.release(job.row_id)
                 return
             await row_slots.acquire()
@@ -664,10 +720,27 @@ async def work_rows(
                 watchers.close_at_window_end, admission.window, clock, rows_scope, sink
             )
         with rows_scope:
-            async with anyio.create_task_group() as rows_tg:
-                with feed_scope:
-                    await feed(rows_tg)
+            async with anyio.create_task_group() as assets_tg:  # waited for: results name GIFs
+                if config.report.preview_gif:
+                    svc.assets = AssetMaker(assets_tg, spec.run_dir, gif_size(config.report))
+                async with anyio.create_task_group() as rows_tg:
+                    with feed_scope:
+                        await feed(rows_tg)
         control_tg.cancel_scope.cancel()
+    await svc.destinations.aclose()
+
+
+def destinations(config: Config) -> Destinations:
+    """The run's delivery destinations (``[deliver]``, ``--deliver``; ``stages.deliver``)."""
+    deliver = config.deliver
+    return Destinations(
+        deliver.url,
+        presign_s=None if deliver.presign_days is None else deliver.presign_days * 86400,
+        public_url_base=deliver.public_url_base,
+        endpoint_url=deliver.endpoint_url,
+        region=deliver.region,
+        profile=deliver.profile,
+    )
 
 
 def _partials(videos_dir: Path) -> frozenset[str]:

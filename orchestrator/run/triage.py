@@ -24,15 +24,27 @@ async def changed_values(
 ) -> RowState:
     """A row whose values differ from those its video was made from (an edited manifest line).
     By default it keeps that video (and results.csv its old values), with one warning; with
-    ``--rerender-changed`` it starts over under a new file name, never over the delivered one."""
+    ``--rerender-changed`` it starts over under a new file name, never over the delivered one:
+    the name its values make now (``--name``) with the next version suffix (``versioned_name``).
+
+    Before that, the row takes the name the ledger records for it: a re-render's, or the one it
+    was admitted under when its video is made or being made (a render sent), so neither a resume
+    nor an edited manifest renames a row's video."""
+    if state.forgotten is not None:  # never rendered again (``ledger.forget``)
+        return state
+    fresh_name = job.output_name
     if state.output_override is not None:
         job.output_name = state.output_override
+    elif state.output is not None and (
+        state.status == "done" or state.render_intent or state.render_job is not None
+    ):
+        job.output_name = Path(state.file).name if state.file else state.output
     if not state.made_from_other_values(job.variables):
         return state
     if not config.run.rerender_changed:
         sink.emit("row_changed", row=job.row_id, line=job.line, action="kept its video")
         return state
-    name = versioned_name(videos_dir, state.file or job.output_name)
+    name = versioned_name(videos_dir, fresh_name, state.file or job.output_name)
     await ledger.append(
         Retry(
             row=job.row_id,
@@ -45,13 +57,17 @@ async def changed_values(
     return ledger.state.rows[job.row_id]
 
 
-def versioned_name(videos_dir: Path, current: str) -> str:
-    """``NAME-v2.mp4`` (or the next free version) for a row whose video is ``current``."""
-    stem = re.sub(r"-v\d+$", "", Path(current).stem)
-    version = 2
-    while (videos_dir / f"{stem}-v{version}.mp4").exists():
+def versioned_name(videos_dir: Path, name: str, previous: str | None = None) -> str:
+    """``NAME.v2.mp4`` for a row to be rendered again as ``name`` (its pattern's name now)
+    whose video is ``previous`` (default: ``name``): one version past ``previous``'s, or the
+    next that is free in ``videos_dir``. Earlier batches' ``NAME-v2.mp4`` count too."""
+    version_of = re.compile(r"[.-]v(\d+)$")
+    found = version_of.search(Path(previous or name).stem)
+    version = int(found.group(1)) + 1 if found else 2
+    stem = version_of.sub("", Path(name).stem)
+    while (videos_dir / f"{stem}.v{version}.mp4").exists():
         version += 1
-    return f"{stem}-v{version}.mp4"
+    return f"{stem}.v{version}.mp4"
 
 
 async def admit(state: RowState | None, config: Config, ledger: Ledger, job: RowJob) -> bool:

@@ -12,7 +12,10 @@ Shape of the stats dict::
       "faults": {"drop_after": 1, ...},                          # injected faults, by kind
       "videos": {"<render job id>": {"bytes": 10321, "sha256": "..."}},   # finished renders
       "uploads": {"count": 1, "bytes": 51013},
+      "cleans": {"<job id>": 1, ...},   # DELETE /v1/jobs/{id}/clean answered, per job
       "webhooks": {"sent": 2, "failed": 0, "skipped": 0},
+      "pictory_delivery": {'{"awsConnectionId": "c1"}': 3},  # Pictory-side delivery fields
+                                    # (§6.3) as sent on the v2 storyboard routes, JSON → count
       "jobs": {"preview": 11, "render": 10, "transcription": 0, "live": 21},
       "templates": 1,
       "quota_minutes_used": {"<account>": 5.1}
@@ -22,11 +25,16 @@ Shape of the stats dict::
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.simulator.media import VideoDigest
+
+PICTORY_DELIVERY_FIELDS = ("destinations", "awsConnectionId", "vimeoConnectionId")
+"""The v2 storyboard body's delivery fields (§6.3; request-schema.md lists them, item shape
+unpublished)."""
 
 
 class Accounting:
@@ -43,11 +51,24 @@ class Accounting:
         self.upload_bytes = 0
         self.webhooks: Counter[str] = Counter(sent=0, failed=0, skipped=0)
         self.minutes_used: dict[str, float] = {}
+        self.credits_used: dict[str, float] = {}
+        """AI credits spent per account (each render's ``aiCreditsUsed``, at its start)."""
+        self.cleans: Counter[str] = Counter()
+        self.pictory_delivery: Counter[str] = Counter()
+        """The Pictory-side delivery fields (``destinations``, ``awsConnectionId``,
+        ``vimeoConnectionId``) requests carried, as sorted JSON, counted."""
         self._render_keys: set[bytes] = set()
         self._videos: dict[str, tuple[float, VideoDigest]] = {}
 
     def count_request(self, route: str) -> None:
         self.requests[route] += 1
+
+    def record_pictory_delivery(self, body: Mapping[str, Any]) -> None:
+        """Keep what a v2 storyboard body asked Pictory to deliver to (§6.3); the simulator
+        delivers nothing (no Vimeo, no S3 of Pictory's), it only records."""
+        fields = {k: body[k] for k in PICTORY_DELIVERY_FIELDS if body.get(k) is not None}
+        if fields:
+            self.pictory_delivery[json.dumps(fields, sort_keys=True)] += 1
 
     def record_render(
         self,
@@ -92,6 +113,8 @@ class Accounting:
             "faults": dict(faults),
             "videos": self.videos(now),
             "uploads": {"count": self.upload_count, "bytes": self.upload_bytes},
+            "cleans": dict(self.cleans),
+            "pictory_delivery": dict(self.pictory_delivery),
             "webhooks": dict(self.webhooks),
             "jobs": {
                 "preview": self.jobs_created["preview"],

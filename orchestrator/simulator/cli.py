@@ -98,6 +98,22 @@ def add_parser(subparsers: Any) -> None:
         help="refuse (401) token requests without an X-Pictory-User-Id header; by default the "
         "user id is optional, as Pictory documents it",
     )
+    parser.add_argument(
+        "--quota-minutes",
+        type=float,
+        metavar="N",
+        help="the account's video-minute limit in GET /v1/quota (default 10000; try a small one "
+        "with `run --check-quota`)",
+    )
+    parser.add_argument(
+        "--quota-credits", type=float, metavar="N", help="its AI-credit limit (default 22000)"
+    )
+    parser.add_argument(
+        "--no-quota",
+        action="store_true",
+        help="answer 404 to GET /v1/quota and /v1/aicredits/usage, as an account that does not "
+        "publish them",
+    )
     parser.set_defaults(func=run)
 
 
@@ -115,6 +131,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "queued_status": args.queued_status,
         "render_subtitle_form": args.render_subtitles,
         "template_spelling": args.template_spelling,
+        "quota_video_minutes": args.quota_minutes,
+        "quota_ai_credits": args.quota_credits,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.new_shapes:
@@ -123,6 +141,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         overrides["strict_credential_routes"] = True
     if args.require_user_id:
         overrides["require_user_id"] = True
+    if args.no_quota:
+        overrides["quota_published"] = False
     from orchestrator.simulator.settings import SimSettings
 
     return SimSettings.for_profile(args.profile, **overrides)

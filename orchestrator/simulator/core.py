@@ -26,6 +26,8 @@ from orchestrator.simulator.templates import Template, TemplateStore
 Clock = Callable[[], float]
 CDN_PREFIX = "/__cdn__"
 STORAGE_PREFIX = "/__storage__"
+VOICE_OVER_MINUTES = 480
+"""[choice] ``elevenLabsVoiceOverMinutes.limit`` of ``GET /v1/quota`` (the doc example's)."""
 
 
 class WebhookScheduler(Protocol):
@@ -120,6 +122,7 @@ class Simulator:
         [choice] A job still running is refused with 409 ``JOB_NOT_FINISHED``.
         """
         if self.cleaned(job_id, account):
+            self.accounting.cleans[job_id] += 1
             return
         job = self.get_job(job_id, account)
         if job.phase(self.now()) not in (Phase.DONE, Phase.FAILED):
@@ -129,6 +132,7 @@ class Simulator:
                 f"job {job_id} is still running; clean it once it is completed or failed",
             )
         self.jobs.clean(job)
+        self.accounting.cleans[job_id] += 1
 
     def _new_job(
         self,
@@ -235,6 +239,8 @@ class Simulator:
             account=account,
             video_minutes=job.video_duration_s / 60.0,
         )
+        spent = round(job.video_duration_s / 60.0 * self.settings.ai_credits_per_video_minute)
+        self.accounting.credits_used[account] = self.accounting.credits_used.get(account, 0) + spent
         if job.fate is JobFate.OK:
             self.accounting.record_video(job.job_id, job.end_at, job.video)
         return job
@@ -347,13 +353,17 @@ class Simulator:
         return self.create_highlights(account, full, webhook)
 
     def quota(self, account: str) -> dict[str, Any]:
+        """``GET /v1/quota`` [doc "Get Current Quota"]: four ``{"used", "limit"}`` entries.
+        [choice] Video minutes and AI credits are spent as renders start; nothing spends
+        transcription or voice-over minutes here (their limits: the video minutes' and the
+        doc example's 480)."""
         used = self.accounting.minutes_used.get(account, 0.0)
+        credits = self.accounting.credits_used.get(account, 0.0)
         return {
-            "videoMinutes": {
-                "used": round(used, 3),
-                "limit": self.settings.quota_video_minutes,
-                "remaining": round(max(0.0, self.settings.quota_video_minutes - used), 3),
-            }
+            "videoMinutes": {"used": round(used, 3), "limit": self.settings.quota_video_minutes},
+            "transcriptionMinutes": {"used": 0, "limit": self.settings.quota_video_minutes},
+            "elevenLabsVoiceOverMinutes": {"used": 0, "limit": VOICE_OVER_MINUTES},
+            "aiCredits": {"used": round(credits, 3), "limit": self.settings.quota_ai_credits},
         }
 
 

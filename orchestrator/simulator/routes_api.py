@@ -16,6 +16,7 @@ from aiohttp import web
 
 from orchestrator.simulator import media, stock
 from orchestrator.simulator.answers import (
+    ApiProblem,
     invalid_body,
     json_response,
     ok,
@@ -245,8 +246,11 @@ async def generate_url(request: web.Request) -> web.Response:
 
 
 async def quota(request: web.Request) -> web.Response:
+    """``GET /v1/quota``: a bare object [doc "Get Current Quota"] (§3, §6.4)."""
     sim = _sim(request)
-    return json_response(ok(sim.quota(_account(request))))
+    if not sim.settings.quota_published:
+        raise ApiProblem(404, "QUOTA_NOT_PUBLISHED", "this account publishes no quota")
+    return json_response(sim.quota(_account(request)))
 
 
 ROUTES: tuple[RouteSpec, ...] = (

@@ -357,7 +357,9 @@ def _month(query: Mapping[str, str], now: datetime) -> tuple[int, int]:
 
 
 async def ai_credits_usage(request: web.Request) -> web.Response:
-    """``GET /v1/aicredits/usage``."""
+    """``GET /v1/aicredits/usage`` (404 without ``quota_published``, as ``GET /v1/quota``)."""
+    if not _sim(request).settings.quota_published:
+        raise ApiProblem(404, "QUOTA_NOT_PUBLISHED", "this account publishes no AI-credit usage")
     now = datetime.fromtimestamp(_sim(request).now(), UTC)
     year, month = _month(request.query, now)
     months_back = (now.year - year) * 12 + now.month - month

@@ -225,6 +225,7 @@ async def storyboard_preview(request: web.Request) -> web.Response:
     body = _checked(sim, await read_json_object(request))
     webhook = optional_str(body, "webhook")
     source = _source(sim, account, body)
+    sim.accounting.record_pictory_delivery(body)
     if isinstance(source, dict):
         return _created(sim.create_storyboard(account, source, webhook), body)
     template, variables = source
@@ -237,6 +238,7 @@ async def storyboard_render(request: web.Request) -> web.Response:
     body = _checked(sim, await read_json_object(request))
     webhook = optional_str(body, "webhook")
     source = _source(sim, account, body)
+    sim.accounting.record_pictory_delivery(body)
     if isinstance(source, dict):
         unstored = sim.unstored_preview(account, storyboard_body=source)
     else:

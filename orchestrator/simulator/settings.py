@@ -64,7 +64,10 @@ class SimSettings(BaseModel):
     (contract §5.4; the body ``{"job_id", "success": true, "data": {"status": "cleaned"}}`` is a
     [choice]) and its files stop serving."""
     video_link_lifetime_s: float = Field(default=3600.0, gt=0.0)
-    """How long a video (or subtitle, thumbnail…) link stays valid after the job read gave it."""
+    """How long a video (or subtitle, thumbnail…) link stays valid after the job read gave it.
+    Pictory says its links expire without saying when (contract §2 step 7): [choice] ours state
+    it in the link (``?expires=EPOCH&sig=…``), which the client reads for ``results.csv``'s
+    ``*_expires`` columns; a Pictory link stating none is ``unknown`` there."""
     upload_link_lifetime_s: float = Field(default=86400.0, gt=0.0)
     """How long a signed upload URL from generateUrl stays valid."""
     accepted_client_secret: str | None = None
@@ -73,6 +76,13 @@ class SimSettings(BaseModel):
     """Accept only this ``pictai_`` key (401 otherwise); ``None`` = any."""
     quota_video_minutes: float = Field(default=10_000.0, ge=0.0)
     """``videoMinutes.limit`` answered by ``GET /v1/quota`` (informative; never enforced)."""
+    quota_ai_credits: float = Field(default=22_000.0, ge=0.0)
+    """``aiCredits.limit`` answered by ``GET /v1/quota`` (the doc example's; never enforced)."""
+    quota_published: bool = True
+    """Whether the account answers ``GET /v1/quota`` and ``GET /v1/aicredits/usage``. [choice]
+    Off: both answer 404 ``QUOTA_NOT_PUBLISHED`` (legacy envelope, §1), as for an account whose
+    plan does not publish them (nothing public says which do); the client then runs on its
+    estimate alone ("quota not published for this account")."""
 
     # --- answers ---
     new_shapes: bool = False

@@ -60,7 +60,7 @@ def test_an_edited_row_keeps_its_video_until_rerender_changed(
 
     assert main(run_args(batch, "--rerender-changed")) == 0
     fresh = _by_id(out)["row-001"]
-    assert fresh["file"].endswith("row-001-v2.mp4") and fresh["name"] == "Benjamin"
+    assert fresh["file"].endswith("row-001.v2.mp4") and fresh["name"] == "Benjamin"
     assert b'"name":"Benjamin"' in (out / fresh["file"]).read_bytes()
     assert (out / first["file"]).read_bytes() == old_video  # the delivered video is untouched
     assert sim.stats()["renders_started"] == 4

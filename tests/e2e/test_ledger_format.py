@@ -28,8 +28,9 @@ SIGKILLed mid-batch (see ``tests/data/ledger-format-1/ABOUT.txt``)."""
 def _place_fixture(run_dir: Path) -> Path:
     """The fixture as ``run_dir``'s ledger, its run records pointing at this checkout's
     ``jobs/welcome`` (it recorded the absolute paths of the tree it was made in); every other
-    line byte for byte."""
-    run_dir.mkdir(parents=True)
+    line byte for byte. The folder is private, as a run makes it (a looser one is warned about)."""
+    run_dir.mkdir(parents=True, mode=0o700)
+    run_dir.chmod(0o700)
     lines = []
     for line in FIXTURE.read_text(encoding="utf-8").splitlines(keepends=True):
         record = json.loads(line)

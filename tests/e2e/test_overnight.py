@@ -53,8 +53,9 @@ def test_status_reports_counts_failures_and_rate(
 def test_quota_check_refuses_a_batch_that_cannot_fit(
     tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--check-quota reads GET /v1/quota and refuses, exit 2, before rendering anything."""
-    sim = make_sim(quota_video_minutes=2.0)
+    """--check-quota reads GET /v1/quota and refuses, exit 2, before rendering anything (5 rows
+    of the 4-second test template need 0.33 video minutes; docs/cost.md)."""
+    sim = make_sim(quota_video_minutes=0.2)
     api_env(sim)
     batch = write_batch(tmp_path, 5)
     assert main(run_args(batch, "--check-quota")) == 2

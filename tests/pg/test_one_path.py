@@ -20,9 +20,12 @@ ROWS = 8
 CANARY = 3
 TIMEOUT_S = 120.0
 VARYING = {"video_url", "render_job_id", "sha256", "duration_s", "ai_credits"}
-VARYING |= {"thumbnail_url", "share_url", "srt_url", "vtt_url", "txt_url"}
-"""Columns that differ between any two renders of a row: the API's job ids and links, the video's
-digest (the simulator's clip carries its job's id), and its drawn duration (and so credits)."""
+VARYING |= {"thumbnail_url", "share_url", "srt_url", "vtt_url", "txt_url", "email_url"}
+VARYING |= {f"{link}_expires" for link in ("video_url", "thumbnail_url", "share_url", "email_url")}
+VARYING |= {f"{kind}_url_expires" for kind in ("srt", "vtt", "txt")}
+"""Columns that differ between any two renders of a row: the API's job ids and links (and when
+they expire), the video's digest (the simulator's clip carries its job's id), and its drawn
+duration (and so credits)."""
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

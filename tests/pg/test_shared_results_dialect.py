@@ -36,3 +36,33 @@ def test_a_shared_batch_writes_results_like_the_manifest_submit_read(
     approve = ["approve", "--ledger", pg_url, "--results-dialect", "excel"]
     assert main(approve) == 2
     assert "chosen by `orchestrator submit`" in capsys.readouterr().err
+
+
+def test_a_shared_batch_of_a_workbook_gets_results_xlsx_from_report(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """``report --ledger`` of a batch submitted from an ``.xlsx`` writes ``results.xlsx`` too:
+    the sheet's columns first, then ours, a ``status`` per row."""
+    from openpyxl import Workbook, load_workbook
+
+    batch = write_batch(tmp_path, 0)
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Name", "City"])
+    sheet.append(["René", "Zürich"])
+    sheet.append(["Zoë", "Köln"])
+    manifest = tmp_path / "crm.xlsx"
+    workbook.save(manifest)
+    submit = ["submit", str(manifest), "--template", str(batch["template"]), "--ledger", pg_url]
+    assert main(submit) == 0
+    out = tmp_path / "shared"
+    assert main(["report", str(out), "--ledger", pg_url]) == 1  # nothing rendered yet
+    got = load_workbook(out / "results.xlsx").active
+    assert got is not None
+    header = [c.value for c in got[1]]
+    assert header[:4] == ["Name", "City", "id", "status"]
+    assert [(r[0].value, r[3].value) for r in got.iter_rows(min_row=2)] == [
+        ("René", "pending"),
+        ("Zoë", "pending"),
+    ]

@@ -46,6 +46,17 @@ def test_time_scale_and_queued_status_options() -> None:
     assert settings_from_args(_parse()).queued_status == "in-progress"
 
 
+def test_quota_options() -> None:
+    """``--quota-minutes``, ``--quota-credits`` and ``--no-quota`` set what ``GET /v1/quota``
+    answers (docs/cost.md): try ``run --check-quota`` against a small account offline."""
+    settings = settings_from_args(
+        _parse("--quota-minutes", "3", "--quota-credits", "40", "--no-quota")
+    )
+    assert (settings.quota_video_minutes, settings.quota_ai_credits) == (3.0, 40.0)
+    assert settings.quota_published is False
+    assert settings_from_args(_parse()).quota_published is True
+
+
 def test_options_override_the_profile() -> None:
     """Every override lands in the settings; the rest is the profile's."""
     args = _parse(

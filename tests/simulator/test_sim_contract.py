@@ -297,14 +297,20 @@ async def test_quota_grows_with_each_render(
     sim = await make_sim(quota_video_minutes=100)
     api = Api(session, sim)
     before = await api.call("GET", "/v1/quota")
-    assert before.body["success"] is True
-    assert before.body["data"]["videoMinutes"]["used"] == 0
-    assert before.body["data"]["videoMinutes"]["limit"] == 100
+    assert set(before.body) == {  # bare, the four entries of the "Get Current Quota" page
+        "videoMinutes",
+        "transcriptionMinutes",
+        "elevenLabsVoiceOverMinutes",
+        "aiCredits",
+    }
+    assert before.body["videoMinutes"] == {"used": 0, "limit": 100}
+    assert before.body["aiCredits"]["used"] == 0
     preview_id = await api.preview((await api.upload())["templateId"])
     await api.wait(preview_id)
     done = await api.wait(await api.render(preview_id))
-    after = (await api.call("GET", "/v1/quota")).body["data"]["videoMinutes"]["used"]
-    assert after == round(done.body["data"]["videoDuration"] / 60, 3)
+    after = (await api.call("GET", "/v1/quota")).body
+    assert after["videoMinutes"]["used"] == round(done.body["data"]["videoDuration"] / 60, 3)
+    assert after["aiCredits"]["used"] == done.body["data"]["aiCreditsUsed"]
 
 
 async def test_accounting_counts_duplicate_renders_and_serves_stats(

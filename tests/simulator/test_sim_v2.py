@@ -132,7 +132,7 @@ async def test_direct_storyboard_render_is_a_billed_render_job(
     assert stats["videos"][render_id]["bytes"] == len(video)
     assert stats["renders_started"] == 1 and stats["renders_per_preview"] == {}
     assert stats["jobs"]["preview"] == 0
-    used = (await api.call("GET", "/v1/quota")).body["data"]["videoMinutes"]["used"]
+    used = (await api.call("GET", "/v1/quota")).body["videoMinutes"]["used"]
     assert used > 0
 
 

@@ -119,11 +119,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE batches ADD COLUMN accounts text[];
     """,
+    # 5: ledger format 3 (new kinds ``delivered`` and ``forgotten``, a row never rendered again;
+    # a ``downloaded`` row with ``deliver`` is done
+    # only once delivered): no change of tables; the version alone makes workers of earlier
+    # releases, which would take such a row as done, refuse the database.
+    """
+    SELECT 1;
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N. Append, never edit."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this orchestrator works on: a database at any other is refused."""
+
+TABLES = ("orchestrator_schema", "batches", "templates", "rows", "events", "rates", "render_slots")
+"""Every table of the schema: ``migrate`` takes all privileges on them from ``PUBLIC`` each
+time it runs, so only their owner (the role that migrated) and the roles it grants reach
+customers' rows (docs/shared-ledger.md#who-can-read-it)."""
 
 _LOCK_KEY = 7_316_221_901
 """The advisory lock that serialises migrations (any number unique to this tool)."""
@@ -168,6 +180,7 @@ async def migrate(conn: Conn, where: str = "the database") -> int:
             if MIGRATIONS[version - 1].strip():
                 await conn.execute(MIGRATIONS[version - 1])
             await conn.execute("INSERT INTO orchestrator_schema (version) VALUES ($1)", version)
+        await conn.execute(f"REVOKE ALL ON TABLE {', '.join(TABLES)} FROM PUBLIC")
     return before
 
 

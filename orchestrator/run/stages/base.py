@@ -24,8 +24,10 @@ from orchestrator.ledger.protocol import Ledger
 from orchestrator.ledger.records import Ambiguous, JsonObject
 from orchestrator.ledger.row_state import RowState
 from orchestrator.run.admission import Admission
+from orchestrator.run.stages.assets import AssetMaker
 from orchestrator.run.stages.poll import FirstReadDelay, wait_for_job
 from orchestrator.run.stages.template_upload import TemplateRegistry
+from orchestrator.storage.destination import Destinations
 
 # The row-flow signals are defined in ``errors`` (with every exception) and offered here too.
 __all__ = ["RowAmbiguous", "RowDeferred", "RowJob", "Services", "record_ambiguous"]
@@ -67,6 +69,17 @@ class Services:
     posters: bool = False
     """Make each video's poster frame as it lands (``[report] posters``), in a worker thread
     while the run waits on the API, so the report at the end has none left to make."""
+    assets: AssetMaker | None = None
+    """Makes each video's preview GIF after its download, off the row's way (``stages.assets``;
+    None: ``[report] preview_gif = false``)."""
+    clean_after_download: bool = False
+    """``[pictory] clean_after_download``: clean a done row's jobs at Pictory (``stages.tidy``)."""
+    keep_local: str = "all"
+    """``--keep-local``: which local copies stay once a delivery is verified (``stages.tidy``)."""
+    delivers: bool = False
+    """The run delivers its videos: tidying a row waits for its ``delivered`` record."""
+    destinations: Destinations = field(default_factory=Destinations)
+    """Where downloaded videos go (``--deliver``; ``stages.deliver``)."""
     first_reads: dict[str, FirstReadDelay] = field(default_factory=dict)
     """Per stage: when to read a fresh job the first time (see ``stages.poll``)."""
 

@@ -60,6 +60,7 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             bytes=result.bytes,
             sha256=result.sha256,
             extras=[f"{svc.videos_dir.name}/{n}" for n in extras] if extras else None,
+            deliver=svc.destinations.url,
         )
     )
     svc.sink.emit(
@@ -76,6 +77,8 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             svc.videos_dir / row.output_name,
             svc.videos_dir.parent / poster_name(file),
         )
+    if svc.assets is not None:
+        svc.assets.video_landed(file)  # its GIF, made off this row's way (``stages.assets``)
 
 
 async def _subtitles(row: RowJob, svc: Services, render_job: str) -> list[str]:

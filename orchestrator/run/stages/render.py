@@ -118,6 +118,7 @@ async def wait_render(row: RowJob, svc: Services) -> None:
                 subtitles=job.subtitle_links or None,
             )
         )
+        svc.admission.render_settled(row.row_id, job.video_duration_s, job.ai_credits)
 
 
 async def render(row: RowJob, svc: Services) -> None:

@@ -1,0 +1,251 @@
+"""``orchestrator forget ID... RUN_DIR | --ledger URL``: erase customers' values, keep their rows
+done (``run.forget``). Parse, call, print; then write ``results.csv`` and the report again."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.config import Config, load_config
+from orchestrator.errors import ApiError, ConfigError, ExitCode, UserError
+from orchestrator.run.forget import Selection, parse_where
+from orchestrator.run.traces import Erased
+
+DESCRIPTION = (
+    "Erase customers' values (a deletion request) from a batch while keeping that their rows "
+    "are done, so no resume or rerun renders them again. Rows are named by identity (the "
+    "manifest's id, or results.csv's id column), --line or --where. Removed: the delivered "
+    "objects, the video and the files beside it, poster and GIF, the row's values in the "
+    "ledger (records rewritten atomically, each value replaced by [forgotten DATE]) and in "
+    "log.jsonl; results.csv and the report are written again. Refused while a run holds the "
+    "run directory (or a live worker holds the row). The manifest is yours: forget never "
+    "edits it."
+)
+EPILOG = """exit codes: 0 erased (or already erased: each step is checked again); 1 a delivered
+object could not be deleted (nothing else was erased yet: run the same command again);
+2 bad usage, a row not in the batch, or a run holds the directory (nothing erased)"""
+
+
+def add_parser(sub: Any) -> None:
+    forget = sub.add_parser(
+        "forget",
+        help="erase customers' values from a batch; their rows stay done (a deletion request)",
+        usage="orchestrator forget [options] ID... RUN_DIR | --ledger URL --batch NAME ID...",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+    )
+    forget.add_argument(
+        "targets",
+        nargs="*",
+        metavar="ID",
+        help="the rows' identities, then the run directory (with --ledger: identities only)",
+    )
+    forget.add_argument(
+        "--line",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="also the row on line N of the manifest (repeatable)",
+    )
+    forget.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="also every row whose COLUMN holds VALUE, e.g. --where email=ann@example.com "
+        "(repeatable)",
+    )
+    forget.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the rows, objects, files and records it would erase; change nothing",
+    )
+    forget.add_argument(
+        "--ledger",
+        metavar="URL",
+        help="a shared ledger: postgresql://USER@HOST:PORT/DB (or [ledger] url); the password "
+        "comes from PGPASSWORD",
+    )
+    forget.add_argument("--batch", metavar="NAME", help="the shared batch (needed with --ledger)")
+    forget.add_argument(
+        "--out",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="with --ledger: a worker's --out whose videos, posters and log to erase too, and "
+        "where `report --ledger` wrote results.csv (repeatable)",
+    )
+    forget.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML settings ([deliver] endpoint_url, region, profile; [ledger] url)",
+    )
+    forget.set_defaults(func=forget_command)
+
+
+def forget_command(args: argparse.Namespace) -> int:
+    warnings: list[str] = []
+    config = load_config(args.config, warn=warnings)
+    targets: list[str] = list(args.targets)
+    url = args.ledger or config.ledger.url
+    run_dir: Path | None = None
+    if url is None:
+        if not targets:
+            raise UserError("`orchestrator forget` needs RUN_DIR (last), or --ledger URL")
+        run_dir = Path(targets.pop())
+        config = _run_dir_config(run_dir, args.config, config, warnings)
+    for warning in warnings:
+        print(f"orchestrator: warning: {warning}", file=sys.stderr)
+    selection = Selection(
+        ids=tuple(targets),
+        lines=tuple(args.line),
+        where=tuple(parse_where(w) for w in args.where),
+    )
+    if not selection:
+        raise UserError(
+            "forget: name the rows: their ids (before RUN_DIR), --line N or --where COLUMN=VALUE"
+        )
+    try:
+        if run_dir is not None:
+            return _in_run_dir(run_dir, selection, config, args.dry_run)
+        return _in_shared(str(url), args.batch, selection, config, args.out, args.dry_run)
+    except ApiError as exc:  # a delivered object the store would not delete
+        print(
+            f"orchestrator: error: forget: {exc}; the ledger and the other files are untouched: "
+            "run the same command again",
+            file=sys.stderr,
+        )
+        return ExitCode.NOT_ALL_DONE
+
+
+def _run_dir_config(
+    run_dir: Path, given: Path | None, config: Config, warnings: list[str]
+) -> Config:
+    """The run directory's config: ``--config``, else the file its batch last ran with (for
+    ``[deliver]``'s endpoint, region and profile), as ``resume`` reads it."""
+    from orchestrator.run.target import load_target_config, recorded_target
+
+    target = recorded_target(run_dir) if (run_dir / "ledger.jsonl").exists() else None
+    if target is None or (given is None and target.config is None):
+        return config
+    warnings.clear()
+    return load_target_config(target, given, warn=warnings)
+
+
+def _in_run_dir(run_dir: Path, selection: Selection, config: Config, dry_run: bool) -> int:
+    from orchestrator.run.forget import forget_in_run_dir
+
+    erased = anyio.run(lambda: forget_in_run_dir(run_dir, selection, config, dry_run=dry_run))
+    _say(erased, str(run_dir))
+    if not dry_run:
+        _report_again(run_dir)
+    return ExitCode.OK
+
+
+def _report_again(run_dir: Path) -> None:
+    """``results.csv`` and the report from the rewritten ledger (the rows show the marker), when
+    the run directory had them; removed when they cannot be written (the manifest is gone)."""
+    from orchestrator.cli.commands import report_command
+
+    written = [run_dir / n for n in ("results.csv", "report.html", "report-data.js")]
+    if not any(p.exists() for p in written):
+        return
+    try:
+        report_command(run_dir)
+    except UserError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        print(
+            f"forget: removed results.csv and the report ({exc}); `orchestrator report "
+            f"{run_dir}` writes them again once the manifest is back"
+        )
+    stale = run_dir / "results.xlsx"
+    if stale.exists() and stale.stat().st_mtime < (run_dir / "results.csv").stat().st_mtime:
+        stale.unlink()
+        print(f"forget: removed {stale} (written before; `orchestrator report` writes it again)")
+
+
+def _in_shared(
+    url: str,
+    batch: str | None,
+    selection: Selection,
+    config: Config,
+    outs: list[Path],
+    dry_run: bool,
+) -> int:
+    from orchestrator.ledger.pg.pool import open_pool
+    from orchestrator.ledger.pg.schema import safe_url
+    from orchestrator.run.forget import forget_in_shared
+
+    if batch is None:
+        raise ConfigError(
+            "forget --ledger: name the batch with --batch NAME (`orchestrator status --ledger "
+            "URL` shows it)"
+        )
+
+    async def main() -> Erased:
+        async with open_pool(url, max_connections=config.ledger.max_connections) as pool:
+            erased = await forget_in_shared(
+                pool, safe_url(url), batch, selection, config, outs, dry_run=dry_run
+            )
+            for out in [] if dry_run else outs:
+                if (out / "results.csv").exists() or (out / "report.html").exists():
+                    await _shared_report_again(pool, safe_url(url), batch, out)
+            return erased
+
+    erased = anyio.run(main)
+    _say(erased, f"{safe_url(url)} (batch {batch})")
+    if not outs and not dry_run:
+        print(
+            "forget: a results.csv or report `orchestrator report --ledger` wrote earlier still "
+            "holds the values: write it again (or give --out DIR)"
+        )
+    return ExitCode.OK
+
+
+async def _shared_report_again(pool: Any, where: str, batch: str, out: Path) -> None:
+    from orchestrator.cli.commands import write_batch_report
+    from orchestrator.ledger.pg.batches import batch_snapshot, find_batch
+
+    async with pool.acquire() as conn:
+        batch_id = await find_batch(conn, batch, where)
+    snapshot = await batch_snapshot(pool, batch_id)
+    try:
+        ref = f"--ledger {where} --batch {batch}"
+        await anyio.to_thread.run_sync(lambda: write_batch_report(out, snapshot, ref))
+    finally:
+        snapshot.close()
+
+
+def _say(erased: Erased, where: str) -> None:
+    if erased.dry_run:
+        verbs = ("would forget", "would delete", "would remove", "would be rewritten")
+    else:
+        verbs = ("forgot", "deleted", "removed", "rewritten without the values")
+    for row in erased.rows:
+        print(f"{verbs[0]} row {row} in {where}")
+    for row in erased.already:
+        print(f"row {row} was forgotten before; its traces were looked for again")
+    for obj in erased.objects:
+        print(f"  {verbs[1]} delivered object {obj}")
+    for name in erased.files:
+        print(f"  {verbs[2]} {name}")
+    print(f"  ledger: {erased.records} record(s) {verbs[3]}")
+    if erased.log_lines:
+        print(f"  log.jsonl: {erased.log_lines} line(s) rewritten without the values")
+    for note in erased.notes:
+        print(f"  note: {note}")
+    if erased.dry_run:
+        print("  nothing was changed (--dry-run)")
+        return
+    print(
+        "  the manifest still holds these rows: remove them there too (forget never edits it; "
+        "a rerun on it renders none of them)"
+    )
