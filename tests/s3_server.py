@@ -58,6 +58,11 @@ class S3Proxy:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        # OSError: the client went away mid-request (a run killed mid-upload): nothing to answer
+        with contextlib.suppress(OSError):
+            self._relay(conn)
+
+    def _relay(self, conn: socket.socket) -> None:
         with conn, conn.makefile("rb") as reader:
             request_line = reader.readline()
             if not request_line:

@@ -45,7 +45,8 @@ def _render_jobs(run_dir: Path) -> int:
 def test_status_of_a_live_run_then_of_the_same_run_killed(
     tmp_path: Path, make_sim: Any, api_env: Any
 ) -> None:
-    sim = make_sim(preview_s=0.05, render_s=8.0)
+    # No render ends before the kill, however busy the machine.
+    sim = make_sim(preview_s=0.05, render_s=60.0)
     api_env(sim)
     batch = write_batch(tmp_path, 3)
     out = batch["out"]
