@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import metrics_cost, scenarios, versus_peer
+from benchmarks import metrics_cost, scenarios, startup, versus_peer
 from benchmarks.scenarios import FULL, SMOKE, Figures, Plan
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -28,7 +28,9 @@ SCENARIOS = (
     "rate_poll",
     "rate_webhook",
     "render_bound",
+    "render_bound_queued",
     "overhead",
+    "startup",
     "metrics",
     "scale",
     "validate_xlsx",
@@ -120,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             "rate_poll": lambda: scenarios.rate_bound(work / "rate_poll", plan, webhook=False),
             "rate_webhook": lambda: scenarios.rate_bound(work / "rate_webhook", plan, webhook=True),
             "render_bound": lambda: scenarios.render_bound(work / "render_bound", plan),
+            "render_bound_queued": lambda: scenarios.render_bound(
+                work / "render_bound_queued", plan, profile=True
+            ),
             "overhead": lambda: scenarios.overhead(work / "overhead", plan),
+            "startup": lambda: startup.startup(work / "startup", plan),
             "metrics": lambda: metrics_cost.metrics_cost(work / "metrics", plan),
             "scale": lambda: scenarios.scale(work / "scale", plan),
             "validate_xlsx": lambda: scenarios.validate_xlsx(work / "validate_xlsx", plan),

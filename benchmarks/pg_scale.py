@@ -1,6 +1,7 @@
 """Workers sharing a batch through PostgreSQL, measured (``make bench-pg``; not run by CI).
 
-    python -m benchmarks.pg_scale [--rows N] [--kill-rows N] [--json FILE]
+    python -m benchmarks.pg_scale [--rows N] [--kill-rows N] [--only NAMES] [--json FILE]
+    python -m benchmarks.pg_scale --only shared,three_by_three --ab GITREF --rounds 3
 
 A throwaway PostgreSQL (``benchmarks.local_pg``) and a standalone simulator (demo profile, time
 scaled) per scenario; every worker is ``orchestrator worker`` as a child process:
@@ -8,19 +9,28 @@ scaled) per scenario; every worker is ``orchestrator worker`` as a child process
 - ``one_account``: 1 worker on 1 account; ``three_accounts``: 3 workers on 3 accounts (each its
   own client id, so its own rate limit and render slots). Throughput is rows per second from the
   first worker's start to the last one's exit; the ratio is the issue's target (>= 2.7).
-- ``shared_account``: 3 workers on 1 account limited at R req/s, each configured for R: the
-  request rate the account saw and its share of 429s (target: <= R, under 1 %).
+- ``shared`` (``one_by_three``): 3 workers on 1 account limited at R = 20 req/s (and 5 renders
+  at once), each configured for R: rows per second against the bound R/k (k = 4 requests a row
+  when polling), in the steady middle of the run (10-90 % of rows downloaded) and overall (first
+  preview to last download), requests per row, and 429s. Target: >= 0.97 of R/k, 0 x 429.
+- ``three_by_three``: 3 accounts x 3 workers, each account as above: its rows per second against
+  ``shared``'s (target: >= 2.9x) and against 3 R/k.
 - ``kills``: 3 workers on 3 accounts, worker 0 SIGKILLed and restarted every few seconds until
   the batch is done: rows done, renders started, duplicate renders (must be 0), rows taken over
   and how long after each kill its rows were claimed by another worker. Rows left ambiguous (a
   kill between a render intent and its job id) are then rendered again by choice
   (``worker --rerender-ambiguous``): ``renders_started`` counts those too.
+
+``--ab GITREF`` runs the chosen scenarios with GITREF's orchestrator (a temporary ``git
+worktree``; the simulator and this harness stay this tree's) and with this tree's, alternating
+round by round, and prints each figure per side (median over rounds) and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import signal
@@ -35,7 +45,13 @@ from typing import Any
 import asyncpg
 
 from benchmarks import local_pg
-from benchmarks.harness import orchestrator_argv, write_batch, write_config
+from benchmarks.harness import (
+    orchestrator_argv,
+    overall_rate,
+    steady_rate,
+    write_batch,
+    write_config,
+)
 from orchestrator.simulator.process import SimProcess
 
 TIME_SCALE = 0.2
@@ -43,6 +59,9 @@ TIME_SCALE = 0.2
 RATE_RPS = 50
 """Each simulated account's request limit in the throughput scenarios."""
 SHARED_RATE_RPS = 20
+_DATABASES = itertools.count(1)
+K_POLL = 4
+"""The fewest API requests a row needs when polling: from-template, preview read, render, read."""
 LEASE_S = 3.0
 KILL_EVERY_S = (3.0, 6.0)
 WORKER_TIMEOUT_S = 1800.0
@@ -70,11 +89,20 @@ def _config(folder: Path, rate_rps: float) -> Path:
 
 
 class Scenario:
-    """A fresh database and simulator, a submitted batch, and workers to start."""
+    """A fresh database and simulator, a submitted batch, and workers to start (``tree``: with
+    that tree's orchestrator, for ``--ab``; None: this one's)."""
 
-    def __init__(self, pg: local_pg.LocalPostgres, name: str, rows: int, rate_rps: float) -> None:
+    def __init__(
+        self,
+        pg: local_pg.LocalPostgres,
+        name: str,
+        rows: int,
+        rate_rps: float,
+        tree: Path | None = None,
+    ) -> None:
+        self.tree = tree
         self.folder = Path(tempfile.mkdtemp(prefix=f"pg-bench-{name}-"))
-        self.url = pg.create_database(name)
+        self.url = pg.create_database(f"{name}_{next(_DATABASES)}")  # --ab: each run its own
         self.sim = SimProcess(
             "--profile", "demo", "--time-scale", str(TIME_SCALE), "--rate-limit", str(rate_rps)
         )
@@ -82,13 +110,18 @@ class Scenario:
         manifest, template = write_batch(self.folder, rows)
         self.rows = rows
         subprocess.run(  # a new database holds no schema: only `migrate` creates it
-            orchestrator_argv("migrate", "--ledger", self.url), capture_output=True, check=True
+            orchestrator_argv("migrate", "--ledger", self.url),
+            capture_output=True,
+            check=True,
+            env=self.env(),
+            cwd=tree,
         )
         done = subprocess.run(
             orchestrator_argv(
                 "submit", str(manifest), "--template", str(template), "--ledger", self.url
             ),
-            env=self.sim.env(),
+            env=self.env(),
+            cwd=tree,
             capture_output=True,
             text=True,
             check=False,
@@ -96,8 +129,14 @@ class Scenario:
         if done.returncode != 0:
             raise RuntimeError(f"submit failed: {done.stderr}")
 
-    def worker(self, index: int, account: str, *extra: str) -> subprocess.Popen[bytes]:
+    def env(self) -> dict[str, str]:
         env = self.sim.env()
+        if self.tree is not None:
+            env["PYTHONPATH"] = str(self.tree)
+        return env
+
+    def worker(self, index: int, account: str, *extra: str) -> subprocess.Popen[bytes]:
+        env = self.env()
         env["PICTORY_CLIENT_ID"] = f"bench-{account}"
         out = self.folder / f"w{index}"
         return subprocess.Popen(
@@ -112,6 +151,7 @@ class Scenario:
                 *extra,
             ),
             env=env,
+            cwd=self.tree,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -158,26 +198,61 @@ def throughput(pg: local_pg.LocalPostgres, rows: int) -> dict[str, Any]:
     return figures
 
 
-def shared_account(pg: local_pg.LocalPostgres, rows: int) -> dict[str, Any]:
-    scenario = Scenario(pg, "shared", rows, SHARED_RATE_RPS)
+def shared(
+    pg: local_pg.LocalPostgres, rows: int, accounts: int = 1, tree: Path | None = None
+) -> dict[str, Any]:
+    """``accounts`` accounts x 3 workers, each account limited at R = 20 req/s and 5 renders at
+    once, ``rows`` rows per account: rows per second against ``accounts`` x R/k."""
+    name = "shared" if accounts == 1 else f"shared{accounts}"
+    scenario = Scenario(pg, name, rows * accounts, SHARED_RATE_RPS, tree)
+    names = [chr(ord("a") + i) for i in range(accounts)]
     try:
-        elapsed = _run_workers(scenario, ["a", "a", "a"])
+        elapsed = _run_workers(scenario, [a for a in names for _ in range(3)])
         stats = scenario.sim.stats()
+        first, times = asyncio.run(_download_times(scenario.url))
     finally:
         scenario.close()
     api = stats["requests_total"] - sum(
         n for route, n in stats["requests"].items() if route.split(" ", 1)[-1].startswith("/__")
     )
+    bound = accounts * SHARED_RATE_RPS / K_POLL
+    steady, overall = steady_rate(times), overall_rate(first, times)
     return {
-        "rows": rows,
+        "rows": rows * accounts,
+        "accounts": accounts,
+        "workers": 3 * accounts,
         "limit_rps": SHARED_RATE_RPS,
         "elapsed_s": round(elapsed, 1),
+        "bound_rows_per_s": bound,
+        "steady_rows_per_s": round(steady or 0.0, 3),
+        "steady_of_bound": round((steady or 0.0) / bound, 3),
+        "overall_rows_per_s": round(overall or 0.0, 3),
+        "overall_of_bound": round((overall or 0.0) / bound, 3),
         "api_requests": api,
-        "mean_rps": round(api / elapsed, 2),
+        "requests_per_row": round(api / (rows * accounts), 3),
+        "mean_rps_per_account": round(api / elapsed / accounts, 2),
+        "busy_rps_per_account": round(api / (times[-1] - first) / accounts, 2)
+        if first is not None and times
+        else None,
         "rate_limited": stats["rate_limited"],
-        "rate_limited_share": round(stats["rate_limited"] / max(api, 1), 4),
         "duplicate_renders": stats["duplicate_renders"],
     }
+
+
+async def _download_times(url: str) -> tuple[float | None, list[float]]:
+    """When the first preview was asked for, and when each row was downloaded (database time)."""
+    conn = await asyncpg.connect(url)
+    try:
+        first = await conn.fetchval(
+            "SELECT min((body->>'ts')::float8) FROM events WHERE body->>'e' = 'preview_job'"
+        )
+        times = await conn.fetch(
+            "SELECT (body->>'ts')::float8 AS ts FROM events WHERE body->>'e' = 'downloaded' "
+            "ORDER BY 1"
+        )
+    finally:
+        await conn.close()
+    return first, [float(t["ts"]) for t in times]
 
 
 def kills(pg: local_pg.LocalPostgres, rows: int, seed: int = 16) -> dict[str, Any]:
@@ -245,21 +320,59 @@ async def _kill_figures(url: str, killed: list[tuple[int, float]]) -> dict[str, 
     }
 
 
+SCENARIOS = ("kills", "shared", "three_by_three", "throughput")
+
+
+def run_scenarios(
+    pg: local_pg.LocalPostgres, args: argparse.Namespace, only: list[str], tree: Path | None
+) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for name in only:
+        if name == "kills":
+            figures[name] = kills(pg, args.kill_rows)
+        elif name == "shared":
+            figures[name] = shared(pg, args.shared_rows, 1, tree)
+        elif name == "three_by_three":
+            figures[name] = shared(pg, args.shared_rows, 3, tree)
+            if "shared" in figures:
+                figures[name]["vs_shared"] = round(
+                    figures[name]["steady_rows_per_s"] / figures["shared"]["steady_rows_per_s"], 3
+                )
+        else:
+            figures[name] = throughput(pg, args.rows)
+        print(json.dumps({name: figures[name]}), flush=True)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pg_scale")
     parser.add_argument("--rows", type=int, default=600, help="rows per throughput scenario")
-    parser.add_argument("--shared-rows", type=int, default=200)
+    parser.add_argument(
+        "--shared-rows", type=int, default=300, help="rows per account, shared scenarios"
+    )
     parser.add_argument("--kill-rows", type=int, default=1000)
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help=f"comma-separated: {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument(
+        "--ab", metavar="GITREF", help="also run GITREF's orchestrator, alternating"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --ab (default 2)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    figures: dict[str, Any] = {}
+    only = [name for name in args.only.split(",") if name]
+    unknown = sorted(set(only) - set(SCENARIOS))
+    if unknown:
+        parser.error(
+            f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
+        )
     with local_pg.running() as pg:
-        figures["kills"] = kills(pg, args.kill_rows)
-        print(json.dumps(figures["kills"]), flush=True)
-        figures["shared_account"] = shared_account(pg, args.shared_rows)
-        print(json.dumps(figures["shared_account"]), flush=True)
-        figures["throughput"] = throughput(pg, args.rows)
-        print(json.dumps(figures["throughput"]), flush=True)
+        if args.ab:
+            from benchmarks.pg_ab import run_ab
+
+            figures = run_ab(pg, args, only, run_scenarios)
+        else:
+            figures = run_scenarios(pg, args, only, None)
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -102,7 +102,7 @@ def _pair(
         plan,
         max_rps=rate,
         rows_in_flight=in_flight,
-        renders_in_flight=cap + 2 if cap < 1000 else 1000,
+        renders_in_flight=min(cap, 1000),  # the account's cap: no profile, nothing queued ahead
         webhook="--webhook" in ours_extra,
     )
     with SimProcess(*_sim_args(plan, profile, rate=rate, cap=cap)) as sim:

@@ -22,7 +22,6 @@ time-compressed simulator) when sockets are involved.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import heapq
 import itertools
@@ -30,10 +29,13 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.lowlevel
+
+if TYPE_CHECKING:  # asyncio loads with the event loop, not with every command's start-up
+    import asyncio
 
 IDLE_ROUNDS_BEFORE_JUMP = 2
 """Consecutive idle loop iterations the driver waits for before it moves time forward."""
@@ -139,6 +141,8 @@ class VirtualClock:
     # ---- the driver: a plain loop callback, not a task -------------------------------------
 
     def _ensure_driver(self) -> None:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         if getattr(loop, "_ready", None) is None:
             raise RuntimeError(

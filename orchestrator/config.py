@@ -69,7 +69,16 @@ class LimitsConfig(_Section):
     max_requests_per_minute: float | None = Field(None, gt=0)
     max_rows_in_flight: int = Field(16, ge=1)
     max_renders_in_flight: int = Field(8, ge=1)
+    renders_queued_ahead: int = Field(0, ge=0, le=1)
+    """Renders sent beyond ``max_renders_in_flight`` to wait queued at Pictory, so a freed slot
+    is taken there at once: 1 only from a calibration profile that measured the account queues
+    renders (``queues_renders``), or ``--simulate`` against a simulator that does; never set in
+    the config file (``load_config`` refuses it), since a refused render would cost a row."""
     max_downloads_in_flight: int = Field(4, ge=1)
+    calibration: str | None = None
+    """A profile written by ``doctor --calibrate`` (``api.calibration``) whose measured limits
+    fill the keys above this file does not set; unset: the account's profile in
+    ``calibration_dir()``, if any. ``"none"``: use no profile."""
 
 
 class PollConfig(_Section):
@@ -320,6 +329,13 @@ def load_config(path: Path | None, *, warn: list[str] | None = None) -> Config:
             warn.append(
                 f"{path} holds a secret and other users can read it; run `chmod 600 {path}`"
             )
+    limits = data.get("limits")
+    if isinstance(limits, dict) and "renders_queued_ahead" in limits:
+        raise ConfigError(
+            f"{path}: key 'limits.renders_queued_ahead' is not set in the config file: it comes "
+            "from a calibration profile (orchestrator doctor --calibrate) that measured that "
+            "your account queues renders; remove the key"
+        )
     env_base = os.environ.get(ENV_BASE_URL)
     if env_base:
         data.setdefault("api", {})
@@ -447,6 +463,16 @@ def ledger_password() -> SecretStr | None:
 
 
 ENV_SERVE_TOKEN = "ORCHESTRATOR_SERVE_TOKEN"
+ENV_CONFIG_HOME = "XDG_CONFIG_HOME"
+
+
+def calibration_dir() -> Path:
+    """Where ``doctor --calibrate`` keeps one profile per account (``api.calibration``):
+    ``$XDG_CONFIG_HOME/orchestrator/profiles``, ``~/.config/orchestrator/profiles`` when unset
+    (on every system, so the place is one to document)."""
+    root = os.environ.get(ENV_CONFIG_HOME, "").strip()
+    base = Path(root) if root else Path.home() / ".config"
+    return base / "orchestrator" / "profiles"
 
 
 def serve_token() -> SecretStr | None:

@@ -115,6 +115,13 @@ def make_sim() -> Iterator[Any]:
         thread.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_calibration_profiles(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:
+    """Calibration profiles are looked up under ``XDG_CONFIG_HOME`` (docs/calibrate.md): point it
+    at an empty folder, so a profile on the machine running the tests changes no test's limits."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 @pytest.fixture
 def api_env(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Point the CLI at a simulator with client credentials, as a user would in the shell."""

@@ -296,7 +296,8 @@ async def test_a_fresh_render_is_read_again_when_its_first_progress_says_it_ends
     api: MemoryTransport, client: PictoryClient, clock: VirtualClock
 ) -> None:
     """A fresh render at 80 % after 10 s (it was at 0 % when created) ends in about 2.5 s: the
-    next read comes then (× 1.05), not a whole 10 s interval later."""
+    next read comes at the earliest end its whole-number progress allows (under 81 % done:
+    10 s / 0.81), not a whole 10 s interval later."""
     running = {
         "job_id": "j1",
         "success": True,
@@ -310,7 +311,7 @@ async def test_a_fresh_render_is_read_again_when_its_first_progress_says_it_ends
         jitter_fraction=0.0, deadline_s=600.0, stage="render", fresh=True,
     )  # fmt: skip
     assert job.status == "completed"
-    assert clock.now() == pytest.approx(10.0 + 2.5 * 1.05, abs=0.05)  # token turns: ms
+    assert clock.now() == pytest.approx(10.0 / 0.81, abs=0.05)  # token turns: ms
 
 
 async def test_without_a_user_id_no_user_id_header_is_sent(

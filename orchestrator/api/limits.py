@@ -110,11 +110,27 @@ Saturation
 ``saturation`` is a moving average (over about ``1 / SATURATION_WEIGHT`` admissions) of how often a
 request had to wait for its turn: near 1 when the rate is what binds the run, near 0 when requests
 are plentiful. Polling reads it to decide whether saving a request is worth a later answer.
+``utilization`` is the share of the rate in use (admissions per second, averaged over about
+``UTILIZATION_WINDOW_S``): polling reads a render at its earliest possible end only while it is
+low, since at a high rate a few requests asking in the same millisecond already "wait".
 
 Concurrency caps
 ----------------
 Rows, renders and downloads in flight are capped with ``anyio.Semaphore`` directly (``async with
 slots:``, made by ``run.slots``); it is FIFO-fair and cancellation-safe, so no wrapper lives here.
+
+Render slots
+------------
+A render holds a slot from its request until a read finds it finished (``stages.render``), so
+the account never runs more than ``[limits] max_renders_in_flight`` (its cap, C) of ours. A slot
+the account frees is noticed by reading the render when its progress says it ends
+(``stages.poll``), or by its webhook. One render more (``render_slots_total``: C + 1) is sent
+only when ``[limits] renders_queued_ahead`` is 1, which only a calibration profile that measured
+the account queuing renders past its cap sets (or ``--simulate`` against a simulator that
+queues): it then waits at Pictory and starts the moment a slot frees, before our read. Never more
+than one: a queued render reports no progress (its end cannot be projected), and on an account
+that refuses renders past its cap (``renders_over_cap`` in the simulator: 429 or 409) a render
+sent ahead would be refused, so without a profile none is.
 """
 
 from __future__ import annotations
@@ -136,11 +152,18 @@ TIME_EPSILON_S = 1e-9
 """Slack when comparing clock readings, so float rounding never causes a zero-length re-sleep."""
 SATURATION_WEIGHT = 0.05
 """Weight of each admission in ``RateLimiter.saturation`` (a moving average over ~20)."""
+UTILIZATION_WINDOW_S = 5.0
+"""The time constant of ``RateLimiter.utilization``'s moving average of admissions."""
 HOLD_CLIMB_P = 0.1
 """Below this p-value a stay's 429s are suspicious: the rate stops climbing (but is not cut)."""
 MIN_GUARD_S = 0.001
 """The guard before the first 429: float rounding and clock granularity only (0.1 %)."""
 GUARD_STEPS_S = (0.01, 0.03)
+SHARED_FIRST_GUARD_S = GUARD_STEPS_S[0]
+"""The guard an account shared by several workers starts at (``SharedRate``; 99 % of the
+ceiling). Their turns pass through a database round trip and several processes' event loops,
+more jitter than one process has: measured (docs/performance.md), every such run that started
+at ``MIN_GUARD_S`` met one 429 there and none after this step."""
 """The guards a 429 widens to in turn, before ``window_guard_s`` (99 %, 97 % of the ceiling)."""
 ANSWERS_TO_RAISE_CEILING = 100
 """Answers the levels below must hold before a background verdict may raise ``safe_rps``."""
@@ -148,7 +171,20 @@ ANSWERS_TO_RAISE_CEILING = 100
 
 class SharedRate(Protocol):
     """An account's request turns, shared with the other processes using the account (several
-    workers on one batch: ``pg_limits.PgSharedRate``). The limiter takes one after its own."""
+    workers on one batch: ``pg_limits.PgSharedRate``). The limiter takes one after its own.
+
+    The turns are spaced by the account's limits under the account's window guard, learned like
+    the limiter's own: it starts at ``SHARED_FIRST_GUARD_S`` and each 429 widens it a step
+    (``widen``, for every process from its next turn on)."""
+
+    @property
+    def guard_s(self) -> float:
+        """The account's guard when this process last took a turn."""
+        ...
+
+    def widen(self, guard_s: float) -> None:
+        """Have the account's guard at least ``guard_s`` (from this process's next turn on)."""
+        ...
 
     async def take(self) -> float:
         """Wait for the account's next turn; returns when it is (seconds since the epoch)."""
@@ -223,6 +259,8 @@ class RateLimiter:
         self._evidence_p = limit_evidence_p
         self._rng = rng if rng is not None else random.Random()
         self._shared = shared
+        if shared is not None:  # the account's guard: no thinner than ours, or its first step
+            shared.widen(max(self._guard_s, min(SHARED_FIRST_GUARD_S, window_guard_s)))
 
         self._rate_rps = self._max_rps
         self._safe_rps = self._max_rps
@@ -254,8 +292,21 @@ class RateLimiter:
         """How many of those 429s widened the window guard (at most 3 in a run)."""
         self.saturation = 0.0
         """Moving average of "this request had to wait its turn" (0–1); see the module docstring."""
+        self._use_rps = 0.0  # admissions per second, a moving average (``utilization``)
+        self._use_at_s: float | None = None
 
     # ---- reading ------------------------------------------------------------------------------
+
+    @property
+    def utilization(self) -> float:
+        """Admissions per second over the last ``UTILIZATION_WINDOW_S`` or so (an exponential
+        average), as a share of the rate in force: near 0 when requests are plentiful, near 1
+        when the rate binds. Unlike ``saturation`` it stays low when requests merely come in
+        bursts of a few (at 1,000 req/s, two in the same millisecond wait their turn)."""
+        if self._use_at_s is None:
+            return 0.0
+        idle_s = max(0.0, self._clock.now() - self._use_at_s)
+        return self._use_rps * math.exp(-idle_s / UTILIZATION_WINDOW_S) / self._effective_rps()
 
     @property
     def current_rps(self) -> float:
@@ -349,6 +400,11 @@ class RateLimiter:
         self.admitted_total += 1
         waited = 1.0 if now_s - asked_s > TIME_EPSILON_S else 0.0
         self.saturation += SATURATION_WEIGHT * (waited - self.saturation)
+        if self._use_at_s is not None:
+            decay = math.exp(-max(0.0, now_s - self._use_at_s) / UTILIZATION_WINDOW_S)
+            self._use_rps *= decay
+        self._use_rps += 1.0 / UTILIZATION_WINDOW_S
+        self._use_at_s = now_s
 
     # ---- feedback --------------------------------------------------------------------------------
 
@@ -364,6 +420,8 @@ class RateLimiter:
             # The same burst: requests already in flight when we cut. Not counted per level.
             self._paused_until_s = max(self._paused_until_s, now_s + pause_s + jitter_s)
             return
+        if self._shared is not None:  # the account's guard: a step past the one our turn had
+            self._shared.widen(next_guard_s(self._shared.guard_s, self._guard_after_limit_s))
         guard_was_off = self._guard_s < self._guard_after_limit_s
         if guard_was_off:  # a 429 before the full guard, whatever it is judged: widen it a step
             wider = [g for g in GUARD_STEPS_S if g > self._guard_s] + [self._guard_after_limit_s]
@@ -463,13 +521,17 @@ class RateLimiter:
         return min(self._rate_rps, self._max_per_minute / MINUTE_S)
 
 
-SHARED_GUARD_S = 0.05
-"""The guard of a rate shared through a database: its turns are taken a round trip apart."""
+def next_guard_s(guard_s: float, full_guard_s: float) -> float:
+    """The window guard one step wider than ``guard_s`` (``GUARD_STEPS_S``, then the full
+    ``full_guard_s``), never past the full one."""
+    wider = [g for g in GUARD_STEPS_S if g > guard_s] + [full_guard_s]
+    return max(guard_s, min(full_guard_s, wider[0]))
 
 
-def shared_interval_s(max_rps: float) -> float:
-    """The spacing of an account's turns shared by several workers (``SharedRate``)."""
-    return spacing_s(max_rps, SECOND_S, SHARED_GUARD_S)
+def render_slots_total(max_renders: int, queued_ahead: int = 0) -> int:
+    """Renders of ours at Pictory at once: the account's cap (``max_renders_in_flight``), plus
+    ``queued_ahead`` (0 or 1, ``[limits] renders_queued_ahead``) waiting there for a slot."""
+    return max_renders + min(1, max(0, queued_ahead))
 
 
 def spacing_s(limit: float, window_s: float, guard_s: float) -> float:

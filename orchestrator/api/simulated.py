@@ -14,7 +14,6 @@ if TYPE_CHECKING:  # the simulator is imported only by a run that asks for it (~
     from orchestrator.simulator.settings import SimSettings
 
 UNLIMITED_RPS = 1000.0
-RENDER_QUEUE = 2
 SIM_ROW_MARGIN = 3.0
 """A simulated row is assumed to take this many times its jobs' nominal time until one finishes."""
 
@@ -35,7 +34,8 @@ async def target(config: Config, simulate: str | None) -> AsyncIterator[Config]:
 def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Config:
     """Point at the simulator, and fit polling and limits to its profile, as a user would fit
     them to their account: poll about four times per nominal job duration, run at the simulated
-    account's request limit, and keep as many renders in flight as it allows."""
+    account's request limit, and keep as many renders in flight as it allows (one more
+    waiting at the simulator when it queues renders past its cap)."""
     preview_s = settings.scaled_s(settings.preview_s)
     render_s = settings.scaled_s(settings.render_s)
     poll = config.poll.model_copy(
@@ -58,7 +58,9 @@ def simulated_config(config: Config, base_url: str, settings: SimSettings) -> Co
     # The simulated account's limit, or (unlimited) a rate well above what a run needs.
     limits_update["max_requests_per_s"] = settings.rate_limit_rps or UNLIMITED_RPS
     if settings.max_concurrent_renders:
-        # The account's cap plus a short queue at Pictory, so a freed slot never waits for us.
-        limits_update["max_renders_in_flight"] = settings.max_concurrent_renders + RENDER_QUEUE
+        # The account's cap; one render more queued at Pictory only where the simulator queues
+        # renders past it (as a calibration profile would say of a real account).
+        limits_update["max_renders_in_flight"] = settings.max_concurrent_renders
+        limits_update["renders_queued_ahead"] = int(settings.renders_over_cap == "queue")
     limits = config.limits.model_copy(update=limits_update)
     return config.model_copy(update={"api": api, "poll": poll, "limits": limits, "run": run})

@@ -7,11 +7,8 @@ into one line and exit 2 by ``cli.main``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import shlex
 import sys
-import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -23,17 +20,15 @@ from orchestrator.cli.doctor import Finding
 from orchestrator.cli.run_dir import adopt_needed, run_command_line
 from orchestrator.clock import RealClock
 from orchestrator.config import Config, Credentials, load_config, load_credentials
-from orchestrator.errors import ConfigError, ExitCode, RunDirError, StorageError, UserError
-from orchestrator.input.manifest import read_manifest
+from orchestrator.errors import ConfigError, ExitCode, RunDirError, StorageError
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.input.rows import TemplateCache, iter_row_jobs, manifest_rows
 from orchestrator.input.validate import validate_manifest
-from orchestrator.ledger.file import LEDGER_NAME, first_run_record, read_ledger
+from orchestrator.ledger.file import LEDGER_NAME, read_ledger
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState
 from orchestrator.ledger.records import BatchChoices, RunStarted
 from orchestrator.report.console import console_sink
 from orchestrator.report.results import write_results
-from orchestrator.report.status import status
 from orchestrator.run.batch import Batch
 from orchestrator.run.end import print_summary
 from orchestrator.run.execute import RunSpec
@@ -351,32 +346,6 @@ def write_batch_report(
     if warning is not None:
         print(warning)
     return ExitCode.OK if set(counts) <= {"done"} else ExitCode.NOT_ALL_DONE
-
-
-def status_command(run_dir: Path, *, as_json: bool = False, watch_s: float | None = None) -> int:
-    """Print where the batch stands; with ``watch_s``, again every ``watch_s`` seconds until the
-    run is no longer live."""
-    first = first_run_record(run_dir)
-    total: int | None = None
-    with contextlib.suppress(UserError):
-        options = ManifestOptions.from_record(first.manifest_options)
-        total = sum(1 for _ in read_manifest(Path(first.manifest or ""), options))
-    while True:
-        state = read_ledger(run_dir)
-        try:
-            report = status(run_dir, state, total)
-        finally:
-            state.rows.close()
-        if as_json:
-            print(json.dumps(report.as_dict()), flush=True)
-        else:
-            print("\n".join(report.lines()), flush=True)
-        live = report.liveness is not None and report.liveness.live
-        if watch_s is None or not live:
-            return 0
-        time.sleep(watch_s)
-        if not as_json:
-            print(flush=True)
 
 
 def doctor_command(config_path: Path | None, simulate: str | None) -> int:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-
-from orchestrator.config import Config, load_config
 from orchestrator.errors import ApiError, ConfigError, ExitCode, UserError
-from orchestrator.run.forget import Selection, parse_where
-from orchestrator.run.traces import Erased
+
+if TYPE_CHECKING:  # loaded by the command, not by every start-up (tests/test_startup_imports.py)
+    from orchestrator.config import Config
+    from orchestrator.run.forget import Selection
+    from orchestrator.run.traces import Erased
 
 DESCRIPTION = (
     "Erase customers' values (a deletion request) from a batch while keeping that their rows "
@@ -91,6 +91,9 @@ def add_parser(sub: Any) -> None:
 
 
 def forget_command(args: argparse.Namespace) -> int:
+    from orchestrator.config import load_config
+    from orchestrator.run.forget import Selection, parse_where
+
     warnings: list[str] = []
     config = load_config(args.config, warn=warnings)
     targets: list[str] = list(args.targets)
@@ -140,6 +143,8 @@ def _run_dir_config(
 
 
 def _in_run_dir(run_dir: Path, selection: Selection, config: Config, dry_run: bool) -> int:
+    import anyio
+
     from orchestrator.run.forget import forget_in_run_dir
 
     erased = anyio.run(lambda: forget_in_run_dir(run_dir, selection, config, dry_run=dry_run))
@@ -180,6 +185,8 @@ def _in_shared(
     outs: list[Path],
     dry_run: bool,
 ) -> int:
+    import anyio
+
     from orchestrator.ledger.pg.pool import open_pool
     from orchestrator.ledger.pg.schema import safe_url
     from orchestrator.run.forget import forget_in_shared
@@ -211,6 +218,8 @@ def _in_shared(
 
 
 async def _shared_report_again(pool: Any, where: str, batch: str, out: Path) -> None:
+    import anyio
+
     from orchestrator.cli.commands import write_batch_report
     from orchestrator.ledger.pg.batches import batch_snapshot, find_batch
 

@@ -243,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         "are in use (an API key, or client id + secret with or without a user id) and the routes "
         "they take, base URL, clock skew, video-minute quota and template listing. Makes no "
         "billable call and prints no secret.",
-        epilog="exit codes: 0 ready (warnings allowed); 2 something to fix (printed with 'fix:')",
+        epilog="exit codes: 0 ready (warnings allowed); 2 something to fix (printed with 'fix:'); "
+        "with --calibrate: 0 profile written, 2 not confirmed (nothing sent), 1 the API failed",
     )
     doctor.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML settings (config.example.toml)"
@@ -256,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PROFILES,
         help="check the embedded simulator instead of the real API (" + PROFILES_HELP + ")",
     )
+    from orchestrator.cli.calibrate import add_arguments as add_calibrate_arguments
+
+    add_calibrate_arguments(doctor)
     doctor.set_defaults(func=_cmd_doctor)
 
     submit = sub.add_parser(
@@ -725,12 +729,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
         from orchestrator.cli.shared import ledger_status_command
 
         return ledger_status_command(args)
-    from orchestrator.cli.commands import status_command
+    from orchestrator.cli.status import status_command  # light: no HTTP client, no run
 
     return status_command(_needs_run_dir(args), as_json=args.json, watch_s=args.watch)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
+    from orchestrator.cli.calibrate import calibrate_command, refuse_without_calibrate
+
+    if args.calibrate:
+        return calibrate_command(args)
+    refuse_without_calibrate(args)
     from orchestrator.cli.commands import doctor_command
 
     return doctor_command(args.config, args.simulate)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.config import load_config
 from orchestrator.errors import ExitCode, UserError
-from orchestrator.ledger import purge as run_dirs
-from orchestrator.run.disk import human_bytes
+
+if TYPE_CHECKING:  # loaded by the command, not by every start-up (tests/test_startup_imports.py)
+    from orchestrator.ledger import purge as run_dirs
 
 DAY_S = 86_400.0
 KEPT_WHY = {
@@ -68,6 +68,9 @@ def _days(text: str) -> float:
 
 
 def purge_command(args: argparse.Namespace) -> int:
+    from orchestrator.ledger import purge as run_dirs
+    from orchestrator.run.disk import human_bytes
+
     if not args.roots and not args.ledger:
         raise UserError(
             "purge: give the folders that hold run directories (ROOT...) or --ledger URL"
@@ -117,9 +120,11 @@ def _purge_ledger(
 ) -> tuple[int, int, bool]:
     import anyio
 
+    from orchestrator.config import load_config  # pydantic: not at every start-up
     from orchestrator.ledger.pg import purge as batches
     from orchestrator.ledger.pg.pool import open_pool
     from orchestrator.ledger.pg.schema import safe_url
+    from orchestrator.run.disk import human_bytes
 
     config = load_config(args.config, warn=[])
     url: str = args.ledger

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from orchestrator.errors import ConfigError, ExitCode, UserError
 
 DEFAULT_PORT = 8765
@@ -101,6 +99,8 @@ def _token(args: argparse.Namespace) -> str | None:
 
 def serve_command(args: argparse.Namespace) -> int:
     """Serve the live page of the batch at RUN_DIR or ``--ledger URL`` until interrupted."""
+    import anyio
+
     from orchestrator.clock import RealClock
     from orchestrator.config import load_config
     from orchestrator.ledger.open import LedgerPlace

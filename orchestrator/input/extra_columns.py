@@ -23,6 +23,8 @@ every column: a flow owns its fields, and a filled cell it does not use is refus
 
 from __future__ import annotations
 
+import dataclasses
+
 from orchestrator.input import flows
 from orchestrator.input.row import RESERVED_COLUMNS, ManifestRow
 
@@ -43,7 +45,7 @@ def split(row: ManifestRow, used: frozenset[str]) -> tuple[ManifestRow, dict[str
     if not extras:
         return row, {}
     kept = {name: value for name, value in variables.items() if name not in extras}
-    return row.model_copy(update={"variables": kept}), extras
+    return dataclasses.replace(row, variables=kept), extras
 
 
 def warning(names: list[str]) -> tuple[str, str]:

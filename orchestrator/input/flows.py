@@ -30,6 +30,7 @@ free of import cycles: flow modules import the stages, and the stages import thi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import mimetypes
@@ -186,7 +187,7 @@ def template_row(row: ManifestRow) -> ManifestRow:
     variables = template_variables(row.variables)
     if len(variables) == len(row.variables):
         return row
-    return row.model_copy(update={"variables": variables})
+    return dataclasses.replace(row, variables=variables)
 
 
 def check_fields(

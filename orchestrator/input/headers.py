@@ -13,6 +13,7 @@ returned as it is after one set comparison; a mapping is worked out once per tem
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from orchestrator.input.row import ManifestRow
@@ -67,4 +68,4 @@ class HeaderMatcher:
         if not mapping:
             return row
         renamed = {mapping.get(k, k): v for k, v in variables.items()}
-        return row.model_copy(update={"variables": renamed})
+        return dataclasses.replace(row, variables=renamed)

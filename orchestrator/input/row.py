@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from orchestrator.config import DEFAULT_MAX_ROWS, load_config
 from orchestrator.errors import ManifestError
 
 RESERVED_COLUMNS = ("id", "template", "output", "flow")
+DEFAULT_MAX_ROWS = 1_000_000
+"""The rows a manifest may hold unless raised: ``[input] max_rows``'s default (``config``
+repeats it: this wing is read without loading pydantic; tests/test_startup_imports.py checks that
+the two agree)."""
 MAX_LINE_BYTES = 1024 * 1024
 """One line of a CSV/TSV or JSON Lines manifest holds at most this many bytes (characters, when
 read in another encoding than UTF-8). A row is a few hundred bytes; a longer line is a file that
@@ -102,23 +103,25 @@ def with_row_cap(
     if max_rows is not None:
         return replace(options, max_rows=max_rows)
     if options.max_rows is None and config_file is not None:
+        from orchestrator.config import load_config  # pydantic: only when a config is given
+
         configured = load_config(config_file).input.max_rows
         if configured != DEFAULT_MAX_ROWS:
             return replace(options, max_rows=configured)
     return options
 
 
-class ManifestRow(BaseModel):
-    """One manifest row: where it is, its reserved columns, and its template variables."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestRow:
+    """One manifest row: where it is, its reserved columns, and its template variables. Made by
+    the readers from text cells (a plain dataclass: no validation a row at a time)."""
 
     line: int
     id: str | None = None
     template: str | None = None
     output: str | None = None
     flow: str | None = None
-    variables: dict[str, str] = Field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 def decoded_lines(path: Path, f: BinaryIO) -> Iterator[str]:

@@ -285,7 +285,9 @@ class FileLedger:
     def taken_over(self) -> list[tuple[str, str]]:
         return []  # so nothing is ever taken over
 
-    def shared_limits(self, *, interval_s: float, max_renders: int) -> SharedLimits | None:
+    def shared_limits(
+        self, *, max_rps: float, max_per_minute: float | None, max_renders: int
+    ) -> SharedLimits | None:
         return None  # a run directory has one process at a time: its own limits are the account's
 
     async def snapshot(self) -> BatchSnapshot:

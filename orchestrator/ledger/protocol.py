@@ -312,9 +312,12 @@ class Ledger(Protocol):
         """``(row, previous owner)`` of every row this process took from a stopped one."""
         ...
 
-    def shared_limits(self, *, interval_s: float, max_renders: int) -> SharedLimits | None:
-        """The account's turns (``interval_s`` apart) and ``max_renders`` render slots, shared
-        with the other processes on this batch; None when this process works alone."""
+    def shared_limits(
+        self, *, max_rps: float, max_per_minute: float | None, max_renders: int
+    ) -> SharedLimits | None:
+        """The account's request turns (under ``max_rps`` and ``max_per_minute``) and its
+        ``max_renders`` render slots, shared with the other processes on this batch; None when
+        this process works alone."""
         ...
 
     async def snapshot(self) -> BatchSnapshot:

@@ -274,6 +274,8 @@ def _describe(kind: str, fields: dict[str, Any], verbose: bool) -> str | None:
     """The line a person should read for this event, or None."""
     if kind == "run_started":
         zone = f"; window times in {fields['time_zone']}" if fields.get("time_zone") else ""
+        if fields.get("calibration"):  # api.calibration: the profile whose limits it uses
+            zone += f"; limits from calibration profile {fields['calibration']}"
         if fields.get("worker"):
             return (
                 f"worker {fields['worker']} on {fields.get('ledger')} → {fields.get('run_dir')} "

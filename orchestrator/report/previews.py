@@ -23,12 +23,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.config import ReportConfig
 from orchestrator.files import PRIVATE_FILE_MODE, make_private_dir
 from orchestrator.report.thumbnails import THUMBS_DIR
 
 if TYPE_CHECKING:  # PyAV is imported when a GIF is made: ~0.1 s a process otherwise
     import av
+
+    from orchestrator.config import ReportConfig  # pydantic: not for `status`
 
 
 @dataclass(frozen=True)

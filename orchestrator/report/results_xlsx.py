@@ -28,15 +28,9 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from orchestrator.errors import UserError
 from orchestrator.files import move_into_place, private_opener, writing
@@ -44,6 +38,11 @@ from orchestrator.input.headers import header_key
 from orchestrator.input.manifest import read_manifest
 from orchestrator.input.row import ManifestOptions
 from orchestrator.ledger.protocol import LedgerState
+
+if TYPE_CHECKING:  # openpyxl loads when a workbook is written, not at start-up
+    from openpyxl.cell.cell import Cell
+    from openpyxl.styles import Font
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 RESULTS_XLSX_NAME = "results.xlsx"
 SHEET_TITLE = "results"
@@ -119,11 +118,15 @@ def _write_sheet(
     path: Path, header: list[str], kinds: list[str], lines: Iterable[list[str]], links: IO[str]
 ) -> None:
     """The workbook without its hyperlinks (spooled to ``links`` as ``REF<TAB>TARGET`` lines)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(SHEET_TITLE)
     sheet.freeze_panes = "A2"
     bold = Font(bold=True)
-    sheet.append([_text_cell(sheet, name, bold) for name in header])
+    text_cell = _text_cells(sheet)
+    sheet.append([text_cell(name, bold) for name in header])
     letters = [_column_letter(i + 1) for i in range(len(kinds))]
     for number, cells in enumerate(lines, start=2):
         row: list[object] = []
@@ -135,7 +138,7 @@ def _write_sheet(
                     continue
                 except ValueError:
                     pass
-            cell = _text_cell(sheet, value)
+            cell = text_cell(value)
             target = link_target(value) if kind == "link" else None
             if target is not None:
                 cell.style = "Hyperlink"
@@ -145,13 +148,20 @@ def _write_sheet(
     workbook.save(path)
 
 
-def _text_cell(sheet: WriteOnlyWorksheet, value: str, font: Font | None = None) -> Cell:
-    """A cell holding ``value`` as text (never a formula), XML-safe, at most Excel's length."""
-    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value)[:MAX_CELL_CHARS])
-    cell.data_type = "s"
-    if font is not None:
-        cell.font = font
-    return cell
+def _text_cells(sheet: WriteOnlyWorksheet) -> Callable[..., Cell]:
+    """``text_cell(value, font=None)``: a cell of ``sheet`` holding ``value`` as text (never a
+    formula), XML-safe, at most Excel's length."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    def text_cell(value: str, font: Font | None = None) -> Cell:
+        cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value)[:MAX_CELL_CHARS])
+        cell.data_type = "s"
+        if font is not None:
+            cell.font = font
+        return cell
+
+    return text_cell
 
 
 def _column_letter(index: int) -> str:

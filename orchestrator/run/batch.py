@@ -35,7 +35,7 @@ from typing import Any
 
 import anyio
 
-from orchestrator.api import simulated
+from orchestrator.api import calibration, simulated
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials, load_credentials
 from orchestrator.errors import OrchestratorError, RunDirError, UserError
@@ -113,7 +113,9 @@ class Batch:
         """A session of any batch, given whole (a shared batch's worker is one: ``RunSpec``
         with ``ledger_url``); ``from_manifest`` and ``resume`` build one as the CLI does."""
         self.spec = spec
-        self.config = config
+        self.config = config if simulate else calibration.with_profile(config, credentials)
+        """Against the real API, with the limits of the account's calibration profile, if any
+        (``api.calibration``: config keys still win)."""
         self.credentials = credentials
         self.simulate = simulate
         """The embedded simulator's profile, or None: the API at ``config.api.base_url``."""

@@ -35,7 +35,7 @@ import anyio
 import anyio.abc
 
 from orchestrator.api.client import PictoryClient
-from orchestrator.api.limits import RateLimiter, SharedRate, shared_interval_s
+from orchestrator.api.limits import RateLimiter, SharedRate, render_slots_total
 from orchestrator.api.retry import RetryPolicy
 from orchestrator.api.webhooks import WebhookReceiver, run_secret
 from orchestrator.clock import Clock, RealClock
@@ -208,6 +208,7 @@ async def _execute(
             ledger=ledger.location if spec.place.shared else None,
             worker=ledger.worker_id,
             time_zone=choices.time_zone if (choices.window or choices.until) else None,
+            calibration=config.limits.calibration,
         )
         if simulator_gone:
             await session.start_over_lost_with_simulator(ledger, spec.run_dir / VIDEOS_DIR, sink)
@@ -252,8 +253,9 @@ async def _execute(
             cost=spend.model,
         )
         limits = ledger.shared_limits(
-            interval_s=shared_interval_s(config.limits.max_requests_per_s),
-            max_renders=config.limits.max_renders_in_flight,
+            max_rps=config.limits.max_requests_per_s,
+            max_per_minute=config.limits.max_requests_per_minute,
+            max_renders=_render_slots(config),
         )
         async with (
             open_client(
@@ -601,7 +603,7 @@ async def work_rows(
         sink=sink,
         poll=config.poll,
         videos_dir=videos_dir,
-        render_slots=render_slots or slots(config.limits.max_renders_in_flight),
+        render_slots=render_slots or slots(_render_slots(config)),
         download_slots=slots(config.limits.max_downloads_in_flight),
         templates=TemplateRegistry(client, ledger, sink),
         admission=admission,
@@ -747,6 +749,13 @@ def _partials(videos_dir: Path) -> frozenset[str]:
     """The partial downloads an earlier run left (one folder scan instead of a look per video)."""
     with os.scandir(videos_dir) as entries:
         return frozenset(e.name for e in entries if e.name.endswith(".part"))
+
+
+def _render_slots(config: Config) -> int:
+    """The account's renders of ours at once (``limits.render_slots_total``)."""
+    return render_slots_total(
+        config.limits.max_renders_in_flight, config.limits.renders_queued_ahead
+    )
 
 
 def slots(limit: int) -> anyio.Semaphore:

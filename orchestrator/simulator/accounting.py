@@ -7,6 +7,8 @@ Shape of the stats dict::
       "requests_total": 57,
       "rate_limited": 3,            # 429s served (limit and injected)
       "renders_started": 10,
+      "renders_refused": 0,         # renders refused past the render cap (renders_over_cap)
+      "renders_waiting_max": 1,     # the most renders queued behind the render cap at once
       "duplicate_renders": 0,       # renders beyond the first for one (template, variables)
       "renders_per_preview": {"<preview job id>": 1, ...},
       "faults": {"drop_after": 1, ...},                          # injected faults, by kind
@@ -44,6 +46,8 @@ class Accounting:
         self.requests: Counter[str] = Counter()
         self.rate_limited = 0
         self.renders_started = 0
+        self.renders_refused = 0
+        self.renders_waiting_max = 0
         self.duplicate_renders = 0
         self.renders_per_preview: Counter[str] = Counter()
         self.jobs_created: Counter[str] = Counter()
@@ -108,6 +112,8 @@ class Accounting:
             "requests_total": sum(self.requests.values()),
             "rate_limited": self.rate_limited,
             "renders_started": self.renders_started,
+            "renders_refused": self.renders_refused,
+            "renders_waiting_max": self.renders_waiting_max,
             "duplicate_renders": self.duplicate_renders,
             "renders_per_preview": dict(self.renders_per_preview),
             "faults": dict(faults),

@@ -29,6 +29,7 @@ from orchestrator.simulator.faults import FaultPlan
 API_KEY_PREFIX = "pictai_"
 USER_ID_HEADER = "X-Pictory-User-Id"
 TOKEN_SWEEP_EVERY = 1024
+MINUTE_S = 60.0
 
 
 def unauthorized(message: str, code: str = "UNAUTHORIZED") -> ApiProblem:
@@ -150,32 +151,50 @@ def check_route_credential(route: str, account: str, *, strict: bool) -> None:
 
 
 class RateLimiter:
-    """A fixed window per account: at most ``rps × window`` requests per window.
+    """Fixed windows per account: at most ``rps × window`` requests per window, and with ``rpm``
+    at most ``rpm`` requests per minute (windows of 60 s aligned on the clock's minutes).
 
-    The window is 1 s (longer when ``rps`` < 1, so that at least one request fits).
+    The second's window is 1 s (longer when ``rps`` < 1, so that at least one request fits).
+    A refused request counts against neither window. [choice] Pictory publishes no rate limit
+    at all (contract §1): a per-minute limit beside the per-second one, and its ``Retry-After``
+    (whole seconds to the end of the minute), are ours (``SimSettings.rate_limit_rpm``).
     """
 
-    def __init__(self, rps: float | None) -> None:
+    def __init__(self, rps: float | None, rpm: int | None = None) -> None:
         self._rps = rps
         if rps is None:
             self._window_s, self._max = 1.0, 0
         else:
             self._window_s = max(1.0, 1.0 / rps)
             self._max = max(1, math.floor(rps * self._window_s + 1e-9))
+        self._rpm = rpm
         self._windows: dict[str, tuple[int, int]] = {}
+        self._minutes: dict[str, tuple[int, int]] = {}
 
     def retry_after_s(self, account: str, now: float) -> int | None:
         """Count one request; ``None`` if allowed, else whole seconds to wait (at least 1)."""
-        if self._rps is None:
-            return None
-        window = int(now // self._window_s)
-        current, count = self._windows.get(account, (window, 0))
-        if current != window:
-            count = 0
-        if count >= self._max:
-            wait_s = (window + 1) * self._window_s - now
-            return max(1, math.ceil(wait_s))
-        self._windows[account] = (window, count + 1)
+        waits: list[float] = []
+        window = minute = count = in_minute = 0
+        if self._rps is not None:
+            window = int(now // self._window_s)
+            current, count = self._windows.get(account, (window, 0))
+            if current != window:
+                count = 0
+            if count >= self._max:
+                waits.append((window + 1) * self._window_s - now)
+        if self._rpm is not None:
+            minute = int(now // MINUTE_S)
+            current, in_minute = self._minutes.get(account, (minute, 0))
+            if current != minute:
+                in_minute = 0
+            if in_minute >= self._rpm:
+                waits.append((minute + 1) * MINUTE_S - now)
+        if waits:
+            return max(1, math.ceil(max(waits)))
+        if self._rps is not None:
+            self._windows[account] = (window, count + 1)
+        if self._rpm is not None:
+            self._minutes[account] = (minute, in_minute + 1)
         return None
 
 

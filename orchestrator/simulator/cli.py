@@ -8,7 +8,6 @@ cleanly with exit status 0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -36,17 +35,25 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
     parser.add_argument(
         "--profile",
-        choices=PROFILE_NAMES,
         default="demo",
+        metavar="NAME|FILE",
         help="demo [default]: previews ~1 s, renders 2-4 s, 20 req/s, 5 renders at once; "
         "realistic: minutes per job, 5 req/s, 3 renders at once; flaky: demo with every fault "
-        "at a few percent; test: milliseconds, no limits",
+        "at a few percent; test: milliseconds, no limits; or a calibration profile FILE "
+        "(`orchestrator doctor --calibrate` writes one): the account it measured, played on "
+        "demo's other settings (docs/calibrate.md)",
     )
     parser.add_argument(
         "--rate-limit", type=float, metavar="RPS", help="requests per second per account"
     )
     parser.add_argument(
         "--max-concurrent-renders", type=int, metavar="N", help="renders at once per account"
+    )
+    parser.add_argument(
+        "--rate-limit-per-minute",
+        type=int,
+        metavar="N",
+        help="requests per minute per account, on top of --rate-limit (default: none)",
     )
     parser.add_argument("--preview-seconds", type=float, metavar="S", help="nominal preview time")
     parser.add_argument("--render-seconds", type=float, metavar="S", help="nominal render time")
@@ -69,6 +76,11 @@ def add_parser(subparsers: Any) -> None:
         "--queued-status",
         choices=("in-progress", "pending"),
         help="what a render queued behind the render cap reports (default in-progress)",
+    )
+    parser.add_argument(
+        "--renders-over-cap",
+        choices=("queue", "refuse-429", "refuse-409"),
+        help="what a render sent past the render cap gets: a queue (default) or a refusal",
     )
     parser.add_argument(
         "--new-shapes",
@@ -122,6 +134,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
     overrides: dict[str, Any] = {
         "rate_limit_rps": args.rate_limit,
         "max_concurrent_renders": args.max_concurrent_renders,
+        "rate_limit_rpm": args.rate_limit_per_minute,
         "preview_s": args.preview_seconds,
         "render_s": args.render_seconds,
         "seed": args.seed,
@@ -129,6 +142,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "accepted_api_key": args.api_key,
         "time_scale": args.time_scale,
         "queued_status": args.queued_status,
+        "renders_over_cap": args.renders_over_cap,
         "render_subtitle_form": args.render_subtitles,
         "template_spelling": args.template_spelling,
         "quota_video_minutes": args.quota_minutes,
@@ -145,7 +159,14 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         overrides["quota_published"] = False
     from orchestrator.simulator.settings import SimSettings
 
-    return SimSettings.for_profile(args.profile, **overrides)
+    if args.profile in PROFILE_NAMES:
+        return SimSettings.for_profile(args.profile, **overrides)
+    from pathlib import Path
+
+    from orchestrator.simulator.replay import BASE_PROFILE, profile_overrides
+
+    replayed = profile_overrides(Path(args.profile))  # a calibration profile file
+    return SimSettings.for_profile(BASE_PROFILE, **{**replayed, **overrides})
 
 
 def _log(line: str) -> None:
@@ -154,7 +175,9 @@ def _log(line: str) -> None:
 
 async def serve(settings: SimSettings, host: str, port: int) -> None:
     """Serve until cancelled."""
-    from orchestrator.simulator.server import running_simulator  # only when serving
+    import asyncio  # only when serving (not loaded by `orchestrator --help`)
+
+    from orchestrator.simulator.server import running_simulator
 
     async with running_simulator(settings, host=host, port=port, log_request=_log) as sim:
         print(f"Pictory API simulator ({settings_summary(settings)})", flush=True)
@@ -171,6 +194,8 @@ async def serve(settings: SimSettings, host: str, port: int) -> None:
 
 def settings_summary(settings: SimSettings) -> str:
     rate = f"{settings.rate_limit_rps:g} req/s" if settings.rate_limit_rps else "no rate limit"
+    if settings.rate_limit_rpm:
+        rate += f", {settings.rate_limit_rpm} req/min"
     cap = settings.max_concurrent_renders
     renders = f"{cap} renders at once" if cap else "no render cap"
     return (
@@ -182,6 +207,8 @@ def settings_summary(settings: SimSettings) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``sim`` subcommand; returns the exit status."""
+    import asyncio
+
     from pydantic import ValidationError
 
     try:

@@ -26,6 +26,8 @@ from orchestrator.simulator.templates import Template, TemplateStore
 Clock = Callable[[], float]
 CDN_PREFIX = "/__cdn__"
 STORAGE_PREFIX = "/__storage__"
+RENDER_LIMIT_REACHED = "RENDER_LIMIT_REACHED"
+"""[choice] The ``error_code`` of a render refused past the render cap (``renders_over_cap``)."""
 VOICE_OVER_MINUTES = 480
 """[choice] ``elevenLabsVoiceOverMinutes.limit`` of ``GET /v1/quota`` (the doc example's)."""
 
@@ -53,7 +55,7 @@ class Simulator:
             accepted_api_key=self.settings.accepted_api_key,
             require_user_id=self.settings.require_user_id,
         )
-        self.limiter = RateLimiter(self.settings.rate_limit_rps)
+        self.limiter = RateLimiter(self.settings.rate_limit_rps, self.settings.rate_limit_rpm)
         self.jobs = JobStore(
             retention_s=self.settings.job_retention_s,
             max_concurrent_renders=self.settings.max_concurrent_renders,
@@ -134,6 +136,21 @@ class Simulator:
         self.jobs.clean(job)
         self.accounting.cleans[job_id] += 1
 
+    def _check_render_cap(self, account: str, now: float) -> None:
+        """``renders_over_cap``: a render past the account's cap is refused, not queued."""
+        refuse = self.settings.renders_over_cap
+        if refuse == "queue" or not self.jobs.render_cap_full(account, now):
+            return
+        self.accounting.renders_refused += 1
+        cap = self.settings.max_concurrent_renders
+        message = f"{cap} renders are running; send this one when one of them has finished"
+        if refuse == "refuse-409":
+            raise ApiProblem(409, RENDER_LIMIT_REACHED, message)
+        retry_after_s = max(1, math.ceil(self.jobs.next_render_slot_s(account) - now))
+        raise ApiProblem(
+            429, RENDER_LIMIT_REACHED, message, headers={"Retry-After": str(retry_after_s)}
+        )
+
     def _new_job(
         self,
         kind: JobKind,
@@ -144,12 +161,16 @@ class Simulator:
         **fields: Any,
     ) -> Job:
         now = self.now()
+        if kind is JobKind.RENDER:
+            self._check_render_cap(account, now)
         fate = self.faults.job_fate()
         if fate is JobFate.OK and searches_stock and self.faults.visual_not_found():
             fate, fields["cause"] = JobFate.FAILED, VISUAL_NOT_FOUND
         if kind is JobKind.RENDER:
             duration = self.duration_s(self.settings.render_s)
             start, end = self.jobs.render_window(account, now, duration)
+            waiting = self.jobs.renders_waiting(account, now)
+            self.accounting.renders_waiting_max = max(self.accounting.renders_waiting_max, waiting)
         else:
             nominal = (
                 self.settings.transcription_s

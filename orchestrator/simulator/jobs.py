@@ -122,6 +122,8 @@ class JobStore:
         self._jobs: dict[str, Job] = {}
         self._expiry: list[tuple[float, str]] = []
         self._slots: dict[str, list[float]] = {}
+        self._waiting: dict[str, list[float]] = {}
+        """Per account, the start times of its renders queued behind the cap (a min-heap)."""
         self._tombstones: set[int] = set()
 
     def __len__(self) -> int:
@@ -130,6 +132,14 @@ class JobStore:
     def __iter__(self) -> Iterator[Job]:
         """The retained jobs (not purged yet), in creation order."""
         return iter(self._jobs.values())
+
+    def render_cap_full(self, account: str, now: float) -> bool:
+        """Whether ``account`` runs ``max_concurrent_renders`` renders at ``now`` (a new one would
+        wait for a slot)."""
+        if self._cap is None:
+            return False
+        slots = self._slots.get(account, [])
+        return len(slots) >= self._cap and slots[0] > now
 
     def render_window(self, account: str, now: float, duration_s: float) -> tuple[float, float]:
         """Reserve a render slot: ``(start_at, end_at)`` for a new render of ``account``."""
@@ -142,7 +152,21 @@ class JobStore:
         else:
             start = max(now, slots[0])
             heapq.heapreplace(slots, start + duration_s)
+            if start > now:
+                heapq.heappush(self._waiting.setdefault(account, []), start)
         return start, start + duration_s
+
+    def renders_waiting(self, account: str, now: float) -> int:
+        """How many of ``account``'s renders wait behind the cap at ``now``."""
+        waiting = self._waiting.get(account)
+        while waiting and waiting[0] <= now:
+            heapq.heappop(waiting)
+        return len(waiting) if waiting else 0
+
+    def next_render_slot_s(self, account: str) -> float:
+        """When ``account``'s next render slot frees (its earliest running render ends)."""
+        slots = self._slots.get(account)
+        return slots[0] if slots else 0.0
 
     def add(self, job: Job, now: float) -> None:
         self.purge(now)

@@ -54,9 +54,23 @@ class SimSettings(BaseModel):
     # --- limits ---
     rate_limit_rps: float | None = Field(default=None, gt=0.0)
     """Requests per second per account (fixed window); ``None`` = unlimited."""
+    rate_limit_rpm: int | None = Field(default=None, ge=1)
+    """Requests per minute per account (fixed 60 s windows on the clock's minutes), on top of
+    ``rate_limit_rps``; ``None`` = none. [choice] Pictory publishes no rate limit (contract §1);
+    a per-minute one is what many APIs add, so workers sharing an account can be shown to keep
+    it. A 429 past it says ``Retry-After``: the whole seconds left in the minute."""
     max_concurrent_renders: int | None = Field(default=None, ge=1)
     """Renders running at once per account; later ones wait, reported as ``queued_status``
-    without ``renderProgress`` (contract §5.4). ``None`` = no cap."""
+    without ``renderProgress`` (contract §5.4), unless ``renders_over_cap`` refuses them.
+    ``None`` = no cap."""
+    renders_over_cap: Literal["queue", "refuse-429", "refuse-409"] = "queue"
+    """What a render sent while ``max_concurrent_renders`` renders run does. [choice] Pictory
+    publishes no render cap nor what happens past it (contract §1, §4): ``queue`` (default) keeps
+    it waiting for a slot (``queued_status``, §5.4's ``pending``); ``refuse-429`` answers 429
+    ``RENDER_LIMIT_REACHED`` with ``Retry-After`` (as its rate limit does, §1), ``refuse-409``
+    answers 409 ``RENDER_LIMIT_REACHED``, each in the legacy error envelope (§1), and starts no
+    job. The client sends a render beyond its cap (``[limits] max_renders_in_flight``) only when
+    a calibration profile measured that the account queues (``queues_renders``), one at most."""
     token_lifetime_s: float = Field(default=3600.0, gt=0.0)
     """Access-token lifetime, answered as ``expires_in``."""
     job_retention_s: float = Field(default=86400.0, gt=0.0)

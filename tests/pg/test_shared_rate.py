@@ -8,7 +8,7 @@ import itertools
 import anyio
 import asyncpg
 
-from orchestrator.api.limits import RateLimiter, shared_interval_s
+from orchestrator.api.limits import MIN_GUARD_S, SECOND_S, RateLimiter, spacing_s
 from orchestrator.clock import VirtualClock
 from orchestrator.config import Credentials, account_key
 from orchestrator.ledger.pg.limits import PgSharedRate, PgSharedRenders
@@ -20,7 +20,9 @@ async def test_three_workers_never_exceed_the_accounts_rate(pool: asyncpg.Pool) 
     """Turns taken at once by three workers on one account: in no 1-second window more than
     floor(R), and consecutive turns at least the limiter's spacing apart."""
     clock = VirtualClock()  # the turns are the database's schedule; nobody needs to wait here
-    workers = [PgSharedRate(pool, "acct", clock, interval_s=shared_interval_s(R)) for _ in range(3)]
+    workers = [PgSharedRate(pool, "acct", clock, max_rps=R) for _ in range(3)]
+    for shared in workers:
+        shared.widen(MIN_GUARD_S)
     turns: list[float] = []
 
     async def work(shared: PgSharedRate) -> None:
@@ -32,7 +34,7 @@ async def test_three_workers_never_exceed_the_accounts_rate(pool: asyncpg.Pool) 
             tg.start_soon(work, shared)
     turns.sort()
     gaps = [b - a for a, b in itertools.pairwise(turns)]
-    assert min(gaps) >= workers[0].interval_s - 1e-6
+    assert min(gaps) >= spacing_s(R, SECOND_S, MIN_GUARD_S) - 1e-6
     busiest = max(sum(1 for t in turns if start <= t < start + 1.0) for start in turns)
     assert busiest <= int(R)
 
@@ -42,13 +44,13 @@ async def test_other_accounts_take_their_own_turns(pool: asyncpg.Pool) -> None:
     do not queue behind this one's."""
     clock = VirtualClock()
     a, b = (
-        PgSharedRate(pool, "a", clock, interval_s=shared_interval_s(R)),
-        PgSharedRate(pool, "b", clock, interval_s=shared_interval_s(R)),
+        PgSharedRate(pool, "a", clock, max_rps=R),
+        PgSharedRate(pool, "b", clock, max_rps=R),
     )
     first_a, first_b = await a.take(), await b.take()
     second_a = await a.take()
-    assert second_a - first_a >= a.interval_s - 1e-6
-    assert abs(first_b - first_a) < a.interval_s  # b did not wait for a's schedule
+    assert second_a - first_a >= a.spacing_s(0.0) - 1e-6
+    assert abs(first_b - first_a) < a.spacing_s(0.0)  # b did not wait for a's schedule
 
 
 def test_the_account_key_holds_no_secret() -> None:
@@ -65,6 +67,10 @@ async def test_the_limiter_takes_a_shared_turn_for_every_request() -> None:
     class Counting:
         def __init__(self) -> None:
             self.taken = 0
+            self.guard_s = 0.0
+
+        def widen(self, guard_s: float) -> None:
+            self.guard_s = max(self.guard_s, guard_s)
 
         async def take(self) -> float:
             self.taken += 1

@@ -74,6 +74,49 @@ async def test_queued_status_pending_by_setting(
     assert (await api.job(second)).body["data"] == {"status": "pending"}
 
 
+async def test_render_cap_counts_the_most_renders_waiting(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """``renders_waiting_max`` in the stats: how many renders queued behind the cap at once."""
+    sim = await make_sim(clock=clock, max_concurrent_renders=1, render_s=1.0, jitter_frac=0.0)
+    api = Api(session, sim)
+    await _two_capped_renders(api, clock)
+    assert sim.stats()["renders_waiting_max"] == 1
+    assert sim.stats()["renders_refused"] == 0
+
+
+async def test_renders_over_cap_refused_by_setting(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """``renders_over_cap`` refuses a render past the cap ([choice] 429 with Retry-After, or 409,
+    ``RENDER_LIMIT_REACHED`` in the legacy envelope); no job starts, and once a render finishes
+    the next one is taken."""
+    for refuse, status in (("refuse-429", 429), ("refuse-409", 409)):
+        sim = await make_sim(
+            clock=clock,
+            max_concurrent_renders=1,
+            render_s=2.0,
+            jitter_frac=0.0,
+            renders_over_cap=refuse,
+        )
+        api = Api(session, sim)
+        template_id = (await api.upload())["templateId"]
+        previews = [await api.preview(template_id, {"company": str(i)}) for i in range(2)]
+        clock.advance(5)
+        await api.render(previews[0])
+        refused = await api.call("PUT", f"/v1/video/render/{previews[1]}", json_body={})
+        assert refused.status == status
+        assert refused.body["success"] is False
+        assert refused.body["error"]["error_code"] == "RENDER_LIMIT_REACHED"
+        assert ("Retry-After" in refused.headers) == (status == 429)
+        if status == 429:
+            assert refused.headers["Retry-After"] == "2", "when the running render ends"
+        stats = sim.stats()
+        assert stats["renders_started"] == 1 and stats["renders_refused"] == 1
+        clock.advance(2.0)
+        await api.render(previews[1])
+
+
 async def test_token_expires_after_its_lifetime(
     make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
@@ -151,3 +194,23 @@ async def test_rate_limit_counts_requests_on_arrival_even_when_a_fault_answers(
     assert (await api.call("GET", "/v1/quota")).status >= 500
     assert (await api.call("GET", "/v1/quota")).status >= 500
     assert (await api.call("GET", "/v1/quota")).status == 429
+
+
+async def test_rate_limit_per_minute_answers_429_until_the_minute_ends(
+    make_sim: MakeSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    """Past ``rate_limit_rpm`` in one clock minute: 429 with Retry-After to the minute's end,
+    whatever the per-second limit allows; a refused request does not count; a new minute serves."""
+    sim = await make_sim(clock=clock, rate_limit_rps=10, rate_limit_rpm=3)
+    api = Api(session, sim)
+    seconds_left = 60 - clock.now_s % 60
+    for _ in range(3):
+        assert (await api.call("GET", "/v1/quota")).status == 200
+        clock.advance(1.0)
+    limited = await api.call("GET", "/v1/quota")
+    assert limited.status == 429
+    assert limited.headers["Retry-After"] == str(int(seconds_left - 3))
+    assert limited.body["error"]["error_code"] == "RATE_LIMITED"
+    clock.advance(seconds_left - 3)
+    assert (await api.call("GET", "/v1/quota")).status == 200
+    assert sim.stats()["rate_limited"] == 1

@@ -280,7 +280,9 @@ class PgLedger:
                 return
             await self._clock.sleep(self._idle_poll_s)
 
-    def shared_limits(self, *, interval_s: float, max_renders: int) -> SharedLimits | None:
+    def shared_limits(
+        self, *, max_rps: float, max_per_minute: float | None, max_renders: int
+    ) -> SharedLimits | None:
         renders = PgSharedRenders(
             self._db,
             self.account,
@@ -288,9 +290,12 @@ class PgLedger:
             self._clock,
             max_renders=max_renders,
             lease_s=self.lease_s,
+            batch_id=self.batch_id,
         )
         self.on_heartbeat(renders.renew)
-        rate = PgSharedRate(self._db, self.account, self._clock, interval_s=interval_s)
+        rate = PgSharedRate(
+            self._db, self.account, self._clock, max_rps=max_rps, max_per_minute=max_per_minute
+        )
         return SharedLimits(rate=rate, renders=renders)
 
     async def snapshot(self) -> BatchSnapshot:

@@ -27,10 +27,13 @@ Tables:
                   (how often claimed), ``taken_from``/``taken_at`` (the last takeover)
 ``events``        append-only: every ledger event of every batch, in the JSONL ledger's shape
                   (``records.encode``), ``row_key`` set for row events
-``rates``         per account, when its next API request may be sent: every worker using that
-                  account takes its turns here (``pg_limits``)
+``rates``         per account, when its next API request may be sent (``next_at``) and its
+                  learned window guard (``guard_s``): every worker using that account takes
+                  its turns here (``pg_limits``)
 ``render_slots``  per account, its renders in flight: a slot is held (``owner``,
-                  ``lease_until``) from a render's request to its end (``pg_limits``)
+                  ``lease_until``) from a render's request to its end, for a row (``batch_id``,
+                  ``row_key``; ``taken_at``, ``hold_s``: a render's expected time), whose
+                  taker takes it over (``pg_limits``)
 ================  ================================================================================
 
 Times that decide leases are the database's (``clock_timestamp()``), never a worker's, so
@@ -125,6 +128,18 @@ MIGRATIONS: tuple[str, ...] = (
     # releases, which would take such a row as done, refuse the database.
     """
     SELECT 1;
+    """,
+    # 6: an account's window guard, learned and shared by its workers (``pg_limits``): the
+    # spacing of its turns is computed from it and from the limits each turn is taken under.
+    # 0 for accounts whose turns were taken before: the first turn sets the worker's guard.
+    # And the row whose render holds a render slot, since when, and how long its worker saw
+    # renders hold one: a dead worker's slot is not free when its lease expires (the render
+    # goes on at Pictory) but passes to the worker that takes the row over, or comes free once
+    # the row is finished or the render must be over.
+    """
+    ALTER TABLE rates ADD COLUMN guard_s double precision NOT NULL DEFAULT 0;
+    ALTER TABLE render_slots ADD COLUMN batch_id bigint, ADD COLUMN row_key text,
+        ADD COLUMN taken_at timestamptz, ADD COLUMN hold_s double precision;
     """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N. Append, never edit."""

@@ -38,6 +38,14 @@ RenderSlots = contextlib.AbstractAsyncContextManager[object]
 max_renders_in_flight``, or an account's slots shared by several workers (``pg_limits``)."""
 
 
+def render_slot(slots: RenderSlots, row_id: str) -> contextlib.AbstractAsyncContextManager[object]:
+    """The slot the render of ``row_id`` holds. Slots shared by several workers are bound to
+    the row (``for_row``: a dead worker's render goes on at Pictory, so its slot passes to the
+    worker that takes the row over, ``pg_limits.PgSharedRenders``); a local semaphore is not."""
+    for_row = getattr(slots, "for_row", None)
+    return slots if for_row is None else for_row(row_id)
+
+
 @dataclass
 class Services:
     """The run's shared side effects and limits, handed to every stage."""

@@ -5,11 +5,11 @@ In webhook mode the callback is the answer and polling is only the slow fallback
 Learned first read
 ------------------
 Every read of an unfinished job spends a request. When the rate limit is what binds the run
-(the limiter's ``saturation`` is high), a fresh job is first read not after one interval but after
-a delay learned from the stage's earlier first reads (``FirstReadDelay``): about when
-``TARGET_DONE`` of such jobs are finished, so most rows spend one read per stage. When requests
-are plentiful the configured interval is kept, since reading early then costs nothing and a late
-read would hold a render slot longer than needed.
+(the limiter's ``saturation`` is high, and so is its ``utilization``), a fresh job is first
+read not after one interval but after a delay learned from the stage's earlier first reads
+(``FirstReadDelay``): about when ``TARGET_DONE`` of such jobs are finished, so most rows spend
+one read per stage. When requests are plentiful the configured interval is kept, since reading
+early then costs nothing and a late read would hold a render slot longer than needed.
 
 The learned delay is slept before the read joins the limiter's queue, and while the rate binds
 that queue is long: the read is answered well after the delay, always finds the job done, and
@@ -27,6 +27,16 @@ seen so far says it will be done (``until_done_s``; a fresh render was at 0 % wh
 created, so one reading is enough), so a finished render frees its slot (and the account's
 render cap) about when it finishes rather than up to one interval later, and the last render of
 a batch is not read again a whole interval after a read that just missed it.
+
+When requests are plentiful (under ``PLENTIFUL`` of the rate in use, ``RateLimiter.utilization``:
+a render-capped batch), a read costs nothing and a late one keeps the account's render slot
+idle, so the read is brought forward further, to the *earliest* end the readings allow
+(``prompt``), projected from the first reading (the longest baseline): percentages are whole
+numbers, so the fastest progress they allow is one point more than they say; a read that finds
+the render at 99 % reads again a moment later (``PROMPT_PAUSE_FRACTION`` of its projected
+length). A render queued behind the account's cap reports no progress: its start is unknown, so
+its projection waits for two readings that show progress. A webhook, when there is one, ends the
+wait at once instead.
 """
 
 from __future__ import annotations
@@ -46,8 +56,19 @@ EARLY_READ_MARGIN = 1.05
 """Read this much after the projected end, so the read usually finds the job done."""
 MIN_EARLY_PAUSE_FRACTION = 0.1
 """Never read sooner than this fraction of the interval."""
+PROMPT_PAUSE_FRACTION = 0.0025
+"""With ``prompt`` reads, the shortest pause: this fraction of the render's projected length
+(15 ms of a 6 s render), so the last per cent is read a few times, not a hundred."""
+PLENTIFUL = 0.5
+"""Below this share of the rate in use (``RateLimiter.utilization``) requests are plentiful:
+renders are read at their earliest possible end (``prompt``)."""
 SATURATED = 0.5
 """Limiter saturation from which a fresh job's first read waits for the learned delay."""
+LEARNING_UTILIZATION = 0.25
+"""...and the share of the rate in use (``RateLimiter.utilization``) it also needs: requests
+asking in bursts at a plentiful rate look saturated (two in one millisecond at 1,000 req/s), and
+a first read at the learned delay (about when 96 % of renders are done) would leave most render
+slots idle for seconds."""
 TARGET_DONE = 0.96
 """Share of first reads that should find the job finished. A miss costs a request (a quarter of
 a row's worth when polling at R/4 rows/s); a later hit costs only a slightly longer wait while
@@ -125,14 +146,22 @@ def until_done_s(
     now: tuple[float, float],
     pause_s: float,
     interval_s: float,
+    *,
+    prompt: bool = False,
 ) -> float:
     """The pause before the next read: ``pause_s``, or sooner when two progress readings
-    ``(clock_s, percent)`` project the job's end inside it."""
+    ``(clock_s, percent)`` project the job's end inside it. ``prompt``: at the earliest end the
+    whole-number percentages allow (requests are plentiful; module docstring)."""
     if before is None:
         return pause_s
     (t0, p0), (t1, p1) = before, now
     if not 0 < p1 < 100 or p1 <= p0 or t1 <= t0:
         return pause_s
+    if prompt:
+        fastest = (p1 + 1 - p0) / (t1 - t0)  # per cent per second, at most
+        remaining_s = (100 - p1 - 1) / fastest
+        shortest_s = PROMPT_PAUSE_FRACTION * 100 * (t1 - t0) / (p1 - p0)
+        return min(pause_s, max(remaining_s, shortest_s))
     remaining_s = (100 - p1) * (t1 - t0) / (p1 - p0) * EARLY_READ_MARGIN
     return min(pause_s, max(remaining_s, interval_s * MIN_EARLY_PAUSE_FRACTION))
 
@@ -170,11 +199,13 @@ async def wait_for_job(
         and fresh
         and webhooks is None
         and client.limiter.saturation >= SATURATED
+        and client.limiter.utilization >= LEARNING_UTILIZATION
     )
     used_s = 0.0
     not_found = 0  # reads answered 404 (``retry.CONFIRM_LOST``)
     # (clock, progress) of the previous read; a fresh job was at 0 % when it was created.
     seen: tuple[float, float] | None = (started, 0.0) if fresh else None
+    anchor: tuple[float, float] | None = None  # the first of them, for prompt reads
     if learning:
         assert first_read is not None
         used_s = first_read.delay_s
@@ -243,8 +274,14 @@ async def wait_for_job(
         pct = state.progress_pct if state is not None else None
         if webhooks is None and pct is not None:
             now_s = clock.now()
-            pause_s = until_done_s(seen, (now_s, pct), pause_s, interval_s)
+            if client.limiter.utilization < PLENTIFUL:  # the longest baseline projects best
+                anchor = anchor or seen
+                pause_s = until_done_s(anchor, (now_s, pct), pause_s, interval_s, prompt=True)
+            else:
+                pause_s = until_done_s(seen, (now_s, pct), pause_s, interval_s)
             seen = (now_s, pct)
+        elif state is not None:
+            seen = anchor = None  # queued behind the render cap: when it starts is unknown
         if webhooks is not None:
             await webhooks.wait(job_id, pause_s)
         else:

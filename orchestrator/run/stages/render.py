@@ -27,6 +27,7 @@ from orchestrator.run.stages.base import (
     RowJob,
     Services,
     record_ambiguous,
+    render_slot,
 )
 
 
@@ -84,10 +85,11 @@ async def render_preview(
     return await svc.client.render(preview_job, params, webhook=webhook, before_send=before_send)
 
 
-async def wait_render(row: RowJob, svc: Services) -> None:
+async def _finished_render(row: RowJob, svc: Services) -> JobState | None:
+    """Wait for the row's render job to finish (None: the row is done already)."""
     state = svc.state(row)
     if state.status == "done":
-        return
+        return None
     assert state.render_job is not None
 
     def progress(job: JobState) -> None:
@@ -103,6 +105,13 @@ async def wait_render(row: RowJob, svc: Services) -> None:
     )
     if job.video_url is None:
         raise ApiError("render completed without any video URL", endpoint="GET /v1/jobs")
+    return job
+
+
+async def _record_ready(row: RowJob, svc: Services, job: JobState) -> None:
+    """The finished render's video (and what it spent) in the ledger."""
+    state = svc.state(row)
+    assert state.render_job is not None and job.video_url is not None
     row.progress.video_url = job.video_url
     row.progress.subtitle_urls = job.subtitle_urls
     if state.video_url is None:
@@ -122,16 +131,20 @@ async def wait_render(row: RowJob, svc: Services) -> None:
 
 
 async def render(row: RowJob, svc: Services) -> None:
-    """The whole render stage, holding one of the account's render slots throughout."""
+    """The whole render stage, holding one of the account's render slots from the request
+    until a read finds the render finished: the slot is handed on before the ledger write, so
+    the next row's render is sent the moment the account has room for it."""
     state = svc.state(row)
     if state.video_url is not None or state.status == "done":
         return
-    async with svc.render_slots:
+    async with render_slot(svc.render_slots, row.row_id):
         sent_s = svc.clock.now()
         await request_render(row, svc)
-        await wait_render(row, svc)
+        job = await _finished_render(row, svc)
         if row.progress.render_fresh:
             row.progress.render_s = svc.clock.now() - sent_s
+    if job is not None:
+        await _record_ready(row, svc, job)
 
 
 async def _find_by_webhook(row: RowJob, svc: Services) -> str | None:
