@@ -14,7 +14,7 @@ from typing import IO
 import anyio
 import asyncpg
 import pytest
-from e2e.helpers import config_toml
+from e2e.helpers import config_toml, read_results
 
 from orchestrator.api.limits import (
     GUARD_STEPS_S,
@@ -245,9 +245,13 @@ async def test_a_dead_workers_render_slots_pass_to_its_rows_and_come_back(
         await _until(pool, fresh, 1, outs, f"%:{dead.pid}:%")
         dead.send_signal(signal.SIGKILL)
         await dead.wait()
-        assert await asyncio.wait_for(alive.wait(), WORKER_TIMEOUT_S) == 0, _said(outs)
-        done = await pool.fetchval("SELECT count(*) FROM rows WHERE status = 'done'")
-        assert done == rows, _said(outs)
+        code = await asyncio.wait_for(alive.wait(), WORKER_TIMEOUT_S)
+        # The kill may land between a row's render intent and its job id (the dead worker holds
+        # up to 4 rows): that row is ambiguous, never rendered again (exit 1), as it should be.
+        statuses = [r["status"] for r in read_results(outs[1])]
+        ambiguous = statuses.count("ambiguous")
+        assert code == (1 if ambiguous else 0), _said(outs)
+        assert statuses.count("done") + ambiguous == rows, _said(outs)
         assert await pool.fetchval("SELECT count(*) FROM render_slots WHERE owner IS NOT NULL") == 0
         assert sim.stats()["duplicate_renders"] == 0
         assert _renders_at_once(sim) == C
