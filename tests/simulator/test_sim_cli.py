@@ -102,6 +102,17 @@ def test_template_spelling_option() -> None:
     assert settings_from_args(_parse()).template_spelling == "documented"
 
 
+def test_renders_over_cap_and_per_minute_options() -> None:
+    """``--renders-over-cap`` and ``--rate-limit-per-minute`` set what a render past the cap
+    gets and the per-minute limit ([choice]s: both unpublished); queue and no limit by default."""
+    settings = settings_from_args(
+        _parse("--renders-over-cap", "refuse-409", "--rate-limit-per-minute", "90")
+    )
+    assert (settings.renders_over_cap, settings.rate_limit_rpm) == ("refuse-409", 90)
+    default = settings_from_args(_parse())
+    assert (default.renders_over_cap, default.rate_limit_rpm) == ("queue", None)
+
+
 def test_invalid_override_exits_2_without_serving(capsys: pytest.CaptureFixture[str]) -> None:
     """A value the settings refuse is one line on stderr and exit status 2."""
     args = _parse("--rate-limit", "0")
