@@ -111,7 +111,12 @@ DOC_START = "<!-- ab-table:start (python -m benchmarks.ab --doc; do not edit by 
 DOC_END = "<!-- ab-table:end -->"
 
 
-def doc_block(record: dict[str, Any]) -> str:
+def doc_block(*records: dict[str, Any]) -> str:
+    """The tables of ``--ab`` records, each with what it was: sides, rounds, sizes, load."""
+    return f"{DOC_START}\n" + "\n\n".join(_doc_table(r) for r in records) + f"\n{DOC_END}"
+
+
+def _doc_table(record: dict[str, Any]) -> str:
     """The table of an ``--ab`` record with what it was: sides, rounds, sizes, machine load."""
     ref = record["ref"]
     loads = record.get("load_average_1min") or []
@@ -126,31 +131,36 @@ def doc_block(record: dict[str, Any]) -> str:
         f"{record.get('started', '?')}: `{ref}` = {record.get('commit', ref)}, against the working "
         f"tree; sides alternating, median of {record['rounds']} round(s) each; {busy}."
     )
-    return f"{DOC_START}\n{head}\n\n{table(ref, record['runs'])}\n{DOC_END}"
+    return f"{head}\n\n{table(ref, record['runs'])}"
 
 
-def write_doc(record: dict[str, Any], doc: Path) -> None:
-    """Replace the marked block of ``doc`` with ``doc_block(record)``."""
+def write_doc(record: dict[str, Any] | list[dict[str, Any]], doc: Path) -> None:
+    """Replace the marked block of ``doc`` with ``doc_block`` of the record(s)."""
+    records = record if isinstance(record, list) else [record]
     text = doc.read_text(encoding="utf-8")
     start, end = text.find(DOC_START), text.find(DOC_END)
     if start < 0 or end < start:
         raise SystemExit(f"{doc}: no {DOC_START!r} … {DOC_END!r} block to replace")
-    doc.write_text(text[:start] + doc_block(record) + text[end + len(DOC_END) :], "utf-8")
+    doc.write_text(text[:start] + doc_block(*records) + text[end + len(DOC_END) :], "utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.ab --doc docs/performance.md [--from FILE]``: put the table of an
-    ``--ab`` run (its JSON, default ``results/ab.json``) into the document's marked block."""
+    """``python -m benchmarks.ab --doc docs/performance.md [--from FILE...]``: put the table of
+    each ``--ab`` run (its JSON, default ``results/ab.json``) into the document's marked block."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=main.__doc__)
     parser.add_argument("--doc", type=Path, required=True, help="the markdown file to update")
     parser.add_argument(
-        "--from", dest="source", type=Path, default=ROOT / "benchmarks" / "results" / "ab.json"
+        "--from",
+        dest="sources",
+        type=Path,
+        nargs="+",
+        default=[ROOT / "benchmarks" / "results" / "ab.json"],
     )
     args = parser.parse_args(argv)
-    write_doc(json.loads(args.source.read_text()), args.doc)
-    print(f"updated {args.doc} from {args.source}")
+    write_doc([json.loads(source.read_text()) for source in args.sources], args.doc)
+    print(f"updated {args.doc} from {', '.join(map(str, args.sources))}")
     return 0
 
 

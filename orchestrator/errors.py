@@ -15,6 +15,8 @@ Hierarchy::
     │   │   └── TemplateError
     │   ├── ConfigError           a config key or environment variable
     │   ├── QuotaError            the account's video minutes or AI credits cannot fit the batch
+    │   ├── CredentialsStop       a call not sent: the credentials were refused before; a run
+    │   │                         stops admitting rows, each left as the ledger says (exit 1)
     │   └── RunDirError           the run directory is locked, or belongs to another manifest
     ├── StorageError              a write failed on the disk (no space, I/O error, read-only):
     │                             the run stops cleanly; exit 4 (``files.storage_error``)
@@ -27,6 +29,8 @@ Hierarchy::
         │   └── JobStuckError     a job outlived its stage's deadline: fail the row, resumable
         ├── RateLimitedError      429: wait ``retry_after_s`` and slow down
         ├── AuthError             401: refresh the token once, then retry once
+        │   └── CredentialsRefusedError  401 to an API key, or the token endpoint's refusal:
+        │                         fail the call; the client remembers it (``tokens.Auth``)
         ├── PermanentError        4xx validation, 403, 404: fail the row with the API's message
         │   ├── JobFailedError    a job reported ``status: failed``
         │   └── JobLostError      the API no longer knows a recorded job (404 JOB_NOT_FOUND)
@@ -169,6 +173,14 @@ class AuthError(ApiError):
     retryable = True
 
 
+class CredentialsRefusedError(AuthError):
+    """A 401 no token refresh mends: the API refused the API key, or the token endpoint the
+    client credentials. The call fails at once, and ``tokens.Auth`` remembers it: every later
+    call of the client raises ``CredentialsStop`` instead of being sent."""
+
+    retryable = False
+
+
 class PermanentError(ApiError):
     retryable = False
 
@@ -222,6 +234,7 @@ _KINDS: dict[type[ApiError], str] = {
     JobStuckError: "stuck",
     RateLimitedError: "rate_limited",
     AuthError: "auth",
+    CredentialsRefusedError: "auth",
     PermanentError: "permanent",
     JobFailedError: "job_failed",
     JobLostError: "job_lost",
@@ -232,6 +245,13 @@ _KINDS: dict[type[ApiError], str] = {
     DeliveryError: "delivery",
     DeliveryRefusedError: "delivery_refused",
 }
+
+
+class CredentialsStop(UserError):
+    """A call not sent: the client's credentials were refused earlier (a
+    ``CredentialsRefusedError``), so every call would be. Not an ApiError, so no row records a
+    failure for it: a run stops admitting rows and leaves each where the ledger says
+    (``run.execute``); anywhere else the CLI prints it in one line."""
 
 
 class QuotaError(UserError):

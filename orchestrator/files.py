@@ -23,7 +23,7 @@ import os
 import secrets
 import shlex
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -132,6 +132,30 @@ def atomic_text(path: Path, *, newline: str | None = None, part: str = ".tmp") -
 def write_text_atomically(path: Path, text: str, *, newline: str | None = None) -> None:
     with atomic_text(path, newline=newline) as f:
         f.write(text)
+
+
+def sync_files(paths: Iterable[Path]) -> None:
+    """Make ``paths`` durable: each file fsynced, then each folder they are in once (so their
+    names survive a crash too). For files written without an fsync (``--out``'s videos, renamed
+    into place at once): the ledger calls it in the worker-thread call that writes the record
+    naming them, so a record on disk always names files on disk."""
+    folders: dict[Path, None] = {}
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # removed meanwhile (by hand): nothing of it to keep
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        folders[path.parent] = None
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def move_into_place(part: Path, final: Path) -> None:

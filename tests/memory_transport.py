@@ -165,6 +165,7 @@ class MemoryTransport:
         video: bool = False,
         into: Path | None = None,
         resume: bool = True,
+        sync: bool = True,
     ) -> DownloadResult:
         content = self.files[url]
         await anyio.Path(dest).write_bytes(content)

@@ -46,3 +46,15 @@ def test_write_doc_replaces_only_the_marked_block(tmp_path: Path) -> None:
     assert "old" not in text and "**0.800**" in text
     performance = (ROOT / "docs" / "performance.md").read_text()
     assert DOC_START in performance and DOC_END in performance
+
+
+def test_several_ab_runs_share_the_block_each_with_its_own_head(tmp_path: Path) -> None:
+    """``--from A B``: one table per run (say, the CPU figures over three rounds and the
+    wall-bound scenarios over one), each headed by its own command and load."""
+    other = {**RECORD, "rounds": 1, "args": ["--only", "rate_poll"], "load_average_1min": [0.5]}
+    doc = tmp_path / "perf.md"
+    doc.write_text(f"{DOC_START}\n{DOC_END}\n")
+    write_doc([RECORD, other], doc)
+    text = doc.read_text()
+    assert text.count("| scenario | figure |") == 2
+    assert "--smoke" in text and "--only rate_poll" in text and "load average 0.5–0.5" in text

@@ -19,6 +19,7 @@ from orchestrator.api.calibration import (
     write_profile,
 )
 from orchestrator.cli import main as cli_main
+from orchestrator.cli.parser import build_parser
 from orchestrator.clock import VirtualClock
 from orchestrator.config import ApiConfig, Config, Credentials, account_key, load_config
 from orchestrator.errors import ConfigError
@@ -150,7 +151,7 @@ def test_run_uses_the_accounts_profile_and_config_keys_win(
 
 
 def _sim_args(*argv: str) -> argparse.Namespace:
-    return cli_main.build_parser().parse_args(["sim", *argv])
+    return build_parser().parse_args(["sim", *argv])
 
 
 async def test_sim_profile_file_replays_the_measured_account(tmp_path: Path) -> None:

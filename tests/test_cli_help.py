@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from orchestrator.cli.main import build_parser
+from orchestrator.cli.parser import build_parser
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -41,13 +41,14 @@ def test_a_user_error_inside_a_task_group_is_one_line_not_a_traceback(
 ) -> None:
     """A user's mistake met by a task (a worker's row naming a missing template) is printed
     as one line with exit 2, like any other, even wrapped in an exception group."""
+    from orchestrator.cli import handlers
     from orchestrator.cli import main as cli_main
     from orchestrator.errors import RunDirError
 
     def fails(args: object) -> int:
         raise BaseExceptionGroup("rows", [RunDirError("template abc is missing")])
 
-    monkeypatch.setattr(cli_main, "_cmd_doctor", fails)
+    monkeypatch.setattr(handlers, "cmd_doctor", fails)
     assert cli_main.main(["doctor"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "orchestrator: error: template abc is missing"

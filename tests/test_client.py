@@ -27,7 +27,14 @@ from orchestrator.api.limits import RateLimiter
 from orchestrator.api.tokens import MAX_TOKEN_WAITS
 from orchestrator.clock import VirtualClock
 from orchestrator.config import Credentials
-from orchestrator.errors import AmbiguousError, AuthError, JobLostError, PermanentError
+from orchestrator.errors import (
+    AmbiguousError,
+    AuthError,
+    CredentialsRefusedError,
+    CredentialsStop,
+    JobLostError,
+    PermanentError,
+)
 from orchestrator.run.stages.poll import wait_for_job
 
 JOB = "/v1/jobs/j1"
@@ -223,15 +230,36 @@ async def test_token_that_expires_before_its_turn_ends_in_a_bounded_auth_error(
 async def test_token_endpoint_refusing_the_credentials_is_asked_once_per_run(
     api: MemoryTransport, client: PictoryClient
 ) -> None:
-    """401 from the token endpoint: a PermanentError naming it and the variables to check; no
-    later call of this client asks it again (a wrong secret costs one request, not one a row)."""
+    """401 from the token endpoint: a CredentialsRefusedError naming it and the variables to
+    check; every later call of this client raises CredentialsStop without asking again (a wrong
+    secret costs one request, not one a row)."""
     api.on("POST", TOKEN, reply({"message": "Unauthorized"}, 401), repeat=True)
-    for _ in range(3):
-        with pytest.raises(PermanentError, match="PICTORY_CLIENT_SECRET") as info:
+    with pytest.raises(CredentialsRefusedError, match="PICTORY_CLIENT_SECRET") as info:
+        await client.get_job("j1")
+    assert info.value.status == 401 and info.value.endpoint == "POST /v1/oauth2/token"
+    for _ in range(2):
+        with pytest.raises(CredentialsStop, match="PICTORY_CLIENT_SECRET"):
             await client.get_job("j1")
-        assert info.value.status == 401 and info.value.endpoint == "POST /v1/oauth2/token"
     assert _tokens_sent(api) == 1
     assert not api.requests("GET", JOB)
+
+
+async def test_a_refused_api_key_fails_its_call_at_once_and_no_later_call_is_sent(
+    api: MemoryTransport, key_client: PictoryClient, clock: VirtualClock
+) -> None:
+    """A 401 to an API key: nothing to refresh, so the call fails at once (no backoff) with a
+    CredentialsRefusedError naming PICTORY_API_KEY and doctor; later calls raise CredentialsStop
+    before anything is sent (not an ApiError: a run leaves their rows pending)."""
+    api.on("GET", JOB, reply({"message": "Unauthorized"}, 401), repeat=True)
+    with pytest.raises(CredentialsRefusedError, match="check PICTORY_API_KEY") as info:
+        await key_client.get_job("j1")
+    assert info.value.status == 401 and info.value.kind == "auth"
+    assert "orchestrator doctor" in str(info.value)
+    assert clock.now() == 0.0  # no backoff pause
+    for _ in range(2):
+        with pytest.raises(CredentialsStop, match="the API refused the API key"):
+            await key_client.get_job("j1")
+    assert len(api.requests("GET", JOB)) == 1
 
 
 async def test_token_endpoint_failing_with_a_5xx_is_retried_not_latched(
@@ -340,12 +368,14 @@ async def test_without_a_user_id_no_user_id_header_is_sent(
 async def test_a_401_in_either_shape_says_which_credential_to_check(
     api: MemoryTransport, key_client: PictoryClient, body: dict[str, Any]
 ) -> None:
-    """A key refused with Pictory's bare body or the legacy envelope: an AuthError that says the
-    credentials were refused and names PICTORY_API_KEY and ``orchestrator doctor``."""
+    """A key refused with Pictory's bare body or the legacy envelope: an AuthError (the key's
+    refusal, ``CredentialsRefusedError``) that says the key was refused and names
+    PICTORY_API_KEY and ``orchestrator doctor``; one request, no retry."""
     api.on("GET", JOB, reply(body, 401), repeat=True)
     with pytest.raises(AuthError) as info:
         await key_client.get_job("j1")
     message = info.value.message
-    assert "the API refused the credentials; check PICTORY_API_KEY" in message
+    assert isinstance(info.value, CredentialsRefusedError)
+    assert "the API refused the API key: check PICTORY_API_KEY" in message
     assert "orchestrator doctor" in message and info.value.status == 401
-    assert message.startswith(("Unauthorized", "bad key"))
+    assert len(api.requests("GET", JOB)) == 1

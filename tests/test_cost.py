@@ -33,22 +33,36 @@ def test_a_project_is_as_long_as_its_timed_lines() -> None:
 
 
 PIXVERSE_5S = {"model": "pixverse5.5", "videoDuration": "5s"}
+VEO_8S = {"model": "veo3.1", "videoDuration": "8s"}
 
 
 def test_ai_credits_are_counted_where_the_payload_asks_for_them() -> None:
-    """An AI image 2, an AI video its rate × seconds (the dearest rate when the model is not
-    priced), an avatar 30; a voice-over none."""
+    """Pictory's published rates (``contract.ai_credits``): an AI image by model (an unknown one
+    as the default seedream3.0, 2), an AI video its rate × seconds (an unknown model as the
+    default pixverse5.5, its first duration 5 s), an avatar 15 per started 30 s of video; a
+    voice-over, a stock scene and a per-scene avatar placement none."""
     body = {
         "voiceOver": {"enabled": True, "aiVoices": [{"speaker": "Jenny"}]},
         "scenes": [
             {"background": {"type": "image", "aiVisual": {"prompt": "p", "model": "flux"}}},
             {"background": {"type": "video", "aiVisual": PIXVERSE_5S}},
             {"background": {"type": "video", "aiVisual": {"model": "other"}}},
+            {"story": "stock", "avatar": {"position": "bottom-left"}},
         ],
         "avatar": {"avatarId": "a"},
     }  # fmt: skip
-    assert ai_credits_asked(body) == pytest.approx(2 + 1.6 * 5 + 20 * 8 + 30)
+    assert ai_credits_asked(body) == pytest.approx(2 + 1.6 * 5 + 1.6 * 5 + 15)
+    assert ai_credits_asked(body, 61.0) == pytest.approx(2 + 1.6 * 5 + 1.6 * 5 + 15 * 3)
     assert ai_credits_asked({"scenes": [{"story": "text"}]}) == 0
+    priced = {
+        "scenes": [
+            {"background": {"type": "image", "aiVisual": {"model": "nanobanana-pro"}}},
+            {"elements": [{"type": "image", "aiVisual": {"model": "flux-schnell"}}]},
+            {"background": {"type": "video", "aiVisual": {"model": "veo3.1_fast"}}},
+            {"background": {"type": "video", "aiVisual": VEO_8S}},
+        ]
+    }  # fmt: skip
+    assert ai_credits_asked(priced) == pytest.approx(14 + 0.6 + 10 * 4 + 20 * 8)
 
 
 def test_the_quota_is_read_bare_or_enveloped() -> None:

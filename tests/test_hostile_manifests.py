@@ -25,7 +25,7 @@ from orchestrator.input.json_rows import MAX_JSON_ROW_CHARS
 from orchestrator.input.manifest import read_manifest
 from orchestrator.input.row import MAX_LINE_BYTES, ManifestOptions, with_row_cap
 from orchestrator.input.validate import validate_manifest
-from orchestrator.report.results import neutralise, plain, write_csv
+from orchestrator.report.results_csv import neutralise, plain, write_csv
 
 SHEET = "xl/worksheets/sheet1.xml"
 STRINGS = "xl/sharedStrings.xml"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self.state = LedgerState()
 
-    async def append(self, event: Event) -> None:
+    async def append(self, event: Event, files: Sequence[Path] = ()) -> None:
         self.state.apply(event)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli.main import RESULTS_DIALECTS
+from orchestrator.cli.options import RESULTS_DIALECTS
 from orchestrator.input.identity import variables_digest
 from orchestrator.input.manifest import text_dialect
 from orchestrator.input.row import ManifestOptions
@@ -20,14 +20,12 @@ from orchestrator.input.rows import RowJob, RowLister
 from orchestrator.ledger.protocol import LedgerState
 from orchestrator.ledger.records import Downloaded, RenderIntent, Retry, RowAdmitted, RunStarted
 from orchestrator.ledger.row_state import RowState
-from orchestrator.report.results import (
-    FIXED_COLUMNS,
+from orchestrator.report.results import FIXED_COLUMNS, row_cells, write_results
+from orchestrator.report.results_csv import (
     NAMED_DIALECTS,
     ResultsDialect,
     read_results,
     results_dialect,
-    row_cells,
-    write_results,
 )
 
 

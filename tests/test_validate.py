@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator.input.problems import MAX_STORED_PROBLEMS, Problem, ValidationReport
 from orchestrator.input.row import ManifestOptions, ManifestRow
 from orchestrator.input.template import load_template
-from orchestrator.input.validate import (
-    MAX_STORED_PROBLEMS,
-    Problem,
-    ValidationReport,
-    check_row,
-    validate_manifest,
-)
+from orchestrator.input.validate import validate_manifest
+from orchestrator.input.validate_row import check_row
 
 DATA = Path(__file__).parent / "data"
 WELCOME = Path(__file__).parent.parent / "jobs" / "welcome"

@@ -26,7 +26,8 @@ from orchestrator.api.client import PictoryClient
 from orchestrator.api.connections import ConnectionGuard
 from orchestrator.api.limits import RateLimiter
 from orchestrator.api.retry import RetryPolicy
-from orchestrator.api.webhooks import SourceBudgets, WebhookReceiver, run_secret
+from orchestrator.api.webhook_budgets import SourceBudgets
+from orchestrator.api.webhooks import WebhookReceiver, run_secret
 from orchestrator.clock import RealClock, VirtualClock
 from orchestrator.config import ApiConfig, Credentials, PollConfig
 from orchestrator.events import ListSink

@@ -269,10 +269,14 @@ class PictoryClient:
         video: bool = False,
         into: Path | None = None,
         resume: bool = True,
+        sync: bool = True,
     ) -> DownloadResult:
         """Stream a video (``video``: proven to be an MP4) or subtitle file (a CDN URL: no API
-        auth, no rate limit) into ``dest``; complete, it is renamed ``into`` place."""
-        return await self._transport.download(url, dest, video=video, into=into, resume=resume)
+        auth, no rate limit) into ``dest``; complete, it is renamed ``into`` place (fsynced
+        unless ``sync`` is off: then the caller makes it durable)."""
+        return await self._transport.download(
+            url, dest, video=video, into=into, resume=resume, sync=sync
+        )
 
     async def upload_media(self, path: Path, content_type: str) -> str:
         """``generateUrl`` then a streamed PUT of ``path`` to the signed URL; returns the public

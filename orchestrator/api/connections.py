@@ -1,7 +1,9 @@
 """The webhook receiver's connections: a cap on how many are open, and a deadline on each
 request head (slow-loris). aiohttp's server offers neither (aiohttp#675: left to the
 application; its only timer is ``keepalive_timeout``), so ``ConnectionGuard`` wraps the server's
-protocol factory. Why these rules and numbers: ``orchestrator.api.webhooks``' docstring.
+protocol factory, and the ``deadlines`` middleware tells it when each request head arrived and
+closes every connection once answered. Why these rules and numbers:
+``orchestrator.api.webhooks``' docstring.
 
 Times here are the event loop's, not the ``Clock``'s: they concern real sockets, which a virtual
 clock would see as idle.
@@ -12,6 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from typing import cast
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 MAX_OPEN_CONNECTIONS = 256
 """Open connections: callbacks are few and short; file descriptors are not free. Kept above
@@ -124,10 +130,10 @@ class _Connection(asyncio.Protocol):
         """Bytes arrived while waiting: a head (or a body) begun and not finished."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's is not an ``asyncio.Transport`` subclass, only alike)
+        self.transport = cast(asyncio.Transport, transport)
         if not self._guard.admit(self):
-            transport.abort()
+            self.transport.abort()
             return
         self._admitted = True
         self._inner.connection_made(transport)
@@ -157,3 +163,25 @@ class _Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+
+def deadlines(guard: ConnectionGuard) -> Middleware:
+    """The middleware that tells ``guard`` when a connection's request head has arrived and when
+    it has been answered, and closes every connection after its answer (every request passes
+    here, matched to a route or not)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        conn = guard.head_arrived(request.transport)
+        try:
+            response = await handler(request)
+        except web.HTTPException as refusal:
+            refusal.force_close()
+            raise
+        finally:
+            if conn is not None:
+                guard.wait_for_head(conn)
+        response.force_close()
+        return response
+
+    return middleware

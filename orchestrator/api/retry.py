@@ -20,6 +20,9 @@ Decision table (first matching row wins; ``attempt`` counts from 1, the attempt 
       programming errors
     AmbiguousError                      ambiguous                -  (the delivery contract decides)
     PermanentError, JobFailedError      fail                     -
+    CredentialsRefusedError (a 401 no   fail                     -  (``tokens.Auth`` latches it)
+      refresh mends: API key, token
+      endpoint's refusal)
     JobStuckError                       fail                     -  (deadline passed; resumable)
     attempt >= max_attempts             fail, kind kept          -
     AuthError, first in this call       refresh_auth_then_retry  0  (refresh opens the next attempt)
@@ -104,6 +107,7 @@ from orchestrator.errors import (
     AmbiguousError,
     ApiError,
     AuthError,
+    CredentialsRefusedError,
     DownloadError,
     JobFailedError,
     JobLostError,
@@ -183,6 +187,8 @@ def classify(
         return Decision("ambiguous", kind, reason="the request may have created a job")
     if isinstance(exc, PermanentError):
         return Decision("fail", kind, reason="permanent error")
+    if isinstance(exc, CredentialsRefusedError):
+        return Decision("fail", kind, reason="the credentials were refused")
     if isinstance(exc, JobStuckError):
         return Decision("fail", kind, reason="the job outlived its deadline")
     retryable = isinstance(

@@ -17,14 +17,20 @@ configured: it is optional (§6.1), and the token call never carries it.
   and one refresh is shared by every request that failed with that token.
 - **Bounded waits.** One request waits for at most ``MAX_TOKEN_WAITS`` token fetches (tokens that
   expire while it waits for its turn), then fails with an AuthError naming the token endpoint.
-- **Latched refusal.** When the token endpoint refuses the credentials (401/403), that
-  PermanentError is remembered for the rest of the run: every later call fails the same way
-  without asking again (a wrong secret must not cost one token request per row).
+- **Latched refusal.** When the credentials themselves are refused, the refusal is remembered
+  for the client's life: a 401 to an API key (there is nothing to refresh: the key is wrong,
+  revoked, or of no account at this base URL), or the token endpoint's 401/403 to the client
+  credentials. The call that met it fails at once with ``CredentialsRefusedError`` (no backoff:
+  retrying a wrong key cost ~20 s a row); every later call raises ``CredentialsStop`` before
+  anything is sent, so a wrong key costs one refused request, not one a row, and a run stops
+  admitting rows, leaving them pending (``run.execute``). A 401 to an access token is not
+  latched: a token expires or is revoked, and a fresh one mends it (see "After a 401").
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -37,7 +43,13 @@ from orchestrator.config import (
     ENV_USER_ID,
     Credentials,
 )
-from orchestrator.errors import AuthError, PermanentError, TransientError
+from orchestrator.errors import (
+    AuthError,
+    CredentialsRefusedError,
+    CredentialsStop,
+    PermanentError,
+    TransientError,
+)
 
 TOKEN_PATH = "/v1/oauth2/token"
 TOKEN_ENDPOINT = f"POST {TOKEN_PATH}"
@@ -67,14 +79,18 @@ class Auth:
         self._token: str | None = None
         self._renew_at = 0.0
         self._lock = anyio.Lock()
-        self._refused: PermanentError | None = None
+        self._refused: ApiRefusal | None = None
+        """The refusal of the credentials themselves, once met ("Latched refusal")."""
 
     async def headers(self, take_turn: Callable[[], Awaitable[None]]) -> dict[str, str]:
         """The headers for one request, after its turn (``take_turn``: the rate limiter).
 
         When the token must be fetched first, wait for that (one fetch shared by all), then take
         a new turn: requests that waited for the token must not all go out at once when it
-        arrives. At most ``MAX_TOKEN_WAITS`` fetches are waited for."""
+        arrives. At most ``MAX_TOKEN_WAITS`` fetches are waited for. Once the credentials were
+        refused, raises ``CredentialsStop`` at once: nothing is sent."""
+        if self._refused is not None:
+            raise self._stop()
         await take_turn()
         headers = self._current_headers()
         waited = 0
@@ -88,6 +104,8 @@ class Auth:
                     endpoint=TOKEN_ENDPOINT,
                 )
             async with self._lock:  # one refresh shared by every waiting task
+                if self._refused is not None:  # refused while this task waited: not sent
+                    raise self._stop()
                 if self._usable_token() is None:
                     await self._fetch_token()
             await take_turn()
@@ -97,9 +115,13 @@ class Auth:
     async def refresh_after_401(self, refused: str | None) -> None:
         """The API refused the credential ``refused`` (as sent in ``Authorization``): fetch a new
         token, unless another task already replaced it (one refresh shared by every request that
-        failed with the same token). Nothing to refresh for an API key."""
+        failed with the same token). Nothing mends a 401 to an API key: it is refused for good
+        ("Latched refusal"), and this call fails with ``CredentialsRefusedError`` (an ApiError:
+        it was answered, so a render it carried started no job)."""
         if self._credentials.api_key is not None:
-            return
+            if self._refused is None:
+                self._refused = ApiRefusal(status=401, error_code=None)
+            raise self._refusal()
         if self._token == refused:
             self._token = None  # at once: no other request may send the refused token meanwhile
         async with self._lock:
@@ -142,7 +164,7 @@ class Auth:
             body = await self._fetch(payload)
         except PermanentError as exc:
             if exc.status in REFUSED_STATUSES:
-                self._refused = exc
+                self._refused = ApiRefusal(status=exc.status, error_code=exc.error_code)
                 raise self._refusal() from exc
             raise
         token = body.get("access_token") if isinstance(body, dict) else None
@@ -155,16 +177,44 @@ class Auth:
         # client asked for tokens in a loop): at most half the token's lifetime.
         self._renew_at = self._clock.now() + lifetime_s - min(self._margin_s, lifetime_s / 2)
 
-    def _refusal(self) -> PermanentError:
-        """The latched refusal, as a new exception each time it is raised."""
+    def _refusal(self) -> CredentialsRefusedError:
+        """The latched refusal, as a new exception each time it is raised: a call answered 401
+        (an API key), or a token request refused."""
         assert self._refused is not None
-        return PermanentError(
-            f"the token endpoint refused our client credentials; check {ENV_CLIENT_ID} and "
-            f"{ENV_CLIENT_SECRET}",
-            endpoint=TOKEN_ENDPOINT,
+        key = self._credentials.api_key is not None
+        return CredentialsRefusedError(
+            self._refusal_message(),
+            endpoint="" if key else TOKEN_ENDPOINT,
             status=self._refused.status,
             error_code=self._refused.error_code,
         )
+
+    def _stop(self) -> CredentialsStop:
+        """What a call raises instead of being sent once the credentials were refused."""
+        return CredentialsStop(self._refusal_message())
+
+    def _refusal_message(self) -> str:
+        creds = self._credentials
+        if creds.api_key is not None:
+            where = (
+                "" if creds.sources.get(ENV_API_KEY, "env") == "env" else f" ({creds.describe()})"
+            )
+            return (
+                f"the API refused the API key{where}: check {ENV_API_KEY} (a key of the "
+                "account at this base URL); `orchestrator doctor` tests it"
+            )
+        return (
+            f"the token endpoint refused our client credentials: check {ENV_CLIENT_ID} and "
+            f"{ENV_CLIENT_SECRET}; `orchestrator doctor` tests them"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRefusal:
+    """What is kept of the refusal of the credentials (the status and code it came with)."""
+
+    status: int | None
+    error_code: str | None
 
 
 def refusal_hint(credentials: Credentials) -> str:

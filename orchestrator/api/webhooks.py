@@ -27,11 +27,12 @@ throughout: traffic without the secret costs a genuine callback nothing it needs
   the callback arrives, if the job id is already recorded, and again when a waiter takes it). A
   callback naming another job is dropped and counted; it cannot overwrite a kept one.
 - **A budget per source, charged after the secret.** Each remote address has its own token
-  bucket: ``MAX_CALLBACKS_PER_S`` (200) a second, bursts of ``MAX_CALLBACK_BURST`` (400);
-  beyond it, 429. Only callbacks with the secret spend it, so a flood without the secret
-  never refuses a genuine callback, and one noisy source with the secret spends only its own
-  bucket. Behind a tunnel every callback comes from the tunnel's address and shares one bucket
-  (still far above the handful of callbacks a batch gets: one per job).
+  bucket (``webhook_budgets``): ``MAX_CALLBACKS_PER_S`` (200) a second, bursts of
+  ``MAX_CALLBACK_BURST`` (400); beyond it, 429. Only callbacks with the secret spend it, so a
+  flood without the secret never refuses a genuine callback, and one noisy source with the
+  secret spends only its own bucket. Behind a tunnel every callback comes from the tunnel's
+  address and shares one bucket (still far above the handful of callbacks a batch gets: one per
+  job).
 - **One request per connection, and a cap.** Every answer says ``Connection: close``: nothing
   idles in keep-alive (a callback is one POST per finished job), so a connection that was
   refused frees its slot at once, and no client reuses a connection we are closing. At most
@@ -76,26 +77,21 @@ from typing import Any
 
 import anyio
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from orchestrator.api.connections import (
     LISTEN_BACKLOG,
     MAX_OPEN_CONNECTIONS,
     REQUEST_HEAD_TIMEOUT_S,
     ConnectionGuard,
+    deadlines,
 )
 from orchestrator.api.responses import JobState, parse_job
+from orchestrator.api.webhook_budgets import SourceBudgets
 from orchestrator.clock import Clock, RealClock
 from orchestrator.files import writing
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """A finished transcription carries its whole transcript; 4 MiB is far above any real one."""
-MAX_CALLBACKS_PER_S = 200.0
-"""Callbacks with the secret a source may send a second, sustained (a batch gets one per job)."""
-MAX_CALLBACK_BURST = 400
-"""... and at once: more jobs than a batch has in flight may finish together."""
-MAX_BUDGET_SOURCES = 1024
-"""Sources whose budget is remembered before those refilled to the full burst are forgotten."""
 REQUEST_BODY_TIMEOUT_S = 30.0
 """To read a body with the secret: 4 MiB at about 1 Mbit/s."""
 SHUTDOWN_TIMEOUT_S = 2.0
@@ -128,71 +124,6 @@ def run_secret(run_dir: Path) -> str:
         path.unlink(missing_ok=True)  # a secret half written is no secret: make it again
         raise
     return value
-
-
-class SourceBudgets:
-    """A token bucket per source: ``rate_per_s`` tokens a second, up to ``burst``; each callback
-    takes one. A bucket refilled to the full burst is the same as none, so those are forgotten
-    once more than ``max_sources`` are remembered."""
-
-    def __init__(
-        self,
-        clock: Clock,
-        *,
-        rate_per_s: float = MAX_CALLBACKS_PER_S,
-        burst: int = MAX_CALLBACK_BURST,
-        max_sources: int = MAX_BUDGET_SOURCES,
-    ) -> None:
-        self._clock = clock
-        self._rate_per_s = rate_per_s
-        self._burst = float(burst)
-        self._max_sources = max_sources
-        self._left: dict[str, tuple[float, float]] = {}
-        """Source → (tokens left, when counted)."""
-
-    @property
-    def sources(self) -> int:
-        """How many sources' budgets are remembered."""
-        return len(self._left)
-
-    def take(self, source: str) -> bool:
-        """One token from ``source``'s bucket; False (and nothing taken) when it is empty."""
-        now = self._clock.now()
-        if source not in self._left and len(self._left) >= self._max_sources:
-            self._left = {
-                s: (t, at)
-                for s, (t, at) in self._left.items()
-                if self._tokens(t, at, now) < self._burst
-            }
-        tokens = self._tokens(*self._left.get(source, (self._burst, now)), now)
-        taken = tokens >= 1.0
-        self._left[source] = (tokens - 1.0 if taken else tokens, now)
-        return taken
-
-    def _tokens(self, left: float, at: float, now: float) -> float:
-        return min(self._burst, left + (now - at) * self._rate_per_s)
-
-
-def deadlines(guard: ConnectionGuard) -> Middleware:
-    """The middleware that tells ``guard`` when a connection's request head has arrived and when
-    it has been answered, and closes every connection after its answer (every request passes
-    here, matched to a route or not)."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        conn = guard.head_arrived(request.transport)
-        try:
-            response = await handler(request)
-        except web.HTTPException as refusal:
-            refusal.force_close()
-            raise
-        finally:
-            if conn is not None:
-                guard.wait_for_head(conn)
-        response.force_close()
-        return response
-
-    return middleware
 
 
 class WebhookReceiver:

@@ -29,9 +29,10 @@ from orchestrator.ledger.protocol import BatchSnapshot, LedgerState
 from orchestrator.ledger.records import BatchChoices, RunStarted
 from orchestrator.report.console import console_sink
 from orchestrator.report.results import write_results
+from orchestrator.run import taken_names
 from orchestrator.run.batch import Batch
 from orchestrator.run.end import print_summary
-from orchestrator.run.execute import RunSpec
+from orchestrator.run.execute import VIDEOS_DIR, RunSpec
 from orchestrator.run.options import RunOptions
 
 
@@ -153,21 +154,36 @@ def validate_command(
     if report.ok and run_dir is not None and (run_dir / LEDGER_NAME).exists():
         for line in changed_rows(run_dir, manifest, template, flow, options):
             print(f"warning: {line}")
+    taken, taken_count = (  # what `run` would refuse: a new row's name on a video there
+        taken_names.check_run_dir(
+            run_dir,
+            run_dir / VIDEOS_DIR,
+            manifest_rows(manifest, template, flow, options),
+            options.name_pattern,
+        )
+        if report.ok and run_dir is not None
+        else ([], 0)
+    )
     for problem in report.problems:
         print(problem)
+    for line in taken:  # a new row that would overwrite a video in RUN_DIR/videos
+        print(line)
     for warning in getattr(report, "warnings", []):
         print(f"warning: {warning}")
     for note in report.notes:
         print(f"note: {note}")
     if report.problem_count > len(report.problems):
         print(f"… and {report.problem_count - len(report.problems)} more problems")
+    if taken_count > len(taken):
+        print(f"… and {taken_count - len(taken)} more problems")
     name = report.read_as or manifest
-    if report.ok:
+    if report.ok and not taken_count:
         for line in cost_lines(manifest, template, flow, options, run_dir, config_file):
             print(line)
         print(f"{name}: {report.rows} rows, no problems")
         return ExitCode.OK
-    print(f"{name}: {report.rows} rows, {report.problem_count} problem(s)", file=sys.stderr)
+    problems = report.problem_count + taken_count
+    print(f"{name}: {report.rows} rows, {problems} problem(s)", file=sys.stderr)
     return ExitCode.USAGE
 
 

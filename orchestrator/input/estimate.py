@@ -14,12 +14,12 @@ from what it sends ([choice]s, written down in docs/cost.md):
 - a ``video-edit`` row asking for highlights: their target length (``highlights`` seconds); a
   whole video's length is not known offline (``None``: the caller's assumption stands in).
 
-AI credits ([choice]): a row asks for them only where its payload names a generative feature:
-an ``aiVisual`` (an image model ``AI_IMAGE_CREDITS`` each, a video model its per-second rate ×
-its ``videoDuration``; rates from Pictory's guide, the dearest when the model is not named) or an
-``avatar`` (``AVATAR_CREDITS``, the one published example of an avatar's debit). AI voices count
-none here: the quota lists voice-over minutes apart from AI credits. Once rows of a batch have
-rendered, what they really used replaces these figures (``run.cost``).
+AI credits: a row asks for them only where its payload names a generative feature (an
+``aiVisual``, an ``avatar``), priced by ``contract.ai_credits``, the same list the simulator charges
+by (Pictory's published rates: an image per model, a video per second, an avatar per 30 s of
+video). A render without one uses none (Pictory's guide: "if AI visuals were used,
+``aiCreditsUsed``"). Once rows of a batch have rendered, what they really used replaces these
+figures (``run.cost``).
 
 Imports only ``input`` and the base modules.
 """
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.contract import ai_credits
 from orchestrator.input.flows import local_path
 from orchestrator.input.rows import RowJob
 from orchestrator.input.template import Template
@@ -42,15 +43,6 @@ WORDS_PER_S = 2.5
 words a second of narration)."""
 MIN_SCENE_S = 2.0
 """[choice] The shortest scene a script or project makes."""
-AI_IMAGE_CREDITS = 2.0
-"""[choice] One AI image (Pictory's guide: ``seedream3.0`` ≈ 2 credits each)."""
-AI_VIDEO_CREDITS_PER_S = {"pixverse5.5": 1.6, "veo3.1": 20.0, "veo3.1_fast": 20.0}
-"""[choice] AI video per second of generated video (Pictory's guide names pixverse5.5 ≈ 1.6 and
-veo3.1 ≈ 20; veo3.1_fast is unpriced, so it counts as veo3.1); other models count the dearest."""
-AI_VIDEO_DEFAULT_S = 8.0
-"""[choice] An AI video whose ``videoDuration`` is not given: the longest a model allows."""
-AVATAR_CREDITS = 30.0
-"""[choice] An AI avatar (the one avatar debit in Pictory's AI-credit usage example)."""
 _TAG = re.compile(r"<[^>]*>")
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
@@ -124,33 +116,24 @@ def project_length_s(project: Mapping[str, Any]) -> float | None:
     return round(total, 3)
 
 
-def ai_credits_asked(node: Any) -> float:
-    """The AI credits a payload (or project) asks for: each ``aiVisual`` and ``avatar`` in it,
-    at any depth (see the module docstring)."""
-    credits = 0.0
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "aiVisual" and isinstance(value, dict):
-                credits += _ai_visual_credits(value, str(node.get("type") or ""))
-            elif key == "avatar" and isinstance(value, dict) and value:
-                credits += AVATAR_CREDITS
-            else:
-                credits += ai_credits_asked(value)
-    elif isinstance(node, list):
-        credits += sum(ai_credits_asked(item) for item in node)
-    return credits
+def ai_credits_asked(node: Any, video_s: float | None = None) -> float:
+    """The AI credits a payload (or a project's scenes) asks for, for a video of ``video_s``
+    (an avatar is priced by the video's length; unknown: one 30 s block)."""
+    return ai_credits.credits(ai_credits.asks(node), video_s or 0.0)
 
 
-def _ai_visual_credits(visual: Mapping[str, Any], kind: str) -> float:
-    model = str(visual.get("model") or "")
-    duration = visual.get("videoDuration")
-    is_video = kind == "video" or duration is not None or model in AI_VIDEO_CREDITS_PER_S
-    if not is_video:
-        return AI_IMAGE_CREDITS
-    match = _SECONDS.match(str(duration)) if duration is not None else None
-    seconds = float(match.group(1)) if match else AI_VIDEO_DEFAULT_S
-    rate = AI_VIDEO_CREDITS_PER_S.get(model, max(AI_VIDEO_CREDITS_PER_S.values()))
-    return rate * seconds
+def _storyboard_credits(fields: Mapping[str, str], scenes: int, video_s: float) -> float:
+    """A storyboard row's AI credits: its ``ai_visual`` once per scene (paragraph), its
+    ``avatar_id`` for the whole video (as ``run.flows.storyboard_v2`` sends them)."""
+    model = fields.get("ai_visual", "").strip()
+    body: dict[str, Any] = {
+        "scenes": [{"background": ai_credits.background(model)} for _ in range(scenes)]
+        if model
+        else []
+    }
+    if fields.get("avatar_id", "").strip():
+        body["avatar"] = {"avatarId": fields["avatar_id"].strip()}
+    return ai_credits_asked(body, video_s)
 
 
 class Estimator:
@@ -174,7 +157,8 @@ class Estimator:
         if script is None:
             return RowEstimate(None)
         paragraphs = [p for p in script.replace("\r\n", "\n").split("\n\n") if p.strip()]
-        return RowEstimate(round(sum(speech_s(p) for p in paragraphs), 3), basis="script")
+        video_s = round(sum(speech_s(p) for p in paragraphs), 3)
+        return RowEstimate(video_s, _storyboard_credits(fields, len(paragraphs), video_s), "script")
 
     def _template(self, template: Template) -> RowEstimate:
         known = self._templates.get(template.sha256)
@@ -184,9 +168,9 @@ class Estimator:
             except ValueError:
                 project = {}
             project = project if isinstance(project, dict) else {}
-            known = RowEstimate(
-                project_length_s(project), ai_credits_asked(project.get("scenes")), "template"
-            )
+            length_s = project_length_s(project)
+            asked = ai_credits_asked({"scenes": project.get("scenes")}, length_s)
+            known = RowEstimate(length_s, asked, "template")
             self._templates[template.sha256] = known
         return known
 

@@ -23,7 +23,7 @@ Two kinds of problems:
   CSV row, broken quoting, bytes that are not UTF-8, JSON that is not an array of objects, a broken
   JSON Lines line, a duplicate key or a nested value in a JSON row.
 - *Row* problems (bad id, unsafe output name, missing variables...) are found by
-  ``orchestrator.input.validate.check_row``, which returns them all instead of raising.
+  ``orchestrator.input.validate_row.check_row``, which returns them all instead of raising.
 
 Limits (docs/manifest.md#limits): at most ``ManifestOptions.row_cap`` rows, refused at the
 first row past it without reading on; a line of at most ``MAX_LINE_BYTES``; a JSON array item of

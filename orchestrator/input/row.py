@@ -65,7 +65,7 @@ class ManifestOptions:
     recorded, and a resume keeps it."""
     results_dialect: str | None = None
     """``--results-dialect``: ``excel``, ``excel-eu`` or ``utf8``; None writes ``results.csv``
-    like the manifest (``found_delimiter``, ``found_encoding``; see ``report.results``)."""
+    like the manifest (``found_delimiter``, ``found_encoding``; see ``report.results_csv``)."""
     found_delimiter: str | None = None
     found_encoding: str | None = None
     """The delimiter and the codec a CSV/TSV manifest was found to be in (None for other

@@ -1,15 +1,16 @@
 """Check a manifest against its templates before anything is sent: one streamed pass, no network.
 
-``validate_manifest`` reports *every* problem it finds (the first ``MAX_STORED_PROBLEMS`` are kept,
-all are counted). The ``validate`` command prints them; ``run`` calls the same function as its
-pre-flight, so nothing reaches Pictory from a manifest that would fail half-way.
+``validate_manifest`` reports *every* problem it finds (the first ``MAX_STORED_PROBLEMS`` are
+kept, all are counted: :mod:`.problems`). The ``validate`` command prints them; ``run`` calls the
+same function as its pre-flight, so nothing reaches Pictory from a manifest that would fail
+half-way.
 
-Per row (:func:`check_row`): a ``flow`` other than ``template``; an unsafe ``id``; no template
-(neither ``--template`` nor a ``template`` column) or one that cannot be loaded; a variable the
-template uses that is missing or empty; a value longer than ``MAX_VALUE_CHARS`` or holding a literal
-``{{...}}``; an unsafe output name; with ``--name``, a pattern field that is empty or missing
-(:mod:`.names`; a missing column once). Across rows: duplicate identities and duplicate output
-files, each naming both lines.
+Per row (:mod:`.validate_row`'s ``check_row``): a ``flow`` other than ``template``; an unsafe
+``id``; no template (neither ``--template`` nor a ``template`` column) or one that cannot be
+loaded; a variable the template uses that is missing or empty; a value longer than
+``MAX_VALUE_CHARS`` or holding a literal ``{{...}}``; an unsafe output name; with ``--name``, a
+pattern field that is empty or missing (:mod:`.names`; a missing column once). Across rows:
+duplicate identities and duplicate output files, each naming both lines.
 
 Column problems (a variable the template uses that the manifest lacks, or leaves empty; with
 ``strict_columns``, a column the template does not use) are reported once per template and column,
@@ -32,210 +33,30 @@ duplicate by mistake.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import astuple, dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import astuple, replace
 from pathlib import Path
 
-from orchestrator.errors import InputError, ManifestError, TemplateError
+from orchestrator.errors import ManifestError, TemplateError
 from orchestrator.input import extra_columns, flows
-from orchestrator.input.headers import HeaderMatcher, friendly_twin
+from orchestrator.input.headers import HeaderMatcher
 from orchestrator.input.identity import id_problem, output_name, row_identity
 from orchestrator.input.local_files import LocalFiles
 from orchestrator.input.manifest import Manifest, read_manifest, resolve_template_path
 from orchestrator.input.names import parse_pattern, pattern_name
-from orchestrator.input.row import (
-    DEFAULT_OPTIONS,
-    RESERVED_COLUMNS,
-    ManifestOptions,
-    ManifestRow,
-)
+from orchestrator.input.problems import Problem, ValidationReport
+from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions, ManifestRow
 from orchestrator.input.seen_digests import SeenDigests, digest64
-from orchestrator.input.template import Template, load_template, unresolved_placeholders
+from orchestrator.input.template import Template, load_template
 from orchestrator.input.validate_columns import ColumnProblems, add_notes, column_of
+from orchestrator.input.validate_row import check_row
 
-MAX_STORED_PROBLEMS = 1000
-MAX_VALUE_CHARS = 5000
+__all__ = ["ValidationReport", "validate_manifest"]
+"""``ValidationReport`` is ``problems``'; named here too, as what ``validate_manifest``
+answers."""
+
 _COLUMN_KINDS = ("missing", "unknown", "empty")
-"""A longer value is almost always a pasted document or a broken quote, not scene text."""
-
-_Add = Callable[[str | None, str, str | None, str], None]
-"""``check_row``'s local reporter: field, message, hint, kind."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing to fix, located. ``kind`` groups problems (``missing``, ``duplicate``...)."""
-
-    file: str
-    line: int | None
-    field: str | None
-    message: str
-    hint: str | None = None
-    kind: str = "row"
-    column: str | None = None
-    """The spreadsheet column letter, for workbooks: ``FILE[Sheet]:ROW:COLUMN``."""
-
-    def __str__(self) -> str:
-        where = self.file + (f":{self.line}" if self.line is not None else "")
-        where += f":{self.column}" if self.column is not None else ""
-        name = f"field {self.field!r}: " if self.field else ""
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}: {name}{self.message}{hint}"
-
-    @classmethod
-    def from_error(cls, exc: InputError, kind: str) -> Problem:
-        return cls(exc.file or "", exc.line, exc.field, exc.message, exc.hint, kind, exc.column)
-
-
-@dataclass
-class ValidationReport:
-    """What ``validate_manifest`` found. ``ok`` means no problems (warnings allowed)."""
-
-    manifest: Path
-    rows: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    problem_count: int = 0
-    warnings: list[Problem] = field(default_factory=list)
-    fatal: bool = False
-    templates: dict[Path, Template] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    """How the file was read, and each friendly header matched to a name."""
-    read_as: str = ""
-    """The file and how it was read: ``m.csv (CSV, semicolon-separated, UTF-8)``."""
-    manifest_sha256: str | None = None
-    """The sha256 of the manifest's bytes, from the same pass (None when it was not read whole)."""
-
-    @property
-    def ok(self) -> bool:
-        return self.problem_count == 0
-
-    def add(self, problem: Problem) -> None:
-        """Count ``problem``; keep it while fewer than ``MAX_STORED_PROBLEMS`` are kept."""
-        self.problem_count += 1
-        if len(self.problems) < MAX_STORED_PROBLEMS:
-            self.problems.append(problem)
-
-    def summary(self) -> str:
-        """One line: rows read, problems found (and how many are listed), warnings."""
-        shown = len(self.problems)
-        more = f" ({shown} listed)" if shown < self.problem_count else ""
-        stop = "; stopped at a structural error" if self.fatal else ""
-        return (
-            f"{self.rows} rows, {self.problem_count} problems{more}, "
-            f"{len(self.warnings)} warnings{stop}"
-        )
-
-
-def check_row(
-    row: ManifestRow,
-    template: Template | None,
-    manifest_path: Path,
-    flow: str = "template",
-    files: LocalFiles | None = None,
-    extras: Mapping[str, str] | None = None,
-) -> list[Problem]:
-    """Every problem of one row on its own (duplicates across rows are validate's job).
-
-    For a template row, ``row.variables`` should already be ``flows.template_variables``, and
-    ``extras`` the extra columns split off it (``extra_columns.split``): a missing variable's
-    hint names them (a misspelt header is one of them)."""
-    problems: list[Problem] = []
-
-    def add(name: str | None, message: str, hint: str | None, kind: str) -> None:
-        problems.append(Problem(str(manifest_path), row.line, name, message, hint, kind))
-
-    template_vars = template.variables if template is not None else frozenset()
-    fields = flows.check_fields(flow, row.variables, manifest_path, template_vars, files)
-    for field_problem in fields:
-        add(*field_problem)
-    with_template = flows.uses_template(flow)
-    if not with_template:
-        template = None
-    id_issue = id_problem(row.id) if row.id is not None else None
-    if id_issue is not None:
-        add("id", id_issue, "ids name files and ledger entries; use e.g. 'cust-0042'", "id")
-    if template is None and with_template:
-        add(
-            "template",
-            "this row has no template",
-            "pass --template, or fill the 'template' column with a .pictai path",
-            "template",
-        )
-    elif template is not None:
-        _check_variables(row, template, add, extras or {})
-    joined = "".join(row.variables.values())  # one C-level look at all values: the common case
-    for name, value in (
-        row.variables.items() if len(joined) > MAX_VALUE_CHARS or "{{" in joined else ()
-    ):
-        if len(value) > MAX_VALUE_CHARS:
-            add(
-                name,
-                f"the value is {len(value)} characters; the limit is {MAX_VALUE_CHARS}",
-                "shorten it; a value this long usually means a missing closing quote",
-                "too-long",
-            )
-        if "{{" in value and (literal := unresolved_placeholders(value)):
-            add(
-                name,
-                f"the value holds {literal[0]!r}, which would appear literally in the video",
-                "replace it with the text you want shown",
-                "placeholder",
-            )
-    if row.output is not None or (row.id is not None and id_issue is None):
-        _, output_issue = output_name(row, row.id or "")
-        if output_issue is not None:
-            add("output" if row.output is not None else "id", output_issue, None, "output")
-    return problems
-
-
-def _check_variables(
-    row: ManifestRow, template: Template, add: _Add, extras: Mapping[str, str]
-) -> None:
-    needed = template.variables
-    variables = row.variables
-    blank = [name for name in needed if not variables.get(name, "").strip()]
-    for name in sorted(blank) if blank else ():
-        value = variables.get(name)
-        if value is None:
-            near = friendly_twin(name, {**variables, **extras})
-            unused = ", ".join(repr(n) for n in extras)
-            hint = (
-                f"the manifest has {near!r}; rename that header to {name!r}, or drop "
-                "--strict-headers to match it"
-                if near
-                else f"add a {name!r} column (key) with a value for every row"
-                + (f"; the template does not use the manifest's {unused}" if unused else "")
-            )
-            add(
-                name, f"missing variable {name!r} used by template {template.name}", hint, "missing"
-            )
-        elif not value.strip():
-            add(
-                name,
-                f"variable {name!r} is empty; the video would show a blank there",
-                "fill it in, or remove the row",
-                "empty",
-            )
-    if not needed or needed.issuperset(variables):
-        return
-    for name in variables:
-        if name not in needed:
-            if name.lower() in RESERVED_COLUMNS:
-                hint = f"reserved columns are lower-case: did you mean {name.lower()!r}?"
-            elif near := friendly_twin(name, needed):
-                hint = f"did you mean {near!r}?"
-            else:
-                hint = (
-                    f"remove the column, or add {{{{ {name} }}}} to the template; without "
-                    "--strict-columns it is carried through to the results"
-                )
-            add(
-                name,
-                f"column {name!r} is not a variable of template {template.name} (it uses: "
-                f"{', '.join(sorted(needed))})",
-                hint,
-                "unknown",
-            )
+"""Problem kinds reported once per template and column (``validate_columns``), not per row."""
 
 
 def validate_manifest(

@@ -4,7 +4,7 @@ A problem of a column (a variable the template uses that the manifest lacks, a c
 does not use) is one problem per template and column, naming how many rows it affects and the
 first ``MAX_LINES_NAMED`` of them. An empty cell in a variable the template uses is one problem
 per template and variable too, naming *every* row to fill in (``EVERY_LINE_KINDS``; runs of
-consecutive lines as ``4-9``). Row-level problems stay per row (:mod:`.validate`).
+consecutive lines as ``4-9``). Row-level problems stay per row (:mod:`.validate_row`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from orchestrator.input.manifest import Manifest
 from orchestrator.input.template import Template
 
 if TYPE_CHECKING:
-    from orchestrator.input.validate import Problem, ValidationReport
+    from orchestrator.input.problems import Problem, ValidationReport
 
 MAX_LINES_NAMED = 5
 """A column problem names this many of the rows it affects."""

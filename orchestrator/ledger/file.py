@@ -40,7 +40,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,7 @@ from orchestrator.files import (
     make_private_dir,
     private_opener,
     storage_error,
+    sync_files,
     writing,
 )
 from orchestrator.input.rows import RowJob, no_rows
@@ -212,6 +213,7 @@ class FileLedger:
         self._rows = rows
         self._clock = clock
         self._pending: list[bytes] = []
+        self._pending_files: list[Path] = []
         self._enqueued = 0
         self._durable = 0
         self._flushing = False
@@ -307,7 +309,8 @@ class FileLedger:
         try:
             if self._pending and self._error is None:
                 batch, self._pending = self._pending, []
-                self._write_and_sync(b"".join(batch))
+                files, self._pending_files = self._pending_files, []
+                self._write_and_sync(b"".join(batch), files)
         finally:
             os.close(self._fd)
             lock = self.path.parent / LOCK_NAME
@@ -317,14 +320,16 @@ class FileLedger:
             os.close(self._lock_fd)
             self._state.rows.close()
 
-    async def append(self, event: Event) -> None:
-        """Record ``event``; returns once it is on disk. The in-memory state follows at once."""
+    async def append(self, event: Event, files: Sequence[Path] = ()) -> None:
+        """Record ``event``; returns once it is on disk, ``files`` first. The in-memory state
+        follows at once."""
         event = replace(event, ts=round(self._clock.wall_s(), 3))  # frozen: a stamped copy
         if isinstance(event, RunStarted) and event.owner is None:
             event = replace(event, owner=dict(self.owner))
         line = _LINE_ENCODER.encode(encode(event)) + "\n"
         self._state.apply(event)
         self._pending.append(line.encode("utf-8"))
+        self._pending_files.extend(files)
         self._enqueued += 1
         ticket = self._enqueued
         while self._durable < ticket:
@@ -338,9 +343,10 @@ class FileLedger:
     async def _flush(self) -> None:
         self._flushing = True
         batch, self._pending = self._pending, []
+        files, self._pending_files = self._pending_files, []
         upto = self._enqueued
         try:
-            await anyio.to_thread.run_sync(self._write_and_sync, b"".join(batch))
+            await anyio.to_thread.run_sync(self._write_and_sync, b"".join(batch), files)
             self._durable = upto
         except (OSError, StorageError, RunDirError) as exc:  # every later append fails alike
             self._error = exc
@@ -350,7 +356,12 @@ class FileLedger:
             done, self._flushed = self._flushed, anyio.Event()
             done.set()
 
-    def _write_and_sync(self, data: bytes) -> None:
+    def _write_and_sync(self, data: bytes, files: Sequence[Path] = ()) -> None:
+        """``files`` made durable (``files.sync_files``), then ``data`` written and fsynced: a
+        record on disk never names a file that is not."""
+        if files:
+            with writing(files[0].parent):
+                sync_files(files)
         self._still_ours()
         end = os.fstat(self._fd).st_size
         try:

@@ -14,8 +14,9 @@ intent durable before the render is sent) holds for every implementation:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.input.rows import RowJob
@@ -290,9 +291,10 @@ class Ledger(Protocol):
         """Where it is, for messages (a path, or a database URL without its password)."""
         ...
 
-    async def append(self, event: Event) -> None:
-        """Record ``event`` (its ``ts`` set now); returns once it is durable. ``state`` follows
-        at once."""
+    async def append(self, event: Event, files: Sequence[Path] = ()) -> None:
+        """Record ``event`` (its ``ts`` set now); returns once it is durable, and ``files``
+        (written without an fsync, e.g. a downloaded video) before it. ``state`` follows at
+        once."""
         ...
 
     def rows_to_work_on(self, only: frozenset[str] | None = None) -> AsyncIterator[RowJob]:

@@ -50,7 +50,8 @@ from orchestrator.ledger.records import (
     RunStarted,
     SessionEnded,
 )
-from orchestrator.report.results import RESULTS_NAME, plain, read_results
+from orchestrator.report.results import RESULTS_NAME
+from orchestrator.report.results_csv import plain, read_results
 
 VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
@@ -206,7 +207,7 @@ def _video(path: Path) -> tuple[int, str] | None:
 
 def _read_results(path: Path, encoding: str | None) -> dict[str, dict[str, str]]:
     """``results.csv`` by row id (cells as written, formula guards taken off); {} if absent.
-    Any dialect it was written in (``results.read_results``; ``encoding``: the manifest's)."""
+    Any dialect it was written in (``results_csv.read_results``; ``encoding``: the manifest's)."""
     try:
         return {
             cells["id"]: cells

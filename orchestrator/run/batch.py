@@ -292,7 +292,10 @@ class Batch:
     ) -> RunSummary:
         """``run`` in an event loop of its own, for code that is not async (not from inside a
         running loop: ``await run`` there)."""
-        return anyio.run(functools.partial(self.run, on_event=on_event, sink=sink))
+        return anyio.run(
+            functools.partial(self.run, on_event=on_event, sink=sink),
+            backend_options=event_loop_options(),
+        )
 
     def rows(self) -> Iterator[RowResult]:
         """Each manifest row's result, in manifest order, as the ledger says now (the same as
@@ -373,3 +376,14 @@ def _our_errors(group: BaseExceptionGroup[BaseException]) -> list[OrchestratorEr
         else:
             return []
     return found
+
+
+def event_loop_options() -> dict[str, Any]:
+    """anyio's options for a batch's own event loop: uvloop's loop (libuv, in C) where it is
+    installed (a dependency everywhere but Windows), else asyncio's own. The loop is a large
+    share of a row's CPU against a fast API: docs/performance.md#cpu-per-row."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}

@@ -24,7 +24,7 @@ from orchestrator.api.quota import Quota, read_quota
 from orchestrator.api.retry import RetryPolicy
 from orchestrator.clock import RealClock
 from orchestrator.config import Config, Credentials
-from orchestrator.errors import ApiError, QuotaError
+from orchestrator.errors import ApiError, CredentialsRefusedError, QuotaError
 from orchestrator.events import Sink
 from orchestrator.input.estimate import BatchEstimate, Estimator, estimate_rows
 from orchestrator.input.rows import RowJob, RowLister
@@ -230,6 +230,8 @@ async def announce(
         else:
             with anyio.move_on_after(wait_s):
                 found = await read_quota(client)
+    except CredentialsRefusedError:
+        return  # the client sends nothing more: the first row stops the run, saying why once
     except ApiError as exc:
         if check:
             raise

@@ -41,6 +41,7 @@ from orchestrator.api.webhooks import WebhookReceiver, run_secret
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials, account_key, notify_url
 from orchestrator.errors import (
+    CredentialsStop,
     LeaseLost,
     RunDirError,
     StorageError,
@@ -60,7 +61,7 @@ from orchestrator.ledger.row_state import RowState
 from orchestrator.report.links import links_warning
 from orchestrator.report.previews import gif_size
 from orchestrator.report.results import write_results
-from orchestrator.run import canary, cost, disk, session, triage, watchers
+from orchestrator.run import canary, cost, disk, session, taken_names, triage, watchers
 from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch, Window
 from orchestrator.run.end import RunSummary, end_of_run
 from orchestrator.run.pipeline import run_row, undelivered
@@ -196,6 +197,13 @@ async def _execute(
             raise RunDirError(
                 f"{ledger.location} holds no canary to approve; `orchestrator {go_on} "
                 f"{_batch_ref(spec)}` continues a batch"
+            )
+        if rows is not None and not spec.place.shared:  # a new row's name on a batch's video
+            await taken_names.refuse(
+                ledger.state.rows.values(),
+                rows,
+                spec.run_dir / VIDEOS_DIR,
+                spec.manifest_options.name_pattern,
             )
         await _record_session(spec, config, ledger, report, choices)
         sink.emit(
@@ -647,6 +655,8 @@ async def work_rows(
             sink.emit("lease_lost", row=job.row_id, message=str(exc))
         except StorageError as exc:  # the row stays where the ledger says: resumable
             disk_fault(exc, job.row_id)
+        except CredentialsStop as exc:  # the API refused the key: nothing more is sent
+            stop(str(exc))  # the row stays where the ledger says (pending): resumable
         finally:
             admission.row_left(job.row_id)
             ledger.release(job.row_id)  # keeps memory flat however long the batch

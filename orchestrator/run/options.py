@@ -48,7 +48,7 @@ AT_WINDOW_END = ("finish", "stop")
 RESULTS_DIALECTS = ("excel", "excel-eu", "utf8")
 KEEP_LOCAL = ("all", "posters", "none")
 MAX_PORT = 65535
-"""``results_dialect``: the names of ``report.results.NAMED_DIALECTS``."""
+"""``results_dialect``: the names of ``report.results_csv.NAMED_DIALECTS``."""
 
 
 @dataclass(frozen=True, kw_only=True)

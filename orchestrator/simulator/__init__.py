@@ -12,7 +12,8 @@ Modules: ``settings`` (the one settings model and its profiles), ``core`` (state
 ``jobs`` (lazy job state, render slots, retention), ``templates``, ``faults``, ``auth`` (tokens,
 keys, rate limit), ``accounting`` (the stats), ``media`` (video bytes, signed links), ``views``
 (job answers), ``routes_api`` / ``routes_cdn`` / ``middleware`` (HTTP), ``routes_lookup`` (the
-look-up and list routes) with its fixed ``catalogue``, ``webhooks``, ``server``, ``cli`` (the
+look-up and list routes) with its fixed ``catalogue`` and ``credit_usage`` (the AI credits
+each render was charged: ``contract.ai_credits``), ``webhooks``, ``server``, ``cli`` (the
 ``sim`` subcommand).
 """
 

@@ -30,13 +30,22 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator.simulator.media import VideoDigest
 
 PICTORY_DELIVERY_FIELDS = ("destinations", "awsConnectionId", "vimeoConnectionId")
 """The v2 storyboard body's delivery fields (§6.3; request-schema.md lists them, item shape
 unpublished)."""
+
+
+class Debit(NamedTuple):
+    """AI credits a render was charged for one generation (``contract.ai_credits``)."""
+
+    at: float
+    source: str
+    amount: float
+    job_id: str
 
 
 class Accounting:
@@ -57,6 +66,8 @@ class Accounting:
         self.minutes_used: dict[str, float] = {}
         self.credits_used: dict[str, float] = {}
         """AI credits spent per account (each render's ``aiCreditsUsed``, at its start)."""
+        self.debits: dict[str, list[Debit]] = {}
+        """Each account's AI-credit debits, oldest first (``GET /v1/aicredits/usage``)."""
         self.cleans: Counter[str] = Counter()
         self.pictory_delivery: Counter[str] = Counter()
         """The Pictory-side delivery fields (``destinations``, ``awsConnectionId``,
@@ -92,6 +103,18 @@ class Accounting:
         if preview_id is not None:
             self.renders_per_preview[preview_id] += 1
         self.minutes_used[account] = self.minutes_used.get(account, 0.0) + video_minutes
+
+    def record_credits(
+        self, account: str, job_id: str, at: float, spent: list[tuple[str, float]]
+    ) -> float:
+        """A render started at ``at`` that is debited ``spent`` (``(source, credits)`` each);
+        returns its ``aiCreditsUsed``."""
+        total = round(sum(amount for _, amount in spent), 3)
+        if total:
+            self.credits_used[account] = self.credits_used.get(account, 0.0) + total
+            debits = self.debits.setdefault(account, [])
+            debits.extend(Debit(at, source, amount, job_id) for source, amount in spent if amount)
+        return total
 
     def record_video(self, job_id: str, end_at: float, video: VideoDigest) -> None:
         """A render that will complete at ``end_at`` with these bytes."""

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from orchestrator.contract import ai_credits
+from orchestrator.contract.ai_credits import Ask
 from orchestrator.simulator import media, render_body, transcripts
 from orchestrator.simulator.accounting import Accounting
 from orchestrator.simulator.answers import ApiProblem, dumps, invalid_body, job_not_found
@@ -201,12 +203,15 @@ class Simulator:
         template: Template,
         variables: Mapping[str, str],
         webhook: str | None,
+        ai_asks: tuple[Ask, ...] = (),
     ) -> Job:
-        """``POST /v1/video/from-template`` (and ``POST /v2/video/storyboard`` with a template)."""
+        """``POST /v1/video/from-template`` (and ``POST /v2/video/storyboard`` with a template,
+        whose body's own AI asks come in ``ai_asks``)."""
         self.check_variables(template, variables)
         payload = dumps(dict(sorted(variables.items())))
+        asks = template.ai_asks + ai_asks
         return self._new_job(
-            JobKind.PREVIEW, account, webhook, template=template, payload_json=payload
+            JobKind.PREVIEW, account, webhook, template=template, payload_json=payload, ai_asks=asks
         )
 
     def check_variables(self, template: Template, variables: Mapping[str, str]) -> None:
@@ -220,8 +225,15 @@ class Simulator:
                     f"{template.template_id}; the template declares: {known}"
                 )
 
-    def create_storyboard(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:
-        """``POST /v1/video/storyboard``: a preview built from text scenes."""
+    def create_storyboard(
+        self,
+        account: str,
+        body: dict[str, Any],
+        webhook: str | None,
+        ai_asks: tuple[Ask, ...] | None = None,
+    ) -> Job:
+        """``POST /v1/video/storyboard``: a preview built from text scenes (the v2 route passes
+        the AI asks of the body it converted; else they are the body's)."""
         payload = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
         return self._new_job(
             JobKind.PREVIEW,
@@ -230,6 +242,7 @@ class Simulator:
             searches_stock=True,
             payload_json=payload,
             storyboard=True,
+            ai_asks=ai_credits.asks(body) if ai_asks is None else ai_asks,
         )
 
     def _start_render(
@@ -260,8 +273,12 @@ class Simulator:
             account=account,
             video_minutes=job.video_duration_s / 60.0,
         )
-        spent = round(job.video_duration_s / 60.0 * self.settings.ai_credits_per_video_minute)
-        self.accounting.credits_used[account] = self.accounting.credits_used.get(account, 0) + spent
+        spent = ai_credits.charges(preview.ai_asks if preview else (), job.video_duration_s)
+        flat = round(job.video_duration_s / 60.0 * self.settings.ai_credits_per_video_minute)
+        spent += [("Video Render", float(flat))] if flat else []
+        job.ai_credits_used = self.accounting.record_credits(
+            account, job.job_id, job.created_at, spent
+        )
         if job.fate is JobFate.OK:
             self.accounting.record_video(job.job_id, job.end_at, job.video)
         return job
@@ -301,8 +318,10 @@ class Simulator:
         template: Template | None = None,
         variables: Mapping[str, str] | None = None,
         storyboard_body: dict[str, Any] | None = None,
+        ai_asks: tuple[Ask, ...] = (),
     ) -> Job:
-        """The ``source`` of ``render_direct``: a finished preview-shaped job, not in the store."""
+        """The ``source`` of ``render_direct``: a finished preview-shaped job, not in the store;
+        ``ai_asks``: the AI generations of the request's body."""
         now = self.now()
         if template is not None:
             self.check_variables(template, variables or {})
@@ -321,6 +340,7 @@ class Simulator:
             template=template,
             payload_json=payload,
             storyboard=template is None,
+            ai_asks=(template.ai_asks if template is not None else ()) + ai_asks,
         )
 
     def render_params(self, account: str, body: dict[str, Any], webhook: str | None) -> Job:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.simulator.faults import JobFate
 
 if TYPE_CHECKING:
+    from orchestrator.contract.ai_credits import Ask
     from orchestrator.simulator.media import VideoDigest
     from orchestrator.simulator.templates import Template
 
@@ -88,6 +89,10 @@ class Job:
     project_name: str | None = None
     """Preview (stored, or a direct render's source) asked ``saveProject: true``: the name
     ``GET /v2/projects`` lists it under (``routes_lookup``)."""
+    ai_asks: tuple[Ask, ...] = ()
+    """Preview: the AI generations its request (and template) asked for, charged on its renders."""
+    ai_credits_used: float = 0.0
+    """Render: the AI credits it was charged as it started (its ``aiCreditsUsed``)."""
 
     def phase(self, now: float) -> Phase:
         if now < self.start_at:

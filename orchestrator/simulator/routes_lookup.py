@@ -35,11 +35,7 @@ the fields named in Pictory's skill reference [S2]; the values come from ``catal
 - ``GET /v1/avatars`` → ``{"items": [group…], "nextPageKey": null}``; ``GET /v1/brands/video``
   and ``GET /v1/styles`` → bare lists of ``{"id", "name"}``; ``GET /v1/smartlayouts`` →
   ``{"items": [{"templateId", "templateName", "schemaVersion"}]}`` [doc].
-- ``GET /v1/aicredits/usage[?month=M[&year=Y]]`` → a bare list of ``{"transactionId", "type",
-  "amount", "source", "description", "plan", "transactionDate"}``, newest first; ``year``
-  without ``month`` is 400 ``INVALID_REQUEST`` [doc "Get AI Credits Usage"]. [choice] The
-  simulator generates no AI media, so a month holds one ``credit`` of ``AI_CREDITS_PER_MONTH``
-  on its first day; months in the future or over 12 months back hold none.
+- ``GET /v1/aicredits/usage``: ``credit_usage``.
 """
 
 from __future__ import annotations
@@ -54,7 +50,7 @@ from typing import Any
 
 from aiohttp import web
 
-from orchestrator.simulator import catalogue
+from orchestrator.simulator import catalogue, credit_usage
 from orchestrator.simulator.answers import (
     ApiProblem,
     invalid_body,
@@ -79,8 +75,6 @@ MUSIC_FILTERS = {
     "instrument": "instruments",
     "purpose": "purposes",
 }
-AI_CREDITS_PER_MONTH = 100
-AI_CREDITS_HISTORY_MONTHS = 12
 
 
 def _sim(request: web.Request) -> Simulator:
@@ -340,45 +334,6 @@ async def text_styles(request: web.Request) -> web.Response:
     return json_response(list(catalogue.TEXT_STYLES))
 
 
-def _month(query: Mapping[str, str], now: datetime) -> tuple[int, int]:
-    raw_year, raw_month = query.get("year"), query.get("month")
-    if raw_year is not None and raw_month is None:
-        raise ApiProblem(400, "INVALID_REQUEST", "'month' is required when 'year' is given")
-    year, month = now.year, now.month
-    if raw_year is not None:
-        if not raw_year.isdigit():
-            raise ApiProblem(400, "INVALID_REQUEST", "'year' must be a year, e.g. 2026")
-        year = int(raw_year)
-    if raw_month is not None:
-        if not raw_month.isdigit() or not 1 <= int(raw_month) <= 12:
-            raise ApiProblem(400, "INVALID_REQUEST", "'month' must be a number from 1 to 12")
-        month = int(raw_month)
-    return year, month
-
-
-async def ai_credits_usage(request: web.Request) -> web.Response:
-    """``GET /v1/aicredits/usage`` (404 without ``quota_published``, as ``GET /v1/quota``)."""
-    if not _sim(request).settings.quota_published:
-        raise ApiProblem(404, "QUOTA_NOT_PUBLISHED", "this account publishes no AI-credit usage")
-    now = datetime.fromtimestamp(_sim(request).now(), UTC)
-    year, month = _month(request.query, now)
-    months_back = (now.year - year) * 12 + now.month - month
-    if not 0 <= months_back < AI_CREDITS_HISTORY_MONTHS:
-        return json_response([])
-    first_day = datetime(year, month, 1, tzinfo=UTC)
-    digest = hashlib.sha256(f"{CURRENT_ACCOUNT.get()}\0{year}-{month}".encode()).hexdigest()
-    credit = {
-        "transactionId": f"{first_day:%Y%m%d%H%M%S}000{digest[:32]}",
-        "type": "credit",
-        "amount": AI_CREDITS_PER_MONTH,
-        "source": "Monthly Allowance",
-        "description": "AI credits granted at the start of the month (Pictory simulator)",
-        "plan": "Simulator",
-        "transactionDate": _iso(first_day.timestamp()),
-    }
-    return json_response([credit])
-
-
 LOOKUP_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/jobs", list_jobs),
     RouteSpec("GET", "/v2/projects", list_projects),
@@ -390,5 +345,5 @@ LOOKUP_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/brands/video", video_brands),
     RouteSpec("GET", "/v1/smartlayouts", smart_layouts),
     RouteSpec("GET", "/v1/styles", text_styles),
-    RouteSpec("GET", "/v1/aicredits/usage", ai_credits_usage),
+    RouteSpec("GET", "/v1/aicredits/usage", credit_usage.ai_credits_usage),
 )

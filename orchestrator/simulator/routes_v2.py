@@ -26,7 +26,9 @@ Bodies [doc "Create Storyboard Preview"; S ``request-schema.md``; N ``text_to_vi
 otherwise not modelled (the preview is the template's). [choice] A v2 storyboard is kept in the
 simulator's v1 storyboard form (``story`` → ``text``, ``createSceneOnEndOfSentence`` →
 ``splitTextOnPeriod``, ``background.visualUrl`` → ``backgroundUri``, ``voiceOver`` →
-``audio.aiVoiceOver``), so its preview, renderParams and video text are built as for v1.
+``audio.aiVoiceOver``), so its preview, renderParams and video text are built as for v1; the AI
+generations the v2 body asks for (``aiVisual``, ``avatar``: ``contract.ai_credits``) are kept
+with the preview and charged on each of its renders.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
-from orchestrator.contract import storyboard_body
+from orchestrator.contract import ai_credits, storyboard_body
 from orchestrator.simulator import routes_lookup
 from orchestrator.simulator.answers import (
     ApiProblem,
@@ -226,10 +228,11 @@ async def storyboard_preview(request: web.Request) -> web.Response:
     webhook = optional_str(body, "webhook")
     source = _source(sim, account, body)
     sim.accounting.record_pictory_delivery(body)
+    asks = ai_credits.asks(body)
     if isinstance(source, dict):
-        return _created(sim.create_storyboard(account, source, webhook), body)
+        return _created(sim.create_storyboard(account, source, webhook, asks), body)
     template, variables = source
-    return _created(sim.create_preview(account, template, variables, webhook), body)
+    return _created(sim.create_preview(account, template, variables, webhook, asks), body)
 
 
 async def storyboard_render(request: web.Request) -> web.Response:
@@ -239,10 +242,14 @@ async def storyboard_render(request: web.Request) -> web.Response:
     webhook = optional_str(body, "webhook")
     source = _source(sim, account, body)
     sim.accounting.record_pictory_delivery(body)
+    asks = ai_credits.asks(body)
     if isinstance(source, dict):
-        unstored = sim.unstored_preview(account, storyboard_body=source)
+        unstored = sim.unstored_preview(account, storyboard_body=source, ai_asks=asks)
     else:
-        unstored = sim.unstored_preview(account, template=source[0], variables=source[1])
+        template, variables = source
+        unstored = sim.unstored_preview(
+            account, template=template, variables=variables, ai_asks=asks
+        )
     return _created(sim.render_direct(account, unstored, webhook), body)
 
 

@@ -110,11 +110,18 @@ class SimSettings(BaseModel):
     """How a finished render offers ``srtFile``/``vttFile``/``txtFile`` (§2 step 6; the form is
     unpublished, §5.2 gives a transcription's as contents): signed CDN links, the files'
     contents, or not at all. [choice] Clients must cope with all three."""
-    ai_credits_per_video_minute: float = Field(default=44.0, ge=0.0)
-    """A finished render's ``aiCreditsUsed`` (§6.2) is ``round(videoDuration / 60 × this)``,
-    always present (0 when this is 0). [choice] Pictory publishes no rate, only one example
-    (48 credits for a 65.6 s video, S2 api-endpoints.md); 44 per minute reproduces it and is
-    deterministic, so a test can sum the credits of a batch."""
+    ai_credits_per_video_minute: float = Field(default=0.0, ge=0.0)
+    """A flat charge of ``round(videoDuration / 60 × this)`` AI credits on every render, on top of
+    what its AI features cost. Pictory charges AI credits only for generative features (AI
+    images and videos, avatars: ``contract.ai_credits``, the price list a render is charged by),
+    so 0. [choice] Kept for tests of the old behaviour (44 reproduced S2's one example, 48 credits
+    for a 65.6 s video); its debits say ``source`` ``"Video Render"`` in
+    ``GET /v1/aicredits/usage``."""
+    ai_credits_field: Literal["always", "when-used"] = "always"
+    """Whether a finished render says ``aiCreditsUsed`` when it used none. [choice] Pictory shows
+    the field on a render that used AI visuals (S2: "if AI visuals were used, ``aiCreditsUsed``")
+    and publishes no answer of one that did not: ``always`` answers 0, ``when-used`` leaves the
+    field out. The client reads both (a render without it: credits unknown)."""
     template_spelling: Literal["documented", "depricated", "deprecated"] = "documented"
     """How the bare template answers spell the deprecation flag. ``documented`` [choice] follows
     each page: ``POST /v1/templates`` (create-template page example) says ``deprecated``;

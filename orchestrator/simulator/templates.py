@@ -2,7 +2,8 @@
 
 Every ``{{ name }}`` (spaces allowed inside the braces) found in any string of the project,
 recursively, becomes a variable ``name`` whose placeholder is ``NAME``. Only a small summary of
-the project is kept (name, language, audio, one short record per scene), never its raw bytes.
+the project is kept (name, language, audio, one short record per scene, the AI generations its
+scenes ask for: ``contract.ai_credits``), never its raw bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.contract import ai_credits
 from orchestrator.simulator.answers import ApiProblem, invalid_body
 
 VARIABLE_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -102,6 +104,8 @@ class Template:
     variables: dict[str, str]
     published: bool = True
     deprecated: bool = False
+    ai_asks: tuple[ai_credits.Ask, ...] = ()
+    """The AI images, videos and avatars its scenes ask for, charged on each render of it."""
 
     def answer(self, *, spelling: str = "depricated") -> dict[str, Any]:
         """The bare template object; ``spelling``: the deprecation flag's key
@@ -133,6 +137,7 @@ class Template:
             raise invalid_body("field 'scenes' must be a list of objects")
         self.scenes = [summarize_scene(s, i) for i, s in enumerate(scenes)]
         self.variables = {**self.outer_variables, **find_variables(self.scenes)}
+        self.ai_asks = ai_credits.asks({"scenes": scenes})
 
     def texts(self, variables: Mapping[str, str]) -> list[str]:
         """Every subtitle line with the variables filled in."""
@@ -187,6 +192,7 @@ def template_from_project(project: dict[str, Any], *, template_id: str, account:
         scenes=scenes,
         outer_variables=outer_variables,
         variables={**outer_variables, **find_variables(raw_scenes)},
+        ai_asks=ai_credits.asks({"scenes": raw_scenes}),
     )
 
 

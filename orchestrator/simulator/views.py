@@ -88,7 +88,8 @@ def _data(sim: Simulator, job: Job, phase: Phase, now: float) -> dict[str, Any]:
         )
     answer["videoDuration"] = job.video_duration_s
     answer["progress"] = 100
-    answer["aiCreditsUsed"] = ai_credits(sim, job)
+    if job.ai_credits_used or sim.settings.ai_credits_field == "always":
+        answer["aiCreditsUsed"] = ai_credits(job)
     return answer
 
 
@@ -113,10 +114,11 @@ def failure_message(job: Job) -> str:
     return f"The simulated {job.kind.value} failed (fault job_failed); create the job again"
 
 
-def ai_credits(sim: Simulator, job: Job) -> int:
-    """A finished render's ``aiCreditsUsed``: ``settings.ai_credits_per_video_minute`` per minute
-    of video, rounded ([choice], see the setting)."""
-    return round(job.video_duration_s / 60.0 * sim.settings.ai_credits_per_video_minute)
+def ai_credits(job: Job) -> float | int:
+    """A finished render's ``aiCreditsUsed``: what it was charged as it started
+    (``contract.ai_credits``; setting ``ai_credits_field``), a whole number when it is one."""
+    used = job.ai_credits_used
+    return int(used) if used == int(used) else used
 
 
 def preview_render_params(sim: Simulator, preview: Job, now: float) -> dict[str, Any]:

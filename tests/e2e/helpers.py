@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.ledger.file import LEDGER_NAME, replay
-from orchestrator.report import results
+from orchestrator.report import results_csv
 
 TEMPLATE = {
     "projectName": "e2e",
@@ -21,6 +21,25 @@ TEMPLATE = {
         {"sceneId": 2, "sentence": "Greetings from {{city}}."},
     ],
 }
+
+AI_TEMPLATE = {
+    **TEMPLATE,
+    "scenes": [
+        {
+            **TEMPLATE["scenes"][0],
+            "background": {"type": "image", "aiVisual": {"model": "nanobanana-pro"}},
+        },
+        {
+            **TEMPLATE["scenes"][1],
+            "background": {
+                "type": "video",
+                "aiVisual": {"model": "pixverse5.5", "videoDuration": "5s"},
+            },
+        },
+    ],
+}
+"""TEMPLATE with an AI image (nanobanana-pro, 14 credits) and a 5 s AI video (pixverse5.5,
+1.6 a second): every render of it uses 22 AI credits, as its estimate says (contract.ai_credits)."""
 
 FAST_SETTINGS: dict[str, dict[str, Any]] = {
     "limits": {"max_requests_per_s": 500.0, "max_rows_in_flight": 8},
@@ -57,12 +76,14 @@ def write_batch(
     *,
     extra_config: str = "",
     config: dict[str, dict[str, Any]] | None = None,
+    project: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """A template, a manifest of ``rows`` rows and a fast config under ``folder``; ``config``
-    overrides FAST_SETTINGS table by table, ``extra_config`` appends raw TOML (new tables only)."""
+    """A template (``project``, else TEMPLATE), a manifest of ``rows`` rows and a fast config
+    under ``folder``; ``config`` overrides FAST_SETTINGS table by table, ``extra_config`` appends
+    raw TOML (new tables only)."""
     folder.mkdir(parents=True, exist_ok=True)
     template = folder / "t.pictai"
-    template.write_text(json.dumps(TEMPLATE))
+    template.write_text(json.dumps(TEMPLATE if project is None else project))
     manifest = folder / "m.csv"
     with manifest.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -83,7 +104,7 @@ def write_batch(
 def read_results(run_dir: Path, encoding: str | None = None) -> list[dict[str, str]]:
     """``RUN_DIR/results.csv`` in whichever dialect it was written (``--results-dialect``, or
     the manifest's; ``encoding``: a manifest's ``--encoding``)."""
-    return results.read_results(run_dir / "results.csv", encoding)
+    return results_csv.read_results(run_dir / "results.csv", encoding)
 
 
 TERMINAL = {"done", "failed", "ambiguous"}

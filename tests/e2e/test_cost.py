@@ -1,8 +1,9 @@
 """Cost in the invoice's units (issue 28, item 3; docs/cost.md): the estimate ``validate`` and
 ``run`` print next to the account's quota, the spend caps ``--max-minutes`` and
 ``--max-credits``, ``--check-quota``, and what ``status`` says was consumed. Against the
-simulator with ``jitter_frac=0``: every render is 30 s (0.5 video minutes) and 22 AI credits
-(``ai_credits_per_video_minute`` 44)."""
+simulator with ``jitter_frac=0``: every render is 30 s (0.5 video minutes); a render of
+``AI_TEMPLATE`` (an AI image and a 5 s AI video) uses 22 AI credits, one of ``TEMPLATE`` none
+(Pictory charges AI credits only for AI features: ``contract.ai_credits``)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import pytest
 
 from orchestrator.cli.main import main
 
-from .helpers import read_results, run_args, write_batch
+from .helpers import AI_TEMPLATE, read_results, run_args, write_batch
 
 EXACT = {"jitter_frac": 0.0, "video_duration_s": 30.0}
-"""Renders of exactly 0.5 video minutes and 22 AI credits."""
+"""Renders of exactly 0.5 video minutes."""
 TEMPLATE_ESTIMATE = "× ~0.1 min"
 """helpers.TEMPLATE: two scenes of two and three words, each the shortest scene (2 s)."""
 
@@ -69,15 +70,24 @@ def test_validate_shows_the_quota_the_account_publishes(
 def test_a_run_prints_the_estimate_and_the_quota_at_its_start(
     tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The start of ``run`` says the estimate and the quota, and the summary what was used."""
+    """The start of ``run`` says the estimate and the quota, and the summary what was used: the
+    AI credits the estimate counted for the template's AI visuals are the ones the renders used;
+    a template without any is estimated and charged none."""
     api_env(make_sim(**EXACT, quota_video_minutes=100))
-    batch = write_batch(tmp_path, 2)
+    batch = write_batch(tmp_path, 2, project=AI_TEMPLATE)
     assert main(run_args(batch)) == 0
     captured = capsys.readouterr()
     err = captured.err.splitlines()
     assert err[1].startswith("estimate: 2 video(s) × ~0.1 min") and "(template length)" in err[1]
+    assert err[1].endswith(", ~44 AI credits (template length)")
     assert err[2] == "quota: 100 of 100 video minutes left, 22000 of 22000 AI credits left"
     assert "2 video(s) rendered: 1.0 video minutes, 44 AI credits used" in captured.out
+
+    plain = write_batch(tmp_path / "plain", 2)
+    assert main(run_args(plain)) == 0
+    captured = capsys.readouterr()
+    assert ", ~0 AI credits (template length)" in captured.err
+    assert "2 video(s) rendered: 1.0 video minutes, 0 AI credits used" in captured.out
 
 
 def test_max_minutes_stops_at_the_cap(
@@ -89,7 +99,7 @@ def test_max_minutes_stops_at_the_cap(
     ledger), and ``status`` shows what was consumed."""
     sim = make_sim(**EXACT)
     api_env(sim)
-    batch = write_batch(tmp_path, 6)
+    batch = write_batch(tmp_path, 6, project=AI_TEMPLATE)
     assert main(run_args(batch, "--max-minutes", "1.2")) == 1
     out = capsys.readouterr().out
     assert sim.stats()["renders_started"] == 2
@@ -110,17 +120,39 @@ def test_max_minutes_stops_at_the_cap(
 def test_max_credits_stops_at_the_cap(
     tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``--max-credits 50`` with renders of 22 AI credits: 2 renders (≤ 50 / 22), then the cap;
-    a resume with the same cap (it is recorded) commits another 44 credits."""
+    """``--max-credits 50`` with renders of 22 AI credits (the template's AI visuals): 2
+    renders (≤ 50 / 22), then the cap; a resume with the same cap (it is recorded) commits
+    another 44 credits. Rows without AI features use none, so the cap lets them all render."""
     sim = make_sim(**EXACT)
     api_env(sim)
-    batch = write_batch(tmp_path, 6)
+    batch = write_batch(tmp_path, 6, project=AI_TEMPLATE)
     assert main(run_args(batch, "--max-credits", "50")) == 1
     out = capsys.readouterr().out
     assert sim.stats()["renders_started"] == 2
     assert "the next row would pass --max-credits 50" in out
     assert main(["resume", str(batch["out"])]) == 1
     assert sim.stats()["renders_started"] == 4
+
+    plain = write_batch(tmp_path / "plain", 3)
+    assert main(run_args(plain, "--max-credits", "50")) == 0
+    assert sim.stats()["renders_started"] == 7
+
+
+def test_renders_that_leave_out_ai_credits_used_are_read_as_unknown(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An account whose renders say ``aiCreditsUsed`` only when they used some (setting
+    ``ai_credits_field`` ``when-used``): a ``--max-credits`` run of rows without AI features
+    renders them all, and the summary says the credits are known for none of them."""
+    sim = make_sim(**EXACT, ai_credits_field="when-used")
+    api_env(sim)
+    batch = write_batch(tmp_path, 3)
+    assert main(run_args(batch, "--max-credits", "1")) == 0
+    assert sim.stats()["renders_started"] == 3
+    assert "3 video(s) rendered: 1.5 video minutes, 0 AI credits used (known for 0)" in (
+        capsys.readouterr().out
+    )
+    assert {r["ai_credits"] for r in read_results(batch["out"])} == {""}
 
 
 def test_check_quota_refuses_a_batch_that_cannot_fit(
@@ -142,6 +174,24 @@ def test_check_quota_refuses_a_batch_that_cannot_fit(
     assert sim.stats()["renders_started"] == 0
     assert main(run_args(batch, "--check-quota", "--max-minutes", "0.1")) == 1
     assert sim.stats()["renders_started"] == 1
+
+
+def test_check_quota_refuses_a_batch_whose_ai_visuals_need_more_credits_than_are_left(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three rows of a template with AI visuals (22 credits each) against 50 AI credits left:
+    refused with the figures, nothing rendered; the same rows without AI visuals fit."""
+    sim = make_sim(quota_ai_credits=50)
+    api_env(sim)
+    batch = write_batch(tmp_path, 3, project=AI_TEMPLATE)
+    assert main(run_args(batch, "--check-quota")) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "orchestrator: error: --check-quota: the batch needs about 66.0 AI credits but the "
+        "account has 50.0 left; render fewer rows (--max-credits) or add AI credits"
+    )
+    assert sim.stats()["renders_started"] == 0
+    assert main(run_args(write_batch(tmp_path / "plain", 3), "--check-quota")) == 0
+    assert sim.stats()["renders_started"] == 3
 
 
 def test_a_run_goes_on_when_the_quota_is_not_published(

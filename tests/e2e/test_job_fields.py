@@ -19,7 +19,7 @@ import pytest
 from orchestrator.cli.main import main
 from orchestrator.ledger.file import LEDGER_NAME
 
-from .helpers import FAST_CONFIG, check_invariants, read_results, run_args, write_batch
+from .helpers import AI_TEMPLATE, FAST_CONFIG, check_invariants, read_results, run_args, write_batch
 
 VISUAL_HINT = "the search query found no stock visual: change the scene's text"
 
@@ -37,7 +37,7 @@ def test_a_finished_render_tells_reach_ledger_results_report_and_summary(
     ``orchestrator report`` say the batch's video minutes and AI credits."""
     sim = make_sim()
     api_env(sim)
-    batch = write_batch(tmp_path, 3)
+    batch = write_batch(tmp_path, 3, project=AI_TEMPLATE)
     out = batch["out"]
     assert main(run_args(batch)) == 0
     summary = capsys.readouterr().out
@@ -51,7 +51,7 @@ def test_a_finished_render_tells_reach_ledger_results_report_and_summary(
         assert set(event["subtitles"]) == {"srtFile", "vttFile", "txtFile"}
     minutes = sum(e["duration_s"] for e in ready) / 60
     credits = sum(e["credits"] for e in ready)
-    assert credits == sum(round(e["duration_s"] / 60 * 44) for e in ready)  # the [choice] rate
+    assert credits == 3 * 22  # the template's AI image and AI video (contract.ai_credits)
 
     by_id = {e["row"]: e for e in ready}
     for row in read_results(out):

@@ -233,3 +233,37 @@ def test_batch_wide_choices_are_recorded_once_while_they_stay_the_same(
     choices = [e for e in events if e["e"] == "choices"]
     assert [c.get("halt_after") for c in choices] == ["3", None]
     assert sum(e["e"] == "run" for e in events) == 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names an fd through /proc")
+def test_each_video_is_fsynced_before_the_record_that_names_it(
+    tmp_path: Path, make_sim: Any, api_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Videos are written without an fsync of their own and made durable by the ledger, in the
+    write of their ``downloaded`` record: each video (and its folder) is fsynced, and at that
+    moment no record on disk names it yet."""
+    import os
+
+    sim = make_sim()
+    api_env(sim)
+    batch = write_batch(tmp_path, 5)
+    ledger = batch["out"] / LEDGER_NAME
+    real_fsync = os.fsync
+    synced: dict[str, bool] = {}  # a video's name → a record already named it at its fsync
+
+    def watching(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        if path.endswith(".mp4"):
+            named = ledger.exists() and f'"videos/{Path(path).name}"' in ledger.read_text()
+            synced[Path(path).name] = named
+        elif path.endswith("/videos"):
+            synced["videos/"] = False
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", watching)
+    assert main(run_args(batch)) == 0
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    videos = sorted(p.name for p in (batch["out"] / "videos").glob("*.mp4"))
+    assert len(videos) == 5
+    assert "videos/" in synced
+    assert {name: synced.get(name) for name in videos} == dict.fromkeys(videos, False)

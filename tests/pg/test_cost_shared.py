@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.helpers import run_cli, write_batch
+from e2e.helpers import AI_TEMPLATE, run_cli, write_batch
 
 pytestmark = pytest.mark.slow
 
@@ -20,10 +20,11 @@ def test_a_shared_batch_obeys_its_minute_cap_and_status_shows_what_it_consumed(
     make_sim: Any, pg_url: str, tmp_path: Path
 ) -> None:
     """``submit --max-minutes 1.2`` with 0.5-minute renders: a worker renders 2 rows and stops
-    at the cap; ``status --ledger`` (text and JSON) says 1.0 video minutes and 44 AI credits."""
+    at the cap; ``status --ledger`` (text and JSON) says 1.0 video minutes and 44 AI credits
+    (22 a render: the template's AI image and AI video)."""
     sim = make_sim("test", jitter_frac=0.0, video_duration_s=30.0)
     env = sim.env()
-    batch = write_batch(tmp_path, 5)
+    batch = write_batch(tmp_path, 5, project=AI_TEMPLATE)
     ledger = ["--ledger", pg_url, "--batch", "capped"]
     submitted = run_cli(
         [

@@ -52,14 +52,16 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import anyio
 import asyncpg
 
 from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import LeaseLost, RunDirError
+from orchestrator.files import sync_files, writing
 from orchestrator.input.rows import RowJob
 from orchestrator.input.template import Template
 from orchestrator.ledger.pg.accounts import choose_batch
@@ -234,10 +236,14 @@ class PgLedger:
     def location(self) -> str:
         return f"{safe_url(self._url)} (batch {self.batch_id})"
 
-    async def append(self, event: Event) -> None:
-        """Record ``event``; returns once committed. Row events only while this worker holds
-        the row's claim (else ``LeaseLost``, and nothing is written); a render intent only once
-        the lease is known to hold (module docstring: the fence)."""
+    async def append(self, event: Event, files: Sequence[Path] = ()) -> None:
+        """Record ``event``; returns once committed, ``files`` made durable first
+        (``files.sync_files``). Row events only while this worker holds the row's claim (else
+        ``LeaseLost``, and nothing is written); a render intent only once the lease is known to
+        hold (module docstring: the fence)."""
+        if files:
+            with writing(files[0].parent):
+                await anyio.to_thread.run_sync(sync_files, files)
         event = replace(event, ts=round(self._clock.wall_s(), 3))
         self._state.apply(event)
         body = json.dumps(encode(event), separators=(",", ":"), ensure_ascii=False)

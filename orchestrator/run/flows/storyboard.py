@@ -1,8 +1,10 @@
 """The storyboard flow: a script becomes a video.
 
 Fields: ``text`` or ``text_file`` (one of them, required), ``video_name``, ``voice``, ``language``,
-``style``. Stages: storyboard preview → render → download; with ``--direct``: render (one
-``POST /v2/video/storyboard/render`` with the v2 storyboard body, §5.9) → download.
+``style``, ``ai_visual`` (an AI model: every scene's visual made by it) and ``avatar_id`` (an avatar
+id), which cost AI credits (``contract.ai_credits``) and need the v2 storyboard route (an API
+key, or ``--direct``). Stages: storyboard preview → render → download; with ``--direct``:
+render (one ``POST /v2/video/storyboard/render`` with the v2 storyboard body, §5.9) → download.
 
 The preview body is v1's with client credentials (``storyboard_v1``) and v2's with an API key
 (``storyboard_v2.payload``): the client's ``video_routes`` picks (contract §5.6).
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from orchestrator.contract import ai_credits
 from orchestrator.input.flows import (
     MAX_TEXT_FILE_BYTES,
     BeforeSend,
@@ -30,7 +33,7 @@ from orchestrator.run.stages.download import download
 from orchestrator.run.stages.render import render, render_preview
 from orchestrator.run.stages.storyboard import storyboard_preview
 
-FIELDS = ("text", "text_file", "video_name", "voice", "language", "style")
+FIELDS = ("text", "text_file", "video_name", "voice", "language", "style", "ai_visual", "avatar_id")
 
 
 def check(fields: Mapping[str, str], manifest_path: Path, files: LocalFiles) -> list[FieldProblem]:
@@ -70,6 +73,10 @@ def check(fields: Mapping[str, str], manifest_path: Path, files: LocalFiles) -> 
             return [
                 ("text_file", f"text file {text_file!r} is not UTF-8", "save it as UTF-8", "file")
             ]
+    model = fields.get("ai_visual", "").strip()
+    if model and model not in ai_credits.MODELS:
+        models = ", ".join(ai_credits.MODELS)
+        return [("ai_visual", f"unknown AI model {model!r}", f"use one of: {models}", "flow")]
     return storyboard_v2.rule_problems(fields, manifest_path, files)
 
 

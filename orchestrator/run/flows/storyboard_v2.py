@@ -12,9 +12,12 @@ sample N ``text_to_video_v2/bulletin_style`` (``story``, ``videoName``, ``langua
 The row's fields map as in v1: one scene per paragraph, split into scenes at sentence ends
 (v1 sends ``splitTextOnPeriod: true``); ``voice`` names the AI speaker. [choice] The row's
 ``style`` becomes ``subtitleStyleName`` (the v2 routes take a subtitle style by name; v1 had only
-a loose ``style`` key). [choice] No ``voice`` sends ``voiceOver: {"enabled": false}`` explicitly
-(a silent video, as v1's ``voiceOver: false`` scenes are); the docs say an omitted ``voiceOver`` is
-silent too.
+a loose ``style`` key). ``ai_visual`` (an AI model) gives every scene a ``background`` with an
+``aiVisual`` of that model, its prompt left to Pictory (made from the scene's story [doc]);
+``avatar_id`` (an avatar id, ``GET /v1/avatars``) is the top-level ``avatar.avatarId``: both cost AI
+credits (``contract.ai_credits``). [choice] No ``voice`` sends ``voiceOver: {"enabled": false}``
+explicitly (a silent video, as v1's ``voiceOver: false`` scenes are); the docs say an omitted
+``voiceOver`` is silent too.
 
 ``rule_problems`` checks the body a row would send against Pictory's rules
 (``contract.storyboard_body``, §6.3), the same model the simulator answers 400 from, and names
@@ -29,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.contract import storyboard_body
+from orchestrator.contract import ai_credits, storyboard_body
 from orchestrator.input.flows import DEFAULT_LANGUAGE, FieldProblem, script_text
 from orchestrator.input.local_files import LocalFiles
 
@@ -66,12 +69,27 @@ def payload(
     style = fields.get("style", "").strip()
     if style:
         body["subtitleStyleName"] = style
+    model = fields.get("ai_visual", "").strip()
+    if model:
+        for scene in body["scenes"]:
+            scene["background"] = ai_credits.background(model)
+    avatar = fields.get("avatar_id", "").strip()
+    if avatar:
+        body["avatar"] = {"avatarId": avatar}
     return body
 
 
-_COLUMNS = {"videoName": "video_name", "language": "language", "subtitleStyleName": "style"}
+_COLUMNS = {
+    "videoName": "video_name",
+    "language": "language",
+    "subtitleStyleName": "style",
+    "avatar": "avatar_id",
+}
 """The body fields a storyboard row's columns fill (besides the script and the voice)."""
-_HINTS = {"story": "shorten it, or split it with blank lines: each paragraph becomes a scene"}
+_HINTS = {
+    "story": "shorten it, or split it with blank lines: each paragraph becomes a scene",
+    "avatar": "give the row a voice: the avatar speaks the voice-over",
+}
 
 
 def rule_problems(

@@ -1,4 +1,4 @@
-"""Stage 3: download the video to a temporary name, check it, fsync, rename into place.
+"""Stage 3: download the video to a temporary name, check it, rename it into place, and record it.
 
 A cut-short download never appears under the final name: bytes go to ``.NAME.part``; the byte
 count is checked against ``Content-Length``; a retry resumes with ``Range`` from the partial file.
@@ -8,6 +8,11 @@ an answer that is a web page or not ISO-BMFF is never renamed into place; the re
 again once for a fresh ``videoURL``, then the row fails as ``not_a_video`` (not permanent: a
 rerun tries the download again, and never renders again: the render job is in the ledger).
 A video-edit row also gets its subtitle files, written beside the video the same way.
+
+The files are fsynced by the ledger, in the worker-thread call that writes the ``downloaded``
+record naming them (``Ledger.append(..., files=)``): a record on disk always names files on
+disk, and a small video costs no worker-thread hop of its own (``transport.download``,
+``sync=False``). A crash before that record leaves the row to download again.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ async def download(row: RowJob, svc: Services, *, with_subtitles: bool = False) 
             sha256=result.sha256,
             extras=[f"{svc.videos_dir.name}/{n}" for n in extras] if extras else None,
             deliver=svc.destinations.url,
-        )
+        ),
+        files=[svc.videos_dir / name for name in (row.output_name, *extras)],
     )
     svc.sink.emit(
         "row_done",
@@ -131,8 +137,8 @@ async def _fetch(
     pick: Callable[[JobState], str | None],
     video: bool = False,
 ) -> DownloadResult:
-    """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME`` and fsynced (by
-    the transport, in the same worker-thread call as its last write).
+    """One file to ``.NAME.part``, retried (resuming), then renamed to ``NAME``, unsynced: the
+    ledger fsyncs it with the record that names it (module docstring).
     A ``video`` that is not an MP4 gets one more try from a fresh read of the job
     (``retry.REREAD_VIDEO_URL``)."""
     final = svc.videos_dir / name
@@ -147,7 +153,9 @@ async def _fetch(
             if url is None:
                 raise ApiError(f"render job offers no URL for {name}", endpoint="GET /v1/jobs")
         try:
-            return await svc.client.download(url, part, video=video, into=final, resume=resume)
+            return await svc.client.download(
+                url, part, video=video, into=final, resume=resume, sync=False
+            )
         except LinkExpiredError:
             url = None  # read the job again for a fresh link before anything else
             raise
