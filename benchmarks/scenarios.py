@@ -268,7 +268,7 @@ def render_bound(work: Path, plan: Plan, *, profile: bool = False) -> Figures:
     """Throughput against a concurrent-render cap C: rows/s vs C / render time. The config
     states the account's cap, as a user does: nothing is queued ahead at Pictory, a freed slot
     is noticed by reading at the projected end. ``profile``: with a calibration profile that
-    measured the account queuing renders, so one more waits at Pictory (``api.limits``)."""
+    measured the account queuing renders, so one more waits at Pictory (``api.render_slots``)."""
     cap, high_rps = plan.render_cap, 1000.0
     manifest, template = write_batch(work, plan.render_rows)
     config = _user_config(

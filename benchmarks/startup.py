@@ -57,7 +57,8 @@ def script_imports() -> list[str]:
 
 def status_run_dir(folder: Path) -> Path:
     """A run directory whose ledger holds one run record over a one-row manifest."""
-    from orchestrator.ledger.records import RunStarted, encode
+    from orchestrator.ledger.codec import encode
+    from orchestrator.ledger.records import RunStarted
 
     run_dir = folder / "run"
     run_dir.mkdir(parents=True, exist_ok=True)

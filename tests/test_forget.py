@@ -12,6 +12,7 @@ import pytest
 from orchestrator.api.retry import lost_with_simulator, resume_action
 from orchestrator.input.rows import RowJob
 from orchestrator.ledger import erase
+from orchestrator.ledger.codec import encode
 from orchestrator.ledger.file import LEDGER_NAME, replay
 from orchestrator.ledger.forget import redact
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState
@@ -23,7 +24,6 @@ from orchestrator.ledger.records import (
     RenderIntent,
     RenderReady,
     RowAdmitted,
-    encode,
 )
 from orchestrator.run.traces import _stem, relative_key
 
@@ -158,3 +158,27 @@ def test_a_delivered_key_is_made_relative_to_its_destination() -> None:
     assert relative_key("s3://bucket/out/", "ann.mp4") == "ann.mp4"
     assert relative_key("file:///srv/share/", "/srv/share/ann.mp4") == "ann.mp4"
     assert relative_key("file:///srv/share/", "ann.mp4") == "ann.mp4"
+
+
+def test_a_rows_traces_name_every_job_it_had_at_pictory_less_the_cleaned_ones() -> None:
+    """Every job id a row's records name is to be cleaned by ``forget``, a retried row's earlier
+    preview and render too, in order, once each; a job a ``cleaned`` record names is not; a
+    lost answer (``ambiguous``) is counted, so ``forget`` can say a job may exist unnamed."""
+    from orchestrator.ledger.records import AuxJob, JobsCleaned, RenderJob, Retry
+    from orchestrator.run.traces import RowTraces
+
+    found = RowTraces("r1")
+    for event in (
+        AuxJob(row="r1", stage="transcription", job="t1"),
+        PreviewJob(row="r1", job="p1"),
+        RenderIntent(row="r1", preview_job="p1"),
+        RenderJob(row="r1", job="v1"),
+        Retry(row="r1"),
+        PreviewJob(row="r1", job="p2"),
+        RenderIntent(row="r1", preview_job="p2"),
+        Ambiguous(row="r1", stage="render"),
+        JobsCleaned(row="r1", jobs=["v1"]),
+    ):
+        found.saw(event)
+    assert found.to_clean == ["t1", "p1", "p2"]
+    assert found.lost == 1

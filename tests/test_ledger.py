@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError
+from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.file import LEDGER_NAME, FileLedger, replay
 from orchestrator.ledger.records import (
     EVENT_TYPES,
@@ -22,8 +23,6 @@ from orchestrator.ledger.records import (
     Retry,
     RowAdmitted,
     RunStarted,
-    decode,
-    encode,
 )
 
 

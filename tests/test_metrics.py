@@ -80,6 +80,46 @@ def test_request_events_reach_only_the_sinks_that_ask(tmp_path: Path) -> None:
     assert value(found, "orchestrator_render_seconds_count") == 1
 
 
+def test_counts_are_exposed_as_prometheus_client_would() -> None:
+    """Counted as plain numbers, exposed at a scrape: cumulative ``le`` buckets, ``_count``,
+    ``_sum`` and ``_created`` as prometheus_client's own histogram and counters write them;
+    paths of one route and statuses of one class add up; OpenMetrics too."""
+    metrics = RunMetrics()
+    for i, (status, waited_s) in enumerate([(200, 0.0), (201, 0.001), (429, 0.002), (None, 99.0)]):
+        metrics.emit(
+            "request", method="GET", path=f"/v1/jobs/{i}", status=status, waited_s=waited_s
+        )
+    metrics.emit("retry", endpoint="GET /v1/jobs/a", kind="timeout", delay_s=1.0)
+    metrics.emit("retry", endpoint="GET /v1/jobs/b", kind="timeout", delay_s=1.0)
+    metrics.emit("row_done", row="r1", bytes=10, download_s=0.1, render_s=5.0)
+    text = anyio.run(metrics.exposition)[0].decode()
+    found = samples(text)
+    jobs = {"method": "GET", "route": "/v1/jobs/{id}"}
+    assert value(found, "orchestrator_api_requests_total", status_class="2xx", **jobs) == 2
+    assert value(found, "orchestrator_api_requests_total", status_class="none", **jobs) == 1
+    assert value(found, "orchestrator_api_rate_limited_total", route="/v1/jobs/{id}") == 1
+    retried = {"route": "/v1/jobs/{id}", "reason": "timeout"}
+    assert value(found, "orchestrator_api_retries_total", **retried) == 2
+    wait = "orchestrator_limiter_wait_seconds"
+    assert [value(found, f"{wait}_bucket", le=le) for le in ("0.001", "0.01", "60.0", "+Inf")] == [
+        2,
+        3,
+        3,
+        4,
+    ]
+    assert value(found, f"{wait}_count") == 4 and value(found, f"{wait}_sum") == 99.003
+    assert value(found, "orchestrator_render_seconds_bucket", le="5.0") == 1
+    assert value(found, "orchestrator_render_seconds_bucket", le="+Inf") == 1
+    for name in ("orchestrator_renders_created", f"{wait}_created"):
+        assert value(found, name) > 0, name
+    assert 'orchestrator_rows_finished_total{state="failed"} 0.0' in text
+    open_metrics, content_type = anyio.run(
+        metrics.exposition, "application/openmetrics-text; version=1.0.0"
+    )
+    assert content_type.startswith("application/openmetrics-text")
+    assert open_metrics.decode().endswith("# EOF\n")
+
+
 def _config(base_url: str, **metrics: Any) -> Config:
     return Config.model_validate(
         {

@@ -18,7 +18,8 @@ from memory_transport import API_KEY, MemoryTransport, Reply, Sent, memory_clien
 
 from orchestrator.api.calibration import CalibrationProfile, apply_profile
 from orchestrator.api.client import PictoryClient
-from orchestrator.api.limits import RateLimiter, render_slots_total
+from orchestrator.api.limits import RateLimiter
+from orchestrator.api.render_slots import render_slots_total
 from orchestrator.api.simulated import simulated_config
 from orchestrator.clock import VirtualClock
 from orchestrator.config import Config, PollConfig, load_config

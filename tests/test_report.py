@@ -9,8 +9,9 @@ from pathlib import Path
 
 from orchestrator.clock import VirtualClock
 from orchestrator.input.rows import manifest_rows
+from orchestrator.ledger.codec import decode
 from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import Event, decode
+from orchestrator.ledger.records import Event
 from orchestrator.report.page import (
     DATA_NAME,
     HINTS,

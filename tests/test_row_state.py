@@ -36,6 +36,24 @@ def test_a_released_row_leaves_memory_and_comes_back_intact(
     assert sorted(s.row for s in store.values()) == ["a", "b", "c"]
 
 
+def test_statuses_are_those_of_values_without_decoding_stored_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``statuses()`` (the metrics' rows by state) gives every row's status once, as ``values``
+    does: stored rows from their own column, a stored row taken again as it is now."""
+    monkeypatch.setattr(row_state, "WRITE_BATCH", 2)
+    store = RowStore()
+    for key in ("a", "b", "c", "d"):
+        _done(store, key)
+        store.release(key)  # all stored
+    store.take("e")  # pending, live only
+    store.take("a").status = "failed"  # live again, and changed since it was stored
+    monkeypatch.setattr(row_state, "_decode", lambda blob: pytest.fail("decoded a row"))
+    assert sorted(store.statuses()) == ["done", "done", "done", "failed", "pending"]
+    monkeypatch.undo()
+    assert sorted(store.statuses()) == sorted(s.status for s in store.values())
+
+
 def test_a_row_get_found_nowhere_is_taken_without_asking_the_database_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.ledger.records import RunStarted, encode
+from orchestrator.ledger.codec import encode
+from orchestrator.ledger.records import RunStarted
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -182,7 +182,7 @@ def apply_profile(config: Config, profile: CalibrationProfile, path: Path) -> Co
     # One render waits queued at Pictory beyond the cap only where this account was measured to
     # queue (issue 31; never from the config file, which refuses the key).
     update["renders_queued_ahead"] = 1 if profile.cap_found and profile.queues_renders else 0
-    if profile.queues_renders and profile.cap_found:  # one render waits at Pictory (api.limits)
+    if profile.queues_renders and profile.cap_found:  # one waits at Pictory (api.render_slots)
         update["renders_queued_ahead"] = 1
     limits = config.limits.model_copy(update=update)
     return config.model_copy(update={"limits": limits})

@@ -219,22 +219,24 @@ class PictoryClient:
         )
         return responses.parse_job(job_id, body)
 
-    async def clean_job(self, job_id: str) -> None:
+    async def clean_job(self, job_id: str) -> bool:
         """``DELETE /v1/jobs/{id}/clean`` (§5.4): delete a finished job's outputs at Pictory
         (video, share and preview URLs). Idempotent: a job Pictory no longer knows (404, its
         retention ended or it was cleaned) counts as cleaned. The answer is ``{"success":true}``
-        [doc]; any other 2xx body is taken as done too, unless it says ``"success": false``."""
+        [doc]; any other 2xx body is taken as done too, unless it says ``"success": false``.
+        Returns False for a 404 (not known to this account: gone, or another account's)."""
         endpoint = f"DELETE /v1/jobs/{job_id}/clean"
         try:
             body = await self._call("DELETE", f"/v1/jobs/{job_id}/clean")
         except ApiError as exc:
             if exc.status == 404:
-                return  # already gone: what cleaning asks for
+                return False  # already gone: what cleaning asks for
             if exc.status is not None and 200 <= exc.status < 300:
-                return  # a success without a JSON body (tolerated; the docs show one)
+                return True  # a success without a JSON body (tolerated; the docs show one)
             raise
         if isinstance(body, dict) and body.get("success") is False:
             raise ApiError("the clean request answered success: false", endpoint=endpoint)
+        return True
 
     async def list_templates(self) -> list[dict[str, Any]]:
         """``GET /v1/templates`` (§3): the account's templates, answered bare as

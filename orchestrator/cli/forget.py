@@ -4,6 +4,7 @@ done (``run.forget``). Parse, call, print; then write ``results.csv`` and the re
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,20 +14,24 @@ from orchestrator.errors import ApiError, ConfigError, ExitCode, UserError
 if TYPE_CHECKING:  # loaded by the command, not by every start-up (tests/test_startup_imports.py)
     from orchestrator.config import Config
     from orchestrator.run.forget import Selection
+    from orchestrator.run.forget_pictory import PictoryAccess
     from orchestrator.run.traces import Erased
 
 DESCRIPTION = (
     "Erase customers' values (a deletion request) from a batch while keeping that their rows "
     "are done, so no resume or rerun renders them again. Rows are named by identity (the "
-    "manifest's id, or results.csv's id column), --line or --where. Removed: the delivered "
-    "objects, the video and the files beside it, poster and GIF, the row's values in the "
-    "ledger (records rewritten atomically, each value replaced by [forgotten DATE]) and in "
-    "log.jsonl; results.csv and the report are written again. Refused while a run holds the "
-    "run directory (or a live worker holds the row). The manifest is yours: forget never "
-    "edits it."
+    "manifest's id, or results.csv's id column), --line or --where. Removed: the rows' jobs "
+    "at Pictory (DELETE /v1/jobs/{id}/clean with the credentials of the environment, as run "
+    "reads them; without any, or with --keep-at-pictory, they are left and named, with the "
+    "command that cleans them later), the delivered objects, the video and the files beside "
+    "it, poster and GIF, the row's values in the ledger (records rewritten atomically, each "
+    "value replaced by [forgotten DATE]) and in log.jsonl; results.csv and the report are "
+    "written again. Refused while a run holds the run directory (or a live worker holds the "
+    "row). The manifest is yours: forget never edits it."
 )
 EPILOG = """exit codes: 0 erased (or already erased: each step is checked again); 1 a delivered
-object could not be deleted (nothing else was erased yet: run the same command again);
+object could not be deleted (nothing else was erased yet), or a row's job could not be cleaned
+at Pictory (nothing of that row was erased; the others were): run the same command again;
 2 bad usage, a row not in the batch, or a run holds the directory (nothing erased)"""
 
 
@@ -63,7 +68,14 @@ def add_parser(sub: Any) -> None:
     forget.add_argument(
         "--dry-run",
         action="store_true",
-        help="list the rows, objects, files and records it would erase; change nothing",
+        help="list the rows, jobs at Pictory, objects, files and records it would erase; "
+        "change nothing",
+    )
+    forget.add_argument(
+        "--keep-at-pictory",
+        action="store_true",
+        help="leave the rows' jobs at Pictory (their video, preview and share links) until "
+        "Pictory's retention ends; they are named, with the command that cleans them later",
     )
     forget.add_argument(
         "--ledger",
@@ -85,7 +97,8 @@ def add_parser(sub: Any) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="TOML settings ([deliver] endpoint_url, region, profile; [ledger] url)",
+        help="TOML settings ([api] base_url, [retry]; [deliver] endpoint_url, region, "
+        "profile; [ledger] url)",
     )
     forget.set_defaults(func=forget_command)
 
@@ -115,10 +128,15 @@ def forget_command(args: argparse.Namespace) -> int:
         raise UserError(
             "forget: name the rows: their ids (before RUN_DIR), --line N or --where COLUMN=VALUE"
         )
+    again = _again_command(args, run_dir, url)
     try:
         if run_dir is not None:
-            return _in_run_dir(run_dir, selection, config, args.dry_run)
-        return _in_shared(str(url), args.batch, selection, config, args.out, args.dry_run)
+            pictory = _access(config, args.keep_at_pictory, _simulated(run_dir))
+            return _in_run_dir(run_dir, selection, config, args.dry_run, pictory, again)
+        pictory = _access(config, args.keep_at_pictory, simulated=False)
+        return _in_shared(
+            str(url), args.batch, selection, config, args.out, args.dry_run, pictory, again
+        )
     except ApiError as exc:  # a delivered object the store would not delete
         print(
             f"orchestrator: error: forget: {exc}; the ledger and the other files are untouched: "
@@ -126,6 +144,36 @@ def forget_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return ExitCode.NOT_ALL_DONE
+
+
+def _access(config: Config, keep: bool, simulated: bool) -> PictoryAccess:
+    from orchestrator.run.forget_pictory import pictory_access
+
+    return pictory_access(
+        config, simulated=simulated, keep=keep, say=lambda line: print(line, file=sys.stderr)
+    )
+
+
+def _simulated(run_dir: Path) -> bool:
+    """Whether the batch last ran against the embedded simulator (its jobs died with it)."""
+    from orchestrator.run.target import recorded_target
+
+    target = recorded_target(run_dir) if (run_dir / "ledger.jsonl").exists() else None
+    return target is not None and target.simulate is not None
+
+
+def _again_command(args: argparse.Namespace, run_dir: Path | None, url: object) -> str:
+    """The command that cleans the jobs left at Pictory later (the rows, named by id)."""
+    from orchestrator.ledger.pg.schema import safe_url
+
+    parts = ["orchestrator", "forget", "{rows}"]
+    if run_dir is not None:
+        parts.append(shlex.quote(str(run_dir)))
+    else:
+        parts += ["--ledger", shlex.quote(safe_url(str(url))), "--batch", str(args.batch)]
+    if args.config is not None:
+        parts += ["--config", shlex.quote(str(args.config))]
+    return " ".join(parts)
 
 
 def _run_dir_config(
@@ -142,22 +190,31 @@ def _run_dir_config(
     return load_target_config(target, given, warn=warnings)
 
 
-def _in_run_dir(run_dir: Path, selection: Selection, config: Config, dry_run: bool) -> int:
+def _in_run_dir(
+    run_dir: Path,
+    selection: Selection,
+    config: Config,
+    dry_run: bool,
+    pictory: PictoryAccess,
+    again: str,
+) -> int:
     import anyio
 
     from orchestrator.run.forget import forget_in_run_dir
 
-    erased = anyio.run(lambda: forget_in_run_dir(run_dir, selection, config, dry_run=dry_run))
-    _say(erased, str(run_dir))
-    if not dry_run:
+    erased = anyio.run(
+        lambda: forget_in_run_dir(run_dir, selection, config, dry_run=dry_run, pictory=pictory)
+    )
+    _say(erased, str(run_dir), again)
+    if not dry_run and (erased.rows or erased.already):
         _report_again(run_dir)
-    return ExitCode.OK
+    return _exit(erased)
 
 
 def _report_again(run_dir: Path) -> None:
     """``results.csv`` and the report from the rewritten ledger (the rows show the marker), when
     the run directory had them; removed when they cannot be written (the manifest is gone)."""
-    from orchestrator.cli.commands import report_command
+    from orchestrator.cli.report import report_command
 
     written = [run_dir / n for n in ("results.csv", "report.html", "report-data.js")]
     if not any(p.exists() for p in written):
@@ -184,6 +241,8 @@ def _in_shared(
     config: Config,
     outs: list[Path],
     dry_run: bool,
+    pictory: PictoryAccess,
+    again: str,
 ) -> int:
     import anyio
 
@@ -200,7 +259,14 @@ def _in_shared(
     async def main() -> Erased:
         async with open_pool(url, max_connections=config.ledger.max_connections) as pool:
             erased = await forget_in_shared(
-                pool, safe_url(url), batch, selection, config, outs, dry_run=dry_run
+                pool,
+                safe_url(url),
+                batch,
+                selection,
+                config,
+                outs,
+                dry_run=dry_run,
+                pictory=pictory,
             )
             for out in [] if dry_run else outs:
                 if (out / "results.csv").exists() or (out / "report.html").exists():
@@ -208,19 +274,32 @@ def _in_shared(
             return erased
 
     erased = anyio.run(main)
-    _say(erased, f"{safe_url(url)} (batch {batch})")
-    if not outs and not dry_run:
+    _say(erased, f"{safe_url(url)} (batch {batch})", again)
+    if not outs and not dry_run and (erased.rows or erased.already):
         print(
             "forget: a results.csv or report `orchestrator report --ledger` wrote earlier still "
             "holds the values: write it again (or give --out DIR)"
         )
-    return ExitCode.OK
+    return _exit(erased)
+
+
+def _exit(erased: Erased) -> int:
+    """1 when a row was held back (a clean at Pictory failed), else 0."""
+    for row, why in erased.held.items():
+        print(
+            f"orchestrator: error: forget: row {row}: could not clean it at Pictory ({why}); "
+            "nothing of this row was erased: run the same command again (a job still rendering "
+            "can be cleaned once it has finished; --keep-at-pictory erases the row here and "
+            "leaves its jobs there)",
+            file=sys.stderr,
+        )
+    return ExitCode.NOT_ALL_DONE if erased.held else ExitCode.OK
 
 
 async def _shared_report_again(pool: Any, where: str, batch: str, out: Path) -> None:
     import anyio
 
-    from orchestrator.cli.commands import write_batch_report
+    from orchestrator.cli.report import write_batch_report
     from orchestrator.ledger.pg.batches import batch_snapshot, find_batch
 
     async with pool.acquire() as conn:
@@ -233,7 +312,7 @@ async def _shared_report_again(pool: Any, where: str, batch: str, out: Path) -> 
         snapshot.close()
 
 
-def _say(erased: Erased, where: str) -> None:
+def _say(erased: Erased, where: str, again: str) -> None:
     if erased.dry_run:
         verbs = ("would forget", "would delete", "would remove", "would be rewritten")
     else:
@@ -242,6 +321,7 @@ def _say(erased: Erased, where: str) -> None:
         print(f"{verbs[0]} row {row} in {where}")
     for row in erased.already:
         print(f"row {row} was forgotten before; its traces were looked for again")
+    _say_pictory(erased, again)
     for obj in erased.objects:
         print(f"  {verbs[1]} delivered object {obj}")
     for name in erased.files:
@@ -254,7 +334,27 @@ def _say(erased: Erased, where: str) -> None:
     if erased.dry_run:
         print("  nothing was changed (--dry-run)")
         return
-    print(
-        "  the manifest still holds these rows: remove them there too (forget never edits it; "
-        "a rerun on it renders none of them)"
-    )
+    if erased.rows or erased.already:
+        print(
+            "  the manifest still holds these rows: remove them there too (forget never edits "
+            "it; a rerun on it renders none of them)"
+        )
+
+
+def _say_pictory(erased: Erased, again: str) -> None:
+    verb = "would clean" if erased.dry_run else "cleaned"
+    for row, job in erased.cleaned:
+        print(f"  {verb} job {job} of row {row} at Pictory (its video, preview and links)")
+    for row, job in erased.gone:
+        print(
+            f"  job {job} of row {row}: Pictory no longer knew it (its retention ended, or "
+            "another account made it: then run this again with that account's credentials)"
+        )
+    if erased.left:
+        jobs = ", ".join(f"{job} (row {row})" for row, js in erased.left.items() for job in js)
+        rows = " ".join(shlex.quote(row) for row in erased.left)
+        print(f"  left at Pictory ({'; '.join(erased.left_why)}): job(s) {jobs}")
+        print(
+            "  to clean them there, with the batch's Pictory credentials set: "
+            + again.replace("{rows}", rows)
+        )

@@ -43,7 +43,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from orchestrator.cli.commands import manifest_options, validate_command
+    from orchestrator.cli.commands import manifest_options
+    from orchestrator.cli.validate import validate_command
 
     return validate_command(
         args.manifest,
@@ -91,7 +92,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from orchestrator.cli.shared import ledger_report_command
 
         return ledger_report_command(args)
-    from orchestrator.cli.commands import report_command
+    from orchestrator.cli.report import report_command
 
     return report_command(
         _needs_run_dir(args), args.out, args.results_dialect, args.links_valid_days

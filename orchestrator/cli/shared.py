@@ -14,13 +14,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from orchestrator.cli.commands import (
-    apply_overrides,
-    batch_choices,
-    manifest_options,
-    run_spec,
-    write_batch_report,
-)
+from orchestrator.cli.commands import apply_overrides, batch_choices, manifest_options, run_spec
+from orchestrator.cli.report import write_batch_report
 from orchestrator.config import Config, load_config, load_credentials
 from orchestrator.errors import ConfigError, ExitCode, UserError, ValidationFailed
 from orchestrator.input.rows import manifest_rows

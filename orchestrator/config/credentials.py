@@ -27,6 +27,11 @@ KEYRING_SERVICE = "orchestrator"
 PICTORY_API_KEY``)."""
 
 
+class NoCredentials(ConfigError):
+    """``load_credentials(required=True)`` found none at all (``forget`` then leaves the jobs
+    at Pictory and says so; every other command stops)."""
+
+
 class Credentials(BaseModel):
     """Either an API key (``pictai_...``) or client credentials (id + secret), with a user id
     when one is configured: Pictory's Getting Started asks only for the id and the secret, and
@@ -108,7 +113,7 @@ def load_credentials(*, required: bool) -> Credentials:
             f"(both from Pictory's API settings); or use an API key in {ENV_API_KEY}"
         )
     if required:
-        raise ConfigError(
+        raise NoCredentials(
             f"no Pictory credentials: set {ENV_API_KEY} (an API key, pictai_…), or "
             f"{ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} ({ENV_USER_ID} too if your account has "
             "one); or try the tool offline with --simulate"

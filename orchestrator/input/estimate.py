@@ -5,10 +5,8 @@ for generative features, in AI credits (its ``aiCreditsUsed``; contract §2 step
 public says how long a video will be before it is rendered, so each row's length is estimated
 from what it sends ([choice]s, written down in docs/cost.md):
 
-- a ``template`` row: its ``.pictai`` project's length. A saved project times each scene: the
-  sum of its ``lines[].time`` (seconds per sub-scene, as in Pictory's sample project
-  ``templatetovideo/basic/Template.pictai``), else its ``sceneTime``, else its text at the
-  speaking rate. Variable values are not counted (a name adds a fraction of a second).
+- a ``template`` row: its ``.pictai`` project's length (``contract.video_length``, the reading
+  the simulator renders by). Variable values are not counted (a name adds a fraction of a second).
 - a ``storyboard`` row: its script at ``WORDS_PER_S`` (Pictory's own guide writes narration at
   about 2.5 words a second), each scene at least ``MIN_SCENE_S``.
 - a ``video-edit`` row asking for highlights: their target length (``highlights`` seconds); a
@@ -34,16 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.contract import ai_credits
+from orchestrator.contract.video_length import (
+    project_length_s,
+    speech_s,
+)
 from orchestrator.input.flows import local_path
 from orchestrator.input.rows import RowJob
 from orchestrator.input.template import Template
 
-WORDS_PER_S = 2.5
-"""[choice] Speaking rate of a script without timings (Pictory's text-to-video guide: ~2.5
-words a second of narration)."""
-MIN_SCENE_S = 2.0
-"""[choice] The shortest scene a script or project makes."""
-_TAG = re.compile(r"<[^>]*>")
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
 
@@ -80,40 +76,6 @@ class BatchEstimate:
     def minutes(self, assumed_minutes: float) -> float:
         """Video minutes, each row of unknown length counted as ``assumed_minutes``."""
         return self.video_s / 60.0 + self.unknown * assumed_minutes
-
-
-def words(text: str) -> int:
-    return len(_TAG.sub(" ", text).split())
-
-
-def speech_s(text: str) -> float:
-    """How long ``text`` takes to say at ``WORDS_PER_S`` (at least ``MIN_SCENE_S``)."""
-    return max(MIN_SCENE_S, words(text) / WORDS_PER_S)
-
-
-def project_length_s(project: Mapping[str, Any]) -> float | None:
-    """A saved Pictory project's length (see the module docstring); None without scenes."""
-    scenes = project.get("scenes")
-    if not isinstance(scenes, list) or not scenes:
-        return None
-    total = 0.0
-    for scene in scenes:
-        if not isinstance(scene, dict):
-            continue
-        lines = scene.get("lines")
-        timed = [
-            float(line["time"])
-            for line in (lines if isinstance(lines, list) else [])
-            if isinstance(line, dict) and _number(line.get("time"))
-        ]
-        if timed:
-            total += sum(timed)
-        elif _number(scene.get("sceneTime")):
-            total += float(scene["sceneTime"])
-        else:
-            text = scene.get("sentence")
-            total += speech_s(text if isinstance(text, str) else "")
-    return round(total, 3)
 
 
 def ai_credits_asked(node: Any, video_s: float | None = None) -> float:
@@ -196,7 +158,3 @@ def estimate_rows(rows: Iterable[RowJob], skip: frozenset[str] = frozenset()) ->
         if job.row_id not in skip:
             batch.add(estimator.row(job))
     return batch
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0

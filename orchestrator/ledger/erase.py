@@ -29,9 +29,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from orchestrator.files import PRIVATE_FILE_MODE
-from orchestrator.ledger.file import LEDGER_NAME, _decode, _sync_folder
+from orchestrator.ledger.codec import encode
 from orchestrator.ledger.forget import redact, row_of
-from orchestrator.ledger.records import Event, Forgotten, encode, forgotten_marker
+from orchestrator.ledger.owner import sync_folder
+from orchestrator.ledger.records import Event, Forgotten, forgotten_marker
+from orchestrator.ledger.replay import LEDGER_NAME, decode_line
 
 FORGET_PART = ".forget"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -64,7 +66,7 @@ def rewrite(path: Path, forgotten: Mapping[str, str], new: Iterable[str], now_s:
                 if not raw.endswith(b"\n"):
                     break  # a torn tail: never acknowledged (``FileLedger.open`` drops it too)
                 if any(needle in raw for needle in needles):
-                    event = _decode(path, number, raw)
+                    event = decode_line(path, number, raw)
                     row = row_of(event)
                     if row is not None and row in forgotten:
                         marker = forgotten_marker(forgotten[row])
@@ -80,7 +82,7 @@ def rewrite(path: Path, forgotten: Mapping[str, str], new: Iterable[str], now_s:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     return redacted
 
 

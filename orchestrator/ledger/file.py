@@ -2,33 +2,22 @@
 
 ``FileLedger`` implements ``ledger.Ledger``. ``append`` returns only once the event is on disk
 (written and fsynced); concurrent appends share one fsync (group commit), so durability does not
-cap throughput. Events and their stored form: ``orchestrator.ledger.records``.
+cap throughput. Events and their stored form: ``orchestrator.ledger.records``; reading a ledger
+back (a torn tail, a damaged or newer line): ``ledger.replay``.
 
-One owner per run directory, which nobody can delete from under it:
-
-- The owner holds a lock on the open ledger file itself (``flock``; on Windows a byte-range
-  lock: ``ledger.locks``). A second run is refused while it is held, naming the owner; the
-  kernel drops it when the owner dies, however it dies. Deleting ``run.lock`` (which names the
-  owner for ``status``: pid, host, since) changes nothing.
-- Each session's ``run`` record carries its owner (host, pid, a nonce). A session that opens a
-  ledger whose last session never recorded its end takes it over (``run_taken_over``).
-- Before every write (so before every render intent, and so before every billable request) the
-  owner checks that ``ledger.jsonl`` is still its file. Removed meanwhile: it puts its own copy
-  back (``ledger_restored``) and goes on. Replaced by another file: it stops before anything
-  else is billed (``RunDirError``).
-- A missing ledger is never a fresh start when the directory holds finished work (videos or
-  ``results.csv``): ``open`` refuses and names ``orchestrator adopt``.
+One owner per run directory, which nobody can delete from under it (the lock, the owner named,
+no fresh start beside finished work: ``ledger.owner``). Before every write (so before every
+render intent, and so before every billable request) the owner checks that ``ledger.jsonl`` is
+still its file. Removed meanwhile: it puts its own copy back (``ledger_restored``) and goes on.
+Replaced by another file: it stops before anything else is billed (``RunDirError``).
 
 Disk faults. ``RUN_DIR/.ledger-reserve`` holds ``RESERVE_BYTES`` of space for the ledger. When a
 write meets a full disk, the reserve is given up and the write tried again, so the events of the
 rows in flight (a render's job id above all) are still recorded while the run stops; then
 ``StorageError`` is raised to the appender (``files.storage_error``).
 
-A torn last line (the process died mid-write) is dropped on open. Any other line that is not a
-ledger event is an error naming the line: the file is only ever written by us, so such a line
-means it was edited or damaged, and guessing could render a video twice. A line a newer
-orchestrator wrote (an event kind this version does not know, a ``run`` record of a newer
-format) is refused the same way, naming the line and both formats (``records.newer_ledger``).
+The names of ``ledger.replay`` and ``ledger.owner`` that many modules import from here are
+re-exported (``__all__``).
 """
 
 from __future__ import annotations
@@ -39,15 +28,14 @@ import json
 import os
 import secrets
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
-from orchestrator.errors import DamagedRecord, NewerRecord, RunDirError, StorageError
+from orchestrator.errors import RunDirError, StorageError
 from orchestrator.events import NullSink, Sink
 from orchestrator.files import (
     PRIVATE_FILE_MODE,
@@ -59,128 +47,57 @@ from orchestrator.files import (
     writing,
 )
 from orchestrator.input.rows import RowJob, no_rows
-from orchestrator.ledger.locks import held_elsewhere, try_exclusive
-from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
-from orchestrator.ledger.records import (
-    UNNUMBERED_FORMAT,
-    Event,
-    JsonObject,
-    RetryFailed,
-    RunStarted,
-    decode,
-    encode,
-    newer_ledger,
+from orchestrator.ledger.codec import encode
+from orchestrator.ledger.locks import try_exclusive
+from orchestrator.ledger.owner import (
+    LOCK_NAME,
+    fresh_start_refused,
+    in_use,
+    ledger_owner,
+    lock_holder,
+    own,
+    refuse_fresh_start_beside_finished_work,
+    sync_folder,
+    take_run_dir,
+    work_without_ledger,
+    write_holder,
 )
+from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
+from orchestrator.ledger.records import Event, JsonObject, RetryFailed, RunStarted
+from orchestrator.ledger.replay import (
+    LEDGER_NAME,
+    first_run_record,
+    read_events,
+    read_ledger,
+    replay,
+    truncate_torn_tail,
+)
+
+__all__ = [
+    "LEDGER_NAME",
+    "LOCK_NAME",
+    "RESERVE_BYTES",
+    "RESERVE_NAME",
+    "FileLedger",
+    "RowSource",
+    "first_run_record",
+    "fresh_start_refused",
+    "lock_holder",
+    "read_events",
+    "read_ledger",
+    "replay",
+    "work_without_ledger",
+]
 
 if TYPE_CHECKING:
     from orchestrator.clock import Clock
 
-LEDGER_NAME = "ledger.jsonl"
-LOCK_NAME = "run.lock"
 RESERVE_NAME = ".ledger-reserve"
 RESERVE_BYTES = 256 * 1024
 """Room for ~1,000 events: every row in flight records its outcome while a full disk stops a
 run."""
-TAKE_TRIES = 10
-TAKE_PAUSE_S = 0.02
-FINISHED_WORK = ("results.csv", "videos")
-"""What a run directory holds once anything was delivered (a missing ledger beside these is
-never a fresh start)."""
-_DAMAGED_HINT = (
-    "Restore the ledger from a backup, or remove that line if you know what it held; "
-    "orchestrator will not guess, because guessing could render a video twice"
-)
-
 RowSource = Callable[[], Iterator[RowJob]]
 """The batch's rows in manifest order (``rows.iter_row_jobs`` over the run's manifest)."""
-
-
-def read_events(path: Path) -> Iterator[tuple[int, Event]]:
-    """Yield ``(line_number, event)``; drop a torn last line; raise ``RunDirError`` naming the
-    line on damage elsewhere, and on a line a newer orchestrator wrote."""
-    with path.open("rb") as f:
-        pending: tuple[int, bytes] | None = None
-        for number, raw in enumerate(f, start=1):
-            if pending is not None:
-                yield pending[0], _decode(path, *pending)
-            pending = (number, raw)
-        if pending is not None:
-            number, raw = pending
-            if not raw.endswith(b"\n"):
-                return  # torn by a crash mid-write: the event was never acknowledged
-            yield number, _decode(path, number, raw)
-
-
-_JSON = json.JSONDecoder()
-
-
-def _decode(path: Path, number: int, raw: bytes) -> Event:
-    try:
-        record: object = _JSON.decode(raw.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError too
-        record = None
-    try:
-        return decode(record)
-    except NewerRecord as exc:
-        raise newer_ledger(f"{path}:{number}", exc, _declared_format(path, number)) from None
-    except DamagedRecord as exc:
-        what = (
-            f"field {exc.field!r} of this {exc.kind!r} event is missing or of the wrong type"
-            if exc.field
-            else "this line is not a ledger event"
-        )
-        raise RunDirError(
-            f"{path}:{number}: {what} (the file was edited or damaged). {_DAMAGED_HINT}"
-        ) from None
-
-
-def _declared_format(path: Path, before: int) -> int:
-    """The newest format the ``run`` records above line ``before`` declare (read again only to
-    word a refusal, so the replay itself never looks)."""
-    declared = UNNUMBERED_FORMAT
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if number >= before:
-                break
-            if b'"run"' in raw:
-                with contextlib.suppress(ValueError):  # DamagedRecord, NewerRecord: not here
-                    event = decode(_JSON.decode(raw.decode("utf-8")))
-                    if isinstance(event, RunStarted):
-                        declared = max(declared, event.format)
-    return declared
-
-
-def replay(path: Path) -> LedgerState:
-    state = LedgerState()
-    if path.exists():
-        for _, event in read_events(path):
-            state.apply_replayed(event)
-    return state
-
-
-def read_ledger(run_dir: Path) -> LedgerState:
-    """A run directory's ledger, replayed once, for commands that only read it (``status``,
-    ``report``, ``resume``). Close its ``rows`` when done."""
-    path = run_dir / LEDGER_NAME
-    if not path.exists():
-        raise RunDirError(f"{run_dir} holds no ledger ({LEDGER_NAME}); is it a run directory?")
-    state = replay(path)
-    if not state.runs:
-        state.rows.close()
-        raise RunDirError(f"{path} has no run record; start the batch with `orchestrator run`")
-    return state
-
-
-def first_run_record(run_dir: Path) -> RunStarted:
-    """The batch's run record (the ledger's first ``run`` event, its first line), without a
-    replay: what ``resume`` and ``status`` need before they open the ledger."""
-    path = run_dir / LEDGER_NAME
-    if not path.exists():
-        raise RunDirError(f"{run_dir} holds no ledger ({LEDGER_NAME}); is it a run directory?")
-    for _, event in read_events(path):
-        if isinstance(event, RunStarted):
-            return event
-    raise RunDirError(f"{path} has no run record; start the batch with `orchestrator run`")
 
 
 class FileLedger:
@@ -241,20 +158,20 @@ class FileLedger:
 
             clock = RealClock()
         path = run_dir / LEDGER_NAME
-        lock_fd = _lock(run_dir)
+        lock_fd = take_run_dir(run_dir)
         fd = -1
         try:
             if not adopting:
-                _refuse_fresh_start_beside_finished_work(run_dir)
+                refuse_fresh_start_beside_finished_work(run_dir)
             with writing(path):
                 fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
-            _own(run_dir, fd, lock_fd)
+            own(run_dir, fd, lock_fd)
             state = replay(path)
             with writing(path):
-                _truncate_torn_tail(path)
+                truncate_torn_tail(path)
                 _keep_reserve(run_dir)
             with writing(run_dir / LOCK_NAME):
-                _write_holder(lock_fd, clock.wall_s())
+                write_holder(lock_fd, clock.wall_s())
         except BaseException:
             if fd >= 0:
                 os.close(fd)
@@ -432,7 +349,7 @@ class FileLedger:
                     out = -1
                     self._still_ours()  # raises: another file took the name
                 if not try_exclusive(out):  # another process opened it meanwhile
-                    raise _in_use(self.path.parent, _ledger_owner(self.path.parent))
+                    raise in_use(self.path.parent, ledger_owner(self.path.parent))
             except BaseException:
                 if out >= 0:
                     os.close(out)
@@ -441,7 +358,7 @@ class FileLedger:
                 tmp.unlink(missing_ok=True)
             old, self._fd = self._fd, out
             os.close(old)
-            _sync_folder(self.path.parent)
+            sync_folder(self.path.parent)
         self._sink.emit("ledger_restored", path=str(self.path), bytes=size)
 
 
@@ -451,14 +368,6 @@ def _as_storage(exc: OSError, path: Path) -> OSError | StorageError:
 
 def _nonce() -> str:
     return secrets.token_hex(4)
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _keep_reserve(run_dir: Path) -> None:
@@ -484,182 +393,5 @@ def _give_up_reserve(ledger_path: Path) -> bool:
     return True
 
 
-def work_without_ledger(run_dir: Path) -> list[str]:
-    """What a run directory delivered (``FINISHED_WORK`` it holds) when it has no ledger: [] when
-    it has one, or holds nothing delivered."""
-    ledger = run_dir / LEDGER_NAME
-    if ledger.exists() and ledger.stat().st_size > 0:
-        return []
-    return [name for name in FINISHED_WORK if _holds_work(run_dir / name)]
-
-
-def _refuse_fresh_start_beside_finished_work(run_dir: Path) -> None:
-    """A run directory with videos or results but no ledger lost its ledger: starting afresh
-    would render every row again and write over the delivered videos."""
-    found = work_without_ledger(run_dir)
-    if found:
-        raise fresh_start_refused(
-            run_dir,
-            found,
-            f"orchestrator adopt {run_dir} MANIFEST",
-            " (with the run's --template/--flow)",
-        )
-
-
-def fresh_start_refused(
-    run_dir: Path, found: list[str], adopt_command: str, note: str = ""
-) -> RunDirError:
-    """The refusal of a fresh start beside ``found`` (``work_without_ledger``), naming the
-    ``adopt_command`` that rebuilds the ledger (the CLI names it whole)."""
-    return RunDirError(
-        f"{run_dir} holds {' and '.join(found)} but no ledger ({LEDGER_NAME}): it was removed, "
-        "and starting afresh would render every row again over the delivered videos. "
-        f"`{adopt_command}`{note} rebuilds the ledger from them without rendering anything; or "
-        "choose another --out"
-    )
-
-
-def _holds_work(path: Path) -> bool:
-    if path.is_dir():
-        with os.scandir(path) as entries:
-            return any(e.name.endswith(".mp4") and not e.name.startswith(".") for e in entries)
-    return path.exists()
-
-
 _LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 """One encoder for every ledger line (``json.dumps`` with options builds one per call)."""
-
-
-def _lock(run_dir: Path) -> int:
-    """Hold ``RUN_DIR/run.lock`` (``flock``). The file is removed when the run ends
-    (``Ledger.close``), so a lock acquired on a file that was removed meanwhile is let go and
-    taken again on the new file."""
-    path = run_dir / LOCK_NAME
-    while True:
-        fd = _try_lock(run_dir, path)
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return fd
-        os.close(fd)
-
-
-def _write_holder(lock_fd: int, now_s: float) -> None:
-    """Name this process in ``run.lock`` (read by ``status`` and by a refused second run)."""
-    os.ftruncate(lock_fd, 0)
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(now_s, 3)}
-    os.lseek(lock_fd, 0, os.SEEK_SET)  # not os.pwrite: Windows has none
-    os.write(lock_fd, json.dumps(record).encode("utf-8"))
-
-
-def _own(run_dir: Path, ledger_fd: int, lock_fd: int) -> None:
-    """Take the ledger file's own ``flock``: the ownership nobody can delete. Refused (while
-    another process holds it, e.g. after someone deleted ``run.lock``), the ``run.lock`` this
-    process took is given back and the owner named."""
-    if not _take(ledger_fd):
-        with contextlib.suppress(OSError):
-            if os.fstat(lock_fd).st_size == 0:  # a run.lock this process made: not the owner's
-                os.unlink(run_dir / LOCK_NAME)
-        raise _in_use(run_dir, _ledger_owner(run_dir))
-
-
-def _in_use(run_dir: Path, holder: dict[str, Any] | None) -> RunDirError:
-    who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}" if holder else None
-    return RunDirError(
-        f"{run_dir} is in use by another run ({who or 'another process'}); wait for it to "
-        "finish, or choose another --out"
-    )
-
-
-def _ledger_owner(run_dir: Path) -> dict[str, Any] | None:
-    """Who ``run.lock`` names, else who the ledger's latest ``run`` record names (``owner``)."""
-    holder = _lock_record(run_dir)
-    if holder:
-        return holder
-    owner = None
-    with contextlib.suppress(OSError, RunDirError):
-        for _, event in read_events(run_dir / LEDGER_NAME):
-            if isinstance(event, RunStarted) and event.owner is not None:
-                owner = event.owner
-    return dict(owner) if owner is not None else None
-
-
-def _lock_record(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        raw = (run_dir / LOCK_NAME).read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return None
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _try_lock(run_dir: Path, path: Path) -> int:
-    with writing(path):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
-    if not _take(fd):
-        os.close(fd)
-        raise _in_use(run_dir, _lock_record(run_dir))
-    return fd
-
-
-def lock_holder(run_dir: Path) -> dict[str, Any] | None:
-    """Who owns the run directory (``pid``, ``host``, ``since``), or None when no live process
-    does (the run stopped, however it stopped: the kernel drops a dead process's locks). Live
-    means holding ``run.lock`` or, should that file have been deleted, the ledger's own lock."""
-    for name in (LOCK_NAME, LEDGER_NAME):
-        if _held(run_dir / name):
-            holder = _ledger_owner(run_dir)
-            return holder if holder is not None else {"pid": "?", "host": "?", "since": None}
-    return None
-
-
-def _held(path: Path) -> bool:
-    """Whether a live process holds ``path``'s ``flock`` (tested with a shared lock, let go at
-    once: ``_take`` retries briefly for a run starting meanwhile)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return held_elsewhere(fd)
-    finally:
-        os.close(fd)
-
-
-def _take(fd: int) -> bool:
-    """An exclusive ``flock`` on ``fd`` without waiting on a live owner, retried for a moment so
-    that a ``status`` looking (with a shared lock) never turns a run away."""
-    for _ in range(TAKE_TRIES):
-        if try_exclusive(fd):
-            return True
-        time.sleep(TAKE_PAUSE_S)
-    return False
-
-
-def _truncate_torn_tail(path: Path) -> None:
-    if not path.exists():
-        return
-    with path.open("rb+") as f:
-        data_end = f.seek(0, os.SEEK_END)
-        if data_end == 0:
-            return
-        f.seek(data_end - 1)
-        if f.read(1) == b"\n":
-            return
-        # Walk back to the last newline; everything after it is a torn event.
-        pos = data_end
-        while pos > 0:
-            step = min(4096, pos)
-            f.seek(pos - step)
-            chunk = f.read(step)
-            idx = chunk.rfind(b"\n")
-            if idx >= 0:
-                f.truncate(pos - step + idx + 1)
-                return
-            pos -= step
-        f.truncate(0)

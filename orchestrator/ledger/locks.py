@@ -1,4 +1,4 @@
-"""Locks on an open file, for a run directory's one owner (``ledger.file``). The platform's
+"""Locks on an open file, for a run directory's one owner (``ledger.owner``). The platform's
 module (``fcntl``, ``msvcrt``) is imported when a lock is first taken or looked at, never at
 start-up, so every command starts on a Python without ``fcntl``.
 
@@ -10,7 +10,7 @@ start-up, so every command starts on a Python without ``fcntl``.
   every other reader of the ledger (the run's own replay, ``status``, ``report``), while a byte
   past the end excludes a second owner and nothing else. ``msvcrt`` has no shared lock, so
   ``held_elsewhere`` looks with an exclusive one let go at once (the owner's ``try_exclusive``
-  is retried for a moment, see ``ledger.file._take``). Windows drops a dead process's locks too.
+  is retried for a moment, see ``ledger.owner._take``). Windows drops a dead process's locks too.
 
 Why not portalocker: on POSIX it is this same ``flock`` on the descriptor; on Windows it locks
 64 KiB from byte 0 (the mandatory lock above), and a shared lock needs pywin32. filelock locks a

@@ -272,7 +272,7 @@ class BatchSnapshot:
 @dataclass(frozen=True)
 class SharedLimits:
     """An account's limits shared with the other processes working a batch: request turns (an
-    ``api.limits.SharedRate``) and render slots (a ``run.stages.base.RenderSlots``)."""
+    ``api.window_guard.SharedRate``) and render slots (a ``run.stages.base.RenderSlots``)."""
 
     rate: Any
     renders: Any

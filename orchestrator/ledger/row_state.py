@@ -210,6 +210,18 @@ class RowStore:
             if key not in self._live:
                 yield _decode(blob)
 
+    def statuses(self) -> Iterator[RowStatus]:
+        """Every row's status once, as ``values`` would give them, read without decoding the
+        stored rows (the metrics count rows by state at each scrape)."""
+        self._write_released()
+        for state in list(self._live.values()):
+            yield state.status
+        if self._db is None:
+            return
+        for key, status in self._db.execute("SELECT key, status FROM rows"):
+            if key not in self._live:
+                yield status
+
     def __len__(self) -> int:
         self._write_released()
         if self._db is None:
@@ -230,10 +242,11 @@ class RowStore:
             return
         db = self._open()
         rows = [
-            (key, pickle.dumps(st, pickle.HIGHEST_PROTOCOL)) for key, st in self._released.items()
+            (key, st.status, pickle.dumps(st, pickle.HIGHEST_PROTOCOL))
+            for key, st in self._released.items()
         ]
         db.execute("BEGIN")
-        db.executemany("INSERT OR REPLACE INTO rows (key, state) VALUES (?, ?)", rows)
+        db.executemany("INSERT OR REPLACE INTO rows (key, status, state) VALUES (?, ?, ?)", rows)
         db.execute("COMMIT")
         self._released.clear()
 
@@ -254,7 +267,9 @@ class RowStore:
             db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode = OFF")
             db.execute("PRAGMA synchronous = OFF")
-            db.execute("CREATE TABLE rows (key TEXT PRIMARY KEY, state BLOB) WITHOUT ROWID")
+            db.execute(
+                "CREATE TABLE rows (key TEXT PRIMARY KEY, status TEXT, state BLOB) WITHOUT ROWID"
+            )
             self._db = db
         return self._db
 

@@ -3,8 +3,10 @@
 One listener, no second bookkeeping path: ``RunMetrics`` is a ``Sink`` (``events``) that the run
 fans its events into, and it turns the events it knows into counters and histograms; rows by
 state come from the ledger's read side (``rows_from_ledger``), read when ``/metrics`` is
-scraped. Each ``RunMetrics`` has its own ``CollectorRegistry``, never the global one (tests run
-many runs in one process). ``prometheus_client`` writes the exposition; this module is imported
+scraped. The events are counted into plain numbers, and a scrape builds the metric families
+from them (``report.metric_families``). Each ``RunMetrics`` has its own ``CollectorRegistry``,
+never the global one (tests run many runs in one process). ``prometheus_client`` writes the
+exposition; this module is imported
 only when metrics are asked for (``--metrics-port``, ``[metrics] port``, ``serve``), so
 ``orchestrator --help`` and ``status`` never load it. The HTTP side is
 ``report.metrics_server``.
@@ -33,17 +35,19 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import anyio
-from prometheus_client import CollectorRegistry, Gauge, Histogram
-from prometheus_client import Counter as PromCounter
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from orchestrator.clock import Clock, RealClock
 from orchestrator.ledger.protocol import Ledger
+from orchestrator.report.metric_families import BucketCounts, counter_family
 
 ROW_STATES = ("pending", "done", "failed", "ambiguous")
 """Every state ``orchestrator_rows`` shows (0 when no row is in it)."""
@@ -76,16 +80,17 @@ _ID_AFTER = frozenset({"jobs", "render"})
 _ID_LIKE = re.compile(r"[0-9A-Fa-f-]{16,}|\d+")
 
 
+def _is_id(part: str) -> bool:
+    return (len(part) >= 16 or part.isdigit()) and _ID_LIKE.fullmatch(part) is not None
+
+
 def route_of(path: str) -> str:
     """A request path as a metric label: job ids and other ids become ``{id}``, so a label has a
     handful of values (``/v1/jobs/{id}``), never one per job."""
     parts = path.split("?", 1)[0].split("/")
     for i in range(1, len(parts)):
         part = parts[i]
-        if part and (
-            parts[i - 1] in _ID_AFTER
-            or ((len(part) >= 16 or part.isdigit()) and _ID_LIKE.fullmatch(part))
-        ):
+        if part and (parts[i - 1] in _ID_AFTER or _is_id(part)):
             parts[i] = "{id}"
     return "/".join(parts)
 
@@ -102,7 +107,7 @@ def rows_from_ledger(ledger: Ledger, total: int | None = None) -> RowsByState:
     async def count() -> Mapping[str, int]:
         snapshot = await ledger.snapshot()
         try:
-            counts: Counter[str] = Counter(r.status for r in snapshot.state.rows.values())
+            counts: Counter[str] = Counter(snapshot.state.rows.statuses())
             size = snapshot.total if snapshot.total is not None else total
         finally:
             snapshot.close()
@@ -136,7 +141,12 @@ def rows_from_view(read: Callable[[], Awaitable[Mapping[str, Any]]]) -> RowsBySt
 
 class RunMetrics:
     """A run's metrics in a registry of their own; a ``Sink`` (``emit``) that asks for the
-    per-request ``request`` events (``events.DETAIL_KINDS``)."""
+    per-request ``request`` events (``events.DETAIL_KINDS``).
+
+    The events are counted into plain ints, dicts and bucket lists (one event loop writes them:
+    no lock, unlike prometheus_client's own metrics, whose two locked updates a request were
+    a measurable share of a row's CPU), and a scrape builds the metric families from them
+    (``collect``: a custom collector, in ``registry``)."""
 
     detail_kinds = frozenset({"request"})
 
@@ -146,67 +156,23 @@ class RunMetrics:
         self._rows_by_state: RowsByState | None = None
         self._rows_read_at_s: float | None = None
         self._rows_cost_s = 0.0
-        reg = self.registry
-        self.rows = Gauge(
-            "orchestrator_rows", "Rows of the batch by state", ["state"], registry=reg
-        )
-        self.rows_finished = PromCounter(
-            "orchestrator_rows_finished",
-            "Rows this process finished, by the state they ended in",
-            ["state"],
-            registry=reg,
-        )
-        self.requests = PromCounter(
-            "orchestrator_api_requests",
-            "API requests sent, by route and status class (none: no answer)",
-            ["method", "route", "status_class"],
-            registry=reg,
-        )
-        self.rate_limited = PromCounter(
-            "orchestrator_api_rate_limited",
-            "API requests answered 429 (too many requests)",
-            ["route"],
-            registry=reg,
-        )
-        self.retries = PromCounter(
-            "orchestrator_api_retries",
-            "API requests tried again, by route and reason",
-            ["route", "reason"],
-            registry=reg,
-        )
-        self.limiter_wait = Histogram(
-            "orchestrator_limiter_wait_seconds",
-            "Time a request waited for its turn at the rate limiter",
-            buckets=WAIT_BUCKETS_S,
-            registry=reg,
-        )
-        self.renders = PromCounter(
-            "orchestrator_renders", "Renders this process started (billed)", registry=reg
-        )
-        self.render_seconds = Histogram(
-            "orchestrator_render_seconds",
-            "From sending a render to its video being ready, of the rows this process rendered",
-            buckets=RENDER_BUCKETS_S,
-            registry=reg,
-        )
-        self.download_seconds = Histogram(
-            "orchestrator_download_seconds",
-            "Time to download a video (retries included)",
-            buckets=DOWNLOAD_BUCKETS_S,
-            registry=reg,
-        )
-        self.downloaded_bytes = PromCounter(
-            "orchestrator_downloaded_bytes", "Bytes of video downloaded", registry=reg
-        )
-        self.takeovers = PromCounter(
-            "orchestrator_lease_takeovers",
-            "Rows of a shared batch this worker took over from a worker whose lease expired",
-            registry=reg,
-        )
-        for state in ROW_STATES:  # rows by state appear with the first reading of the ledger
-            self.rows_finished.labels(state)
-        self._request_children: dict[tuple[str, str, int | None], Any] = {}
+        self._rows: Mapping[str, int] | None = None  # none until the ledger is first read
+        self._started = time.time()
+        self._finished = dict.fromkeys(ROW_STATES, 0)
+        self._requests: dict[tuple[str, str, int | None], int] = {}  # method, route, status
+        self._requests_created: dict[tuple[str, str, int | None], float] = {}
+        self._retries: dict[tuple[str, ...], int] = {}  # route, reason
+        self._retries_created: dict[tuple[str, ...], float] = {}
+        self._limiter_wait = BucketCounts(WAIT_BUCKETS_S)
+        self._first_wait_s = self._limiter_wait.bounds[0]
+        self._renders = 0
+        self._render_seconds = BucketCounts(RENDER_BUCKETS_S)
+        self._download_seconds = BucketCounts(DOWNLOAD_BUCKETS_S)
+        self._downloaded_bytes = 0
+        self._takeovers = 0
         self._routes: dict[str, str] = {}
+        self._heads: dict[str, tuple[str, str, bool]] = {}  # route, route/{id}, id follows
+        self.registry.register(self)
 
     # ---- the sink ------------------------------------------------------------------------------
 
@@ -216,55 +182,71 @@ class RunMetrics:
             handler(self, fields)
 
     def _request(self, fields: dict[str, Any]) -> None:
-        method, status = fields["method"], fields["status"]
-        route = self._route(fields["path"])
-        key = (method, route, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(method, route, status_class(status)),
-                self.rate_limited.labels(route) if status == 429 else None,
-            )
-            self._request_children[key] = children  # a few dozen: routes × statuses
-        children[0].inc()
-        if children[1] is not None:
-            children[1].inc()
-        self.limiter_wait.observe(float(fields.get("waited_s") or 0.0))
+        path = fields["path"]
+        route = self._routes.get(path) or self._route(path)
+        key = (fields["method"], route, fields["status"])
+        count = self._requests.get(key)
+        if count is None:
+            self._requests_created[key] = time.time()  # a few dozen: routes × statuses
+            count = 0
+        self._requests[key] = count + 1
+        waited_s = fields.get("waited_s") or 0.0
+        wait = self._limiter_wait
+        if waited_s <= self._first_wait_s:  # most requests wait for no one
+            wait.counts[0] += 1
+            wait.sum += waited_s
+        else:
+            wait.observe(float(waited_s))
 
     def _route(self, path: str) -> str:
-        """``route_of(path)``, remembered for the last ``ROUTES_KEPT`` paths (a job's polls)."""
-        route = self._routes.get(path)
-        if route is None:
-            if len(self._routes) >= ROUTES_KEPT:
-                self._routes.clear()
-            route = self._routes[path] = route_of(path)
+        """``route_of(path)``, remembered for the last ``ROUTES_KEPT`` paths (a job's polls);
+        a new path is its head's route (all but the last part: a handful, remembered) and
+        its last part, so a job id never seen before costs no ``route_of``."""
+        if len(self._routes) >= ROUTES_KEPT:
+            self._routes.clear()
+        head, _, last = path.rpartition("/")
+        if not head or "?" in path:
+            route = route_of(path)
+        else:
+            base = self._heads.get(head)
+            if base is None:
+                if len(self._heads) >= ROUTES_KEPT:
+                    self._heads.clear()
+                base_route = route_of(head)
+                id_after = base_route.rpartition("/")[2] in _ID_AFTER
+                base = self._heads[head] = (base_route, f"{base_route}/{{id}}", id_after)
+            route = base[1] if last and (base[2] or _is_id(last)) else f"{base[0]}/{last}"
+        self._routes[path] = route
         return route
 
     def _retry(self, fields: dict[str, Any]) -> None:
         endpoint = str(fields.get("endpoint", ""))
         _, _, path = endpoint.partition(" ")
-        self.retries.labels(route_of(path or endpoint), str(fields.get("kind", ""))).inc()
+        key = (route_of(path or endpoint), str(fields.get("kind", "")))
+        if key not in self._retries:
+            self._retries_created[key] = time.time()
+        self._retries[key] = self._retries.get(key, 0) + 1
 
     def _stage(self, fields: dict[str, Any]) -> None:
         if fields.get("stage") == "render" and fields.get("job") is not None:
-            self.renders.inc()  # the render stage's own event, once the job is recorded
+            self._renders += 1  # the render stage's own event, once the job is recorded
 
     def _row_done(self, fields: dict[str, Any]) -> None:
-        self.rows_finished.labels("done").inc()
-        self.downloaded_bytes.inc(int(fields.get("bytes") or 0))
+        self._finished["done"] += 1
+        self._downloaded_bytes += int(fields.get("bytes") or 0)
         if fields.get("download_s") is not None:
-            self.download_seconds.observe(float(fields["download_s"]))
+            self._download_seconds.observe(float(fields["download_s"]))
         if fields.get("render_s") is not None:
-            self.render_seconds.observe(float(fields["render_s"]))
+            self._render_seconds.observe(float(fields["render_s"]))
 
     def _row_failed(self, fields: dict[str, Any]) -> None:
-        self.rows_finished.labels("failed").inc()
+        self._finished["failed"] += 1
 
     def _row_ambiguous(self, fields: dict[str, Any]) -> None:
-        self.rows_finished.labels("ambiguous").inc()
+        self._finished["ambiguous"] += 1
 
     def _taken_over(self, fields: dict[str, Any]) -> None:
-        self.takeovers.inc()
+        self._takeovers += 1
 
     def _run_finished(self, fields: dict[str, Any]) -> None:
         self._rows_read_at_s = None  # the next scrape reads the final counts, however recent
@@ -279,6 +261,90 @@ class RunMetrics:
         "row_taken_over": _taken_over,
         "run_finished": _run_finished,
     }
+
+    # ---- the collector -------------------------------------------------------------------------
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, built from the counts at each scrape (``Collector``)."""
+        rows = GaugeMetricFamily(
+            "orchestrator_rows", "Rows of the batch by state", labels=["state"]
+        )
+        for state, n in (self._rows or {}).items():
+            rows.add_metric([state], n)
+        yield rows
+        started = self._started
+        yield counter_family(
+            "orchestrator_rows_finished",
+            "Rows this process finished, by the state they ended in",
+            ("state",),
+            {(state,): n for state, n in self._finished.items()},
+            started,
+        )
+        requests: dict[tuple[str, ...], int] = defaultdict(int)
+        limited: dict[tuple[str, ...], int] = defaultdict(int)
+        created: dict[tuple[str, ...], float] = {}
+        limited_created: dict[tuple[str, ...], float] = {}
+        for (method, route, status), n in list(self._requests.items()):
+            at = self._requests_created[(method, route, status)]
+            key = (method, route, status_class(status))
+            requests[key] += n
+            created[key] = min(created.get(key, at), at)
+            if status == 429:
+                limited[(route,)] += n
+                limited_created[(route,)] = min(limited_created.get((route,), at), at)
+        yield counter_family(
+            "orchestrator_api_requests",
+            "API requests sent, by route and status class (none: no answer)",
+            ("method", "route", "status_class"),
+            requests,
+            created,
+        )
+        yield counter_family(
+            "orchestrator_api_rate_limited",
+            "API requests answered 429 (too many requests)",
+            ("route",),
+            limited,
+            limited_created,
+        )
+        yield counter_family(
+            "orchestrator_api_retries",
+            "API requests tried again, by route and reason",
+            ("route", "reason"),
+            dict(self._retries),
+            dict(self._retries_created),
+        )
+        yield self._limiter_wait.family(
+            "orchestrator_limiter_wait_seconds",
+            "Time a request waited for its turn at the rate limiter",
+        )
+        yield counter_family(
+            "orchestrator_renders",
+            "Renders this process started (billed)",
+            (),
+            {(): self._renders},
+            started,
+        )
+        yield self._render_seconds.family(
+            "orchestrator_render_seconds",
+            "From sending a render to its video being ready, of the rows this process rendered",
+        )
+        yield self._download_seconds.family(
+            "orchestrator_download_seconds", "Time to download a video (retries included)"
+        )
+        yield counter_family(
+            "orchestrator_downloaded_bytes",
+            "Bytes of video downloaded",
+            (),
+            {(): self._downloaded_bytes},
+            started,
+        )
+        yield counter_family(
+            "orchestrator_lease_takeovers",
+            "Rows of a shared batch this worker took over from a worker whose lease expired",
+            (),
+            {(): self._takeovers},
+            started,
+        )
 
     # ---- the read side -------------------------------------------------------------------------
 
@@ -318,8 +384,7 @@ class RunMetrics:
             return
         self._rows_read_at_s = self._clock.now()
         self._rows_cost_s = self._rows_read_at_s - now_s
-        for state in ROW_STATES:
-            self.rows.labels(state).set(counts.get(state, 0))
+        self._rows = {state: counts.get(state, 0) for state in ROW_STATES}
 
     async def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """What ``/metrics`` answers, and its content type: the format the scraper's ``Accept``

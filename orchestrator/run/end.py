@@ -24,6 +24,7 @@ from orchestrator.config import Config
 from orchestrator.errors import ExitCode, StorageError, UserError
 from orchestrator.events import Sink
 from orchestrator.ledger.protocol import BatchSnapshot
+from orchestrator.ledger.records import SessionEnded
 from orchestrator.report.notify import build_payload, outcome, send
 from orchestrator.report.page import write_report
 from orchestrator.report.previews import gif_size
@@ -208,3 +209,26 @@ def _silence_stdout() -> None:
     with contextlib.suppress(OSError):
         os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def ledger_counts(snapshot: BatchSnapshot) -> Counter[str]:
+    """Rows by status, from the ledger alone (when ``results.csv`` cannot be written)."""
+    counts: Counter[str] = Counter()
+    seen = 0
+    for r in snapshot.state.rows.values():
+        counts[r.status] += 1
+        seen += 1
+    if snapshot.total is not None and snapshot.total > seen:
+        counts["pending"] += snapshot.total - seen
+    return counts
+
+
+def how_it_ended(summary: RunSummary) -> SessionEnded:
+    """The session's end as the ledger records it (``status`` reads it back)."""
+    if summary.storage_fault is not None:
+        return SessionEnded(how="halted", reason=f"disk: {summary.storage_fault}")
+    if summary.interrupted:
+        return SessionEnded(how="interrupted", reason=summary.interrupt_signal)
+    if summary.stop_reason is not None:
+        return SessionEnded(how="halted", reason=summary.stop_reason)
+    return SessionEnded(how="finished")

@@ -22,59 +22,34 @@ notification is sent.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import shlex
-from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
-import anyio.abc
 
-from orchestrator.api.client import PictoryClient
-from orchestrator.api.limits import RateLimiter, SharedRate, render_slots_total
-from orchestrator.api.retry import RetryPolicy
-from orchestrator.api.webhooks import WebhookReceiver, run_secret
 from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials, account_key, notify_url
-from orchestrator.errors import (
-    CredentialsStop,
-    LeaseLost,
-    RunDirError,
-    StorageError,
-    UserError,
-    ValidationFailed,
-)
-from orchestrator.events import Sink, wants
-from orchestrator.files import make_private_dir
-from orchestrator.input.manifest import manifest_digest
+from orchestrator.errors import RunDirError, StorageError, ValidationFailed
+from orchestrator.events import Sink
 from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
-from orchestrator.input.rows import RowJob, RowLister, manifest_rows, no_rows
+from orchestrator.input.rows import manifest_rows, no_rows
 from orchestrator.input.validate import ValidationReport, validate_manifest
 from orchestrator.ledger.open import LedgerPlace, SharedSettings, open_ledger
-from orchestrator.ledger.protocol import BatchSnapshot, Ledger
-from orchestrator.ledger.records import BatchChoices, JsonObject, RunStarted, SessionEnded
-from orchestrator.ledger.row_state import RowState
+from orchestrator.ledger.protocol import Ledger
+from orchestrator.ledger.records import BatchChoices, JsonObject
 from orchestrator.report.links import links_warning
-from orchestrator.report.previews import gif_size
 from orchestrator.report.results import write_results
-from orchestrator.run import canary, cost, disk, session, taken_names, triage, watchers
-from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch, Window
-from orchestrator.run.end import RunSummary, end_of_run
-from orchestrator.run.pipeline import run_row, undelivered
-from orchestrator.run.stages import tidy
-from orchestrator.run.stages.assets import AssetMaker
-from orchestrator.run.stages.base import RenderSlots, Services
-from orchestrator.run.stages.template_upload import TemplateRegistry
-from orchestrator.storage.destination import Destinations
+from orchestrator.run import canary, cost, disk, preflight, session, taken_names
+from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch
+from orchestrator.run.clients import open_client, open_webhooks
+from orchestrator.run.end import RunSummary, end_of_run, how_it_ended, ledger_counts
+from orchestrator.run.pool import VIDEOS_DIR, render_slots_of, work_rows
 
 if TYPE_CHECKING:
     from orchestrator.report.metrics import RunMetrics
 
-VIDEOS_DIR = "videos"
 MAX_PROBLEMS_SHOWN = 20
 
 
@@ -180,7 +155,7 @@ async def _execute(
         open_ledger(spec.place, clock, rows=rows, shared=shared, sink=sink) as ledger,
         _watched(metrics, ledger, report),
     ):
-        choices = await _session_choices(spec, ledger, report)
+        choices = await preflight.session_choices(spec, ledger, report)
         config = session.obey_choices(
             config,
             choices,
@@ -188,7 +163,7 @@ async def _execute(
             run_dir=spec.run_dir,
             notify_stated=spec.choices.notify is not None,
         )
-        _say_if_taken_over(spec, ledger, sink)
+        preflight.say_if_taken_over(spec, ledger, sink)
         simulator_gone = not spec.place.shared and session.simulator_gone(
             ledger, simulated=spec.simulated
         )
@@ -196,7 +171,7 @@ async def _execute(
             go_on = "worker" if spec.place.shared else "resume"
             raise RunDirError(
                 f"{ledger.location} holds no canary to approve; `orchestrator {go_on} "
-                f"{_batch_ref(spec)}` continues a batch"
+                f"{preflight.batch_ref(spec)}` continues a batch"
             )
         if rows is not None and not spec.place.shared:  # a new row's name on a batch's video
             await taken_names.refuse(
@@ -205,7 +180,7 @@ async def _execute(
                 spec.run_dir / VIDEOS_DIR,
                 spec.manifest_options.name_pattern,
             )
-        await _record_session(spec, config, ledger, report, choices)
+        await preflight.record_session(spec, config, ledger, report, choices)
         sink.emit(
             "run_started",
             run_dir=str(spec.run_dir),
@@ -225,13 +200,13 @@ async def _execute(
         only = await canary.gate(ledger, rows or no_rows, size=choices.canary, approve=spec.approve)
         summary = RunSummary(
             run_dir=spec.run_dir,
-            batch_ref=_batch_ref(spec),
+            batch_ref=preflight.batch_ref(spec),
             worker_id=ledger.worker_id,
             simulated=spec.simulated,
         )
         network = NetworkWatch(clock, config.run.network_dead_after_s)
-        window = _window(choices)
-        spend = await _cost_plan(spec, ledger, rows, choices, config)
+        window = preflight.window_of(choices)
+        spend = await preflight.cost_plan(spec, ledger, rows, choices, config)
         if report is not None:  # a worker's share of a shared batch is not known in advance
             caps = [n for n in (choices.max_renders, len(only) if only else None) if n]
             expected = spend.estimate
@@ -263,7 +238,7 @@ async def _execute(
         limits = ledger.shared_limits(
             max_rps=config.limits.max_requests_per_s,
             max_per_minute=config.limits.max_requests_per_minute,
-            max_renders=_render_slots(config),
+            max_renders=render_slots_of(config),
         )
         async with (
             open_client(
@@ -294,7 +269,7 @@ async def _execute(
                 )
             except StorageError as exc:  # the ledger holds every row: results wait for space
                 summary.storage_fault = summary.storage_fault or exc
-                path, counts, failed_permanent = None, _counts(snapshot), 0
+                path, counts, failed_permanent = None, ledger_counts(snapshot), 0
             summary.results_path = path
             summary.stop_reason = admission.stop_reason
             summary.counts = counts
@@ -309,10 +284,13 @@ async def _execute(
                 rest = canary.held_back(held.rows, counts, snapshot.state)
                 if rest > 0:
                     summary.awaiting_approval = canary.approval_line(
-                        spec.run_dir, len(held.rows), rest, _batch_ref(spec)
+                        spec.run_dir, len(held.rows), rest, preflight.batch_ref(spec)
                     )
                     summary.approval_notice = canary.approval_line(
-                        spec.run_dir.absolute(), len(held.rows), rest, _batch_ref(spec, True)
+                        spec.run_dir.absolute(),
+                        len(held.rows),
+                        rest,
+                        preflight.batch_ref(spec, True),
                     )
             sink.emit(
                 "run_finished",
@@ -321,7 +299,7 @@ async def _execute(
                 requests=summary.requests,
             )
             try:
-                await ledger.append(_how_it_ended(summary))
+                await ledger.append(how_it_ended(summary))
             except StorageError as exc:
                 summary.storage_fault = summary.storage_fault or exc
             url = notify_url(choices.notify, config)
@@ -329,85 +307,6 @@ async def _execute(
         finally:
             snapshot.close()
         return summary
-
-
-async def _session_choices(
-    spec: RunSpec, ledger: Ledger, report: ValidationReport | None
-) -> BatchChoices:
-    """The batch-wide choices this session obeys. A run directory's ``run`` states its own;
-    its ``resume`` or ``approve`` obeys the ones it states and, for the others, the batch's
-    recorded ones (``session.carried_choices``); a worker obeys its shared batch's, and is
-    refused when it was given a different one."""
-    if not spec.place.shared:
-        triage.check_same_manifest(ledger, spec.run_dir, spec.manifest or Path(""))
-        if spec.resuming:
-            return session.carried_choices(ledger.state.choices, spec.choices)
-        return spec.choices
-    recorded = ledger.state.choices
-    default = BatchChoices()
-    for f in fields(BatchChoices):
-        given, held = getattr(spec.choices, f.name), getattr(recorded, f.name)
-        if f.name in ("ts", "time_zone") or given == getattr(default, f.name) or given == held:
-            continue
-        flag = "--" + f.name.replace("_", "-")  # each choice is stated by its option
-        shown = "not set" if held in (None, False) else f"{flag} {held}"
-        raise UserError(
-            f"{flag} {given}: the batch in {ledger.location} was submitted with {shown}; a "
-            "batch-wide choice is made once, by `orchestrator submit`, and every worker obeys it"
-        )
-    return recorded
-
-
-async def _record_session(
-    spec: RunSpec,
-    config: Config,
-    ledger: Ledger,
-    report: ValidationReport | None,
-    choices: BatchChoices,
-) -> None:
-    """Record this session (and, for a run directory, its batch-wide choices when they changed)."""
-    record = ledger.state.run_record or RunStarted()
-    if spec.manifest is not None:
-        digest = report.manifest_sha256 if report is not None else None
-        if digest is None:  # not read to its end (it cannot be: validation passed)
-            digest = await anyio.to_thread.run_sync(manifest_digest, spec.manifest)
-        record = RunStarted(
-            manifest=str(spec.manifest.resolve()),
-            manifest_sha256=digest,
-            template=str(spec.template.resolve()) if spec.template else None,
-            flow=spec.flow,
-            manifest_options=spec.manifest_options.recorded(),
-        )
-    await ledger.append(
-        RunStarted(
-            session=len(ledger.state.runs) + 1,
-            manifest=record.manifest,
-            manifest_sha256=record.manifest_sha256,
-            template=record.template,
-            flow=record.flow,
-            manifest_options=record.manifest_options,
-            config=config.public_dict(),
-            target=spec.target,
-        )
-    )
-    if not spec.place.shared and replace(choices, ts=0.0) != replace(ledger.state.choices, ts=0.0):
-        await ledger.append(choices)  # only when they changed (``ts`` aside)
-
-
-def _say_if_taken_over(spec: RunSpec, ledger: Ledger, sink: Sink) -> None:
-    """A run directory whose latest session never recorded its end (killed, crashed, the
-    machine lost): say whose rows this session takes over."""
-    state = ledger.state
-    if spec.place.shared or not state.runs or state.last_end is not None:
-        return
-    owner = state.runs[-1].owner or {}
-    sink.emit(
-        "run_taken_over",
-        run_dir=str(spec.run_dir),
-        pid=owner.get("pid"),
-        host=owner.get("host"),
-        since=state.runs[-1].ts,
-    )
 
 
 def _watched(
@@ -419,365 +318,3 @@ def _watched(
     from orchestrator.report.metrics import rows_from_ledger
 
     return metrics.watching(rows_from_ledger(ledger, report.rows if report is not None else None))
-
-
-def _counts(snapshot: BatchSnapshot) -> Counter[str]:
-    """Rows by status, from the ledger alone (when ``results.csv`` cannot be written)."""
-    counts: Counter[str] = Counter()
-    seen = 0
-    for r in snapshot.state.rows.values():
-        counts[r.status] += 1
-        seen += 1
-    if snapshot.total is not None and snapshot.total > seen:
-        counts["pending"] += snapshot.total - seen
-    return counts
-
-
-def _how_it_ended(summary: RunSummary) -> SessionEnded:
-    """The session's end as the ledger records it (``status`` reads it back)."""
-    if summary.storage_fault is not None:
-        return SessionEnded(how="halted", reason=f"disk: {summary.storage_fault}")
-    if summary.interrupted:
-        return SessionEnded(how="interrupted", reason=summary.interrupt_signal)
-    if summary.stop_reason is not None:
-        return SessionEnded(how="halted", reason=summary.stop_reason)
-    return SessionEnded(how="finished")
-
-
-def _window(choices: BatchChoices) -> Window | None:
-    if choices.window:
-        return Window.parse(choices.window, zone=choices.time_zone)
-    if choices.until:
-        return Window.parse(choices.until, option="--until", zone=choices.time_zone)
-    return None
-
-
-def _batch_ref(spec: RunSpec, absolute: bool = False) -> str:
-    """How a printed command names this batch (``approve``, ``status``, ``report``), quoted for
-    the shell: the run directory as it was given (the command is printed where it was typed), or
-    by its ``absolute`` path (for the report and the notification, read elsewhere)."""
-    if spec.ledger_url is None:
-        return shlex.quote(str(spec.run_dir.absolute() if absolute else spec.run_dir))
-    from orchestrator.ledger.pg.schema import safe_url
-
-    batch = f" --batch {shlex.quote(spec.batch)}" if spec.batch else ""
-    account = f" --account {shlex.quote(spec.account)}" if spec.account else ""
-    return f"--ledger {shlex.quote(safe_url(spec.ledger_url))}{batch}{account}"
-
-
-@contextlib.asynccontextmanager
-async def open_client(
-    config: Config,
-    credentials: Credentials,
-    clock: Clock,
-    rng: random.Random,
-    sink: Sink,
-    network: NetworkWatch,
-    shared_rate: SharedRate | None = None,
-) -> AsyncIterator[PictoryClient]:
-    limiter = RateLimiter(
-        clock,
-        max_rps=config.limits.max_requests_per_s,
-        max_per_minute=config.limits.max_requests_per_minute,
-        shared=shared_rate,
-    )
-    policy = _retry_policy(config)
-
-    def on_retry(endpoint: str, kind: str, delay_s: float) -> None:
-        sink.emit("retry", endpoint=endpoint, kind=kind, delay_s=round(delay_s, 3))
-        if kind == "not_delivered":
-            network.undelivered()
-
-    def on_request(method: str, path: str, status: int | None, waited_s: float) -> None:
-        sink.emit("request", method=method, path=path, status=status, waited_s=waited_s)
-
-    async with PictoryClient(
-        config.api,
-        credentials,
-        clock=clock,
-        limiter=limiter,
-        retry_policy=policy,
-        rng=rng,
-        on_retry=on_retry,
-        on_request=on_request if wants(sink, "request") else None,
-    ) as client:
-        client.pictory_delivery = pictory_delivery(config)
-        yield client
-
-
-def pictory_delivery(config: Config) -> dict[str, Any]:
-    """``[deliver]``'s Pictory-side fields, as the v2 storyboard body names them (§6.3)."""
-    deliver = config.deliver
-    fields: dict[str, Any] = {}
-    if deliver.destinations:
-        fields["destinations"] = [dict(d) for d in deliver.destinations]
-    if deliver.aws_connection_id:
-        fields["awsConnectionId"] = deliver.aws_connection_id
-    if deliver.vimeo_connection_id:
-        fields["vimeoConnectionId"] = deliver.vimeo_connection_id
-    return fields
-
-
-async def _cost_plan(
-    spec: RunSpec, ledger: Ledger, rows: RowLister | None, choices: BatchChoices, config: Config
-) -> cost.CostPlan:
-    """The session's ``cost.CostPlan``: a run directory's estimate of its rows left, from its
-    manifest; a shared batch's (its rows are the database's) from its row count, made only for
-    ``--check-quota`` (without it, a worker's spend caps learn from its own renders only)."""
-    assumed = config.run.assumed_video_minutes
-    if spec.place.shared and not choices.check_quota:
-        return await anyio.to_thread.run_sync(cost.plan, (), None, None, assumed)
-    if not spec.place.shared:
-        states = ledger.state.rows.values()
-        return await anyio.to_thread.run_sync(cost.plan, states, rows, None, assumed)
-    snapshot = await ledger.snapshot()
-    try:
-        total = snapshot.total
-        if total is None:
-            total = await anyio.to_thread.run_sync(lambda: sum(1 for _ in snapshot.rows()))
-        states = snapshot.state.rows.values()
-        return await anyio.to_thread.run_sync(cost.plan, states, None, total, assumed)
-    finally:
-        snapshot.close()
-
-
-@contextlib.asynccontextmanager
-async def open_webhooks(
-    config: Config,
-    run_dir: Path,
-    ledger: Ledger,
-    clock: Clock,
-    sink: Sink,
-    batch: str | None = None,
-) -> AsyncIterator[WebhookReceiver | None]:
-    """The webhook receiver of ``--webhook`` (None without it); ``batch`` (a shared batch's
-    name, else the run directory's) goes in each ``webhookInput``."""
-    if not config.webhook.enabled:
-        yield None
-        return
-    hook = config.webhook
-    rows = ledger.state.rows
-
-    def recorded_job(row: str, stage: str) -> str | None:
-        state = rows.get(row)
-        if state is None:
-            return None
-        if stage == "preview":
-            return state.preview_job
-        if stage == "render":
-            return state.render_job
-        return (state.aux_jobs or {}).get(stage)
-
-    async with WebhookReceiver(
-        secret=run_secret(run_dir),
-        recorded_job=recorded_job,
-        batch=batch or run_dir.name,
-        host=hook.listen_host,
-        port=hook.listen_port,
-        public_url=hook.public_url,
-        clock=clock,
-    ) as receiver:
-        sink.emit("webhook_listening", url=receiver.base_url)
-        try:
-            yield receiver
-        finally:
-            if receiver.rejected:
-                sink.emit("webhooks_rejected", **dict(receiver.rejected))
-
-
-async def work_rows(
-    spec: RunSpec,
-    config: Config,
-    client: PictoryClient,
-    ledger: Ledger,
-    sink: Sink,
-    clock: Clock,
-    rng: random.Random,
-    summary: RunSummary,
-    admission: Admission,
-    webhooks: WebhookReceiver | None,
-    network: NetworkWatch,
-    only: frozenset[str] | None = None,
-    render_slots: RenderSlots | None = None,
-    *,
-    stop_at_window_end: bool = False,
-) -> None:
-    videos_dir = spec.run_dir / VIDEOS_DIR
-    make_private_dir(videos_dir)
-    svc = Services(
-        client=client,
-        ledger=ledger,
-        clock=clock,
-        sink=sink,
-        poll=config.poll,
-        videos_dir=videos_dir,
-        render_slots=render_slots or slots(_render_slots(config)),
-        download_slots=slots(config.limits.max_downloads_in_flight),
-        templates=TemplateRegistry(client, ledger, sink),
-        admission=admission,
-        webhooks=webhooks,
-        transfer_policy=RetryPolicy(
-            max_attempts=config.retry.transfer_max_attempts,
-            base_delay_s=config.retry.base_delay_s,
-            max_delay_s=config.retry.max_delay_s,
-        ),
-        rng=rng,
-        rerender_ambiguous=config.run.rerender_ambiguous,
-        direct=config.run.route == "direct",
-        allowed_paths=tuple(Path(p) for p in spec.manifest_options.allow_paths),
-        render_with_params=config.run.render_with_params,
-        posters=config.report.posters,
-        partials=_partials(videos_dir),
-        clean_after_download=config.pictory.clean_after_download,
-        keep_local=config.run.keep_local,
-        delivers=config.deliver.url is not None,
-        destinations=destinations(config),
-    )
-    if svc.destinations.url is not None:  # a wrong profile or URL stops the run before a row
-        await svc.destinations.get(None)
-    if svc.keep_local != "all" and not svc.delivers:
-        sink.emit("keep_local_kept", keep_local=svc.keep_local)
-
-    def tidy_outstanding(state: RowState | None) -> bool:
-        """A done row whose tidying is not finished (``stages.tidy``) is worked on again."""
-        return state is not None and tidy.outstanding(
-            state, clean=svc.clean_after_download, keep_local=svc.keep_local, delivers=svc.delivers
-        )
-
-    row_slots = slots(config.limits.max_rows_in_flight)
-
-    async def work(job: RowJob) -> None:
-        started = clock.now()
-        try:
-            status = await run_row(job, svc)
-            admission.row_finished(status, clock.now() - started)
-        except LeaseLost as exc:  # a shared ledger gave the row to another worker: drop it
-            sink.emit("lease_lost", row=job.row_id, message=str(exc))
-        except StorageError as exc:  # the row stays where the ledger says: resumable
-            disk_fault(exc, job.row_id)
-        except CredentialsStop as exc:  # the API refused the key: nothing more is sent
-            stop(str(exc))  # the row stays where the ledger says (pending): resumable
-        finally:
-            admission.row_left(job.row_id)
-            ledger.release(job.row_id)  # keeps memory flat however long the batch
-            row_slots.release()
-
-    def disk_fault(exc: StorageError, row: str | None) -> None:
-        """Stop admitting; the rows in flight end at their next write, each resumable."""
-        sink.emit("storage_fault", row=row, path=exc.path, reason=exc.reason)
-        if summary.storage_fault is None:
-            summary.storage_fault = exc
-            stop(f"disk: {exc}")
-
-    async def feed(tg: anyio.abc.TaskGroup) -> None:
-        try:
-            await feed_rows(tg)
-        except StorageError as exc:
-            disk_fault(exc, None)
-
-    async def feed_rows(tg: anyio.abc.TaskGroup) -> None:
-        told = len(ledger.taken_over)
-        async for job in ledger.rows_to_work_on(only):
-            for row, previous in ledger.taken_over[told:]:  # a shared batch's lease takeovers
-                sink.emit("row_taken_over", row=row, previous=previous)
-            told = len(ledger.taken_over)
-            state = ledger.state.rows.get(job.row_id)
-            if state is not None:
-                state = await triage.changed_values(state, job, config, ledger, sink, videos_dir)
-            if (
-                not await triage.admit(state, config, ledger, job)
-                and not tidy_outstanding(state)
-                and not undelivered(state, svc)
-            ):
-                summary.skipped_done += state is not None and state.status == "done"
-                ledger.release(job.row_id)
-                continue
-            needs_render = state is None or (state.render_job is None and state.status != "done")
-            if needs_render and not await admission.reserve_render(job.row_id, job):
-                ledger.release(job.row_id)
-                return
-            await row_slots.acquire()
-            if not await admission.admit():
-                admission.row_left(job.row_id)
-                ledger.release(job.row_id)
-                row_slots.release()
-                return
-            summary.started += 1
-            tg.start_soon(work, job)
-
-    rows_scope = anyio.CancelScope()
-    feed_scope = anyio.CancelScope()
-
-    def interrupted(signal_name: str) -> None:
-        summary.interrupted = True
-        summary.interrupt_signal = summary.interrupt_signal or signal_name
-
-    def stop(reason: str) -> None:
-        admission.request_stop(reason)
-        feed_scope.cancel()
-
-    async with anyio.create_task_group() as control_tg:
-        drain = watchers.Drain(
-            clock,
-            config.run.drain_limit_s,
-            lambda: config.limits.max_rows_in_flight - row_slots.value,
-        )
-        control_tg.start_soon(watchers.watch_signals, stop, rows_scope, sink, interrupted, drain)
-        control_tg.start_soon(watchers.report_rate, client, sink, clock)
-        control_tg.start_soon(
-            watchers.watch_network, client, network, stop, rows_scope, clock, config
-        )
-        if stop_at_window_end and admission.window is not None:
-            control_tg.start_soon(
-                watchers.close_at_window_end, admission.window, clock, rows_scope, sink
-            )
-        with rows_scope:
-            async with anyio.create_task_group() as assets_tg:  # waited for: results name GIFs
-                if config.report.preview_gif:
-                    svc.assets = AssetMaker(assets_tg, spec.run_dir, gif_size(config.report))
-                async with anyio.create_task_group() as rows_tg:
-                    with feed_scope:
-                        await feed(rows_tg)
-        control_tg.cancel_scope.cancel()
-    await svc.destinations.aclose()
-
-
-def destinations(config: Config) -> Destinations:
-    """The run's delivery destinations (``[deliver]``, ``--deliver``; ``stages.deliver``)."""
-    deliver = config.deliver
-    return Destinations(
-        deliver.url,
-        presign_s=None if deliver.presign_days is None else deliver.presign_days * 86400,
-        public_url_base=deliver.public_url_base,
-        endpoint_url=deliver.endpoint_url,
-        region=deliver.region,
-        profile=deliver.profile,
-    )
-
-
-def _partials(videos_dir: Path) -> frozenset[str]:
-    """The partial downloads an earlier run left (one folder scan instead of a look per video)."""
-    with os.scandir(videos_dir) as entries:
-        return frozenset(e.name for e in entries if e.name.endswith(".part"))
-
-
-def _render_slots(config: Config) -> int:
-    """The account's renders of ours at once (``limits.render_slots_total``)."""
-    return render_slots_total(
-        config.limits.max_renders_in_flight, config.limits.renders_queued_ahead
-    )
-
-
-def slots(limit: int) -> anyio.Semaphore:
-    """``limit`` things at once (rows, renders, downloads). A semaphore with ``fast_acquire``: a
-    free slot is taken without a trip through the event loop, which a ``CapacityLimiter``
-    makes on every acquire (measured: a few per row, ~3 % of the CPU of a row)."""
-    return anyio.Semaphore(limit, fast_acquire=True)
-
-
-def _retry_policy(config: Config) -> RetryPolicy:
-    return RetryPolicy(
-        max_attempts=config.retry.max_attempts,
-        base_delay_s=config.retry.base_delay_s,
-        max_delay_s=config.retry.max_delay_s,
-    )

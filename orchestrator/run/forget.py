@@ -5,6 +5,9 @@ A deletion request names rows by identity (the manifest's ``id``, or the ``r-...
 email=ann@example.com``). For each row, in this order (each step safe to repeat, so running the
 same command again after a crash finishes the job):
 
+0. its **jobs at Pictory** (``run.forget_pictory``): each cleaned, unless a ``cleaned`` record
+   says so already; a clean that fails holds the row back (none of steps 1–5 for it; exit 1);
+   without credentials (or with ``--keep-at-pictory``) the jobs are left and named;
 1. its **delivered objects** (``delivered`` records: ``storage.open_destination(url).delete``);
 2. its **local files**: the video, the files beside it (subtitles), a partial download, the
    poster frame and preview GIF (``thumbs/``), in the run directory or a worker's ``--out``;
@@ -41,7 +44,8 @@ from orchestrator.input.rows import RowJob, manifest_rows
 from orchestrator.ledger import erase
 from orchestrator.ledger.file import LEDGER_NAME, FileLedger, lock_holder
 from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import RowEvent, forgotten_marker
+from orchestrator.ledger.records import JobsCleaned, RowEvent, forgotten_marker
+from orchestrator.run.forget_pictory import PictoryAccess, clean_rows
 from orchestrator.run.traces import (
     Erased,
     RowTraces,
@@ -147,10 +151,12 @@ async def forget_in_run_dir(
     day: str | None = None,
     clock: Clock | None = None,
     dry_run: bool = False,
+    pictory: PictoryAccess | None = None,
 ) -> Erased:
-    """Erase the selected rows' values from ``run_dir`` (module docstring, steps 1–4; the CLI
+    """Erase the selected rows' values from ``run_dir`` (module docstring, steps 0–4; the CLI
     writes results and report again). Refused while a run holds the directory. ``dry_run``:
-    list what would go, change nothing."""
+    list what would go, change nothing. ``pictory``: how to clean the rows' jobs there (None:
+    they are left, and named)."""
     if not (run_dir / LEDGER_NAME).exists():
         raise RunDirError(f"{run_dir} holds no ledger ({LEDGER_NAME}); is it a run directory?")
     holder = lock_holder(run_dir)
@@ -165,7 +171,10 @@ async def forget_in_run_dir(
     try:
         now_s = (clock or RealClock()).wall_s()
         erased = Erased(dry_run=dry_run)
-        await _forget_held(ledger, run_dir, selection, config, day or today(), now_s, erased)
+        access = pictory or PictoryAccess(config, left_why="not asked to")
+        await _forget_held(
+            ledger, run_dir, selection, config, day or today(), now_s, erased, access, clock
+        )
         return erased
     finally:
         ledger.close()
@@ -187,12 +196,22 @@ async def _forget_held(
     day: str,
     now_s: float,
     erased: Erased,
+    access: PictoryAccess,
+    clock: Clock | None,
 ) -> None:
     state = ledger.state
     jobs, unread = batch_rows(state)
     rows = choose(selection, jobs, state)
     if unread:
         erased.notes.append(f"{unread}: rows were found by the ledger alone")
+    traced = traces(ledger.path, rows, jobs)
+
+    async def record(row: str, cleaned: list[str]) -> None:
+        await ledger.append(JobsCleaned(row=row, jobs=cleaned))
+
+    await clean_rows(traced, access, erased, record, clock=clock)
+    rows = [row for row in rows if row not in erased.held]
+    traced = {row: found for row, found in traced.items() if row not in erased.held}
     dates: dict[str, str] = {}
     for row in rows:
         st = state.rows.get(row)
@@ -202,11 +221,10 @@ async def _forget_held(
         else:
             erased.rows.append(row)
             dates[row] = day
-    traced = traces(ledger.path, rows, jobs)
     await delete_delivered(traced, config, erased)
     remove_files(run_dir, traced, erased)  # and the copies a crash left (``erase.stale_copies``)
-    if erased.dry_run:
-        erased.records = sum(t.records for t in traced.values())
+    if erased.dry_run or not rows:
+        erased.records = sum(t.records for t in traced.values()) if erased.dry_run else 0
         return
     markers = {row: forgotten_marker(date) for row, date in dates.items()}
     erased.log_lines = rewrite_log(run_dir, traced, markers)
@@ -227,12 +245,15 @@ async def forget_in_shared(
     day: str | None = None,
     clock: Clock | None = None,
     dry_run: bool = False,
+    pictory: PictoryAccess | None = None,
 ) -> Erased:
     """Erase the selected rows' values from shared batch ``batch`` (``ledger.pg.forget``: one
-    transaction) and from the workers' folders ``outs`` (their videos, posters and log).
-    ``dry_run``: list what would go, change nothing."""
+    transaction) and from the workers' folders ``outs`` (their videos, posters and log), after
+    cleaning their jobs at Pictory (``pictory``, as ``forget_in_run_dir``; a row another
+    account rendered keeps its jobs there, named). ``dry_run``: list what would go, change
+    nothing."""
     from orchestrator.ledger.pg.batches import batch_rows, find_batch
-    from orchestrator.ledger.pg.forget import forget_rows, stored_rows
+    from orchestrator.ledger.pg.forget import forget_rows, record_cleaned, stored_rows
 
     async with pool.acquire() as conn:
         batch_id = await find_batch(conn, batch, where)
@@ -248,13 +269,26 @@ async def forget_in_shared(
     erased = Erased(dry_run=dry_run)
     dates: dict[str, str] = {}
     traced: dict[str, RowTraces] = {}
-    for stored in await stored_rows(pool, batch_id, rows):
+    accounts: dict[str, str | None] = {}
+    stored_list = await stored_rows(pool, batch_id, rows)
+    for stored in stored_list:
         found = traced[stored.row] = RowTraces(stored.row)
         for event in stored.events:
             if isinstance(event, RowEvent):
                 found.saw(event)
         found.texts.update(stored.variables.values())
         found.names.add(stored.output)
+        accounts[stored.row] = stored.account
+
+    async def record(row: str, cleaned: list[str]) -> None:
+        await record_cleaned(pool, batch_id, row, cleaned, (clock or RealClock()).wall_s())
+
+    access = pictory or PictoryAccess(config, left_why="not asked to")
+    await clean_rows(traced, access, erased, record, accounts=accounts, clock=clock)
+    traced = {row: found for row, found in traced.items() if row not in erased.held}
+    for stored in stored_list:
+        if stored.row in erased.held:
+            continue
         if stored.forgotten is not None:
             erased.already.append(stored.row)
         else:
@@ -266,8 +300,8 @@ async def forget_in_shared(
         remove_files(out, traced, erased, stale=False, label=f"{out}/")
         if not dry_run:
             erased.log_lines += rewrite_log(out, traced, markers)
-    if dry_run:
-        erased.records = sum(t.records for t in traced.values())
+    if dry_run or not dates:
+        erased.records = sum(t.records for t in traced.values()) if dry_run else 0
         return erased
     now_s = (clock or RealClock()).wall_s()
     erased.records = await forget_rows(pool, batch_id, dates, now_s)

@@ -39,7 +39,7 @@ from orchestrator.input.row import ManifestOptions, with_row_cap
 from orchestrator.ledger.file import LEDGER_NAME, first_run_record
 from orchestrator.ledger.records import BatchChoices
 from orchestrator.run.admission import HaltPolicy, Window
-from orchestrator.run.execute import VIDEOS_DIR
+from orchestrator.run.pool import VIDEOS_DIR
 from orchestrator.storage.destination import check_presign_days, check_url
 
 UNTIL_MAX_AHEAD_H = 12

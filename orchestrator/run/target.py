@@ -29,8 +29,9 @@ from pathlib import Path
 
 from orchestrator.config import DEFAULT_BASE_URL, Config, load_config
 from orchestrator.errors import ConfigError, RunDirError
+from orchestrator.ledger.codec import decode
 from orchestrator.ledger.file import LEDGER_NAME
-from orchestrator.ledger.records import JsonObject, RunStarted, decode
+from orchestrator.ledger.records import JsonObject, RunStarted
 
 RUN_LINE = b'{"e":"run"'
 """How every ``run`` record's line starts (the ledger writes ``e`` first, without spaces)."""

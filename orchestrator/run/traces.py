@@ -22,10 +22,16 @@ from orchestrator.input.rows import RowJob
 from orchestrator.ledger.file import LEDGER_NAME, read_events
 from orchestrator.ledger.forget import KEPT, redact_value
 from orchestrator.ledger.records import (
+    Ambiguous,
+    AuxJob,
     Delivered,
     Downloaded,
+    JobsCleaned,
     LocalRemoved,
+    PreviewJob,
+    PreviewReady,
     RenderIntent,
+    RenderJob,
     RenderReady,
     Retry,
     RowAdmitted,
@@ -57,6 +63,16 @@ class Erased:
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
     """``--dry-run``: what would be removed is listed, and nothing is removed or rewritten."""
+    cleaned: list[tuple[str, str]] = field(default_factory=list)
+    """(row, job) cleaned at Pictory (``--dry-run``: to be cleaned)."""
+    gone: list[tuple[str, str]] = field(default_factory=list)
+    """(row, job) Pictory answered 404 for: not there (any more) for these credentials."""
+    left: dict[str, list[str]] = field(default_factory=dict)
+    """Row → its jobs left at Pictory (no credentials, ``--keep-at-pictory``, another
+    account): the ledger keeps their ids, so the same command erases them later."""
+    left_why: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)
+    """Row → why a clean at Pictory failed: nothing of that row was erased (exit 1)."""
 
 
 @dataclass
@@ -69,10 +85,26 @@ class RowTraces:
     delivered: list[tuple[str, str]] = field(default_factory=list)
     records: int = 0
     """The row's records (each is rewritten)."""
+    jobs: dict[str, None] = field(default_factory=dict)
+    """Every job id the row's records name (previews, renders, transcriptions; a retried
+    row's earlier ones too), in order."""
+    cleaned: set[str] = field(default_factory=set)
+    """Jobs a ``cleaned`` record says are cleaned at Pictory."""
+    lost: int = 0
+    """Job-creating requests whose answer was lost (``ambiguous``): a job may exist at
+    Pictory under an id never learned."""
+    uploads: int = 0
+    """Files uploaded to Pictory's storage for the row (no documented way to delete one)."""
+
+    @property
+    def to_clean(self) -> list[str]:
+        """The row's jobs at Pictory not yet recorded cleaned."""
+        return [job for job in self.jobs if job not in self.cleaned]
 
     def saw(self, event: RowEvent) -> None:
         """Note what ``event`` (one of the row's records, before redaction) names."""
         self.records += 1
+        self._saw_jobs(event)
         match event:
             case RowAdmitted(output=str() as output) | Retry(output=str() as output):
                 self.names.add(output)
@@ -91,6 +123,21 @@ class RowTraces:
             case Delivered():
                 self.delivered.append((event.destination, event.key))
                 self.texts.update([event.url, event.key])
+
+    def _saw_jobs(self, event: RowEvent) -> None:
+        match event:
+            case PreviewJob() | RenderJob() | AuxJob():
+                self.jobs[event.job] = None
+            case PreviewReady(job=str() as job) | RenderReady(job=str() as job):
+                self.jobs[job] = None
+            case RenderIntent(preview_job=str() as job):
+                self.jobs[job] = None
+            case JobsCleaned():
+                self.cleaned.update(event.jobs)
+            case Ambiguous():
+                self.lost += 1
+            case Uploaded():
+                self.uploads += 1
 
     def saw_job(self, job: RowJob) -> None:
         """Note what the manifest's row holds (its values, extra columns and file name)."""

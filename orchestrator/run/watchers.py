@@ -1,7 +1,7 @@
 """What runs beside a batch's rows until they are settled: signals (drain, then stop), the
 end of the run window, the network watch and the request-rate report. Each is a task of
-``run.work_rows``'s control task group; ``stop`` stops admitting rows, ``rows_scope`` cancels the
-rows in flight (each resumes where the ledger left it).
+``run.pool.work_rows``'s control task group; ``stop`` stops admitting rows, ``rows_scope``
+cancels the rows in flight (each resumes where the ledger left it).
 """
 
 from __future__ import annotations

@@ -83,6 +83,12 @@ def add_parser(subparsers: Any) -> None:
         help="what a render sent past the render cap gets: a queue (default) or a refusal",
     )
     parser.add_argument(
+        "--template-video-length",
+        choices=("scenes", "drawn"),
+        help="how long a template's render lasts: as its scenes are timed (default), or drawn "
+        "around the profile's video length",
+    )
+    parser.add_argument(
         "--new-shapes",
         action="store_true",
         help="answer the newer shapes (status on previews, data.jobId everywhere)",
@@ -143,6 +149,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         "time_scale": args.time_scale,
         "queued_status": args.queued_status,
         "renders_over_cap": args.renders_over_cap,
+        "template_video_length": args.template_video_length,
         "render_subtitle_form": args.render_subtitles,
         "template_spelling": args.template_spelling,
         "quota_video_minutes": args.quota_minutes,

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from orchestrator.contract import ai_credits
 from orchestrator.contract.ai_credits import Ask
-from orchestrator.simulator import media, render_body, transcripts
+from orchestrator.simulator import media, render_body, renders, transcripts
 from orchestrator.simulator.accounting import Accounting
 from orchestrator.simulator.answers import ApiProblem, dumps, invalid_body, job_not_found
 from orchestrator.simulator.auth import Authenticator, RateLimiter, rate_limited
@@ -28,8 +28,6 @@ from orchestrator.simulator.templates import Template, TemplateStore
 Clock = Callable[[], float]
 CDN_PREFIX = "/__cdn__"
 STORAGE_PREFIX = "/__storage__"
-RENDER_LIMIT_REACHED = "RENDER_LIMIT_REACHED"
-"""[choice] The ``error_code`` of a render refused past the render cap (``renders_over_cap``)."""
 VOICE_OVER_MINUTES = 480
 """[choice] ``elevenLabsVoiceOverMinutes.limit`` of ``GET /v1/quota`` (the doc example's)."""
 
@@ -138,22 +136,7 @@ class Simulator:
         self.jobs.clean(job)
         self.accounting.cleans[job_id] += 1
 
-    def _check_render_cap(self, account: str, now: float) -> None:
-        """``renders_over_cap``: a render past the account's cap is refused, not queued."""
-        refuse = self.settings.renders_over_cap
-        if refuse == "queue" or not self.jobs.render_cap_full(account, now):
-            return
-        self.accounting.renders_refused += 1
-        cap = self.settings.max_concurrent_renders
-        message = f"{cap} renders are running; send this one when one of them has finished"
-        if refuse == "refuse-409":
-            raise ApiProblem(409, RENDER_LIMIT_REACHED, message)
-        retry_after_s = max(1, math.ceil(self.jobs.next_render_slot_s(account) - now))
-        raise ApiProblem(
-            429, RENDER_LIMIT_REACHED, message, headers={"Retry-After": str(retry_after_s)}
-        )
-
-    def _new_job(
+    def new_job(
         self,
         kind: JobKind,
         account: str,
@@ -164,7 +147,7 @@ class Simulator:
     ) -> Job:
         now = self.now()
         if kind is JobKind.RENDER:
-            self._check_render_cap(account, now)
+            renders.check_render_cap(self, account, now)
         fate = self.faults.job_fate()
         if fate is JobFate.OK and searches_stock and self.faults.visual_not_found():
             fate, fields["cause"] = JobFate.FAILED, VISUAL_NOT_FOUND
@@ -210,7 +193,7 @@ class Simulator:
         self.check_variables(template, variables)
         payload = dumps(dict(sorted(variables.items())))
         asks = template.ai_asks + ai_asks
-        return self._new_job(
+        return self.new_job(
             JobKind.PREVIEW, account, webhook, template=template, payload_json=payload, ai_asks=asks
         )
 
@@ -235,7 +218,7 @@ class Simulator:
         """``POST /v1/video/storyboard``: a preview built from text scenes (the v2 route passes
         the AI asks of the body it converted; else they are the body's)."""
         payload = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
-        return self._new_job(
+        return self.new_job(
             JobKind.PREVIEW,
             account,
             webhook,
@@ -244,44 +227,6 @@ class Simulator:
             storyboard=True,
             ai_asks=ai_credits.asks(body) if ai_asks is None else ai_asks,
         )
-
-    def _start_render(
-        self,
-        account: str,
-        webhook: str | None,
-        *,
-        key: str,
-        preview: Job | None,
-        params: str = "",
-        length_s: float = 0.0,
-        preview_is_job: bool = True,
-    ) -> Job:
-        drawn_s = round(self.duration_s(self.settings.video_duration_s), 3)
-        job = self._new_job(
-            JobKind.RENDER,
-            account,
-            webhook,
-            preview=preview,
-            searches_stock=preview is not None and preview.storyboard and not preview_is_job,
-            payload_json=params,
-            video_duration_s=length_s or drawn_s,
-        )
-        job.video = media.video_digest(media.free_box(render_box_payload(job)))
-        self.accounting.record_render(
-            key=key,
-            preview_id=preview.job_id if preview is not None and preview_is_job else None,
-            account=account,
-            video_minutes=job.video_duration_s / 60.0,
-        )
-        spent = ai_credits.charges(preview.ai_asks if preview else (), job.video_duration_s)
-        flat = round(job.video_duration_s / 60.0 * self.settings.ai_credits_per_video_minute)
-        spent += [("Video Render", float(flat))] if flat else []
-        job.ai_credits_used = self.accounting.record_credits(
-            account, job.job_id, job.created_at, spent
-        )
-        if job.fate is JobFate.OK:
-            self.accounting.record_video(job.job_id, job.end_at, job.video)
-        return job
 
     def render_preview(self, account: str, preview_id: str, webhook: str | None) -> Job:
         """``PUT /v1/video/render/{previewJobId}``."""
@@ -299,7 +244,9 @@ class Simulator:
                 "PREVIEW_NOT_READY",
                 f"preview {preview_id} is not finished; poll /v1/jobs/{preview_id} first",
             )
-        return self._start_render(account, webhook, key=render_key(preview), preview=preview)
+        return renders.start_render(
+            self, account, webhook, key=renders.render_key(preview), preview=preview
+        )
 
     def render_direct(self, account: str, source: Job, webhook: str | None) -> Job:
         """``POST /v2/video/storyboard/render`` (§5.9): a render straight from a request, with no
@@ -307,8 +254,13 @@ class Simulator:
         variables, or the storyboard body); the render is billed, capped and counted under the
         same key as a render of the same preview (so a direct render of a row that was also
         rendered from a preview counts as a duplicate)."""
-        return self._start_render(
-            account, webhook, key=render_key(source), preview=source, preview_is_job=False
+        return renders.start_render(
+            self,
+            account,
+            webhook,
+            key=renders.render_key(source),
+            preview=source,
+            preview_is_job=False,
         )
 
     def unstored_preview(
@@ -350,7 +302,8 @@ class Simulator:
         canonical = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         scenes = render_body.cut(body)
-        return self._start_render(
+        return renders.start_render(
+            self,
             account,
             webhook,
             key="params:" + canonical,
@@ -363,7 +316,7 @@ class Simulator:
         self, account: str, file_url: str, language: str, webhook: str | None
     ) -> Job:
         """``POST /v2/transcription``."""
-        return self._new_job(
+        return self.new_job(
             JobKind.TRANSCRIPTION, account, webhook, file_url=file_url, language=language
         )
 
@@ -371,7 +324,7 @@ class Simulator:
         """``POST /v2/transcription/highlights`` (§5.1; answer in ``transcripts``)."""
         transcripts.check_highlights_body(body)
         payload = dumps({k: v for k, v in sorted(body.items()) if k != "webhook"})
-        return self._new_job(JobKind.HIGHLIGHTS, account, webhook, payload_json=payload)
+        return self.new_job(JobKind.HIGHLIGHTS, account, webhook, payload_json=payload)
 
     def highlights_of(
         self, account: str, transcription_id: str, body: dict[str, Any], webhook: str | None
@@ -406,31 +359,3 @@ class Simulator:
             "elevenLabsVoiceOverMinutes": {"used": 0, "limit": VOICE_OVER_MINUTES},
             "aiCredits": {"used": round(credits, 3), "limit": self.settings.quota_ai_credits},
         }
-
-
-def render_key(preview: Job) -> str:
-    """What a render of ``preview`` renders, for the duplicate-render accounting: the template and
-    its variables, or the storyboard body."""
-    if preview.template is None:
-        return "storyboard:" + preview.payload_json
-    return f"template:{preview.template.template_id}:{preview.payload_json}"
-
-
-def render_box_payload(render: Job) -> str:
-    """The JSON carried by a render's MP4 ``free`` box: its job id and what it rendered.
-
-    Rebuilt on demand from the render's preview, so renders keep no copy of the variables.
-    """
-    preview = render.preview
-    if preview is None:
-        what = render.payload_json
-    elif preview.template is None:
-        digest = hashlib.sha256(preview.payload_json.encode()).hexdigest()
-        what = f'"preview_job_id":"{preview.job_id}","storyboard_sha256":"{digest}"'
-    else:
-        what = (
-            f'"preview_job_id":"{preview.job_id}",'
-            f'"template_id":"{preview.template.template_id}",'
-            f'"variables":{preview.payload_json}'
-        )
-    return f'{{"simulator":"orchestrator","job_id":"{render.job_id}",{what}}}'

@@ -49,7 +49,16 @@ class SimSettings(BaseModel):
     jitter_frac: float = Field(default=1 / 3, ge=0.0, lt=1.0)
     """Each duration is drawn uniformly within ± this fraction of its nominal value."""
     video_duration_s: float = Field(default=30.0, gt=0.0)
-    """Nominal ``videoDuration`` reported by finished renders (jittered, spent from the quota)."""
+    """Nominal ``videoDuration`` reported by finished renders (jittered, spent from the quota),
+    where ``template_video_length`` does not decide it."""
+    template_video_length: Literal["scenes", "drawn"] = "scenes"
+    """How long a render of an uploaded template lasts (its ``videoDuration``, spent from the
+    quota): ``scenes``, as long as the project's scenes say (``contract.video_length``: their
+    lines' times, else ``sceneTime``, else their text at 2.5 words a second; the reading the
+    cost estimate counts with); ``drawn``, ``video_duration_s`` jittered, as a render of a
+    template whose scenes say nothing. [choice] Pictory does not publish how a render's length
+    follows its project; a video of the project's scenes lasting as long as they are timed is
+    the plain reading."""
 
     # --- limits ---
     rate_limit_rps: float | None = Field(default=None, gt=0.0)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.contract import ai_credits
+from orchestrator.contract.video_length import project_length_s
 from orchestrator.simulator.answers import ApiProblem, invalid_body
 
 VARIABLE_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -106,6 +107,8 @@ class Template:
     deprecated: bool = False
     ai_asks: tuple[ai_credits.Ask, ...] = ()
     """The AI images, videos and avatars its scenes ask for, charged on each render of it."""
+    length_s: float | None = None
+    """How long its scenes are timed to last (``contract.video_length``); None: no scenes."""
 
     def answer(self, *, spelling: str = "depricated") -> dict[str, Any]:
         """The bare template object; ``spelling``: the deprecation flag's key
@@ -138,6 +141,7 @@ class Template:
         self.scenes = [summarize_scene(s, i) for i, s in enumerate(scenes)]
         self.variables = {**self.outer_variables, **find_variables(self.scenes)}
         self.ai_asks = ai_credits.asks({"scenes": scenes})
+        self.length_s = project_length_s({"scenes": scenes})
 
     def texts(self, variables: Mapping[str, str]) -> list[str]:
         """Every subtitle line with the variables filled in."""
@@ -193,6 +197,7 @@ def template_from_project(project: dict[str, Any], *, template_id: str, account:
         outer_variables=outer_variables,
         variables={**outer_variables, **find_variables(raw_scenes)},
         ai_asks=ai_credits.asks({"scenes": raw_scenes}),
+        length_s=project_length_s({"scenes": raw_scenes}),
     )
 
 

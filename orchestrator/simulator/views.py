@@ -17,8 +17,9 @@ import json
 from typing import Any
 
 from orchestrator.simulator import media, pages, render_body, render_params, stock, transcripts
-from orchestrator.simulator.core import Simulator, render_box_payload
+from orchestrator.simulator.core import Simulator
 from orchestrator.simulator.jobs import VISUAL_NOT_FOUND, Job, JobKind, Phase
+from orchestrator.simulator.renders import render_box_payload
 
 OUTPUT = render_params.OUTPUT
 """Kept under its old name for code that renders without a preview."""

@@ -17,8 +17,8 @@ from orchestrator.cli.main import main
 
 from .helpers import AI_TEMPLATE, read_results, run_args, write_batch
 
-EXACT = {"jitter_frac": 0.0, "video_duration_s": 30.0}
-"""Renders of exactly 0.5 video minutes."""
+EXACT = {"jitter_frac": 0.0, "video_duration_s": 30.0, "template_video_length": "drawn"}
+"""Renders of exactly 0.5 video minutes (whatever the template's scenes say)."""
 TEMPLATE_ESTIMATE = "× ~0.1 min"
 """helpers.TEMPLATE: two scenes of two and three words, each the shortest scene (2 s)."""
 
@@ -228,3 +228,18 @@ def test_a_cap_that_is_not_above_zero_is_one_error_line(
     assert main(run_args(batch, *given)) == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"orchestrator: error: {message}"
     assert set(sim.stats()["requests"]) == {"GET /__sim__/stats"}  # this reading only
+
+
+def test_a_template_renders_as_long_as_its_scenes_so_the_estimate_holds(
+    tmp_path: Path, make_sim: Any, api_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """By default the simulator renders a template as long as its scenes are timed
+    (``contract.video_length``, the reading the estimate counts with): the minutes the run
+    estimates are the minutes it uses."""
+    api_env(make_sim())
+    batch = write_batch(tmp_path, 3)
+    assert main(run_args(batch)) == 0
+    captured = capsys.readouterr()
+    estimate = next(line for line in captured.err.splitlines() if line.startswith("estimate:"))
+    assert "= ~0.2 video minutes" in estimate
+    assert "3 video(s) rendered: 0.2 video minutes" in captured.out

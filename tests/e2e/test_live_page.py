@@ -20,9 +20,10 @@ import pytest
 from orchestrator.cli.main import main
 from orchestrator.clock import VirtualClock
 from orchestrator.input.rows import manifest_rows
+from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.file import LEDGER_NAME
 from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import RunStarted, decode, encode
+from orchestrator.ledger.records import RunStarted
 from orchestrator.report.live.server import READING_SHARE, _Readings, check_binding
 from orchestrator.report.live.view import build_view
 from orchestrator.report.page import write_report

@@ -19,8 +19,9 @@ import pytest
 
 from orchestrator.cli.main import main
 from orchestrator.input.rows import manifest_rows
+from orchestrator.ledger.codec import decode
 from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import Event, decode
+from orchestrator.ledger.records import Event
 from orchestrator.report.page import write_report
 
 from .helpers import config_toml

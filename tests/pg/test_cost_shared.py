@@ -22,7 +22,7 @@ def test_a_shared_batch_obeys_its_minute_cap_and_status_shows_what_it_consumed(
     """``submit --max-minutes 1.2`` with 0.5-minute renders: a worker renders 2 rows and stops
     at the cap; ``status --ledger`` (text and JSON) says 1.0 video minutes and 44 AI credits
     (22 a render: the template's AI image and AI video)."""
-    sim = make_sim("test", jitter_frac=0.0, video_duration_s=30.0)
+    sim = make_sim("test", jitter_frac=0.0, video_duration_s=30.0, template_video_length="drawn")
     env = sim.env()
     batch = write_batch(tmp_path, 5, project=AI_TEMPLATE)
     ledger = ["--ledger", pg_url, "--batch", "capped"]

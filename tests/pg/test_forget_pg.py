@@ -5,6 +5,7 @@ worker's folder, while the row stays done: a worker on the batch renders nothing
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,10 @@ def _tables(url: str) -> str:
 def test_forget_on_a_shared_batch_erases_every_table_and_the_row_stays_done(
     make_sim: Any, pg_url: str, tmp_path: Path
 ) -> None:
-    """After a worker finished the batch, ``forget --ledger URL --batch B ID --out W`` leaves
-    none of the customer's values in any table nor under W (results.csv written again); another
-    worker on the batch renders nothing."""
+    """After a worker finished the batch, ``forget --ledger URL --batch B ID --out W`` cleans the
+    row's jobs at Pictory (only its own, recorded ``cleaned``), leaves none of the customer's
+    values in any table nor under W (results.csv written again); another worker on the batch
+    renders nothing."""
     sim = make_sim("test")
     env = sim.env()
     batch = _batch(tmp_path)
@@ -60,6 +62,10 @@ def test_forget_on_a_shared_batch_erases_every_table_and_the_row_stays_done(
     forgot = run_cli(["forget", *shared, "row-001", "--out", str(out)], env, TIMEOUT_S)
     assert forgot.returncode == 0, forgot.stderr
     assert "forgot row row-001" in forgot.stdout
+    cleaned = re.findall(r"cleaned job (\S+) of row row-001 at Pictory", forgot.stdout)
+    assert len(cleaned) == 2, forgot.stdout  # its preview and render job, and no other row's
+    assert sim.stats()["cleans"] == {job: 1 for job in cleaned}
+    assert '"e": "cleaned"' in _tables(pg_url).replace('""', '"'), "recorded cleaned"
 
     recorded = _tables(pg_url)
     assert [v for v in PLANTED if v in recorded] == []

@@ -16,14 +16,8 @@ import asyncpg
 import pytest
 from e2e.helpers import config_toml, read_results
 
-from orchestrator.api.limits import (
-    GUARD_STEPS_S,
-    MINUTE_S,
-    SECOND_S,
-    SHARED_FIRST_GUARD_S,
-    RateLimiter,
-    spacing_s,
-)
+from orchestrator.api.limits import MINUTE_S, SECOND_S, RateLimiter, spacing_s
+from orchestrator.api.window_guard import GUARD_STEPS_S, SHARED_FIRST_GUARD_S
 from orchestrator.clock import VirtualClock
 from orchestrator.ledger.pg.limits import PgSharedRate, PgSharedRenders
 from orchestrator.simulator.auth import RateLimiter as SimRateLimiter

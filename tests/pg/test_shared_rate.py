@@ -8,7 +8,8 @@ import itertools
 import anyio
 import asyncpg
 
-from orchestrator.api.limits import MIN_GUARD_S, SECOND_S, RateLimiter, spacing_s
+from orchestrator.api.limits import SECOND_S, RateLimiter, spacing_s
+from orchestrator.api.window_guard import MIN_GUARD_S
 from orchestrator.clock import VirtualClock
 from orchestrator.config import Credentials, account_key
 from orchestrator.ledger.pg.limits import PgSharedRate, PgSharedRenders

@@ -18,11 +18,12 @@ from orchestrator.errors import RunDirError
 from orchestrator.input.row import ManifestOptions, ManifestRow
 from orchestrator.input.rows import RowJob, TemplateCache, iter_row_jobs
 from orchestrator.input.template import Template
+from orchestrator.ledger.codec import encode
 from orchestrator.ledger.pg.accounts import binding, refuse_unbound, stored_accounts
 from orchestrator.ledger.pg.schema import Conn
 from orchestrator.ledger.pg.stored import fold_events
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState
-from orchestrator.ledger.records import Event, RetryFailed, RunStarted, encode
+from orchestrator.ledger.records import Event, RetryFailed, RunStarted
 
 COPY_CHUNK = 5000
 """Rows sent per COPY while submitting (memory stays flat for a million-row manifest)."""

@@ -26,16 +26,10 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from orchestrator.errors import RunDirError
+from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.forget import redact
 from orchestrator.ledger.protocol import LedgerState
-from orchestrator.ledger.records import (
-    Event,
-    Forgotten,
-    RowEvent,
-    decode,
-    encode,
-    forgotten_marker,
-)
+from orchestrator.ledger.records import Event, Forgotten, JobsCleaned, RowEvent, forgotten_marker
 
 
 @dataclass
@@ -48,13 +42,15 @@ class StoredRow:
     output: str
     forgotten: str | None = None
     events: list[Event] = field(default_factory=list)
+    account: str | None = None
+    """The account that rendered it (``rows.account``: whose job ids its records hold)."""
 
 
 async def stored_rows(pool: asyncpg.Pool, batch_id: int, rows: list[str]) -> list[StoredRow]:
     """``rows`` of the batch with their events (in order), for ``forget`` to find their traces."""
     async with pool.acquire() as conn:
         found = await conn.fetch(
-            "SELECT row_key, line, variables, output FROM rows "
+            "SELECT row_key, line, variables, output, account FROM rows "
             "WHERE batch_id = $1 AND row_key = ANY($2::text[]) ORDER BY line",
             batch_id,
             rows,
@@ -66,7 +62,13 @@ async def stored_rows(pool: asyncpg.Pool, batch_id: int, rows: list[str]) -> lis
             rows,
         )
     by_key = {
-        r["row_key"]: StoredRow(r["row_key"], r["line"], json.loads(r["variables"]), r["output"])
+        r["row_key"]: StoredRow(
+            r["row_key"],
+            r["line"],
+            json.loads(r["variables"]),
+            r["output"],
+            account=r["account"],
+        )
         for r in found
     }
     for record in records:
@@ -77,6 +79,22 @@ async def stored_rows(pool: asyncpg.Pool, batch_id: int, rows: list[str]) -> lis
             if isinstance(event, Forgotten):
                 stored.forgotten = event.date
     return list(by_key.values())
+
+
+async def record_cleaned(
+    pool: asyncpg.Pool, batch_id: int, row: str, jobs: list[str], now_s: float
+) -> None:
+    """Record that ``forget`` cleaned ``row``'s ``jobs`` at Pictory (a ``cleaned`` event, as
+    ``[pictory] clean_after_download`` writes it), so no later ``forget`` asks again."""
+    event = JobsCleaned(row=row, jobs=jobs, ts=round(now_s, 3))
+    body = json.dumps(encode(event), separators=(",", ":"), ensure_ascii=False)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO events (batch_id, row_key, body) VALUES ($1, $2, $3::jsonb)",
+            batch_id,
+            row,
+            body,
+        )
 
 
 async def forget_rows(

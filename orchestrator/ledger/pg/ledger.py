@@ -64,6 +64,7 @@ from orchestrator.errors import LeaseLost, RunDirError
 from orchestrator.files import sync_files, writing
 from orchestrator.input.rows import RowJob
 from orchestrator.input.template import Template
+from orchestrator.ledger.codec import decode, encode
 from orchestrator.ledger.pg.accounts import choose_batch
 from orchestrator.ledger.pg.batches import batch_snapshot, retry_failed_rows
 from orchestrator.ledger.pg.leases import Leases
@@ -84,15 +85,7 @@ from orchestrator.ledger.pg.schema import (
 )
 from orchestrator.ledger.pg.stored import fold_events, write_batch_event, write_row_event
 from orchestrator.ledger.protocol import BatchSnapshot, LedgerState, SharedLimits
-from orchestrator.ledger.records import (
-    Event,
-    RenderIntent,
-    RetryFailed,
-    RowEvent,
-    TemplateUploaded,
-    decode,
-    encode,
-)
+from orchestrator.ledger.records import Event, RenderIntent, RetryFailed, RowEvent, TemplateUploaded
 from orchestrator.ledger.row_state import RowState
 
 DEFAULT_LEASE_S = 30.0

@@ -15,7 +15,7 @@ guarantee as one worker alone, see ``limits``). A worker that dies between takin
 sending wastes that turn: the account runs under its limits, never over them.
 
 The guard is learned for the account, not fixed: it starts at the limiter's first step for a
-shared account (10 ms: 99 % of the rate, ``limits.SHARED_FIRST_GUARD_S``) and a 429 heard by
+shared account (10 ms: 99 % of the rate, ``window_guard.SHARED_FIRST_GUARD_S``) and a 429 heard by
 any worker widens it a step for every worker (``widen``: the limiter asks for the step after
 the guard its turn was taken under, so the 429s of one burst, heard by several workers, widen
 it once). The widening rides on the worker's next turn, so a
@@ -79,7 +79,7 @@ _TAKE_TURN = f"""
 
 
 class PgSharedRate:
-    """``limits.SharedRate`` on the ``rates`` table."""
+    """``window_guard.SharedRate`` on the ``rates`` table."""
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ Tables:
                   ``account`` (whose jobs its job ids are: ``pg_limits.account_key``); ``claims``
                   (how often claimed), ``taken_from``/``taken_at`` (the last takeover)
 ``events``        append-only: every ledger event of every batch, in the JSONL ledger's shape
-                  (``records.encode``), ``row_key`` set for row events
+                  (``codec.encode``), ``row_key`` set for row events
 ``rates``         per account, when its next API request may be sent (``next_at``) and its
                   learned window guard (``guard_s``): every worker using that account takes
                   its turns here (``pg_limits``)

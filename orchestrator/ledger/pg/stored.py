@@ -1,7 +1,7 @@
 """The shared ledger's ``events`` table: events written (a row's fenced by its claim), events read
 back, and the refusal of a batch holding one that a newer orchestrator wrote (an event kind this
 version does not know, a ``run`` record of a newer format): never skipped, named by database and
-batch (``records.newer_ledger``).
+batch (``codec.newer_ledger``).
 
 Fencing. A row event is written by one statement that also checks the writer still holds the
 row's claim: ``owner`` is this worker AND ``claims`` is the generation its claim set. When either
@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable
 import asyncpg
 
 from orchestrator.errors import NewerRecord, RunDirError
+from orchestrator.ledger.codec import decode, newer_ledger
 from orchestrator.ledger.pg.pool import Db
-from orchestrator.ledger.records import UNNUMBERED_FORMAT, Event, decode, newer_ledger
+from orchestrator.ledger.records import UNNUMBERED_FORMAT, Event
 
 _ROW_EVENT = """
     WITH own AS (
