@@ -25,7 +25,8 @@ from orchestrator.ledger.file import LEDGER_NAME, read_events, replay
 from orchestrator.ledger.records import RenderJob
 from orchestrator.report.metrics import RunMetrics, route_of, status_class
 from orchestrator.report.metrics_server import serve_metrics
-from orchestrator.run.execute import RunSpec, execute
+from orchestrator.run.execute import execute
+from orchestrator.run.spec import RunSpec
 from orchestrator.simulator import SimSettings, running_simulator
 from tests.e2e.helpers import run_args, write_batch
 

@@ -27,8 +27,8 @@ from orchestrator.ledger.records import BatchChoices
 from orchestrator.report.console import console_sink
 from orchestrator.run.batch import Batch
 from orchestrator.run.end import print_summary
-from orchestrator.run.execute import RunSpec
 from orchestrator.run.options import RunOptions
+from orchestrator.run.spec import RunSpec
 
 
 def run_command(

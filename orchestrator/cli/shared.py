@@ -28,7 +28,8 @@ from orchestrator.ledger.records import CanaryChosen, Event, RunStarted
 from orchestrator.report.status import status as status_of
 from orchestrator.run.canary import select_rows
 from orchestrator.run.end import say
-from orchestrator.run.execute import MAX_PROBLEMS_SHOWN, RunSpec
+from orchestrator.run.execute import MAX_PROBLEMS_SHOWN
+from orchestrator.run.spec import RunSpec
 
 if TYPE_CHECKING:
     import asyncpg

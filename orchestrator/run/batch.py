@@ -49,8 +49,9 @@ from orchestrator.ledger.row_state import RowStatus
 from orchestrator.report.links import recorded_email_link
 from orchestrator.report.results import row_cells
 from orchestrator.run.end import RunSummary
-from orchestrator.run.execute import RunSpec, execute
+from orchestrator.run.execute import execute
 from orchestrator.run.options import RunOptions
+from orchestrator.run.spec import RunSpec
 from orchestrator.run.target import load_target_config, session_target
 
 DEFAULT_RUNS_DIR = Path("runs")

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -33,12 +31,10 @@ from orchestrator.clock import Clock, RealClock
 from orchestrator.config import Config, Credentials, account_key, notify_url
 from orchestrator.errors import RunDirError, StorageError, ValidationFailed
 from orchestrator.events import Sink
-from orchestrator.input.row import DEFAULT_OPTIONS, ManifestOptions
 from orchestrator.input.rows import manifest_rows, no_rows
 from orchestrator.input.validate import ValidationReport, validate_manifest
-from orchestrator.ledger.open import LedgerPlace, SharedSettings, open_ledger
+from orchestrator.ledger.open import SharedSettings, open_ledger
 from orchestrator.ledger.protocol import Ledger
-from orchestrator.ledger.records import BatchChoices, JsonObject
 from orchestrator.report.links import links_warning
 from orchestrator.report.results import write_results
 from orchestrator.run import canary, cost, disk, preflight, session, taken_names
@@ -46,51 +42,12 @@ from orchestrator.run.admission import Admission, HaltPolicy, NetworkWatch
 from orchestrator.run.clients import open_client, open_webhooks
 from orchestrator.run.end import RunSummary, end_of_run, how_it_ended, ledger_counts
 from orchestrator.run.pool import VIDEOS_DIR, render_slots_of, work_rows
+from orchestrator.run.spec import RunSpec
 
 if TYPE_CHECKING:
     from orchestrator.report.metrics import RunMetrics
 
 MAX_PROBLEMS_SHOWN = 20
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One session of a batch. ``run_dir`` holds what this process writes (videos, log, results,
-    report; a worker's ``--out``). A run directory's batch names its ``manifest``; a shared
-    batch its ``ledger_url`` (and ``batch``)."""
-
-    run_dir: Path
-    manifest: Path | None = None
-    template: Path | None = None
-    flow: str = "template"
-    ledger_url: str | None = None
-    batch: str | None = None
-    account: str | None = None
-    """A worker's ``--account`` (printed in the commands that continue a bound batch)."""
-    choices: BatchChoices = field(default_factory=BatchChoices)
-    """The batch-wide choices given on the command line."""
-    retry_failed: bool = False
-    approve: bool = False
-    canary_required: bool = False
-    """``orchestrator approve``: refuse a batch that holds no canary to approve."""
-    manifest_options: ManifestOptions = DEFAULT_OPTIONS
-    target: JsonObject | None = None
-    """What this session sends its requests to, as its ``run`` record keeps it
-    (``RunStarted.target``: ``simulate`` or ``base_url``, and ``config``)."""
-    resuming: bool = False
-    """``resume`` or ``approve``: a batch-wide choice this session does not state is the
-    recorded one (``session.carried_choices``); ``run`` states them all anew."""
-
-    @property
-    def simulated(self) -> bool:
-        """Against the embedded simulator (``--simulate``), whose jobs die with this process."""
-        return bool(self.target and self.target.get("simulate"))
-
-    @property
-    def place(self) -> LedgerPlace:
-        if self.ledger_url is not None:
-            return LedgerPlace(url=self.ledger_url, batch=self.batch)
-        return LedgerPlace(run_dir=self.run_dir)
 
 
 async def execute(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -32,14 +31,12 @@ from orchestrator.run import triage, watchers
 from orchestrator.run.admission import Admission, NetworkWatch
 from orchestrator.run.end import RunSummary
 from orchestrator.run.pipeline import run_row, undelivered
+from orchestrator.run.spec import RunSpec
 from orchestrator.run.stages import tidy
 from orchestrator.run.stages.assets import AssetMaker
 from orchestrator.run.stages.base import RenderSlots, Services
 from orchestrator.run.stages.template_upload import TemplateRegistry
 from orchestrator.storage.destination import Destinations
-
-if TYPE_CHECKING:
-    from orchestrator.run.execute import RunSpec
 
 VIDEOS_DIR = "videos"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import shlex
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 
@@ -22,9 +21,7 @@ from orchestrator.ledger.protocol import Ledger
 from orchestrator.ledger.records import BatchChoices, RunStarted
 from orchestrator.run import cost, session, triage
 from orchestrator.run.admission import Window
-
-if TYPE_CHECKING:
-    from orchestrator.run.execute import RunSpec
+from orchestrator.run.spec import RunSpec
 
 
 async def session_choices(

@@ -23,7 +23,7 @@ from orchestrator.input.row import ManifestOptions
 from orchestrator.ledger.file import LEDGER_NAME
 from orchestrator.ledger.records import BatchChoices
 from orchestrator.report.results import FIXED_COLUMNS, RESULTS_NAME
-from orchestrator.run.execute import RunSpec
+from orchestrator.run.spec import RunSpec
 
 from .helpers import read_results, write_batch
 

@@ -17,7 +17,8 @@ from orchestrator.ledger.pg.batches import batch_view
 from orchestrator.ledger.pg.ledger import PgLedger
 from orchestrator.ledger.records import RowAdmitted
 from orchestrator.report.metrics import RunMetrics
-from orchestrator.run.execute import RunSpec, execute
+from orchestrator.run.execute import execute
+from orchestrator.run.spec import RunSpec
 from orchestrator.simulator import SimSettings, running_simulator
 
 from .conftest import submit_small, take_rows

@@ -113,6 +113,15 @@ def test_renders_over_cap_and_per_minute_options() -> None:
     assert (default.renders_over_cap, default.rate_limit_rpm) == ("queue", None)
 
 
+def test_template_video_length_option() -> None:
+    """``--template-video-length drawn`` gives a template's render the profile's video length
+    ([choice]); by default it lasts as long as its scenes are timed."""
+    assert settings_from_args(_parse("--template-video-length", "drawn")).template_video_length == (
+        "drawn"
+    )
+    assert settings_from_args(_parse()).template_video_length == "scenes"
+
+
 def test_invalid_override_exits_2_without_serving(capsys: pytest.CaptureFixture[str]) -> None:
     """A value the settings refuse is one line on stderr and exit status 2."""
     args = _parse("--rate-limit", "0")
