@@ -26,6 +26,7 @@ from orchestrator.report.links import (
     stated_expiry,
 )
 from orchestrator.report.previews import GifSize, gif_name, preview_gif
+from orchestrator.report.thumbnails import file_stem, poster_name, thumbs_in
 from orchestrator.run.stages.assets import AssetMaker
 from orchestrator.simulator.media import clip_bytes
 
@@ -88,7 +89,7 @@ def test_each_link_says_when_it_expires_and_email_url_picks_the_most_durable() -
     durable link, or the one ``[report] email_link`` names."""
     video = "https://cdn.example/v.mp4?expires=1796615844&sig=ab"
     st = _done("a", video_url=video, thumbnail="https://p.example/t.jpg", share_url="https://s/1")
-    cells = email_cells(st, st.file, None)
+    cells = email_cells(st, st.file, frozenset())
     assert cells["video_url_expires"] == "2026-12-07T03:57:24Z"
     assert cells["thumbnail_url_expires"] == "unknown"
     assert cells["share_url_expires"] == "never"
@@ -224,3 +225,33 @@ def test_a_links_query_reads_as_urlsplit_and_parse_qsl_read_it(query: str) -> No
     except ValueError:
         expected = None
     assert _query(url) == expected
+
+
+@hypothesis.given(
+    hypothesis.strategies.text(
+        alphabet=hypothesis.strategies.sampled_from("ab.-_ /é"), min_size=1, max_size=12
+    )
+)
+def test_file_stem_is_path_stem(name: str) -> None:
+    """The poster's and the GIF's names come from a string split (once per row and column of
+    results.csv): the same stem ``Path`` gives, dots, leading dots and folders included."""
+    last = name.rpartition("/")[2]
+    hypothesis.assume(last not in ("", "."))  # a folder, not a video's file name
+    assert file_stem(name) == Path(name).stem
+
+
+def test_thumbs_in_lists_the_made_files_once(tmp_path: Path) -> None:
+    """``thumbs_in`` names the posters and GIFs in the run directory as results.csv spells
+    them, and nothing for a run directory without a thumbs folder (or none at all); the row's
+    cells then name a poster only when it is there."""
+    assert thumbs_in(tmp_path) == frozenset() and thumbs_in(None) == frozenset()
+    (tmp_path / "thumbs" / "sub").mkdir(parents=True)
+    (tmp_path / "thumbs" / "cust-1.jpg").write_bytes(b"x")
+    (tmp_path / "thumbs" / "cust-1.gif").write_bytes(b"x")
+    made = thumbs_in(tmp_path)
+    assert made == {poster_name("videos/cust-1.mp4"), gif_name("videos/cust-1.mp4")}
+    st = RowState(row="r", status="done", file="videos/cust-1.mp4")
+    cells = email_cells(st, st.file, made)
+    assert cells["poster"] == "thumbs/cust-1.jpg" and cells["preview_gif"] == "thumbs/cust-1.gif"
+    other = email_cells(st, "videos/cust-2.mp4", made)
+    assert other["poster"] == "" and other["preview_gif"] == ""

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote_plus, urlsplit
 
@@ -255,19 +255,20 @@ EMAIL_COLUMNS = (
 def email_cells(
     st: RowState | None,
     video_file: str | None,
-    run_dir: Path | None,
+    thumbs: AbstractSet[str],
     choice: EmailLink = "durable",
 ) -> dict[str, str]:
     """A row's ``EMAIL_COLUMNS``: its poster frame and preview GIF (paths relative to the run
-    directory, when ``run_dir`` holds them), its ``email_link`` and when it expires, and when
-    each of its links expires (see the module docstring)."""
+    directory, when ``thumbs``, what the run directory holds: ``thumbnails.thumbs_in``, has
+    them), its ``email_link`` and when it expires, and when each of its links expires (see the
+    module docstring)."""
     cells = dict.fromkeys(EMAIL_COLUMNS, "")
     if st is None:
         return cells
-    if video_file and run_dir is not None:
+    if video_file and thumbs:
         for column, name in (("poster", poster_name), ("preview_gif", gif_name)):
             made = name(video_file)
-            if (run_dir / made).is_file():
+            if made in thumbs:
                 cells[column] = made
     link = email_link(st, choice)
     if link is not None:

@@ -27,6 +27,7 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -39,7 +40,7 @@ from orchestrator.ledger.row_state import RowState
 from orchestrator.report.page_template import PAGE_TEMPLATE
 from orchestrator.report.previews import GifSize, gif_name, preview_gif
 from orchestrator.report.results import CAUSE_HINTS, Usage, known_cause, number_cell
-from orchestrator.report.thumbnails import poster_frame, poster_name
+from orchestrator.report.thumbnails import poster_frame, poster_name, thumbs_in
 
 REPORT_NAME = "report.html"
 DATA_NAME = "report-data.js"
@@ -167,6 +168,7 @@ def write_report(
     columns: dict[str, int] = {}
     posters = 0
     usage = Usage()
+    thumbs = thumbs_in(run_dir)
     with atomic_text(run_dir / DATA_NAME) as out:
         out.write('window.REPORT_DATA={"rows":[')
         first = True
@@ -183,7 +185,7 @@ def write_report(
                 if made is not None:
                     thumb = poster_name(file)
                     posters += 1
-            gif_file = _preview_gif(source, run_dir, file, gif) if status == "done" else ""
+            gif_file = _preview_gif(source, run_dir, file, gif, thumbs) if status == "done" else ""
             if file and videos_in is not None:
                 file = Path(os.path.relpath(source / file, run_dir)).as_posix()
             kind = message = ""
@@ -254,15 +256,17 @@ def _render_told(st: RowState | None) -> list[str]:
     ]
 
 
-def _preview_gif(source: Path, run_dir: Path, file: str, gif: GifSize | None) -> str:
+def _preview_gif(
+    source: Path, run_dir: Path, file: str, gif: GifSize | None, thumbs: AbstractSet[str]
+) -> str:
     """The row's preview GIF (relative to ``run_dir``), made now when ``gif`` asks and the run
-    did not; "" when there is none."""
+    did not; "" when there is none (``thumbs``: what ``run_dir`` held before the page)."""
     if not file:
         return ""
     name = gif_name(file)
     if gif is not None and preview_gif(source / file, run_dir / name, gif) is not None:
         return name
-    return name if (run_dir / name).is_file() else ""
+    return name if name in thumbs else ""
 
 
 def _js_json(value: object) -> str:

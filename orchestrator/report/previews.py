@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.files import PRIVATE_FILE_MODE, make_private_dir
-from orchestrator.report.thumbnails import THUMBS_DIR
+from orchestrator.report.thumbnails import THUMBS_DIR, file_stem
 
 if TYPE_CHECKING:  # PyAV is imported when a GIF is made: ~0.1 s a process otherwise
     import av
@@ -50,7 +50,7 @@ def gif_size(config: ReportConfig) -> GifSize:
 
 def gif_name(video_file: str) -> str:
     """``videos/cust-1.mp4`` → ``thumbs/cust-1.gif`` (relative to the run directory)."""
-    return f"{THUMBS_DIR}/{Path(video_file).stem}.gif"
+    return f"{THUMBS_DIR}/{file_stem(video_file)}.gif"
 
 
 def preview_gif(video: Path, gif: Path, size: GifSize) -> Path | None:

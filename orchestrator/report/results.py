@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ from orchestrator.report.links import (
 )
 from orchestrator.report.results_csv import ResultsDialect, batch_dialect, write_csv
 from orchestrator.report.results_xlsx import write_workbook_results
+from orchestrator.report.thumbnails import thumbs_in
 
 RESULTS_NAME = "results.csv"
 FIXED_COLUMNS = (
@@ -180,6 +182,7 @@ def write_results(
     make_private_dir(out_dir)
     path = out_dir / RESULTS_NAME
     email = recorded_email_link(state)
+    thumbs = thumbs_in(out_dir)
     counts: Counter[str] = Counter()
     failed_permanent = 0
 
@@ -190,7 +193,7 @@ def write_results(
         for job in rows():
             st = state.rows.get(job.row_id)
             fixed, variables = row_cells(
-                job.row_id, job.line, st, job.variables, run_dir=out_dir, email=email
+                job.row_id, job.line, st, job.variables, thumbs=thumbs, email=email
             )
             counts[fixed["status"]] += 1
             failed_permanent += fixed["status"] == "failed" and st is not None and st.fail_permanent
@@ -216,15 +219,15 @@ def row_cells(
     st: RowState | None,
     variables: Mapping[str, str],
     *,
-    run_dir: Path | None = None,
+    thumbs: AbstractSet[str] = frozenset(),
     email: EmailLink = "durable",
 ) -> tuple[dict[str, str], Mapping[str, str]]:
     """A row's fixed columns (``FIXED_COLUMNS``) from its ledger state, and the values to show
     beside them: its own, or for a video kept after its line was edited, the values the video
     was made from (never new values beside an old video). A row re-rendering after an edit
     shows that render's state and no file yet; ``error`` names the earlier video. The
-    email-ready columns (``links.email_cells``): ``run_dir`` holds the posters and GIFs,
-    ``email`` is ``[report] email_link``."""
+    email-ready columns (``links.email_cells``): ``thumbs``, the posters and GIFs the run
+    directory holds (``thumbnails.thumbs_in``), ``email`` is ``[report] email_link``."""
     status = st.status if st is not None else "pending"
     error = ""
     failed = st is not None and status in ("failed", "ambiguous")
@@ -267,7 +270,7 @@ def row_cells(
         },
         "error_code": (st.fail_code or "") if st and failed else "",
         "error_message": (st.fail_api_message or "") if st and failed else "",
-        **email_cells(st, video.file if video else None, run_dir, email),
+        **email_cells(st, video.file if video else None, thumbs, email),
         "delivered_url": (video.delivered_url or "") if video else "",
         "delivered_expires": expiry_cell(video.delivered_expires)
         if video and video.delivered_url and video.delivered_expires is not None

@@ -14,6 +14,7 @@ the report shows the row without one. Nothing here raises for a bad video.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,28 @@ MAX_POSTER_WIDTH_PX = 320
 
 def poster_name(video_file: str) -> str:
     """``videos/cust-1.mp4`` → ``thumbs/cust-1.jpg`` (relative to the run directory)."""
-    return f"{THUMBS_DIR}/{Path(video_file).stem}.jpg"
+    return f"{THUMBS_DIR}/{file_stem(video_file)}.jpg"
+
+
+def file_stem(video_file: str) -> str:
+    """``Path(video_file).stem`` without making a ``Path`` (once per row per column of a
+    100,000-row results.csv)."""
+    name = video_file.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
+
+
+def thumbs_in(run_dir: Path | None) -> frozenset[str]:
+    """The posters and GIFs ``run_dir`` holds, as ``poster_name`` and ``gif_name`` spell them:
+    its thumbs folder listed once, for a whole results.csv or report (a ``stat`` per row and
+    column cost more than the rest of the row's cells)."""
+    if run_dir is None:
+        return frozenset()
+    try:
+        with os.scandir(run_dir / THUMBS_DIR) as found:
+            return frozenset(f"{THUMBS_DIR}/{e.name}" for e in found if e.is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return frozenset()
 
 
 def poster_frame(video: Path, poster: Path) -> Path | None:

@@ -48,6 +48,7 @@ from orchestrator.ledger.file import LEDGER_NAME, first_run_record, read_ledger
 from orchestrator.ledger.row_state import RowStatus
 from orchestrator.report.links import recorded_email_link
 from orchestrator.report.results import row_cells
+from orchestrator.report.thumbnails import thumbs_in
 from orchestrator.run.end import RunSummary
 from orchestrator.run.execute import execute
 from orchestrator.run.options import RunOptions
@@ -313,10 +314,11 @@ class Batch:
                 self.spec.manifest or Path(""), self.spec.template, self.spec.flow, options
             )
             email = recorded_email_link(state)
+            thumbs = thumbs_in(self.spec.run_dir)
             for job in listed():
                 st = state.rows.get(job.row_id)
                 cells, variables = row_cells(
-                    job.row_id, job.line, st, job.variables, run_dir=self.spec.run_dir, email=email
+                    job.row_id, job.line, st, job.variables, thumbs=thumbs, email=email
                 )
                 yield RowResult(
                     id=job.row_id,
