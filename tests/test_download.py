@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from orchestrator.api.client import PictoryClient
 from orchestrator.api.limits import RateLimiter
 from orchestrator.api.retry import RetryPolicy
+from orchestrator.api.transport import _range_start
 from orchestrator.clock import RealClock
 from orchestrator.config import ApiConfig, Credentials, PollConfig
 from orchestrator.errors import PermanentError
@@ -64,7 +65,38 @@ class VideoServer:
         app.router.add_get("/loop", self.loop)
         app.router.add_get("/to-file", self.to_file)
         app.router.add_get("/video/clip.mp4", self.clip)
+        app.router.add_get("/video/other-range.mp4", self.other_range)
+        app.router.add_get("/video/page-range.mp4", self.page_range)
         return app
+
+    async def other_range(self, request: web.Request) -> web.StreamResponse:
+        """Cut short first (as ``cut``); asked for the rest, it answers 206 with the whole
+        body from byte 0 and says so in ``Content-Range``; asked for all of it, it sends it."""
+        if not self.ranges:
+            return await self.cut(request)
+        self.ranges.append(request.headers.get("Range"))
+        if request.headers.get("Range"):
+            return web.Response(
+                status=206,
+                body=BODY,
+                content_type="video/mp4",
+                headers={"Content-Range": f"bytes 0-{len(BODY) - 1}/{len(BODY)}"},
+            )
+        return web.Response(body=BODY, content_type="video/mp4")
+
+    async def page_range(self, request: web.Request) -> web.StreamResponse:
+        """Cut short first (as ``cut``); asked for the rest, a 206 web page of the right range."""
+        if not self.ranges:
+            return await self.cut(request)
+        self.ranges.append(request.headers.get("Range"))
+        start = int(request.headers.get("Range", "bytes=0-").removeprefix("bytes=").rstrip("-"))
+        page = b"<html>please sign in</html>"
+        return web.Response(
+            status=206,
+            body=page,
+            content_type="text/html",
+            headers={"Content-Range": f"bytes {start}-{start + len(page) - 1}/*"},
+        )
 
     async def clip(self, request: web.Request) -> web.Response:
         """A real (tiny) MP4, as the simulator's CDN serves it."""
@@ -256,6 +288,34 @@ async def test_cut_short_download_resumes_with_range(harness: Any, server: Video
     assert not (h.videos / ".r1.mp4.part").exists()
 
 
+async def test_a_resume_answered_with_another_range_starts_over(
+    harness: Any, server: VideoServer
+) -> None:
+    """A 206 whose ``Content-Range`` does not start where the partial file ends is not the
+    rest of that file: the partial is dropped and the video asked for whole, never spliced."""
+    h = await harness()
+    row = await _rendered_row(h, f"{server.root}/video/other-range.mp4")
+    assert await run_row(row, h.svc) == "done"
+    assert server.ranges == [None, f"bytes={len(BODY) // 3}-", None]
+    assert (h.videos / "r1.mp4").read_bytes() == BODY
+    assert h.ledger.state.rows["r1"].sha256 == BODY_SHA256
+
+
+async def test_a_resume_answered_with_a_web_page_is_not_appended(
+    harness: Any, server: VideoServer
+) -> None:
+    """A resumed download answered by a web page (a 206 of type text/html) is refused as not a
+    video, like a first answer would be: the partial file is dropped and the job read again
+    for a fresh link, so the recorded video is the whole MP4 with no page inside."""
+    h = await harness()
+    row = await _rendered_row(h, f"{server.root}/video/page-range.mp4")
+    assert await run_row(row, h.svc) == "done"
+    assert server.ranges == [None, f"bytes={len(BODY) // 3}-"]
+    assert server.job_reads == 1  # the fresh link: /video/fresh.mp4
+    assert (h.videos / "r1.mp4").read_bytes() == BODY
+    assert h.ledger.state.rows["r1"].sha256 == BODY_SHA256
+
+
 @pytest.mark.parametrize("listed", [True, False])
 async def test_a_partial_an_earlier_run_left_is_resumed_when_the_run_found_it(
     harness: Any, server: VideoServer, listed: bool
@@ -305,3 +365,21 @@ async def test_posters_are_made_as_videos_land(harness: Any, server: VideoServer
     assert await run_row(row, h.svc) == "done"
     poster = h.videos.parent / "thumbs" / "r1.jpg"
     assert poster.read_bytes()[:2] == b"\xff\xd8"  # a JPEG, made from the downloaded video
+
+
+@pytest.mark.parametrize(
+    ("header", "start"),
+    [
+        ("bytes 5-9/10", 5),
+        ("bytes 0-9/*", 0),
+        ("Bytes 7-9/10", 7),
+        ("bytes */10", None),
+        ("items 5-9/10", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_range_start_reads_content_range(header: str | None, start: int | None) -> None:
+    """The first byte of a 206's ``Content-Range`` (RFC 9110 §14.4); anything else is None,
+    so the answer is never appended."""
+    assert _range_start(header) == start

@@ -178,11 +178,15 @@ class AiohttpTransport:
 
         No API credentials are sent. Only http(s) is followed, with at most ``MAX_REDIRECTS``
         redirects. The byte count is checked against ``Content-Length``; a short body raises
-        DownloadError and leaves the partial file for the next attempt to resume from.
+        DownloadError and leaves the partial file for the next attempt to resume from. A 206
+        is appended only when its ``Content-Range`` starts where the partial file ends; any
+        other range drops the partial file and raises DownloadError (the next attempt asks for
+        the whole file).
 
         With ``video``, the body must be an MP4: an answer of type ``text/html`` (a share page,
-        a login or error page) or one that does not start with an ISO-BMFF ``ftyp`` box raises
-        NotAVideoError and leaves no partial file. The first bytes are checked as they arrive.
+        a login or error page; a resumed one too) or one that does not start with an ISO-BMFF
+        ``ftyp`` box raises NotAVideoError and leaves no partial file. The first bytes are
+        checked as they arrive.
 
         With ``into``, the complete file is renamed to ``into`` and the folder fsynced in the same
         worker-thread call that writes its last bytes: a small video costs that one thread hop.
@@ -215,8 +219,15 @@ class AiohttpTransport:
                         "download refused", status=resp.status
                     )
                 append = resp.status == 206 and have > 0
+                if append and _range_start(resp.headers.get("Content-Range")) != have:
+                    # Not the rest of our file: appending it would record a spliced video.
+                    await anyio.to_thread.run_sync(_size_or_zero, dest, True)
+                    raise DownloadError(
+                        "server answered another range than the one asked for; restarting",
+                        status=206,
+                    )
                 check = video and not append  # a resumed file's first bytes passed already
-                if check and resp.content_type == "text/html":
+                if video and resp.content_type == "text/html":
                     raise NotAVideoError(
                         "the video URL answered a web page (text/html), not the video",
                         status=resp.status,
@@ -318,6 +329,16 @@ def lost_request_error(endpoint: str, cause: str, *, creates_job: bool) -> ApiEr
             endpoint=endpoint,
         )
     return TransientError(f"connection problem ({cause})", endpoint=endpoint)
+
+
+def _range_start(content_range: str | None) -> int | None:
+    """The first byte a 206's ``Content-Range: bytes FIRST-LAST/LENGTH`` holds (RFC 9110
+    §14.4); None when there is no such header or it says something else."""
+    unit, _, spec = (content_range or "").strip().partition(" ")
+    first = spec.partition("-")[0].strip()
+    if unit.lower() != "bytes" or not first.isdigit():
+        return None
+    return int(first)
 
 
 def _require_http(url: str) -> None:
