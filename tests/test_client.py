@@ -22,6 +22,7 @@ from memory_transport import (
 )
 from pydantic import SecretStr
 
+from orchestrator.api import tokens
 from orchestrator.api.client import PictoryClient
 from orchestrator.api.limits import RateLimiter
 from orchestrator.api.tokens import MAX_TOKEN_WAITS
@@ -260,6 +261,43 @@ async def test_a_refused_api_key_fails_its_call_at_once_and_no_later_call_is_sen
         with pytest.raises(CredentialsStop, match="the API refused the API key"):
             await key_client.get_job("j1")
     assert len(api.requests("GET", JOB)) == 1
+
+
+async def test_a_glitch_of_401s_to_a_key_that_worked_does_not_stop_anything(
+    api: MemoryTransport, key_client: PictoryClient, clock: VirtualClock
+) -> None:
+    """A key the API accepted earlier, then refused twice (a glitch at the API), then accepted
+    again: the call is sent again and succeeds, nothing is latched, later calls go out."""
+    unauthorized = reply({"message": "Unauthorized"}, 401)
+    api.on("GET", JOB, reply(RUNNING), unauthorized, unauthorized, reply(RUNNING), reply(RUNNING))
+    await key_client.get_job("j1")
+    assert (await key_client.get_job("j1")).status == "in-progress"
+    assert (await key_client.get_job("j1")).status == "in-progress"
+    assert len(api.requests("GET", JOB)) == 5
+    assert clock.now() < tokens.KEY_REFUSED_FOR_S
+
+
+async def test_a_key_that_worked_then_refused_for_good_stops_after_the_window(
+    api: MemoryTransport, key_client: PictoryClient, clock: VirtualClock
+) -> None:
+    """A key accepted once, then refused by every call (revoked mid-run): calls are retried
+    while the refusal is younger than ``KEY_REFUSED_FOR_S``, then the refusal is latched: the
+    call fails with CredentialsRefusedError and later calls are never sent."""
+    api.on("GET", JOB, reply(RUNNING))
+    await key_client.get_job("j1")
+    api.on("GET", JOB, reply({"message": "Unauthorized"}, 401), repeat=True)
+    while True:
+        try:
+            await key_client.get_job("j1")
+        except CredentialsRefusedError:
+            break
+        except AuthError:  # a call that ran out of attempts inside the window
+            assert clock.now() < tokens.KEY_REFUSED_FOR_S + 1.0
+    assert clock.now() >= tokens.KEY_REFUSED_FOR_S
+    sent = len(api.requests("GET", JOB))
+    with pytest.raises(CredentialsStop, match="the API refused the API key"):
+        await key_client.get_job("j1")
+    assert len(api.requests("GET", JOB)) == sent
 
 
 async def test_token_endpoint_failing_with_a_5xx_is_retried_not_latched(

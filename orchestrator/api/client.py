@@ -422,6 +422,7 @@ class PictoryClient:
                     self._limiter.on_success()  # answered, and not with a 429
                 raise
             self._limiter.on_success()
+            self._auth.accepted()
             return body
 
         def on_retry(decision: Any, exc: BaseException, attempt_no: int) -> None:

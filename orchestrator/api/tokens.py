@@ -25,6 +25,12 @@ configured: it is optional (§6.1), and the token call never carries it.
   anything is sent, so a wrong key costs one refused request, not one a row, and a run stops
   admitting rows, leaving them pending (``run.execute``). A 401 to an access token is not
   latched: a token expires or is revoked, and a fresh one mends it (see "After a 401").
+- **A key that worked.** Once a call with the API key was answered (``accepted``), a 401 to it
+  is latched only when every call has been refused for ``KEY_REFUSED_FOR_S`` with none answered
+  in between: a key revoked mid-run stays refused, while a glitch at the API (a 401 to a few
+  calls, then answers again) must not stop an overnight run. Until then a 401'd call is retried
+  by the retry table's 401 rule (a 401 started no job, so a render is safe to send again). A
+  key refused before any call was answered is latched at its first 401, as above.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ TOKEN_PATH = "/v1/oauth2/token"
 TOKEN_ENDPOINT = f"POST {TOKEN_PATH}"
 DEFAULT_TOKEN_LIFETIME_S = 3600.0
 """Assumed when a token answer has no usable ``expires_in`` (§2 step 1: tokens live 3600 s)."""
+KEY_REFUSED_FOR_S = 60.0
+"""How long an API key that was accepted earlier must be refused, with no call answered in
+between, before the refusal is latched ("A key that worked")."""
 MAX_TOKEN_WAITS = 3
 """Token requests one API call may wait for before it gives up (a token that is unusable as
 soon as it arrives must not become a loop of token requests)."""
@@ -81,6 +90,9 @@ class Auth:
         self._lock = anyio.Lock()
         self._refused: ApiRefusal | None = None
         """The refusal of the credentials themselves, once met ("Latched refusal")."""
+        self._key_worked = False
+        self._key_refused_since_s: float | None = None
+        """When the API key's 401s began, none answered since ("A key that worked")."""
 
     async def headers(self, take_turn: Callable[[], Awaitable[None]]) -> dict[str, str]:
         """The headers for one request, after its turn (``take_turn``: the rate limiter).
@@ -117,9 +129,17 @@ class Auth:
         token, unless another task already replaced it (one refresh shared by every request that
         failed with the same token). Nothing mends a 401 to an API key: it is refused for good
         ("Latched refusal"), and this call fails with ``CredentialsRefusedError`` (an ApiError:
-        it was answered, so a render it carried started no job)."""
+        it was answered, so a render it carried started no job), unless the key was accepted
+        earlier and has been refused for less than ``KEY_REFUSED_FOR_S``: then this returns
+        and the call is sent again ("A key that worked")."""
         if self._credentials.api_key is not None:
             if self._refused is None:
+                if self._key_worked:
+                    now_s = self._clock.now()
+                    if self._key_refused_since_s is None:
+                        self._key_refused_since_s = now_s
+                    if now_s - self._key_refused_since_s < KEY_REFUSED_FOR_S:
+                        return  # perhaps a glitch: the call tries again
                 self._refused = ApiRefusal(status=401, error_code=None)
             raise self._refusal()
         if self._token == refused:
@@ -127,6 +147,12 @@ class Auth:
         async with self._lock:
             if self._token is None:
                 await self._fetch_token()
+
+    def accepted(self) -> None:
+        """A call with the current credential was answered: an API key's 401s since the last
+        answer were a glitch ("A key that worked")."""
+        self._key_worked = True
+        self._key_refused_since_s = None
 
     @property
     def refusal_hint(self) -> str:
