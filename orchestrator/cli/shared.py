@@ -22,7 +22,7 @@ from orchestrator.input.rows import manifest_rows
 from orchestrator.input.validate import validate_manifest
 from orchestrator.ledger.pg.accounts import Chosen, account_name, binding, choose_batch, listed
 from orchestrator.ledger.pg.batches import BatchView, batch_view, find_batch, submit_batch
-from orchestrator.ledger.pg.pool import open_pool
+from orchestrator.ledger.pg.pool import Db, open_pool
 from orchestrator.ledger.pg.schema import database_lost, safe_url, schema_change
 from orchestrator.ledger.records import CanaryChosen, Event, RunStarted
 from orchestrator.report.status import status as status_of
@@ -57,6 +57,15 @@ def _with_pool(config: Config, url: str, work: Callable[[asyncpg.Pool], Awaitabl
             return await work(pool)
 
     return anyio.run(main)
+
+
+def _read_side(config: Config, pool: asyncpg.Pool, url: str) -> Db:
+    """A read-side command's statements, tried again while the database is away (a connection
+    cut, a restart: ``pg.pool``), as a worker's are: ``report --ledger`` read while a worker's
+    database blinked must not end in a traceback."""
+    from orchestrator.clock import RealClock
+
+    return Db(pool, RealClock(), max_outage_s=config.ledger.max_outage_s, where=safe_url(url))
 
 
 def submit_command(args: argparse.Namespace) -> int:
@@ -292,11 +301,16 @@ def ledger_report_command(args: argparse.Namespace) -> int:
 
     async def work(pool: asyncpg.Pool) -> int:
         from orchestrator.ledger.pg.batches import batch_snapshot
+        from orchestrator.ledger.protocol import BatchSnapshot
 
-        async with pool.acquire() as conn:
-            batch_id = await find_batch(conn, args.batch, safe_url(url))
-        name = (await batch_view(pool, batch_id=batch_id)).name
-        snapshot = await batch_snapshot(pool, batch_id)
+        async def read(_: bool) -> tuple[str, BatchSnapshot]:
+            async with db.connection() as conn:
+                batch_id = await find_batch(conn, args.batch, safe_url(url))
+            name = (await batch_view(pool, batch_id=batch_id)).name
+            return name, await batch_snapshot(pool, batch_id)
+
+        db = _read_side(config, pool, url)
+        name, snapshot = await db.run_pooled(read)
         try:
             ref = f"--ledger {safe_url(url)} --batch {name}"
             return await anyio.to_thread.run_sync(

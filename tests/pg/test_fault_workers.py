@@ -126,6 +126,49 @@ def test_connections_cut_again_and_again_lose_no_row(
 
 
 @pytest.mark.timeout(300)
+def test_report_reads_a_shared_batch_through_cut_connections(
+    make_sim: Any, pg_url: str, tmp_path: Path
+) -> None:
+    """``report --ledger`` while the server cuts every connection every few hundredths of a
+    second: its reads are tried again on a new connection, as a worker's statements are (it
+    used to end in asyncpg's traceback), and results.csv holds every row, done."""
+    rows = 20
+    sim = make_sim("demo", time_scale=0.2, rate_limit_rps=None, max_concurrent_renders=10)
+    env = sim.env()
+    batch = write_batch(tmp_path, rows)
+    _submit(batch, pg_url, env)
+    worker = _worker(pg_url, tmp_path / "w1", batch["config"], env)
+    assert worker.wait(timeout=WORKER_TIMEOUT_S) == 0
+    cuts: list[int] = []
+    stop = threading.Event()
+
+    def cut_again_and_again() -> None:
+        rng = random.Random(31)
+        while not stop.wait(rng.uniform(0.01, 0.04)):
+            cuts.append(
+                _query(
+                    pg_url,
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+            )
+
+    cutter = threading.Thread(target=cut_again_and_again)
+    cutter.start()
+    try:
+        for _ in range(3):
+            report = _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
+            assert report.returncode == 0, report.stderr
+            assert "Traceback" not in report.stderr, report.stderr
+    finally:
+        stop.set()
+        cutter.join()
+    assert sum(cuts) >= 1, cuts  # statements were cut while the reports read
+    results = read_results(tmp_path / "results")
+    assert len(results) == rows and {r["status"] for r in results} == {"done"}
+
+
+@pytest.mark.timeout(300)
 def test_a_worker_frozen_past_its_lease_and_thawed_renders_nothing_twice(
     make_sim: Any, pg_url: str, tmp_path: Path
 ) -> None:

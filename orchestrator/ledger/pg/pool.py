@@ -27,10 +27,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import anyio
 import asyncpg
 
 from orchestrator.clock import Clock
 from orchestrator.config import ledger_password
+from orchestrator.errors import ConfigError
 from orchestrator.ledger.pg.schema import Conn, connect
 
 T = TypeVar("T")
@@ -58,14 +60,41 @@ _AWAY: tuple[type[BaseException], ...] = (
 )
 
 
+OPEN_TRIES = 5
+"""How many times ``open_pool`` opens the pool when the server cuts its connections meanwhile."""
+
+_CUT: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+def _cut_mid_way(exc: BaseException) -> bool:
+    """The server cut a connection it had accepted (``pg_terminate_backend``, a restart): the
+    next one may well be kept. ``schema.connect`` wraps the pool's own failure in a
+    ConfigError; a refused connection or a wrong name is not this."""
+    found = exc.__cause__ if isinstance(exc, ConfigError) else exc
+    if found is None:
+        return False
+    return isinstance(found, _CUT) or (
+        isinstance(found, asyncpg.InterfaceError) and database_away(found)
+    )
+
+
 def database_away(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached, or the connection broke (try
     again later, on another connection), rather than that the statement was wrong. The one
     place the pg ledger's retries recognise asyncpg's failures."""
     if isinstance(exc, _AWAY):
         return True
-    # A closed connection used again; other InterfaceErrors are misuse (bad input, a closed pool).
-    return type(exc) is asyncpg.InterfaceError and str(exc) == "connection is closed"
+    # A closed connection used again ("connection is closed"), or a transaction or cursor left
+    # on one ("cannot call Transaction.__aexit__(): the underlying connection is closed", when
+    # the server cut it inside ``async with conn.transaction()``); other InterfaceErrors are
+    # misuse (bad input, a closed pool).
+    said = str(exc)
+    return type(exc) is asyncpg.InterfaceError and (
+        said == "connection is closed" or said.endswith("the underlying connection is closed")
+    )
 
 
 class LedgerUnreachable(ConnectionError):
@@ -174,12 +203,24 @@ def _discard(conn: Conn) -> None:
 
 @asynccontextmanager
 async def open_pool(url: str, *, max_connections: int) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on ``url``, opened again (``OPEN_TRIES`` at most) when the server cut a connection
+    it had accepted while the pool was being opened; a server that cannot be reached is
+    answered at once (``schema.connect``'s one line)."""
     password = ledger_password()
-    pool = await connect(
-        url,
-        password.get_secret_value() if password else None,
-        max_connections=max_connections,
-    )
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            pool = await connect(
+                url,
+                password.get_secret_value() if password else None,
+                max_connections=max_connections,
+            )
+            break
+        except Exception as exc:
+            if tries >= OPEN_TRIES or not _cut_mid_way(exc):
+                raise
+            await anyio.sleep(FIRST_BACKOFF_S * 2 ** (tries - 1))
     try:
         yield pool
     finally:
