@@ -6,11 +6,13 @@ counts every render), and the workers end by themselves."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,34 @@ from .test_workers import WORKER_TIMEOUT_S, _check_every_row_once, _cli, _submit
 pytestmark = pytest.mark.slow
 
 ROWS = 60
+
+
+@contextlib.contextmanager
+def _cutting(url: str, *, seed: int, every_s: tuple[float, float]) -> Iterator[list[int]]:
+    """Every other connection to ``url``'s database cut by the server
+    (``pg_terminate_backend``) every ``every_s`` (uniform between the two), in a thread, while
+    the ``with`` block runs; yields how many each round cut."""
+    cuts: list[int] = []
+    stop = threading.Event()
+
+    def cut_again_and_again() -> None:
+        rng = random.Random(seed)
+        while not stop.wait(rng.uniform(*every_s)):
+            cuts.append(
+                _query(
+                    url,
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+            )
+
+    cutter = threading.Thread(target=cut_again_and_again)
+    cutter.start()
+    try:
+        yield cuts
+    finally:
+        stop.set()
+        cutter.join()
 
 
 def _query(url: str, sql: str) -> Any:
@@ -100,27 +130,8 @@ def test_connections_cut_again_and_again_lose_no_row(
     _submit(batch, pg_url, env)
     outs = [tmp_path / "w1", tmp_path / "w2"]
     workers = [_worker(pg_url, out, batch["config"], env) for out in outs]
-    cuts: list[int] = []
-    stop = threading.Event()
-
-    def cut_again_and_again() -> None:
-        rng = random.Random(26)
-        while not stop.wait(rng.uniform(0.1, 0.5)):
-            cuts.append(
-                _query(
-                    pg_url,
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                )
-            )
-
-    cutter = threading.Thread(target=cut_again_and_again)
-    cutter.start()
-    try:
+    with _cutting(pg_url, seed=26, every_s=(0.1, 0.5)) as cuts:
         results = _finish(workers, outs, pg_url, env, tmp_path, sim)
-    finally:
-        stop.set()
-        cutter.join()
     assert sum(cuts) >= 10, cuts  # connections were cut while the workers worked
     assert {r["status"] for r in results} == {"done"}
 
@@ -139,30 +150,11 @@ def test_report_reads_a_shared_batch_through_cut_connections(
     _submit(batch, pg_url, env)
     worker = _worker(pg_url, tmp_path / "w1", batch["config"], env)
     assert worker.wait(timeout=WORKER_TIMEOUT_S) == 0
-    cuts: list[int] = []
-    stop = threading.Event()
-
-    def cut_again_and_again() -> None:
-        rng = random.Random(31)
-        while not stop.wait(rng.uniform(0.01, 0.04)):
-            cuts.append(
-                _query(
-                    pg_url,
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                )
-            )
-
-    cutter = threading.Thread(target=cut_again_and_again)
-    cutter.start()
-    try:
+    with _cutting(pg_url, seed=31, every_s=(0.01, 0.04)) as cuts:
         for _ in range(3):
             report = _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
             assert report.returncode == 0, report.stderr
             assert "Traceback" not in report.stderr, report.stderr
-    finally:
-        stop.set()
-        cutter.join()
     assert sum(cuts) >= 1, cuts  # statements were cut while the reports read
     results = read_results(tmp_path / "results")
     assert len(results) == rows and {r["status"] for r in results} == {"done"}
