@@ -227,12 +227,17 @@ def ledger_status_command(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with open_pool(url, max_connections=config.ledger.max_connections) as pool:
-            while True:
+            db = _read_side(config, pool, url)
+
+            async def read(_: bool) -> tuple[BatchView, str]:
                 view = await batch_view(pool, args.batch)
                 if args.json:
-                    say(json.dumps(await _view_dict(pool, view, url)))
-                else:
-                    say("\n".join([*_view_lines(view, url), *await _consumed(pool, view)]))
+                    return view, json.dumps(await _view_dict(pool, view, url))
+                return view, "\n".join([*_view_lines(view, url), *await _consumed(pool, view)])
+
+            while True:
+                view, text = await db.run_pooled(read)
+                say(text)
                 if args.watch is None or not view.counts.get("pending"):
                     return
                 await anyio.sleep(args.watch)

@@ -140,9 +140,10 @@ def test_connections_cut_again_and_again_lose_no_row(
 def test_report_reads_a_shared_batch_through_cut_connections(
     make_sim: Any, pg_url: str, tmp_path: Path
 ) -> None:
-    """``report --ledger`` while the server cuts every connection every few hundredths of a
-    second: its reads are tried again on a new connection, as a worker's statements are (it
-    used to end in asyncpg's traceback), and results.csv holds every row, done."""
+    """``report --ledger`` and ``status --ledger`` while the server cuts every connection every
+    few hundredths of a second: their reads are tried again on a new connection, as a worker's
+    statements are (they used to end in asyncpg's traceback), and results.csv holds every row,
+    done."""
     rows = 20
     sim = make_sim("demo", time_scale=0.2, rate_limit_rps=None, max_concurrent_renders=10)
     env = sim.env()
@@ -155,6 +156,9 @@ def test_report_reads_a_shared_batch_through_cut_connections(
             report = _cli(["report", str(tmp_path / "results"), "--ledger", pg_url], env)
             assert report.returncode == 0, report.stderr
             assert "Traceback" not in report.stderr, report.stderr
+            status = _cli(["status", "--ledger", pg_url, "--json"], env)
+            assert status.returncode == 0, status.stderr
+            assert json.loads(status.stdout)["rows_by_status"] == {"done": rows}
     assert sum(cuts) >= 1, cuts  # statements were cut while the reports read
     results = read_results(tmp_path / "results")
     assert len(results) == rows and {r["status"] for r in results} == {"done"}
