@@ -181,7 +181,10 @@ class AiohttpTransport:
         DownloadError and leaves the partial file for the next attempt to resume from. A 206
         is appended only when its ``Content-Range`` starts where the partial file ends; any
         other range drops the partial file and raises DownloadError (the next attempt asks for
-        the whole file).
+        the whole file). That header is HTTP's rule for a 206 (RFC 9110 §15.3.7), not something
+        Pictory states (the contract's §2 step 7 leaves the CDN's ``Range`` to us): a CDN that
+        answers 206 without it, or ignores ``Range`` with a 200, costs a whole download, never a
+        spliced video.
 
         With ``video``, the body must be an MP4: an answer of type ``text/html`` (a share page,
         a login or error page; a resumed one too) or one that does not start with an ISO-BMFF

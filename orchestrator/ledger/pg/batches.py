@@ -261,15 +261,19 @@ async def batch_rows(
             batch_id,
         )
         state = LedgerState()
-        async with conn.transaction():  # a cursor streams the events: memory stays flat
-            chunk: list[asyncpg.Record] = []
-            query = "SELECT body FROM events WHERE batch_id = $1 ORDER BY id"
-            async for record in conn.cursor(query, batch_id, prefetch=EVENTS_PREFETCH):
-                chunk.append(record)
-                if len(chunk) >= EVENTS_PREFETCH:
-                    await fold_events(pool, batch_id, chunk, state.apply_replayed)
-                    chunk.clear()
-            await fold_events(pool, batch_id, chunk, state.apply_replayed)
+        try:
+            async with conn.transaction():  # a cursor streams the events: memory stays flat
+                chunk: list[asyncpg.Record] = []
+                query = "SELECT body FROM events WHERE batch_id = $1 ORDER BY id"
+                async for record in conn.cursor(query, batch_id, prefetch=EVENTS_PREFETCH):
+                    chunk.append(record)
+                    if len(chunk) >= EVENTS_PREFETCH:
+                        await fold_events(pool, batch_id, chunk, state.apply_replayed)
+                        chunk.clear()
+                await fold_events(pool, batch_id, chunk, state.apply_replayed)
+        except BaseException:  # a read cut short (and tried again by the caller): no spill left
+            state.rows.close()
+            raise
     order: list[str] = list(columns or ())
     listed = [
         (str(r["row_key"]), int(r["line"]), _in_order(json.loads(r["variables"]), order))

@@ -63,22 +63,14 @@ _AWAY: tuple[type[BaseException], ...] = (
 OPEN_TRIES = 5
 """How many times ``open_pool`` opens the pool when the server cuts its connections meanwhile."""
 
-_CUT: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.InternalClientError,
-)
-
 
 def _cut_mid_way(exc: BaseException) -> bool:
-    """The server cut a connection it had accepted (``pg_terminate_backend``, a restart): the
-    next one may well be kept. ``schema.connect`` wraps the pool's own failure in a
-    ConfigError; a refused connection or a wrong name is not this."""
+    """The server is there but dropped us (``pg_terminate_backend``, a restart under way): the
+    database is away (``database_away``) for another reason than a connection that could not
+    be made (``OSError``: refused, unreachable, a wrong name), which is answered at once.
+    ``schema.connect`` wraps the pool's own failure in a ConfigError."""
     found = exc.__cause__ if isinstance(exc, ConfigError) else exc
-    if found is None:
-        return False
-    return isinstance(found, _CUT) or (
-        isinstance(found, asyncpg.InterfaceError) and database_away(found)
-    )
+    return found is not None and not isinstance(found, OSError) and database_away(found)
 
 
 def database_away(exc: BaseException) -> bool:
