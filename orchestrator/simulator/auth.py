@@ -106,6 +106,8 @@ class Authenticator:
                 raise unauthorized("send the API key bare in Authorization, without 'Bearer '")
             if self._accepted_key is not None and credential != self._accepted_key:
                 raise unauthorized("invalid API key", "INVALID_API_KEY")
+            if self._faults.key_refused():
+                raise unauthorized("the API key was refused in passing", "KEY_REFUSED")
             return key_account(credential)
         token = self._tokens.get(credential)
         if token is None:

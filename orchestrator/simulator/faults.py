@@ -13,7 +13,8 @@ Where each fault is decided:
   that searches stock visuals and is to complete, ``visual_not_found``;
 - per video download (``download_cut_at``, ``html_instead_of_video``): ``download_cut``,
   ``html_video``;
-- per request carrying a legacy token (``token_revoked``): ``token_revoked``.
+- per request carrying a legacy token (``token_revoked``): ``token_revoked``;
+- per request carrying a valid API key (``key_refused``): ``key_refused``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class FaultKind(StrEnum):
     DOWNLOAD_CUT = "download_cut"
     HTML_VIDEO = "html_video"
     TOKEN_REVOKED = "token_revoked"
+    KEY_REFUSED = "key_refused"
 
 
 class JobFate(StrEnum):
@@ -140,5 +142,12 @@ class FaultPlan:
         """Whether the legacy token on this request is revoked right now."""
         if self._hit(self._s.fault_token_revoked_p):
             self._count(FaultKind.TOKEN_REVOKED)
+            return True
+        return False
+
+    def key_refused(self) -> bool:
+        """Whether the valid API key on this request is refused in passing (it stays good)."""
+        if self._hit(self._s.fault_key_refused_p):
+            self._count(FaultKind.KEY_REFUSED)
             return True
         return False

@@ -208,6 +208,10 @@ class SimSettings(BaseModel):
     """A download sends the full ``Content-Length`` header, then closes after part of the body."""
     fault_token_revoked_p: Probability = 0.0
     """A request with a legacy access token finds it revoked: 401, and the token stays dead."""
+    fault_key_refused_p: Probability = 0.0
+    """A request with a valid API key is answered 401 in passing, and the key stays good.
+    [choice] Nothing public says whether Pictory ever does this; the client retries a key it
+    has seen accepted and stops only when it stays refused (``api.tokens``)."""
 
     @classmethod
     def for_profile(cls, name: str, **overrides: Any) -> SimSettings:

@@ -84,6 +84,24 @@ def test_template_batch_with_an_api_key_uses_v2_routes_only(
     assert sim.stats()["renders_started"] == ROWS
 
 
+def test_a_key_refused_in_passing_costs_retries_not_the_run(
+    tmp_path: Path, make_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A simulator that answers the account's valid key 401 on one request in ten, in passing
+    (``fault_key_refused_p``): the key was answered before, so the refused calls are sent
+    again (a 401 started no job) and the run goes on: every row done, nothing rendered twice,
+    exit 0. (A key refused before any answer stops the run: ``e2e/test_credentials.py``.)"""
+    sim = make_sim(fault_key_refused_p=0.1, seed=2)
+    _key_env(monkeypatch, sim)
+    batch = write_batch(tmp_path, ROWS * 3)
+    assert main(run_args(batch)) == 0
+    stats = sim.stats()
+    assert stats["faults"].get("key_refused", 0) > 0, "the fault never fired"
+    results = check_invariants(batch["out"], stats, ROWS * 3)
+    assert {r["status"] for r in results} == {"done"}
+    assert stats["duplicate_renders"] == 0
+
+
 def test_storyboard_batch_with_an_api_key_uses_v2_routes_only(
     tmp_path: Path, make_sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

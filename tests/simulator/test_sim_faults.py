@@ -160,6 +160,21 @@ async def test_token_revoked_fault(make_sim: MakeSim, session: aiohttp.ClientSes
     assert again.status == 401 and again.headers["X-Simulator-Reason"].startswith("UNAUTHORIZED:")
 
 
+async def test_key_refused_fault(make_sim: MakeSim, session: aiohttp.ClientSession) -> None:
+    """``fault_key_refused_p`` answers a valid API key 401 in passing (Pictory's body, the
+    reason ``KEY_REFUSED``), and the same key is answered again on other requests: it stays
+    good, unlike a revoked token."""
+    sim = await make_sim(fault_key_refused_p=0.5)
+    api = Api(session, sim)
+    answers = [await api.call("GET", "/v1/quota") for _ in range(20)]
+    refused = [a for a in answers if a.status == 401]
+    assert refused and len(refused) < len(answers)
+    assert {a.status for a in answers} == {200, 401}
+    assert all(a.body == {"message": "Unauthorized"} for a in refused)
+    assert all(a.headers["X-Simulator-Reason"].startswith("KEY_REFUSED:") for a in refused)
+    assert sim.stats()["faults"] == {"key_refused": len(refused)}
+
+
 async def _scripted_run(sim: RunningSimulator, session: aiohttp.ClientSession) -> list[Any]:
     """A fixed sequence of requests; returns what each one observed."""
     api = Api(session, sim)
