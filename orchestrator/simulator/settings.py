@@ -242,6 +242,7 @@ _FLAKY_FAULTS: dict[str, Any] = {
     "fault_download_cut_p": 0.05,
     "fault_html_video_p": 0.02,
     "fault_token_revoked_p": 0.03,
+    "fault_key_refused_p": 0.02,  # drawn only for requests with an API key
 }
 
 _DEMO: dict[str, Any] = {
