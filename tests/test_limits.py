@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import anyio
 import pytest
 
-from orchestrator.api.limits import RateLimiter
+from orchestrator.api.limits import EARLY_S, RateLimiter
 from orchestrator.api.retry import RetryPolicy, call_with_retry
 from orchestrator.clock import VirtualClock
 from orchestrator.errors import RateLimitedError
@@ -80,6 +80,62 @@ async def test_a_run_starts_at_the_full_rate_even_when_wake_ups_are_late() -> No
     times = await _admit_concurrently(limiter, clock, tasks=40, until_s=60.0)
     assert sum(1 for t in times if t < 60.0) >= 0.99 * 20 * 60
     assert _max_in_any_window(times, 1.0) <= 20
+
+
+class CountingClock(VirtualClock):
+    """Counts the sleeps that wait for time to pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps = 0
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += seconds > 0
+        await super().sleep(seconds)
+
+
+async def test_turns_due_within_half_a_millisecond_are_taken_without_a_sleep() -> None:
+    """At 10,000 req/s (turns 0.1 ms apart) the turns due within ``EARLY_S`` go at once, booked
+    at their times: five requests at t = 0 (due 0 to 0.4 ms) sleep for nothing, the sixth (due
+    at 0.5005 ms) does, and the schedule is not pulled forward: it goes at its time."""
+    clock = CountingClock()
+    limiter = RateLimiter(clock, max_rps=10_000)
+    assert pytest.approx(0.0005) == EARLY_S
+    times = []
+    for _ in range(6):
+        await limiter.acquire()
+        times.append(clock.now())
+    assert times[:5] == [0.0] * 5
+    assert clock.sleeps == 1
+    assert times[5] == pytest.approx(5 * limiter.interval_s)
+
+
+@pytest.mark.parametrize("late_s", [0.0, 0.00005])
+async def test_taking_turns_early_keeps_every_window_at_floor_rate(late_s: float) -> None:
+    """At 10,000 and 2,500 req/s, many acquirers taking turns early (and waking up late) never
+    put more than floor(rate) in any 1 s window, and still use >= 99 % of the rate."""
+    for max_rps in (10_000, 2_500):
+        clock = LateClock(late_s=late_s)
+        limiter = RateLimiter(clock, max_rps=max_rps)
+        times = await _admit_concurrently(limiter, clock, tasks=25, until_s=2.5)
+        assert _max_in_any_window(times, 1.0) <= max_rps
+        assert sum(1 for t in times if t < 2.0) >= 0.99 * max_rps * 2
+
+
+async def test_no_turn_is_taken_early_without_a_guard_or_into_a_pause() -> None:
+    """``window_guard_s=0`` leaves no room for an early turn (each waits its 0.1 ms); a 429's
+    pause is waited out to its end, however near it is."""
+    clock = CountingClock()
+    unguarded = RateLimiter(clock, max_rps=10_000, window_guard_s=0.0)
+    for _ in range(3):
+        await unguarded.acquire()
+    assert clock.now() == pytest.approx(2 * unguarded.interval_s)
+    assert clock.sleeps == 2
+    limiter = RateLimiter(clock, max_rps=10_000, pause_jitter_s=0.0)
+    await limiter.acquire()
+    limiter.on_rate_limited(0.0002)  # the pause is at least 1 s
+    await limiter.acquire()
+    assert clock.now() >= limiter.paused_until_s
 
 
 async def test_the_first_429_switches_the_guard_on_instead_of_cutting() -> None:
