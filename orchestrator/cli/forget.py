@@ -31,8 +31,9 @@ DESCRIPTION = (
 )
 EPILOG = """exit codes: 0 erased (or already erased: each step is checked again); 1 a delivered
 object could not be deleted (nothing else was erased yet), or a row's job could not be cleaned
-at Pictory (nothing of that row was erased; the others were): run the same command again;
-2 bad usage, a row not in the batch, or a run holds the directory (nothing erased)"""
+at Pictory (nothing of that row was erased; the others were), or the shared ledger stayed
+away for [ledger] max_outage_s (a cut connection is tried again at once): run the same command
+again; 2 bad usage, a row not in the batch, or a run holds the directory (nothing erased)"""
 
 
 def add_parser(sub: Any) -> None:
@@ -246,8 +247,9 @@ def _in_shared(
 ) -> int:
     import anyio
 
+    from orchestrator.cli.shared import read_side
     from orchestrator.ledger.pg.pool import open_pool
-    from orchestrator.ledger.pg.schema import safe_url
+    from orchestrator.ledger.pg.schema import database_lost, safe_url
     from orchestrator.run.forget import forget_in_shared
 
     if batch is None:
@@ -258,22 +260,42 @@ def _in_shared(
 
     async def main() -> Erased:
         async with open_pool(url, max_connections=config.ledger.max_connections) as pool:
-            erased = await forget_in_shared(
-                pool,
-                safe_url(url),
-                batch,
-                selection,
-                config,
-                outs,
-                dry_run=dry_run,
-                pictory=pictory,
+            # A connection cut mid-way: the forget again, as a user would run it (rows
+            # forgotten by then are looked for again, jobs recorded cleaned are not asked again).
+            db = read_side(config, pool, url)
+            erased = await db.run_pooled(
+                lambda _: forget_in_shared(
+                    pool,
+                    safe_url(url),
+                    batch,
+                    selection,
+                    config,
+                    outs,
+                    dry_run=dry_run,
+                    pictory=pictory,
+                )
             )
             for out in [] if dry_run else outs:
                 if (out / "results.csv").exists() or (out / "report.html").exists():
-                    await _shared_report_again(pool, safe_url(url), batch, out)
+
+                    async def report_again(_: bool, out: Path = out) -> None:
+                        await _shared_report_again(pool, safe_url(url), batch, out)
+
+                    await db.run_pooled(report_again)
             return erased
 
-    erased = anyio.run(main)
+    try:
+        erased = anyio.run(main)
+    except Exception as exc:
+        lost = database_lost(exc)
+        if lost is None:
+            raise
+        print(
+            f"orchestrator: error: forget: lost the shared ledger at {safe_url(url)} ({lost}); "
+            "what was erased stays erased: run the same command again when it is back",
+            file=sys.stderr,
+        )
+        return ExitCode.NOT_ALL_DONE
     _say(erased, f"{safe_url(url)} (batch {batch})", again)
     if not outs and not dry_run and (erased.rows or erased.already):
         print(

@@ -59,10 +59,10 @@ def _with_pool(config: Config, url: str, work: Callable[[asyncpg.Pool], Awaitabl
     return anyio.run(main)
 
 
-def _read_side(config: Config, pool: asyncpg.Pool, url: str) -> Db:
-    """A read-side command's statements, tried again while the database is away (a connection
-    cut, a restart: ``pg.pool``), as a worker's are: ``report --ledger`` read while a worker's
-    database blinked must not end in a traceback."""
+def read_side(config: Config, pool: asyncpg.Pool, url: str) -> Db:
+    """A command's statements, tried again while the database is away (a connection cut, a
+    restart: ``pg.pool``), as a worker's are: ``report --ledger`` read (or ``forget --ledger``
+    run) while the database blinked must not end in a traceback."""
     from orchestrator.clock import RealClock
 
     return Db(pool, RealClock(), max_outage_s=config.ledger.max_outage_s, where=safe_url(url))
@@ -227,7 +227,7 @@ def ledger_status_command(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with open_pool(url, max_connections=config.ledger.max_connections) as pool:
-            db = _read_side(config, pool, url)
+            db = read_side(config, pool, url)
 
             async def read(_: bool) -> tuple[BatchView, str]:
                 view = await batch_view(pool, args.batch)
@@ -314,7 +314,7 @@ def ledger_report_command(args: argparse.Namespace) -> int:
             name = (await batch_view(pool, batch_id=batch_id)).name
             return name, await batch_snapshot(pool, batch_id)
 
-        db = _read_side(config, pool, url)
+        db = read_side(config, pool, url)
         name, snapshot = await db.run_pooled(read)
         try:
             ref = f"--ledger {safe_url(url)} --batch {name}"

@@ -165,6 +165,46 @@ def test_report_reads_a_shared_batch_through_cut_connections(
 
 
 @pytest.mark.timeout(300)
+def test_forget_erases_shared_rows_through_cut_connections(
+    make_sim: Any, pg_url: str, tmp_path: Path
+) -> None:
+    """``forget --ledger`` while the server cuts every connection every few hundredths of a
+    second: the forget is tried again on a new connection (it used to end in asyncpg's
+    traceback), and each row it names ends forgotten, its jobs cleaned at Pictory once or
+    again, its results.csv written again."""
+    rows = 12
+    sim = make_sim("demo", time_scale=0.2, rate_limit_rps=None, max_concurrent_renders=10)
+    env = sim.env()
+    batch = write_batch(tmp_path, rows)
+    _submit(batch, pg_url, env)
+    out = tmp_path / "w1"
+    worker = _worker(pg_url, out, batch["config"], env)
+    assert worker.wait(timeout=WORKER_TIMEOUT_S) == 0
+    shared = ["--ledger", pg_url, "--batch", "b", "--out", str(out)]
+    assert _cli(["report", str(out), *shared[:4]], env).returncode == 0
+    chosen = [f"row-{n:03d}" for n in (1, 4, 7)]
+    with _cutting(pg_url, seed=37, every_s=(0.01, 0.04)) as cuts:
+        for row in chosen:
+            forgot = _cli(["forget", *shared, row], env)
+            assert forgot.returncode == 0, forgot.stderr
+            assert "Traceback" not in forgot.stderr, forgot.stderr
+            said = forgot.stdout
+            assert f"forgot row {row}" in said or f"row {row} was forgotten before" in said, said
+    assert sum(cuts) >= 1, cuts  # statements were cut while the forgets ran
+    values = _query(
+        pg_url,
+        "SELECT json_agg(variables ORDER BY row_key) FROM rows WHERE row_key = ANY("
+        + "ARRAY["
+        + ", ".join(f"'{row}'" for row in chosen)
+        + "])",
+    )
+    for variables in json.loads(values):
+        assert {v.startswith("[forgotten ") for v in variables.values()} == {True}, variables
+    results = {r["id"]: r for r in read_results(out)}
+    assert {results[row]["name"].startswith("[forgotten ") for row in chosen} == {True}
+
+
+@pytest.mark.timeout(300)
 def test_a_worker_frozen_past_its_lease_and_thawed_renders_nothing_twice(
     make_sim: Any, pg_url: str, tmp_path: Path
 ) -> None:
