@@ -115,3 +115,26 @@ def test_live_page_of_a_shared_batch_with_two_workers(
         assert_accessible(page)
         text = page.content()
     assert PASSWORD not in text and env["PICTORY_CLIENT_SECRET"] not in text
+
+
+async def test_the_page_reads_a_shared_batch_through_cut_connections(
+    pool: Any, pg_url: str, tmp_path: Path
+) -> None:
+    """The live page's reads while the server cuts every connection every few hundredths of a
+    second: each is tried again on a new connection and answers the batch (a cut used to show
+    "lost the shared ledger" until the next refresh)."""
+    from orchestrator.clock import RealClock
+    from orchestrator.ledger.open import LedgerPlace
+    from orchestrator.report.live.readers import open_reader
+
+    from .conftest import submit_small
+    from .test_fault_workers import _cutting
+
+    await submit_small(pool, tmp_path, 30)
+    place = LedgerPlace(url=pg_url, batch="b")
+    async with open_reader(place, RealClock(), max_connections=2) as reader:
+        with _cutting(pg_url, seed=41, every_s=(0.01, 0.03)) as cuts:
+            for _ in range(15):
+                view = await reader.read()
+                assert view["total"] == 30
+    assert sum(cuts) >= 1, cuts

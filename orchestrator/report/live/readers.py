@@ -98,6 +98,11 @@ class RunDirReader:
             state.rows.close()
 
 
+READ_OUTAGE_S = 5.0
+"""How long a page's read of a shared batch is tried again while the database is away (the
+workers' ``Db`` retries) before the page says the ledger is lost: a cut connection is not."""
+
+
 class SharedReader:
     """A shared batch in PostgreSQL: ``batch`` (None: the newest), the videos under
     ``videos`` when given (the folder its workers were given as ``--out``)."""
@@ -129,10 +134,14 @@ class SharedReader:
         return self._videos
 
     async def read(self) -> dict[str, Any]:
+        """The page's JSON; a read cut short (a connection cut, a restart) is tried again on new
+        connections for up to ``READ_OUTAGE_S`` before the page says the ledger is lost."""
+        from orchestrator.ledger.pg.pool import Db
         from orchestrator.ledger.pg.schema import database_lost, safe_url
 
+        db = Db(self._pool, self._clock, max_outage_s=READ_OUTAGE_S, where=safe_url(self._url))
         try:
-            return await self._read()
+            return await db.run_pooled(lambda _: self._read())
         except Exception as exc:
             lost = database_lost(exc)
             if lost is None:
