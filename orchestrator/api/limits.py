@@ -13,7 +13,8 @@ Pictory does not document its rate limit; the worst plausible server counts requ
 1-second window whose boundaries we cannot see. So the limiter guarantees, on its clock, that *no*
 interval of 1 s, wherever it starts, holds more than ``floor(current_rps)`` admissions (and no
 interval of 60 s more than ``floor(max_per_minute)``). It does so by even spacing ("virtual
-scheduling", GCRA with a burst of one): consecutive admissions are at least ::
+scheduling", GCRA with a burst of one, give or take half a millisecond: below): consecutive
+admissions are scheduled at least ::
 
     interval_s = (1 s + window_guard_s) / floor(rate)      (rate >= 1)
     interval_s = (1 s + window_guard_s) / rate             (rate <  1: one per 1/rate seconds)

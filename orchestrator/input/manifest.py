@@ -44,6 +44,7 @@ from typing import Any, BinaryIO
 
 from orchestrator.errors import ManifestError, UserError
 from orchestrator.input.json_rows import JsonArray, jsonl_rows
+from orchestrator.input.reading import Reading
 from orchestrator.input.row import (
     DEFAULT_OPTIONS,
     MAX_LINE_BYTES,
@@ -70,32 +71,11 @@ DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t", "|": "|"
 _SNIFF_BYTES = 64 * 1024
 
 
-class Manifest:
-    """An opened manifest: its rows, pulled once, and how it is being read.
-
-    ``label`` names the file in messages (``FILE[Sheet]`` for a workbook); ``columns`` maps a
-    header name to its spreadsheet column letter (workbooks only); ``description`` says how the
-    file was read (``CSV, ';'-separated, UTF-16``) once its header has been read."""
+class Manifest(Reading):
+    """An opened manifest: its rows, pulled once, and how it is being read (``Reading``)."""
 
     def __init__(self, path: Path, fmt: str, options: ManifestOptions) -> None:
-        self.path = path
-        self.label = str(path)
-        self.columns: dict[str, str] = {}
-        self.renamed: dict[str, str] = {}
-        """Friendly headers read as reserved columns (``{'ID': 'id'}``)."""
-        self.header: list[str] = []
-        """The header's names as written in the file."""
-        self.skip_ragged = False
-        """``validate`` sets it: a row with the wrong number of cells is kept in ``ragged`` and
-        skipped, so every such row is listed; otherwise the first one stops the reading."""
-        self.ragged: list[ManifestError] = []
-        self.ragged_unlisted = 0
-        """Ragged rows past the first ``table.MAX_PENDING_RAGGED`` in a row: counted, not kept."""
-        self.max_rows = options.row_cap
-        self.description = {"json": "JSON array", "jsonl": "JSON Lines"}.get(fmt, fmt.upper())
-        self.sha256: str | None = None
-        """The sha256 (hex) of the file's bytes, set once every row has been read: the digest
-        comes from the same pass as the rows (a workbook, read out of order, is hashed after)."""
+        super().__init__(path, fmt, options)
         self.rows: Iterator[ManifestRow] = self._rows(fmt, options)
 
     def __iter__(self) -> Iterator[ManifestRow]:

@@ -6,14 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from itertools import compress
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from orchestrator.errors import ManifestError
 from orchestrator.input.headers import match_names
+from orchestrator.input.reading import Reading
 from orchestrator.input.row import RESERVED_COLUMNS, ManifestRow, too_many_rows
-
-if TYPE_CHECKING:
-    from orchestrator.input.manifest import Manifest
 
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 QUOTE_HINT = (
@@ -26,7 +23,7 @@ row are only counted, so a file of ragged lines cannot fill the memory."""
 
 
 def header_rows(
-    manifest: Manifest,
+    manifest: Reading,
     header_line: int,
     header: list[str],
     records: Iterable[tuple[int, list[str]]],

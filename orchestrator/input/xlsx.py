@@ -24,20 +24,18 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.etree import ElementTree
 
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from orchestrator.errors import ManifestError
+from orchestrator.input.reading import Reading
 from orchestrator.input.row import ManifestOptions, ManifestRow
 from orchestrator.input.table import check_header, header_rows
 from orchestrator.input.xlsx_guard import UnreadableWorkbook
 from orchestrator.input.xlsx_stream import SharedStrings, StreamingExcelReader
-
-if TYPE_CHECKING:
-    from orchestrator.input.manifest import Manifest
 
 _RESAVE = "open it in Excel or LibreOffice and save it again as .xlsx"
 _DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
@@ -47,7 +45,7 @@ _DAMAGED_PARTS = (ValueError, TypeError, KeyError, IndexError, AttributeError, I
 """What openpyxl raises on parts (workbook, relationships, styles) it cannot make sense of."""
 
 
-def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[ManifestRow]:
+def xlsx_rows(manifest: Reading, options: ManifestOptions) -> Iterator[ManifestRow]:
     """The workbook's rows. A workbook too large for the row cap, declaring a DTD, or damaged
     (its zip, its XML or a cell) is one problem naming the cause (and the row, for a cell)."""
     try:
@@ -71,7 +69,7 @@ def xlsx_rows(manifest: Manifest, options: ManifestOptions) -> Iterator[Manifest
         ) from None
 
 
-def _rows(manifest: Manifest, options: ManifestOptions) -> Iterator[ManifestRow]:
+def _rows(manifest: Reading, options: ManifestOptions) -> Iterator[ManifestRow]:
     path = manifest.path
     try:
         reader = StreamingExcelReader(path, max_rows=manifest.max_rows)
