@@ -8,22 +8,43 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from orchestrator.contract import ai_credits
 from orchestrator.simulator import media
+from orchestrator.simulator.accounting import Accounting
 from orchestrator.simulator.answers import ApiProblem
 from orchestrator.simulator.faults import JobFate
-from orchestrator.simulator.jobs import Job, JobKind
+from orchestrator.simulator.jobs import Job, JobKind, JobStore
+from orchestrator.simulator.settings import SimSettings
 
-if TYPE_CHECKING:
-    from orchestrator.simulator.core import Simulator
+
+class Host(Protocol):
+    """What a render needs of the simulator (``core.Simulator`` is one; this module does not
+    import it, as it imports this)."""
+
+    settings: SimSettings
+    jobs: JobStore
+    accounting: Accounting
+
+    def duration_s(self, nominal_s: float) -> float: ...
+
+    def new_job(
+        self,
+        kind: JobKind,
+        account: str,
+        webhook: str | None,
+        *,
+        searches_stock: bool = False,
+        **fields: Any,
+    ) -> Job: ...
+
 
 RENDER_LIMIT_REACHED = "RENDER_LIMIT_REACHED"
 """[choice] The ``error_code`` of a render refused past the render cap (``renders_over_cap``)."""
 
 
-def check_render_cap(sim: Simulator, account: str, now: float) -> None:
+def check_render_cap(sim: Host, account: str, now: float) -> None:
     """``renders_over_cap``: a render past the account's cap is refused, not queued."""
     refuse = sim.settings.renders_over_cap
     if refuse == "queue" or not sim.jobs.render_cap_full(account, now):
@@ -40,7 +61,7 @@ def check_render_cap(sim: Simulator, account: str, now: float) -> None:
 
 
 def start_render(
-    sim: Simulator,
+    sim: Host,
     account: str,
     webhook: str | None,
     *,
