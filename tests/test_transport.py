@@ -16,9 +16,10 @@ from memory_transport import API_KEY
 from orchestrator.api.client import PictoryClient
 from orchestrator.api.limits import RateLimiter
 from orchestrator.api.retry import RetryPolicy
+from orchestrator.api.transport import _require_http
 from orchestrator.clock import VirtualClock
 from orchestrator.config import ApiConfig
-from orchestrator.errors import AmbiguousError, TransientError
+from orchestrator.errors import AmbiguousError, PermanentError, TransientError
 
 BASE = "http://pictory.test/pictoryapis"
 
@@ -91,3 +92,26 @@ async def test_every_dropped_connection_on_a_read_ends_transient(client: Pictory
         with pytest.raises(TransientError, match="ServerDisconnectedError"):
             await client.get_job("j1")
         assert _calls(mock, "GET", url) == 4
+
+
+@pytest.mark.parametrize(
+    ("url", "followed"),
+    [
+        ("https://cdn.example/v.mp4", True),
+        ("http://127.0.0.1:8080/v.mp4", True),
+        ("HTTPS://cdn.example/v.mp4", True),  # past the fast path: urlsplit's reading
+        (" https://cdn.example/v.mp4", True),
+        ("file:///etc/passwd", False),
+        ("javascript:alert(1)", False),
+        ("/videos/v.mp4", False),
+        ("httpx://cdn.example/v.mp4", False),
+    ],
+)
+def test_only_http_and_https_urls_are_followed(url: str, followed: bool) -> None:
+    """``_require_http``: the ``http://``/``https://`` fast path and urlsplit's reading of the
+    rest agree: http(s) in any case is followed, any other scheme or none refused."""
+    if followed:
+        _require_http(url)
+    else:
+        with pytest.raises(PermanentError, match="only http\\(s\\) is followed"):
+            _require_http(url)
