@@ -258,6 +258,8 @@ def _in_shared(
             "URL` shows it)"
         )
 
+    where = safe_url(url)
+
     async def main() -> Erased:
         async with open_pool(url, max_connections=config.ledger.max_connections) as pool:
             # A connection cut mid-way: the forget again, as a user would run it (rows
@@ -265,21 +267,14 @@ def _in_shared(
             db = read_side(config, pool, url)
             erased = await db.run_pooled(
                 lambda _: forget_in_shared(
-                    pool,
-                    safe_url(url),
-                    batch,
-                    selection,
-                    config,
-                    outs,
-                    dry_run=dry_run,
-                    pictory=pictory,
+                    pool, where, batch, selection, config, outs, dry_run=dry_run, pictory=pictory
                 )
             )
             for out in [] if dry_run else outs:
                 if (out / "results.csv").exists() or (out / "report.html").exists():
 
                     async def report_again(_: bool, out: Path = out) -> None:
-                        await _shared_report_again(pool, safe_url(url), batch, out)
+                        await _shared_report_again(pool, where, batch, out)
 
                     await db.run_pooled(report_again)
             return erased
@@ -291,12 +286,12 @@ def _in_shared(
         if lost is None:
             raise
         print(
-            f"orchestrator: error: forget: lost the shared ledger at {safe_url(url)} ({lost}); "
+            f"orchestrator: error: forget: lost the shared ledger at {where} ({lost}); "
             "what was erased stays erased: run the same command again when it is back",
             file=sys.stderr,
         )
         return ExitCode.NOT_ALL_DONE
-    _say(erased, f"{safe_url(url)} (batch {batch})", again)
+    _say(erased, f"{where} (batch {batch})", again)
     if not outs and not dry_run and (erased.rows or erased.already):
         print(
             "forget: a results.csv or report `orchestrator report --ledger` wrote earlier still "

@@ -29,15 +29,7 @@ class Host(Protocol):
 
     def duration_s(self, nominal_s: float) -> float: ...
 
-    def new_job(
-        self,
-        kind: JobKind,
-        account: str,
-        webhook: str | None,
-        *,
-        searches_stock: bool = False,
-        **fields: Any,
-    ) -> Job: ...
+    def new_job(self, kind: JobKind, account: str, webhook: str | None, **fields: Any) -> Job: ...
 
 
 RENDER_LIMIT_REACHED = "RENDER_LIMIT_REACHED"
